@@ -1,0 +1,152 @@
+"""The connector contract: what a source returns from one poll, in the same shape for all."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class BrandIdentity:
+    """One account that speaks for the brand on a platform; bots do not stop the TTFR clock."""
+
+    platform: str
+    handle: str | None = None
+    account_id: str | None = None
+    bot: bool = False
+
+    def matches(self, author: str | None, author_id: str | None) -> bool:
+        if self.account_id and author_id and self.account_id == author_id:
+            return True
+        return bool(self.handle and author and self.handle.casefold() == author.casefold())
+
+
+@dataclass
+class MentionRecord:
+    """A post, comment or review about the brand, normalised from any platform.
+
+    `created_at` is the platform's creation time in UTC. `created_is_modified` says the
+    platform only gives a last-modified time (Google Play, the App Store feed).
+    `parent_id` / `thread_id` are platform ids of what this item answers, if anything.
+    """
+
+    platform: str
+    external_id: str
+    created_at: datetime
+    text: str
+    url: str | None = None
+    author: str | None = None
+    author_id: str | None = None
+    title: str | None = None
+    language: str | None = None
+    rating: float | None = None
+    parent_id: str | None = None
+    thread_id: str | None = None
+    created_is_modified: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BrandReply:
+    """The brand's public answer to a mention, found by the connector.
+
+    `in_reply_to` is the external id of the mention it answers. `seen_modified_only` is set
+    where the platform gives only a last-modified time for the reply (review sites).
+    """
+
+    platform: str
+    external_id: str
+    in_reply_to: str
+    created_at: datetime
+    author: str | None = None
+    author_id: str | None = None
+    url: str | None = None
+    text: str | None = None
+    bot: bool = False
+    seen_modified_only: bool = False
+
+
+@dataclass
+class FeedCursor:
+    """The small state a connector needs to continue where it stopped."""
+
+    cursor: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class PollResult:
+    """What one poll found. `not_modified` is a 304: nothing was downloaded or parsed."""
+
+    mentions: list[MentionRecord] = field(default_factory=list)
+    brand_replies: list[BrandReply] = field(default_factory=list)
+    state: FeedCursor = field(default_factory=FeedCursor)
+    not_modified: bool = False
+    bytes_received: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class ConnectorOptions(BaseModel):
+    """Base of every connector's own config keys; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector(ABC):
+    """A source. Subclasses set the class attributes and implement `poll`.
+
+    Attributes:
+        name: the registry key and the `type = "..."` value in the config.
+        platform: the platform name stored on mentions (natural key with external_id).
+        default_interval: seconds between polls when the feed does not say.
+        default_base_url: the API root; every connector lets the config override it.
+        Options: the pydantic model of the feed's type-specific keys.
+    """
+
+    name: ClassVar[str]
+    platform: ClassVar[str]
+    default_interval: ClassVar[int] = 300
+    default_base_url: ClassVar[str | None] = None
+    Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
+
+    def __init__(
+        self,
+        options: ConnectorOptions,
+        *,
+        feed_name: str,
+        identities: Sequence[BrandIdentity] = (),
+        base_url: str | None = None,
+        config_dir: Path | None = None,
+    ) -> None:
+        self.options = options
+        self.config_dir = config_dir or Path.cwd()
+        self.feed_name = feed_name
+        self.identities = [i for i in identities if i.platform == self.platform]
+        self.base_url = (base_url or self.default_base_url or "").rstrip("/")
+
+    @abstractmethod
+    def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
+        """Fetch what is new since `state`; never touches the database or Slack."""
+
+    def recheck(
+        self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
+    ) -> list[BrandReply]:
+        """Look for brand replies to open mentions where only a thread walk finds them.
+
+        The default finds nothing: most connectors see replies in their normal poll.
+        """
+        return []
+
+    def brand_identity(self, author: str | None, author_id: str | None) -> BrandIdentity | None:
+        for identity in self.identities:
+            if identity.matches(author, author_id):
+                return identity
+        return None

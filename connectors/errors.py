@@ -1,0 +1,39 @@
+"""The short tree of connector errors; the scheduler decides retries from the class alone.
+
+ConnectorError                 anything a poll can fail with; the feed is marked unhealthy
+├── TransientError             worth retrying on the next tick (network, timeouts, 5xx)
+│   └── RateLimited            the platform asked us to wait; `retry_after` seconds
+├── AuthError                  401/403: the operator must fix a token or a permission
+├── MalformedResponse          the body is not what the platform documents
+└── ConnectorUnavailable       an optional dependency of this connector is not installed
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """A poll failed; the message is shown to the operator, so it says what to do."""
+
+
+class TransientError(ConnectorError):
+    """A failure that a later poll may not see again."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """The platform said to slow down; `retry_after` is how long, capped by the caller."""
+
+
+class AuthError(ConnectorError):
+    """Credentials are missing, wrong or lack a permission."""
+
+
+class MalformedResponse(ConnectorError):
+    """The platform answered with something we cannot parse."""
+
+
+class ConnectorUnavailable(ConnectorError):
+    """The connector needs an optional package that is not installed."""

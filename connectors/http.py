@@ -1,0 +1,111 @@
+"""The shared HTTP client and the one table that maps a platform's answer to an action."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+
+USER_AGENT = "social-response-monitor/0.1 (+self-hosted brand monitor)"
+# A feed body larger than this is refused: a 50 MB "feed" is a fault, not a feed.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# Retry-After is honoured, but a platform asking for a day of silence gets an hour.
+MAX_RETRY_AFTER = 3600.0
+
+
+def make_client(*, timeout: float = 20.0, max_connections: int = 20) -> httpx.Client:
+    """The one client every connector uses: timeouts, redirects, a User-Agent naming us."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=10),
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        current = now if now is not None else time.time()
+        seconds = when.timestamp() - current
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+# status -> (error class, what the operator reads). Anything else >= 400 is malformed.
+_STATUS_ACTIONS: dict[int, tuple[type[Exception], str]] = {
+    401: (AuthError, "the platform rejected the credentials (401): check the token env var"),
+    403: (AuthError, "access denied (403): the token lacks a permission or the key is blocked"),
+    404: (MalformedResponse, "not found (404): check the feed's URL, id or name"),
+    408: (TransientError, "the platform timed out (408)"),
+    429: (RateLimited, "rate limited (429)"),
+}
+
+
+def check_response(response: httpx.Response) -> None:
+    """Raise the documented error for a failed response; return quietly for 2xx and 304."""
+    status = response.status_code
+    if status < 400 or status == 304:
+        return
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status == 403 and response.headers.get("X-RateLimit-Remaining") == "0":
+        # GitHub and others say "rate limited" with a 403 and an exhausted counter.
+        reset = response.headers.get("X-RateLimit-Reset")
+        if retry_after is None and reset and reset.isdigit():
+            retry_after = max(0.0, min(float(reset) - time.time(), MAX_RETRY_AFTER))
+        raise RateLimited(f"rate limited ({status}), waiting", retry_after=retry_after)
+    if status in _STATUS_ACTIONS:
+        cls, message = _STATUS_ACTIONS[status]
+        if issubclass(cls, TransientError):
+            raise cls(message, retry_after=retry_after)
+        raise cls(message)
+    if status >= 500:
+        raise TransientError(f"the platform failed ({status})", retry_after=retry_after)
+    raise MalformedResponse(f"unexpected HTTP status {status}")
+
+
+def get_bytes(
+    client: httpx.Client,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> tuple[httpx.Response, bytes]:
+    """GET with a body cap, mapping network failures to TransientError."""
+    try:
+        with client.stream("GET", url, params=params, headers=headers) as response:
+            check_response(response)
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise MalformedResponse(f"response of {int(declared)} bytes exceeds {max_bytes}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MalformedResponse(f"response larger than {max_bytes} bytes, refused")
+                chunks.append(chunk)
+            return response, b"".join(chunks)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"timed out fetching {url}") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"network error fetching {url}: {exc.__class__.__name__}") from exc
+
+
+def utc_from_timestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)

@@ -1,0 +1,292 @@
+"""The operator's TOML file, validated: every problem is one line naming its key path."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from connectors import BrandIdentity, ConnectorUnavailable, connector_class
+from connectors.base import Connector, ConnectorOptions
+from monitor.durations import Duration
+
+MIN_INTERVAL = 30.0
+DEFAULT_DATABASE = "sqlite:///monitor.db"
+
+
+class ConfigError(Exception):
+    """The config is unusable; `problems` holds one "key.path: what is wrong" per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageConfig(_Section):
+    url: str = DEFAULT_DATABASE
+    url_env: str | None = Field(
+        default=None, description="env var holding the database URL (wins over `url`)"
+    )
+
+    def resolved_url(self) -> str:
+        if self.url_env and os.environ.get(self.url_env):
+            return os.environ[self.url_env]
+        return self.url
+
+
+class SlackConfig(_Section):
+    token_env: str = "SLACK_BOT_TOKEN"
+    default_channel: str = "#brand-alerts"
+    api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API root: GovSlack, a proxy or a test double",
+    )
+    timeout: Duration = 10.0
+
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) or None
+
+
+class SentimentConfig(_Section):
+    negative_below: float = Field(default=-0.1, ge=-1.0, le=1.0)
+    positive_above: float = Field(default=0.1, ge=-1.0, le=1.0)
+
+
+AlertKind = Literal["negative", "unscored", "all"]
+
+
+class AlertsConfig(_Section):
+    on: list[AlertKind] = Field(
+        default_factory=lambda: list[AlertKind](["negative"]),
+        description="which mentions alert when they arrive",
+    )
+    max_age: Duration = Field(
+        default=24 * 3600,
+        description="older mentions (backfill, first run) are stored but not alerted",
+    )
+    dispatch_interval: Duration = 5.0
+    max_attempts_before_warning: int = Field(default=5, ge=1)
+
+
+class SchedulerConfig(_Section):
+    jitter: Duration = Field(default=10.0, description="random delay added to each poll")
+    misfire_grace: Duration = 60.0
+    http_timeout: Duration = 20.0
+
+
+class IdentityConfig(_Section):
+    platform: str
+    handle: str | None = None
+    id: str | None = None
+    bot: bool = Field(default=False, description="replies by this identity don't stop the clock")
+
+    def identity(self) -> BrandIdentity:
+        return BrandIdentity(
+            platform=self.platform, handle=self.handle, account_id=self.id, bot=self.bot
+        )
+
+
+class BrandConfig(_Section):
+    name: str = "our brand"
+    identities: list[IdentityConfig] = Field(default_factory=list)
+
+
+ConnectorClass = type[Connector]
+
+
+class FeedConfig(BaseModel):
+    """One feed; keys beyond the common ones belong to the feed's type and are checked there."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    type: str
+    interval: Duration | None = None
+    channel: str | None = None
+    enabled: bool = True
+    base_url: str | None = None
+
+    _options: ConnectorOptions | None = PrivateAttr(default=None)
+    _connector: ConnectorClass | None = PrivateAttr(default=None)
+
+    @field_validator("interval")
+    @classmethod
+    def _at_least_min(cls, value: float | None) -> float | None:
+        if value is not None and value < MIN_INTERVAL:
+            raise ValueError(f"must be at least {int(MIN_INTERVAL)} seconds")
+        return value
+
+    @property
+    def options(self) -> ConnectorOptions:
+        assert self._options is not None, "FeedConfig used before load_config validated it"
+        return self._options
+
+    @property
+    def connector_cls(self) -> ConnectorClass:
+        assert self._connector is not None
+        return self._connector
+
+    @property
+    def effective_interval(self) -> float:
+        return self.interval or float(self.connector_cls.default_interval)
+
+
+class Config(_Section):
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    brand: BrandConfig = Field(default_factory=BrandConfig)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def config_dir(self) -> Path:
+        return self._path.parent if self._path else Path.cwd()
+
+    def identities(self) -> list[BrandIdentity]:
+        return [i.identity() for i in self.brand.identities]
+
+    def feed(self, name: str) -> FeedConfig:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        known = ", ".join(f.name for f in self.feeds) or "none"
+        raise ConfigError([f"no feed named {name!r} (feeds: {known})"])
+
+    def build_connector(self, feed: FeedConfig) -> Connector:
+        return feed.connector_cls(
+            feed.options,
+            feed_name=feed.name,
+            identities=self.identities(),
+            base_url=feed.base_url,
+            config_dir=self.config_dir,
+        )
+
+
+@dataclass
+class _Problem:
+    loc: tuple[str | int, ...]
+    message: str
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+_SECRET_HINTS = {"token", "password", "secret", "api_key", "key", "client_secret"}
+
+
+def _message(error: Any, model: type[BaseModel] | None) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        if key in _SECRET_HINTS:
+            return "unknown key: secrets are never written in the config; name an env var instead"
+        fields = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(key, fields, n=1)
+        return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "missing":
+        return "is required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _model_at(root: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model that owns the last key of `loc`, to suggest a close field name."""
+    model: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return model
+
+
+def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[Any, ...] = ()):
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        yield _Problem(prefix + loc, _message(error, _model_at(root, loc)))
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    problems: list[_Problem] = []
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(list(_problems_from(exc, Config)), data)) from None
+    config._path = path
+    seen: dict[str, int] = {}
+    for index, feed in enumerate(config.feeds):
+        where: tuple[str | int, ...] = ("feeds", index)
+        if feed.name in seen:
+            problems.append(_Problem((*where, "name"), f"duplicate of feeds[{seen[feed.name]}]"))
+        seen.setdefault(feed.name, index)
+        try:
+            cls = connector_class(feed.type)
+        except ConnectorUnavailable as exc:
+            problems.append(_Problem((*where, "type"), str(exc)))
+            continue
+        extra = dict(feed.model_extra or {})
+        try:
+            feed._options = cls.Options.model_validate(extra)
+            feed._connector = cls
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                problems.append(_Problem((*where, *loc), _message(error, cls.Options)))
+    if problems:
+        raise ConfigError(_format(problems, data))
+    return config
+
+
+def _format(problems: list[_Problem], data: dict[str, Any]) -> list[str]:
+    lines = []
+    feeds = data.get("feeds") if isinstance(data.get("feeds"), list) else []
+    for problem in problems:
+        line = f"{_key_path(problem.loc)}: {problem.message}"
+        loc = problem.loc
+        if len(loc) >= 2 and loc[0] == "feeds" and isinstance(loc[1], int) and feeds:
+            feed = feeds[loc[1]] if loc[1] < len(feeds) else None
+            if isinstance(feed, dict) and isinstance(feed.get("name"), str):
+                line += f" (feed {feed['name']!r})"
+        lines.append(line)
+    return lines
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    return parse_config(data, path.resolve())

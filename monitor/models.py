@@ -1,0 +1,162 @@
+"""The stored records: mentions, brand replies, feed state and the alert outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite hands back naive values, so UTC is re-attached."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+SENTIMENT_LABELS = ("negative", "neutral", "positive", "unscored")
+MENTION_STATUSES = ("open", "answered", "handled", "dismissed", "expired")
+ALERT_KINDS = (
+    "negative",
+    "unscored",
+    "unanswered",
+    "sla_at_risk",
+    "sla_breached",
+    "answered_update",
+    "digest",
+    "feed_health",
+)
+ALERT_STATES = ("pending", "sent", "failed")
+
+
+class Mention(SQLModel, table=True):
+    """A post, comment or review about the brand; unique by (platform, external_id)."""
+
+    __tablename__ = "mention"
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "external_id", name="uq_mention_platform_external_id"),
+        sa.Index("ix_mention_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=40)
+    feed: str = Field(max_length=100, index=True)
+    external_id: str = Field(max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    author: str | None = Field(default=None, max_length=200)
+    author_id: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=500)
+    text: str = Field(default="", sa_type=sa.Text)
+    language: str | None = Field(default=None, max_length=16)
+    language_confidence: float | None = None
+    rating: float | None = None
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    created_is_modified: bool = Field(
+        default=False, description="the platform gives only a last-modified time"
+    )
+    fetched_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    parent_id: str | None = Field(default=None, max_length=500)
+    thread_id: str | None = Field(default=None, max_length=500)
+    polarity: float | None = None
+    subjectivity: float | None = None
+    sentiment: str = Field(default="unscored", max_length=10)
+    sentiment_source: str | None = Field(default=None, max_length=40)
+    first_response_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    first_response_seen_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    first_response_by: str | None = Field(default=None, max_length=200)
+    first_response_url: str | None = Field(default=None, max_length=2000)
+    ttfr_seconds: float | None = None
+    ttfr_business_seconds: float | None = None
+    sla_due_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    sla_state: str | None = Field(default=None, max_length=10)
+    status: str = Field(default="open", max_length=10)
+    edited_after_reply: bool = False
+
+
+class BrandReplyRow(SQLModel, table=True):
+    """A public reply by a brand identity; kept even when its mention has not arrived yet."""
+
+    __tablename__ = "brand_reply"
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "external_id", name="uq_brand_reply_platform_external_id"),
+        sa.Index("ix_brand_reply_target", "platform", "in_reply_to"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=40)
+    external_id: str = Field(max_length=500)
+    in_reply_to: str = Field(max_length=500)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    author: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2000)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    bot: bool = False
+    seen_modified_only: bool = False
+
+
+class FeedState(SQLModel, table=True):
+    """One row per feed: where it stopped and how healthy it is."""
+
+    __tablename__ = "feed_state"
+
+    feed: str = Field(primary_key=True, max_length=100)
+    cursor: str | None = Field(default=None, max_length=2000)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    next_poll_after: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_poll_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_success_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_error: str | None = Field(default=None, max_length=2000)
+    last_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    consecutive_failures: int = 0
+    items_seen: int = 0
+
+
+class Alert(SQLModel, table=True):
+    """The outbox: an alert is decided once (unique key), delivered at least once, shown once."""
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    mention_id: int | None = Field(default=None, foreign_key="mention.id", index=True)
+    feed: str | None = Field(default=None, max_length=100)
+    kind: str = Field(max_length=20)
+    channel: str = Field(max_length=100)
+    state: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_error: str | None = Field(default=None, max_length=500)
+    slack_ts: str | None = Field(default=None, max_length=40)
+    body: str | None = Field(
+        default=None, sa_type=sa.Text, description="text of non-mention alerts"
+    )

@@ -1,0 +1,1 @@
+"""One module per registered connector type, each defining `CASE` for the conformance test."""
