@@ -50,6 +50,8 @@ class MentionRecord:
     parent_id: str | None = None
     thread_id: str | None = None
     created_is_modified: bool = False
+    edited_after_reply: bool = False
+    score: int | None = None  # a 0-10 survey score (NPS), where the source carries one
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -76,6 +76,7 @@ class Mention(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     language_confidence: float | None = None
     rating: float | None = None
+    score: int | None = Field(default=None, description="0-10 survey score for NPS")
     created_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
     created_is_modified: bool = Field(
         default=False, description="the platform gives only a last-modified time"
