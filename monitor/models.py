@@ -43,6 +43,7 @@ def utcnow() -> datetime:
 SENTIMENT_LABELS = ("negative", "neutral", "positive", "unscored")
 MENTION_STATUSES = ("open", "answered", "handled", "dismissed", "expired")
 ALERT_KINDS = (
+    "mention",
     "negative",
     "unscored",
     "unanswered",

@@ -1,0 +1,56 @@
+"""What a sink is given (a platform-neutral message) and what it reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass
+class AlertMessage:
+    """Everything a person needs to act on one alert; all text here is untrusted."""
+
+    key: str  # the outbox key, carried in Slack message metadata for reconciliation
+    kind: str
+    headline: str
+    text: str = ""
+    source: str = ""  # e.g. "reddit · acme-reddit", shown as is
+    author: str | None = None
+    url: str | None = None
+    title: str | None = None
+    sentiment: str | None = None
+    polarity: float | None = None
+    rating: float | None = None
+    language: str | None = None
+    created_at: datetime | None = None
+    age: str | None = None
+    sla: str | None = None
+    answered: str | None = None  # "answered by @acme in 12m (business 12m)"
+    answered_url: str | None = None
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    mention_id: int | None = None
+
+
+@dataclass
+class SendResult:
+    """The outcome of one send. Sinks report, they never raise into the pipeline."""
+
+    ok: bool
+    ts: str | None = None
+    channel: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    permanent: bool = False  # retrying will not help until the operator fixes something
+
+
+class Sink(Protocol):
+    name: str
+
+    def post(self, channel: str, message: AlertMessage) -> SendResult: ...
+
+    def update(self, channel: str, ts: str, message: AlertMessage) -> SendResult: ...
+
+    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
+        """The ts of a message already posted for `key`, if one exists (crash recovery)."""
+        ...

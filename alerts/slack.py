@@ -1,0 +1,204 @@
+"""The Slack sink: Block Kit messages through slack_sdk, escaped, unfurls off, metadata set."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.metadata import Metadata
+
+from alerts.base import AlertMessage, SendResult
+from alerts.escape import escape, safe_url
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "brand_monitor_alert"
+# Errors that retrying cannot fix; the alert waits for the operator (it is never dropped).
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "no_permission",
+        "restricted_action",
+        "invalid_blocks",
+        "msg_too_long",
+    }
+)
+_EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
+_EMOJI_POSITIVE = ":large_green_circle:"
+MAX_TEXT = 2800  # a section's text may hold 3,000 characters
+
+
+def build_blocks(message: AlertMessage) -> list[Block]:
+    """The alert as Block Kit; every piece of outside text passes through `escape`."""
+    emoji = _EMOJI.get(message.sentiment or "", _EMOJI_POSITIVE)
+    headline = escape(message.headline, limit=140) or "Mention"
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=headline[:150], emoji=False))]
+    context = [f"{emoji} *{escape(message.sentiment or 'unscored', 20)}*"]
+    if message.source:
+        context.append(escape(message.source, 200))
+    if message.author:
+        context.append(f"by {escape(message.author, 100)}")
+    if message.age:
+        context.append(escape(message.age, 40))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="  ·  ".join(context))]))
+    body = ""
+    if message.title:
+        body += f"*{escape(message.title, 300)}*\n"
+    if message.text:
+        quoted = escape(message.text, MAX_TEXT - len(body) - 50)
+        body += "\n".join("> " + line if line else ">" for line in quoted.splitlines())
+    if body:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=body[:MAX_TEXT], verbatim=True)))
+    facts = list(message.facts)
+    if message.rating is not None:
+        facts.insert(0, ("Rating", f"{message.rating:g} ★"))
+    if message.language:
+        facts.append(("Language", message.language))
+    if message.sla:
+        facts.append(("SLA", message.sla))
+    if facts:
+        fields = [
+            MarkdownTextObject(text=f"*{escape(k, 40)}*\n{escape(v, 200)}", verbatim=True)
+            for k, v in facts[:10]
+        ]
+        blocks.append(SectionBlock(fields=fields))
+    if message.answered:
+        answered = f":white_check_mark: {escape(message.answered, 500)}"
+        link = safe_url(message.answered_url)
+        if link:
+            answered += f"  <{link}|view reply>"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=answered, verbatim=True)))
+    url = safe_url(message.url)
+    if url:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text=PlainTextObject(text="Open", emoji=False),
+                        url=url,
+                        action_id="open_mention",
+                    )
+                ]
+            )
+        )
+    return blocks
+
+
+def fallback_text(message: AlertMessage) -> str:
+    """The notification text (and the text for clients without blocks)."""
+    parts = [escape(message.headline, 150)]
+    if message.source:
+        parts.append(escape(message.source, 100))
+    if message.text:
+        parts.append(escape(message.text, 300))
+    return " — ".join(parts)
+
+
+class SlackSink:
+    """Posts and updates alert messages through the Slack Web API."""
+
+    name = "slack"
+
+    def __init__(self, token: str, *, base_url: str, timeout: float = 10.0) -> None:
+        self.client = WebClient(
+            token=token, base_url=base_url.rstrip("/") + "/", timeout=int(max(1, timeout))
+        )
+        # One quick retry on 429 inside the call; longer waits go back to the outbox.
+        self.client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+
+    def _payload(self, message: AlertMessage) -> dict[str, Any]:
+        return {
+            "text": fallback_text(message),
+            "blocks": [block.to_dict() for block in build_blocks(message)],
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+
+    def post(self, channel: str, message: AlertMessage) -> SendResult:
+        metadata = Metadata(
+            event_type=EVENT_TYPE,
+            event_payload={"alert_key": message.key, "mention_id": message.mention_id or 0},
+        )
+        return self._call(
+            "chat_postMessage",
+            channel=channel,
+            metadata=metadata,
+            **self._payload(message),
+        )
+
+    def update(self, channel: str, ts: str, message: AlertMessage) -> SendResult:
+        payload = self._payload(message)
+        payload.pop("unfurl_media")  # chat.update does not take it
+        payload.pop("unfurl_links")
+        return self._call("chat_update", channel=channel, ts=ts, **payload)
+
+    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
+        """Look through the channel's recent history for a message carrying `key`."""
+        try:
+            response = self.client.conversations_history(
+                channel=channel,
+                oldest=f"{oldest.timestamp():.6f}",
+                include_all_metadata=True,
+                limit=200,
+            )
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            log.warning("could not read history of %s to reconcile: %s", channel, _reason(exc))
+            return None
+        messages: list[dict[str, Any]] = response.get("messages") or []
+        for item in messages:
+            metadata = item.get("metadata") or {}
+            if metadata.get("event_type") == EVENT_TYPE and (
+                (metadata.get("event_payload") or {}).get("alert_key") == key
+            ):
+                return str(item.get("ts"))
+        return None
+
+    def _call(self, method: str, **kwargs: Any) -> SendResult:
+        try:
+            response = getattr(self.client, method)(**kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "unknown_error")
+            retry_after = None
+            if exc.response.status_code == 429 or error == "ratelimited":
+                header = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                    "retry-after"
+                )
+                retry_after = float(header[0] if isinstance(header, list) else header or 1)
+            return SendResult(
+                ok=False,
+                error=error,
+                retry_after=retry_after,
+                permanent=error in PERMANENT_ERRORS,
+            )
+        except (SlackRequestError, OSError) as exc:  # network: URLError, timeouts, resets
+            return SendResult(ok=False, error=_reason(exc))
+        return SendResult(
+            ok=True, ts=str(response.get("ts")), channel=str(response.get("channel") or "")
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason without request details (which could carry the token)."""
+    return f"{exc.__class__.__name__}: {str(exc)[:200]}"

@@ -1,0 +1,226 @@
+"""The `monitor` command: run, demo, check-config, poll, status, db upgrade."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from monitor.config import Config, ConfigError, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_CONFIG = "config.toml"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; URLs can carry API keys (YouTube, Trustpilot).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default=lambda: os.environ.get("MONITOR_CONFIG", DEFAULT_CONFIG),
+    show_default="config.toml or $MONITOR_CONFIG",
+    help="The TOML config file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="social-response-monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Watch what customers say about the brand; alert Slack; measure response times."""
+    _setup_logging(verbose)
+    ctx.obj = {"config_path": config_path}
+
+
+def _config(ctx: click.Context) -> Config:
+    return _load(ctx.obj["config_path"])
+
+
+@cli.command("check-config")
+@click.argument("file", required=False)
+@click.pass_context
+def check_config(ctx: click.Context, file: str | None) -> None:
+    """Validate FILE (default: --config); print ok and a summary, or one line per problem."""
+    config = _load(file or ctx.obj["config_path"])
+    from monitor.sinks import make_sink
+
+    click.echo(f"ok: {len(config.feeds)} feed(s), storage {_redact(config.storage.resolved_url())}")
+    for feed in config.feeds:
+        state = "" if feed.enabled else " (disabled)"
+        channel = feed.channel or config.slack.default_channel
+        click.echo(
+            f"  {feed.name}: {feed.type}, every {int(feed.effective_interval)}s -> {channel}{state}"
+        )
+    sink = make_sink(config)
+    if sink.name == "console":
+        click.echo(f"  alerts: console (set {config.slack.token_env} to post to Slack)")
+    else:
+        click.echo(f"  alerts: Slack ({config.slack.api_url})")
+
+
+def _redact(url: str) -> str:
+    """Database URLs may carry a password; never print it."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
+    from connectors.http import make_client
+    from monitor.db import open_store
+    from monitor.outbox import Dispatcher
+    from monitor.pipeline import Pipeline
+    from monitor.scheduler import Service
+    from monitor.sinks import make_sink
+
+    config = _config(ctx)
+    engine = open_store(config.storage.resolved_url())
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("monitor").info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    sink = make_sink(config)
+    if sink.name == "console":
+        logging.getLogger("monitor").warning(
+            "%s is not set: alerts are printed here instead of Slack", config.slack.token_env
+        )
+    with make_client(timeout=config.scheduler.http_timeout) as client:
+        pipeline = Pipeline(config, engine, client)
+        dispatcher = Dispatcher(engine, sink, pace=1.0 if sink.name == "slack" else 0.0)
+        Service(config, pipeline, dispatcher).run_until(stop)
+    engine.dispose()
+
+
+@cli.command()
+@click.argument("feed")
+@click.option("--dry-run", is_flag=True, help="Fetch and show; write nothing, send nothing.")
+@click.pass_context
+def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
+    """Poll FEED once and show what was (or would be) stored and alerted."""
+    from connectors.http import make_client
+    from monitor.db import open_store
+    from monitor.pipeline import Pipeline
+
+    config = _config(ctx)
+    try:
+        config.feed(feed)
+    except ConfigError as exc:
+        click.echo(exc.problems[0], err=True)
+        sys.exit(2)
+    url = config.storage.resolved_url()
+    if dry_run and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        url = "sqlite://"  # nothing stored yet: compare against an empty in-memory store
+    engine = open_store(url)
+    with make_client(timeout=config.scheduler.http_timeout) as client:
+        report = Pipeline(config, engine, client).poll(feed, dry_run=dry_run)
+    engine.dispose()
+    verb = "would store" if dry_run else "stored"
+    if not report.ok:
+        click.echo(f"{feed}: poll failed: {report.error}", err=True)
+        sys.exit(1)
+    if report.not_modified:
+        click.echo(f"{feed}: not modified since the last poll (304), nothing parsed")
+        return
+    click.echo(
+        f"{feed}: fetched {report.fetched}, {verb} {len(report.new_mentions)} new mention(s), "
+        f"{report.brand_posts} brand post(s), {len(report.answered)} answered, "
+        f"{len(report.alerts)} alert(s) {'would be ' if dry_run else ''}queued"
+    )
+    alerted = {a.mention_id for a in report.alerts}
+    for mention in report.new_mentions:
+        flag = "ALERT" if mention.id in alerted else "     "
+        text = " ".join(mention.text.split())[:90]
+        click.echo(
+            f"  {flag} {mention.sentiment:<8} {mention.platform}:{mention.external_id} "
+            f"by {mention.author or '?'}  {text}"
+        )
+    for warning in report.warnings:
+        click.echo(f"  warning: {warning}", err=True)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show every feed's health: last success, last error, items seen, next poll."""
+    from monitor.db import open_store
+    from monitor.models import utcnow
+    from monitor.status import render_status
+
+    config = _config(ctx)
+    engine = open_store(config.storage.resolved_url())
+    click.echo(render_status(config, engine, utcnow()))
+    engine.dispose()
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    default="monitor-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo writes its sample file and SQLite database.",
+)
+def demo(folder: Path) -> None:
+    """Run the whole path offline on bundled sample data; alerts go to the console."""
+    from monitor.demo import run_demo
+    from monitor.models import utcnow
+
+    click.echo(run_demo(folder, utcnow()))
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply the schema migrations (also done at every start)."""
+    from monitor.db import make_engine, upgrade
+
+    config = _config(ctx)
+    engine = make_engine(config.storage.resolved_url())
+    upgrade(engine)
+    engine.dispose()
+    click.echo("database is at the newest schema")
+
+
+def main() -> None:
+    cli(prog_name="monitor")

@@ -1,0 +1,108 @@
+"""`monitor demo`: the whole path offline on bundled sample mentions, printed to the console."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from connectors.http import make_client
+from monitor.config import Config, parse_config
+from monitor.db import open_store
+from monitor.db import session as open_session
+from monitor.durations import format_duration
+from monitor.models import Mention
+from monitor.outbox import Dispatcher
+from monitor.pipeline import Pipeline
+from monitor.sinks import make_sink
+
+DEMO_IDENTITIES = [
+    {"platform": "reddit", "handle": "AcmeAutoBot", "bot": True},
+    {"platform": "reddit", "handle": "AcmeSupport"},
+]
+
+
+def materialise(target: Path, now: datetime) -> Path:
+    """Write the bundled sample with times relative to now, so ages and SLAs look real."""
+    source = resources.files("monitor").joinpath("demo_data/mentions.jsonl").read_text("utf-8")
+    lines = []
+    for raw in source.splitlines():
+        item: dict[str, Any] = json.loads(raw)
+        minutes = item.pop("ago_minutes")
+        item["created_at"] = (now - timedelta(minutes=minutes)).isoformat()
+        lines.append(json.dumps(item, ensure_ascii=False))
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def demo_config(folder: Path) -> Config:
+    return parse_config(
+        {
+            "storage": {"url": f"sqlite:///{folder / 'demo.db'}"},
+            "brand": {"name": "Acme", "identities": DEMO_IDENTITIES},
+            "alerts": {"on": ["negative", "unscored"]},
+            "feeds": [
+                {"name": "demo", "type": "jsonl", "path": str(folder / "mentions.jsonl")},
+            ],
+        },
+        folder / "demo.toml",
+    )
+
+
+def run_demo(folder: Path, now: datetime) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("demo.db*"):
+        stale.unlink()
+    materialise(folder / "mentions.jsonl", now)
+    config = demo_config(folder)
+    engine = open_store(config.storage.resolved_url())
+    with make_client() as client:
+        pipeline = Pipeline(config, engine, client, clock=lambda: now)
+        report = pipeline.poll("demo", now=now)
+    sink = make_sink(config)
+    delivered = Dispatcher(engine, sink, pace=0.0, clock=lambda: now).run_once(now)
+    with open_session(engine) as session:
+        mentions = list(session.exec(select(Mention)))
+    engine.dispose()
+    return summary(mentions, report.alerts.__len__(), delivered.sent, folder, sink.name)
+
+
+def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink: str) -> str:
+    by_platform = Counter(m.platform for m in mentions)
+    labels = Counter(m.sentiment for m in mentions)
+    answered = [m for m in mentions if m.ttfr_seconds is not None]
+    ttfr = sorted(m.ttfr_seconds for m in answered if m.ttfr_seconds is not None)
+    open_negative = [m for m in mentions if m.status == "open" and m.sentiment == "negative"]
+    unscored = Counter(m.language or "unknown" for m in mentions if m.sentiment == "unscored")
+    lines = [
+        "",
+        "=" * 72,
+        f"Demo summary: {len(mentions)} mentions stored from {len(by_platform)} platforms",
+        "  " + ", ".join(f"{p} {n}" for p, n in by_platform.most_common()),
+        "Sentiment: "
+        + ", ".join(
+            f"{label} {labels[label]}" for label in ("negative", "neutral", "positive", "unscored")
+        ),
+    ]
+    if unscored:
+        lines.append(
+            "  not scored (no scorer for the language): "
+            + ", ".join(f"{lang} {n}" for lang, n in unscored.most_common())
+        )
+    if ttfr:
+        lines.append(
+            f"Answered by the brand: {len(answered)}; time to first response "
+            f"median {format_duration(statistics.median(ttfr))}, "
+            f"slowest {format_duration(ttfr[-1])}"
+        )
+    lines.append(f"Open negative mentions waiting for an answer: {len(open_negative)}")
+    lines.append(f"Alerts decided: {decided}; delivered to the {sink} sink: {sent}")
+    lines.append(f"Database: {folder / 'demo.db'} (open it with sqlite3 or `monitor status`)")
+    lines.append("=" * 72)
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""Turn a stored mention and its alert into the platform-neutral message a sink renders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from alerts.base import AlertMessage
+from monitor.durations import format_duration
+from monitor.models import Alert, Mention
+
+_HEADLINES = {
+    "negative": "Negative mention on {platform}",
+    "unscored": "Mention on {platform} (language: {language}, not scored)",
+    "mention": "New mention on {platform}",
+    "unanswered": "Unanswered mention on {platform}",
+    "sla_at_risk": "SLA at risk: mention on {platform}",
+    "sla_breached": "SLA breached: mention on {platform}",
+}
+
+
+def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessage:
+    headline = _HEADLINES.get(alert.kind, "Mention on {platform}").format(
+        platform=mention.platform, language=mention.language or "unknown"
+    )
+    answered = None
+    if mention.first_response_at is not None:
+        answered = f"answered by {mention.first_response_by or 'the brand'}"
+        answered += f" after {format_duration(mention.ttfr_seconds)}"
+        if mention.ttfr_business_seconds is not None:
+            answered += f" ({format_duration(mention.ttfr_business_seconds)} in business hours)"
+    facts: list[tuple[str, str]] = []
+    if mention.polarity is not None:
+        facts.append(("Score", f"{mention.polarity:+.2f} ({mention.sentiment_source})"))
+    elif mention.sentiment == "unscored":
+        facts.append(("Score", f"not scored (language: {mention.language or 'unknown'})"))
+    return AlertMessage(
+        key=alert.key,
+        kind=alert.kind,
+        headline=headline,
+        text=mention.text,
+        title=mention.title,
+        source=f"{mention.platform} · {mention.feed}",
+        author=mention.author,
+        url=mention.url,
+        sentiment=mention.sentiment,
+        polarity=mention.polarity,
+        rating=mention.rating,
+        language=mention.language,
+        created_at=mention.created_at,
+        age=f"{format_duration((now - mention.created_at).total_seconds())} ago",
+        answered=answered,
+        answered_url=mention.first_response_url,
+        facts=facts,
+        mention_id=mention.id,
+    )
+
+
+def plain_message(alert: Alert) -> AlertMessage:
+    """Alerts without a mention (feed health, digests) carry their text in `body`."""
+    headline, _, text = (alert.body or alert.kind).partition("\n")
+    return AlertMessage(key=alert.key, kind=alert.kind, headline=headline, text=text)

@@ -1,0 +1,157 @@
+"""The outbox dispatcher: sends due alerts, records the ts, retries with backoff, paces channels."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from alerts.base import SendResult, Sink
+from monitor.db import session as open_session
+from monitor.messages import mention_message, plain_message
+from monitor.models import Alert, Mention, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 900.0
+PERMANENT_RETRY_DELAY = 600.0
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    failed: int = 0
+    reconciled: int = 0
+
+
+class ChannelPacer:
+    """At most one message per `interval` seconds per channel (Slack's documented pace)."""
+
+    def __init__(self, interval: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = interval
+        self.sleep = sleep
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, channel: str) -> None:
+        if self.interval <= 0:
+            return
+        with self._lock:
+            last = self._last.get(channel)
+            now = time.monotonic()
+            delay = 0.0 if last is None else last + self.interval - now
+            self._last[channel] = max(now, now + delay)
+        if delay > 0:
+            self.sleep(delay)
+
+
+def retry_delay(attempts: int, result: SendResult) -> float:
+    """Retry-After when Slack gives one; otherwise exponential backoff with jitter."""
+    if result.retry_after is not None:
+        return min(result.retry_after, MAX_RETRY_DELAY)
+    if result.permanent:
+        return PERMANENT_RETRY_DELAY
+    base = min(2.0 ** min(attempts, 10), MAX_RETRY_DELAY)
+    return base * random.uniform(0.5, 1.0)
+
+
+class Dispatcher:
+    """Delivers pending outbox rows; each row's outcome is committed right after its send."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sink: Sink,
+        *,
+        pace: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+        batch: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.clock = clock
+        self.batch = batch
+        self.pacer = ChannelPacer(pace, sleep)
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def run_once(self, now: datetime | None = None) -> DispatchReport:
+        """Send every alert due now; safe to call from several threads (one runs at a time)."""
+        report = DispatchReport()
+        with self._lock:
+            with open_session(self.engine) as session:
+                due = session.exec(
+                    select(Alert.id)
+                    .where(
+                        col(Alert.state).in_(("pending", "failed")),
+                        Alert.next_attempt_at <= (now or self.clock()),
+                    )
+                    .order_by(col(Alert.id))
+                    .limit(self.batch)
+                ).all()
+            for alert_id in due:
+                if alert_id is not None:
+                    self._deliver(alert_id, report)
+        return report
+
+    def _deliver(self, alert_id: int, report: DispatchReport) -> None:
+        now = self.clock()
+        with open_session(self.engine) as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None or alert.state == "sent":
+                return
+            if alert.attempts > 0 and alert.slack_ts is None:
+                # an earlier attempt may have reached Slack before we could record it
+                ts = self.sink.find_posted(
+                    alert.channel, alert.key, alert.created_at - timedelta(minutes=5)
+                )
+                if ts:
+                    alert.state, alert.slack_ts, alert.sent_at = "sent", ts, now
+                    session.add(alert)
+                    session.commit()
+                    report.reconciled += 1
+                    return
+            # Count the attempt before sending: after a crash we then know to reconcile.
+            alert.attempts += 1
+            session.add(alert)
+            session.commit()
+            mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
+            message = mention_message(alert, mention, now) if mention else plain_message(alert)
+            channel, key, attempts = alert.channel, alert.key, alert.attempts
+        self.pacer.wait(channel)
+        result = self.sink.post(channel, message)
+        with open_session(self.engine) as session:
+            alert = session.get(Alert, alert_id)
+            assert alert is not None
+            if result.ok:
+                alert.state, alert.slack_ts, alert.sent_at = "sent", result.ts, self.clock()
+                alert.last_error = None
+                report.sent += 1
+            else:
+                alert.state = "failed" if result.permanent else "pending"
+                alert.last_error = (result.error or "unknown error")[:500]
+                alert.next_attempt_at = self.clock() + timedelta(
+                    seconds=retry_delay(attempts, result)
+                )
+                report.failed += 1
+                self._log_failure(key, channel, result)
+            session.add(alert)
+            session.commit()
+
+    def _log_failure(self, key: str, channel: str, result: SendResult) -> None:
+        signature = f"{channel}:{result.error}"
+        if result.permanent and signature not in self._warned:
+            self._warned.add(signature)  # once per cause; `monitor status` keeps the detail
+            log.error(
+                "alerts to %s cannot be delivered: %s (kept, will retry)", channel, result.error
+            )
+        else:
+            log.info("alert %s to %s not sent yet: %s", key, channel, result.error)

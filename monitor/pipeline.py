@@ -1,0 +1,399 @@
+"""One poll of one feed: fetch, score, store, attach replies, decide alerts, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from connectors import BrandReply, ConnectorError, FeedCursor, MentionRecord, PollResult
+from connectors.errors import RateLimited, TransientError
+from monitor.config import Config, FeedConfig
+from monitor.db import session as open_session
+from monitor.models import Alert, BrandReplyRow, FeedState, Mention, utcnow
+from monitor.sentiment import SentimentAnalyzer
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 20_000  # characters of a mention kept; a 100 KB post is stored cut, not refused
+MAX_BACKOFF = 3600.0
+_CHUNK = 500  # ids per IN (...) query: below SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass
+class PollReport:
+    """What one poll did; printed by `monitor poll`, logged by the scheduler."""
+
+    feed: str
+    ok: bool = True
+    error: str | None = None
+    not_modified: bool = False
+    fetched: int = 0
+    new_mentions: list[Mention] = field(default_factory=list)
+    brand_posts: int = 0
+    replies_stored: int = 0
+    answered: list[Mention] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Pipeline:
+    """Joins connectors, the store and the outbox; the only place that knows all three."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        client: httpx.Client,
+        *,
+        analyzer: SentimentAnalyzer | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.client = client
+        self.analyzer = analyzer or SentimentAnalyzer(config.sentiment)
+        self.clock = clock
+        self.identities = config.identities()
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def poll(
+        self, feed_name: str, *, now: datetime | None = None, dry_run: bool = False
+    ) -> PollReport:
+        """Poll one feed once. A connector failure is recorded on the feed, never raised."""
+        started = time.monotonic()
+        now = now or self.clock()
+        feed = self.config.feed(feed_name)
+        connector = self.config.build_connector(feed)
+        with open_session(self.engine) as session:
+            state = session.get(FeedState, feed.name)
+            cursor = FeedCursor(
+                cursor=state.cursor if state else None,
+                etag=state.etag if state else None,
+                last_modified=state.last_modified if state else None,
+            )
+        try:
+            result = connector.poll(self.client, cursor, now)
+        except ConnectorError as exc:
+            report = PollReport(feed=feed.name, ok=False, error=str(exc))
+            if not dry_run:
+                self.record_failure(feed, exc, now)
+            report.seconds = time.monotonic() - started
+            return report
+        report = self.store(feed, result, now=now, dry_run=dry_run)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def store(
+        self, feed: FeedConfig, result: PollResult, *, now: datetime, dry_run: bool = False
+    ) -> PollReport:
+        """Write one poll's result in one transaction (rolled back for a dry run)."""
+        for attempt in (1, 2):
+            report = PollReport(feed=feed.name, not_modified=result.not_modified)
+            report.warnings.extend(result.warnings)
+            with open_session(self.engine) as session:
+                try:
+                    self._ingest(session, feed, result, now, report)
+                    if dry_run:
+                        session.rollback()
+                    else:
+                        session.commit()
+                    return report
+                except IntegrityError:
+                    # another instance or feed stored the same mention between our read and
+                    # our write (PostgreSQL; SQLite serialises writers): read again, once.
+                    session.rollback()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def record_failure(self, feed: FeedConfig, exc: ConnectorError, now: datetime) -> None:
+        with open_session(self.engine) as session:
+            state = session.get(FeedState, feed.name) or FeedState(feed=feed.name)
+            if state.consecutive_failures == 0:
+                # once on the healthy -> failing transition; the state keeps the detail
+                log.warning("feed %s is failing: %s", feed.name, exc)
+            state.consecutive_failures += 1
+            state.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            state.last_error_at = now
+            state.last_poll_at = now
+            wait = _backoff(feed, state.consecutive_failures)
+            if isinstance(exc, TransientError) and exc.retry_after is not None:
+                wait = max(min(exc.retry_after, MAX_BACKOFF), 0.0)
+            elif not isinstance(exc, TransientError | RateLimited):
+                wait = max(wait, feed.effective_interval)
+            state.next_poll_after = now + timedelta(seconds=wait)
+            session.add(state)
+            session.commit()
+
+    # -- the transaction -------------------------------------------------------------------
+
+    def _ingest(
+        self,
+        session: Session,
+        feed: FeedConfig,
+        result: PollResult,
+        now: datetime,
+        report: PollReport,
+    ) -> None:
+        records, replies = self._split_brand_posts(result, report)
+        report.fetched = len(result.mentions)
+        new_mentions = self._store_mentions(session, feed, records, now)
+        report.new_mentions = new_mentions
+        report.replies_stored = self._store_replies(session, replies, now)
+        session.flush()
+        targets = self._mentions_answered_by(session, replies) + new_mentions
+        report.answered = self._attach_replies(session, targets)
+        report.alerts = self._decide_alerts(session, feed, new_mentions, now)
+        self._save_state(session, feed, result, now, len(new_mentions))
+        session.flush()
+
+    def _split_brand_posts(
+        self, result: PollResult, report: PollReport
+    ) -> tuple[list[MentionRecord], list[BrandReply]]:
+        """The brand's own posts are not mentions; those that answer something are replies."""
+        records: list[MentionRecord] = []
+        replies = list(result.brand_replies)
+        seen: set[tuple[str, str]] = set()
+        for record in result.mentions:
+            key = (record.platform, record.external_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            identity = next(
+                (
+                    i
+                    for i in self.identities
+                    if i.platform == record.platform and i.matches(record.author, record.author_id)
+                ),
+                None,
+            )
+            if identity is None:
+                records.append(record)
+                continue
+            report.brand_posts += 1
+            answers = record.parent_id or record.thread_id
+            if answers:
+                replies.append(
+                    BrandReply(
+                        platform=record.platform,
+                        external_id=record.external_id,
+                        in_reply_to=answers,
+                        created_at=record.created_at,
+                        author=record.author,
+                        author_id=record.author_id,
+                        url=record.url,
+                        text=record.text,
+                        bot=identity.bot,
+                    )
+                )
+        return records, replies
+
+    def _store_mentions(
+        self, session: Session, feed: FeedConfig, records: list[MentionRecord], now: datetime
+    ) -> list[Mention]:
+        by_platform: dict[str, list[MentionRecord]] = {}
+        for record in records:
+            by_platform.setdefault(record.platform, []).append(record)
+        new: list[Mention] = []
+        for platform, group in by_platform.items():
+            existing: dict[str, Mention] = {}
+            for ids in _chunks([r.external_id for r in group]):
+                rows = session.exec(
+                    select(Mention).where(
+                        Mention.platform == platform, col(Mention.external_id).in_(ids)
+                    )
+                )
+                existing.update((m.external_id, m) for m in rows)
+            for record in group:
+                stored = existing.get(record.external_id)
+                if stored is not None:
+                    if record.edited_after_reply and not stored.edited_after_reply:
+                        stored.edited_after_reply = True
+                        session.add(stored)
+                    continue
+                mention = self._mention_row(feed, record, now)
+                session.add(mention)
+                new.append(mention)
+        session.flush()
+        return new
+
+    def _mention_row(self, feed: FeedConfig, record: MentionRecord, now: datetime) -> Mention:
+        text = record.text[:MAX_TEXT]
+        sentiment = self.analyzer.analyse(
+            "\n".join(p for p in (record.title, text) if p),
+            language=record.language,
+            rating=record.rating,
+        )
+        return Mention(
+            platform=record.platform,
+            feed=feed.name,
+            external_id=record.external_id,
+            url=(record.url or "")[:2000] or None,
+            author=(record.author or "")[:200] or None,
+            author_id=(record.author_id or "")[:200] or None,
+            title=(record.title or "")[:500] or None,
+            text=text,
+            language=sentiment.language or record.language,
+            language_confidence=sentiment.language_confidence,
+            rating=record.rating,
+            score=record.score,
+            created_at=record.created_at,
+            created_is_modified=record.created_is_modified,
+            fetched_at=now,
+            parent_id=record.parent_id,
+            thread_id=record.thread_id,
+            polarity=sentiment.polarity,
+            subjectivity=sentiment.subjectivity,
+            sentiment=sentiment.label,
+            sentiment_source=sentiment.source,
+            edited_after_reply=record.edited_after_reply,
+        )
+
+    def _store_replies(self, session: Session, replies: list[BrandReply], now: datetime) -> int:
+        stored = 0
+        for reply in replies:
+            row = session.exec(
+                select(BrandReplyRow).where(
+                    BrandReplyRow.platform == reply.platform,
+                    BrandReplyRow.external_id == reply.external_id,
+                )
+            ).first()
+            if row is None:
+                session.add(
+                    BrandReplyRow(
+                        platform=reply.platform,
+                        external_id=reply.external_id,
+                        in_reply_to=reply.in_reply_to,
+                        created_at=reply.created_at,
+                        seen_at=now,
+                        author=reply.author,
+                        url=reply.url,
+                        text=(reply.text or "")[:MAX_TEXT] or None,
+                        bot=reply.bot,
+                        seen_modified_only=reply.seen_modified_only,
+                    )
+                )
+                stored += 1
+            elif reply.created_at < row.created_at and not row.seen_modified_only:
+                # an earlier timestamp for the same reply (a platform correcting itself) wins;
+                # a last-modified time that moves on edit never overwrites the first one seen
+                row.created_at = reply.created_at
+                session.add(row)
+        return stored
+
+    def _mentions_answered_by(self, session: Session, replies: list[BrandReply]) -> list[Mention]:
+        found: list[Mention] = []
+        by_platform: dict[str, list[str]] = {}
+        for reply in replies:
+            by_platform.setdefault(reply.platform, []).append(reply.in_reply_to)
+        for platform, targets in by_platform.items():
+            for ids in _chunks(sorted(set(targets))):
+                found.extend(
+                    session.exec(
+                        select(Mention).where(
+                            Mention.platform == platform, col(Mention.external_id).in_(ids)
+                        )
+                    )
+                )
+        return found
+
+    def _attach_replies(self, session: Session, mentions: list[Mention]) -> list[Mention]:
+        """Give each mention its earliest non-bot brand reply; an earlier one found later wins."""
+        answered: list[Mention] = []
+        by_platform: dict[str, dict[str, Mention]] = {}
+        for mention in mentions:
+            by_platform.setdefault(mention.platform, {})[mention.external_id] = mention
+        for platform, index in by_platform.items():
+            for ids in _chunks(sorted(index)):
+                rows = session.exec(
+                    select(BrandReplyRow)
+                    .where(
+                        BrandReplyRow.platform == platform,
+                        col(BrandReplyRow.in_reply_to).in_(ids),
+                        col(BrandReplyRow.bot).is_(False),
+                    )
+                    .order_by(col(BrandReplyRow.created_at))
+                )
+                for reply in rows:
+                    mention = index[reply.in_reply_to]
+                    if mention.first_response_at and mention.first_response_at <= reply.created_at:
+                        continue
+                    self.apply_first_response(mention, reply)
+                    session.add(mention)
+                    answered.append(mention)
+        return answered
+
+    def apply_first_response(self, mention: Mention, reply: BrandReplyRow) -> None:
+        mention.first_response_at = reply.created_at
+        mention.first_response_seen_at = reply.seen_at
+        mention.first_response_by = reply.author
+        mention.first_response_url = reply.url
+        # a reply stamped before its mention (clock skew, edited reviews) counts as instant
+        mention.ttfr_seconds = max(0.0, (reply.created_at - mention.created_at).total_seconds())
+        if mention.status == "open":
+            mention.status = "answered"
+
+    def _decide_alerts(
+        self, session: Session, feed: FeedConfig, mentions: list[Mention], now: datetime
+    ) -> list[Alert]:
+        wanted = set(self.config.alerts.on)
+        oldest = now - timedelta(seconds=self.config.alerts.max_age)
+        channel = feed.channel or self.config.slack.default_channel
+        alerts: list[Alert] = []
+        for mention in mentions:
+            if mention.status != "open" or mention.created_at < oldest:
+                continue  # answered already, or history from a backfill: stored, not alerted
+            if "all" in wanted or mention.sentiment in wanted:
+                kind = (
+                    mention.sentiment
+                    if mention.sentiment in ("negative", "unscored")
+                    else "mention"
+                )
+                alert = Alert(
+                    key=f"{kind}:{mention.id}",
+                    mention_id=mention.id,
+                    feed=feed.name,
+                    kind=kind,
+                    channel=channel,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                session.add(alert)
+                alerts.append(alert)
+        return alerts
+
+    def _save_state(
+        self, session: Session, feed: FeedConfig, result: PollResult, now: datetime, new: int
+    ) -> None:
+        state = session.get(FeedState, feed.name) or FeedState(feed=feed.name)
+        if state.consecutive_failures:
+            log.info("feed %s recovered after %d failures", feed.name, state.consecutive_failures)
+        state.cursor = result.state.cursor
+        state.etag = result.state.etag
+        state.last_modified = result.state.last_modified
+        state.last_poll_at = now
+        state.last_success_at = now
+        state.consecutive_failures = 0
+        state.next_poll_after = None
+        state.items_seen += new
+        session.add(state)
+
+
+def _backoff(feed: FeedConfig, failures: int) -> float:
+    """Exponential from the feed's interval, capped at an hour."""
+    return float(min(feed.effective_interval * 2 ** (failures - 1), MAX_BACKOFF))

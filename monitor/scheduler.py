@@ -1,0 +1,121 @@
+"""The running service: one APScheduler job per feed plus the dispatcher, stopped on a signal."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Config
+from monitor.db import session as open_session
+from monitor.models import FeedState, utcnow
+from monitor.outbox import Dispatcher
+from monitor.pipeline import Pipeline, PollReport
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "dispatch"
+
+
+class Service:
+    """Schedules polls and deliveries; the jobs call `poll_feed(name, now)` so tests never sleep."""
+
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        dispatcher: Dispatcher,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        workers: int = 8,
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=workers)}, timezone="UTC"
+        )
+
+    def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
+        """One scheduled poll; skipped while the feed is backing off after failures."""
+        now = now or self.clock()
+        with open_session(self.pipeline.engine) as session:
+            state = session.get(FeedState, name)
+            if state and state.next_poll_after and now < state.next_poll_after:
+                return None
+        try:
+            report = self.pipeline.poll(name, now=now)
+        except Exception:
+            # a bug, not a platform failure: keep the other feeds running, log loudly
+            log.exception("feed %s: internal error while polling", name)
+            return None
+        if report.ok and (report.new_mentions or report.answered):
+            log.info(
+                "feed %s: %d new, %d answered, %d alerts",
+                name,
+                len(report.new_mentions),
+                len(report.answered),
+                len(report.alerts),
+            )
+        if report.alerts:
+            self.wake_dispatcher()
+        return report
+
+    def dispatch(self) -> None:
+        try:
+            self.dispatcher.run_once()
+        except Exception:
+            log.exception("dispatcher: internal error")
+
+    def wake_dispatcher(self) -> None:
+        """Deliver new alerts now instead of at the next dispatcher tick."""
+        if self.scheduler.running:
+            job = self.scheduler.get_job(DISPATCH_JOB)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(job.trigger.timezone))
+
+    def start(self) -> None:
+        sched = self.config.scheduler
+        first = datetime.now().astimezone()
+        for index, feed in enumerate(f for f in self.config.feeds if f.enabled):
+            self.scheduler.add_job(
+                self.poll_feed,
+                IntervalTrigger(seconds=feed.effective_interval, jitter=sched.jitter or None),
+                args=[feed.name],
+                id=f"feed:{feed.name}",
+                name=f"poll {feed.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(sched.misfire_grace),
+                # stagger the first polls so a restart does not hit every platform at once
+                next_run_time=first + timedelta(seconds=min(index * 0.2, 30)),
+            )
+        self.scheduler.add_job(
+            self.dispatch,
+            IntervalTrigger(seconds=self.config.alerts.dispatch_interval),
+            id=DISPATCH_JOB,
+            name="deliver alerts",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=30,
+            next_run_time=first,
+        )
+        self.scheduler.start()
+        log.info("monitoring %d feeds", len([f for f in self.config.feeds if f.enabled]))
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def run_until(self, stop: threading.Event) -> None:
+        self.start()
+        try:
+            stop.wait()
+        finally:
+            self.stop()

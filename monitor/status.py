@@ -1,0 +1,124 @@
+"""The health of every feed and of the outbox, for `monitor status` and the demo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from monitor.config import Config
+from monitor.db import session as open_session
+from monitor.durations import format_duration
+from monitor.models import Alert, FeedState
+
+
+@dataclass
+class FeedStatus:
+    name: str
+    type: str
+    enabled: bool
+    health: str  # ok | failing | never polled | disabled
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    items_seen: int
+    next_poll_at: datetime | None
+
+
+@dataclass
+class OutboxStatus:
+    pending: int
+    failed: int
+    sent: int
+    problems: list[tuple[str, str, int]]  # (channel, last error, count)
+
+
+def feed_statuses(config: Config, engine: Engine) -> list[FeedStatus]:
+    with open_session(engine) as session:
+        states = {s.feed: s for s in session.exec(select(FeedState))}
+    rows = []
+    for feed in config.feeds:
+        state = states.get(feed.name)
+        if not feed.enabled:
+            health = "disabled"
+        elif state is None or state.last_poll_at is None:
+            health = "never polled"
+        elif state.consecutive_failures:
+            health = f"failing x{state.consecutive_failures}"
+        else:
+            health = "ok"
+        next_poll = None
+        if state and state.next_poll_after:
+            next_poll = state.next_poll_after
+        elif state and state.last_poll_at:
+            next_poll = state.last_poll_at + timedelta(seconds=feed.effective_interval)
+        rows.append(
+            FeedStatus(
+                name=feed.name,
+                type=feed.type,
+                enabled=feed.enabled,
+                health=health,
+                last_success_at=state.last_success_at if state else None,
+                last_error=state.last_error if state and state.consecutive_failures else None,
+                consecutive_failures=state.consecutive_failures if state else 0,
+                items_seen=state.items_seen if state else 0,
+                next_poll_at=next_poll,
+            )
+        )
+    return rows
+
+
+def outbox_status(engine: Engine) -> OutboxStatus:
+    with open_session(engine) as session:
+        counts = dict(
+            session.exec(select(Alert.state, func.count()).group_by(col(Alert.state))).all()
+        )
+        problems = session.exec(
+            select(Alert.channel, Alert.last_error, func.count())
+            .where(col(Alert.state) != "sent", col(Alert.last_error).is_not(None))
+            .group_by(col(Alert.channel), col(Alert.last_error))
+        ).all()
+    return OutboxStatus(
+        pending=counts.get("pending", 0),
+        failed=counts.get("failed", 0),
+        sent=counts.get("sent", 0),
+        problems=[(c, e or "", n) for c, e, n in problems],
+    )
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "-"
+    delta = (now - when).total_seconds()
+    return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
+
+
+def render_status(config: Config, engine: Engine, now: datetime) -> str:
+    rows = feed_statuses(config, engine)
+    header = ("FEED", "TYPE", "HEALTH", "LAST SUCCESS", "ITEMS", "NEXT POLL", "LAST ERROR")
+    table = [header]
+    for row in rows:
+        table.append(
+            (
+                row.name,
+                row.type,
+                row.health,
+                _ago(row.last_success_at, now),
+                str(row.items_seen),
+                _ago(row.next_poll_at, now) if row.enabled else "-",
+                (row.last_error or "")[:80],
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
+    ]
+    outbox = outbox_status(engine)
+    lines.append("")
+    lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
+    for channel, error, count in outbox.problems:
+        lines.append(f"  {count} alert(s) to {channel} not delivered: {error}")
+    return "\n".join(lines)
