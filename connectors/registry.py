@@ -11,6 +11,7 @@ from connectors.errors import ConnectorUnavailable
 REGISTRY: dict[str, str] = {
     "rss": "connectors.rss:RSSConnector",
     "jsonl": "connectors.jsonl:JSONLConnector",
+    "mastodon": "connectors.mastodon:MastodonConnector",
 }
 
 
