@@ -12,6 +12,8 @@ REGISTRY: dict[str, str] = {
     "rss": "connectors.rss:RSSConnector",
     "jsonl": "connectors.jsonl:JSONLConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
+    "reddit": "connectors.reddit:RedditConnector",
+    "hn": "connectors.hn:HackerNewsConnector",
 }
 
 

@@ -1,0 +1,556 @@
+"""Reddit: new posts and comments in a subreddit, a search, or the brand account's mentions.
+
+- Polls (on https://oauth.reddit.com, `raw_json=1`, `limit=100`, newest first), one of:
+  `subreddit` -> `/r/{sub}/new` and/or `/r/{sub}/comments`; `query` -> `/search?q=..&sort=new`;
+  `mentions = true` -> `/message/mentions` (the inbox of the brand account that logs in).
+  API: https://www.reddit.com/dev/api
+- Auth: OAuth2 (https://github.com/reddit-archive/reddit/wiki/OAuth2). Create an app at
+  https://www.reddit.com/prefs/apps; its id and secret go in REDDIT_CLIENT_ID and
+  REDDIT_CLIENT_SECRET (names overridable). Without a user the token is app-only
+  (`client_credentials`), enough for subreddits and search; `mentions` reads a user's inbox,
+  so it needs a "script" app and the account's login in `username_env` / `password_env`
+  (`password` grant). `access_token_env` instead names a variable holding a bearer token
+  refreshed by something else. Tokens are cached for their `expires_in`, renewed after a 401.
+- Rate limit: per token, announced on every answer as `x-ratelimit-remaining` (a float),
+  `x-ratelimit-used` and `x-ratelimit-reset` (seconds to the end of the window). Remaining
+  below one, or a 429, raises RateLimited(retry_after=Retry-After, else reset).
+- Cursor: JSON `{listing: newest fullname seen}`. Each poll reads the newest page and pages
+  back with `after=` until it meets an id at or below the saved one (base36 ids grow with
+  time), at most `max_pages`; the first run keeps only the last `backfill`. The `before=`
+  anchor is not used: once that item is deleted Reddit answers an empty listing forever.
+- External ids are fullnames everywhere (`t3_abc` posts, `t1_xyz` comments), because a
+  comment's `parent_id` is a fullname: a brand reply's `in_reply_to` is its `parent_id`.
+- Brand reply: a comment (t1) whose author is a configured `reddit` identity. A subreddit's
+  comment stream shows it in the poll; for search and mentions, `recheck` walks
+  `/comments/{article}?comment={id}` (sort old, two levels) of each open mention, bounded
+  by `recheck_limit` threads per call.
+- Quirks: `[deleted]` / `[removed]` comment bodies are skipped (a deleted post keeps its
+  title and stays); a `[deleted]` author becomes None. `more` stubs (comments the tree left
+  out) are not expanded: a brand reply hidden behind one is found once the thread is short
+  enough, or by a subreddit comment stream. Listing items of other kinds are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+
+from connectors.base import (
+    BrandReply,
+    Connector,
+    ConnectorOptions,
+    FeedCursor,
+    MentionRecord,
+    PollResult,
+)
+from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
+from connectors.text import clean_text, html_to_text
+from monitor.durations import Duration
+
+log = logging.getLogger(__name__)
+
+WEB_URL = "https://www.reddit.com"
+TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
+DELETED = {"[deleted]", "[removed]"}
+# a token is renewed this long before Reddit says it expires, so no request carries a dead one
+TOKEN_MARGIN = timedelta(seconds=60)
+_ARTICLE_IN_PATH = re.compile(r"/comments/([a-z0-9]+)")
+_FULLNAME = re.compile(r"^t[1-6]_[a-z0-9]+$")
+Listing = Literal["posts", "comments"]
+LISTINGS: tuple[Listing, ...] = ("posts", "comments")
+
+
+class RedditOptions(ConnectorOptions):
+    subreddit: str | None = None
+    listings: list[Listing] = Field(default_factory=lambda: list(LISTINGS), min_length=1)
+    query: str | None = None
+    mentions: bool = False
+    client_id_env: str = "REDDIT_CLIENT_ID"
+    client_secret_env: str = "REDDIT_CLIENT_SECRET"
+    username_env: str | None = None
+    password_env: str | None = None
+    access_token_env: str | None = None
+    token_url: str = TOKEN_URL
+    user_agent: str | None = None
+    backfill: Duration = 2 * 86400.0
+    max_pages: int = Field(default=5, ge=1, le=50)
+    recheck_limit: int = Field(default=20, ge=0, le=200)
+
+    @field_validator("subreddit")
+    @classmethod
+    def _bare_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip().removeprefix("/").removeprefix("r/")
+        if not re.fullmatch(r"[A-Za-z0-9_+]{2,200}", name):
+            raise ValueError("a subreddit name such as 'acme' or 'acme+acmehelp'")
+        return name
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RedditOptions:
+        chosen = [bool(self.subreddit), bool(self.query), self.mentions]
+        if sum(chosen) != 1:
+            raise ValueError("give exactly one of `subreddit`, `query` or `mentions = true`")
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both `username_env` and `password_env`, or neither")
+        if self.mentions and not (self.username_env or self.access_token_env):
+            raise ValueError(
+                "`mentions` reads the brand account's inbox: set `username_env` and "
+                "`password_env` (a script app), or `access_token_env`"
+            )
+        return self
+
+
+def id_value(fullname: str) -> int:
+    """The base36 number in a fullname; Reddit hands them out in increasing order."""
+    return int(fullname.partition("_")[2] or "0", 36)
+
+
+def _created(data: dict[str, Any]) -> datetime:
+    value = data.get("created_utc")
+    if not isinstance(value, int | float):
+        raise ValueError(f"{data.get('name')} has no created_utc")
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _author(data: dict[str, Any]) -> str | None:
+    author = data.get("author")
+    return author if isinstance(author, str) and author not in DELETED else None
+
+
+def _body(data: dict[str, Any], html_key: str, text_key: str) -> str:
+    markup = data.get(html_key)
+    if isinstance(markup, str) and markup:
+        return html_to_text(markup)
+    return clean_text(str(data.get(text_key) or ""))
+
+
+def _url(data: dict[str, Any]) -> str | None:
+    """The public page of an item; inbox items carry `context` instead of a permalink."""
+    for key in ("permalink", "context"):
+        path = data.get(key)
+        if isinstance(path, str) and path.startswith("/"):
+            return WEB_URL + path.split("?")[0]
+    link = data.get("link_permalink")
+    if isinstance(link, str) and data.get("id"):
+        return f"{link.rstrip('/')}/{data['id']}/"
+    return None
+
+
+def _thread_id(data: dict[str, Any]) -> str | None:
+    link_id = data.get("link_id")
+    if isinstance(link_id, str):
+        return link_id
+    match = _ARTICLE_IN_PATH.search(str(data.get("context") or data.get("permalink") or ""))
+    return f"t3_{match.group(1)}" if match else None
+
+
+def _children(listing: Any) -> list[dict[str, Any]]:
+    """The things of a Listing; anything else is not what Reddit documents."""
+    if not isinstance(listing, dict) or listing.get("kind") != "Listing":
+        raise MalformedResponse("expected a reddit Listing")
+    children = (listing.get("data") or {}).get("children")
+    if not isinstance(children, list):
+        raise MalformedResponse("a reddit Listing without data.children")
+    return [c for c in children if isinstance(c, dict) and isinstance(c.get("data"), dict)]
+
+
+def walk_tree(things: list[dict[str, Any]], max_nodes: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every comment (t1) in a comment tree, parents first; `more` stubs are skipped."""
+    stack = list(reversed(things))
+    seen = 0
+    while stack and seen < max_nodes:
+        thing = stack.pop()
+        if thing.get("kind") != "t1" or not isinstance(thing.get("data"), dict):
+            continue
+        seen += 1
+        yield thing["data"]
+        replies = thing["data"].get("replies")
+        if isinstance(replies, dict):  # "" when there are none
+            stack.extend(reversed(_children(replies)))
+
+
+class RedditConnector(Connector):
+    """A subreddit, a search or the brand account's mentions on Reddit."""
+
+    name = "reddit"
+    platform = "reddit"
+    default_interval = 120
+    default_base_url = "https://oauth.reddit.com"
+    Options = RedditOptions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._token: str | None = None
+        self._token_expires: datetime | None = None
+
+    @property
+    def opts(self) -> RedditOptions:
+        assert isinstance(self.options, RedditOptions)
+        return self.options
+
+    # -- auth -----------------------------------------------------------------------------
+
+    def _env(self, name: str, what: str) -> str:
+        value = os.environ.get(name)
+        if not value:
+            raise AuthError(f"environment variable {name} ({what}) is not set")
+        return value
+
+    def _access_token(self, client: httpx.Client, now: datetime) -> str:
+        opts = self.opts
+        if opts.access_token_env:
+            return self._env(opts.access_token_env, "a reddit OAuth bearer token")
+        if self._token and self._token_expires and now < self._token_expires:
+            return self._token
+        client_id = self._env(opts.client_id_env, "the reddit app's client id")
+        secret = self._env(opts.client_secret_env, "the reddit app's client secret")
+        form = {"grant_type": "client_credentials"}
+        if opts.username_env and opts.password_env:
+            form = {
+                "grant_type": "password",
+                "username": self._env(opts.username_env, "the brand account's reddit username"),
+                "password": self._env(opts.password_env, "the brand account's reddit password"),
+            }
+        try:
+            response = client.post(
+                opts.token_url,
+                data=form,
+                auth=(client_id, secret),
+                headers=self._headers(None),
+            )
+        except httpx.TimeoutException as exc:
+            raise TransientError("timed out fetching a reddit token") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"network error fetching a reddit token: {exc!r}") from exc
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"reddit refused the app credentials ({response.status_code}): check "
+                f"{opts.client_id_env} and {opts.client_secret_env} (https://www.reddit.com/prefs/apps)"
+            )
+        self._check_rate(response)
+        check_response(response)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise MalformedResponse("the reddit token endpoint did not answer JSON") from exc
+        if not isinstance(payload, dict):
+            raise MalformedResponse("the reddit token endpoint did not answer a JSON object")
+        if payload.get("error"):
+            # a wrong password is a 200 with {"error": "invalid_grant"}
+            raise AuthError(
+                f"reddit refused the login ({payload['error']}): check {opts.username_env} and "
+                f"{opts.password_env}, and that the account is a developer of the script app"
+            )
+        token = payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise MalformedResponse("the reddit token answer has no access_token")
+        expires_in = payload.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+        self._token = token
+        self._token_expires = now + timedelta(seconds=lifetime) - TOKEN_MARGIN
+        return token
+
+    def _headers(self, token: str | None) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if token:
+            headers["Authorization"] = f"bearer {token}"
+        if self.opts.user_agent:
+            headers["User-Agent"] = self.opts.user_agent
+        return headers
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _check_rate(self, response: httpx.Response) -> None:
+        """Reddit's own rate-limit headers: an empty budget or a 429 waits for the reset."""
+        reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
+        if response.status_code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RateLimited(
+                "reddit rate limit reached (429)",
+                retry_after=retry_after if retry_after is not None else reset,
+            )
+        remaining = response.headers.get("x-ratelimit-remaining")
+        try:
+            exhausted = remaining is not None and float(remaining) < 1
+        except ValueError:
+            exhausted = False
+        if exhausted:
+            raise RateLimited(
+                f"reddit rate limit used up ({response.headers.get('x-ratelimit-used')} "
+                "requests this window)",
+                retry_after=reset if reset is not None else MAX_RETRY_AFTER,
+            )
+
+    def _get(
+        self, client: httpx.Client, path: str, params: dict[str, str], now: datetime
+    ) -> tuple[int, Any]:
+        """GET one API path; returns (status, parsed JSON), status 304 with None."""
+        for attempt in (1, 2):
+            token = self._access_token(client, now)
+            try:
+                status, body = self._fetch(client, path, params, token)
+            except AuthError:
+                if attempt == 1 and self._token is not None and not self.opts.access_token_env:
+                    self._token = None  # revoked or expired early: one fresh token, one retry
+                    continue
+                raise
+            if status == 304:
+                return status, None
+            try:
+                return status, json.loads(body)
+            except ValueError as exc:
+                raise MalformedResponse(f"reddit answered {path} with something not JSON") from exc
+        raise AssertionError("unreachable")
+
+    def _fetch(
+        self, client: httpx.Client, path: str, params: dict[str, str], token: str
+    ) -> tuple[int, bytes]:
+        url = f"{self.base_url}{path}"
+        try:
+            with client.stream("GET", url, params=params, headers=self._headers(token)) as resp:
+                self._check_rate(resp)
+                if resp.status_code in (401, 403):
+                    raise AuthError(self._auth_message(resp.status_code))
+                check_response(resp)
+                size = 0
+                chunks: list[bytes] = []
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise MalformedResponse(f"reddit answer larger than {MAX_BODY_BYTES} bytes")
+                    chunks.append(chunk)
+                return resp.status_code, b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timed out fetching reddit {path}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"network error fetching reddit {path}: {exc!r}") from exc
+
+    def _auth_message(self, status: int) -> str:
+        opts = self.opts
+        if opts.access_token_env:
+            return f"reddit refused the token in {opts.access_token_env} ({status})"
+        if opts.mentions:
+            return (
+                f"reddit refused access ({status}): the inbox needs the account in "
+                f"{opts.username_env} to be a developer of the script app"
+            )
+        return f"reddit refused access ({status}): the subreddit may be private or banned"
+
+    # -- poll -----------------------------------------------------------------------------
+
+    def _listings(self) -> list[tuple[str, str, dict[str, str]]]:
+        opts = self.opts
+        if opts.subreddit:
+            paths = {
+                "posts": f"/r/{opts.subreddit}/new",
+                "comments": f"/r/{opts.subreddit}/comments",
+            }
+            return [(key, paths[key], {}) for key in dict.fromkeys(opts.listings)]
+        if opts.query:
+            return [("search", "/search", {"q": opts.query, "sort": "new", "type": "link"})]
+        return [("mentions", "/message/mentions", {})]
+
+    def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
+        result = PollResult()
+        cursors = self._load_cursor(state.cursor, result)
+        things: dict[str, dict[str, Any]] = {}
+        for key, path, extra in self._listings():
+            saved = cursors.get(key)
+            floor = None if saved else now - timedelta(seconds=self.opts.backfill)
+            page = self._page_back(client, path, extra, saved, floor, now, result)
+            if page is None:
+                return PollResult(state=state, not_modified=True)
+            items, newest = page
+            for item in items:
+                things.setdefault(item["data"]["name"], item)
+            if newest and (not saved or id_value(newest) > id_value(saved)):
+                cursors[key] = newest
+        for thing in things.values():
+            self._add(thing["kind"], thing["data"], result)
+        result.state = FeedCursor(cursor=json.dumps(cursors, sort_keys=True))
+        return result
+
+    def _load_cursor(self, raw: str | None, result: PollResult) -> dict[str, str]:
+        if not raw:
+            return {}
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            loaded = None
+        if not isinstance(loaded, dict):
+            result.warnings.append(f"ignored an unreadable reddit cursor {raw[:40]!r}")
+            return {}
+        return {k: v for k, v in loaded.items() if isinstance(v, str) and _FULLNAME.match(v)}
+
+    def _page_back(
+        self,
+        client: httpx.Client,
+        path: str,
+        extra: dict[str, str],
+        saved: str | None,
+        floor: datetime | None,
+        now: datetime,
+        result: PollResult,
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        """Items newer than `saved` (or than `floor` on a first run), and the newest id seen.
+
+        None means the answer was a 304. The newest id counts items older than `floor` too:
+        a first run over a quiet listing still leaves a cursor to continue from.
+        """
+        kept: list[dict[str, Any]] = []
+        newest: str | None = None
+        after: str | None = None
+        for _page in range(self.opts.max_pages):
+            params = {"limit": "100", "raw_json": "1", **extra}
+            if after:
+                params["after"] = after
+            status, payload = self._get(client, path, params, now)
+            if status == 304:
+                return None
+            children = _children(payload)
+            reached = False
+            for child in children:
+                data = child["data"]
+                name = data.get("name")
+                if child.get("kind") not in ("t1", "t3") or not isinstance(name, str):
+                    continue
+                if not _FULLNAME.match(name):
+                    continue
+                if newest is None or id_value(name) > id_value(newest):
+                    newest = name
+                if saved and id_value(name) <= id_value(saved):
+                    reached = True
+                    continue
+                try:
+                    created = _created(data)
+                except ValueError as exc:
+                    result.warnings.append(str(exc))
+                    continue
+                if floor and created < floor:
+                    reached = True
+                    continue
+                kept.append(child)
+            next_after = payload["data"].get("after")
+            if reached or not children or not isinstance(next_after, str):
+                return kept, newest
+            after = next_after
+        result.warnings.append(
+            f"{path}: over {self.opts.max_pages} pages since the last poll; older items skipped"
+        )
+        return kept, newest
+
+    def _add(self, kind: str, data: dict[str, Any], result: PollResult) -> None:
+        name = str(data["name"])
+        author = _author(data)
+        author_id = data.get("author_fullname") if author else None
+        created = _created(data)
+        if kind == "t1":
+            text = _body(data, "body_html", "body")
+        else:
+            text = _body(data, "selftext_html", "selftext")
+        identity = self.brand_identity(author, author_id)
+        if identity is not None:
+            parent = data.get("parent_id")
+            if kind == "t1" and isinstance(parent, str):
+                result.brand_replies.append(self._reply(data, identity.bot))
+            return
+        if kind == "t1" and str(data.get("body") or "").strip() in DELETED:
+            return  # a deleted or removed comment says nothing about anyone
+        title = data.get("title") if kind == "t3" else data.get("link_title")
+        result.mentions.append(
+            MentionRecord(
+                platform=self.platform,
+                external_id=name,
+                created_at=created,
+                text="" if text in DELETED else text,
+                url=_url(data),
+                author=author,
+                author_id=author_id,
+                title=clean_text(str(title)) if isinstance(title, str) else None,
+                parent_id=data.get("parent_id") if kind == "t1" else None,
+                thread_id=_thread_id(data) if kind == "t1" else name,
+                extra={"subreddit": data.get("subreddit")},
+            )
+        )
+
+    def _reply(self, data: dict[str, Any], bot: bool) -> BrandReply:
+        return BrandReply(
+            platform=self.platform,
+            external_id=str(data["name"]),
+            in_reply_to=str(data["parent_id"]),
+            created_at=_created(data),
+            author=_author(data),
+            author_id=data.get("author_fullname"),
+            url=_url(data),
+            text=_body(data, "body_html", "body"),
+            bot=bot,
+        )
+
+    # -- recheck --------------------------------------------------------------------------
+
+    def recheck(
+        self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
+    ) -> list[BrandReply]:
+        """Walk the thread under each open mention (bounded) for a comment by the brand."""
+        if not self.identities:
+            return []
+        open_ids = {m.external_id for m in mentions if m.platform == self.platform}
+        found: dict[str, BrandReply] = {}
+        walked = 0
+        for mention in mentions:
+            if walked >= self.opts.recheck_limit:
+                break
+            if mention.platform != self.platform or mention.external_id in found_parents(found):
+                continue
+            article = _article_of(mention)
+            if article is None:
+                continue
+            params = {"raw_json": "1", "sort": "old", "depth": "2", "limit": "100"}
+            if mention.external_id.startswith("t1_"):
+                params.update(comment=mention.external_id[3:], context="0")
+            walked += 1
+            try:
+                status, payload = self._get(client, f"/comments/{article}", params, now)
+            except MalformedResponse as exc:
+                # a deleted thread answers 404: skip it, the others still count
+                log.warning("reddit recheck of %s skipped: %s", mention.external_id, exc)
+                continue
+            if status == 304 or not isinstance(payload, list) or len(payload) < 2:
+                continue
+            for data in walk_tree(_children(payload[1])):
+                parent = data.get("parent_id")
+                if parent not in open_ids or not isinstance(data.get("name"), str):
+                    continue
+                author = _author(data)
+                identity = self.brand_identity(author, data.get("author_fullname"))
+                if identity is None:
+                    continue
+                reply = self._reply(data, identity.bot)
+                known = found.get(reply.external_id)
+                if known is None or reply.created_at < known.created_at:
+                    found[reply.external_id] = reply
+        return sorted(found.values(), key=lambda r: r.created_at)
+
+
+def found_parents(found: dict[str, BrandReply]) -> set[str]:
+    """Mentions already answered by a non-bot reply in this recheck need no second walk."""
+    return {r.in_reply_to for r in found.values() if not r.bot}
+
+
+def _article_of(mention: MentionRecord) -> str | None:
+    """The base36 id of the post a mention belongs to."""
+    for candidate in (mention.thread_id, mention.external_id):
+        if candidate and candidate.startswith("t3_"):
+            return candidate[3:]
+    match = _ARTICLE_IN_PATH.search(mention.url or "")
+    return match.group(1) if match else None
