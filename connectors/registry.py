@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "mastodon": "connectors.mastodon:MastodonConnector",
     "reddit": "connectors.reddit:RedditConnector",
     "hn": "connectors.hn:HackerNewsConnector",
+    "github": "connectors.github:GitHubConnector",
 }
 
 
