@@ -69,6 +69,10 @@ Listing = Literal["posts", "comments"]
 LISTINGS: tuple[Listing, ...] = ("posts", "comments")
 
 
+class _TokenRefused(AuthError):
+    """A 401 on the API: the token expired or was revoked; a fresh one may work."""
+
+
 class RedditOptions(ConnectorOptions):
     subreddit: str | None = None
     listings: list[Listing] = Field(default_factory=lambda: list(LISTINGS), min_length=1)
@@ -299,7 +303,7 @@ class RedditConnector(Connector):
             token = self._access_token(client, now)
             try:
                 status, body = self._fetch(client, path, params, token)
-            except AuthError:
+            except _TokenRefused:
                 if attempt == 1 and self._token is not None and not self.opts.access_token_env:
                     self._token = None  # revoked or expired early: one fresh token, one retry
                     continue
@@ -319,7 +323,9 @@ class RedditConnector(Connector):
         try:
             with client.stream("GET", url, params=params, headers=self._headers(token)) as resp:
                 self._check_rate(resp)
-                if resp.status_code in (401, 403):
+                if resp.status_code == 401:
+                    raise _TokenRefused(self._auth_message(resp.status_code))
+                if resp.status_code == 403:
                     raise AuthError(self._auth_message(resp.status_code))
                 check_response(resp)
                 size = 0
@@ -339,6 +345,11 @@ class RedditConnector(Connector):
         opts = self.opts
         if opts.access_token_env:
             return f"reddit refused the token in {opts.access_token_env} ({status})"
+        if status == 401:
+            return (
+                f"reddit refused a fresh token (401): check {opts.client_id_env} and "
+                f"{opts.client_secret_env}"
+            )
         if opts.mentions:
             return (
                 f"reddit refused access ({status}): the inbox needs the account in "

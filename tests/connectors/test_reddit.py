@@ -590,3 +590,15 @@ backfill = "36500d"
     assert "butt_woman" in done.stdout
     assert "reddit:t1_dfkuf3q" not in done.stdout, "the brand's own comment is no mention"
     assert not database.exists()
+
+
+@pytest.mark.usefixtures("env")
+def test_a_403_on_a_private_subreddit_is_an_auth_error_without_a_token_retry() -> None:
+    recorder = Recorder({"token": _token, "/r/secret": lambda r: httpx.Response(403)})
+    connector = _connector(subreddit="secret", listings=["posts"])
+    with (
+        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        pytest.raises(AuthError, match="private"),
+    ):
+        connector.poll(client, FeedCursor(), NOW)
+    assert len(recorder.requests) == 2  # one token, one refused listing
