@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import os
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -68,12 +69,20 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
+_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*[^>]*>|<!--")
+
+
 def _entry_text(entry: Any) -> str:
-    contents = entry.get("content") or []
-    for content in contents:
+    markup = entry.get("summary") or entry.get("description") or ""
+    for content in entry.get("content") or []:
         if content.get("value"):
-            return html_to_text(content["value"])
-    return html_to_text(entry.get("summary") or entry.get("description") or "")
+            markup = content["value"]
+            break
+    text = html_to_text(markup)
+    if _TAG.search(text):
+        # feeds that escape their HTML twice (reddit's) leave markup after one pass
+        text = html_to_text(text)
+    return text
 
 
 class RSSConnector(Connector):

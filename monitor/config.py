@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -106,7 +107,7 @@ ConnectorClass = type[Connector]
 class FeedConfig(BaseModel):
     """One feed; keys beyond the common ones belong to the feed's type and are checked there."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     type: str
@@ -147,7 +148,7 @@ class Config(_Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     brand: BrandConfig = Field(default_factory=BrandConfig)
-    feeds: list[FeedConfig] = Field(default_factory=list)
+    feeds: list[FeedConfig] = Field(default_factory=list, exclude=True)
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -191,13 +192,15 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
 _SECRET_HINTS = {"token", "password", "secret", "api_key", "key", "client_secret"}
 
 
-def _message(error: Any, model: type[BaseModel] | None) -> str:
+def _message(
+    error: Any, model: type[BaseModel] | None, extra_fields: list[str] | None = None
+) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(error["loc"][-1])
         if key in _SECRET_HINTS:
             return "unknown key: secrets are never written in the config; name an env var instead"
-        fields = list(model.model_fields) if model else []
+        fields = [*(model.model_fields if model else []), *(extra_fields or [])]
         close = difflib.get_close_matches(key, fields, n=1)
         return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "missing":
@@ -224,42 +227,74 @@ def _model_at(root: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseMod
     return model
 
 
-def _problems_from(exc: ValidationError, root: type[BaseModel], prefix: tuple[Any, ...] = ()):
+def _problems_from(
+    exc: ValidationError, root: type[BaseModel], prefix: tuple[Any, ...] = ()
+) -> Iterator[_Problem]:
     for error in exc.errors():
         loc = tuple(error["loc"])
         yield _Problem(prefix + loc, _message(error, _model_at(root, loc)))
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
-    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    """Validate a parsed TOML document; raise ConfigError listing every problem at once."""
     problems: list[_Problem] = []
+    raw_feeds = data.get("feeds", [])
+    if not isinstance(raw_feeds, list):
+        raise ConfigError(["feeds: must be a list of [[feeds]] tables"])
+    config = Config()
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate({k: v for k, v in data.items() if k != "feeds"})
     except ValidationError as exc:
-        raise ConfigError(_format(list(_problems_from(exc, Config)), data)) from None
+        problems.extend(_problems_from(exc, Config))
     config._path = path
     seen: dict[str, int] = {}
-    for index, feed in enumerate(config.feeds):
-        where: tuple[str | int, ...] = ("feeds", index)
-        if feed.name in seen:
-            problems.append(_Problem((*where, "name"), f"duplicate of feeds[{seen[feed.name]}]"))
-        seen.setdefault(feed.name, index)
-        try:
-            cls = connector_class(feed.type)
-        except ConnectorUnavailable as exc:
-            problems.append(_Problem((*where, "type"), str(exc)))
+    for index, raw in enumerate(raw_feeds):
+        feed = _parse_feed(raw, ("feeds", index), problems)
+        if feed is None:
             continue
-        extra = dict(feed.model_extra or {})
-        try:
-            feed._options = cls.Options.model_validate(extra)
-            feed._connector = cls
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(error["loc"])
-                problems.append(_Problem((*where, *loc), _message(error, cls.Options)))
+        if feed.name in seen:
+            problems.append(
+                _Problem(("feeds", index, "name"), f"duplicate of feeds[{seen[feed.name]}]")
+            )
+        seen.setdefault(feed.name, index)
+        config.feeds.append(feed)
     if problems:
         raise ConfigError(_format(problems, data))
     return config
+
+
+def _parse_feed(
+    raw: Any, where: tuple[str | int, ...], problems: list[_Problem]
+) -> FeedConfig | None:
+    """Common keys by FeedConfig, the rest by the connector's own Options model."""
+    if not isinstance(raw, dict):
+        problems.append(_Problem(where, "must be a [[feeds]] table"))
+        return None
+    cls: ConnectorClass | None = None
+    if isinstance(raw.get("type"), str):
+        try:
+            cls = connector_class(raw["type"])
+        except ConnectorUnavailable as exc:
+            problems.append(_Problem((*where, "type"), str(exc)))
+    common = set(FeedConfig.model_fields)
+    feed: FeedConfig | None = None
+    try:
+        feed = FeedConfig.model_validate({k: v for k, v in raw.items() if k in common})
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, FeedConfig, where))
+    if cls is None:
+        return None
+    try:
+        options = cls.Options.model_validate({k: v for k, v in raw.items() if k not in common})
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message = _message(error, cls.Options, extra_fields=sorted(common))
+            problems.append(_Problem((*where, *loc), message))
+        return None
+    if feed is not None:
+        feed._options, feed._connector = options, cls
+    return feed
 
 
 def _format(problems: list[_Problem], data: dict[str, Any]) -> list[str]:

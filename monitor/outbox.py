@@ -34,9 +34,15 @@ class DispatchReport:
 class ChannelPacer:
     """At most one message per `interval` seconds per channel (Slack's documented pace)."""
 
-    def __init__(self, interval: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        interval: float,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval = interval
         self.sleep = sleep
+        self.monotonic = monotonic
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -45,7 +51,7 @@ class ChannelPacer:
             return
         with self._lock:
             last = self._last.get(channel)
-            now = time.monotonic()
+            now = self.monotonic()
             delay = 0.0 if last is None else last + self.interval - now
             self._last[channel] = max(now, now + delay)
         if delay > 0:
@@ -74,12 +80,13 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         batch: int = 100,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.sink = sink
         self.clock = clock
         self.batch = batch
-        self.pacer = ChannelPacer(pace, sleep)
+        self.pacer = ChannelPacer(pace, sleep, monotonic)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
