@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "reddit": "connectors.reddit:RedditConnector",
     "hn": "connectors.hn:HackerNewsConnector",
     "github": "connectors.github:GitHubConnector",
+    "trustpilot": "connectors.trustpilot:TrustpilotConnector",
 }
 
 
