@@ -1,0 +1,65 @@
+"""GET a JSON API body without judging the status first, so a platform's error envelope is read.
+
+`connectors.http.get_bytes` raises on any status >= 400 before the body is seen; APIs that
+explain a 400 or 403 in the body (Stack Exchange `error_id`, Google `error.errors[].reason`)
+need the body to pick the right error. Callers map the envelope themselves and fall back to
+`connectors.http.check_response` for anything they do not recognise.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import Any
+
+import httpx
+
+from connectors.errors import MalformedResponse, TransientError
+from connectors.http import MAX_BODY_BYTES
+
+
+def fetch(
+    client: httpx.Client,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> tuple[httpx.Response, bytes]:
+    """GET with a body cap; network failures become TransientError, statuses are left alone."""
+    try:
+        with client.stream("GET", url, params=params, headers=headers) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise MalformedResponse(f"response of {int(declared)} bytes exceeds {max_bytes}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MalformedResponse(f"response larger than {max_bytes} bytes, refused")
+                chunks.append(chunk)
+            return response, b"".join(chunks)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"timed out fetching {url}") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"network error fetching {url}: {exc.__class__.__name__}") from exc
+
+
+def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one (the caller decides what that means).
+
+    A gzip body whose Content-Encoding header was lost on the way (a proxy) is inflated here:
+    Stack Exchange compresses every response.
+    """
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MalformedResponse(f"{what}: broken gzip body") from exc
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
