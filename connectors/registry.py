@@ -16,8 +16,7 @@ REGISTRY: dict[str, str] = {
     "hn": "connectors.hn:HackerNewsConnector",
     "github": "connectors.github:GitHubConnector",
     "trustpilot": "connectors.trustpilot:TrustpilotConnector",
-    "stackexchange": "connectors.stackexchange:StackExchangeConnector",
-    "youtube": "connectors.youtube:YouTubeConnector",
+    "appstore": "connectors.appstore:AppStoreConnector",
 }
 
 
