@@ -16,6 +16,8 @@ REGISTRY: dict[str, str] = {
     "hn": "connectors.hn:HackerNewsConnector",
     "github": "connectors.github:GitHubConnector",
     "trustpilot": "connectors.trustpilot:TrustpilotConnector",
+    "stackexchange": "connectors.stackexchange:StackExchangeConnector",
+    "youtube": "connectors.youtube:YouTubeConnector",
     "appstore": "connectors.appstore:AppStoreConnector",
 }
 
