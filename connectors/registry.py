@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "stackexchange": "connectors.stackexchange:StackExchangeConnector",
     "youtube": "connectors.youtube:YouTubeConnector",
     "appstore": "connectors.appstore:AppStoreConnector",
+    "googleplay": "connectors.googleplay:GooglePlayConnector",
 }
 
 
