@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "youtube": "connectors.youtube:YouTubeConnector",
     "appstore": "connectors.appstore:AppStoreConnector",
     "googleplay": "connectors.googleplay:GooglePlayConnector",
+    "googlebusiness": "connectors.googlebusiness:GoogleBusinessConnector",
 }
 
 
