@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "reddit": "connectors.reddit:RedditConnector",
     "hn": "connectors.hn:HackerNewsConnector",
     "github": "connectors.github:GitHubConnector",
+    "discourse": "connectors.discourse:DiscourseConnector",
     "trustpilot": "connectors.trustpilot:TrustpilotConnector",
     "stackexchange": "connectors.stackexchange:StackExchangeConnector",
     "youtube": "connectors.youtube:YouTubeConnector",

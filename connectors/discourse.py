@@ -1,0 +1,347 @@
+"""Discourse forums (self-hosted community and support forums): new posts or a search.
+
+- Polls: `latest = true` (optionally one `category` id): GET /posts.json, the newest posts of
+  the whole forum, paged back with `before=<lowest id seen>`; `query`: GET /search.json?q=
+  <query> order:latest (`page=2`, ...). https://docs.discourse.org/#tag/Posts/operation/listLatestPosts,
+  https://docs.discourse.org/#tag/Search/operation/search
+- Auth: none for a public forum. Otherwise an API key (Admin > API > New key, read scope) in
+  the env var named by `api_key_env`, and for an "all users" key the username to act as in
+  the env var named by `api_username_env`; sent as `Api-Key` / `Api-Username` headers.
+- Rate limit: per IP and per key (defaults about 60 requests a minute); Discourse answers
+  429 with `Retry-After` and `Discourse-Rate-Limit-Error-Code`; 429 -> RateLimited.
+- Cursor: the highest post id seen (ids only grow); the first run looks back `backfill`.
+- Ids: a post is `t/<topic_id>/<post_number>` (the forum resolves that path to the post).
+- Brand reply: a post by a configured `discourse` identity (username or user id), or by any
+  staff member with `staff_is_brand = true`. It answers post `reply_to_post_number` of its
+  topic when set, else the topic's first post. System users (user_id <= 0: system, discobot)
+  are never the brand and never mentions. In latest mode the poll sees every post; in query
+  mode `recheck` reads the mention's topic (GET /t/{id}.json or /t/{id}/{post_number}.json,
+  one call per topic, bounded).
+- Quirks: content is HTML ("cooked") and is stripped; search hits carry only a `blurb` on
+  some versions; whispers, moderator actions and small actions (post_type 2-4) are not
+  public posts and are skipped; moving a post to another topic changes its id here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import Field, model_validator
+
+from connectors.base import (
+    BrandReply,
+    Connector,
+    ConnectorOptions,
+    FeedCursor,
+    MentionRecord,
+    PollResult,
+)
+from connectors.errors import AuthError, MalformedResponse
+from connectors.http import get_bytes
+from connectors.text import clean_text, html_to_text
+from monitor.durations import Duration
+
+REGULAR_POST = 1  # 2 moderator action, 3 small action, 4 whisper (staff only)
+SYSTEM_USERNAMES = {"system", "discobot"}  # search hits may lack user_id
+_POST_ID = re.compile(r"^t/(\d+)/(\d+)$")
+
+
+class DiscourseOptions(ConnectorOptions):
+    query: str | None = None
+    latest: bool = False
+    category: int | None = None
+    api_key_env: str | None = None
+    api_username_env: str | None = None
+    staff_is_brand: bool = False
+    topics_only: bool = False
+    backfill: Duration = 2 * 86400.0
+    max_pages: int = Field(default=5, ge=1, le=20)
+    max_rechecks: int = Field(default=30, ge=0, le=200)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> DiscourseOptions:
+        wants_latest = self.latest or self.category is not None
+        if bool(self.query) == wants_latest:
+            raise ValueError("give exactly one of `query` or `latest = true` (or `category`)")
+        return self
+
+
+def post_id(topic_id: Any, post_number: Any) -> str:
+    return f"t/{topic_id}/{post_number}"
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise MalformedResponse(f"Discourse sent a time that is not text: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedResponse(f"Discourse sent an unreadable time {value!r}") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _json_object(body: bytes, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedResponse(f"Discourse sent something that is not JSON for {what}") from exc
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"Discourse answer for {what} is not a JSON object")
+    return data
+
+
+def _posts(data: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
+    posts = data.get(key)
+    if posts is None and key == "posts":
+        return []  # a search with no hits omits the key on some versions
+    if not isinstance(posts, list) or not all(isinstance(p, dict) for p in posts):
+        raise MalformedResponse(f"Discourse answer for {what} has no `{key}` list")
+    for post in posts:
+        if not isinstance(post.get("id"), int) or "topic_id" not in post:
+            raise MalformedResponse(f"Discourse post without id/topic_id in {what}")
+    return posts
+
+
+class DiscourseConnector(Connector):
+    """New posts of a Discourse forum (or search hits) and the brand's answers to them."""
+
+    name = "discourse"
+    platform = "discourse"
+    default_interval = 300
+    # self-hosted is the norm: every feed sets `base_url` to its forum; this is only a default
+    default_base_url = "https://meta.discourse.org"
+    Options = DiscourseOptions
+
+    @property
+    def opts(self) -> DiscourseOptions:
+        assert isinstance(self.options, DiscourseOptions)
+        return self.options
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        for env, header in (
+            (self.opts.api_key_env, "Api-Key"),
+            (self.opts.api_username_env, "Api-Username"),
+        ):
+            if env:
+                value = os.environ.get(env, "").strip()
+                if not value:
+                    raise AuthError(
+                        f"environment variable {env} is not set; put the Discourse "
+                        f"{'API key (Admin > API)' if header == 'Api-Key' else 'username'} in it"
+                    )
+                headers[header] = value
+        return headers
+
+    def _get(
+        self, client: httpx.Client, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[httpx.Response, bytes]:
+        try:
+            return get_bytes(client, f"{self.base_url}{path}", params=params, headers=headers)
+        except AuthError as exc:
+            fix = (
+                f"check the key in {self.opts.api_key_env} and its scopes"
+                if self.opts.api_key_env
+                else "the forum or category is private: set `api_key_env`"
+            )
+            raise AuthError(f"Discourse refused {path}: {exc}; {fix}") from exc
+
+    # ---- poll ---------------------------------------------------------------------------
+
+    def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
+        headers = self._headers()
+        mark = int(state.cursor) if state.cursor and state.cursor.isdigit() else None
+        window_start = now - timedelta(seconds=self.opts.backfill)
+        result = PollResult(state=state)
+        posts: dict[int, dict[str, Any]] = {}
+        titles: dict[int, str] = {}
+        extra_headers = dict(headers)
+        if state.etag:
+            extra_headers["If-None-Match"] = state.etag
+        etag: str | None = None
+        before: int | None = None
+        for page in range(self.opts.max_pages):
+            if self.opts.query:
+                params = {"q": f"{self.opts.query} order:latest"}
+                if page:
+                    params["page"] = str(page + 1)
+                path, key = "/search.json", "posts"
+            else:
+                params = {"before": str(before)} if before is not None else {}
+                path, key = "/posts.json", "latest_posts"
+            response, body = self._get(
+                client, path, params, extra_headers if page == 0 else headers
+            )
+            if response.status_code == 304:
+                if page == 0:
+                    return PollResult(state=state, not_modified=True)
+                break
+            if page == 0:
+                etag = response.headers.get("ETag")
+            result.bytes_received += len(body)
+            data = _json_object(body, path)
+            page_posts = _posts(data, key, path)
+            for topic in data.get("topics") or []:
+                if isinstance(topic, dict) and isinstance(topic.get("id"), int):
+                    titles[topic["id"]] = str(topic.get("title") or "")
+            fresh = [p for p in page_posts if p["id"] not in posts]
+            for post in fresh:
+                posts[post["id"]] = post
+            if not fresh or self._reached(fresh, mark, window_start):
+                break
+            if self.opts.query and not self._search_has_more(data):
+                break
+            before = min(p["id"] for p in fresh)
+        else:
+            result.warnings.append(
+                f"stopped after {self.opts.max_pages} pages; older posts skipped"
+            )
+
+        newest = mark
+        for post in sorted(posts.values(), key=lambda p: p["id"]):
+            newest = post["id"] if newest is None or post["id"] > newest else newest
+            if mark is not None and post["id"] <= mark:
+                continue
+            if mark is None and _time(post.get("created_at")) < window_start:
+                continue
+            self._sort(post, titles, result)
+        result.state = FeedCursor(
+            cursor=str(newest) if newest is not None else state.cursor, etag=etag or state.etag
+        )
+        return result
+
+    def _reached(self, page: list[dict[str, Any]], mark: int | None, start: datetime) -> bool:
+        """True once a page goes back past the saved id (or the backfill window)."""
+        if mark is not None:
+            return any(p["id"] <= mark for p in page)
+        return any(_time(p.get("created_at")) < start for p in page)
+
+    @staticmethod
+    def _search_has_more(data: dict[str, Any]) -> bool:
+        grouped = data.get("grouped_search_result") or {}
+        return bool(grouped.get("more_full_page_results") or grouped.get("more_posts"))
+
+    def _sort(self, post: dict[str, Any], titles: dict[int, str], result: PollResult) -> None:
+        """A post is a brand reply, a mention, or neither (system users, staff-only posts)."""
+        if not self._public(post):
+            return
+        reply = self._reply(post)
+        if reply is not None:
+            result.brand_replies.append(reply)
+            return
+        if self._is_brand(post):
+            return  # the brand opening a topic is not a mention
+        if self.opts.category is not None and post.get("category_id") != self.opts.category:
+            return
+        if self.opts.topics_only and post.get("post_number") != 1:
+            return
+        result.mentions.append(self._mention(post, titles))
+
+    @staticmethod
+    def _public(post: dict[str, Any]) -> bool:
+        user_id = post.get("user_id")
+        if isinstance(user_id, int) and user_id <= 0:
+            return False
+        if user_id is None and str(post.get("username") or "").lower() in SYSTEM_USERNAMES:
+            return False
+        if post.get("post_type", REGULAR_POST) != REGULAR_POST:
+            return False
+        return not post.get("deleted_at") and not post.get("hidden")
+
+    def _is_brand(self, post: dict[str, Any]) -> bool:
+        user_id = post.get("user_id")
+        if self.brand_identity(post.get("username"), None if user_id is None else str(user_id)):
+            return True
+        return bool(self.opts.staff_is_brand and post.get("staff") and self._public(post))
+
+    def _reply(self, post: dict[str, Any]) -> BrandReply | None:
+        """The brand's post answers `reply_to_post_number`, else the topic's first post."""
+        if not self._is_brand(post) or post.get("post_number") == 1:
+            return None
+        user_id = post.get("user_id")
+        identity = self.brand_identity(
+            post.get("username"), None if user_id is None else str(user_id)
+        )
+        target = post.get("reply_to_post_number") or 1
+        return BrandReply(
+            platform=self.platform,
+            external_id=post_id(post["topic_id"], post.get("post_number")),
+            in_reply_to=post_id(post["topic_id"], target),
+            created_at=_time(post.get("created_at")),
+            author=post.get("username"),
+            author_id=None if user_id is None else str(user_id),
+            url=self._url(post),
+            text=self._text(post),
+            bot=bool(identity and identity.bot),
+        )
+
+    def _mention(self, post: dict[str, Any], titles: dict[int, str]) -> MentionRecord:
+        topic_id = post["topic_id"]
+        reply_to = post.get("reply_to_post_number")
+        title = post.get("topic_title") or titles.get(topic_id) or None
+        user_id = post.get("user_id")
+        return MentionRecord(
+            platform=self.platform,
+            external_id=post_id(topic_id, post.get("post_number")),
+            created_at=_time(post.get("created_at")),
+            text=self._text(post),
+            url=self._url(post),
+            author=post.get("username"),
+            author_id=None if user_id is None else str(user_id),
+            title=clean_text(title) if title else None,
+            parent_id=post_id(topic_id, reply_to) if reply_to else None,
+            thread_id=f"t/{topic_id}",
+            extra={
+                "post_id": post["id"],
+                "post_number": post.get("post_number"),
+                "category_id": post.get("category_id"),
+                "staff": post.get("staff"),
+            },
+        )
+
+    @staticmethod
+    def _text(post: dict[str, Any]) -> str:
+        return html_to_text(post.get("cooked") or post.get("blurb") or "")
+
+    def _url(self, post: dict[str, Any]) -> str:
+        slug = post.get("topic_slug")
+        middle = f"{slug}/" if slug else ""
+        return f"{self.base_url}/t/{middle}{post['topic_id']}/{post.get('post_number')}"
+
+    # ---- recheck ------------------------------------------------------------------------
+
+    def recheck(
+        self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
+    ) -> list[BrandReply]:
+        """Query mode: read each mentioned topic once, from the earliest open mention on."""
+        if not self.opts.query or not (self.identities or self.opts.staff_is_brand):
+            return []  # latest mode sees every post of the forum in its poll
+        earliest: dict[int, int] = {}
+        for mention in mentions:
+            match = _POST_ID.match(mention.external_id)
+            if match:
+                topic, number = int(match.group(1)), int(match.group(2))
+                earliest[topic] = min(number, earliest.get(topic, number))
+        headers = self._headers()
+        replies: list[BrandReply] = []
+        for topic, number in list(earliest.items())[: self.opts.max_rechecks]:
+            path = f"/t/{topic}.json" if number <= 1 else f"/t/{topic}/{number}.json"
+            response, body = self._get(client, path, {}, headers)
+            if response.status_code == 304:
+                continue
+            data = _json_object(body, path)
+            stream = data.get("post_stream")
+            if not isinstance(stream, dict):
+                raise MalformedResponse(f"Discourse topic {topic} has no post_stream")
+            for post in _posts(stream, "posts", path):
+                if self._public(post):
+                    reply = self._reply(post)
+                    if reply is not None:
+                        replies.append(reply)
+        return replies
