@@ -33,7 +33,10 @@ class _Section(BaseModel):
 
 
 class StorageConfig(_Section):
-    url: str = DEFAULT_DATABASE
+    url: str = Field(
+        default=DEFAULT_DATABASE,
+        description="SQLAlchemy URL: `sqlite:///file.db` or `postgresql://user@host/db`",
+    )
     url_env: str | None = Field(
         default=None, description="env var holding the database URL (wins over `url`)"
     )
@@ -45,13 +48,17 @@ class StorageConfig(_Section):
 
 
 class SlackConfig(_Section):
-    token_env: str = "SLACK_BOT_TOKEN"
-    default_channel: str = "#brand-alerts"
+    token_env: str = Field(
+        default="SLACK_BOT_TOKEN", description="env var holding the bot token (xoxb-...)"
+    )
+    default_channel: str = Field(
+        default="#brand-alerts", description="channel for feeds without their own `channel`"
+    )
     api_url: str = Field(
         default="https://slack.com/api/",
         description="Slack Web API root: GovSlack, a proxy or a test double",
     )
-    timeout: Duration = 10.0
+    timeout: Duration = Field(default=10.0, description="per Slack API call")
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
@@ -74,20 +81,23 @@ class AlertsConfig(_Section):
         default=24 * 3600,
         description="older mentions (backfill, first run) are stored but not alerted",
     )
-    dispatch_interval: Duration = 5.0
-    max_attempts_before_warning: int = Field(default=5, ge=1)
+    dispatch_interval: Duration = Field(
+        default=5.0, description="how often pending alerts are retried (new ones go at once)"
+    )
 
 
 class SchedulerConfig(_Section):
     jitter: Duration = Field(default=10.0, description="random delay added to each poll")
-    misfire_grace: Duration = 60.0
-    http_timeout: Duration = 20.0
+    misfire_grace: Duration = Field(
+        default=60.0, description="a poll later than this after its time is skipped"
+    )
+    http_timeout: Duration = Field(default=20.0, description="per platform request")
 
 
 class IdentityConfig(_Section):
-    platform: str
-    handle: str | None = None
-    id: str | None = None
+    platform: str = Field(description="the platform name, as in the sources table")
+    handle: str | None = Field(default=None, description="username / login / handle")
+    id: str | None = Field(default=None, description="account id, DID or channel id")
     bot: bool = Field(default=False, description="replies by this identity don't stop the clock")
 
     def identity(self) -> BrandIdentity:
@@ -97,8 +107,10 @@ class IdentityConfig(_Section):
 
 
 class BrandConfig(_Section):
-    name: str = "our brand"
-    identities: list[IdentityConfig] = Field(default_factory=list)
+    name: str = Field(default="our brand", description="shown in reports and digests")
+    identities: list[IdentityConfig] = Field(
+        default_factory=list, description="the accounts whose replies count as the brand's"
+    )
 
 
 ConnectorClass = type[Connector]
@@ -109,12 +121,21 @@ class FeedConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    type: str
-    interval: Duration | None = None
-    channel: str | None = None
-    enabled: bool = True
-    base_url: str | None = None
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="unique; letters, digits, `-`, `_`, `.`",
+    )
+    type: str = Field(description="the connector: see the sources table")
+    interval: Duration | None = Field(
+        default=None, description="between polls, at least 30 s; default: the connector's"
+    )
+    channel: str | None = Field(default=None, description="Slack channel for this feed's alerts")
+    enabled: bool = Field(default=True, description="false keeps the feed configured, not polled")
+    base_url: str | None = Field(
+        default=None, description="API root: self-hosted instances, proxies, test doubles"
+    )
 
     _options: ConnectorOptions | None = PrivateAttr(default=None)
     _connector: ConnectorClass | None = PrivateAttr(default=None)

@@ -1,0 +1,40 @@
+"""`monitor demo` runs offline on the bundled data and tells the truth about it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+def test_demo_runs_offline_and_prints_alerts_and_a_summary(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SLACK_BOT_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    out = result.stdout
+    assert "Demo summary: 36 mentions stored from 13 platforms" in out
+    assert out.count("ALERT #brand-alerts") >= 10
+    assert "Sentiment: negative " in out
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'demo' / 'demo.db'}")
+    with engine.connect() as conn:
+        answered = conn.execute(
+            sa.text("select count(*) from mention where status='answered'")
+        ).scalar()
+        alerts = conn.execute(sa.text("select count(*), sum(state='sent') from alert")).one()
+        dutch = conn.execute(sa.text("select sentiment from mention where external_id='109003'"))
+        dutch_label = dutch.scalar()
+    engine.dispose()
+    assert answered == 9
+    assert dutch_label in ("negative", "unscored"), "a Dutch complaint is never neutral"
+    assert alerts[0] == alerts[1] and f"Alerts decided: {alerts[0]};" in out
+    # the bot's instant auto-reply to t3_dm01 did not count as an answer
+    assert "frustrated_fran" in out
