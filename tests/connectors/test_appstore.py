@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
 AL = fixture_bytes("appstore", "customerreviews_al_382617920_json_2018_first_entry_is_app.json")
@@ -475,3 +478,68 @@ def test_end_to_end_rss_and_connect_through_a_local_server(
     connect_paths = [q for q in server.requests if q.path.startswith("/v1/")]
     assert connect_paths[0].query["include"] == ["response"]
     assert {r.in_reply_to for r in connect_result.brand_replies} == {REVIEW_A, REVIEW_DE}
+
+
+def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path) -> None:
+    key_path, public = _p8(tmp_path)
+    database = tmp_path / "monitor.db"
+
+    def connect_route(request: Request) -> Reply:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        try:
+            jwt.decode(token, public, algorithms=["ES256"], audience="appstoreconnect-v1")
+        except jwt.PyJWTError:
+            return Reply(401, ERROR_401, {"Content-Type": "application/json"})
+        body = CONNECT_DOCS if request.query.get("cursor") else CONNECT_PAGE1
+        return Reply(200, body, {"Content-Type": "application/json"})
+
+    with local_server() as server:
+        server.route("/v1/apps/682658836/customerReviews", connect_route)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f"""
+[storage]
+url = "sqlite:///{database}"
+
+[brand]
+name = "Acme"
+[[brand.identities]]
+platform = "appstore"
+handle = "Acme Support"
+bot = false
+
+[[feeds]]
+name = "acme-ios"
+type = "appstore"
+interval = "30m"
+base_url = "{server.url}"
+mode = "connect"
+app_id = "682658836"
+pages = 2
+backfill = "3650d"
+key_id_env = "ACME_ASC_KEY_ID"
+issuer_id_env = "ACME_ASC_ISSUER"
+private_key_path_env = "ACME_ASC_KEY_FILE"
+"""
+        )
+        env = {
+            **os.environ,
+            "ACME_ASC_KEY_ID": "TESTKEY123",
+            "ACME_ASC_ISSUER": "57246542-96fe-1a63-e053-0824d011072a",
+            "ACME_ASC_KEY_FILE": str(key_path),
+        }
+        command = [sys.executable, "-m", "monitor", "--config", str(config)]
+        done = subprocess.run(
+            [*command, "poll", "acme-ios", "--dry-run"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+    assert done.returncode == 0, done.stderr
+    assert f"appstore:{REVIEW_DE}" in done.stdout
+    assert "Kundin_HH" in done.stdout
+    assert "appstore:00000028-b08c-0014-729e-fbd500000000" in done.stdout  # page 2, Apple docs
+    assert server.requests[0].headers["authorization"].startswith("Bearer ey")
+    assert not database.exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DOCS = fixture_bytes("googleplay", "reviews_list_DOCS_EXAMPLE_with_developerComment.json")
 BUILT = fixture_bytes(
@@ -311,3 +314,54 @@ def test_end_to_end_service_account_and_reviews_through_a_local_server(
     ]
     assert len(result.mentions) == 5
     assert {r.in_reply_to for r in result.brand_replies} == {"11223344", "33445566", "44556677"}
+
+
+def test_cli_dry_run_lists_play_reviews_and_writes_no_database(tmp_path: Path) -> None:
+    database = tmp_path / "monitor.db"
+
+    def reviews(request: Request) -> Reply:
+        if request.headers.get("authorization") != "Bearer ya29.cli":
+            return Reply(401, ERROR_401, {"Content-Type": "application/json"})
+        body = DOCS if request.query.get("token") == ["12334566"] else BUILT
+        return Reply(200, body, {"Content-Type": "application/json"})
+
+    with local_server() as server:
+        _service_account(tmp_path, f"{server.url}/token")
+        server.route("/token", Reply.json({"access_token": "ya29.cli", "expires_in": 3599}))
+        server.route(REVIEWS_PATH, reviews)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f"""
+[storage]
+url = "sqlite:///{database}"
+
+[brand]
+name = "Acme"
+[[brand.identities]]
+platform = "googleplay"
+handle = "Example Team"
+bot = false
+
+[[feeds]]
+name = "acme-android"
+type = "googleplay"
+interval = "1h"
+base_url = "{server.url}"
+package_name = "com.example.app"
+credentials_path_env = "ACME_PLAY_KEY_FILE"
+"""
+        )
+        command = [sys.executable, "-m", "monitor", "--config", str(config)]
+        done = subprocess.run(
+            [*command, "poll", "acme-android", "--dry-run"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to config
+        )
+    assert done.returncode == 0, done.stderr
+    assert "googleplay:22334455" in done.stdout
+    assert "Anna de Vries" in done.stdout
+    assert [r.path for r in server.requests][:2] == ["/token", REVIEWS_PATH]
+    assert not database.exists()
