@@ -177,6 +177,11 @@ class GooglePlayConnector(Connector):
                 response, body = get_bytes(client, url, params=params, headers=headers)
             except AuthError as exc:
                 self._service_account = None
+                if options.access_token_env:
+                    raise AuthError(
+                        f"Google Play refused the token in {options.access_token_env} ({exc}): "
+                        "it must be a current OAuth token with the androidpublisher scope"
+                    ) from exc
                 raise AuthError(
                     f"Google Play refused the reviews request ({exc}): invite the service "
                     "account in Play Console > Users and permissions with 'Reply to reviews' "

@@ -165,9 +165,21 @@ def test_translation_language_is_sent_and_the_original_text_kept() -> None:
     assert review.extra["original_text"] == "Dies ist die beste App überhaupt!"
 
 
-def test_401_permission_denied_raises_auth_error_saying_what_to_fix() -> None:
-    with pytest.raises(AuthError) as caught:
+def test_401_permission_denied_raises_auth_error_saying_what_to_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(AuthError, match="token in PLAY_TOKEN"):
         _poll(_connector(), lambda r: httpx.Response(401, content=ERROR_401))
+    _service_account(tmp_path, "https://oauth2.example.test/token")
+    connector = _service_connector(tmp_path, monkeypatch)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "oauth2.example.test":
+            return httpx.Response(200, json={"access_token": "ya29.minted", "expires_in": 3599})
+        return httpx.Response(401, content=ERROR_401)
+
+    with pytest.raises(AuthError) as caught:
+        _poll(connector, handler)
     message = str(caught.value)
     assert "Reply to reviews" in message and "com.example.app" in message
 
