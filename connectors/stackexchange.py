@@ -393,13 +393,13 @@ class StackExchangeConnector(Connector):
         if not self.identities:
             return []  # nobody to look for: save the quota
         params = {**self._base_params(), "sort": "creation", "order": "asc", "pagesize": "100"}
-        replies: list[BrandReply] = []
+        replies: dict[str, BrandReply] = {}
         for ids in _chunks(sorted(questions)):
             joined = ";".join(str(i) for i in ids)
             for kind in ("answers", "comments"):
                 for page in range(1, self._opts.max_pages + 1):
                     if self._paused(now):
-                        return replies
+                        return list(replies.values())
                     path = f"questions/{joined}/{kind}"
                     wrapper = self._call(client, path, {**params, "page": str(page)}, now)
                     if wrapper is None:
@@ -407,10 +407,10 @@ class StackExchangeConnector(Connector):
                     for item in wrapper["items"]:
                         reply = self._reply(item, kind, questions)
                         if reply is not None:
-                            replies.append(reply)
+                            replies[reply.external_id] = reply
                     if not wrapper.get("has_more"):
                         break
-        return replies
+        return list(replies.values())
 
     def _reply(self, item: Any, kind: str, questions: dict[int, _Question]) -> BrandReply | None:
         if not isinstance(item, dict):
