@@ -30,6 +30,7 @@ class AlertMessage:
     answered_url: str | None = None
     facts: list[tuple[str, str]] = field(default_factory=list)
     mention_id: int | None = None
+    thread: bool = False  # a short reply under the first message, not a new message
 
 
 @dataclass
@@ -47,7 +48,9 @@ class SendResult:
 class Sink(Protocol):
     name: str
 
-    def post(self, channel: str, message: AlertMessage) -> SendResult: ...
+    def post(
+        self, channel: str, message: AlertMessage, thread_ts: str | None = None
+    ) -> SendResult: ...
 
     def update(self, channel: str, ts: str, message: AlertMessage) -> SendResult: ...
 

@@ -38,8 +38,8 @@ class ConsoleSink:
             lines.append(f"    {message.url}")
         print("\n".join(lines), file=self.stream, flush=True)
 
-    def post(self, channel: str, message: AlertMessage) -> SendResult:
-        self._write(channel, message, "ALERT")
+    def post(self, channel: str, message: AlertMessage, thread_ts: str | None = None) -> SendResult:
+        self._write(channel, message, f"  ↳ in thread {thread_ts}:" if thread_ts else "ALERT")
         ts = f"console.{next(self._counter)}"
         self.posted[message.key] = ts
         return SendResult(ok=True, ts=ts, channel=channel)

@@ -47,11 +47,22 @@ PERMANENT_ERRORS = frozenset(
 )
 _EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
 _EMOJI_POSITIVE = ":large_green_circle:"
+_THREAD_EMOJI = {
+    "answered_update": ":white_check_mark:",
+    "sla_at_risk": ":hourglass_flowing_sand:",
+    "sla_breached": ":rotating_light:",
+}
 MAX_TEXT = 2800  # a section's text may hold 3,000 characters
 
 
 def build_blocks(message: AlertMessage) -> list[Block]:
     """The alert as Block Kit; every piece of outside text passes through `escape`."""
+    if message.thread:
+        line = f"{_THREAD_EMOJI.get(message.kind, '')} {escape(message.headline, 500)}".strip()
+        link = safe_url(message.url)
+        if link:
+            line += f"  <{link}|view reply>"
+        return [SectionBlock(text=MarkdownTextObject(text=line, verbatim=True))]
     emoji = _EMOJI.get(message.sentiment or "", _EMOJI_POSITIVE)
     headline = escape(message.headline, limit=140) or "Mention"
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=headline[:150], emoji=False))]
@@ -136,15 +147,17 @@ class SlackSink:
             "unfurl_media": False,
         }
 
-    def post(self, channel: str, message: AlertMessage) -> SendResult:
+    def post(self, channel: str, message: AlertMessage, thread_ts: str | None = None) -> SendResult:
         metadata = Metadata(
             event_type=EVENT_TYPE,
             event_payload={"alert_key": message.key, "mention_id": message.mention_id or 0},
         )
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
         return self._call(
             "chat_postMessage",
             channel=channel,
             metadata=metadata,
+            **extra,
             **self._payload(message),
         )
 

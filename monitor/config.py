@@ -7,13 +7,24 @@ import os
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors import BrandIdentity, ConnectorUnavailable, connector_class
 from connectors.base import Connector, ConnectorOptions
+from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
 from monitor.durations import Duration
 
 MIN_INTERVAL = 30.0
@@ -67,6 +78,101 @@ class SlackConfig(_Section):
 class SentimentConfig(_Section):
     negative_below: float = Field(default=-0.1, ge=-1.0, le=1.0)
     positive_above: float = Field(default=0.1, ge=-1.0, le=1.0)
+
+
+class BusinessHoursConfig(_Section):
+    """Opening hours for business-time TTFR and SLAs: weekly ranges in a zone, minus holidays."""
+
+    timezone: str = Field(default="UTC", description="IANA zone, e.g. `Europe/Amsterdam`")
+    weekly: dict[str, str] = Field(
+        default_factory=lambda: dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-17:00"),
+        description='per day (`mon`..`sun`): `"09:00-17:00"`, `"09:00-12:00, 13:00-17:00"`; '
+        "a missing day is closed",
+    )
+    holidays: list[date] = Field(default_factory=list, description="closed dates (local)")
+    holiday_country: str | None = Field(
+        default=None, description="add public holidays from the `holidays` package, e.g. `NL`"
+    )
+    holiday_subdivision: str | None = Field(default=None, description="e.g. `BY` for Bavaria")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, ranges in value.items():
+            if day not in DAYS:
+                raise ValueError(f"{day!r} is not a day; use {', '.join(DAYS)}")
+            try:
+                parse_ranges(ranges)
+            except ValueError as exc:
+                raise ValueError(f"{day}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _country(self) -> BusinessHoursConfig:
+        if self.holiday_country:
+            try:
+                country_holidays(self.holiday_country, self.holiday_subdivision)
+            except NotImplementedError:
+                raise ValueError(
+                    f"holiday_country {self.holiday_country!r} / subdivision "
+                    f"{self.holiday_subdivision!r} is not known to the holidays package"
+                ) from None
+        return self
+
+    def calendar(self) -> BusinessCalendar:
+        lookup = (
+            country_holidays(self.holiday_country, self.holiday_subdivision)
+            if self.holiday_country
+            else None
+        )
+        return BusinessCalendar(
+            self.timezone,
+            {day: parse_ranges(ranges) for day, ranges in self.weekly.items()},
+            self.holidays,
+            lookup,
+        )
+
+
+class SLATarget(_Section):
+    """A response-time target; unset keys fall back to the level above."""
+
+    target: Duration | None = Field(default=None, description="time to first response allowed")
+    clock: Literal["business", "calendar"] | None = Field(
+        default=None, description="count business hours or all hours"
+    )
+    at_risk: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="share of the target that makes it at risk"
+    )
+
+
+class SLAConfig(_Section):
+    target: Duration = Field(default=4 * 3600, description="default time to first response")
+    clock: Literal["business", "calendar"] = Field(default="business")
+    at_risk: float = Field(
+        default=0.75, gt=0.0, lt=1.0, description="alert when this share is used"
+    )
+    platforms: dict[str, SLATarget] = Field(
+        default_factory=dict, description='per platform: `{ trustpilot = { target = "24h" } }`'
+    )
+    expire_after: Duration = Field(
+        default=30 * 86400, description="open mentions older than this leave the clock (expired)"
+    )
+    recheck_interval: Duration = Field(
+        default=600.0, description="how often connectors that need a thread walk re-check"
+    )
+    recheck_max_age: Duration = Field(
+        default=7 * 86400, description="open mentions older than this are not re-checked"
+    )
+    recheck_limit: int = Field(default=50, ge=1, description="mentions re-checked per feed a run")
 
 
 AlertKind = Literal["negative", "unscored", "all"]
@@ -136,6 +242,10 @@ class FeedConfig(BaseModel):
     base_url: str | None = Field(
         default=None, description="API root: self-hosted instances, proxies, test doubles"
     )
+    business_hours: BusinessHoursConfig | None = Field(
+        default=None, description="this feed's own opening hours (a table like `[business_hours]`)"
+    )
+    sla: SLATarget | None = Field(default=None, description="this feed's own SLA target")
 
     _options: ConnectorOptions | None = PrivateAttr(default=None)
     _connector: ConnectorClass | None = PrivateAttr(default=None)
@@ -169,6 +279,8 @@ class Config(_Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     brand: BrandConfig = Field(default_factory=BrandConfig)
+    business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
+    sla: SLAConfig = Field(default_factory=SLAConfig)
     feeds: list[FeedConfig] = Field(default_factory=list, exclude=True)
 
     _path: Path | None = PrivateAttr(default=None)

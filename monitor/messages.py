@@ -52,6 +52,42 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
         answered_url=mention.first_response_url,
         facts=facts,
         mention_id=mention.id,
+        sla=_sla_line(mention, now) if alert.kind != "answered_update" else None,
+    )
+
+
+THREAD_KINDS = ("sla_at_risk", "sla_breached", "answered_update")
+
+
+def _sla_line(mention: Mention, now: datetime) -> str | None:
+    if mention.status != "open" or mention.sla_due_at is None:
+        return None
+    left = (mention.sla_due_at - now).total_seconds()
+    if left >= 0:
+        return f"due in {format_duration(left)}"
+    return f"breached {format_duration(-left)} ago"
+
+
+def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessage:
+    """A short reply under the first message: an SLA step or the brand's answer."""
+    age = format_duration((now - mention.created_at).total_seconds())
+    if alert.kind == "answered_update":
+        headline = f"Answered by {mention.first_response_by or 'the brand'}"
+        headline += f" after {format_duration(mention.ttfr_seconds)}"
+        if mention.ttfr_business_seconds is not None:
+            headline += f" ({format_duration(mention.ttfr_business_seconds)} business)"
+    elif alert.kind == "sla_breached":
+        headline = f"SLA breached: still unanswered after {age}"
+    else:
+        headline = f"SLA at risk: unanswered for {age}, {_sla_line(mention, now) or 'due soon'}"
+    return AlertMessage(
+        key=alert.key,
+        kind=alert.kind,
+        headline=headline,
+        url=mention.first_response_url if alert.kind == "answered_update" else None,
+        sentiment=mention.sentiment,
+        mention_id=mention.id,
+        thread=True,
     )
 
 

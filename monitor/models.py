@@ -95,8 +95,12 @@ class Mention(SQLModel, table=True):
     first_response_url: str | None = Field(default=None, max_length=2000)
     ttfr_seconds: float | None = None
     ttfr_business_seconds: float | None = None
+    sla_at_risk_at: datetime | None = Field(default=None, sa_column=_utc_column())
     sla_due_at: datetime | None = Field(default=None, sa_column=_utc_column())
-    sla_state: str | None = Field(default=None, max_length=10)
+    sla_state: str | None = Field(
+        default=None, max_length=10, description="on_track | at_risk | breached | backfill"
+    )
+    sla_met: bool | None = Field(default=None, description="answered within the SLA target")
     status: str = Field(default="open", max_length=10)
     edited_after_reply: bool = False
 
@@ -159,6 +163,9 @@ class Alert(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column())
     last_error: str | None = Field(default=None, max_length=500)
     slack_ts: str | None = Field(default=None, max_length=40)
+    thread_ts: str | None = Field(
+        default=None, max_length=40, description="set when posted as a reply in a thread"
+    )
     body: str | None = Field(
         default=None, sa_type=sa.Text, description="text of non-mention alerts"
     )

@@ -11,17 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from alerts.base import SendResult, Sink
 from monitor.db import session as open_session
-from monitor.messages import mention_message, plain_message
+from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.models import Alert, Mention, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 900.0
 PERMANENT_RETRY_DELAY = 600.0
+ROOT_WAIT = 5.0  # a thread reply waits this long for its first message to be posted
 
 
 @dataclass
@@ -115,7 +116,19 @@ class Dispatcher:
             alert = session.get(Alert, alert_id)
             if alert is None or alert.state == "sent":
                 return
-            if alert.attempts > 0 and alert.slack_ts is None:
+            mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
+            root = self._root(session, alert) if alert.kind in THREAD_KINDS else None
+            if root is not None and root.slack_ts is None:
+                if alert.kind == "answered_update":
+                    # the first message is not out yet; it will show the answer when it goes
+                    alert.state, alert.sent_at = "sent", now
+                    alert.last_error = "first message not posted yet; it carries the answer"
+                else:
+                    alert.next_attempt_at = now + timedelta(seconds=ROOT_WAIT)
+                session.add(alert)
+                session.commit()
+                return
+            if root is None and alert.attempts > 0 and alert.slack_ts is None:
                 # an earlier attempt may have reached Slack before we could record it
                 ts = self.sink.find_posted(
                     alert.channel, alert.key, alert.created_at - timedelta(minutes=5)
@@ -130,16 +143,62 @@ class Dispatcher:
             alert.attempts += 1
             session.add(alert)
             session.commit()
-            mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
-            message = mention_message(alert, mention, now) if mention else plain_message(alert)
-            channel, key, attempts = alert.channel, alert.key, alert.attempts
-        self.pacer.wait(channel)
-        result = self.sink.post(channel, message)
+            if mention is None:
+                message = plain_message(alert)
+            elif root is None:
+                message = mention_message(alert, mention, now)
+            else:
+                message = thread_message(alert, mention, now)
+            root_message = mention_message(root, mention, now) if root and mention else None
+            target = (
+                alert.channel,
+                root.channel if root else None,
+                root.slack_ts if root else None,
+            )
+            key, attempts = alert.key, alert.attempts
+        channel, root_channel, root_ts = target
+        if root_message is not None and root_channel and root_ts:
+            # refresh the first message in place first: it is idempotent, the reply is not
+            self.pacer.wait(root_channel)
+            result = self.sink.update(root_channel, root_ts, root_message)
+            if result.ok:
+                self.pacer.wait(root_channel)
+                result = self.sink.post(root_channel, message, thread_ts=root_ts)
+        else:
+            self.pacer.wait(channel)
+            result = self.sink.post(channel, message)
+        self._record(alert_id, key, channel, attempts, result, root_ts, report)
+
+    @staticmethod
+    def _root(session: Session, alert: Alert) -> Alert | None:
+        """The mention's first top-level alert, which later alerts thread under."""
+        return session.exec(
+            select(Alert)
+            .where(
+                Alert.mention_id == alert.mention_id,
+                col(Alert.thread_ts).is_(None),
+                col(Alert.kind).not_in(THREAD_KINDS) | col(Alert.slack_ts).is_not(None),
+                col(Alert.id) != alert.id,
+            )
+            .order_by(col(Alert.id))
+        ).first()
+
+    def _record(
+        self,
+        alert_id: int,
+        key: str,
+        channel: str,
+        attempts: int,
+        result: SendResult,
+        thread_ts: str | None,
+        report: DispatchReport,
+    ) -> None:
         with open_session(self.engine) as session:
             alert = session.get(Alert, alert_id)
             assert alert is not None
             if result.ok:
                 alert.state, alert.slack_ts, alert.sent_at = "sent", result.ts, self.clock()
+                alert.thread_ts = thread_ts
                 alert.last_error = None
                 report.sent += 1
             else:

@@ -13,12 +13,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from connectors import BrandReply, ConnectorError, FeedCursor, MentionRecord, PollResult
+from connectors import (
+    BrandReply,
+    Connector,
+    ConnectorError,
+    FeedCursor,
+    MentionRecord,
+    PollResult,
+)
 from connectors.errors import RateLimited, TransientError
 from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
 from monitor.models import Alert, BrandReplyRow, FeedState, Mention, utcnow
 from monitor.sentiment import SentimentAnalyzer
+from monitor.sla import Clocks
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,7 @@ class Pipeline:
         self.analyzer = analyzer or SentimentAnalyzer(config.sentiment)
         self.clock = clock
         self.identities = config.identities()
+        self.clocks = Clocks(config)
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -159,6 +168,7 @@ class Pipeline:
         targets = self._mentions_answered_by(session, replies) + new_mentions
         report.answered = self._attach_replies(session, targets)
         report.alerts = self._decide_alerts(session, feed, new_mentions, now)
+        report.alerts += self._answered_updates(session, report.answered, now)
         self._save_state(session, feed, result, now, len(new_mentions))
         session.flush()
 
@@ -227,6 +237,7 @@ class Pipeline:
                         session.add(stored)
                     continue
                 mention = self._mention_row(feed, record, now)
+                self.clocks.start(mention, now, self.config.alerts.max_age)
                 session.add(mention)
                 new.append(mention)
         session.flush()
@@ -344,9 +355,100 @@ class Pipeline:
         mention.first_response_by = reply.author
         mention.first_response_url = reply.url
         # a reply stamped before its mention (clock skew, edited reviews) counts as instant
-        mention.ttfr_seconds = max(0.0, (reply.created_at - mention.created_at).total_seconds())
-        if mention.status == "open":
+        self.clocks.answer(mention, reply.created_at)
+        if mention.status in ("open", "expired"):
             mention.status = "answered"
+
+    def _answered_updates(
+        self, session: Session, mentions: list[Mention], now: datetime
+    ) -> list[Alert]:
+        """A mention that was alerted gets its Slack message updated once it is answered.
+
+        The key carries the reply time, so a late-found earlier reply updates it again."""
+        alerts: list[Alert] = []
+        for mention in mentions:
+            root = session.exec(
+                select(Alert)
+                .where(Alert.mention_id == mention.id, col(Alert.thread_ts).is_(None))
+                .order_by(col(Alert.id))
+            ).first()
+            if root is None or mention.first_response_at is None:
+                continue
+            key = f"answered_update:{mention.id}:{int(mention.first_response_at.timestamp())}"
+            if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
+                continue
+            alert = Alert(
+                key=key,
+                mention_id=mention.id,
+                feed=mention.feed,
+                kind="answered_update",
+                channel=root.channel,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            session.add(alert)
+            alerts.append(alert)
+        return alerts
+
+    def needs_recheck(self, feed: FeedConfig) -> bool:
+        """True for connectors that find some replies only by walking threads."""
+        return feed.connector_cls.recheck is not Connector.recheck
+
+    def recheck(self, feed_name: str, *, now: datetime | None = None) -> PollReport | None:
+        """Ask the connector about the feed's open, recent mentions (bounded in count and age)."""
+        now = now or self.clock()
+        feed = self.config.feed(feed_name)
+        if not self.needs_recheck(feed):
+            return None
+        sla = self.config.sla
+        with open_session(self.engine) as session:
+            rows = session.exec(
+                select(Mention)
+                .where(
+                    Mention.feed == feed.name,
+                    Mention.status == "open",
+                    Mention.created_at >= now - timedelta(seconds=sla.recheck_max_age),
+                )
+                .order_by(col(Mention.created_at).desc())
+                .limit(sla.recheck_limit)
+            ).all()
+        if not rows:
+            return PollReport(feed=feed.name)
+        records = [
+            MentionRecord(
+                platform=m.platform,
+                external_id=m.external_id,
+                created_at=m.created_at,
+                text=m.text,
+                url=m.url,
+                author=m.author,
+                author_id=m.author_id,
+                parent_id=m.parent_id,
+                thread_id=m.thread_id,
+            )
+            for m in rows
+        ]
+        try:
+            replies = self.config.build_connector(feed).recheck(self.client, records, now)
+        except ConnectorError as exc:
+            log.info("feed %s: re-check failed: %s", feed.name, exc)
+            return PollReport(feed=feed.name, ok=False, error=str(exc))
+        return self.store_replies(feed, replies, now)
+
+    def store_replies(
+        self, feed: FeedConfig, replies: list[BrandReply], now: datetime
+    ) -> PollReport:
+        """Replies found by a re-check: stored and attached without touching the feed's cursor."""
+        report = PollReport(feed=feed.name)
+        with open_session(self.engine) as session:
+            self._store_replies(session, replies, now)
+            session.flush()
+            report.answered = self._attach_replies(
+                session, self._mentions_answered_by(session, replies)
+            )
+            report.alerts = self._answered_updates(session, report.answered, now)
+            session.commit()
+        return report
 
     def _decide_alerts(
         self, session: Session, feed: FeedConfig, mentions: list[Mention], now: datetime

@@ -16,10 +16,12 @@ from monitor.db import session as open_session
 from monitor.models import FeedState, utcnow
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline, PollReport
+from monitor.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch"
+SWEEP_INTERVAL = 60
 
 
 class Service:
@@ -38,6 +40,7 @@ class Service:
         self.pipeline = pipeline
         self.dispatcher = dispatcher
         self.clock = clock
+        self.sweeper = Sweeper(config, pipeline.engine, clock=clock)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)}, timezone="UTC"
         )
@@ -66,6 +69,24 @@ class Service:
         if report.alerts:
             self.wake_dispatcher()
         return report
+
+    def sweep(self, now: datetime | None = None) -> None:
+        try:
+            report = self.sweeper.run_once(now or self.clock())
+        except Exception:
+            log.exception("sweeper: internal error")
+            return
+        if report.at_risk or report.breached:
+            self.wake_dispatcher()
+
+    def recheck_feed(self, name: str, now: datetime | None = None) -> None:
+        try:
+            report = self.pipeline.recheck(name, now=now or self.clock())
+        except Exception:
+            log.exception("feed %s: internal error while re-checking", name)
+            return
+        if report and report.alerts:
+            self.wake_dispatcher()
 
     def dispatch(self) -> None:
         try:
@@ -96,6 +117,27 @@ class Service:
                 # stagger the first polls so a restart does not hit every platform at once
                 next_run_time=first + timedelta(seconds=min(index * 0.2, 30)),
             )
+        for feed in self.config.feeds:
+            if feed.enabled and self.pipeline.needs_recheck(feed):
+                self.scheduler.add_job(
+                    self.recheck_feed,
+                    IntervalTrigger(seconds=self.config.sla.recheck_interval, jitter=30),
+                    args=[feed.name],
+                    id=f"recheck:{feed.name}",
+                    name=f"re-check {feed.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(sched.misfire_grace),
+                )
+        self.scheduler.add_job(
+            self.sweep,
+            IntervalTrigger(seconds=SWEEP_INTERVAL),
+            id="sweep",
+            name="SLA sweep",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=30,
+        )
         self.scheduler.add_job(
             self.dispatch,
             IntervalTrigger(seconds=self.config.alerts.dispatch_interval),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:32:50.458034
+Create Date: 2026-11-23 18:44:21.450398
 """
 
 from collections.abc import Sequence
@@ -83,8 +83,10 @@ def upgrade() -> None:
     sa.Column('first_response_url', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.Column('ttfr_seconds', sa.Float(), nullable=True),
     sa.Column('ttfr_business_seconds', sa.Float(), nullable=True),
+    sa.Column('sla_at_risk_at', monitor.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_due_at', monitor.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_state', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+    sa.Column('sla_met', sa.Boolean(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('edited_after_reply', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -109,6 +111,7 @@ def upgrade() -> None:
     sa.Column('sent_at', monitor.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('slack_ts', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('thread_ts', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('body', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['mention_id'], ['mention.id'], ),
     sa.PrimaryKeyConstraint('id'),

@@ -1,0 +1,77 @@
+"""SLA policies and clocks: which target applies to a mention, when it is at risk and due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.business_hours import BusinessCalendar
+from monitor.config import Config, FeedConfig
+from monitor.models import Mention
+
+
+@dataclass(frozen=True)
+class SLAPolicy:
+    target: float  # seconds
+    clock: str  # business | calendar
+    at_risk: float  # share of the target
+
+
+class Clocks:
+    """Resolves feed > platform > global settings once per feed and does the time sums."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._calendars: dict[str | None, BusinessCalendar] = {}
+
+    def _feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.config.feeds if f.name == name), None)
+
+    def calendar(self, feed_name: str) -> BusinessCalendar:
+        feed = self._feed(feed_name)
+        key = feed_name if feed is not None and feed.business_hours is not None else None
+        if key not in self._calendars:
+            hours = feed.business_hours if feed and feed.business_hours else None
+            self._calendars[key] = (hours or self.config.business_hours).calendar()
+        return self._calendars[key]
+
+    def policy(self, feed_name: str, platform: str) -> SLAPolicy:
+        sla = self.config.sla
+        target, clock, at_risk = sla.target, sla.clock, sla.at_risk
+        feed = self._feed(feed_name)
+        for level in (sla.platforms.get(platform), feed.sla if feed else None):
+            if level is None:
+                continue
+            target = level.target if level.target is not None else target
+            clock = level.clock or clock
+            at_risk = level.at_risk if level.at_risk is not None else at_risk
+        return SLAPolicy(target=target, clock=clock, at_risk=at_risk)
+
+    def _after(self, mention: Mention, policy: SLAPolicy, seconds: float) -> datetime | None:
+        if policy.clock == "calendar":
+            return mention.created_at + timedelta(seconds=seconds)
+        return self.calendar(mention.feed).add_business_seconds(mention.created_at, seconds)
+
+    def start(self, mention: Mention, now: datetime, max_age: float) -> None:
+        """Set the SLA times of a new mention; history from a backfill gets no clock."""
+        policy = self.policy(mention.feed, mention.platform)
+        mention.sla_at_risk_at = self._after(mention, policy, policy.target * policy.at_risk)
+        mention.sla_due_at = self._after(mention, policy, policy.target)
+        old = mention.created_at < now - timedelta(seconds=max_age)
+        mention.sla_state = "backfill" if old else "on_track"
+
+    def answer(self, mention: Mention, answered_at: datetime) -> None:
+        """Both TTFR values and whether the SLA was met, stored once so reports agree."""
+        mention.ttfr_seconds = max(0.0, (answered_at - mention.created_at).total_seconds())
+        calendar = self.calendar(mention.feed)
+        mention.ttfr_business_seconds = calendar.response_seconds(mention.created_at, answered_at)
+        policy = self.policy(mention.feed, mention.platform)
+        used = mention.ttfr_business_seconds if policy.clock == "business" else mention.ttfr_seconds
+        mention.sla_met = used <= policy.target
+
+    def state(self, mention: Mention, now: datetime) -> str:
+        if mention.sla_due_at is not None and now >= mention.sla_due_at:
+            return "breached"
+        if mention.sla_at_risk_at is not None and now >= mention.sla_at_risk_at:
+            return "at_risk"
+        return "on_track"

@@ -1,0 +1,104 @@
+"""The minute sweep: SLA clocks move on_track -> at_risk -> breached, each step alerted once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, or_, select
+
+from monitor.config import Config
+from monitor.db import session as open_session
+from monitor.models import Alert, Mention, utcnow
+from monitor.sla import Clocks
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+
+
+@dataclass
+class SweepReport:
+    at_risk: int = 0
+    breached: int = 0
+    expired: int = 0
+
+
+class Sweeper:
+    """Advances SLA states of open mentions and writes their outbox rows in one transaction."""
+
+    def __init__(
+        self, config: Config, engine: Engine, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.clock = clock
+        self.clocks = Clocks(config)
+
+    def run_once(self, now: datetime | None = None) -> SweepReport:
+        now = now or self.clock()
+        report = SweepReport()
+        with open_session(self.engine) as session:
+            due = session.exec(
+                select(Mention)
+                .where(
+                    Mention.status == "open",
+                    col(Mention.sla_state).in_(("on_track", "at_risk")),
+                    or_(
+                        col(Mention.sla_at_risk_at) <= now,
+                        col(Mention.sla_due_at) <= now,
+                    ),
+                )
+                .order_by(col(Mention.id))
+                .limit(BATCH)
+            ).all()
+            for mention in due:
+                state = self.clocks.state(mention, now)
+                if state == mention.sla_state:
+                    continue
+                if state == "breached":
+                    report.breached += 1
+                else:
+                    report.at_risk += 1
+                mention.sla_state = state
+                session.add(mention)
+                self._alert(session, mention, f"sla_{state}", now)
+            cutoff = now - timedelta(seconds=self.config.sla.expire_after)
+            stale = session.exec(
+                select(Mention).where(Mention.status == "open", Mention.created_at < cutoff)
+            ).all()
+            for mention in stale:
+                mention.status = "expired"  # leaves the clock; counted in the reply rate
+                session.add(mention)
+            report.expired = len(stale)
+            session.commit()
+        return report
+
+    def _alert(self, session: Session, mention: Mention, kind: str, now: datetime) -> None:
+        key = f"{kind}:{mention.id}"
+        if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
+            return
+        feed = next((f for f in self.config.feeds if f.name == mention.feed), None)
+        root = session.exec(
+            select(Alert)
+            .where(Alert.mention_id == mention.id, col(Alert.thread_ts).is_(None))
+            .order_by(col(Alert.id))
+        ).first()
+        channel = (
+            root.channel
+            if root is not None
+            else (feed.channel if feed and feed.channel else self.config.slack.default_channel)
+        )
+        session.add(
+            Alert(
+                key=key,
+                mention_id=mention.id,
+                feed=mention.feed,
+                kind=kind,
+                channel=channel,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
