@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "appstore": "connectors.appstore:AppStoreConnector",
     "googleplay": "connectors.googleplay:GooglePlayConnector",
     "googlebusiness": "connectors.googlebusiness:GoogleBusinessConnector",
+    "csv": "connectors.csv_import:CSVConnector",
 }
 
 
