@@ -76,8 +76,115 @@ class SlackConfig(_Section):
 
 
 class SentimentConfig(_Section):
-    negative_below: float = Field(default=-0.1, ge=-1.0, le=1.0)
-    positive_above: float = Field(default=0.1, ge=-1.0, le=1.0)
+    """How mentions get a label; docs/sentiment.md explains the order of decisions."""
+
+    class Rule(_Section):
+        """Phrases that force a label (`neutral` phrases are only hidden from the scorer)."""
+
+        name: str | None = Field(
+            default=None,
+            max_length=30,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+            description="shown as the source `rule:<name>`; defaults to `<language>-<label>`",
+        )
+        language: str = Field(default="*", description="ISO 639-1 code, or * for every language")
+        label: Literal["negative", "positive", "neutral"] = Field(
+            description="neutral: the phrases are hidden from scoring (product names)"
+        )
+        phrases: list[str] = Field(
+            min_length=1, description="case and accents ignored; a trailing * matches endings"
+        )
+
+        @field_validator("language")
+        @classmethod
+        def _language_code(cls, value: str) -> str:
+            value = value.strip().lower()
+            if value != "*" and not (len(value) == 2 and value.isascii() and value.isalpha()):
+                raise ValueError(
+                    "must be an ISO 639-1 code such as 'nl', or '*' for every language"
+                )
+            return value
+
+        @field_validator("phrases")
+        @classmethod
+        def _phrases(cls, value: list[str]) -> list[str]:
+            cleaned = [" ".join(p.split()) for p in value]
+            for phrase in cleaned:
+                if not phrase.rstrip("*"):
+                    raise ValueError("a phrase must contain at least one letter or digit")
+                if "*" in phrase.rstrip("*") or phrase.endswith("**"):
+                    raise ValueError(
+                        f"{phrase!r}: '*' is only allowed once, at the end (a word prefix)"
+                    )
+            return cleaned
+
+        @property
+        def display_name(self) -> str:
+            return self.name or f"{self.language.replace('*', 'any')}-{self.label}"
+
+    negative_below: float = Field(
+        default=-0.1, ge=-1.0, le=1.0, description="polarity at or below this is negative"
+    )
+    positive_above: float = Field(
+        default=0.1, ge=-1.0, le=1.0, description="polarity at or above this is positive"
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: "en nl de fr es pt it et af sv da nb fi pl".split(),
+        min_length=1,
+        description="ISO 639-1 codes the detector chooses from (each costs memory)",
+    )
+    min_language_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="below this the language is `und`"
+    )
+    scorers: dict[str, Literal["textblob", "emoji", "none"]] = Field(
+        default_factory=lambda: dict[str, Literal["textblob", "emoji", "none"]](
+            {"en": "textblob", "*": "emoji"}
+        ),
+        description="text scorer per language; `*` for the others",
+    )
+    builtin_rules: bool = Field(default=True, description="ship the complaint word lists")
+    rules: list[Rule] = Field(
+        default_factory=list, description="operator phrases, checked before the built-in ones"
+    )
+    rating_negative_at_most: float = Field(default=2.0, ge=0.0, le=5.0, description="stars of 5")
+    rating_positive_at_least: float = Field(default=4.0, ge=0.0, le=5.0, description="stars of 5")
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        from monitor.language import supported_languages  # lingua loads only when asked
+
+        codes = [code.strip().lower() for code in value]
+        unknown = [code for code in codes if code not in supported_languages()]
+        if unknown:
+            known = " ".join(sorted(supported_languages()))
+            raise ValueError(f"unknown language code(s) {', '.join(unknown)}; known: {known}")
+        return list(dict.fromkeys(codes))
+
+    @field_validator("scorers")
+    @classmethod
+    def _scorer_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        for language, scorer in value.items():
+            two_letters = len(language) == 2 and language.isascii() and language.islower()
+            if language != "*" and not (two_letters and language.isalpha()):
+                raise ValueError(f"{language!r}: keys are ISO 639-1 codes such as 'en', or '*'")
+            if scorer == "textblob" and language != "en":
+                raise ValueError(
+                    f"{language}: textblob scores English only; use [[sentiment.rules]] instead"
+                )
+        return value
+
+    @field_validator("positive_above", "rating_positive_at_least")
+    @classmethod
+    def _thresholds_ordered(cls, value: float, info: Any) -> float:
+        lower = {
+            "positive_above": "negative_below",
+            "rating_positive_at_least": "rating_negative_at_most",
+        }
+        other = lower[info.field_name]
+        if other in info.data and info.data[other] >= value:
+            raise ValueError(f"must be higher than {other} ({info.data[other]})")
+        return value
 
 
 class BusinessHoursConfig(_Section):

@@ -1,21 +1,25 @@
-"""Sentiment: a star rating decides reviews, TextBlob scores English, the rest is `unscored`."""
+"""Sentiment: detect the language, let a star rating, a rule or a scorer decide, else `unscored`."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-
-from textblob import TextBlob
+from typing import TYPE_CHECKING
 
 from monitor.config import SentimentConfig
+from monitor.language import UNDETERMINED, DetectedLanguage, LanguageDetector, normalise_code
+from monitor.scorers import EmojiScorer, Score, Scorer, TextBlobScorer, expand_negations
+from monitor.sentiment_rules import RuleMatch, RuleSpec, builtin_specs, fold, rule_book
 
-# TextBlob's pattern analyser sees "isn't great" as "is" + "great": expand the contraction
-# so its own negation rule ("not" flips the next adjective) applies.
-_NEGATED_CONTRACTION = re.compile(r"\b(\w+)n['’]t\b", re.IGNORECASE)
-_IRREGULAR = {"can't": "can not", "won't": "will not", "cannot": "can not", "ain't": "is not"}
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+__all__ = ["Sentiment", "SentimentAnalyzer", "expand_negations", "explain", "looks_english"]
+
 _WORD = re.compile(r"[A-Za-z']+")
-# The most frequent English words; a text with almost none of them is probably not English,
-# and TextBlob's 0.0 for it would mean "no idea", not "neutral".
+_ALNUM = re.compile(r"\w")
+# The most frequent English words; kept for callers of `looks_english`.
 _ENGLISH_COMMON = frozenset(
     "the a an and or but is are was were be been it this that i you he she we they my your "
     "our their me us them not no to of in on at for with from by as so do does did have has "
@@ -29,16 +33,9 @@ class Sentiment:
     label: str  # negative | neutral | positive | unscored
     polarity: float | None
     subjectivity: float | None
-    source: str  # textblob | rating | rule:<name> | none
-    language: str | None = None
-    language_confidence: float | None = None
-
-
-def expand_negations(text: str) -> str:
-    lowered = text
-    for short, long in _IRREGULAR.items():
-        lowered = re.sub(re.escape(short), long, lowered, flags=re.IGNORECASE)
-    return _NEGATED_CONTRACTION.sub(lambda m: f"{m.group(1)} not", lowered)
+    source: str  # textblob | emoji | rating | rule:<name> | none
+    language: str | None = None  # ISO 639-1, or "und" when the detector was unsure
+    language_confidence: float | None = None  # None when the platform gave the language
 
 
 def looks_english(text: str) -> bool:
@@ -49,11 +46,42 @@ def looks_english(text: str) -> bool:
     return common / len(words) >= 0.2 or (len(words) <= 3 and common > 0)
 
 
+@dataclass(frozen=True)
+class _TextVerdict:
+    label: str
+    polarity: float | None
+    subjectivity: float | None
+    source: str
+    why: str
+
+
 class SentimentAnalyzer:
-    """Labels a mention; never calls a foreign-language text "neutral"."""
+    """Labels a mention; never calls a text it cannot read "neutral"."""
 
     def __init__(self, config: SentimentConfig | None = None) -> None:
-        self.config = config or SentimentConfig()
+        self.config = config = config or SentimentConfig()
+        self.detector = LanguageDetector(
+            config.languages, min_confidence=config.min_language_confidence
+        )
+        specs = [
+            RuleSpec(rule.display_name, rule.language, rule.label, tuple(rule.phrases))
+            for rule in config.rules
+        ]
+        if config.builtin_rules:
+            specs += builtin_specs()
+        self.rules = rule_book(tuple(specs))
+        thresholds = (config.negative_below, config.positive_above)
+        available: dict[str, Scorer] = {
+            "textblob": TextBlobScorer(*thresholds),
+            "emoji": EmojiScorer(*thresholds),
+        }
+        self._scorers = {lang: available.get(name) for lang, name in config.scorers.items()}
+        self._textblob = available["textblob"]
+        self._emoji = available["emoji"]
+
+    def warm_up(self) -> None:
+        """Load the language models now (at start-up), not on the first mention."""
+        self.detector.warm_up()
 
     def label_for(self, polarity: float) -> str:
         if polarity <= self.config.negative_below:
@@ -61,6 +89,13 @@ class SentimentAnalyzer:
         if polarity >= self.config.positive_above:
             return "positive"
         return "neutral"
+
+    def language_of(self, text: str, language: str | None = None) -> DetectedLanguage:
+        """The platform's language when it gave one, else the detector's guess."""
+        given = normalise_code(language)
+        if given:
+            return DetectedLanguage(given, None, "platform")
+        return self.detector.detect(text)
 
     def analyse(
         self,
@@ -70,28 +105,114 @@ class SentimentAnalyzer:
         rating: float | None = None,
         rating_scale: float = 5.0,
     ) -> Sentiment:
+        return self._analyse(text, language, rating, rating_scale)[0]
+
+    def _analyse(
+        self, text: str, language: str | None, rating: float | None, rating_scale: float
+    ) -> tuple[Sentiment, DetectedLanguage, _TextVerdict, str]:
         text = text[:MAX_SCORED_CHARS]
-        english = language.lower().startswith("en") if language else looks_english(text)
-        textblob = self._textblob(text) if english else None
-        if rating is not None:
-            stars = rating * 5.0 / rating_scale
-            if stars <= 2:
-                return Sentiment("negative", *_scores(textblob), "rating", language)
-            if stars >= 4:
-                return Sentiment("positive", *_scores(textblob), "rating", language)
-        if textblob is None:
-            return Sentiment("unscored", None, None, "none", language)
-        polarity, subjectivity = textblob
-        return Sentiment(
-            self.label_for(polarity), polarity, subjectivity, "textblob", language or "en"
+        lang = self.language_of(text, language)
+        verdict = self._judge_text(text, lang)
+        label, source, why = verdict.label, verdict.source, verdict.why
+        stars = _stars(rating, rating_scale)
+        if stars is not None:
+            if stars <= self.config.rating_negative_at_most:
+                label, source, why = "negative", "rating", f"{stars:g} of 5 stars"
+            elif stars >= self.config.rating_positive_at_least:
+                label, source, why = "positive", "rating", f"{stars:g} of 5 stars"
+            elif label == "unscored":
+                # The customer judged it themselves: a middling rating is not a silent neutral.
+                label, source, why = "neutral", "rating", f"{stars:g} of 5 stars, text not scored"
+        sentiment = Sentiment(
+            label, verdict.polarity, verdict.subjectivity, source, lang.code, lang.confidence
         )
+        return sentiment, lang, verdict, why
 
-    @staticmethod
-    def _textblob(text: str) -> tuple[float, float]:
-        blob = TextBlob(expand_negations(text))
-        polarity, subjectivity = blob.sentiment
-        return round(float(polarity), 4), round(float(subjectivity), 4)
+    def _scorer_for(self, language: str) -> Scorer | None:
+        if language in self._scorers:
+            return self._scorers[language]
+        return self._scorers.get("*")
+
+    def _score(self, text: str, language: str) -> Score | None:
+        if language != UNDETERMINED:
+            scorer = self._scorer_for(language)
+            return scorer.score(text) if scorer else None
+        # Unknown language: trust TextBlob only when it finds a complaint (a false alarm costs
+        # a glance; a Dutch "super slecht" read as English praise would hide a complaint).
+        scored = self._textblob.score(text) if self._scorers.get("en") else None
+        if scored and scored.label == "negative":
+            return scored
+        return self._emoji.score(text)
+
+    def _judge_text(self, text: str, lang: DetectedLanguage) -> _TextVerdict:
+        language = lang.code
+        masked, neutral_hits = self.rules.mask(text, language)
+        found = self.rules.find(fold(masked), language, lang.plausible)
+        scored = self._score(masked, language)
+        polarity = scored.polarity if scored else None
+        subjectivity = scored.subjectivity if scored else None
+        if found.negative:
+            return _TextVerdict(
+                "negative", polarity, subjectivity, found.negative.source, _why(found.negative)
+            )
+        if scored and scored.label == "negative":
+            return _TextVerdict("negative", polarity, subjectivity, scored.source, scored.note)
+        if found.positive:
+            return _TextVerdict(
+                "positive", polarity, subjectivity, found.positive.source, _why(found.positive)
+            )
+        if scored:
+            return _TextVerdict(scored.label, polarity, subjectivity, scored.source, scored.note)
+        if neutral_hits and not _ALNUM.search(masked):
+            hit = neutral_hits[0]
+            return _TextVerdict("neutral", None, None, hit.source, _why(hit))
+        ignored = f"; ignored negated {_why(found.ignored[0])}" if found.ignored else ""
+        return _TextVerdict("unscored", None, None, "none", "no scorer or rule" + ignored)
 
 
-def _scores(pair: tuple[float, float] | None) -> tuple[float | None, float | None]:
-    return (pair[0], pair[1]) if pair else (None, None)
+def _why(match: RuleMatch) -> str:
+    return f'phrase "{match.phrase}"' + (" after a negation" if match.negated else "")
+
+
+def _stars(rating: float | None, scale: float) -> float | None:
+    if rating is None or scale <= 0 or math.isnan(rating):
+        return None
+    return round(float(rating) * 5.0 / scale, 2)
+
+
+def explain(
+    text: str,
+    config: SentimentConfig | Config | None = None,
+    *,
+    language: str | None = None,
+    rating: float | None = None,
+    rating_scale: float = 5.0,
+) -> str:
+    """What `monitor sentiment "text"` prints: language, label, scores and what decided."""
+    if config is not None and not isinstance(config, SentimentConfig):
+        config = config.sentiment
+    analyzer = SentimentAnalyzer(config)
+    result, lang, verdict, why = analyzer._analyse(text, language, rating, rating_scale)
+    if lang.method == "platform":
+        lang_line = f"language: {lang.code} (given by the platform)"
+    elif lang.code == UNDETERMINED:
+        lang_line = f"language: und (undetermined: confidence {lang.confidence}, {lang.method})"
+    else:
+        how = "English function words" if lang.method == "english-words" else "detected"
+        lang_line = f"language: {lang.code} (confidence {lang.confidence}, {how})"
+    label_line = f"label: {result.label}"
+    if result.label == "unscored":
+        label_line += f" (language: {result.language}, not scored)"
+    lines = [
+        lang_line,
+        label_line,
+        f"polarity: {_fmt(result.polarity)}  subjectivity: {_fmt(result.subjectivity)}",
+        f"decided by: {result.source}" + (f" ({why})" if why else ""),
+    ]
+    if result.source == "rating" and verdict.label not in ("unscored", result.label):
+        lines.append(f"text alone: {verdict.label} ({verdict.source}): the rating wins")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"

@@ -1,0 +1,106 @@
+"""Language detection: offline, restricted to the configured languages, unsure means "und"."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from monitor.config import SentimentConfig
+from monitor.language import LanguageDetector, _lingua_detector, normalise_code
+
+LANGUAGES = SentimentConfig().languages
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    return LanguageDetector(LANGUAGES, min_confidence=0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Mijn pakket is al twee weken onderweg en niemand reageert op mijn mails.", "nl"),
+        ("Rakendus jookseb pidevalt kokku, täiesti kasutu", "et"),
+        ("El servicio es pésimo, nunca más compro aquí", "es"),
+        ("Die App stürzt ständig ab, total nutzlos.", "de"),
+        ("Baie teleurgesteld met julle diens, nooit weer nie", "af"),
+        ("I was charged twice for the same subscription and can't get a refund", "en"),
+    ],
+)
+def test_detects_the_language_of_a_customer_mention(detector, text, code):
+    found = detector.detect(text)
+    assert found.code == code
+    assert found.confidence is not None and found.confidence >= 0.5
+
+
+def test_short_english_question_is_english_thanks_to_function_words(detector):
+    # lingua's low-accuracy mode alone says French (0.95) for this one.
+    found = detector.detect("Will the app be available on Android?")
+    assert (found.code, found.method) == ("en", "english-words")
+
+
+@pytest.mark.parametrize("text", ["lol", "ok!", "👍👍", "https://t.co/abc @acme #fail"])
+def test_too_short_to_tell_is_undetermined(detector, text):
+    assert detector.detect(text).code == "und"
+
+
+def test_script_of_no_configured_language_is_undetermined(detector):
+    found = detector.detect("Это просто ужасный сервис, верните деньги")
+    assert found.code == "und"
+
+
+def test_low_confidence_is_undetermined_but_keeps_the_confidence(detector):
+    found = detector.detect("Normal, ni bien ni mal.")
+    assert found.code == "und"
+    assert found.confidence is not None and 0 < found.confidence < 0.5
+
+
+def test_the_lingua_detector_is_built_once_per_language_list():
+    first = LanguageDetector(["en", "nl"])
+    second = LanguageDetector(["nl", "en"])
+    assert _lingua_detector(first.languages) is _lingua_detector(second.languages)
+
+
+@pytest.mark.parametrize(
+    ("given", "code"),
+    [("en-GB", "en"), ("pt_BR", "pt"), ("NL", "nl"), ("nld", "nl"), ("est", "et"),
+     ("und", None), ("zxx", None), ("qme", None), ("", None), (None, None), ("x-klingon", None)],
+)  # fmt: skip
+def test_platform_language_codes_are_normalised_to_iso_639_1(given, code):
+    assert normalise_code(given) == code
+
+
+def test_detection_works_with_networking_disabled_in_this_process(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    detector = LanguageDetector(["fi", "pl", "sv"])  # a list no other test built
+    assert detector.detect("Dziękuję bardzo, wszystko działa świetnie").code == "pl"
+
+
+def test_a_fresh_process_loads_the_models_with_networking_disabled():
+    script = textwrap.dedent(
+        """
+        import json, socket
+        def refuse(*args, **kwargs):
+            raise OSError("network disabled by the test")
+        socket.socket.connect = refuse
+        socket.create_connection = refuse
+        from monitor.sentiment import SentimentAnalyzer
+        analyzer = SentimentAnalyzer()
+        result = analyzer.analyse("Verschrikkelijke klantenservice, nooit meer")
+        print(json.dumps([result.language, result.label, result.source]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["nl", "negative", "rule:builtin-nl-negative"]
