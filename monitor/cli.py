@@ -204,6 +204,20 @@ def demo(folder: Path) -> None:
     click.echo(run_demo(folder, utcnow()))
 
 
+@cli.command()
+@click.argument("text")
+@click.option("--language", help="Treat the text as this language (as a platform would say).")
+@click.option("--rating", type=float, help="Star rating of 5, as for a review.")
+@click.pass_context
+def sentiment(ctx: click.Context, text: str, language: str | None, rating: float | None) -> None:
+    """Show how TEXT would be labelled: language, label, score and what decided."""
+    from monitor.sentiment import explain
+
+    path = ctx.obj["config_path"]
+    config = _load(path).sentiment if os.path.exists(path) else None
+    click.echo(explain(text, config, language=language, rating=rating))
+
+
 @cli.group()
 def db() -> None:
     """Database maintenance."""
