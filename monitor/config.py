@@ -70,9 +70,38 @@ class SlackConfig(_Section):
         description="Slack Web API root: GovSlack, a proxy or a test double",
     )
     timeout: Duration = Field(default=10.0, description="per Slack API call")
+    # Buttons and /monitor: docs/slack_app.md
+    app_token_env: str = Field(
+        default="SLACK_APP_TOKEN",
+        description="env var holding the app-level token (xapp-...); set: Socket Mode inside `run`",
+    )
+    signing_secret_env: str = Field(
+        default="SLACK_SIGNING_SECRET",
+        description="env var holding the signing secret, for the HTTP endpoint",
+    )
+    http_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve buttons and /monitor over HTTP on this port instead of Socket Mode",
+    )
+    http_host: str = Field(
+        default="127.0.0.1", description="address the HTTP endpoint listens on (behind TLS)"
+    )
+    command: str = Field(
+        default="/monitor",
+        pattern=r"^/[a-z0-9_-]{1,31}$",
+        description="the slash command, as in the app manifest",
+    )
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
+
+    def app_token(self) -> str | None:
+        return os.environ.get(self.app_token_env) or None
+
+    def signing_secret(self) -> str | None:
+        return os.environ.get(self.signing_secret_env) or None
 
 
 class SentimentConfig(_Section):

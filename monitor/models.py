@@ -103,6 +103,17 @@ class Mention(SQLModel, table=True):
     sla_met: bool | None = Field(default=None, description="answered within the SLA target")
     status: str = Field(default="open", max_length=10)
     edited_after_reply: bool = False
+    # Set from Slack buttons (monitor/actions.py); the `action` table keeps every click.
+    claimed_by: str | None = Field(default=None, max_length=200, description="Slack user name")
+    claimed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    snoozed_until: datetime | None = Field(
+        default=None, sa_column=_utc_column(), description="SLA alerts wait until then"
+    )
+    snoozed_by: str | None = Field(default=None, max_length=200)
+    resolved_by: str | None = Field(
+        default=None, max_length=200, description="who marked it handled or dismissed"
+    )
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())
 
 
 class BrandReplyRow(SQLModel, table=True):
@@ -169,3 +180,28 @@ class Alert(SQLModel, table=True):
     body: str | None = Field(
         default=None, sa_type=sa.Text, description="text of non-mention alerts"
     )
+
+
+ACTION_KINDS = ("claim", "handled", "snooze", "dismiss")
+ACTION_OUTCOMES = ("applied", "lost", "unknown")
+
+
+class Action(SQLModel, table=True):
+    """One click on a Slack button; every attempt is kept, the one that took effect is `applied`."""
+
+    __tablename__ = "action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int | None = Field(default=None, foreign_key="mention.id", index=True)
+    action: str = Field(max_length=20)
+    value: str | None = Field(default=None, max_length=100, description="e.g. the snooze choice")
+    user_id: str = Field(max_length=40)
+    user_name: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    outcome: str = Field(max_length=10)
+    detail: str | None = Field(
+        default=None, max_length=300, description="what the clicker was told"
+    )
+    source: str = Field(default="socket", max_length=10, description="socket | http")
+    channel_id: str | None = Field(default=None, max_length=40)
+    message_ts: str | None = Field(default=None, max_length=40)

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.durations import format_duration
-from monitor.models import Alert, FeedState
+from monitor.models import Alert, FeedState, Mention
 
 
 @dataclass
@@ -121,4 +121,48 @@ def render_status(config: Config, engine: Engine, now: datetime) -> str:
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
         lines.append(f"  {count} alert(s) to {channel} not delivered: {error}")
+    lines.extend(claim_lines(engine, now))
     return "\n".join(lines)
+
+
+@dataclass
+class Claim:
+    mention_id: int
+    platform: str
+    feed: str
+    claimed_by: str
+    claimed_at: datetime | None
+    snoozed_until: datetime | None
+
+
+def open_claims(engine: Engine, limit: int = 20) -> tuple[int, list[Claim]]:
+    """Open mentions someone claimed from Slack (monitor/actions.py): total and the oldest."""
+    claimed = (Mention.status == "open", col(Mention.claimed_by).is_not(None))
+    with open_session(engine) as session:
+        total = session.exec(select(func.count()).select_from(Mention).where(*claimed)).one()
+        rows = session.exec(
+            select(Mention).where(*claimed).order_by(col(Mention.claimed_at)).limit(limit)
+        ).all()
+    claims = [
+        Claim(m.id or 0, m.platform, m.feed, m.claimed_by or "", m.claimed_at, m.snoozed_until)
+        for m in rows
+    ]
+    return total, claims
+
+
+def claim_lines(engine: Engine, now: datetime) -> list[str]:
+    total, claims = open_claims(engine)
+    if not total:
+        return []
+    lines = ["", f"claimed, still open: {total}"]
+    for claim in claims:
+        line = (
+            f"  #{claim.mention_id} {claim.platform} ({claim.feed}) claimed by @{claim.claimed_by}"
+        )
+        line += f" {_ago(claim.claimed_at, now)}"
+        if claim.snoozed_until and claim.snoozed_until > now:
+            line += f", snoozed until {claim.snoozed_until:%Y-%m-%d %H:%M} UTC"
+        lines.append(line)
+    if total > len(claims):
+        lines.append(f"  ... and {total - len(claims)} more")
+    return lines

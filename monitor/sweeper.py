@@ -46,6 +46,8 @@ class Sweeper:
                 .where(
                     Mention.status == "open",
                     col(Mention.sla_state).in_(("on_track", "at_risk")),
+                    # snoozed from Slack: the SLA steps wait (monitor/actions.py)
+                    or_(col(Mention.snoozed_until).is_(None), col(Mention.snoozed_until) <= now),
                     or_(
                         col(Mention.sla_at_risk_at) <= now,
                         col(Mention.sla_due_at) <= now,

@@ -1,0 +1,150 @@
+"""What `/monitor status` and `/monitor report 7d` answer: feed health and headline numbers."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from alerts.escape import escape
+from monitor.config import Config
+from monitor.db import session as open_session
+from monitor.durations import format_duration, parse_duration
+from monitor.models import Mention
+from monitor.status import feed_statuses, open_claims, outbox_status
+
+DEFAULT_PERIOD = 7 * 86400.0
+MAX_PERIOD = 366 * 86400.0
+
+
+@dataclass
+class Headline:
+    """Mentions created in the period, by what became of them (docs/slack_app.md)."""
+
+    since: datetime
+    total: int = 0
+    answered: int = 0
+    handled: int = 0  # answered outside the platforms (e-mail, phone): not a platform reply
+    dismissed: int = 0  # spam / not about us: out of the reply rate
+    open: int = 0
+    open_past_sla: int = 0
+    expired: int = 0
+    median_ttfr: float | None = None
+    median_ttfr_business: float | None = None
+    sla_met: int = 0
+
+    @property
+    def reply_rate(self) -> float | None:
+        """answered / (answered + open past their SLA + expired); dismissed never count."""
+        denominator = self.answered + self.open_past_sla + self.expired
+        return self.answered / denominator if denominator else None
+
+
+def headline(engine: Engine, now: datetime, period: float) -> Headline:
+    since = now - timedelta(seconds=period)
+    result = Headline(since=since)
+    window = (col(Mention.created_at) >= since, col(Mention.created_at) < now)
+    with open_session(engine) as session:
+        for status, count in session.exec(
+            select(Mention.status, func.count()).where(*window).group_by(col(Mention.status))
+        ):
+            if status in ("answered", "handled", "dismissed", "open", "expired"):
+                setattr(result, status, count)
+            result.total += count
+        result.open_past_sla = session.exec(
+            select(func.count())
+            .select_from(Mention)
+            .where(*window, Mention.status == "open", col(Mention.sla_due_at) <= now)
+        ).one()
+        answered = session.exec(
+            select(Mention.ttfr_seconds, Mention.ttfr_business_seconds, Mention.sla_met).where(
+                *window, Mention.status == "answered", col(Mention.ttfr_seconds).is_not(None)
+            )
+        ).all()
+    calendar = [row[0] for row in answered if row[0] is not None]
+    business = [row[1] for row in answered if row[1] is not None]
+    result.median_ttfr = statistics.median(calendar) if calendar else None
+    result.median_ttfr_business = statistics.median(business) if business else None
+    result.sla_met = sum(1 for row in answered if row[2])
+    return result
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "-"
+
+
+def report_text(
+    config: Config, engine: Engine, now: datetime, period: float, label: str | None = None
+) -> str:
+    numbers = headline(engine, now, period)
+    rate = numbers.reply_rate
+    lines = [
+        f"*{escape(config.brand.name, 100)}: the last {label or format_duration(period)}*"
+        f" (mentions since {numbers.since:%Y-%m-%d %H:%M} UTC)",
+        f"• mentions: {numbers.total}",
+        f"• reply rate: {'-' if rate is None else f'{100 * rate:.0f} %'}"
+        f" ({numbers.answered} answered, {numbers.open_past_sla} open past SLA,"
+        f" {numbers.expired} expired)",
+        f"• median time to first response: {format_duration(numbers.median_ttfr)}"
+        f" ({format_duration(numbers.median_ttfr_business)} in business hours)",
+        f"• answered within SLA: {_percent(numbers.sla_met, numbers.answered)}",
+        f"• handled outside the platforms (e-mail, phone): {numbers.handled}",
+        f"• dismissed as not relevant: {numbers.dismissed} (not in the reply rate)",
+        f"• still open: {numbers.open}",
+    ]
+    return "\n".join(lines)
+
+
+def status_text(config: Config, engine: Engine, now: datetime) -> str:
+    lines = ["*Feeds*"]
+    for row in feed_statuses(config, engine):
+        icon = {"ok": ":large_green_circle:", "disabled": ":white_circle:"}.get(
+            row.health, ":red_circle:" if row.consecutive_failures else ":white_circle:"
+        )
+        line = f"{icon} {escape(row.name, 100)} ({escape(row.type, 40)}): {escape(row.health, 40)}"
+        if row.last_success_at:
+            ago = format_duration((now - row.last_success_at).total_seconds())
+            line += f", last success {ago} ago"
+        if row.last_error:
+            line += f", last error: {escape(row.last_error, 150)}"
+        lines.append(line)
+    outbox = outbox_status(engine)
+    lines.append(f"*Alerts*: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
+    total, claims = open_claims(engine, limit=10)
+    if total:
+        lines.append(f"*Claimed, still open*: {total}")
+        for claim in claims:
+            lines.append(
+                f"• #{claim.mention_id} {escape(claim.platform, 40)}"
+                f" claimed by @{escape(claim.claimed_by, 80)}"
+            )
+    lines.append("")
+    lines.append(report_text(config, engine, now, 86400.0, "24h"))
+    return "\n".join(lines)
+
+
+USAGE = "Try `{command} status` or `{command} report 7d` (any period: 24h, 30d)."
+
+
+def answer(config: Config, engine: Engine, now: datetime, text: str) -> str:
+    """The reply to `/monitor <text>`."""
+    words = text.split()
+    if not words or words[0] == "status":
+        return status_text(config, engine, now)
+    if words[0] == "report":
+        period, label = DEFAULT_PERIOD, "7d"
+        if len(words) > 1:
+            label = escape(words[1], 20)
+            try:
+                period = parse_duration(words[1])
+            except ValueError:
+                return f"Not a period: {escape(words[1], 20)}. " + USAGE.format(
+                    command=config.slack.command
+                )
+        bounded = min(max(period, 3600.0), MAX_PERIOD)
+        return report_text(config, engine, now, bounded, label if bounded == period else None)
+    return USAGE.format(command=config.slack.command)

@@ -1,0 +1,196 @@
+"""Shared pieces for the Slack app tests: a posted alert on a fake Slack, signed payloads."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from alerts.slack import SlackSink
+from monitor.config import Config, parse_config
+from monitor.db import session
+from monitor.models import Action, Alert, Mention
+from monitor.outbox import Dispatcher
+from tests.support.fake_slack import FakeSlack, Posted
+from tests.support.http_server import Reply, Request
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "slack"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the example secret of Slack's signing docs
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+def make_config(**slack: object) -> Config:
+    return parse_config(
+        {
+            "brand": {"name": "Acme"},
+            "slack": slack,
+            "sla": {"target": "1h", "clock": "calendar"},
+            "business_hours": {"timezone": "Europe/Amsterdam"},
+            "feeds": [
+                {
+                    "name": "acme-reddit",
+                    "type": "rss",
+                    "url": "https://example.com/feed",
+                    "channel": "#support",
+                }
+            ],
+        }
+    )
+
+
+def add_mention(engine: Engine, created: datetime = NOW - timedelta(minutes=20)) -> int:
+    """An open negative mention with a first alert waiting in the outbox."""
+    with session(engine) as s:
+        mention = Mention(
+            platform="reddit",
+            feed="acme-reddit",
+            external_id=f"t3_{created.timestamp():.0f}",
+            url="https://www.reddit.com/r/acme/comments/x/",
+            author="angry_customer",
+            text="My order never arrived",
+            created_at=created,
+            fetched_at=created,
+            sentiment="negative",
+            polarity=-0.6,
+            sla_at_risk_at=created + timedelta(minutes=45),
+            sla_due_at=created + timedelta(hours=1),
+            sla_state="on_track",
+        )
+        s.add(mention)
+        s.flush()
+        s.add(
+            Alert(
+                key=f"negative:{mention.id}",
+                mention_id=mention.id,
+                feed="acme-reddit",
+                kind="negative",
+                channel="#support",
+                next_attempt_at=created,
+                created_at=created,
+            )
+        )
+        s.commit()
+        assert mention.id is not None
+        return mention.id
+
+
+@dataclass
+class Responses:
+    """What the app sent to payloads' response_url (a route on the fake Slack server)."""
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            self.bodies.append(json.loads(request.body))
+        return Reply(200, b"ok")
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.bodies)
+
+
+def post_alert(engine: Engine, slack: FakeSlack) -> tuple[int, Posted]:
+    """A mention whose first alert went out through the real dispatcher and Slack sink."""
+    mention_id = add_mention(engine)
+    dispatcher = Dispatcher(engine, sink(slack), pace=0, clock=lambda: NOW)
+    assert dispatcher.run_once(NOW).sent == 1
+    return mention_id, slack.messages[-1]
+
+
+def sink(slack: FakeSlack) -> SlackSink:
+    return SlackSink(slack.token, base_url=slack.api_url, timeout=5)
+
+
+def click_payload(
+    name: str,
+    mention_id: int,
+    message: Posted,
+    response_url: str,
+    *,
+    user: tuple[str, str] = ("U0CA5", "Amy McGee"),
+    action_id: str | None = None,
+    value: str | None = None,
+) -> dict[str, Any]:
+    """The documented block_actions payload pointed at our message and mention."""
+    payload = copy.deepcopy(fixture(name))
+    channel_id = "C" + message.channel.lstrip("#")
+    payload["user"].update(id=user[0], username=user[1], name=user[1])
+    payload["container"].update(message_ts=message.ts, channel_id=channel_id)
+    payload["channel"]["id"] = channel_id
+    payload["message"]["ts"] = message.ts
+    payload["response_url"] = response_url
+    action = payload["actions"][0]
+    if action_id:
+        action["action_id"] = action_id
+    if "selected_option" in action:
+        choice = action["selected_option"]["value"].split(":", 1)[1]
+        action["selected_option"]["value"] = value or f"{mention_id}:{choice}"
+    else:
+        action["value"] = value or str(mention_id)
+    return payload
+
+
+def signed(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
+    """Headers as Slack sends them: v0 HMAC-SHA256 of "v0:<timestamp>:<body>"."""
+    timestamp = str(int(time.time() if at is None else at))
+    base = b"v0:" + timestamp.encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+def interaction_body(payload: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def mention_row(engine: Engine, mention_id: int) -> Mention:
+    with session(engine) as s:
+        mention = s.get(Mention, mention_id)
+        assert mention is not None
+        return mention
+
+
+def actions(engine: Engine) -> list[Action]:
+    with session(engine) as s:
+        return list(s.exec(select(Action).order_by(col(Action.id))).all())
+
+
+def last_update_blocks(message: Posted) -> list[dict[str, Any]]:
+    blocks = message.updates[-1]["blocks"]
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def block_text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks)
+
+
+def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
+    return [
+        str(element.get("action_id"))
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
