@@ -13,11 +13,15 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
+    InteractiveElement,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
 from slack_sdk.models.metadata import Metadata
 
@@ -47,6 +51,13 @@ PERMANENT_ERRORS = frozenset(
 )
 _EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
 _EMOJI_POSITIVE = ":large_green_circle:"
+# Interactive elements: action_id says what, `value` carries the mention id (monitor/slack_app.py).
+ACTION_CLAIM = "monitor_claim"
+ACTION_HANDLED = "monitor_handled"
+ACTION_SNOOZE = "monitor_snooze"
+ACTION_DISMISS = "monitor_dismiss"
+ACTION_OPEN = "open_mention"  # a link button: Slack still sends a payload, we ignore it
+SNOOZE_CHOICES = {"1h": "Snooze 1 h", "4h": "Snooze 4 h", "tomorrow": "Snooze until tomorrow"}
 _THREAD_EMOJI = {
     "answered_update": ":white_check_mark:",
     "sla_at_risk": ":hourglass_flowing_sand:",
@@ -101,20 +112,95 @@ def build_blocks(message: AlertMessage) -> list[Block]:
         if link:
             answered += f"  <{link}|view reply>"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=answered, verbatim=True)))
-    url = safe_url(message.url)
-    if url:
-        blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text=PlainTextObject(text="Open", emoji=False),
-                        url=url,
-                        action_id="open_mention",
-                    )
-                ]
+    state = _state_lines(message)
+    if state:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line) for line in state]))
+    elements = _buttons(message)
+    if elements:
+        blocks.append(ActionsBlock(elements=elements))
+    return blocks
+
+
+def _who(name: str | None) -> str:
+    name = escape(name or "someone", 80)
+    return name if name.startswith("@") else "@" + name
+
+
+def _state_lines(message: AlertMessage) -> list[str]:
+    """Who claimed, snoozed, handled or dismissed it (set from Slack buttons)."""
+    lines = []
+    if message.resolution == "handled":
+        lines.append(
+            f":ballot_box_with_check: marked handled by {_who(message.resolved_by)}"
+            " (answered outside the monitored platforms)"
+        )
+    elif message.resolution == "dismissed":
+        lines.append(f":no_entry_sign: dismissed as not relevant by {_who(message.resolved_by)}")
+    if message.claimed_by:
+        lines.append(f":raising_hand: claimed by {_who(message.claimed_by)}")
+    if message.snoozed_until is not None and message.resolution is None:
+        stamp = int(message.snoozed_until.timestamp())
+        fallback = message.snoozed_until.strftime("%Y-%m-%d %H:%M UTC")
+        # Slack shows <!date^...> in each reader's own time zone
+        when = f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
+        lines.append(f":zzz: SLA alerts snoozed until {when} by {_who(message.snoozed_by)}")
+    return lines
+
+
+def _buttons(message: AlertMessage) -> list[InteractiveElement]:
+    """Claim, Mark handled, Snooze, Dismiss while the mention is open; Open always."""
+    elements: list[InteractiveElement] = []
+    mention = str(message.mention_id) if message.mention_id else None
+    if message.buttons and mention:
+        if not message.claimed_by:
+            elements.append(
+                ButtonElement(
+                    text=PlainTextObject(text="Claim", emoji=False),
+                    action_id=ACTION_CLAIM,
+                    value=mention,
+                    style="primary",
+                )
+            )
+        elements.append(
+            ButtonElement(
+                text=PlainTextObject(text="Mark handled", emoji=False),
+                action_id=ACTION_HANDLED,
+                value=mention,
             )
         )
-    return blocks
+        elements.append(
+            StaticSelectElement(
+                placeholder=PlainTextObject(text="Snooze", emoji=False),
+                action_id=ACTION_SNOOZE,
+                options=[
+                    Option(text=PlainTextObject(text=label, emoji=False), value=f"{mention}:{key}")
+                    for key, label in SNOOZE_CHOICES.items()
+                ],
+            )
+        )
+        elements.append(
+            ButtonElement(
+                text=PlainTextObject(text="Dismiss", emoji=False),
+                action_id=ACTION_DISMISS,
+                value=mention,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Dismiss as not relevant?",
+                    text="Spam or not about us: it leaves the reply rate and is reported"
+                    " as dismissed.",
+                    confirm="Dismiss",
+                    deny="Cancel",
+                ),
+            )
+        )
+    url = safe_url(message.url)
+    if url:
+        elements.append(
+            ButtonElement(
+                text=PlainTextObject(text="Open", emoji=False), url=url, action_id=ACTION_OPEN
+            )
+        )
+    return elements
 
 
 def fallback_text(message: AlertMessage) -> str:

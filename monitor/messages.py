@@ -52,6 +52,14 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
         answered_url=mention.first_response_url,
         facts=facts,
         mention_id=mention.id,
+        buttons=mention.status == "open",
+        claimed_by=mention.claimed_by,
+        snoozed_until=mention.snoozed_until
+        if mention.snoozed_until is not None and mention.snoozed_until > now
+        else None,
+        snoozed_by=mention.snoozed_by,
+        resolution=mention.status if mention.status in ("handled", "dismissed") else None,
+        resolved_by=mention.resolved_by,
         sla=_sla_line(mention, now) if alert.kind != "answered_update" else None,
     )
 
