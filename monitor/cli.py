@@ -119,11 +119,54 @@ def run(ctx: click.Context) -> None:
         logging.getLogger("monitor").warning(
             "%s is not set: alerts are printed here instead of Slack", config.slack.token_env
         )
+    slack_app = _start_slack_app(config, engine, sink)
     with make_client(timeout=config.scheduler.http_timeout) as client:
         pipeline = Pipeline(config, engine, client)
         dispatcher = Dispatcher(engine, sink, pace=1.0 if sink.name == "slack" else 0.0)
         Service(config, pipeline, dispatcher).run_until(stop)
+    if slack_app is not None:
+        slack_app.stop()
     engine.dispose()
+
+
+def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:
+    """Buttons and /monitor (docs/slack_app.md) when an app token or `http_port` is set."""
+    from monitor.slack_app import SlackApp
+
+    if not SlackApp.wanted(config):
+        return None
+    app = SlackApp(config, engine, sink)
+    for problem in app.start():
+        logging.getLogger("monitor").warning("Slack app: %s", problem)
+    return app
+
+
+@cli.command("slack-listen")
+@click.pass_context
+def slack_listen(ctx: click.Context) -> None:
+    """Serve Slack buttons and /monitor only (no polling): one more instance, or HTTP mode."""
+    from monitor.db import open_store
+    from monitor.sinks import make_sink
+
+    config = _config(ctx)
+    engine = open_store(config.storage.resolved_url())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    app = _start_slack_app(config, engine, make_sink(config))
+    if app is None or not app.listeners:
+        click.echo(
+            f"nothing to serve: set {config.slack.app_token_env} (Socket Mode) or "
+            f"[slack] http_port and {config.slack.signing_secret_env}",
+            err=True,
+        )
+        engine.dispose()
+        sys.exit(2)
+    try:
+        stop.wait()
+    finally:
+        app.stop()
+        engine.dispose()
 
 
 @cli.command()
