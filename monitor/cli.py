@@ -231,6 +231,42 @@ def status(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--since", default="7d", show_default=True, help="7d, 30d, 12h or a date.")
+@click.option("--until", default=None, help="A date (inclusive) or ISO time; default: now.")
+@click.option(
+    "--by",
+    type=click.Choice(["platform", "feed", "week", "sentiment", "language"]),
+    default="platform",
+    show_default=True,
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "html"]), default="text")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+def report(
+    ctx: click.Context, since: str, until: str | None, by: str, fmt: str, output: Path | None
+) -> None:
+    """Response times for managers: TTFR, reply rate, SLA, backlog (docs/reports.md)."""
+    from monitor.db import open_store
+    from monitor.models import utcnow
+    from monitor.reports.command import render_report
+
+    config = _config(ctx)
+    engine = open_store(config.storage.resolved_url())
+    try:
+        text = render_report(config, engine, since=since, until=until, by=by, fmt=fmt, now=utcnow())
+    except (ValueError, RuntimeError) as exc:
+        click.echo(f"report: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
 @click.option(
     "--dir",
     "folder",

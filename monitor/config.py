@@ -355,6 +355,51 @@ class BrandConfig(_Section):
     )
 
 
+class DigestConfig(_Section):
+    """The weekly digest posted to Slack: last week's headline numbers against the week before."""
+
+    enabled: bool = Field(default=False, description="post the digest on the schedule below")
+    channel: str | None = Field(default=None, description="default: `slack.default_channel`")
+    day_of_week: str = Field(default="mon", description="cron day(s): `mon`, `mon-fri`, `0`")
+    hour: int = Field(default=9, ge=0, le=23, description="local hour in `reports.timezone`")
+    minute: int = Field(default=0, ge=0, le=59)
+    slowest: int = Field(default=3, ge=0, le=20, description="slowest open mentions linked")
+    report_url: str | None = Field(
+        default=None, description="link to the full report (e.g. where the HTML is published)"
+    )
+
+    @field_validator("day_of_week")
+    @classmethod
+    def _cron_day(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(day_of_week=value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a cron day such as mon or mon-fri") from None
+        return value
+
+
+class ReportsConfig(_Section):
+    """Response-time reports (`monitor report`) and the weekly Slack digest."""
+
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone weeks and dates are cut in; default: `business_hours.timezone`",
+    )
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+
 ConnectorClass = type[Connector]
 
 
@@ -417,6 +462,7 @@ class Config(_Section):
     brand: BrandConfig = Field(default_factory=BrandConfig)
     business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
     sla: SLAConfig = Field(default_factory=SLAConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
     feeds: list[FeedConfig] = Field(default_factory=list, exclude=True)
 
     _path: Path | None = PrivateAttr(default=None)

@@ -16,6 +16,7 @@ from monitor.db import session as open_session
 from monitor.models import FeedState, utcnow
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline, PollReport
+from monitor.reports.digest import schedule_digest
 from monitor.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ class Service:
             coalesce=True,
             misfire_grace_time=30,
             next_run_time=first,
+        )
+        # the weekly manager digest (monitor/reports/digest.py), when enabled
+        schedule_digest(
+            self.scheduler, self.config, self.pipeline.engine, self.clock, self.wake_dispatcher
         )
         self.scheduler.start()
         log.info("monitoring %d feeds", len([f for f in self.config.feeds if f.enabled]))

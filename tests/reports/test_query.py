@@ -1,0 +1,180 @@
+"""Report numbers on SQLite and PostgreSQL against values worked out by hand (dataset.py)."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from monitor.reports.query import (
+    Durations,
+    Window,
+    aggregate,
+    build_report,
+    parse_since,
+    parse_until,
+    percentile,
+)
+from tests.reports.dataset import NOW, SINCE, UNTIL, WEEK2, H, answered, load, mention
+
+UTC_ZONE = ZoneInfo("UTC")
+WINDOW = Window(since=SINCE, until=UNTIL, now=NOW, tz=UTC_ZONE)
+
+
+def by_group(engine: Engine, by: str, window: Window = WINDOW) -> dict:
+    return {g.group: g for g in aggregate(engine, window, by)}  # type: ignore[arg-type]
+
+
+def test_odd_count_median_is_the_middle_answer_and_p90_interpolates(engine: Engine) -> None:
+    load(engine)
+    reddit = by_group(engine, "platform")["reddit"]
+    assert reddit.mentions == 8
+    assert reddit.answered == 3
+    assert astuple(reddit.ttfr) == pytest.approx((3, 1800, 6120, 3200))
+    # 1800 + (7200 - 1800) * 0.8 = 6120 ; business: 1800 + (3600 - 1800) * 0.8 = 3240
+    assert astuple(reddit.ttfr_business) == pytest.approx((3, 1800, 3240, 2000))
+    assert reddit.buckets == [2, 1, 0, 0, 0]
+
+
+def test_even_count_median_averages_the_middle_two_and_ties_count_once_each(
+    engine: Engine,
+) -> None:
+    load(engine)
+    trustpilot = by_group(engine, "platform")["trustpilot"]
+    # sorted 3600, 3600, 3600, 90000: median (3600 + 3600) / 2; p90 3600 + 86400 * 0.7
+    assert astuple(trustpilot.ttfr) == pytest.approx((4, 3600, 64080, 25200))
+    assert trustpilot.ttfr_business.median == 3600
+    assert trustpilot.ttfr_business.p90 == pytest.approx(3600 + 25200 * 0.7)
+    # exactly one hour is not "0-1h": lower bounds are inclusive
+    assert trustpilot.buckets == [0, 3, 0, 0, 1]
+
+
+def test_reply_rate_counts_open_past_sla_and_expired_but_not_dismissed_or_handled(
+    engine: Engine,
+) -> None:
+    load(engine)
+    reddit = by_group(engine, "platform")["reddit"]
+    assert (reddit.open, reddit.open_past_sla, reddit.expired) == (2, 1, 1)
+    assert (reddit.dismissed, reddit.handled) == (1, 1)
+    assert reddit.reply_rate == pytest.approx(3 / (3 + 1 + 1))
+    assert reddit.sla_met == 2 and reddit.sla_rate == pytest.approx(2 / 3)
+    assert reddit.oldest_open_at == WEEK2 - timedelta(hours=3)
+    assert reddit.oldest_open_age(NOW) == (NOW - WEEK2).total_seconds() + 3 * H
+
+
+def test_group_without_answers_has_no_rate_and_no_durations(engine: Engine) -> None:
+    load(engine)
+    survey = by_group(engine, "platform")["survey"]
+    assert survey.mentions == 5 and survey.answered == 0
+    assert survey.reply_rate is None  # 5 open, none past an SLA: nothing to judge yet
+    assert survey.sla_rate is None
+    assert survey.ttfr == Durations() and survey.ttfr.median is None
+    assert survey.buckets == [0] * 5
+
+
+def test_ratings_average_and_distribution_and_nps(engine: Engine) -> None:
+    load(engine)
+    groups = by_group(engine, "platform")
+    trustpilot, survey = groups["trustpilot"], groups["survey"]
+    assert trustpilot.ratings == [1, 0, 0, 1, 2]
+    assert trustpilot.rating_mean == pytest.approx((1 + 5 + 5 + 4) / 4)
+    assert trustpilot.nps is None
+    # scores 10, 9, 9 promoters; 8 passive; 3 detractor: 60 % - 20 % = +40
+    assert (survey.promoters, survey.passives, survey.detractors) == (3, 1, 1)
+    assert survey.nps == pytest.approx(40.0)
+    assert survey.rating_mean is None
+
+
+def test_total_merges_every_group_durations(engine: Engine) -> None:
+    load(engine)
+    report = build_report(engine, WINDOW, "platform")
+    total = report.total
+    assert total.mentions == 17  # the two outside the window are not counted
+    # 600 1800 3600 3600 3600 7200 90000
+    assert total.ttfr.median == 3600
+    assert total.ttfr.p90 == pytest.approx(7200 + (90000 - 7200) * 0.4)
+    assert total.ttfr.mean == pytest.approx(110400 / 7)
+    assert total.reply_rate == pytest.approx(7 / 9)
+    assert total.sla_rate == pytest.approx(5 / 7)
+    assert total.sentiment == {"negative": 3, "neutral": 8, "positive": 4, "unscored": 2}
+    assert total.buckets == [2, 4, 0, 0, 1]
+    assert total.nps == pytest.approx(40.0)
+    assert [g.group for g in report.groups] == ["reddit", "survey", "trustpilot"]
+
+
+def test_every_week_shows_including_an_empty_one(engine: Engine) -> None:
+    load(engine)
+    weeks = aggregate(engine, WINDOW, "week")
+    assert [w.group for w in weeks] == ["2026-11-02", "2026-11-09", "2026-11-16"]
+    empty, second, third = weeks
+    assert empty.mentions == 0 and empty.reply_rate is None and empty.ttfr.median is None
+    assert empty.period_start == SINCE and empty.period_end == SINCE + timedelta(days=7)
+    assert second.mentions == 8 and third.mentions == 9
+    assert third.ttfr.median == 3600
+
+
+def test_weeks_are_cut_at_local_midnight_of_the_report_time_zone(engine: Engine) -> None:
+    # Sunday 23:30 UTC is already Monday 00:30 in Amsterdam (UTC+1 in November)
+    late = datetime(2026, 11, 15, 23, 30, tzinfo=UTC)
+    load(engine, [mention("reddit", late)])
+    utc = by_group(engine, "week")
+    amsterdam = Window(SINCE, UNTIL, NOW, ZoneInfo("Europe/Amsterdam"))
+    local = by_group(engine, "week", amsterdam)
+    assert utc["2026-11-09"].mentions == 1
+    assert local["2026-11-16"].mentions == 1 and local["2026-11-09"].mentions == 0
+    assert local["2026-11-16"].period_start == datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
+
+
+def test_language_and_sentiment_groups(engine: Engine) -> None:
+    load(engine)
+    languages = by_group(engine, "language")
+    assert {k: g.mentions for k, g in languages.items()} == {
+        "en": 9,
+        "nl": 2,
+        "und": 5,
+        "unknown": 1,
+    }
+    sentiments = by_group(engine, "sentiment")
+    assert sentiments["negative"].answered == 3
+    assert sentiments["negative"].ttfr.median == 1800
+
+
+def test_empty_database_gives_a_total_of_zeros(engine: Engine) -> None:
+    report = build_report(engine, WINDOW, "platform", charts=True)
+    assert report.groups == [] and report.total.mentions == 0
+    assert report.total.reply_rate is None and report.total.ttfr.median is None
+    assert len(report.weekly) == 3 and report.platforms == []
+
+
+def test_slowest_open_lists_oldest_first_whenever_created(engine: Engine) -> None:
+    load(engine)
+    old = mention("reddit", SINCE - timedelta(days=3))  # before the window, still open
+    load(engine, [old, answered("reddit", SINCE - timedelta(days=4), 5, 5, True)])
+    report = build_report(engine, WINDOW, "platform", slowest=3)
+    assert [m.created_at for m in report.slowest] == [
+        SINCE - timedelta(days=3),
+        WEEK2 - timedelta(hours=3),
+        WEEK2 + timedelta(hours=5),
+    ]
+
+
+def test_percentile_by_hand() -> None:
+    assert percentile([5.0], 0.9) == 5.0
+    assert percentile([1.0, 2.0], 0.5) == 1.5
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9) == pytest.approx(
+        9.1
+    )
+
+
+def test_since_and_until_accept_durations_and_local_dates() -> None:
+    tz = ZoneInfo("Europe/Amsterdam")
+    assert parse_since("7d", NOW, tz) == NOW - timedelta(days=7)
+    assert parse_since("2026-11-16", NOW, tz) == datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
+    # an until date is inclusive: the report runs to the end of that local day
+    assert parse_until("2026-11-22", NOW, tz) == datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    assert parse_until(None, NOW, tz) == NOW
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_since("last week", NOW, tz)
