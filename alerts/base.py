@@ -38,6 +38,7 @@ class AlertMessage:
     snoozed_by: str | None = None
     resolution: str | None = None  # "handled" (answered outside the platforms) | "dismissed"
     resolved_by: str | None = None
+    ping: str | None = None  # a Slack user group ID from the operator's config (S0123...)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -64,12 +65,15 @@ _THREAD_EMOJI = {
     "sla_breached": ":rotating_light:",
 }
 MAX_TEXT = 2800  # a section's text may hold 3,000 characters
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")  # a Slack user group ID
 
 
 def build_blocks(message: AlertMessage) -> list[Block]:
     """The alert as Block Kit; every piece of outside text passes through `escape`."""
     if message.thread:
         line = f"{_THREAD_EMOJI.get(message.kind, '')} {escape(message.headline, 500)}".strip()
+        if message.ping and _GROUP_ID.match(message.ping):
+            line = f"<!subteam^{message.ping}> {line}"  # the operator's group, never user text
         link = safe_url(message.url)
         if link:
             line += f"  <{link}|view reply>"

@@ -69,6 +69,7 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*[^>]*>|<!--")
 
 
@@ -103,6 +104,10 @@ class RSSConnector(Connector):
             raise AuthError(f"environment variable {options.url_env} (the feed URL) is not set")
         return value
 
+    def host(self) -> str:
+        assert isinstance(self.options, RSSOptions)
+        return urlparse(self.options.url or "").netloc or f"env:{self.options.url_env}"
+
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         headers: dict[str, str] = {}
         if state.etag:
@@ -112,6 +117,9 @@ class RSSConnector(Connector):
         response, body = get_bytes(client, self._url(), headers=headers)
         if response.status_code == 304:
             return PollResult(state=state, not_modified=True)
+        if _ENTITY_DECLARATION.search(body[:65536]):
+            # no real feed declares entities; a "billion laughs" document does
+            raise MalformedResponse("the feed declares XML entities (an XML bomb?): refused")
         parsed = feedparser.parse(
             body, response_headers={k.lower(): v for k, v in response.headers.items()}
         )

@@ -326,6 +326,90 @@ class AlertsConfig(_Section):
     dispatch_interval: Duration = Field(
         default=5.0, description="how often pending alerts are retried (new ones go at once)"
     )
+    feed_failures: int = Field(
+        default=3, ge=1, description="failed polls in a row before a feed_health alert"
+    )
+    health_channel: str | None = Field(
+        default=None, description="channel for feed health and spikes (default: default_channel)"
+    )
+    spike_sigma: float = Field(
+        default=3.0, gt=0, description="spike when the last hour exceeds mean + sigma x stddev"
+    )
+    spike_baseline_days: int = Field(default=14, ge=2, description="days of hourly baseline")
+    spike_min_count: int = Field(
+        default=5, ge=1, description="fewer mentions than this in an hour is never a spike"
+    )
+
+
+class QuietHoursConfig(_Section):
+    """A window in which a route's alerts are held (or sent to a fallback route)."""
+
+    timezone: str = Field(default="UTC", description="IANA zone of `start`/`end`")
+    start: str = Field(description='local time the quiet window starts, e.g. "22:00"')
+    end: str = Field(description='local time it ends, e.g. "07:00" (the next day if earlier)')
+    days: list[str] = Field(default_factory=lambda: list(DAYS), description="days it starts on")
+    fallback: str | None = Field(
+        default=None, description="route that takes the alerts meanwhile (default: hold them)"
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_ranges(f"{value}-23:59" if value != "23:59" else "00:00-23:59")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return BusinessHoursConfig._zone(value)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        for day in value:
+            if day not in DAYS:
+                raise ValueError(f"{day!r} is not a day; use {', '.join(DAYS)}")
+        return value
+
+
+class StormConfig(_Section):
+    threshold: int = Field(default=10, ge=2, description="more alerts than this in the window...")
+    window: Duration = Field(default=300.0, description="...become one digest message")
+
+
+class RouteConfig(_Section):
+    """Alerts matching every given condition go to `channel`; the first matching route wins."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="unique route name")
+    channel: str = Field(description="Slack channel name or ID")
+    feeds: list[str] = Field(default_factory=list, description="feed names (empty: any)")
+    platforms: list[str] = Field(default_factory=list, description="platforms (empty: any)")
+    sentiments: list[Literal["negative", "neutral", "positive", "unscored"]] = Field(
+        default_factory=list, description="sentiment labels (empty: any)"
+    )
+    languages: list[str] = Field(default_factory=list, description="language codes (empty: any)")
+    kinds: list[str] = Field(
+        default_factory=list,
+        description="alert kinds: negative, unscored, mention, sla_at_risk, sla_breached, "
+        "feed_health, spike (empty: any)",
+    )
+    min_rating: float | None = Field(default=None, description="only ratings at least this")
+    max_rating: float | None = Field(default=None, description="only ratings at most this")
+    mention_group: str | None = Field(
+        default=None,
+        pattern=r"^S[A-Z0-9]{2,20}$",
+        description="Slack user group ID (S0123...) pinged on SLA breaches",
+    )
+    quiet_hours: QuietHoursConfig | None = None
+    storm: StormConfig | None = None
+
+
+class HeartbeatConfig(_Section):
+    file: str | None = Field(default=None, description="touched every minute while healthy")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve GET /healthz on 127.0.0.1:port"
+    )
+    host: str = Field(default="127.0.0.1", description="address the health endpoint binds")
 
 
 class SchedulerConfig(_Section):
@@ -334,6 +418,10 @@ class SchedulerConfig(_Section):
         default=60.0, description="a poll later than this after its time is skipped"
     )
     http_timeout: Duration = Field(default=20.0, description="per platform request")
+    concurrency: int = Field(default=8, ge=1, le=64, description="feeds polled at the same time")
+    per_host: int = Field(
+        default=4, ge=1, le=64, description="at most this many requests at once to one host"
+    )
 
 
 class IdentityConfig(_Section):
@@ -427,6 +515,9 @@ class FeedConfig(BaseModel):
         default=None, description="this feed's own opening hours (a table like `[business_hours]`)"
     )
     sla: SLATarget | None = Field(default=None, description="this feed's own SLA target")
+    expect_activity_within: Duration | None = Field(
+        default=None, description="no new item for this long raises a feed_health alert"
+    )
 
     _options: ConnectorOptions | None = PrivateAttr(default=None)
     _connector: ConnectorClass | None = PrivateAttr(default=None)
@@ -463,6 +554,8 @@ class Config(_Section):
     business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
     sla: SLAConfig = Field(default_factory=SLAConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     feeds: list[FeedConfig] = Field(default_factory=list, exclude=True)
 
     _path: Path | None = PrivateAttr(default=None)
@@ -573,9 +666,35 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
             )
         seen.setdefault(feed.name, index)
         config.feeds.append(feed)
+    problems.extend(_route_problems(config))
     if problems:
         raise ConfigError(_format(problems, data))
     return config
+
+
+def _route_problems(config: Config) -> list[_Problem]:
+    problems: list[_Problem] = []
+    names = [route.name for route in config.routes]
+    feeds = {feed.name for feed in config.feeds}
+    for index, route in enumerate(config.routes):
+        where = ("routes", index)
+        if names.index(route.name) != index:
+            problems.append(
+                _Problem((*where, "name"), f"duplicate of routes[{names.index(route.name)}]")
+            )
+        for feed in route.feeds:
+            if feed not in feeds:
+                problems.append(_Problem((*where, "feeds"), f"no feed named {feed!r}"))
+        quiet = route.quiet_hours
+        if quiet and quiet.fallback is not None and quiet.fallback not in names:
+            problems.append(
+                _Problem((*where, "quiet_hours", "fallback"), f"no route named {quiet.fallback!r}")
+            )
+        if quiet and quiet.fallback == route.name:
+            problems.append(
+                _Problem((*where, "quiet_hours", "fallback"), "a route cannot fall back to itself")
+            )
+    return problems
 
 
 def _parse_feed(

@@ -52,6 +52,8 @@ ALERT_KINDS = (
     "answered_update",
     "digest",
     "feed_health",
+    "feed_recovered",
+    "spike",
 )
 ALERT_STATES = ("pending", "sent", "failed")
 
@@ -153,6 +155,10 @@ class FeedState(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=2000)
     last_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
     consecutive_failures: int = 0
+    failing_since: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_item_at: datetime | None = Field(
+        default=None, sa_column=_utc_column(), description="when a new item last arrived"
+    )
     items_seen: int = 0
 
 
@@ -167,6 +173,10 @@ class Alert(SQLModel, table=True):
     feed: str | None = Field(default=None, max_length=100)
     kind: str = Field(max_length=20)
     channel: str = Field(max_length=100)
+    route: str | None = Field(default=None, max_length=100)
+    digest_id: int | None = Field(
+        default=None, description="the digest message this alert was folded into (storms)"
+    )
     state: str = Field(default="pending", max_length=10)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))

@@ -8,8 +8,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -17,6 +18,8 @@ from alerts.base import SendResult, Sink
 from monitor.db import session as open_session
 from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.models import Alert, Mention, utcnow
+from monitor.routing import Router, quiet_until
+from monitor.storms import fold_storms
 
 log = logging.getLogger(__name__)
 
@@ -82,40 +85,66 @@ class Dispatcher:
         batch: int = 100,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        router: Router | None = None,
     ) -> None:
         self.engine = engine
         self.sink = sink
         self.clock = clock
         self.batch = batch
         self.pacer = ChannelPacer(pace, sleep, monotonic)
+        self.router = router
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
     def run_once(self, now: datetime | None = None) -> DispatchReport:
         """Send every alert due now; safe to call from several threads (one runs at a time)."""
         report = DispatchReport()
+        now = now or self.clock()
         with self._lock:
             with open_session(self.engine) as session:
+                if self.router is not None:
+                    fold_storms(session, self.router, now)
+                    session.commit()
                 due = session.exec(
-                    select(Alert.id)
+                    select(Alert.id, Alert.channel)
                     .where(
                         col(Alert.state).in_(("pending", "failed")),
-                        Alert.next_attempt_at <= (now or self.clock()),
+                        Alert.next_attempt_at <= now,
+                        col(Alert.digest_id).is_(None),
                     )
                     .order_by(col(Alert.id))
                     .limit(self.batch)
                 ).all()
-            for alert_id in due:
-                if alert_id is not None:
-                    self._deliver(alert_id, report)
+                # Order per channel: an alert waiting out a retry holds back later ones to
+                # the same channel, so people read them in the order they happened.
+                waiting: dict[str, int] = dict(
+                    session.exec(  # type: ignore[arg-type]
+                        select(Alert.channel, func.min(Alert.id))
+                        .where(
+                            Alert.state == "pending",
+                            Alert.next_attempt_at > now,
+                            col(Alert.digest_id).is_(None),
+                            col(Alert.attempts) > 0,
+                        )
+                        .group_by(col(Alert.channel))
+                    ).all()
+                )
+            for alert_id, channel in due:
+                if alert_id is None or waiting.get(channel, alert_id + 1) < alert_id:
+                    continue
+                if not self._deliver(alert_id, report):
+                    waiting.setdefault(channel, alert_id)
         return report
 
-    def _deliver(self, alert_id: int, report: DispatchReport) -> None:
+    def _deliver(self, alert_id: int, report: DispatchReport) -> bool:
+        """Try one alert; False when it must wait (a retry), which holds its channel back."""
         now = self.clock()
         with open_session(self.engine) as session:
             alert = session.get(Alert, alert_id)
             if alert is None or alert.state == "sent":
-                return
+                return True
+            if self._held_for_quiet_hours(session, alert, now):
+                return True
             mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
             root = self._root(session, alert) if alert.kind in THREAD_KINDS else None
             if root is not None and root.slack_ts is None:
@@ -127,7 +156,7 @@ class Dispatcher:
                     alert.next_attempt_at = now + timedelta(seconds=ROOT_WAIT)
                 session.add(alert)
                 session.commit()
-                return
+                return True
             if root is None and alert.attempts > 0 and alert.slack_ts is None:
                 # an earlier attempt may have reached Slack before we could record it
                 ts = self.sink.find_posted(
@@ -138,7 +167,7 @@ class Dispatcher:
                     session.add(alert)
                     session.commit()
                     report.reconciled += 1
-                    return
+                    return True
             # Count the attempt before sending: after a crash we then know to reconcile.
             alert.attempts += 1
             session.add(alert)
@@ -149,7 +178,13 @@ class Dispatcher:
                 message = mention_message(alert, mention, now)
             else:
                 message = thread_message(alert, mention, now)
-            root_message = mention_message(root, mention, now) if root and mention else None
+            # a root folded into a storm digest is the digest: reply under it, never rewrite it
+            refresh = root is not None and mention is not None and root.digest_id is None
+            root_message = (
+                mention_message(root, mention, now) if refresh and root and mention else None
+            )
+            if root is not None and root.digest_id is None and alert.kind == "sla_breached":
+                message.ping = self._group_for(root.route)
             target = (
                 alert.channel,
                 root.channel if root else None,
@@ -157,10 +192,12 @@ class Dispatcher:
             )
             key, attempts = alert.key, alert.attempts
         channel, root_channel, root_ts = target
-        if root_message is not None and root_channel and root_ts:
-            # refresh the first message in place first: it is idempotent, the reply is not
-            self.pacer.wait(root_channel)
-            result = self.sink.update(root_channel, root_ts, root_message)
+        if root_channel and root_ts:
+            result = SendResult(ok=True)
+            if root_message is not None:
+                # refresh the first message in place first: it is idempotent, the reply is not
+                self.pacer.wait(root_channel)
+                result = self.sink.update(root_channel, root_ts, root_message)
             if result.ok:
                 self.pacer.wait(root_channel)
                 result = self.sink.post(root_channel, message, thread_ts=root_ts)
@@ -168,6 +205,64 @@ class Dispatcher:
             self.pacer.wait(channel)
             result = self.sink.post(channel, message)
         self._record(alert_id, key, channel, attempts, result, root_ts, report)
+        return result.ok or result.permanent
+
+    def _held_for_quiet_hours(self, session: Session, alert: Alert, now: datetime) -> bool:
+        """Inside a route's quiet hours: move to its fallback route, or hold until they end."""
+        route = self.router.get(alert.route) if self.router else None
+        if route is None or route.quiet_hours is None:
+            return False
+        until = quiet_until(route.quiet_hours, now)
+        if until is None:
+            return False
+        fallback = self.router.get(route.quiet_hours.fallback) if self.router else None
+        if fallback is not None and alert.kind not in THREAD_KINDS:
+            alert.route, alert.channel = fallback.name, fallback.channel
+            session.add(alert)
+            session.commit()
+            return False
+        alert.next_attempt_at = until.astimezone(UTC)
+        session.add(alert)
+        session.commit()
+        return True
+
+    def _group_for(self, route_name: str | None) -> str | None:
+        route = self.router.get(route_name) if self.router else None
+        return route.mention_group if route else None
+
+    def reroute_unsent(self) -> int:
+        """After a restart with a fixed config: unsent first messages follow the new routes,
+        and alerts that failed permanently are tried again at once."""
+        if self.router is None:
+            return 0
+        now = self.clock()
+        changed = 0
+        with open_session(self.engine) as session:
+            rows = session.exec(
+                select(Alert).where(
+                    col(Alert.state).in_(("pending", "failed")),
+                    col(Alert.kind).not_in(THREAD_KINDS),
+                    col(Alert.digest_id).is_(None),
+                )
+            ).all()
+            for alert in rows:
+                mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
+                destination = self.router.route(
+                    kind=alert.kind,
+                    feed=alert.feed,
+                    platform=mention.platform if mention else None,
+                    sentiment=mention.sentiment if mention else None,
+                    rating=mention.rating if mention else None,
+                    language=mention.language if mention else None,
+                )
+                if alert.kind != "digest" and destination.channel != alert.channel:
+                    alert.channel, alert.route = destination.channel, destination.route
+                    changed += 1
+                if alert.state == "failed":
+                    alert.state, alert.next_attempt_at = "pending", now
+                session.add(alert)
+            session.commit()
+        return changed
 
     @staticmethod
     def _root(session: Session, alert: Alert) -> Alert | None:
@@ -201,6 +296,11 @@ class Dispatcher:
                 alert.thread_ts = thread_ts
                 alert.last_error = None
                 report.sent += 1
+                if alert.kind == "digest":
+                    for folded in session.exec(select(Alert).where(Alert.digest_id == alert.id)):
+                        folded.state, folded.slack_ts = "sent", result.ts
+                        folded.sent_at = alert.sent_at
+                        session.add(folded)
             else:
                 alert.state = "failed" if result.permanent else "pending"
                 alert.last_error = (result.error or "unknown error")[:500]

@@ -13,6 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config
 from monitor.db import session as open_session
+from monitor.heartbeat import Heartbeat
 from monitor.models import FeedState, utcnow
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline, PollReport
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch"
 SWEEP_INTERVAL = 60
+POLLS = "polls"
 
 
 class Service:
@@ -35,15 +37,21 @@ class Service:
         dispatcher: Dispatcher,
         *,
         clock: Callable[[], datetime] = utcnow,
-        workers: int = 8,
     ) -> None:
         self.config = config
         self.pipeline = pipeline
         self.dispatcher = dispatcher
         self.clock = clock
         self.sweeper = Sweeper(config, pipeline.engine, clock=clock)
+        self.heartbeat = Heartbeat(config.heartbeat, self.health)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=workers)}, timezone="UTC"
+            # polls get their own pool (its size is the configured concurrency), so slow
+            # platforms can never starve the sweep or the delivery of alerts
+            executors={
+                POLLS: ThreadPoolExecutor(max_workers=config.scheduler.concurrency),
+                "default": ThreadPoolExecutor(max_workers=3),
+            },
+            timezone="UTC",
         )
 
     def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
@@ -77,7 +85,8 @@ class Service:
         except Exception:
             log.exception("sweeper: internal error")
             return
-        if report.at_risk or report.breached:
+        self.heartbeat.beat()
+        if report.at_risk or report.breached or report.feed_alerts:
             self.wake_dispatcher()
 
     def recheck_feed(self, name: str, now: datetime | None = None) -> None:
@@ -102,7 +111,24 @@ class Service:
             if job is not None:
                 job.modify(next_run_time=datetime.now(job.trigger.timezone))
 
+    def health(self) -> dict[str, object]:
+        """What /healthz reports besides liveness: failing feeds and undelivered alerts."""
+        from monitor.status import feed_statuses, outbox_status
+
+        feeds = feed_statuses(self.config, self.pipeline.engine)
+        outbox = outbox_status(self.pipeline.engine)
+        return {
+            "feeds": len(feeds),
+            "feeds_failing": [f.name for f in feeds if f.health.startswith("failing")],
+            "alerts_pending": outbox.pending,
+            "alerts_failing": outbox.failed,
+        }
+
     def start(self) -> None:
+        rerouted = self.dispatcher.reroute_unsent()
+        if rerouted:
+            log.info("%d undelivered alerts follow the current routes", rerouted)
+        self.heartbeat.start()
         sched = self.config.scheduler
         first = datetime.now().astimezone()
         for index, feed in enumerate(f for f in self.config.feeds if f.enabled):
@@ -110,6 +136,7 @@ class Service:
                 self.poll_feed,
                 IntervalTrigger(seconds=feed.effective_interval, jitter=sched.jitter or None),
                 args=[feed.name],
+                executor=POLLS,
                 id=f"feed:{feed.name}",
                 name=f"poll {feed.name}",
                 max_instances=1,
@@ -124,6 +151,7 @@ class Service:
                     self.recheck_feed,
                     IntervalTrigger(seconds=self.config.sla.recheck_interval, jitter=30),
                     args=[feed.name],
+                    executor=POLLS,
                     id=f"recheck:{feed.name}",
                     name=f"re-check {feed.name}",
                     max_instances=1,
@@ -159,6 +187,7 @@ class Service:
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.heartbeat.stop()
 
     def run_until(self, stop: threading.Event) -> None:
         self.start()

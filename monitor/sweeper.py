@@ -10,13 +10,17 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
+from monitor import health
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.models import Alert, Mention, utcnow
+from monitor.routing import Router
 from monitor.sla import Clocks
+from monitor.spikes import raise_spike_alerts
 
 log = logging.getLogger(__name__)
 BATCH = 1000
+SPIKE_EVERY = timedelta(minutes=10)
 
 
 @dataclass
@@ -24,6 +28,7 @@ class SweepReport:
     at_risk: int = 0
     breached: int = 0
     expired: int = 0
+    feed_alerts: int = 0
 
 
 class Sweeper:
@@ -36,6 +41,8 @@ class Sweeper:
         self.engine = engine
         self.clock = clock
         self.clocks = Clocks(config)
+        self.router = Router(config)
+        self._last_spike_check: datetime | None = None
 
     def run_once(self, now: datetime | None = None) -> SweepReport:
         now = now or self.clock()
@@ -75,6 +82,12 @@ class Sweeper:
                 mention.status = "expired"  # leaves the clock; counted in the reply rate
                 session.add(mention)
             report.expired = len(stale)
+            report.feed_alerts = len(health.check_silence(session, self.config, self.router, now))
+            if self._last_spike_check is None or now - self._last_spike_check >= SPIKE_EVERY:
+                self._last_spike_check = now
+                report.feed_alerts += len(
+                    raise_spike_alerts(session, self.config, self.router, now)
+                )
             session.commit()
         return report
 
@@ -82,17 +95,23 @@ class Sweeper:
         key = f"{kind}:{mention.id}"
         if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
             return
-        feed = next((f for f in self.config.feeds if f.name == mention.feed), None)
         root = session.exec(
             select(Alert)
             .where(Alert.mention_id == mention.id, col(Alert.thread_ts).is_(None))
             .order_by(col(Alert.id))
         ).first()
-        channel = (
-            root.channel
-            if root is not None
-            else (feed.channel if feed and feed.channel else self.config.slack.default_channel)
-        )
+        if root is not None:
+            channel, route = root.channel, root.route
+        else:
+            destination = self.router.route(
+                kind=kind,
+                feed=mention.feed,
+                platform=mention.platform,
+                sentiment=mention.sentiment,
+                rating=mention.rating,
+                language=mention.language,
+            )
+            channel, route = destination.channel, destination.route
         session.add(
             Alert(
                 key=key,
@@ -100,6 +119,7 @@ class Sweeper:
                 feed=mention.feed,
                 kind=kind,
                 channel=channel,
+                route=route,
                 next_attempt_at=now,
                 created_at=now,
             )

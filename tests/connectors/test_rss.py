@@ -110,6 +110,15 @@ def test_a_body_that_is_not_a_feed_is_malformed(body: bytes) -> None:
         poll_bytes(body)
 
 
+def test_an_xml_bomb_is_refused_before_parsing() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b'<rss version="2.0"><channel><item><title>&b;</title></item></channel></rss>'
+    )
+    with pytest.raises(MalformedResponse, match="XML bomb"):
+        poll_bytes(bomb)
+
+
 def test_conditional_get_through_a_socket_sends_validators_and_parses_nothing_on_304() -> None:
     feed = (FIXTURES / "heise_developer_atom_2016.atom").read_bytes()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,12 @@ class Reply:
 
 
 Route = Callable[[Request], Reply]
+DROP = 0  # a Reply with this status closes the connection without answering
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a timeout test) is expected, not a server error."""
 
 
 class LocalServer:
@@ -87,6 +94,11 @@ class LocalServer:
                 reply = route(request) if route else Reply(404, b"no route")
                 if reply.delay:
                     threading.Event().wait(reply.delay)
+                if reply.status == DROP:
+                    # hang up without an answer: a dropped connection, as a flapping proxy does
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
@@ -100,7 +112,7 @@ class LocalServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

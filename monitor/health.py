@@ -1,0 +1,134 @@
+"""Feed health as alerts: a feed failing N times in a row, or silent too long, and recovery."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from monitor.config import Config, FeedConfig
+from monitor.durations import format_duration
+from monitor.models import Alert, FeedState
+from monitor.routing import Router
+
+log = logging.getLogger(__name__)
+
+
+def _raise(
+    session: Session, router: Router, feed: str, kind: str, key: str, body: str, now: datetime
+) -> Alert | None:
+    """Insert one outbox row for `key`, unless it exists already (decided once)."""
+    if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
+        return None
+    destination = router.route(kind=kind, feed=feed)
+    alert = Alert(
+        key=key,
+        kind=kind,
+        feed=feed,
+        channel=destination.channel,
+        route=destination.route,
+        body=body,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(alert)
+    return alert
+
+
+def _incident(state: FeedState) -> int:
+    return int(state.failing_since.timestamp()) if state.failing_since else 0
+
+
+def after_failure(
+    session: Session, config: Config, router: Router, state: FeedState, now: datetime
+) -> Alert | None:
+    """Called with the failure counted; alerts once when the streak reaches the threshold."""
+    if state.consecutive_failures == 1 or state.failing_since is None:
+        state.failing_since = now
+    if state.consecutive_failures != config.alerts.feed_failures:
+        return None
+    since = format_duration((now - state.failing_since).total_seconds())
+    body = (
+        f"Feed {state.feed} is failing ({state.consecutive_failures} polls in a row, {since})\n"
+        f"Last error: {state.last_error}\n"
+        f"Other feeds keep running. `monitor status` shows every feed; the next try is "
+        f"{state.next_poll_after:%Y-%m-%d %H:%M} UTC."
+    )
+    return _raise(
+        session,
+        router,
+        state.feed,
+        "feed_health",
+        f"feed_health:{state.feed}:{_incident(state)}",
+        body,
+        now,
+    )
+
+
+def after_success(
+    session: Session, router: Router, state: FeedState, new_items: int, now: datetime
+) -> Alert | None:
+    """Called before the failure count is reset; says "recovered" where a problem was told."""
+    alert = None
+    told = [f"feed_health:{state.feed}:{_incident(state)}"]
+    if state.last_item_at is not None:
+        told.append(f"feed_quiet:{state.feed}:{int(state.last_item_at.timestamp())}")
+    if state.consecutive_failures or new_items:
+        raised = session.exec(
+            select(Alert.key).where(col(Alert.key).in_(told), Alert.kind == "feed_health")
+        ).all()
+        for key in raised:
+            if key.startswith("feed_health") and not state.consecutive_failures:
+                continue
+            if key.startswith("feed_quiet") and not new_items:
+                continue
+            what = "polls again" if key.startswith("feed_health") else "has new items again"
+            alert = _raise(
+                session,
+                router,
+                state.feed,
+                "feed_recovered",
+                f"recovered:{key}",
+                f"Feed {state.feed} recovered: it {what}",
+                now,
+            )
+    if state.consecutive_failures:
+        state.failing_since = None
+    if new_items or state.last_item_at is None:
+        state.last_item_at = now  # the silence clock starts at the first good poll
+    return alert
+
+
+def check_silence(session: Session, config: Config, router: Router, now: datetime) -> list[Alert]:
+    """Feeds with `expect_activity_within` that brought nothing new for longer than that."""
+    alerts: list[Alert] = []
+    watched: dict[str, FeedConfig] = {
+        f.name: f for f in config.feeds if f.enabled and f.expect_activity_within
+    }
+    if not watched:
+        return alerts
+    states = session.exec(select(FeedState).where(col(FeedState.feed).in_(list(watched))))
+    for state in states:
+        limit = watched[state.feed].expect_activity_within
+        if state.last_item_at is None or limit is None:
+            continue
+        silent = (now - state.last_item_at).total_seconds()
+        if silent <= limit:
+            continue
+        body = (
+            f"Feed {state.feed} has brought nothing new for {format_duration(silent)} "
+            f"(expected activity within {format_duration(limit)})\n"
+            "The feed answers, but is it still the right query, URL or token scope?"
+        )
+        key = f"feed_quiet:{state.feed}:{int(state.last_item_at.timestamp())}"
+        alert = _raise(session, router, state.feed, "feed_health", key, body, now)
+        if alert is not None:
+            alerts.append(alert)
+    return alerts
+
+
+def quiet_deadline(state: FeedState, feed: FeedConfig) -> datetime | None:
+    if state.last_item_at is None or feed.expect_activity_within is None:
+        return None
+    return state.last_item_at + timedelta(seconds=feed.expect_activity_within)
