@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -131,12 +132,23 @@ class Connector(ABC):
         self.options = options
         self.config_dir = config_dir or Path.cwd()
         self.feed_name = feed_name
-        self.identities = [i for i in identities if i.platform == self.platform]
+        # a connector with a `platform` option (rss, csv, jsonl) answers for that platform
+        platform = getattr(options, "platform", None) or self.platform
+        self.identities = [i for i in identities if i.platform == platform]
         self.base_url = (base_url or self.default_base_url or "").rstrip("/")
 
     @abstractmethod
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         """Fetch what is new since `state`; never touches the database or Slack."""
+
+    def host(self) -> str:
+        """The host this feed talks to, for per-host politeness limits."""
+        return urlsplit(self.base_url).netloc or self.name
+
+    @classmethod
+    def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:
+        """Valid but risky settings, printed by `monitor check-config` (e.g. data loss)."""
+        return []
 
     def recheck(
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime

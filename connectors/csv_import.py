@@ -27,7 +27,6 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -227,12 +226,6 @@ class CSVConnector(Connector):
         result.state = FeedCursor(cursor=cursor)
         result.bytes_received = len(data)
         return result
-
-    def __init__(self, options: ConnectorOptions, **kwargs: Any) -> None:
-        super().__init__(options, **kwargs)
-        # identities belong to the platform this file is an export of, not to "csv"
-        platform = getattr(options, "platform", self.platform)
-        self.identities = [i for i in kwargs.get("identities", ()) if i.platform == platform]
 
     def _column_index(self, header: list[str]) -> dict[str, int]:
         index: dict[str, int] = {}

@@ -12,17 +12,18 @@ REGISTRY: dict[str, str] = {
     "rss": "connectors.rss:RSSConnector",
     "jsonl": "connectors.jsonl:JSONLConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
+    "bluesky": "connectors.bluesky:BlueskyConnector",
     "reddit": "connectors.reddit:RedditConnector",
     "hn": "connectors.hn:HackerNewsConnector",
     "github": "connectors.github:GitHubConnector",
     "discourse": "connectors.discourse:DiscourseConnector",
-    "trustpilot": "connectors.trustpilot:TrustpilotConnector",
-    "stackexchange": "connectors.stackexchange:StackExchangeConnector",
-    "youtube": "connectors.youtube:YouTubeConnector",
     "appstore": "connectors.appstore:AppStoreConnector",
     "googleplay": "connectors.googleplay:GooglePlayConnector",
+    "trustpilot": "connectors.trustpilot:TrustpilotConnector",
     "googlebusiness": "connectors.googlebusiness:GoogleBusinessConnector",
     "csv": "connectors.csv_import:CSVConnector",
+    "stackexchange": "connectors.stackexchange:StackExchangeConnector",
+    "youtube": "connectors.youtube:YouTubeConnector",
 }
 
 

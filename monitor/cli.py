@@ -76,6 +76,8 @@ def check_config(ctx: click.Context, file: str | None) -> None:
         click.echo(
             f"  {feed.name}: {feed.type}, every {int(feed.effective_interval)}s -> {channel}{state}"
         )
+        for warning in feed.connector_cls.config_warnings(feed.options, feed.effective_interval):
+            click.echo(f"  warning: {feed.name}: {warning}")
     sink = make_sink(config)
     if sink.name == "console":
         click.echo(f"  alerts: console (set {config.slack.token_env} to post to Slack)")
@@ -101,6 +103,7 @@ def run(ctx: click.Context) -> None:
     from monitor.db import open_store
     from monitor.outbox import Dispatcher
     from monitor.pipeline import Pipeline
+    from monitor.routing import Router
     from monitor.scheduler import Service
     from monitor.sinks import make_sink
 
@@ -122,7 +125,9 @@ def run(ctx: click.Context) -> None:
     slack_app = _start_slack_app(config, engine, sink)
     with make_client(timeout=config.scheduler.http_timeout) as client:
         pipeline = Pipeline(config, engine, client)
-        dispatcher = Dispatcher(engine, sink, pace=1.0 if sink.name == "slack" else 0.0)
+        dispatcher = Dispatcher(
+            engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
+        )
         Service(config, pipeline, dispatcher).run_until(stop)
     if slack_app is not None:
         slack_app.stop()

@@ -121,3 +121,14 @@ def test_database_passwords_are_never_printed(tmp_path: Path) -> None:
     path = write(tmp_path, '[storage]\nurl = "postgresql://app:s3cret@db/monitor"\n' + FEED)
     result = CliRunner().invoke(cli, ["check-config", str(path)])
     assert "s3cret" not in result.output and "app:***@db" in result.output
+
+
+def test_check_config_warns_about_a_valid_but_lossy_interval(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[feeds]]\nname = "play"\ntype = "googleplay"\npackage_name = "com.acme.app"\n'
+        'interval = "2d"\n',
+    )
+    result = CliRunner().invoke(cli, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: play: interval of 48h is longer than a day" in result.output
