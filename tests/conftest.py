@@ -32,7 +32,9 @@ def postgres_engine() -> Iterator[Engine]:
     """A fresh database on the configured server, dropped afterwards."""
     base = postgres_url()
     if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/postgres)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/postgres)"
+        )
     admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
     name = f"monitor_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:

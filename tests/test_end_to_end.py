@@ -1,4 +1,4 @@
-"""`monitor run` as a real process: a feed server and a fake Slack on 127.0.0.1, kill and restart."""
+"""`monitor run` as a real process: a feed server and a fake Slack on 127.0.0.1, kill, restart."""
 
 from __future__ import annotations
 
