@@ -75,7 +75,8 @@ def apply_click(
             is not None
         )
         if not exists:
-            outcome = Outcome("unknown", "This alert's mention is no longer in the database.")
+            gone = f"#{click.mention_id}" if click.mention_id is not None else "of this alert"
+            outcome = Outcome("unknown", f"The mention {gone} is no longer in the database.")
         else:
             changed = connection.execute(_update(click, now, until)).rowcount
             if changed == 1:
@@ -88,7 +89,7 @@ def apply_click(
             Action(
                 mention_id=click.mention_id if exists else None,
                 action=click.action,
-                value=click.value if exists else f"{click.mention_id}:{click.value}"[:100],
+                value=click.value,
                 user_id=click.user_id[:40],
                 user_name=(click.user_name or "")[:200] or None,
                 at=now,

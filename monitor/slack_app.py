@@ -361,11 +361,15 @@ class SlackApp:
                     f"{slack.signing_secret_env} is not set: the HTTP endpoint stays off"
                 )
             else:
-                http = HttpListener(
-                    self.actions, secret, host=slack.http_host, port=slack.http_port
-                )
-                http.start()
-                self.listeners.append(http)
+                try:
+                    http = HttpListener(
+                        self.actions, secret, host=slack.http_host, port=slack.http_port
+                    )
+                except OSError as exc:  # the port is taken: polling goes on without it
+                    problems.append(f"HTTP endpoint on port {slack.http_port} failed: {exc}")
+                else:
+                    http.start()
+                    self.listeners.append(http)
         return problems
 
     def stop(self) -> None:

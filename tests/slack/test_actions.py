@@ -86,7 +86,8 @@ def test_a_click_for_a_mention_that_is_gone_is_recorded_as_unknown(engine: Engin
     outcome = apply_click(engine, click(987654), NOW)
     assert outcome.outcome == "unknown"
     (row,) = actions(engine)
-    assert (row.mention_id, row.outcome, row.value) == (None, "unknown", "987654:None")
+    assert (row.mention_id, row.outcome) == (None, "unknown")
+    assert row.detail == "The mention #987654 is no longer in the database."
 
 
 def test_handled_and_dismissed_mentions_leave_the_sla_clock(engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from alerts.slack import ACTION_DISMISS, ACTION_HANDLED
-from monitor.slack_app import HttpListener, SlackActions
+from monitor.slack_app import HttpListener, SlackActions, SlackApp
 from tests.slack.support import (
     NOW,
     SECRET,
@@ -294,3 +295,19 @@ def test_a_signed_request_of_an_unknown_shape_is_refused_without_effect(app: App
     assert app.post(body, signed(body)).status_code == 200
     app.settle()
     assert actions(app.engine) == []
+
+
+def test_a_taken_port_is_reported_and_the_service_goes_on(
+    sqlite_engine: Engine, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = SlackApp(make_config(http_port=port), sqlite_engine, sink(slack))
+        problems = app.start()
+        app.stop()
+    assert app.listeners == []
+    assert len(problems) == 1 and problems[0].startswith(f"HTTP endpoint on port {port} failed")
