@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from alerts.base import SendResult, Sink
+from alerts.base import AlertMessage, SendResult, Sink
 from monitor.db import session as open_session
 from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.models import Alert, Mention, utcnow
@@ -180,9 +180,7 @@ class Dispatcher:
                 message = thread_message(alert, mention, now)
             # a root folded into a storm digest is the digest: reply under it, never rewrite it
             refresh = root is not None and mention is not None and root.digest_id is None
-            root_message = (
-                mention_message(root, mention, now) if refresh and root and mention else None
-            )
+            root_id = root.id if refresh and root else None
             if root is not None and root.digest_id is None and alert.kind == "sla_breached":
                 message.ping = self._group_for(root.route)
             target = (
@@ -194,10 +192,12 @@ class Dispatcher:
         channel, root_channel, root_ts = target
         if root_channel and root_ts:
             result = SendResult(ok=True)
-            if root_message is not None:
+            if root_id is not None:
                 # refresh the first message in place first: it is idempotent, the reply is not
                 self.pacer.wait(root_channel)
-                result = self.sink.update(root_channel, root_ts, root_message)
+                root_message = self._fresh_root_message(root_id)
+                if root_message is not None:
+                    result = self.sink.update(root_channel, root_ts, root_message)
             if result.ok:
                 self.pacer.wait(root_channel)
                 result = self.sink.post(root_channel, message, thread_ts=root_ts)
@@ -206,6 +206,16 @@ class Dispatcher:
             result = self.sink.post(channel, message)
         self._record(alert_id, key, channel, attempts, result, root_ts, report)
         return result.ok or result.permanent
+
+    def _fresh_root_message(self, root_id: int) -> AlertMessage | None:
+        """Drawn right before chat.update, after the pacer's wait: a button clicked meanwhile
+        (a claim, a snooze) must not be painted over by an older picture of the mention."""
+        with open_session(self.engine) as session:
+            root = session.get(Alert, root_id)
+            mention = session.get(Mention, root.mention_id) if root and root.mention_id else None
+            if root is None or mention is None:
+                return None
+            return mention_message(root, mention, self.clock())
 
     def _held_for_quiet_hours(self, session: Session, alert: Alert, now: datetime) -> bool:
         """Inside a route's quiet hours: move to its fallback route, or hold until they end."""
