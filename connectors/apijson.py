@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import MalformedResponse, TransientError
+from connectors import http
+from connectors.errors import MalformedResponse
 from connectors.http import MAX_BODY_BYTES
 
 
@@ -28,23 +29,7 @@ def fetch(
     max_bytes: int = MAX_BODY_BYTES,
 ) -> tuple[httpx.Response, bytes]:
     """GET with a body cap; network failures become TransientError, statuses are left alone."""
-    try:
-        with client.stream("GET", url, params=params, headers=headers) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise MalformedResponse(f"response of {int(declared)} bytes exceeds {max_bytes}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise MalformedResponse(f"response larger than {max_bytes} bytes, refused")
-                chunks.append(chunk)
-            return response, b"".join(chunks)
-    except httpx.TimeoutException as exc:
-        raise TransientError(f"timed out fetching {url}") from exc
-    except httpx.TransportError as exc:
-        raise TransientError(f"network error fetching {url}: {exc.__class__.__name__}") from exc
+    return http.fetch(client, url, params=params, headers=headers, max_bytes=max_bytes, check=False)
 
 
 def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:

@@ -52,8 +52,8 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
-from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
-from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
+from connectors.errors import AuthError, MalformedResponse, RateLimited
+from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
 from monitor.durations import Duration
 
@@ -180,28 +180,11 @@ def github_get(
     connectors.http.get_bytes would call a secondary-limit 403 an AuthError: it cannot see
     the body or Retry-After before deciding, so this reads them here.
     """
-    try:
-        with client.stream("GET", url, params=params, headers=headers) as response:
-            if response.status_code in (401, 403, 422, 429):
-                small = b""
-                for chunk in response.iter_bytes():
-                    small += chunk
-                    if len(small) > 65536:
-                        break
-                _raise_refusal(response, small, token_env)
-            check_response(response)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise MalformedResponse(f"response larger than {MAX_BODY_BYTES} bytes")
-                chunks.append(chunk)
-            return response, b"".join(chunks)
-    except httpx.TimeoutException as exc:
-        raise TransientError(f"timed out fetching {url}") from exc
-    except httpx.TransportError as exc:
-        raise TransientError(f"network error fetching {url}: {exc.__class__.__name__}") from exc
+    response, body = fetch(client, url, params=params, headers=headers, check=False)
+    if response.status_code in (401, 403, 422, 429):
+        _raise_refusal(response, body[:65536], token_env)
+    check_response(response)
+    return response, body
 
 
 def _json(body: bytes, what: str) -> Any:

@@ -78,18 +78,26 @@ def check_response(response: httpx.Response) -> None:
     raise MalformedResponse(f"unexpected HTTP status {status}")
 
 
-def get_bytes(
+def fetch(
     client: httpx.Client,
     url: str,
     *,
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     max_bytes: int = MAX_BODY_BYTES,
+    check: bool = True,
 ) -> tuple[httpx.Response, bytes]:
-    """GET with a body cap, mapping network failures to TransientError."""
+    """GET with a body cap, mapping network failures to TransientError.
+
+    With `check` (the default) a failed status raises from the table above before the body
+    is read. `check=False` returns any status with its (capped) body, for APIs that explain
+    a refusal in the body (Stack Exchange `error_id`, Google `error.errors[].reason`, GitHub's
+    secondary rate limits); the caller maps what it knows and calls `check_response` after.
+    """
     try:
         with client.stream("GET", url, params=params, headers=headers) as response:
-            check_response(response)
+            if check:
+                check_response(response)
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise MalformedResponse(f"response of {int(declared)} bytes exceeds {max_bytes}")
@@ -105,6 +113,18 @@ def get_bytes(
         raise TransientError(f"timed out fetching {url}") from exc
     except httpx.TransportError as exc:
         raise TransientError(f"network error fetching {url}: {exc.__class__.__name__}") from exc
+
+
+def get_bytes(
+    client: httpx.Client,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> tuple[httpx.Response, bytes]:
+    """GET a successful (or 304) body, capped; anything else raises from the status table."""
+    return fetch(client, url, params=params, headers=headers, max_bytes=max_bytes)
 
 
 def utc_from_timestamp(value: float) -> datetime:
