@@ -1,4 +1,4 @@
-"""GET a JSON API body without judging the status first, so a platform's error envelope is read.
+"""JSON API helpers: a GET that leaves the status to the caller, and decoding with clear errors.
 
 `connectors.http.get_bytes` raises on any status >= 400 before the body is seen; APIs that
 explain a 400 or 403 in the body (Stack Exchange `error_id`, Google `error.errors[].reason`)
@@ -48,3 +48,18 @@ def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def decode_json(body: bytes, source: str) -> Any:
+    """The body as JSON, or MalformedResponse naming what sent it ("Discourse /posts.json")."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedResponse(f"{source}: not JSON ({exc.__class__.__name__})") from None
+
+
+def decode_json_object(body: bytes, source: str) -> dict[str, Any]:
+    value = decode_json(body, source)
+    if not isinstance(value, dict):
+        raise MalformedResponse(f"{source}: not a JSON object")
+    return value

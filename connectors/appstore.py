@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator
 
+from connectors.apijson import decode_json
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -144,10 +145,7 @@ def _parse_time(value: Any, what: str) -> datetime:
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedResponse(f"not JSON: {str(exc)[:120]}") from exc
+    return decode_json(body, "App Store")
 
 
 def rss_entries(body: bytes) -> list[dict[str, Any]]:

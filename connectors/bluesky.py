@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import field_validator, model_validator
 
+from connectors.apijson import decode_json
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -187,10 +187,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _json(body: bytes, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise MalformedResponse(f"{what}: not JSON ({exc.__class__.__name__})") from None
+    return decode_json(body, what)
 
 
 class BlueskyConnector(Connector):

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from typing import Any
 import httpx
 from pydantic import Field, model_validator
 
+from connectors.apijson import decode_json_object
 from connectors.base import (
     BrandReply,
     Connector,
@@ -87,13 +87,7 @@ def _time(value: Any) -> datetime:
 
 
 def _json_object(body: bytes, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise MalformedResponse(f"Discourse sent something that is not JSON for {what}") from exc
-    if not isinstance(data, dict):
-        raise MalformedResponse(f"Discourse answer for {what} is not a JSON object")
-    return data
+    return decode_json_object(body, f"Discourse {what}")
 
 
 def _posts(data: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from connectors.apijson import decode_json
 from connectors.base import (
     BrandReply,
     Connector,
@@ -188,10 +189,7 @@ def github_get(
 
 
 def _json(body: bytes, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise MalformedResponse(f"GitHub sent something that is not JSON for {what}") from exc
+    return decode_json(body, f"GitHub {what}")
 
 
 class GitHubConnector(Connector):

@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 from pydantic import Field
 
+from connectors.apijson import decode_json_object
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -302,10 +302,4 @@ class GooglePlayConnector(Connector):
 
 
 def _json(body: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedResponse(f"not JSON: {str(exc)[:120]}") from exc
-    if not isinstance(doc, dict):
-        raise MalformedResponse("the reviews response is not a JSON object")
-    return doc
+    return decode_json_object(body, "Google Play reviews")

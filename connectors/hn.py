@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
+from connectors.apijson import decode_json_object
 from connectors.base import (
     BrandReply,
     Connector,
@@ -78,13 +78,7 @@ def _created(obj: dict[str, Any]) -> datetime:
 
 
 def _json(body: bytes, what: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise MalformedResponse(f"Algolia answered {what} with something not JSON") from exc
-    if not isinstance(payload, dict):
-        raise MalformedResponse(f"Algolia answered {what} with something not a JSON object")
-    return payload
+    return decode_json_object(body, f"Algolia {what}")
 
 
 def walk_children(root: dict[str, Any], max_nodes: int = 5000) -> Iterator[tuple[str, Any]]:

@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from urllib.parse import parse_qs, quote, urlparse
 import httpx
 from pydantic import field_validator, model_validator
 
+from connectors.apijson import decode_json
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -134,10 +134,7 @@ def _link_param(response: httpx.Response, rel: str, name: str) -> str | None:
 
 
 def _json(body: bytes, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise MalformedResponse(f"{what}: not JSON ({exc.__class__.__name__})") from None
+    return decode_json(body, what)
 
 
 class MastodonConnector(Connector):
