@@ -51,10 +51,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text
-from monitor.durations import Duration
 
 RSS_BASE_URL = "https://itunes.apple.com"
 CONNECT_BASE_URL = "https://api.appstoreconnect.apple.com"

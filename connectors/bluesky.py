@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +49,7 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
 from connectors.http import MAX_RETRY_AFTER, check_response, get_bytes
 from connectors.text import clean_text
@@ -60,18 +60,6 @@ SESSION_TTL = timedelta(minutes=30)  # access tokens live longer; renewing early
 MAX_THREAD_NODES = 1000
 POST_COLLECTION = "app.bsky.feed.post"
 MENTION_REASONS = ("mention", "reply", "quote")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _seconds(value: Any) -> float:
-    """A duration such as 3600, "90m" or "2d" in seconds (the config's duration style)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f'must be a duration such as "12h" or "2d", not {value!r}')
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 class BlueskyOptions(ConnectorOptions):
@@ -81,14 +69,9 @@ class BlueskyOptions(ConnectorOptions):
     handle_env: str | None = None
     password_env: str | None = None
     token_env: str | None = None
-    backfill: float = 86400.0  # first run only: how far back to read
+    backfill: Duration = 86400.0  # first run only: how far back to read
     max_pages: int = 5
     max_rechecks: int = 20
-
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return _seconds(value)
 
     @field_validator("max_pages", "max_rechecks")
     @classmethod

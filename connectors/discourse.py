@@ -42,10 +42,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
-from monitor.durations import Duration
 
 REGULAR_POST = 1  # 2 moderator action, 3 small action, 4 whisper (staff only)
 SYSTEM_USERNAMES = {"system", "discobot"}  # search hits may lack user_id

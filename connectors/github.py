@@ -53,10 +53,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, MalformedResponse, RateLimited
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
-from monitor.durations import Duration
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100

@@ -45,10 +45,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, TransientError
 from connectors.http import get_bytes
 from connectors.text import html_to_text
-from monitor.durations import Duration
 
 PAGE_SIZE = 50  # the documented maximum for reviews.list
 SCOPE = "https://www.googleapis.com/auth/business.manage"

@@ -39,10 +39,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
-from monitor.durations import Duration
 
 log = logging.getLogger(__name__)
 

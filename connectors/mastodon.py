@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +48,7 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import (
     AuthError,
     MalformedResponse,
@@ -60,18 +60,6 @@ from connectors.text import clean_text, html_to_text
 
 PAGE_SIZE = 40  # the documented maximum for timelines, notifications and search
 RATE_WINDOW = 300  # Mastodon's per-account limits reset on 5-minute boundaries
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _seconds(value: Any) -> float:
-    """A duration such as 3600, "90m" or "2d" in seconds (the config's duration style)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f'must be a duration such as "12h" or "2d", not {value!r}')
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 class MastodonOptions(ConnectorOptions):
@@ -79,14 +67,9 @@ class MastodonOptions(ConnectorOptions):
     mentions: bool = False
     query: str | None = None
     token_env: str | None = None
-    backfill: float = 86400.0  # first run only: how far back to read
+    backfill: Duration = 86400.0  # first run only: how far back to read
     max_pages: int = 5
     max_rechecks: int = 20
-
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return _seconds(value)
 
     @field_validator("tag")
     @classmethod

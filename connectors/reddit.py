@@ -51,10 +51,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
 from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
 from connectors.text import clean_text, html_to_text
-from monitor.durations import Duration
 
 log = logging.getLogger(__name__)
 

@@ -55,6 +55,7 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -64,7 +65,6 @@ from connectors.errors import (
 )
 from connectors.http import check_response, utc_from_timestamp
 from connectors.text import html_to_text
-from monitor.durations import Duration
 
 # Search results show up a little after posting; re-reading this much drops nothing late.
 OVERLAP_SECONDS = 300

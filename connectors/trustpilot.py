@@ -40,10 +40,10 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.durations import Duration
 from connectors.errors import AuthError, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
-from monitor.durations import Duration
 
 PER_PAGE = 100
 REVIEW_PAGE = "https://www.trustpilot.com/reviews/{id}"

@@ -24,8 +24,8 @@ from pydantic import (
 
 from connectors import BrandIdentity, ConnectorUnavailable, connector_class
 from connectors.base import Connector, ConnectorOptions
+from connectors.durations import Duration
 from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
-from monitor.durations import Duration
 
 MIN_INTERVAL = 30.0
 DEFAULT_DATABASE = "sqlite:///monitor.db"

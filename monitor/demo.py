@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlmodel import select
 
+from connectors.durations import format_duration
 from connectors.http import make_client
 from monitor.config import Config, parse_config
 from monitor.db import open_store
 from monitor.db import session as open_session
-from monitor.durations import format_duration
 from monitor.models import Mention
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from connectors.durations import format_duration
 from monitor.config import Config, FeedConfig
-from monitor.durations import format_duration
 from monitor.models import Alert, FeedState
 from monitor.routing import Router
 

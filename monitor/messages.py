@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from alerts.base import AlertMessage
-from monitor.durations import format_duration
+from connectors.durations import format_duration
 from monitor.models import Alert, Mention
 
 _HEADLINES = {

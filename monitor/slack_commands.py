@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.escape import escape
+from connectors.durations import format_duration, parse_duration
 from monitor.config import Config
 from monitor.db import session as open_session
-from monitor.durations import format_duration, parse_duration
 from monitor.models import Mention
 from monitor.status import feed_statuses, open_claims, outbox_status
 

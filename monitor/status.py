@@ -9,9 +9,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from connectors.durations import format_duration
 from monitor.config import Config
 from monitor.db import session as open_session
-from monitor.durations import format_duration
 from monitor.models import Alert, FeedState, Mention
 
 
