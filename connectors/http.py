@@ -17,13 +17,18 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_RETRY_AFTER = 3600.0
 
 
-def make_client(*, timeout: float = 20.0, max_connections: int = 20) -> httpx.Client:
-    """The one client every connector uses: timeouts, redirects, a User-Agent naming us."""
+def make_client(*, timeout: float = 20.0, max_connections: int = 64) -> httpx.Client:
+    """The one client every connector uses: timeouts, redirects, a User-Agent naming us.
+
+    The pool allows as many connections as `[scheduler] concurrency` may ask for (at most
+    64), so the client never caps the configured fan-out (bench/poll_bench.py)."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=10),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
     )
 
 

@@ -222,6 +222,50 @@ def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
 
 
 @cli.command()
+@click.argument("feed")
+@click.option("--max-polls", default=10_000, show_default=True, help="Stop after this many.")
+@click.pass_context
+def backfill(ctx: click.Context, feed: str, max_polls: int) -> None:
+    """Poll FEED until it brings nothing new (history, big imports), with a progress bar.
+
+    Mentions older than [alerts] max_age are stored without alerting, as on a first run."""
+    from connectors.http import make_client
+    from monitor.db import open_store
+    from monitor.pipeline import Pipeline, PollReport
+
+    config = _config(ctx)
+    try:
+        config.feed(feed)
+    except ConfigError as exc:
+        click.echo(exc.problems[0], err=True)
+        sys.exit(2)
+    engine = open_store(config.storage.resolved_url())
+    pages = fetched = stored = alerts = 0
+    failure: str | None = None
+
+    def shown(report: PollReport | None) -> str:
+        return f"{pages} polls, {fetched:,} fetched, {stored:,} new" if report else ""
+
+    with make_client(timeout=config.scheduler.http_timeout) as client:
+        pipeline = Pipeline(config, engine, client)
+        pipeline.analyzer.warm_up()
+        reports = pipeline.backfill(feed, max_polls=max_polls)
+        # the length is unknown (the platform decides how much history there is)
+        with click.progressbar(reports, label=f"backfill {feed}", item_show_func=shown) as bar:
+            for report in bar:
+                pages += 1
+                fetched += report.fetched
+                stored += len(report.new_mentions)
+                alerts += len(report.alerts)
+                failure = failure or (None if report.ok else report.error)
+    engine.dispose()
+    click.echo(f"{feed}: {pages} polls, {fetched:,} fetched, {stored:,} new, {alerts:,} alerts")
+    if failure:
+        click.echo(f"{feed}: stopped: {failure}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Show every feed's health: last success, last error, items seen, next poll."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -31,7 +32,7 @@ from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
 from monitor.models import Alert, BrandReplyRow, FeedState, Mention, utcnow
 from monitor.routing import Router
-from monitor.sentiment import Sentiment, SentimentAnalyzer
+from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ class Pipeline:
         self.router = Router(config)
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
+        # SQLite has one writer at a time and makes the others sleep-poll (its busy handler
+        # backs off up to 100 ms a try); with 32 polls in flight that sleeping cost 3x the
+        # cycle (bench/poll_bench.py). Our threads queue here instead and go at once.
+        self._sqlite_turn = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    def db_turn(self) -> AbstractContextManager[object]:
+        """Hold while a session is open: this process's turn at the SQLite write lock."""
+        return self._sqlite_turn or nullcontext()
 
     def _host_slot(self, host: str) -> threading.BoundedSemaphore:
         """Polite to each platform: a bounded number of polls to one host at a time."""
@@ -104,13 +113,14 @@ class Pipeline:
         now = now or self.clock()
         feed = self.config.feed(feed_name)
         connector = self.config.build_connector(feed)
-        with open_session(self.engine) as session:
-            state = session.get(FeedState, feed.name)
-            cursor = FeedCursor(
-                cursor=state.cursor if state else None,
-                etag=state.etag if state else None,
-                last_modified=state.last_modified if state else None,
-            )
+        # three columns, not the ORM row: this read is a third of a 304 poll's CPU time
+        with self.db_turn(), self.engine.connect() as conn:
+            saved = conn.execute(
+                select(FeedState.cursor, FeedState.etag, FeedState.last_modified).where(
+                    FeedState.feed == feed.name
+                )
+            ).first()
+        cursor = FeedCursor(*saved) if saved else FeedCursor()
         try:
             with self._host_slot(connector.host()):
                 result = connector.poll(self.client, cursor, now)
@@ -131,10 +141,13 @@ class Pipeline:
         for attempt in (1, 2):
             report = PollReport(feed=feed.name, not_modified=result.not_modified)
             report.warnings.extend(result.warnings)
-            with open_session(self.engine) as session:
+            with self.db_turn(), open_session(self.engine) as session:
                 try:
                     self._ingest(session, feed, result, now, report)
                     if dry_run:
+                        # keep what the report shows: rows from INSERT ... RETURNING are
+                        # persistent, and a rollback would expire them before they are read
+                        session.expunge_all()
                         session.rollback()
                     else:
                         session.commit()
@@ -148,7 +161,7 @@ class Pipeline:
         raise AssertionError("unreachable")
 
     def record_failure(self, feed: FeedConfig, exc: ConnectorError, now: datetime) -> None:
-        with open_session(self.engine) as session:
+        with self.db_turn(), open_session(self.engine) as session:
             state = session.get(FeedState, feed.name) or FeedState(feed=feed.name)
             if state.consecutive_failures == 0:
                 # once on the healthy -> failing transition; the state keeps the detail
@@ -166,6 +179,20 @@ class Pipeline:
             health.after_failure(session, self.config, self.router, state, now)
             session.add(state)
             session.commit()
+
+    def backfill(self, feed_name: str, *, max_polls: int = 10_000) -> Iterator[PollReport]:
+        """Poll FEED again and again until a poll brings nothing new; one report per page.
+
+        For history (`monitor backfill`, which draws a progress bar from the reports). Each
+        page is stored in its own transaction, exactly as a scheduled poll. (Scoring pages in
+        worker processes while storing the previous one measured slower on two cores than
+        batch scoring in this process: bench/README.md.)"""
+        for _ in range(max_polls):
+            report = self.poll(feed_name)
+            yield report
+            nothing_new = not report.new_mentions and not report.replies_stored
+            if not report.ok or report.not_modified or nothing_new:
+                return
 
     # -- the transaction -------------------------------------------------------------------
 
@@ -257,20 +284,20 @@ class Pipeline:
                 fresh.append(record)
         if not fresh:
             return []
-        # Performance (bench/ingest_bench.py): score the page in one batch (a process pool
-        # for big pages), then one multi-row INSERT ... RETURNING from plain dicts. Building
-        # one SQLModel object per row and flushing them one by one cost 3x TextBlob itself.
-        sentiments = self.analyzer.analyse_many(
-            [
-                ("\n".join(p for p in (r.title, r.text[:MAX_TEXT]) if p), r.language, r.rating)
-                for r in fresh
-            ]
-        )
-        rows = [self._mention_row(feed, r, s, now) for r, s in zip(fresh, sentiments, strict=True)]
+        # Performance (bench/ingest_bench.py): score the page in one batch (the language
+        # detector runs on all cores), then one multi-row INSERT ... RETURNING from plain
+        # dicts. One SQLModel object per row, flushed one by one, cost 3x TextBlob itself.
+        sentiments = self.analyzer.analyse_many([_scoring_request(r) for r in fresh])
+        values = [
+            self._mention_row(feed, r, s, now) for r, s in zip(fresh, sentiments, strict=True)
+        ]
+        # RETURNING order is not the VALUES order (and asking SQLAlchemy to sort makes SQLite
+        # insert row by row): put them back in arrival order by their unique key.
+        order = {(v["platform"], v["external_id"]): i for i, v in enumerate(values)}
         inserted = session.scalars(
-            insert(Mention).returning(Mention, sort_by_parameter_order=True), rows
-        )
-        return list(inserted)
+            insert(Mention).returning(Mention).execution_options(render_nulls=True), values
+        ).all()
+        return sorted(inserted, key=lambda m: order[(m.platform, m.external_id)])
 
     def _mention_row(
         self, feed: FeedConfig, record: MentionRecord, sentiment: Sentiment, now: datetime
@@ -443,7 +470,7 @@ class Pipeline:
         if not self.needs_recheck(feed):
             return None
         sla = self.config.sla
-        with open_session(self.engine) as session:
+        with self.db_turn(), open_session(self.engine) as session:
             rows = session.exec(
                 select(Mention)
                 .where(
@@ -482,7 +509,7 @@ class Pipeline:
     ) -> PollReport:
         """Replies found by a re-check: stored and attached without touching the feed's cursor."""
         report = PollReport(feed=feed.name)
-        with open_session(self.engine) as session:
+        with self.db_turn(), open_session(self.engine) as session:
             self._store_replies(session, replies, now)
             session.flush()
             report.answered = self._attach_replies(
@@ -530,10 +557,11 @@ class Pipeline:
         if not rows:
             return []
         # one multi-row INSERT ... RETURNING, as for the mentions (bench/ingest_bench.py)
+        order = {r["key"]: i for i, r in enumerate(rows)}
         inserted = session.scalars(
-            insert(Alert).returning(Alert, sort_by_parameter_order=True), rows
-        )
-        return list(inserted)
+            insert(Alert).returning(Alert).execution_options(render_nulls=True), rows
+        ).all()
+        return sorted(inserted, key=lambda a: order[a.key])
 
     def _save_state(
         self, session: Session, feed: FeedConfig, result: PollResult, now: datetime, new: int
@@ -551,6 +579,12 @@ class Pipeline:
         state.next_poll_after = None
         state.items_seen += new
         session.add(state)
+
+
+def _scoring_request(record: MentionRecord) -> Request:
+    """What the analyser reads of a mention: title and text, the platform's language, stars."""
+    text = "\n".join(p for p in (record.title, record.text[:MAX_TEXT]) if p)
+    return text, record.language, record.rating
 
 
 def _backoff(feed: FeedConfig, failures: int) -> float:
