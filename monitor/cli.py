@@ -101,6 +101,7 @@ def run(ctx: click.Context) -> None:
     """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
     from connectors.http import make_client
     from monitor.db import open_store
+    from monitor.lease import SchedulerLease
     from monitor.outbox import Dispatcher
     from monitor.pipeline import Pipeline
     from monitor.routing import Router
@@ -128,7 +129,13 @@ def run(ctx: click.Context) -> None:
         dispatcher = Dispatcher(
             engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
         )
-        Service(config, pipeline, dispatcher).run_until(stop)
+        # every instance serves Slack clicks; only the lease holder polls and delivers
+        lease = SchedulerLease(engine)
+        if lease.wait(stop):
+            try:
+                Service(config, pipeline, dispatcher).run_until(stop)
+            finally:
+                lease.release()
     if slack_app is not None:
         slack_app.stop()
     engine.dispose()
