@@ -28,6 +28,7 @@ feedparser.parse in this process.
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import re
 import sys
@@ -317,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sequential-sample", type=int, default=200, help="feeds timed one by one (0: all)"
     )
     args = parser.parse_args(argv)
+    # "deliver alerts ... skipped: maximum number of running instances" while alerts flow
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     print(f"machine: {_corpus.machine()}")
     farm = RemoteFarm(args.feeds, args.hosts, args.latency)
     farm.start()
