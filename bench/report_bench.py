@@ -3,6 +3,7 @@
     python bench/report_bench.py                       # 1,000,000 mentions on SQLite
     python bench/report_bench.py --postgres postgresql://postgres@127.0.0.1/postgres
     python bench/report_bench.py --rows 100000 --keep /tmp/bench.db
+    python bench/report_bench.py --keep /tmp/bench.db --reuse   # time again, no refill
 
 The mentions arrive in time order (as a poller stores them), spread over `--days` days
 (default 365) across 8 platforms and 16 feeds, with statuses, TTFRs, sentiments, languages,
@@ -119,8 +120,13 @@ def timed(action: Callable[[], object], repeat: int) -> float:
 
 def bench(engine: Engine, label: str, args: argparse.Namespace) -> None:
     tz = ZoneInfo("UTC")
-    print(f"== {label}: filling {args.rows:,} mentions over {args.days} days", flush=True)
-    print(f"   filled in {fill(engine, args.rows, args.days):.1f} s", flush=True)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(Mention)).scalar_one()
+    if args.reuse and stored:
+        print(f"== {label}: reusing {stored:,} stored mentions", flush=True)
+    else:
+        print(f"== {label}: filling {args.rows:,} mentions over {args.days} days", flush=True)
+        print(f"   filled in {fill(engine, args.rows, args.days):.1f} s", flush=True)
     for days, by in ((7, "platform"), (30, "platform"), (30, "week"), (args.days, "platform")):
         window = Window(NOW - timedelta(days=days), NOW, NOW, tz)
 
@@ -153,13 +159,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", help="also run on this PostgreSQL server (a temporary db)")
     parser.add_argument("--keep", help="SQLite file to build and keep (default: a temp file)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: time the file as it is, no refill"
+    )
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--html", action="store_true", help="also time the HTML report")
     args = parser.parse_args()
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(args.keep or Path(folder) / "bench.db")
-            path.unlink(missing_ok=True)
+            if not args.reuse:
+                path.unlink(missing_ok=True)
             engine = open_store(f"sqlite:///{path}")
             bench(engine, f"SQLite {sa.__version__} / sqlite {_sqlite_version()}", args)
             engine.dispose()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.models import Mention
@@ -84,6 +87,49 @@ class Durations:
             p90=percentile(ordered, 0.9),
             mean=sum(ordered) / len(ordered),
         )
+
+    @classmethod
+    def of_runs(cls, runs: Sequence[Sequence[float]]) -> Durations:
+        """As `of` over the merged runs (same ranks and interpolation), never merging them."""
+        runs = [run for run in runs if run]
+        count = sum(len(run) for run in runs)
+        if not count:
+            return cls()
+
+        def pick(q: float) -> float:
+            position = (count - 1) * q
+            low = math.floor(position)
+            high = min(low + 1, count - 1)
+            value = _kth(runs, low)
+            return value + (_kth(runs, high) - value) * (position - low)
+
+        return cls(
+            count=count,
+            median=pick(0.5),
+            p90=pick(0.9),
+            mean=math.fsum(chain.from_iterable(runs)) / count,
+        )
+
+
+def _kth(runs: Sequence[Sequence[float]], k: int) -> float:
+    """The k-th smallest (0-based) of several sorted runs, without merging them: narrow each
+    run's candidate range around a pivot until the pivot's rank range holds k."""
+    lo = [0] * len(runs)
+    hi = [len(run) for run in runs]
+    while True:
+        widest = max(range(len(runs)), key=lambda i: hi[i] - lo[i])
+        pivot = runs[widest][(lo[widest] + hi[widest]) // 2]
+        below = [bisect_left(run, pivot, lo[i], hi[i]) for i, run in enumerate(runs)]
+        upto = [bisect_right(run, pivot, lo[i], hi[i]) for i, run in enumerate(runs)]
+        smaller = sum(b - a for a, b in zip(lo, below, strict=True))
+        not_larger = sum(b - a for a, b in zip(lo, upto, strict=True))
+        if k < smaller:
+            hi = below
+        elif k >= not_larger:
+            k -= not_larger
+            lo = upto
+        else:
+            return pivot
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -183,33 +229,11 @@ def _stars(stars: int | None) -> ColumnElement[bool]:
     return sa.and_(M.rating >= low, M.rating < high)
 
 
-def _bucket(answered: ColumnElement[bool], low: float, high: float) -> ColumnElement[bool]:
+def _bucket(low: float, high: float) -> ColumnElement[bool]:
     ttfr = M.ttfr_seconds
     if high == math.inf:
-        return sa.and_(answered, ttfr >= low)
-    return sa.and_(answered, ttfr >= low, ttfr < high)
-
-
-def _group_key(by: Dimension, window: Window) -> ColumnElement[Any]:
-    if by == "week":
-        weeks = window.weeks()
-        if not weeks:
-            return sa.literal(ALL)
-        # week labels come from boundaries computed in Python: time-zone correct on any database
-        whens = [
-            (M.created_at < end, sa.literal(week_label(start, window.tz)))
-            for start, end in weeks[:-1]
-        ]
-        last = sa.literal(week_label(weeks[-1][0], window.tz))
-        return sa.case(*whens, else_=last) if whens else last
-    if by == "language":
-        return sa.func.coalesce(M.language, UNKNOWN_LANGUAGE)
-    column: ColumnElement[Any] = {
-        "platform": M.platform,
-        "feed": M.feed,
-        "sentiment": M.sentiment,
-    }[by]
-    return column
+        return ttfr >= low
+    return sa.and_(ttfr >= low, ttfr < high)
 
 
 def week_label(start: datetime, tz: ZoneInfo) -> str:
@@ -221,24 +245,40 @@ def _in_window(window: Window) -> ColumnElement[bool]:
     return sa.and_(M.created_at >= window.since, M.created_at < window.until)
 
 
-def aggregate(engine: Engine, window: Window, by: Dimension) -> list[GroupStats]:
-    """One row per group: counts in one SQL pass, TTFR percentiles from sorted durations."""
-    key = _group_key(by, window).label("key")
-    status = M.status
-    answered = status == "answered"
+# The "class" of a mention: the columns every grouping but `week` is made of, in the order of
+# ix_mention_report. Grouping by this prefix lets SQLite read the index in GROUP BY order
+# instead of sorting every row (the sort was most of a year report's time), and one pass
+# then yields every grouping: the rows (a few hundred) are summed per dimension in Python.
+_CLASS: dict[str, ColumnElement[Any]] = {
+    "status": M.status,
+    "platform": M.platform,
+    "feed": M.feed,
+    "sentiment": M.sentiment,
+    "language": M.language,
+}
+_STATUSES = ("answered", "handled", "dismissed", "expired", "open")
+
+
+def _group_name(by: Dimension | Literal["all"], row: Any) -> str:
+    if by == "all":
+        return ALL
+    value = row[by]
+    if by == "language" and value is None:
+        return UNKNOWN_LANGUAGE
+    return str(value)
+
+
+def _count_rows(conn: Connection, window: Window) -> list[Any]:
+    """Counts per class: status and sentiment counts are the GROUP BY itself; the other
+    numbers are filtered counts, read per status in Python (_add_counts)."""
+    keys = [column.label(name) for name, column in _CLASS.items()]
     columns: list[Any] = [
-        key,
+        *keys,
         sa.func.count().label("mentions"),
-        *(_count(status == s).label(s) for s in ("answered", "handled", "dismissed", "expired")),
-        _count(status == "open").label("open"),
-        _count(sa.and_(status == "open", M.sla_due_at < window.now)).label("open_past_sla"),
-        _count(sa.and_(answered, M.sla_met.is_(True))).label("sla_met"),
-        sa.func.min(M.created_at).filter(status == "open").label("oldest_open_at"),
-        *(_count(M.sentiment == s).label(f"s_{s}") for s in SENTIMENTS),
-        *(
-            _count(_bucket(answered, low, high)).label(f"b{i}")
-            for i, (_, low, high) in enumerate(BUCKETS)
-        ),
+        _count(M.sla_due_at < window.now).label("past_sla"),
+        _count(M.sla_met.is_(True)).label("sla_met"),
+        sa.func.min(M.created_at).label("oldest"),
+        *(_count(_bucket(low, high)).label(f"b{i}") for i, (_, low, high) in enumerate(BUCKETS)),
         # ranges, not round(): PostgreSQL rounds half to even, SQLite half away from zero
         *(_count(_stars(stars)).label(f"r{stars}") for stars in range(1, 6)),
         sa.func.sum(M.rating).filter(_stars(None)).label("rating_sum"),
@@ -246,49 +286,185 @@ def aggregate(engine: Engine, window: Window, by: Dimension) -> list[GroupStats]
         _count(sa.and_(M.score >= 7, M.score <= 8)).label("passives"),
         _count(M.score <= 6).label("detractors"),
     ]
-    query = sa.select(*columns).where(_in_window(window)).group_by(key)
-    periods = dict(_periods(by, window))
-    groups: dict[str, GroupStats] = {}
+    query = sa.select(*columns).where(_in_window(window)).group_by(*keys)
+    with_rows = conn.execute(query).mappings()
+    return list(with_rows)
+
+
+def _add_counts(stats: GroupStats, row: Any) -> None:
+    """Fold one class row into a group: exact, the counts are sums and the oldest a min."""
+    mentions = int(row["mentions"])
+    status, sentiment = row["status"], row["sentiment"]
+    stats.mentions += mentions
+    if status in _STATUSES:
+        setattr(stats, status, getattr(stats, status) + mentions)
+    if sentiment in stats.sentiment:
+        stats.sentiment[sentiment] += mentions
+    if status == "open":
+        stats.open_past_sla += int(row["past_sla"] or 0)
+        oldest = _aware(row["oldest"])
+        if oldest is not None and (stats.oldest_open_at is None or oldest < stats.oldest_open_at):
+            stats.oldest_open_at = oldest
+    if status == "answered":
+        stats.sla_met += int(row["sla_met"] or 0)
+        stats.buckets = [n + int(row[f"b{i}"] or 0) for i, n in enumerate(stats.buckets)]
+    stats.ratings = [n + int(row[f"r{i + 1}"] or 0) for i, n in enumerate(stats.ratings)]
+    stats.rating_sum += float(row["rating_sum"] or 0.0)
+    for name in ("promoters", "passives", "detractors"):
+        setattr(stats, name, getattr(stats, name) + int(row[name] or 0))
+
+
+def _durations(
+    engine: Engine, window: Window, dims: Sequence[Dimension]
+) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """Per dimension and group, the calendar and business TTFRs of the answered mentions,
+    sorted. Only the needed columns are fetched: on SQLite they come from ix_mention_report
+    alone, never from the table rows. Weeks are read one range at a time (a CASE over every
+    week boundary, evaluated per row, cost more than the fetch itself)."""
+    others = [dim for dim in dims if dim != "week"]
+    query = sa.select(
+        *(_CLASS[dim].label(dim) for dim in others), M.ttfr_seconds, M.ttfr_business_seconds
+    ).where(
+        M.created_at >= sa.bindparam("since"),
+        M.created_at < sa.bindparam("until"),
+        M.status == "answered",
+    )
+    if engine.dialect.name == "sqlite":
+        # the planner prefers (status, created_at) and then reads 700,000 table rows
+        query = query.with_hint(Mention, "INDEXED BY ix_mention_report", "sqlite")
+    ranges = (
+        [(week_label(start, window.tz), start, end) for start, end in window.weeks()]
+        if "week" in dims
+        else [(ALL, window.since, window.until)]
+    )
+    found: dict[str, dict[Any, tuple[list[float], list[float]]]] = {d: {} for d in dims}
+    width = len(others)
     with engine.connect() as conn:
-        for row in conn.execute(query).mappings():
-            start, end = periods.get(row["key"], (window.since, window.until))
-            stats = GroupStats(group=str(row["key"]), period_start=start, period_end=end)
-            stats.mentions = row["mentions"]
-            for name in ("answered", "handled", "dismissed", "expired", "open", "open_past_sla"):
-                setattr(stats, name, int(row[name] or 0))
-            stats.sla_met = int(row["sla_met"] or 0)
-            stats.oldest_open_at = _aware(row["oldest_open_at"])
-            stats.sentiment = {s: int(row[f"s_{s}"] or 0) for s in SENTIMENTS}
-            stats.buckets = [int(row[f"b{i}"] or 0) for i in range(len(BUCKETS))]
-            stats.ratings = [int(row[f"r{stars}"] or 0) for stars in range(1, 6)]
-            stats.rating_sum = float(row["rating_sum"] or 0.0)
-            for name in ("promoters", "passives", "detractors"):
-                setattr(stats, name, int(row[name] or 0))
-            groups[stats.group] = stats
-        # Percentiles need the values themselves: fetch only the two duration columns.
-        durations = sa.select(key, M.ttfr_seconds, M.ttfr_business_seconds).where(
-            _in_window(window), answered
-        )
-        calendar: dict[str, list[float]] = {}
-        business: dict[str, list[float]] = {}
-        # Plain floats and strings: read the DBAPI cursor directly, skipping per-row result
-        # processing (a third of the time at a million rows).
-        for group, seconds, business_seconds in conn.execute(durations).cursor.fetchall():
-            if seconds is not None:
-                calendar.setdefault(group, []).append(seconds)
-            if business_seconds is not None:
-                business.setdefault(group, []).append(business_seconds)
-    for name, stats in groups.items():
-        stats._calendar = sorted(calendar.get(name, []))
-        stats._business = sorted(business.get(name, []))
-        stats.ttfr = Durations.of(stats._calendar)
-        stats.ttfr_business = Durations.of(stats._business)
-    if by == "week":
-        # every week shows, also the empty ones: a gap is information
-        return [
-            groups.get(label) or GroupStats(label, s, e) for label, (s, e) in _periods(by, window)
-        ]
-    return sorted(groups.values(), key=lambda g: (-g.mentions, g.group))
+        for label, since, until in ranges:
+            # Plain floats and strings: read the DBAPI cursor directly, skipping per-row
+            # result processing (a third of the time at a million rows).
+            rows = conn.execute(query, {"since": since, "until": until}).cursor.fetchall()
+            if "week" in dims:
+                calendar = [row[width] for row in rows if row[width] is not None]
+                business = [row[width + 1] for row in rows if row[width + 1] is not None]
+                found["week"][label] = (calendar, business)
+            for index, dim in enumerate(others):
+                groups = found[dim]
+                for row in rows:
+                    lists = groups.get(row[index])
+                    if lists is None:
+                        lists = groups[row[index]] = ([], [])
+                    if row[width] is not None:
+                        lists[0].append(row[width])
+                    if row[width + 1] is not None:
+                        lists[1].append(row[width + 1])
+    named: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for kind, groups in found.items():
+        for calendar, business in groups.values():
+            calendar.sort()
+            business.sort()
+        unknown = UNKNOWN_LANGUAGE if kind == "language" else "None"
+        named[kind] = {unknown if key is None else str(key): v for key, v in groups.items()}
+    return named
+
+
+def _counts(engine: Engine, window: Window, dims: Sequence[Dimension]) -> dict[str, list[Any]]:
+    """The class rows of the window and, when weeks are asked for, of every week: one query
+    per week, each an index range, beats one GROUP BY over a CASE (a sort of every row)."""
+    found: dict[str, list[Any]] = {}
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            _ensure_statistics(conn)
+        if "week" not in dims:
+            return {ALL: _count_rows(conn, window)}
+        # the weeks partition the window: their rows are the window's rows too
+        for start, end in window.weeks():
+            part = Window(start, end, window.now, window.tz)
+            found[week_label(start, window.tz)] = _count_rows(conn, part)
+    found[ALL] = [row for rows in found.values() for row in rows]
+    return found
+
+
+def _ensure_statistics(conn: Connection) -> None:
+    """SQLite only reads ix_mention_report by ranges of created_at (a skip-scan) when ANALYZE
+    has measured it; without statistics a week's report would read the whole index. Run it
+    when they are missing or the table has doubled since (about 1 s per million mentions)."""
+    has_stats = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+    ).scalar()
+    measured = None
+    if has_stats:
+        stat = conn.exec_driver_sql(
+            "SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_mention_report'"
+        ).scalar()
+        measured = int(stat.split()[0]) if stat else None
+    rows = conn.exec_driver_sql("SELECT max(id) FROM mention").scalar() or 0
+    if rows < 1000 or (measured is not None and rows <= 2 * measured):
+        return
+    conn.exec_driver_sql("ANALYZE mention")
+    conn.commit()
+
+
+def aggregate_many(
+    engine: Engine, window: Window, dims: Sequence[Dimension]
+) -> tuple[dict[Dimension, list[GroupStats]], GroupStats]:
+    """Several groupings and the total from as few passes as possible: one count query for
+    all the non-week dimensions (plus one per week), one fetch of the answered TTFRs. On
+    PostgreSQL the counts run on a second connection in a thread while this one fetches and
+    sorts the durations: the server counts on one core while Python sorts on the other."""
+    wanted = list(dict.fromkeys(dims))
+    if engine.dialect.name == "sqlite":
+        # Measured: two SQLite connections in threads of one process ran no faster than one
+        # after the other (1M mentions: 2.7 s both ways), so SQLite does them in turn.
+        counted = _counts(engine, window, wanted)
+        durations = _durations(engine, window, wanted)
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_counts, engine, window, wanted)
+            durations = _durations(engine, window, wanted)
+            counted = pending.result()
+    periods = dict(_periods("week", window)) if "week" in wanted else {}
+    stats: dict[str, dict[str, GroupStats]] = {d: {} for d in wanted}
+    total = GroupStats(group=ALL, period_start=window.since, period_end=window.until)
+    for row in counted.get(ALL, []):
+        _add_counts(total, row)
+        for dim in wanted:
+            if dim != "week":
+                name = _group_name(dim, row)
+                if name not in stats[dim]:
+                    stats[dim][name] = GroupStats(name, window.since, window.until)
+                _add_counts(stats[dim][name], row)
+    for label, (start, end) in periods.items():
+        week = GroupStats(label, start, end)
+        for row in counted.get(label, []):
+            _add_counts(week, row)
+        if week.mentions:
+            stats["week"][label] = week
+    for kind, groups in stats.items():
+        for name, group in groups.items():
+            group._calendar, group._business = durations[kind].get(name, ([], []))
+            group.ttfr = Durations.of(group._calendar)
+            group.ttfr_business = Durations.of(group._business)
+    # the total's percentiles are picked from the first grouping's sorted runs, unsorted
+    runs = list(durations[wanted[0]].values())
+    total.ttfr = Durations.of_runs([calendar for calendar, _ in runs])
+    total.ttfr_business = Durations.of_runs([business for _, business in runs])
+    result: dict[Dimension, list[GroupStats]] = {}
+    for dim in wanted:
+        if dim == "week":
+            # every week shows, also the empty ones: a gap is information
+            result[dim] = [
+                stats[dim].get(label) or GroupStats(label, s, e)
+                for label, (s, e) in _periods(dim, window)
+            ]
+        else:
+            result[dim] = sorted(stats[dim].values(), key=lambda g: (-g.mentions, g.group))
+    return result, total
+
+
+def aggregate(engine: Engine, window: Window, by: Dimension) -> list[GroupStats]:
+    """One row per group: counts in one SQL pass, TTFR percentiles from sorted durations."""
+    return aggregate_many(engine, window, [by])[0][by]
 
 
 def _periods(by: Dimension, window: Window) -> Iterable[tuple[str, tuple[datetime, datetime]]]:
@@ -387,18 +563,19 @@ def build_report(
     slowest: int = 10,
 ) -> Report:
     """The report; `charts` adds the weekly and per-platform series the HTML report draws."""
-    groups = aggregate(engine, window, by)
+    dims: list[Dimension] = [by, "week", "platform"] if charts else [by]
+    grouped, total = aggregate_many(engine, window, dims)
     report = Report(
         title=title,
         window=window,
         by=by,
-        groups=groups,
-        total=combine(groups, window),
+        groups=grouped[by],
+        total=total,
         slowest=slowest_open(engine, window, slowest),
     )
     if charts:
-        report.weekly = groups if by == "week" else aggregate(engine, window, "week")
-        report.platforms = groups if by == "platform" else aggregate(engine, window, "platform")
+        report.weekly = grouped["week"]
+        report.platforms = grouped["platform"]
     return report
 
 

@@ -13,6 +13,7 @@ from monitor.reports.query import (
     Durations,
     Window,
     aggregate,
+    aggregate_many,
     build_report,
     parse_since,
     parse_until,
@@ -178,3 +179,28 @@ def test_since_and_until_accept_durations_and_local_dates() -> None:
     assert parse_until(None, NOW, tz) == NOW
     with pytest.raises(ValueError, match="neither a duration"):
         parse_since("last week", NOW, tz)
+
+
+def test_total_percentiles_from_sorted_runs_match_one_merged_sort() -> None:
+    # runs of three groups: merged 600 1800 3600 3600 3600 7200 90000
+    runs = [[600.0, 1800.0, 7200.0], [3600.0, 3600.0, 3600.0, 90000.0], []]
+    merged = Durations.of(sorted(v for run in runs for v in run))
+    assert astuple(Durations.of_runs(runs)) == pytest.approx(astuple(merged))
+    assert Durations.of_runs(runs).p90 == pytest.approx(7200 + (90000 - 7200) * 0.4)
+    assert Durations.of_runs([[], []]) == Durations()
+
+
+def test_one_pass_gives_every_grouping_and_the_same_total(engine: Engine) -> None:
+    load(engine)
+    grouped, total = aggregate_many(engine, WINDOW, ["platform", "language", "week"])
+    assert {g.group: g.mentions for g in grouped["language"]} == {
+        "en": 9,
+        "nl": 2,
+        "und": 5,
+        "unknown": 1,
+    }
+    assert [w.mentions for w in grouped["week"]] == [0, 8, 9]
+    assert grouped["platform"][0].group == "reddit" and grouped["platform"][
+        0
+    ].ttfr.p90 == pytest.approx(6120)
+    assert total.mentions == 17 and total.ttfr.median == 3600 and total.buckets == [2, 4, 0, 0, 1]
