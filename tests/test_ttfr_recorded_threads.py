@@ -289,20 +289,72 @@ def test_youtube_reply_in_the_thread_gives_ttfr_2375883_s(
     assert mention.ttfr_business_seconds == 576000
 
 
+# -- Mastodon --------------------------------------------------------------------------
+
+
+def test_mastodon_reply_found_by_the_context_walk_gives_ttfr_0_061_s(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """halcy/Mastodon.py test_status_reply (2022-11-21, local instance), admin as the brand.
+
+    mastodonpy_test's "Toot!" 109383670869020554: created_at 2022-11-21T20:26:00.674Z (a Monday).
+    admin's 109383670873088771, in_reply_to_id = that status: created_at 20:26:00.735Z.
+    TTFR = 20:26:00.735 - 20:26:00.674 = 0.061 s. Both fall after 17:00 UTC, so no opening
+    time lies between them and the business TTFR is the calendar time: 0.061 s.
+    The cassette holds the two statuses as POST /api/v1/statuses answers (Status entities,
+    the shape search and context return). The toot has no tags and does not mention admin,
+    so neither a tag timeline nor admin's notifications would carry it; a search for its
+    text would, so the feed searches "Toot".
+    """
+    monkeypatch.setenv("MASTODON_TEST_TOKEN", "env-token")
+    toot = fixture_bytes("mastodon", "status_toot_109383670869020554_local_instance_2022.json")
+    reply = fixture_bytes(
+        "mastodon", "status_admin_reply_109383670873088771_local_instance_2022.json"
+    )
+    toot_id = "109383670869020554"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # The recorded bodies are wrapped here, untouched, in the envelopes of the two
+        # endpoints: /api/v2/search's {accounts, statuses, hashtags} and the context's
+        # {ancestors, descendants}; the toot is a thread root, so it has no ancestors.
+        if request.url.path == "/api/v2/search":
+            assert request.url.params["q"] == "Toot"
+            return httpx.Response(
+                200, content=b'{"accounts":[],"statuses":[' + toot + b'],"hashtags":[]}'
+            )
+        assert request.url.path == f"/api/v1/statuses/{toot_id}/context"
+        return httpx.Response(200, content=b'{"ancestors":[],"descendants":[' + reply + b"]}")
+
+    config = make_config(
+        {
+            "type": "mastodon",
+            "query": "Toot",
+            "token_env": "MASTODON_TEST_TOKEN",
+            "base_url": "http://localhost:3000",
+        },
+        # the connector matches account.acct (here "admin", local) or account.id
+        [{"platform": "mastodon", "handle": "admin", "id": "109383664751443295"}],
+    )
+    monitor = pipeline(config, engine, handler)
+    report = monitor.poll("acme", now=datetime(2022, 11, 21, 20, 30, tzinfo=UTC))
+    assert report.ok, report.error
+    assert stored(engine, toot_id).status == "open", "the poll alone sees no reply"
+
+    recheck = monitor.recheck("acme", now=datetime(2022, 11, 21, 20, 35, tzinfo=UTC))
+    assert recheck is not None and recheck.ok, recheck and recheck.error
+    mention = stored(engine, toot_id)
+    assert mention.author == "mastodonpy_test"
+    assert mention.text == "Toot!"
+    assert mention.created_at == datetime(2022, 11, 21, 20, 26, 0, 674000, tzinfo=UTC)
+    assert mention.status == "answered"
+    assert mention.first_response_at == datetime(2022, 11, 21, 20, 26, 0, 735000, tzinfo=UTC)
+    assert mention.first_response_by == "admin"
+    assert mention.first_response_url == "http://localhost:3000/@admin/109383670873088771"
+    assert mention.ttfr_seconds == 0.061
+    assert mention.ttfr_business_seconds == 0.061
+
+
 # -- platforms whose recordings hold no usable thread ----------------------------------
-
-
-@pytest.mark.skip(
-    reason="no recorded Mastodon status has its brand reply recorded too: the context of "
-    "110446983926957470 (tests/fixtures/mastodon) holds its ancestor and descendant but not "
-    "the status itself, and no recorded timeline, notification or search page contains it; "
-    "the recorded reply 117020583258292382 answers 117020583245459824, which no recording "
-    "holds. (A real pair exists in halcy/Mastodon.py tests/cassettes/test_status_reply.yaml "
-    "at 6abaff55: 'Toot!' 109383670869020554 at 2022-11-21T20:26:00.674Z, admin's reply "
-    "109383670873088771 at 20:26:00.735Z = 0.061 s; not yet copied into the fixtures.)"
-)
-def test_mastodon_reply_gives_the_hand_computed_ttfr() -> None:
-    raise AssertionError("unreachable")
 
 
 @pytest.mark.skip(
