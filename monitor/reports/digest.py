@@ -12,9 +12,9 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from connectors.durations import format_duration
 from monitor.config import Config
 from monitor.db import session as open_session
-from monitor.durations import format_duration
 from monitor.models import Alert, utcnow
 from monitor.reports.command import report_zone
 from monitor.reports.query import GroupStats, Window, aggregate, combine, local_midnight

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from monitor.durations import format_duration
+from connectors.durations import format_duration
 from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, Report
 from monitor.reports.render_text import percent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from monitor.durations import format_duration
+from connectors.durations import format_duration
 from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, Report
 
 _BUSINESS = ("biz median", "biz p90", "biz mean", "within SLA")
