@@ -581,7 +581,7 @@ def build_report(
 
 def parse_since(value: str, now: datetime, tz: ZoneInfo) -> datetime:
     """`7d`, `30d`, `12h` back from now, or a local date / ISO datetime."""
-    from monitor.durations import parse_duration
+    from connectors.durations import parse_duration
 
     try:
         return now - timedelta(seconds=parse_duration(value))
