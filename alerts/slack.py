@@ -63,6 +63,7 @@ _THREAD_EMOJI = {
     "answered_update": ":white_check_mark:",
     "sla_at_risk": ":hourglass_flowing_sand:",
     "sla_breached": ":rotating_light:",
+    "review_edited": ":pencil2:",
 }
 MAX_TEXT = 2800  # a section's text may hold 3,000 characters
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")  # a Slack user group ID
@@ -77,6 +78,9 @@ def build_blocks(message: AlertMessage) -> list[Block]:
         link = safe_url(message.url)
         if link:
             line += f"  <{link}|view reply>"
+        if message.text:
+            quoted = escape(message.text, MAX_TEXT - len(line) - 50)
+            line += "\n" + "\n".join("> " + part for part in quoted.splitlines())
         return [SectionBlock(text=MarkdownTextObject(text=line, verbatim=True))]
     emoji = _EMOJI.get(message.sentiment or "", _EMOJI_POSITIVE)
     headline = escape(message.headline, limit=140) or "Mention"

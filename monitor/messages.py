@@ -64,7 +64,7 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
     )
 
 
-THREAD_KINDS = ("sla_at_risk", "sla_breached", "answered_update")
+THREAD_KINDS = ("sla_at_risk", "sla_breached", "answered_update", "review_edited")
 
 
 def _sla_line(mention: Mention, now: datetime) -> str | None:
@@ -84,6 +84,8 @@ def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessag
         headline += f" after {format_duration(mention.ttfr_seconds)}"
         if mention.ttfr_business_seconds is not None:
             headline += f" ({format_duration(mention.ttfr_business_seconds)} business)"
+    elif alert.kind == "review_edited":
+        headline = "The customer edited the review after our reply; it now reads:"
     elif alert.kind == "sla_breached":
         headline = f"SLA breached: still unanswered after {age}"
     else:
@@ -92,6 +94,7 @@ def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessag
         key=alert.key,
         kind=alert.kind,
         headline=headline,
+        text=(alert.body or "") if alert.kind == "review_edited" else "",
         url=mention.first_response_url if alert.kind == "answered_update" else None,
         sentiment=mention.sentiment,
         mention_id=mention.id,

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,6 +50,7 @@ ALERT_KINDS = (
     "sla_at_risk",
     "sla_breached",
     "answered_update",
+    "review_edited",
     "digest",
     "feed_health",
     "feed_recovered",
@@ -232,3 +233,12 @@ class Action(SQLModel, table=True):
     source: str = Field(default="socket", max_length=10, description="socket | http")
     channel_id: str | None = Field(default=None, max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
+
+
+def first_alert(session: Session, mention_id: int | None) -> Alert | None:
+    """The mention's first top-level alert: the Slack message later steps thread under."""
+    return session.exec(
+        select(Alert)
+        .where(Alert.mention_id == mention_id, col(Alert.thread_ts).is_(None))
+        .order_by(col(Alert.id))
+    ).first()

@@ -30,7 +30,7 @@ from connectors.errors import RateLimited, TransientError
 from monitor import health
 from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
-from monitor.models import Alert, BrandReplyRow, FeedState, Mention, utcnow
+from monitor.models import Alert, BrandReplyRow, FeedState, Mention, first_alert, utcnow
 from monitor.routing import Router
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
@@ -280,6 +280,7 @@ class Pipeline:
                     if record.edited_after_reply and not stored.edited_after_reply:
                         stored.edited_after_reply = True
                         session.add(stored)
+                        self._note_edit(session, stored, record, now)
                     continue
                 fresh.append(record)
         if not fresh:
@@ -428,6 +429,32 @@ class Pipeline:
         if mention.status in ("open", "expired"):
             mention.status = "answered"
 
+    def _note_edit(
+        self, session: Session, mention: Mention, record: MentionRecord, now: datetime
+    ) -> None:
+        """A review edited after our reply gets a note in its Slack thread: the customer
+        may have changed their mind, or their rating, because of (or despite) the answer."""
+        root = first_alert(session, mention.id)
+        if root is None:
+            return
+        key = f"review_edited:{mention.id}"
+        if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
+            return
+        rating = f"{record.rating:g} stars: " if record.rating is not None else ""
+        session.add(
+            Alert(
+                key=key,
+                mention_id=mention.id,
+                feed=mention.feed,
+                kind="review_edited",
+                channel=root.channel,
+                route=root.route,
+                body=f"{rating}{record.text}"[:2000],
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
     def _answered_updates(
         self, session: Session, mentions: list[Mention], now: datetime
     ) -> list[Alert]:
@@ -436,11 +463,7 @@ class Pipeline:
         The key carries the reply time, so a late-found earlier reply updates it again."""
         alerts: list[Alert] = []
         for mention in mentions:
-            root = session.exec(
-                select(Alert)
-                .where(Alert.mention_id == mention.id, col(Alert.thread_ts).is_(None))
-                .order_by(col(Alert.id))
-            ).first()
+            root = first_alert(session, mention.id)
             if root is None or mention.first_response_at is None:
                 continue
             key = f"answered_update:{mention.id}:{int(mention.first_response_at.timestamp())}"

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, or_, select
 from monitor import health
 from monitor.config import Config
 from monitor.db import session as open_session
-from monitor.models import Alert, Mention, utcnow
+from monitor.models import Alert, Mention, first_alert, utcnow
 from monitor.routing import Router
 from monitor.sla import Clocks
 from monitor.spikes import raise_spike_alerts
@@ -95,11 +95,7 @@ class Sweeper:
         key = f"{kind}:{mention.id}"
         if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
             return
-        root = session.exec(
-            select(Alert)
-            .where(Alert.mention_id == mention.id, col(Alert.thread_ts).is_(None))
-            .order_by(col(Alert.id))
-        ).first()
+        root = first_alert(session, mention.id)
         if root is not None:
             channel, route = root.channel, root.route
         else:

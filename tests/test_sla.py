@@ -209,3 +209,27 @@ def test_a_per_platform_and_per_feed_target_override_the_default() -> None:
     assert clocks.policy("b", "fake").target == 30 * 60
     assert clocks.policy("b", "fake").clock == "calendar"
     assert clocks.policy("a", "other").target == 4 * 3600
+
+
+def test_a_review_edited_after_our_reply_gets_a_note_in_its_thread(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    world = World(sqlite_engine, slack, make_config())
+    review = complaint("Terrible app, it crashes all the time <!channel>")
+    review.rating = 1
+    world.at(1).poll(PollResult(mentions=[review]))
+    world.tick()
+    world.at(5).poll(PollResult(brand_replies=[answer("r1", 4)]))
+    world.tick()
+    edited = complaint("Update: support fixed it within minutes, thanks!")
+    edited.rating, edited.edited_after_reply = 4, True
+    world.at(30).poll(PollResult(mentions=[edited]))
+    world.tick()
+    world.at(31).poll(PollResult(mentions=[edited]))  # seen again: noted once
+    world.tick()
+    root = slack.messages[0]
+    notes = [m for m in slack.messages if "edited the review" in text_of(m.raw)]
+    assert len(notes) == 1 and notes[0].thread_ts == root.ts
+    assert "4 stars: Update: support fixed it" in text_of(notes[0].raw)
+    assert world.mention().edited_after_reply is True
+    assert "<!channel>" not in json.dumps([m.raw for m in slack.messages])
