@@ -95,6 +95,7 @@ class Dispatcher:
         self.router = router
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set by the service on shutdown
 
     def run_once(self, now: datetime | None = None) -> DispatchReport:
         """Send every alert due now; safe to call from several threads (one runs at a time)."""
@@ -130,6 +131,8 @@ class Dispatcher:
                     ).all()
                 )
             for alert_id, channel in due:
+                if self.stopping.is_set():
+                    break  # the rest stays pending for the next start
                 if alert_id is None or waiting.get(channel, alert_id + 1) < alert_id:
                     continue
                 if not self._deliver(alert_id, report):

@@ -22,7 +22,6 @@ from monitor.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
-DISPATCH_JOB = "dispatch"
 SWEEP_INTERVAL = 60
 POLLS = "polls"
 
@@ -53,6 +52,13 @@ class Service:
             },
             timezone="UTC",
         )
+        # A wake sets the event; the dispatcher loop runs again right after its current
+        # round, so a wake during a delivery is never lost and never collides with a
+        # running instance (moving an interval job's next run while it ran made APScheduler
+        # skip it with "maximum number of running instances reached" under load).
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._dispatch_thread: threading.Thread | None = None
 
     def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
         """One scheduled poll; skipped while the feed is backing off after failures."""
@@ -107,12 +113,18 @@ class Service:
         except Exception:
             log.exception("dispatcher: internal error")
 
+    def dispatch_loop(self) -> None:
+        """Deliver on every wake, and every `dispatch_interval` for retries, until stopped."""
+        interval = self.config.alerts.dispatch_interval
+        while not self._stopping.is_set():
+            # clear before the round: a wake that arrives while it runs triggers the next
+            self._wake.clear()
+            self.dispatch()
+            self._wake.wait(interval)
+
     def wake_dispatcher(self) -> None:
         """Deliver new alerts now instead of at the next dispatcher tick."""
-        if self.scheduler.running:
-            job = self.scheduler.get_job(DISPATCH_JOB)
-            if job is not None:
-                job.modify(next_run_time=datetime.now(job.trigger.timezone))
+        self._wake.set()
 
     def health(self) -> dict[str, object]:
         """What /healthz reports besides liveness: failing feeds and undelivered alerts."""
@@ -177,26 +189,32 @@ class Service:
             coalesce=True,
             misfire_grace_time=30,
         )
-        self.scheduler.add_job(
-            self.dispatch,
-            IntervalTrigger(seconds=self.config.alerts.dispatch_interval),
-            id=DISPATCH_JOB,
-            name="deliver alerts",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=30,
-            next_run_time=first,
-        )
         # the weekly manager digest (monitor/reports/digest.py), when enabled
         schedule_digest(
             self.scheduler, self.config, self.pipeline.engine, self.clock, self.wake_dispatcher
         )
         self.scheduler.start()
+        if self.scheduler.running:
+            # its own thread, not a scheduler job: it waits on the wake event between rounds
+            self._stopping.clear()
+            self.dispatcher.stopping.clear()
+            self._dispatch_thread = threading.Thread(
+                target=self.dispatch_loop, name="dispatcher", daemon=True
+            )
+            self._dispatch_thread.start()
         log.info("monitoring %d feeds", len([f for f in self.config.feeds if f.enabled]))
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        # the round ends after the alert in flight: 100 due alerts to one channel at 1/s
+        # would otherwise hold a SIGTERM for 100 s (bench/alert_bench.py)
+        self.dispatcher.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self._dispatch_thread is not None:
+            self._dispatch_thread.join()
+            self._dispatch_thread = None
         self.heartbeat.stop()
 
     def run_until(self, stop: threading.Event) -> None:
