@@ -28,6 +28,7 @@ def _setup_logging(verbose: bool) -> None:
     # httpx logs every request URL at INFO; URLs can carry API keys (YouTube, Trustpilot).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
 
 
 def _load(path: str) -> Config:

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from connectors.durations import format_duration
 from connectors.http import make_client
-from monitor.config import Config, parse_config
+from monitor.config import Config, load_config
 from monitor.db import open_store
 from monitor.db import session as open_session
 from monitor.models import Mention
@@ -22,7 +22,7 @@ from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline
 from monitor.sinks import make_sink
 
-DEMO_IDENTITIES = [
+DEMO_IDENTITIES: list[dict[str, Any]] = [
     {"platform": "reddit", "handle": "AcmeAutoBot", "bot": True},
     {"platform": "reddit", "handle": "AcmeSupport"},
 ]
@@ -41,21 +41,40 @@ def materialise(target: Path, now: datetime) -> Path:
     return target
 
 
+DEMO_TOML = """# Written by `monitor demo`: try `monitor --config {config} status` or `... report`.
+[storage]
+url = "sqlite:///{database}"
+
+[brand]
+name = "Acme"
+{identities}
+[alerts]
+on = ["negative", "unscored"]
+
+[[feeds]]
+name = "demo"
+type = "jsonl"
+path = "mentions.jsonl"
+"""
+
+
 def demo_config(folder: Path) -> Config:
-    return parse_config(
-        {
-            "storage": {"url": f"sqlite:///{folder / 'demo.db'}"},
-            "brand": {"name": "Acme", "identities": DEMO_IDENTITIES},
-            "alerts": {"on": ["negative", "unscored"]},
-            "feeds": [
-                {"name": "demo", "type": "jsonl", "path": str(folder / "mentions.jsonl")},
-            ],
-        },
-        folder / "demo.toml",
+    """Written to demo.toml as well, so the other commands can look at the demo's data."""
+    identities = "".join(
+        f'[[brand.identities]]\nplatform = "{i["platform"]}"\nhandle = "{i["handle"]}"\n'
+        + ("bot = true\n" if i.get("bot") else "")
+        for i in DEMO_IDENTITIES
     )
+    path = folder / "demo.toml"
+    path.write_text(
+        DEMO_TOML.format(config=path, database=folder / "demo.db", identities=identities),
+        encoding="utf-8",
+    )
+    return load_config(path)
 
 
 def run_demo(folder: Path, now: datetime) -> str:
+    folder = folder.resolve()  # the feed's path is read relative to the config's folder
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("demo.db*"):
         stale.unlink()
@@ -103,6 +122,7 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
         )
     lines.append(f"Open negative mentions waiting for an answer: {len(open_negative)}")
     lines.append(f"Alerts decided: {decided}; delivered to the {sink} sink: {sent}")
-    lines.append(f"Database: {folder / 'demo.db'} (open it with sqlite3 or `monitor status`)")
+    lines.append(f"Database: {folder / 'demo.db'}")
+    lines.append(f"Look around: monitor --config {folder / 'demo.toml'} status   (or report)")
     lines.append("=" * 72)
     return "\n".join(lines)
