@@ -43,7 +43,6 @@ from pydantic import Field, field_validator
 
 from connectors.apijson import decode_json
 from connectors.base import (
-    BrandIdentity,
     BrandReply,
     Connector,
     ConnectorOptions,
@@ -182,23 +181,9 @@ class AppStoreConnector(Connector):
     default_base_url = RSS_BASE_URL
     Options = AppStoreOptions
 
-    def __init__(
-        self,
-        options: ConnectorOptions,
-        *,
-        feed_name: str,
-        identities: Sequence[BrandIdentity] = (),
-        base_url: str | None = None,
-        config_dir: Path | None = None,
-    ) -> None:
-        super().__init__(
-            options,
-            feed_name=feed_name,
-            identities=identities,
-            base_url=base_url,
-            config_dir=config_dir,
-        )
-        if base_url is None and self._options.mode == "connect":
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("base_url") is None and self._options.mode == "connect":
             self.base_url = CONNECT_BASE_URL
         self._token: tuple[str, datetime] | None = None
 

@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from pydantic import Field
 
 from connectors.apijson import decode_json_object
 from connectors.base import (
-    BrandIdentity,
     BrandReply,
     Connector,
     ConnectorOptions,
@@ -91,22 +89,8 @@ class GooglePlayConnector(Connector):
     default_base_url = "https://androidpublisher.googleapis.com"
     Options = GooglePlayOptions
 
-    def __init__(
-        self,
-        options: ConnectorOptions,
-        *,
-        feed_name: str,
-        identities: Sequence[BrandIdentity] = (),
-        base_url: str | None = None,
-        config_dir: Path | None = None,
-    ) -> None:
-        super().__init__(
-            options,
-            feed_name=feed_name,
-            identities=identities,
-            base_url=base_url,
-            config_dir=config_dir,
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._service_account: Any = None  # connectors.googleauth.ServiceAccountToken
 
     @property
