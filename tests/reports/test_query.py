@@ -15,6 +15,7 @@ from monitor.reports.query import (
     aggregate,
     aggregate_many,
     build_report,
+    histogram,
     parse_since,
     parse_until,
     percentile,
@@ -168,6 +169,14 @@ def test_percentile_by_hand() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9) == pytest.approx(
         9.1
     )
+
+
+def test_histogram_bounds_are_inclusive_below_and_exclusive_above() -> None:
+    hour = 3600.0
+    ordered = [-5.0, 0.0, hour - 0.001, hour, 4 * hour, 24 * hour - 1, 24 * hour, 40 * 24 * hour]
+    # a negative TTFR (clock skew) falls in no bucket, as in SQL's `>= 0`
+    assert histogram(ordered) == [2, 1, 1, 1, 2]
+    assert histogram([]) == [0, 0, 0, 0, 0]
 
 
 def test_since_and_until_accept_durations_and_local_dates() -> None:
