@@ -402,6 +402,10 @@ def _ensure_statistics(conn: Connection) -> None:
     conn.commit()
 
 
+def _in_memory(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+
+
 def aggregate_many(
     engine: Engine, window: Window, dims: Sequence[Dimension]
 ) -> tuple[dict[Dimension, list[GroupStats]], GroupStats]:
@@ -413,10 +417,15 @@ def aggregate_many(
     on SQLite at a million mentions on an idle 2-core machine: 0.96 s together against 1.89 s
     one after the other; on a busy machine it falls back to about the serial time."""
     wanted = list(dict.fromkeys(dims))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_counts, engine, window, wanted)
+    if _in_memory(engine):
+        # each thread of an in-memory SQLite engine gets its own, empty, database
+        counted = _counts(engine, window, wanted)
         durations = _durations(engine, window, wanted)
-        counted = pending.result()
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_counts, engine, window, wanted)
+            durations = _durations(engine, window, wanted)
+            counted = pending.result()
     periods = dict(_periods("week", window)) if "week" in wanted else {}
     stats: dict[str, dict[str, GroupStats]] = {d: {} for d in wanted}
     total = GroupStats(group=ALL, period_start=window.since, period_end=window.until)

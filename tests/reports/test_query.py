@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import Engine
 
+from monitor.db import open_store
 from monitor.reports.query import (
     Durations,
     Window,
@@ -169,6 +170,14 @@ def test_percentile_by_hand() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9) == pytest.approx(
         9.1
     )
+
+
+def test_an_in_memory_store_reports_from_its_one_database() -> None:
+    # a second thread would open a second, empty, in-memory database
+    engine = open_store("sqlite://")
+    load(engine)
+    assert by_group(engine, "platform", WINDOW)["reddit"].mentions == 8
+    engine.dispose()
 
 
 def test_histogram_bounds_are_inclusive_below_and_exclusive_above() -> None:
