@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,13 +11,16 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from alerts.console import ConsoleSink
 from connectors import registry
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import TransientError
 from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Alert, FeedState, Mention
+from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline
+from monitor.scheduler import Service
 from tests.support import fake_connector
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -169,3 +173,20 @@ def test_poll_due_skips_a_backing_off_feed_without_fetching(engine: Engine) -> N
     assert report is not None and report.ok and report.not_modified
     assert fake_connector.CALLS[-1][1] == ETAG, "the saved cursor is handed to the connector"
     assert state_row(engine)["consecutive_failures"] == 0
+
+
+def test_the_scheduled_poll_skips_a_backing_off_feed_then_polls_it(engine: Engine) -> None:
+    history(engine, [page(), TransientError("503")])
+    config = make_config()
+    service = Service(
+        config,
+        Pipeline(config, engine, httpx.Client()),
+        Dispatcher(engine, ConsoleSink(stream=io.StringIO()), pace=0),
+    )
+    calls = len(fake_connector.CALLS)
+    assert service.poll_feed("f1", now=T0 + timedelta(minutes=1, seconds=59)) is None
+    assert len(fake_connector.CALLS) == calls
+    fake_connector.QUEUE["f1"].append(not_modified())
+    report = service.poll_feed("f1", now=T0 + timedelta(minutes=2))
+    assert report is not None and report.not_modified
+    assert len(fake_connector.CALLS) == calls + 1
