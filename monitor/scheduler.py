@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import select
 
 from monitor.config import Config
 from monitor.heartbeat import Heartbeat
-from monitor.models import FeedState, utcnow
+from monitor.models import utcnow
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline, PollReport
 from monitor.reports.digest import schedule_digest
@@ -63,19 +62,14 @@ class Service:
     def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
         """One scheduled poll; skipped while the feed is backing off after failures."""
         now = now or self.clock()
-        with self.pipeline.db_turn(), self.pipeline.engine.connect() as conn:
-            # one column, not the ORM row: this runs for every feed every cycle
-            next_poll_after = conn.execute(
-                select(FeedState.next_poll_after).where(FeedState.feed == name)
-            ).scalar()
-        if next_poll_after and now < next_poll_after:
-            return None
         try:
-            report = self.pipeline.poll(name, now=now)
+            report = self.pipeline.poll_due(name, now=now)
         except Exception:
             # a bug, not a platform failure: keep the other feeds running, log loudly
             log.exception("feed %s: internal error while polling", name)
             return None
+        if report is None:
+            return None  # backing off
         if report.ok and (report.new_mentions or report.answered):
             log.info(
                 "feed %s: %d new, %d answered, %d alerts",

@@ -1,0 +1,192 @@
+"""A 304 poll's one-UPDATE path leaves the feed state exactly as the full transaction would."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from alerts.console import ConsoleSink
+from connectors import registry
+from connectors.base import FeedCursor, MentionRecord, PollResult
+from connectors.errors import TransientError
+from monitor.config import Config, parse_config
+from monitor.db import session
+from monitor.models import Alert, FeedState, Mention
+from monitor.outbox import Dispatcher
+from monitor.pipeline import Pipeline
+from monitor.scheduler import Service
+from tests.support import fake_connector
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ETAG = FeedCursor(cursor="2026-11-23T08:00:00+00:00", etag='"v1"', last_modified="Mon, 23 Nov")
+
+
+@pytest.fixture(autouse=True)
+def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
+    fake_connector.QUEUE.clear()
+    fake_connector.CALLS.clear()
+    yield
+    fake_connector.QUEUE.clear()
+
+
+def make_config() -> Config:
+    return parse_config(
+        {
+            "alerts": {"feed_failures": 2, "health_channel": "#ops"},
+            "feeds": [{"name": "f1", "type": "fake", "interval": 60}],
+        }
+    )
+
+
+def not_modified(state: FeedCursor = ETAG, **kw: object) -> PollResult:
+    return PollResult(state=state, not_modified=True, **kw)  # type: ignore[arg-type]
+
+
+def page() -> PollResult:
+    return PollResult(mentions=[MentionRecord("fake", "m1", T0, "A question")], state=ETAG)
+
+
+def state_row(engine: Engine) -> dict[str, object]:
+    with session(engine) as s:
+        [row] = s.exec(select(FeedState)).all()
+        return row.model_dump()
+
+
+def health_kinds(engine: Engine) -> list[str]:
+    with session(engine) as s:
+        rows = s.exec(
+            select(Alert.kind)
+            .where(col(Alert.kind).in_(("feed_health", "feed_recovered")))
+            .order_by(col(Alert.id))
+        )
+        return list(rows)
+
+
+def history(engine: Engine, results: list[PollResult | Exception]) -> dict[str, object]:
+    """Poll f1 once per result, a minute apart; the state row afterwards."""
+    pipeline = Pipeline(make_config(), engine, httpx.Client())
+    for minute, result in enumerate(results):
+        fake_connector.QUEUE["f1"].append(result)  # type: ignore[arg-type]
+        report = pipeline.poll("f1", now=T0 + timedelta(minutes=minute))
+        assert report.ok == (not isinstance(result, Exception))
+    return state_row(engine)
+
+
+def full_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Pipeline, "_store_nothing", lambda *args: False)
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [page(), not_modified()],
+        [page(), not_modified(), not_modified(FeedCursor("c2", '"v2"', None))],
+        [page(), TransientError("503"), not_modified()],
+        [page(), TransientError("503"), TransientError("503"), not_modified()],
+        [not_modified()],  # no state row yet
+    ],
+    ids=["healthy", "new-etag", "after-a-failure", "after-an-alerted-failure", "first-poll"],
+)
+def test_a_304_saves_the_same_state_as_the_full_transaction(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, results: list[PollResult | Exception]
+) -> None:
+    fast = history(engine, results)
+    fast_health = health_kinds(engine)
+    with session(engine) as s:
+        for table in (Alert, Mention, FeedState):
+            for row in s.exec(select(table)):
+                s.delete(row)
+            s.flush()
+        s.commit()
+    full_path_only(monkeypatch)
+    assert history(engine, results) == fast
+    assert health_kinds(engine) == fast_health
+
+
+def test_a_304_on_a_healthy_feed_moves_the_poll_times_and_keeps_the_rest(engine: Engine) -> None:
+    before = history(engine, [page()])
+    fake_connector.QUEUE["f1"].append(not_modified())
+    later = T0 + timedelta(minutes=5)
+    report = Pipeline(make_config(), engine, httpx.Client()).poll("f1", now=later)
+    assert report.ok and report.not_modified and report.new_mentions == []
+    after = state_row(engine)
+    assert (after["last_poll_at"], after["last_success_at"]) == (later, later)
+    assert (after["etag"], after["cursor"], after["last_modified"]) == (
+        ETAG.etag,
+        ETAG.cursor,
+        ETAG.last_modified,
+    )
+    moved = {"last_poll_at", "last_success_at"}
+    assert {k: v for k, v in after.items() if k not in moved} == {
+        k: v for k, v in before.items() if k not in moved
+    }
+
+
+def test_a_304_after_an_alerted_failure_resets_it_and_says_recovered(engine: Engine) -> None:
+    state = history(engine, [page(), TransientError("503"), TransientError("503"), not_modified()])
+    assert state["consecutive_failures"] == 0 and state["next_poll_after"] is None
+    assert state["failing_since"] is None and state["last_error"] == "TransientError: 503"
+    assert health_kinds(engine) == ["feed_health", "feed_recovered"]
+
+
+def test_a_304_keeps_the_connectors_warnings(engine: Engine) -> None:
+    history(engine, [page()])
+    fake_connector.QUEUE["f1"].append(not_modified(warnings=["feed moved"]))
+    report = Pipeline(make_config(), engine, httpx.Client()).poll("f1", now=T0)
+    assert report.warnings == ["feed moved"]
+
+
+def test_a_dry_run_304_writes_nothing(engine: Engine) -> None:
+    before = history(engine, [page()])
+    fake_connector.QUEUE["f1"].append(not_modified(FeedCursor("c9", '"v9"', None)))
+    pipeline = Pipeline(make_config(), engine, httpx.Client())
+    report = pipeline.poll("f1", now=T0 + timedelta(hours=1), dry_run=True)
+    assert report.ok and report.not_modified
+    assert state_row(engine) == before
+
+
+def test_a_304_on_a_state_row_without_last_item_at_starts_the_silence_clock(
+    engine: Engine,
+) -> None:
+    with session(engine) as s:
+        s.add(FeedState(feed="f1", etag='"v1"'))  # a row as an older version left it
+        s.commit()
+    state = history(engine, [not_modified()])
+    assert state["last_item_at"] == T0 and state["last_success_at"] == T0
+
+
+def test_poll_due_skips_a_backing_off_feed_without_fetching(engine: Engine) -> None:
+    history(engine, [page(), TransientError("503")])  # backs off 60 s from T0 + 1 min
+    pipeline = Pipeline(make_config(), engine, httpx.Client())
+    calls = len(fake_connector.CALLS)
+    assert pipeline.poll_due("f1", now=T0 + timedelta(minutes=1, seconds=30)) is None
+    assert len(fake_connector.CALLS) == calls
+    fake_connector.QUEUE["f1"].append(not_modified())
+    report = pipeline.poll_due("f1", now=T0 + timedelta(minutes=2))
+    assert report is not None and report.ok and report.not_modified
+    assert fake_connector.CALLS[-1][1] == ETAG, "the saved cursor is handed to the connector"
+    assert state_row(engine)["consecutive_failures"] == 0
+
+
+def test_the_scheduled_poll_skips_a_backing_off_feed_then_polls_it(engine: Engine) -> None:
+    history(engine, [page(), TransientError("503")])
+    config = make_config()
+    service = Service(
+        config,
+        Pipeline(config, engine, httpx.Client()),
+        Dispatcher(engine, ConsoleSink(stream=io.StringIO()), pace=0),
+    )
+    calls = len(fake_connector.CALLS)
+    assert service.poll_feed("f1", now=T0 + timedelta(minutes=1, seconds=59)) is None
+    assert len(fake_connector.CALLS) == calls
+    fake_connector.QUEUE["f1"].append(not_modified())
+    report = service.poll_feed("f1", now=T0 + timedelta(minutes=2))
+    assert report is not None and report.not_modified
+    assert len(fake_connector.CALLS) == calls + 1
