@@ -20,6 +20,7 @@ from monitor.reports.query import (
     parse_since,
     parse_until,
     percentile,
+    ttfr_query,
 )
 from tests.reports.dataset import NOW, SINCE, UNTIL, WEEK2, H, answered, load, mention
 
@@ -177,6 +178,19 @@ def test_an_in_memory_store_reports_from_its_one_database() -> None:
     engine = open_store("sqlite://")
     load(engine)
     assert by_group(engine, "platform", WINDOW)["reddit"].mentions == 8
+    engine.dispose()
+
+
+def test_sqlite_reads_the_response_times_from_the_covering_index_alone(tmp_path) -> None:
+    # SQLAlchemy's SQLite dialect drops with_hint(): the INDEXED BY must be in the SQL itself
+    engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    sql = str(ttfr_query(engine, ["platform", "language"]))
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql.replace(':since', '?').replace(':until', '?')}",
+            ("2026-01-01", "2026-02-01"),
+        ).all()
+    assert any("COVERING INDEX ix_mention_report" in row[-1] for row in plan), plan
     engine.dispose()
 
 
