@@ -215,7 +215,8 @@ class Pipeline:
         targets += self._new_mentions_with_replies(session, new_mentions)
         report.answered = self._attach_replies(session, targets)
         status = {m.id: m.status for m in report.answered}
-        new_mentions = [replace(m, status=status.get(m.id, m.status)) for m in new_mentions]
+        if status:
+            new_mentions = [replace(m, status=status.get(m.id, m.status)) for m in new_mentions]
         report.new_mentions = new_mentions
         report.alerts = self._decide_alerts(session, feed, new_mentions, now)
         report.alerts += self._answered_updates(session, report.answered, now)

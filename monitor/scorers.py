@@ -69,7 +69,8 @@ class Scorer(Protocol):
 def signals(text: str) -> Signals:
     """Counts emoji and shorthand, and notices shouting; cheap enough for every mention."""
     positive = negative = 0
-    for char in _EMOJI.findall(text):
+    # every emoji is outside ASCII, and most texts are ASCII: isascii() is far cheaper
+    for char in () if text.isascii() else _EMOJI.findall(text):
         if char in NEGATIVE_EMOJI:
             negative += 1
         else:
@@ -79,9 +80,9 @@ def signals(text: str) -> Signals:
             negative += 1
         else:
             positive += 1
-    words = _WORD.findall(text)
     shouted = _SHOUTED_WORD.findall(text)
-    shouting = len(shouted) >= 2 and len(shouted) * 2 >= len(words)
+    # count the words only when it can matter: most texts have fewer than two shouted
+    shouting = len(shouted) >= 2 and len(shouted) * 2 >= len(_WORD.findall(text))
     return Signals(positive, negative, shouting, bool(_REPEATED_MARKS.search(text)))
 
 
@@ -169,7 +170,7 @@ class TextBlobScorer:
 
     def score(self, text: str) -> Score | None:
         found = signals(text)
-        cleaned = _LAUGHTER.sub(" ", _EMOJI.sub(" ", text))
+        cleaned = _LAUGHTER.sub(" ", text if text.isascii() else _EMOJI.sub(" ", text))
         polarity, subjectivity = (float(v) for v in _pattern_sentiment(cleaned))
         opinionated = bool(polarity or subjectivity)
         notes = []
