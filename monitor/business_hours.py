@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
@@ -101,19 +101,32 @@ class BusinessCalendar:
 
     def add_business_seconds(self, start: datetime, seconds: float) -> datetime | None:
         """The moment `seconds` of opening time after `start`; None if never (no hours)."""
-        if seconds <= 0:
-            return start
-        remaining = seconds
+        return self.add_business_seconds_each(start, (seconds,))[0]
+
+    def add_business_seconds_each(
+        self, start: datetime, amounts: Sequence[float]
+    ) -> list[datetime | None]:
+        """`add_business_seconds` for several amounts from one start in one walk over the
+        opening hours (a new mention's at-risk and due times: bench/ingest_bench.py)."""
+        found: list[datetime | None] = [start if s <= 0 else None for s in amounts]
+        remaining = {i: float(s) for i, s in enumerate(amounts) if s > 0}
         window = start
         for _ in range(MAX_DAYS_WALKED // 30):
+            if not remaining:
+                break
             stop = window + timedelta(days=30)
             for lo, hi in self.open_intervals(window, stop):
                 length = (hi - lo).total_seconds()
-                if length >= remaining:
-                    return lo + timedelta(seconds=remaining)
-                remaining -= length
+                for i, left in list(remaining.items()):
+                    if length >= left:
+                        found[i] = lo + timedelta(seconds=left)
+                        del remaining[i]
+                    else:
+                        remaining[i] = left - length
+                if not remaining:
+                    break
             window = stop
-        return None
+        return found
 
     def response_seconds(self, created: datetime, answered: datetime) -> float:
         """Business TTFR. A mention posted and answered with no opening time between gets

@@ -18,7 +18,7 @@ MIN_LETTERS = 4
 _NOT_A_LANGUAGE = frozenset({"", "und", "zxx", "mul", "mis", "qme", "qht", "qam", "qct", "qst"})
 # Links, @handles and the "#" of hashtags are not words of any language; they skew n-grams.
 _NOISE = re.compile(r"https?://\S+|www\.\S+|[@#]\w+|\S+@\S+\.\w+")
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_NOT_LETTERS = re.compile(r"[\W\d_]+")  # what is left is the letters
 
 _lock = threading.Lock()
 _detectors: dict[tuple[str, ...], Any] = {}
@@ -116,7 +116,7 @@ class LanguageDetector:
         for text in texts:
             # The first few hundred characters tell the language; lingua's cost grows with length.
             cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
-            letters = len(_LETTER.findall(cleaned))
+            letters = len(_NOT_LETTERS.sub("", cleaned))  # cheaper than a list of letters
             if letters < MIN_LETTERS:
                 results.append(DetectedLanguage(UNDETERMINED, 0.0, "too-short"))
             else:

@@ -7,13 +7,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import Table, exists, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -29,6 +29,7 @@ from connectors.errors import RateLimited, TransientError
 from monitor import feed_state, health
 from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
+from monitor.inserted import NewMention, QueuedAlert
 from monitor.models import Alert, BrandReplyRow, FeedState, Mention, first_alert, utcnow
 from monitor.routing import Router
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 20_000  # characters of a mention kept; a 100 KB post is stored cut, not refused
 MAX_BACKOFF = 3600.0
 _CHUNK = 500  # ids per IN (...) query: below SQLite's and PostgreSQL's parameter limits
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -50,16 +52,16 @@ class PollReport:
     error: str | None = None
     not_modified: bool = False
     fetched: int = 0
-    new_mentions: list[Mention] = field(default_factory=list)
+    new_mentions: list[NewMention] = field(default_factory=list)
     brand_posts: int = 0
     replies_stored: int = 0
     answered: list[Mention] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[QueuedAlert] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterable[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -239,11 +241,15 @@ class Pipeline:
         records, replies = self._split_brand_posts(result, report)
         report.fetched = len(result.mentions)
         new_mentions = self._store_mentions(session, feed, records, now)
-        report.new_mentions = new_mentions
         report.replies_stored = self._store_replies(session, replies, now)
         session.flush()
-        targets = self._mentions_answered_by(session, replies) + new_mentions
+        targets = self._mentions_answered_by(session, replies)
+        targets += self._new_mentions_with_replies(session, new_mentions)
         report.answered = self._attach_replies(session, targets)
+        status = {m.id: m.status for m in report.answered}
+        if status:
+            new_mentions = [replace(m, status=status.get(m.id, m.status)) for m in new_mentions]
+        report.new_mentions = new_mentions
         report.alerts = self._decide_alerts(session, feed, new_mentions, now)
         report.alerts += self._answered_updates(session, report.answered, now)
         self._save_state(session, feed, result, now, len(new_mentions))
@@ -292,7 +298,7 @@ class Pipeline:
 
     def _store_mentions(
         self, session: Session, feed: FeedConfig, records: list[MentionRecord], now: datetime
-    ) -> list[Mention]:
+    ) -> list[NewMention]:
         by_platform: dict[str, list[MentionRecord]] = {}
         for record in records:
             by_platform.setdefault(record.platform, []).append(record)
@@ -324,13 +330,36 @@ class Pipeline:
         values = [
             self._mention_row(feed, r, s, now) for r, s in zip(fresh, sentiments, strict=True)
         ]
+        # A Core INSERT returning the ids only: ORM bulk persistence and loading the rows back
+        # as `Mention` objects cost 5x what sqlite3 spends on the INSERT (bench/README.md).
         # RETURNING order is not the VALUES order (and asking SQLAlchemy to sort makes SQLite
-        # insert row by row): put them back in arrival order by their unique key.
-        order = {(v["platform"], v["external_id"]): i for i, v in enumerate(values)}
-        inserted = session.scalars(
-            insert(Mention).returning(Mention).execution_options(render_nulls=True), values
-        ).all()
-        return sorted(inserted, key=lambda m: order[(m.platform, m.external_id)])
+        # insert row by row): the unique key gives each row its id.
+        table = _MENTION
+        id_of = {
+            (platform, external_id): id_
+            for id_, platform, external_id in session.execute(
+                insert(table).returning(table.c.id, table.c.platform, table.c.external_id),
+                values,
+            )
+        }
+        return [
+            NewMention(
+                id=id_of[(v["platform"], v["external_id"])],
+                platform=v["platform"],
+                feed=v["feed"],
+                external_id=v["external_id"],
+                created_at=v["created_at"],
+                text=v["text"],
+                title=v["title"],
+                url=v["url"],
+                author=v["author"],
+                language=v["language"],
+                rating=v["rating"],
+                sentiment=v["sentiment"],
+                status="open",
+            )
+            for v in values
+        ]
 
     def _mention_row(
         self, feed: FeedConfig, record: MentionRecord, sentiment: Sentiment, now: datetime
@@ -425,6 +454,21 @@ class Pipeline:
                 )
         return found
 
+    def _new_mentions_with_replies(
+        self, session: Session, mentions: list[NewMention]
+    ) -> list[Mention]:
+        """The new mentions a stored non-bot brand reply answers (it may have arrived first,
+        or in this poll), as ORM rows for `_attach_replies`; usually none."""
+        found: list[Mention] = []
+        replied = exists().where(
+            col(BrandReplyRow.platform) == col(Mention.platform),
+            col(BrandReplyRow.in_reply_to) == col(Mention.external_id),
+            col(BrandReplyRow.bot).is_(False),
+        )
+        for ids in _chunks([m.id for m in mentions]):
+            found.extend(session.exec(select(Mention).where(col(Mention.id).in_(ids), replied)))
+        return found
+
     def _attach_replies(self, session: Session, mentions: list[Mention]) -> list[Mention]:
         """Give each mention its earliest non-bot brand reply; an earlier one found later wins."""
         answered: list[Mention] = []
@@ -489,11 +533,11 @@ class Pipeline:
 
     def _answered_updates(
         self, session: Session, mentions: list[Mention], now: datetime
-    ) -> list[Alert]:
+    ) -> list[QueuedAlert]:
         """A mention that was alerted gets its Slack message updated once it is answered.
 
         The key carries the reply time, so a late-found earlier reply updates it again."""
-        alerts: list[Alert] = []
+        alerts: list[QueuedAlert] = []
         for mention in mentions:
             root = first_alert(session, mention.id)
             if root is None or mention.first_response_at is None:
@@ -511,7 +555,7 @@ class Pipeline:
                 created_at=now,
             )
             session.add(alert)
-            alerts.append(alert)
+            alerts.append(QueuedAlert(key, mention.id, alert.kind, alert.channel, None))
         return alerts
 
     def needs_recheck(self, feed: FeedConfig) -> bool:
@@ -575,8 +619,8 @@ class Pipeline:
         return report
 
     def _decide_alerts(
-        self, session: Session, feed: FeedConfig, mentions: list[Mention], now: datetime
-    ) -> list[Alert]:
+        self, session: Session, feed: FeedConfig, mentions: list[NewMention], now: datetime
+    ) -> list[QueuedAlert]:
         wanted = set(self.config.alerts.on)
         oldest = now - timedelta(seconds=self.config.alerts.max_age)
         rows: list[dict[str, Any]] = []
@@ -611,12 +655,12 @@ class Pipeline:
                 )
         if not rows:
             return []
-        # one multi-row INSERT ... RETURNING, as for the mentions (bench/ingest_bench.py)
-        order = {r["key"]: i for i, r in enumerate(rows)}
-        inserted = session.scalars(
-            insert(Alert).returning(Alert).execution_options(render_nulls=True), rows
-        ).all()
-        return sorted(inserted, key=lambda a: order[a.key])
+        # one Core executemany, nothing read back (bench/ingest_bench.py)
+        session.execute(insert(_ALERT), rows)
+        return [
+            QueuedAlert(r["key"], r["mention_id"], r["kind"], r["channel"], r["route"])
+            for r in rows
+        ]
 
     def _save_state(
         self, session: Session, feed: FeedConfig, result: PollResult, now: datetime, new: int
@@ -634,6 +678,10 @@ class Pipeline:
         state.next_poll_after = None
         state.items_seen += new
         session.add(state)
+
+
+_MENTION = cast(Table, Mention.__table__)  # type: ignore[attr-defined]
+_ALERT = cast(Table, Alert.__table__)  # type: ignore[attr-defined]
 
 
 def _scoring_request(record: MentionRecord) -> Request:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ class Scorer(Protocol):
 def signals(text: str) -> Signals:
     """Counts emoji and shorthand, and notices shouting; cheap enough for every mention."""
     positive = negative = 0
-    for char in _EMOJI.findall(text):
+    # every emoji is outside ASCII, and most texts are ASCII: isascii() is far cheaper
+    for char in () if text.isascii() else _EMOJI.findall(text):
         if char in NEGATIVE_EMOJI:
             negative += 1
         else:
@@ -79,9 +81,9 @@ def signals(text: str) -> Signals:
             negative += 1
         else:
             positive += 1
-    words = _WORD.findall(text)
     shouted = _SHOUTED_WORD.findall(text)
-    shouting = len(shouted) >= 2 and len(shouted) * 2 >= len(words)
+    # count the words only when it can matter: most texts have fewer than two shouted
+    shouting = len(shouted) >= 2 and len(shouted) * 2 >= len(_WORD.findall(text))
     return Signals(positive, negative, shouting, bool(_REPEATED_MARKS.search(text)))
 
 
@@ -91,10 +93,11 @@ def expand_negations(text: str) -> str:
     return _NEGATED_CONTRACTION.sub(lambda m: f"{m.group(1)} not", text)
 
 
-def _load_pattern_sentiment() -> Callable[[str], Any]:
+def _load_pattern_sentiment() -> tuple[Callable[[str], Any], bool]:
     """`textblob.en.sentiment` without running `textblob/__init__.py`, which imports nltk and
     numpy for the TextBlob class we do not use: 25 MB of RSS and 0.5 s of start-up in every
-    process (bench/memory_bench.py). Same module, same lexicon, same numbers."""
+    process (bench/memory_bench.py). Same module, same lexicon, same numbers. True when the
+    copy is our own (TextBlob imported later gets a fresh one)."""
     if "textblob.en" not in sys.modules and "textblob" not in sys.modules:
         spec = importlib.util.find_spec("textblob")
         if spec is not None and spec.submodule_search_locations is not None:
@@ -111,13 +114,37 @@ def _load_pattern_sentiment() -> Callable[[str], Any]:
                     n for n in sys.modules if n == "textblob" or n.startswith("textblob.")
                 ]:
                     del sys.modules[name]
-            return sentiment
+            return sentiment, True
     from textblob.en import sentiment
 
-    return sentiment
+    return sentiment, False
 
 
-pattern_sentiment = _load_pattern_sentiment()
+pattern_sentiment, _OWN_COPY = _load_pattern_sentiment()
+_lexicon_lock = threading.Lock()
+
+
+def _load_lexicon() -> None:
+    """Load the pattern lexicon now and, in our own copy, look words up as the dict it is.
+
+    Its lazy-loading dict checks "loaded yet?" in Python on every word lookup: a fifth of the
+    analyser's time (bench/ingest_bench.py). Same entries, so the same numbers. TextBlob's
+    own copy, when it is the one we were given, is left as it is."""
+    with _lexicon_lock:
+        lexicon: Any = pattern_sentiment
+        if not _OWN_COPY or getattr(type(lexicon), "_loaded", False):
+            return
+        len(lexicon)  # the lazy dict loads on its first use
+        lexicon.__class__ = type(
+            "LoadedSentiment",
+            (type(lexicon),),
+            {
+                "_loaded": True,
+                "__contains__": dict.__contains__,
+                "__getitem__": dict.__getitem__,
+                "get": dict.get,
+            },
+        )
 
 
 def _pattern_sentiment(text: str) -> tuple[float, float]:
@@ -166,10 +193,11 @@ class TextBlobScorer:
     def __init__(self, negative_below: float = -0.1, positive_above: float = 0.1) -> None:
         self.negative_below = negative_below
         self.positive_above = positive_above
+        _load_lexicon()
 
     def score(self, text: str) -> Score | None:
         found = signals(text)
-        cleaned = _LAUGHTER.sub(" ", _EMOJI.sub(" ", text))
+        cleaned = _LAUGHTER.sub(" ", text if text.isascii() else _EMOJI.sub(" ", text))
         polarity, subjectivity = (float(v) for v in _pattern_sentiment(cleaned))
         opinionated = bool(polarity or subjectivity)
         notes = []

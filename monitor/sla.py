@@ -55,8 +55,14 @@ class Clocks:
     def start(self, mention: Mention, now: datetime, max_age: float) -> None:
         """Set the SLA times of a new mention; history from a backfill gets no clock."""
         policy = self.policy(mention.feed, mention.platform)
-        mention.sla_at_risk_at = self._after(mention, policy, policy.target * policy.at_risk)
-        mention.sla_due_at = self._after(mention, policy, policy.target)
+        at_risk, due = policy.target * policy.at_risk, policy.target
+        if policy.clock == "calendar":
+            mention.sla_at_risk_at = self._after(mention, policy, at_risk)
+            mention.sla_due_at = self._after(mention, policy, due)
+        else:  # both from one walk over the opening hours
+            calendar = self.calendar(mention.feed)
+            times = calendar.add_business_seconds_each(mention.created_at, (at_risk, due))
+            mention.sla_at_risk_at, mention.sla_due_at = times
         old = mention.created_at < now - timedelta(seconds=max_age)
         mention.sla_state = "backfill" if old else "on_track"
 

@@ -49,6 +49,20 @@ def test_too_short_to_tell_is_undetermined(detector, text):
     assert detector.detect(text).code == "und"
 
 
+@pytest.mark.parametrize(
+    ("text", "too_short"),
+    [
+        ("abc 123 ___ !!!", True),  # digits, underscores and marks are not letters
+        ("abcd 123", False),
+        ("ÄÖÜ 4", True),
+        ("ÄÖÜß", False),  # letters outside ASCII count
+        ("日本 @acme1234 https://x.y/abcdef", True),  # handles and links are dropped first
+    ],
+)
+def test_only_letters_count_towards_the_minimum(detector, text, too_short):
+    assert (detector.detect(text).method == "too-short") is too_short
+
+
 def test_script_of_no_configured_language_is_undetermined(detector):
     found = detector.detect("Это просто ужасный сервис, верните деньги")
     assert found.code == "und"

@@ -143,6 +143,38 @@ def test_a_reply_that_arrives_before_its_mention_is_matched_later(engine: Engine
     assert all_rows(engine, Mention)[0].ttfr_seconds == 20 * 60
 
 
+def test_a_new_complaint_already_answered_is_reported_answered_and_not_alerted(
+    engine: Engine,
+) -> None:
+    """The poll reports its new mentions as plain values: their status must still say that a
+    reply stored before them (or in the same poll) answered them, and no alert is queued."""
+    run(engine, PollResult(brand_replies=[reply("r1", "1", 5), reply("b2", "2", 5, bot=True)]))
+    report = run(
+        engine,
+        PollResult(
+            mentions=[
+                mention("1", "This is terrible, broken again", 25),
+                mention("2", "This is terrible, broken again", 25),
+                mention("3", "This is terrible, broken again", 25),
+            ],
+            brand_replies=[reply("r3", "3", 1)],
+        ),
+    )
+    assert [(m.external_id, m.status) for m in report.new_mentions] == [
+        ("1", "answered"),
+        ("2", "open"),  # only a bot answered
+        ("3", "answered"),
+    ]
+    assert sorted(m.external_id for m in report.answered) == ["1", "3"]
+    stored = {m.external_id: m for m in all_rows(engine, Mention)}
+    assert {eid: m.id for eid, m in stored.items()} == {
+        m.external_id: m.id for m in report.new_mentions
+    }
+    assert stored["1"].ttfr_seconds == 20 * 60 and stored["3"].ttfr_seconds == 24 * 60
+    assert [a.mention_id for a in report.alerts] == [stored["2"].id]
+    assert [a.key for a in all_rows(engine, Alert)] == [f"negative:{stored['2'].id}"]
+
+
 def test_backfill_older_than_max_age_is_stored_but_not_alerted(engine: Engine) -> None:
     config = make_config(max_age="1h")
     result = PollResult(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import ConfigError, SentimentConfig, parse_config
+from monitor.scorers import Signals, signals
 from monitor.sentiment import SentimentAnalyzer, explain
 
 
@@ -73,6 +74,21 @@ def test_all_caps_shouting_amplifies_the_polarity(analyzer):
     assert calm.label == shouted.label == "negative"
     assert shouted.polarity is not None and calm.polarity is not None
     assert shouted.polarity < calm.polarity
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("BAD app", Signals(0, 0, False, False)),  # one shouted word is not shouting
+        ("WORST APP, it crashes all the time", Signals(0, 0, False, False)),  # 2 of 7 words
+        ("WORST APP EVER, it crashes", Signals(0, 0, True, False)),  # 3 of 5 words
+        ("Ugh, no reply?? 😡😡 but thx ❤️", Signals(2, 3, False, True)),
+        ("déçu 👎 mais merci 🙏", Signals(1, 1, False, False)),
+        ("plain ascii text, nothing here", Signals(0, 0, False, False)),
+    ],
+)
+def test_signals_count_emoji_shorthand_and_shouting(text, expected):
+    assert signals(text) == expected
 
 
 def test_shouted_question_with_no_opinion_words_is_negative(analyzer):
