@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -132,5 +133,10 @@ def test_sigkill_at_random_moments_while_slack_flaps_loses_and_repeats_nothing(
                 int(str(m.metadata["event_payload"]["alert_key"]).split(":")[1]) for m in posts
             ]
             assert order == sorted(order), f"#{feed} out of order: {order}"
+            # Arrivals are stamped by the fake server's handler thread: on a loaded machine one
+            # stamped late shortens the next gap by as much, so single gaps carry the noise
+            # and the typical gap carries the pace. A sender without a pacer would post a
+            # cycle's messages milliseconds apart.
             gaps = [b.at - a.at for a, b in pairwise(posts)]
-            assert all(gap >= 0.9 for gap in gaps), min(gaps)
+            assert statistics.median(gaps) >= 0.95, gaps
+            assert min(gaps) >= 0.5, gaps
