@@ -6,7 +6,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +37,12 @@ class DispatchReport:
 
 
 class ChannelPacer:
-    """At most one message per `interval` seconds per channel (Slack's documented pace)."""
+    """At most one message per `interval` seconds per channel (Slack's documented pace).
+
+    The interval runs from the end of the previous call, not its start: slack_sdk retries a
+    dropped connection or a 429 inside one call, so a call's last request can leave a second
+    after it began, and a next call timed from the start would follow it at once (seen in
+    tests/test_crash_loop.py: two messages 7 ms apart)."""
 
     def __init__(
         self,
@@ -60,6 +66,22 @@ class ChannelPacer:
             self._last[channel] = max(now, now + delay)
         if delay > 0:
             self.sleep(delay)
+
+    def done(self, channel: str) -> None:
+        """The call to `channel` has returned: the next one waits a full interval from now."""
+        if self.interval <= 0:
+            return
+        with self._lock:
+            self._last[channel] = max(self._last.get(channel, 0.0), self.monotonic())
+
+    @contextmanager
+    def turn(self, channel: str) -> Iterator[None]:
+        """Wait for the channel's turn, make the call, and start its interval when it ends."""
+        self.wait(channel)
+        try:
+            yield
+        finally:
+            self.done(channel)
 
 
 def retry_delay(attempts: int, result: SendResult) -> float:
@@ -197,16 +219,16 @@ class Dispatcher:
             result = SendResult(ok=True)
             if root_id is not None:
                 # refresh the first message in place first: it is idempotent, the reply is not
-                self.pacer.wait(root_channel)
-                root_message = self._fresh_root_message(root_id)
-                if root_message is not None:
-                    result = self.sink.update(root_channel, root_ts, root_message)
+                with self.pacer.turn(root_channel):
+                    root_message = self._fresh_root_message(root_id)
+                    if root_message is not None:
+                        result = self.sink.update(root_channel, root_ts, root_message)
             if result.ok:
-                self.pacer.wait(root_channel)
-                result = self.sink.post(root_channel, message, thread_ts=root_ts)
+                with self.pacer.turn(root_channel):
+                    result = self.sink.post(root_channel, message, thread_ts=root_ts)
         else:
-            self.pacer.wait(channel)
-            result = self.sink.post(channel, message)
+            with self.pacer.turn(channel):
+                result = self.sink.post(channel, message)
         self._record(alert_id, key, channel, attempts, result, root_ts, report)
         return result.ok or result.permanent
 
