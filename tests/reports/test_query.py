@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -191,6 +193,22 @@ def test_sqlite_reads_the_response_times_from_the_covering_index_alone(tmp_path)
             ("2026-01-01", "2026-02-01"),
         ).all()
     assert any("COVERING INDEX ix_mention_report" in row[-1] for row in plan), plan
+    engine.dispose()
+
+
+def test_a_report_neither_waits_for_nor_blocks_a_polls_write_transaction(tmp_path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'busy.db'}")
+    load(engine)
+    poll = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    poll.execute("BEGIN IMMEDIATE")  # a poll's transaction holds the write lock
+    poll.execute("UPDATE feed_state SET items_seen = items_seen")
+    with ThreadPoolExecutor(1) as pool:
+        # a report taking the write lock too would wait here for busy_timeout (30 s)
+        report = pool.submit(by_group, engine, "platform").result(timeout=10)
+        assert report["reddit"].mentions == 8
+        # and the poll can still commit while a report reads
+        poll.execute("COMMIT")
+    poll.close()
     engine.dispose()
 
 
