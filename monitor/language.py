@@ -104,7 +104,6 @@ class LanguageDetector:
     def __init__(self, languages: Iterable[str], *, min_confidence: float = 0.5) -> None:
         self.languages = tuple(sorted(set(languages)))
         self.min_confidence = min_confidence
-        self.english_first = "en" in self.languages
 
     def detect(self, text: str) -> DetectedLanguage:
         return self.detect_many([text])[0]
@@ -120,10 +119,6 @@ class LanguageDetector:
             letters = len(_NOT_LETTERS.sub("", cleaned))  # cheaper than a list of letters
             if letters < MIN_LETTERS:
                 results.append(DetectedLanguage(UNDETERMINED, 0.0, "too-short"))
-            elif self.english_first and (share := english_share(cleaned)) is not None:
-                # plainly English by its function words: lingua would cost as much as the
-                # TextBlob scoring that follows (bench/ingest_bench.py) and add nothing
-                results.append(DetectedLanguage("en", share, "english-words"))
             else:
                 pending.append((len(results), cleaned, letters))
                 results.append(None)
