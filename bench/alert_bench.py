@@ -120,17 +120,18 @@ class Bench:
         self.service = Service(self.config, self.pipeline, dispatcher)
         self.committed: dict[str, float] = {}
         self._lock = threading.Lock()
-        original = self.pipeline.poll
+        # the scheduled job's call (Service.poll_feed -> Pipeline.poll_due)
+        original = self.pipeline.poll_due
 
-        def timed_poll(name: str, now: datetime | None = None) -> PollReport:
+        def timed_poll(name: str, now: datetime | None = None) -> PollReport | None:
             report = original(name, now=now)
             at = time.monotonic()  # the page and its alerts are committed by now
             with self._lock:
-                for alert in report.alerts:
+                for alert in report.alerts if report else []:
                     self.committed[alert.key] = at
             return report
 
-        self.pipeline.poll = timed_poll  # type: ignore[method-assign,assignment]
+        self.pipeline.poll_due = timed_poll  # type: ignore[method-assign,assignment]
 
     def start(self) -> None:
         self.service.start()
