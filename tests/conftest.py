@@ -21,6 +21,21 @@ def postgres_url() -> str | None:
 
 
 @pytest.fixture
+def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`type = "fake"` feeds use tests/support/fake_connector.py, with an empty queue.
+
+    Not autouse: the conformance test runs every registered connector."""
+    from connectors import registry
+    from tests.support import fake_connector
+
+    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
+    fake_connector.QUEUE.clear()
+    fake_connector.CALLS.clear()
+    yield
+    fake_connector.QUEUE.clear()
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = open_store(f"sqlite:///{tmp_path / 'monitor.db'}")
     yield engine

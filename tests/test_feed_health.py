@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.console import ConsoleSink
-from connectors import registry
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import AuthError, TransientError
 from monitor.config import Config, HeartbeatConfig, parse_config
@@ -30,12 +28,8 @@ from tests.support import fake_connector
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
-    fake_connector.QUEUE.clear()
-    yield
-    fake_connector.QUEUE.clear()
+# the fake connector registered, its queue empty (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_registered")
 
 
 def make_config() -> Config:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -10,7 +9,6 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from connectors import registry
 from connectors.base import BrandReply, FeedCursor, MentionRecord, PollResult
 from connectors.errors import AuthError, RateLimited
 from monitor.config import Config, parse_config
@@ -22,13 +20,8 @@ from tests.support import fake_connector
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
-    fake_connector.QUEUE.clear()
-    fake_connector.CALLS.clear()
-    yield
-    fake_connector.QUEUE.clear()
+# the fake connector registered, its queue empty (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_registered")
 
 
 def make_config(**alerts: object) -> Config:

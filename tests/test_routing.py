@@ -12,7 +12,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.slack import SlackSink
-from connectors import registry
 from connectors.base import BrandReply, MentionRecord, PollResult
 from monitor.config import Config, ConfigError, parse_config
 from monitor.db import session
@@ -27,12 +26,8 @@ from tests.support.fake_slack import FakeSlack, fake_slack
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # Monday noon UTC
 
 
-@pytest.fixture(autouse=True)
-def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
-    fake_connector.QUEUE.clear()
-    yield
-    fake_connector.QUEUE.clear()
+# the fake connector registered, its queue empty (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_registered")
 
 
 @pytest.fixture

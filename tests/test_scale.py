@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from connectors import registry
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.http import make_client
 from monitor.cli import cli
@@ -32,12 +30,8 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LABELLED = Path(__file__).parent.parent / "tools" / "data" / "labelled_mentions.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
-    fake_connector.QUEUE.clear()
-    yield
-    fake_connector.QUEUE.clear()
+# the fake connector registered, its queue empty (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_registered")
 
 
 def labelled() -> list[dict[str, object]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,7 +11,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.console import ConsoleSink
-from connectors import registry
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import TransientError
 from monitor.config import Config, parse_config
@@ -27,13 +25,8 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ETAG = FeedCursor(cursor="2026-11-23T08:00:00+00:00", etag='"v1"', last_modified="Mon, 23 Nov")
 
 
-@pytest.fixture(autouse=True)
-def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.REGISTRY, "fake", "tests.support.fake_connector:FakeConnector")
-    fake_connector.QUEUE.clear()
-    fake_connector.CALLS.clear()
-    yield
-    fake_connector.QUEUE.clear()
+# the fake connector registered, its queue empty (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fake_registered")
 
 
 def make_config() -> Config:
