@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import httpx
-from sqlalchemy import Table, exists, insert
+from sqlalchemy import Table, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -27,6 +27,7 @@ from connectors import (
 )
 from connectors.errors import RateLimited, TransientError
 from monitor import feed_state, health
+from monitor.bulk import insert_returning, one_of
 from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
 from monitor.inserted import NewMention, QueuedAlert
@@ -303,24 +304,27 @@ class Pipeline:
         for record in records:
             by_platform.setdefault(record.platform, []).append(record)
         fresh: list[MentionRecord] = []
+        table, dialect = _MENTION, session.get_bind().dialect.name
         for platform, group in by_platform.items():
-            existing: dict[str, Mention] = {}
+            # Three columns, not ORM rows: a poll mostly brings new ids, and building the
+            # statement and result of the full row cost 4x what SQLite spends on the lookup.
+            existing: dict[str, tuple[int, bool]] = {}
             for ids in _chunks([r.external_id for r in group]):
                 rows = session.exec(
-                    select(Mention).where(
-                        Mention.platform == platform, col(Mention.external_id).in_(ids)
+                    select(table.c.external_id, table.c.id, table.c.edited_after_reply).where(
+                        table.c.platform == platform, one_of(dialect, table.c.external_id, ids)
                     )
                 )
-                existing.update((m.external_id, m) for m in rows)
+                existing.update((external_id, (id_, edited)) for external_id, id_, edited in rows)
             for record in group:
                 stored = existing.get(record.external_id)
-                if stored is not None:
-                    if record.edited_after_reply and not stored.edited_after_reply:
-                        stored.edited_after_reply = True
-                        session.add(stored)
-                        self._note_edit(session, stored, record, now)
-                    continue
-                fresh.append(record)
+                if stored is None:
+                    fresh.append(record)
+                elif record.edited_after_reply and not stored[1]:
+                    mention = session.get_one(Mention, stored[0])
+                    mention.edited_after_reply = True
+                    session.add(mention)
+                    self._note_edit(session, mention, record, now)
         if not fresh:
             return []
         # Performance (bench/ingest_bench.py): score the page in one batch (the language
@@ -330,18 +334,11 @@ class Pipeline:
         values = [
             self._mention_row(feed, r, s, now) for r, s in zip(fresh, sentiments, strict=True)
         ]
-        # A Core INSERT returning the ids only: ORM bulk persistence and loading the rows back
-        # as `Mention` objects cost 5x what sqlite3 spends on the INSERT (bench/README.md).
-        # RETURNING order is not the VALUES order (and asking SQLAlchemy to sort makes SQLite
-        # insert row by row): the unique key gives each row its id.
-        table = _MENTION
-        id_of = {
-            (platform, external_id): id_
-            for id_, platform, external_id in session.execute(
-                insert(table).returning(table.c.id, table.c.platform, table.c.external_id),
-                values,
-            )
-        }
+        # An INSERT returning the ids only: ORM bulk persistence and loading the rows back as
+        # `Mention` objects cost 5x what sqlite3 spends on the INSERT (bench/README.md).
+        # RETURNING order is not the VALUES order: the unique key gives each row its id.
+        returned = insert_returning(session, table, values, ("id", "platform", "external_id"))
+        id_of = {(platform, external_id): id_ for id_, platform, external_id in returned}
         return [
             NewMention(
                 id=id_of[(v["platform"], v["external_id"])],
@@ -459,14 +456,29 @@ class Pipeline:
     ) -> list[Mention]:
         """The new mentions a stored non-bot brand reply answers (it may have arrived first,
         or in this poll), as ORM rows for `_attach_replies`; usually none."""
+        # Ask the reply table first, by its (platform, in_reply_to) index, for the external ids
+        # only: a correlated EXISTS per mention returning ORM rows cost 3 ms a page for the
+        # usual answer, none (bench/ingest_bench.py).
+        by_platform: dict[str, dict[str, int]] = {}
+        for mention in mentions:
+            by_platform.setdefault(mention.platform, {})[mention.external_id] = mention.id
+        dialect = session.get_bind().dialect.name
+        ids: list[int] = []
+        for platform, id_of in by_platform.items():
+            for external_ids in _chunks(sorted(id_of)):
+                answered = session.exec(
+                    select(BrandReplyRow.in_reply_to)
+                    .distinct()
+                    .where(
+                        BrandReplyRow.platform == platform,
+                        one_of(dialect, BrandReplyRow.in_reply_to, external_ids),
+                        col(BrandReplyRow.bot).is_(False),
+                    )
+                )
+                ids.extend(id_of[external_id] for external_id in answered)
         found: list[Mention] = []
-        replied = exists().where(
-            col(BrandReplyRow.platform) == col(Mention.platform),
-            col(BrandReplyRow.in_reply_to) == col(Mention.external_id),
-            col(BrandReplyRow.bot).is_(False),
-        )
-        for ids in _chunks([m.id for m in mentions]):
-            found.extend(session.exec(select(Mention).where(col(Mention.id).in_(ids), replied)))
+        for chunk in _chunks(sorted(ids)):
+            found.extend(session.exec(select(Mention).where(col(Mention.id).in_(chunk))))
         return found
 
     def _attach_replies(self, session: Session, mentions: list[Mention]) -> list[Mention]:
