@@ -32,10 +32,14 @@ _ENGLISH_WORDS = frozenset(
     "could should what why how where when who from very they their our don't doesn't didn't "
     "i'm i've any anyone does did there about again still".split()
 )
+# Common English words that are words elsewhere too ("is", "in", "was", "of", "so", "a"): they
+# count towards the share of English words, never towards the two distinct words asked for.
+_ENGLISH_SHARED_WORDS = frozenset(
+    "a an at but for get got i if in is just me my no of on or so to was we will".split()
+)
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 PLAUSIBLE = 0.05  # a runner-up at least this confident may be the real language
 DETECT_CHARS = 500
-SHORT_TEXT_LETTERS = 120  # lingua's own advice: below this, low-accuracy mode is less reliable
 PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth starting
 
 
@@ -104,36 +108,41 @@ class LanguageDetector:
     def __init__(self, languages: Iterable[str], *, min_confidence: float = 0.5) -> None:
         self.languages = tuple(sorted(set(languages)))
         self.min_confidence = min_confidence
+        self._english = "en" in self.languages
 
     def detect(self, text: str) -> DetectedLanguage:
         return self.detect_many([text])[0]
 
     def detect_many(self, texts: Sequence[str]) -> list[DetectedLanguage]:
-        """`detect` for a batch: lingua scores the batch on all cores, outside the GIL
-        (half the wall time on two cores, measured by bench/ingest_bench.py)."""
+        """`detect` for a batch: lingua scores the batch on all cores in its own threads (half
+        the wall time on two cores; it holds the GIL meanwhile: bench/README.md)."""
         results: list[DetectedLanguage | None] = []
-        pending: list[tuple[int, str, int]] = []
+        pending: list[tuple[int, str]] = []
         for text in texts:
             # The first few hundred characters tell the language; lingua's cost grows with length.
             cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
             letters = len(_NOT_LETTERS.sub("", cleaned))  # cheaper than a list of letters
             if letters < MIN_LETTERS:
                 results.append(DetectedLanguage(UNDETERMINED, 0.0, "too-short"))
+            elif self._english and (share := english_share(cleaned)) is not None:
+                # Plainly English by its function words: lingua would agree and costs as much
+                # CPU per text as TextBlob's scoring; two in three English texts skip it.
+                results.append(DetectedLanguage("en", share, "english-words"))
             else:
-                pending.append((len(results), cleaned, letters))
+                pending.append((len(results), cleaned))
                 results.append(None)
         if pending:
             detector = _lingua_detector(self.languages)
-            batch = [cleaned for _, cleaned, _ in pending]
+            batch = [cleaned for _, cleaned in pending]
             if len(batch) < PARALLEL_MIN:  # starting the worker threads costs more
                 ranked_all = [detector.compute_language_confidence_values(t) for t in batch]
             else:
                 ranked_all = detector.compute_language_confidence_values_in_parallel(batch)
-            for (index, cleaned, letters), ranked in zip(pending, ranked_all, strict=True):
-                results[index] = self._decide(cleaned, letters, ranked)
+            for (index, _), ranked in zip(pending, ranked_all, strict=True):
+                results[index] = self._decide(ranked)
         return [r for r in results if r is not None]
 
-    def _decide(self, cleaned: str, letters: int, ranked: Any) -> DetectedLanguage:
+    def _decide(self, ranked: Any) -> DetectedLanguage:
         best_code, confidence = UNDETERMINED, 0.0
         if ranked and ranked[0].value > 0.0:  # all zero: a script none of the languages use
             best_code = ranked[0].language.iso_code_639_1.name.lower()
@@ -141,11 +150,6 @@ class LanguageDetector:
         plausible = tuple(
             c.language.iso_code_639_1.name.lower() for c in ranked[:4] if c.value >= PLAUSIBLE
         )
-        if best_code != "en" and letters < SHORT_TEXT_LETTERS and "en" in self.languages:
-            share = english_share(cleaned)
-            if share is not None:
-                others = tuple(code for code in plausible if code != "en")
-                return DetectedLanguage("en", share, "english-words", others)
         if best_code == UNDETERMINED or confidence < self.min_confidence:
             return DetectedLanguage(UNDETERMINED, confidence)
         return DetectedLanguage(best_code, confidence, plausible=plausible[1:])
@@ -156,9 +160,13 @@ class LanguageDetector:
 
 
 def english_share(text: str) -> float | None:
-    """Share of English function words, when there are at least two distinct ones and 25 %."""
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
-    hits = [w for w in words if w in _ENGLISH_WORDS]
-    if len(set(hits)) < 2 or len(hits) * 4 < len(words):
+    """Share of English function words, when at least two distinct ones are English only and
+    the share is at least 25 %."""
+    words = _WORD.findall(text.lower().replace("’", "'"))
+    own = {w for w in words if w in _ENGLISH_WORDS}
+    if len(own) < 2:
         return None
-    return round(len(hits) / len(words), 3)
+    hits = sum(1 for w in words if w in _ENGLISH_WORDS or w in _ENGLISH_SHARED_WORDS)
+    if hits * 4 < len(words):
+        return None
+    return round(hits / len(words), 3)

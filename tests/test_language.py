@@ -44,6 +44,48 @@ def test_short_english_question_is_english_thanks_to_function_words(detector):
     assert (found.code, found.method) == ("en", "english-words")
 
 
+def test_plain_english_is_told_by_its_function_words_without_the_detector(monkeypatch):
+    # lingua costs as much CPU per text as TextBlob's scoring; English that says so in its
+    # function words needs neither its models nor its time (bench/ingest_bench.py)
+    texts = [
+        "I was charged twice for the same subscription and I still have not been able to get "
+        "a refund from your support team, which is why I am writing this here again.",
+        "Mijn pakket is al twee weken onderweg en niemand reageert op mijn mails.",
+        # Dutch with words English shares ("is", "in", "was", "so"): not two English-only ones
+        "Het was zo slecht, de app is in een week twee keer gecrasht, so sad.",
+    ]
+    asked: list[str] = []
+    real = _lingua_detector(tuple(sorted(set(LANGUAGES))))
+
+    class Spy:
+        def compute_language_confidence_values(self, text):
+            asked.append(text)
+            return real.compute_language_confidence_values(text)
+
+    monkeypatch.setattr("monitor.language._lingua_detector", lambda codes: Spy())
+    english, dutch, dutch_too = LanguageDetector(LANGUAGES).detect_many(texts)
+    assert (english.code, english.method) == ("en", "english-words")
+    assert english.confidence is not None and english.confidence >= 0.25
+    assert (dutch.code, dutch.method) == ("nl", "detector")
+    assert (dutch_too.code, dutch_too.method) == ("nl", "detector")
+    assert asked == texts[1:]  # only the Dutch texts went to the detector
+
+
+def test_no_english_shortcut_when_english_is_not_a_configured_language(monkeypatch):
+    asked: list[str] = []
+    real = _lingua_detector(("de", "nl"))
+
+    class Spy:
+        def compute_language_confidence_values(self, text):
+            asked.append(text)
+            return real.compute_language_confidence_values(text)
+
+    monkeypatch.setattr("monitor.language._lingua_detector", lambda codes: Spy())
+    text = "The app would not open and you never answered any of my emails about it."
+    found = LanguageDetector(["de", "nl"]).detect(text)
+    assert found.code != "en" and asked == [text]
+
+
 @pytest.mark.parametrize("text", ["lol", "ok!", "👍👍", "https://t.co/abc @acme #fail"])
 def test_too_short_to_tell_is_undetermined(detector, text):
     assert detector.detect(text).code == "und"
