@@ -26,6 +26,7 @@ class Router:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.routes = {route.name: route for route in config.routes}
+        self._feeds = {feed.name: feed for feed in config.feeds}  # asked once per alert
 
     def route(
         self,
@@ -42,7 +43,7 @@ class Router:
                 return Destination(route.name, route.channel)
         if kind in HEALTH_KINDS and self.config.alerts.health_channel:
             return Destination(DEFAULT_ROUTE, self.config.alerts.health_channel)
-        feed_config = next((f for f in self.config.feeds if f.name == feed), None)
+        feed_config = self._feeds.get(feed) if feed is not None else None
         channel = (
             feed_config.channel
             if feed_config and feed_config.channel

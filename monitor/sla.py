@@ -23,9 +23,12 @@ class Clocks:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._calendars: dict[str | None, BusinessCalendar] = {}
+        # every new mention asks: with a thousand feeds, a scan of the list per mention
+        self._feeds = {f.name: f for f in config.feeds}
+        self._policies: dict[tuple[str, str], SLAPolicy] = {}
 
     def _feed(self, name: str) -> FeedConfig | None:
-        return next((f for f in self.config.feeds if f.name == name), None)
+        return self._feeds.get(name)
 
     def calendar(self, feed_name: str) -> BusinessCalendar:
         feed = self._feed(feed_name)
@@ -36,6 +39,13 @@ class Clocks:
         return self._calendars[key]
 
     def policy(self, feed_name: str, platform: str) -> SLAPolicy:
+        key = (feed_name, platform)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = self._resolve(feed_name, platform)
+        return policy
+
+    def _resolve(self, feed_name: str, platform: str) -> SLAPolicy:
         sla = self.config.sla
         target, clock, at_risk = sla.target, sla.clock, sla.at_risk
         feed = self._feed(feed_name)
