@@ -94,7 +94,7 @@ def pipeline_rate(
     _corpus.PAGES[FEED] = [indexed[start : start + page] for start in range(0, len(items), page)]
     with httpx.Client() as client:
         pipeline = Pipeline(config(), engine, client, clock=lambda: NOW)
-        pipeline.analyzer.warm_up()  # `monitor run` loads the language models at start-up too
+        pipeline.warm_up()  # `monitor run` loads the language models at start-up too
         start = time.perf_counter()
         total = 0
         if backfill:

@@ -254,7 +254,7 @@ def run_cycles(args: argparse.Namespace, farm: RemoteFarm, tmp: str) -> dict[str
     try:
         with make_client(timeout=config.scheduler.http_timeout) as client:
             pipeline = Pipeline(config, engine, client)
-            pipeline.analyzer.warm_up()
+            pipeline.warm_up()
             service = TimedService(config, pipeline, Dispatcher(engine, NullSink(), pace=0))
             started = time.monotonic()
             service.start()
@@ -296,7 +296,7 @@ def sequential(args: argparse.Namespace, farm: RemoteFarm, tmp: str) -> tuple[fl
     engine = open_store(config.storage.resolved_url())
     with make_client(timeout=config.scheduler.http_timeout) as client:
         pipeline = Pipeline(config, engine, client)
-        pipeline.analyzer.warm_up()
+        pipeline.warm_up()
         # a sample spread over all hosts and feeds, fresh feeds as in the first cycle
         step = max(1, args.feeds // count)
         names = [f"feed{i}" for i in range(0, args.feeds, step)][:count]

@@ -127,6 +127,7 @@ def run(ctx: click.Context) -> None:
     slack_app = _start_slack_app(config, engine, sink)
     with make_client(timeout=config.scheduler.http_timeout) as client:
         pipeline = Pipeline(config, engine, client)
+        pipeline.warm_up()
         dispatcher = Dispatcher(
             engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
         )
@@ -256,7 +257,7 @@ def backfill(ctx: click.Context, feed: str, max_polls: int) -> None:
 
     with make_client(timeout=config.scheduler.http_timeout) as client:
         pipeline = Pipeline(config, engine, client)
-        pipeline.analyzer.warm_up()
+        pipeline.warm_up()
         reports = pipeline.backfill(feed, max_polls=max_polls)
         # the length is unknown (the platform decides how much history there is)
         with click.progressbar(reports, label=f"backfill {feed}", item_show_func=shown) as bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -9,11 +10,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import httpx
-from sqlalchemy import Table, insert
+from sqlalchemy import Select, Table, bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -27,7 +30,7 @@ from connectors import (
 )
 from connectors.errors import RateLimited, TransientError
 from monitor import feed_state, health
-from monitor.bulk import insert_returning, one_of
+from monitor.bulk import insert_returning, listed, one_of
 from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
 from monitor.inserted import NewMention, QueuedAlert
@@ -93,6 +96,16 @@ class Pipeline:
         # backs off up to 100 ms a try); with 32 polls in flight that sleeping cost 3x the
         # cycle (bench/poll_bench.py). Our threads queue here instead and go at once.
         self._sqlite_turn = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    def warm_up(self) -> None:
+        """Start-up: load the language models now, not on the first mention, then leave what
+        start-up loaded (models, lexicons, config) out of the cyclic GC's full collections.
+
+        They live as long as the process, and every full collection walked them again: 3 %
+        of a backfill's time (bench/ingest_bench.py). `gc.freeze` frees nothing and keeps
+        nothing alive; objects created later are collected as before."""
+        self.analyzer.warm_up()
+        gc.freeze()
 
     def db_turn(self) -> AbstractContextManager[object]:
         """Hold while a session is open: this process's turn at the SQLite write lock."""
@@ -304,17 +317,12 @@ class Pipeline:
         for record in records:
             by_platform.setdefault(record.platform, []).append(record)
         fresh: list[MentionRecord] = []
-        table, dialect = _MENTION, session.get_bind().dialect.name
+        dialect = session.get_bind().dialect.name
         for platform, group in by_platform.items():
-            # Three columns, not ORM rows: a poll mostly brings new ids, and building the
-            # statement and result of the full row cost 4x what SQLite spends on the lookup.
             existing: dict[str, tuple[int, bool]] = {}
             for ids in _chunks([r.external_id for r in group]):
-                rows = session.exec(
-                    select(table.c.external_id, table.c.id, table.c.edited_after_reply).where(
-                        table.c.platform == platform, one_of(dialect, table.c.external_id, ids)
-                    )
-                )
+                params = {"platform": platform, "ids": listed(dialect, ids)}
+                rows = session.execute(_stored_ids(dialect), params)
                 existing.update((external_id, (id_, edited)) for external_id, id_, edited in rows)
             for record in group:
                 stored = existing.get(record.external_id)
@@ -337,7 +345,7 @@ class Pipeline:
         # An INSERT returning the ids only: ORM bulk persistence and loading the rows back as
         # `Mention` objects cost 5x what sqlite3 spends on the INSERT (bench/README.md).
         # RETURNING order is not the VALUES order: the unique key gives each row its id.
-        returned = insert_returning(session, table, values, ("id", "platform", "external_id"))
+        returned = insert_returning(session, _MENTION, values, ("id", "platform", "external_id"))
         id_of = {(platform, external_id): id_ for id_, platform, external_id in returned}
         return [
             NewMention(
@@ -466,15 +474,8 @@ class Pipeline:
         ids: list[int] = []
         for platform, id_of in by_platform.items():
             for external_ids in _chunks(sorted(id_of)):
-                answered = session.exec(
-                    select(BrandReplyRow.in_reply_to)
-                    .distinct()
-                    .where(
-                        BrandReplyRow.platform == platform,
-                        one_of(dialect, BrandReplyRow.in_reply_to, external_ids),
-                        col(BrandReplyRow.bot).is_(False),
-                    )
-                )
+                params = {"platform": platform, "ids": listed(dialect, external_ids)}
+                answered = session.execute(_replied_to(dialect), params).scalars()
                 ids.extend(id_of[external_id] for external_id in answered)
         found: list[Mention] = []
         for chunk in _chunks(sorted(ids)):
@@ -667,8 +668,8 @@ class Pipeline:
                 )
         if not rows:
             return []
-        # one Core executemany, nothing read back (bench/ingest_bench.py)
-        session.execute(insert(_ALERT), rows)
+        # one statement per page, the ids not needed (monitor/bulk.py, bench/ingest_bench.py)
+        insert_returning(session, _ALERT, rows, ("id",))
         return [
             QueuedAlert(r["key"], r["mention_id"], r["kind"], r["channel"], r["route"])
             for r in rows
@@ -694,6 +695,34 @@ class Pipeline:
 
 _MENTION = cast(Table, Mention.__table__)  # type: ignore[attr-defined]
 _ALERT = cast(Table, Alert.__table__)  # type: ignore[attr-defined]
+_REPLY = cast(Table, BrandReplyRow.__table__)  # type: ignore[attr-defined]
+
+
+# The two lookups every page makes, built once per dialect: three columns, not ORM rows (a
+# poll mostly brings new ids), and building the statement each time cost more than SQLite
+# spends running it (bench/README.md).
+@lru_cache(maxsize=4)
+def _stored_ids(dialect: str) -> Select[tuple[str, int, bool]]:
+    """(external_id, id, edited_after_reply) of the stored mentions among :ids on :platform."""
+    table = _MENTION
+    return sa_select(table.c.external_id, table.c.id, table.c.edited_after_reply).where(
+        table.c.platform == bindparam("platform"), one_of(dialect, table.c.external_id, "ids")
+    )
+
+
+@lru_cache(maxsize=4)
+def _replied_to(dialect: str) -> Select[tuple[str]]:
+    """Which of :ids on :platform a stored non-bot brand reply answers."""
+    table = _REPLY
+    return (
+        sa_select(table.c.in_reply_to)
+        .distinct()
+        .where(
+            table.c.platform == bindparam("platform"),
+            one_of(dialect, table.c.in_reply_to, "ids"),
+            table.c.bot.is_(False),
+        )
+    )
 
 
 def _scoring_request(record: MentionRecord) -> Request:

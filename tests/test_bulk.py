@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from monitor.bulk import insert_returning, one_of
+from monitor.bulk import insert_returning, listed, one_of
 from monitor.models import Mention
 
 MENTION = cast(Table, Mention.__table__)  # type: ignore[attr-defined]
@@ -105,27 +105,32 @@ def test_one_of_finds_what_in_finds_using_the_unique_index(engine: Engine) -> No
         session.commit()
     wanted = [f"find-{i}" for i in range(0, 40, 3)] + ["find-missing", 'it\'s "quoted"']
     dialect = engine.dialect.name
+    by_key = select(MENTION.c.id).where(
+        MENTION.c.platform == sa.bindparam("platform"),
+        one_of(dialect, MENTION.c.external_id, "ids"),
+    )
+    by_id = select(MENTION.c.id).where(one_of(dialect, MENTION.c.id, "ids"))
     with Session(engine) as session:
         for platform in ("reddit", "trustpilot"):
-            where = MENTION.c.platform == platform
-            fast = session.exec(
-                select(MENTION.c.id).where(where, one_of(dialect, MENTION.c.external_id, wanted))
-            ).all()
+            # one statement, executed again with other values (as the pipeline does)
+            fast = session.execute(
+                by_key, {"platform": platform, "ids": listed(dialect, wanted)}
+            ).scalars()
             plain = session.exec(
-                select(MENTION.c.id).where(where, MENTION.c.external_id.in_(wanted))
+                select(MENTION.c.id).where(
+                    MENTION.c.platform == platform, MENTION.c.external_id.in_(wanted)
+                )
             ).all()
             assert sorted(fast) == sorted(plain) and plain
         ids = session.exec(select(MENTION.c.id)).all()[:5]
-        by_id = session.exec(select(MENTION.c.id).where(one_of(dialect, MENTION.c.id, ids))).all()
-        assert sorted(by_id) == sorted(ids)
-        assert (
-            session.exec(select(MENTION.c.id).where(one_of(dialect, MENTION.c.id, []))).all() == []
-        )
+        found = session.execute(by_id, {"ids": listed(dialect, ids)}).scalars().all()
+        assert sorted(found) == sorted(ids)
+        assert session.execute(by_id, {"ids": listed(dialect, [])}).scalars().all() == []
     if dialect == "sqlite":
-        statement = select(MENTION.c.id).where(
-            MENTION.c.platform == "reddit", one_of(dialect, MENTION.c.external_id, wanted)
-        )
-        sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
         with engine.connect() as conn:
-            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-        assert "SEARCH mention USING COVERING INDEX sqlite_autoindex_mention_1" in plan, plan
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {by_key.compile(engine)}",
+                ("reddit", listed(dialect, wanted)),
+            )
+            details = " ".join(str(row[-1]) for row in plan)
+        assert "SEARCH mention USING COVERING INDEX sqlite_autoindex_mention_1" in details, details
