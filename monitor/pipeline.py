@@ -11,7 +11,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -394,20 +393,8 @@ class Pipeline:
             sentiment_source=sentiment.source,
             edited_after_reply=record.edited_after_reply,
         )
-        # Clocks.start reads feed, platform and created_at and sets the three SLA fields
-        clock = SimpleNamespace(
-            feed=feed.name,
-            platform=record.platform,
-            created_at=record.created_at,
-            sla_at_risk_at=None,
-            sla_due_at=None,
-            sla_state=None,
-        )
-        self.clocks.start(cast(Mention, clock), now, self.config.alerts.max_age)
-        row.update(
-            sla_at_risk_at=clock.sla_at_risk_at,
-            sla_due_at=clock.sla_due_at,
-            sla_state=clock.sla_state,
+        row["sla_at_risk_at"], row["sla_due_at"], row["sla_state"] = self.clocks.start_times(
+            feed.name, record.platform, record.created_at, now, self.config.alerts.max_age
         )
         return row
 

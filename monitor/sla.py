@@ -57,24 +57,27 @@ class Clocks:
             at_risk = level.at_risk if level.at_risk is not None else at_risk
         return SLAPolicy(target=target, clock=clock, at_risk=at_risk)
 
-    def _after(self, mention: Mention, policy: SLAPolicy, seconds: float) -> datetime | None:
-        if policy.clock == "calendar":
-            return mention.created_at + timedelta(seconds=seconds)
-        return self.calendar(mention.feed).add_business_seconds(mention.created_at, seconds)
-
     def start(self, mention: Mention, now: datetime, max_age: float) -> None:
         """Set the SLA times of a new mention; history from a backfill gets no clock."""
-        policy = self.policy(mention.feed, mention.platform)
+        times = self.start_times(mention.feed, mention.platform, mention.created_at, now, max_age)
+        mention.sla_at_risk_at, mention.sla_due_at, mention.sla_state = times
+
+    def start_times(
+        self, feed: str, platform: str, created_at: datetime, now: datetime, max_age: float
+    ) -> tuple[datetime | None, datetime | None, str]:
+        """(at risk at, due at, state) of a mention created then: what `start` sets."""
+        policy = self.policy(feed, platform)
         at_risk, due = policy.target * policy.at_risk, policy.target
+        at_risk_at: datetime | None
+        due_at: datetime | None
         if policy.clock == "calendar":
-            mention.sla_at_risk_at = self._after(mention, policy, at_risk)
-            mention.sla_due_at = self._after(mention, policy, due)
+            at_risk_at = created_at + timedelta(seconds=at_risk)
+            due_at = created_at + timedelta(seconds=due)
         else:  # both from one walk over the opening hours
-            calendar = self.calendar(mention.feed)
-            times = calendar.add_business_seconds_each(mention.created_at, (at_risk, due))
-            mention.sla_at_risk_at, mention.sla_due_at = times
-        old = mention.created_at < now - timedelta(seconds=max_age)
-        mention.sla_state = "backfill" if old else "on_track"
+            calendar = self.calendar(feed)
+            at_risk_at, due_at = calendar.add_business_seconds_each(created_at, (at_risk, due))
+        old = created_at < now - timedelta(seconds=max_age)
+        return at_risk_at, due_at, "backfill" if old else "on_track"
 
     def answer(self, mention: Mention, answered_at: datetime) -> None:
         """Both TTFR values and whether the SLA was met, stored once so reports agree."""
