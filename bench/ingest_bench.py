@@ -17,7 +17,7 @@ transaction per page, into a fresh database migrated by `open_store`.
 
 Baseline: `TextBlob(text).sentiment` over the same normalised texts (title + text, as the
 pipeline analyses them), single-threaded in this process; it is timed before and after the
-product run and the faster of the two is used, so noise works against the product. Rates
+product run and the mean of the two is used (drift during the run hits both sides). Rates
 are wall-clock (the product may use both cores; the baseline is TextBlob as people call it).
 """
 
@@ -94,7 +94,7 @@ def pipeline_rate(
     _corpus.PAGES[FEED] = [indexed[start : start + page] for start in range(0, len(items), page)]
     with httpx.Client() as client:
         pipeline = Pipeline(config(), engine, client, clock=lambda: NOW)
-        pipeline.warm_up()  # `monitor run` loads the language models at start-up too
+        pipeline.warm_up()  # as `monitor run` and `monitor backfill` do at start-up
         start = time.perf_counter()
         total = 0
         if backfill:
