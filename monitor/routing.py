@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.business_hours import DAYS
@@ -14,6 +13,8 @@ from monitor.config import Config, QuietHoursConfig, RouteConfig
 DEFAULT_ROUTE = "default"
 HEALTH_KINDS = ("feed_health", "feed_recovered", "spike")
 ROUTE_CACHE = 4096  # remembered routing decisions
+# kind, feed, platform, sentiment, rating, language: all that `route` decides by
+_Key = tuple[str, str | None, str | None, str | None, float | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Router:
         self._feeds = {feed.name: feed for feed in config.feeds}  # asked once per alert
         # Routing depends on these six values and the (fixed) config only; a page's alerts
         # repeat a handful of combinations (bench/ingest_bench.py: 3 % of ingest time).
-        self._decided: dict[tuple[Any, ...], Destination] = {}
+        self._decided: dict[_Key, Destination] = {}
 
     def route(
         self,
@@ -48,20 +49,13 @@ class Router:
         if found is None:
             if len(self._decided) >= ROUTE_CACHE:
                 self._decided.clear()  # a bound; the keys are few in practice
-            found = self._decided[key] = self._route(*key)
+            found = self._decided[key] = self._route(key)
         return found
 
-    def _route(
-        self,
-        kind: str,
-        feed: str | None,
-        platform: str | None,
-        sentiment: str | None,
-        rating: float | None,
-        language: str | None,
-    ) -> Destination:
+    def _route(self, key: _Key) -> Destination:
+        kind, feed = key[0], key[1]
         for route in self.config.routes:
-            if _matches(route, kind, feed, platform, sentiment, rating, language):
+            if _matches(route, *key):
                 return Destination(route.name, route.channel)
         if kind in HEALTH_KINDS and self.config.alerts.health_channel:
             return Destination(DEFAULT_ROUTE, self.config.alerts.health_channel)
