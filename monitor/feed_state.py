@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from connectors import FeedCursor
-from monitor.models import FeedState, UTCDateTime
+from monitor.models import FeedState, UTCDateTime, table_of
 
-_T = cast(Table, FeedState.__table__).c  # type: ignore[attr-defined]
+_T = table_of(FeedState).c
 
 # Built once: constructing a statement costs more CPU than running it on SQLite, and these
 # run for every feed every cycle (bench/poll_bench.py: 1,000 feeds, mostly 304s).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _utc_column(*, nullable: bool = True, index: bool = False) -> Any:
     return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a table model, for statements built once (SQLModel leaves it untyped)."""
+    return cast(sa.Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def utcnow() -> datetime:

@@ -11,10 +11,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import Select, Table, bindparam
+from sqlalchemy import Select, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,15 @@ from monitor.bulk import insert_returning, listed, one_of
 from monitor.config import Config, FeedConfig
 from monitor.db import session as open_session
 from monitor.inserted import NewMention, QueuedAlert
-from monitor.models import Alert, BrandReplyRow, FeedState, Mention, first_alert, utcnow
+from monitor.models import (
+    Alert,
+    BrandReplyRow,
+    FeedState,
+    Mention,
+    first_alert,
+    table_of,
+    utcnow,
+)
 from monitor.routing import Router
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
@@ -680,9 +688,9 @@ class Pipeline:
         session.add(state)
 
 
-_MENTION = cast(Table, Mention.__table__)  # type: ignore[attr-defined]
-_ALERT = cast(Table, Alert.__table__)  # type: ignore[attr-defined]
-_REPLY = cast(Table, BrandReplyRow.__table__)  # type: ignore[attr-defined]
+_MENTION = table_of(Mention)
+_ALERT = table_of(Alert)
+_REPLY = table_of(BrandReplyRow)
 
 
 # The two lookups every page makes, built once per dialect: three columns, not ORM rows (a

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from monitor.bulk import insert_returning, listed, one_of
-from monitor.models import Mention
+from monitor.models import Mention, table_of
 
-MENTION = cast(Table, Mention.__table__)  # type: ignore[attr-defined]
+MENTION = table_of(Mention)
 AMSTERDAM_SUMMER = timezone(timedelta(hours=2))
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.db import reader
-from monitor.models import Mention, UTCDateTime
+from monitor.models import Mention, UTCDateTime, table_of
 
 Dimension = Literal["platform", "feed", "week", "sentiment", "language"]
 DIMENSIONS: tuple[Dimension, ...] = ("platform", "feed", "week", "sentiment", "language")
@@ -33,7 +33,7 @@ BUCKETS: tuple[tuple[str, float, float], ...] = (
 )
 ALL = "all"
 # Core columns (typed for SQL expressions) rather than the model's Python-typed attributes
-M = cast(sa.Table, Mention.__table__).c  # type: ignore[attr-defined]
+M = table_of(Mention).c
 UNKNOWN_LANGUAGE = "unknown"
 
 
