@@ -9,7 +9,7 @@ done here with what SQLAlchemy itself would bind; other databases take SQLAlchem
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,19 +48,20 @@ def insert_returning(
     filled in where the row has no key. Elsewhere: SQLAlchemy's insertmanyvalues."""
     if not rows:
         return []
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite":
         columns = [table.c[name] for name in returning]
         return [tuple(row) for row in session.execute(sa.insert(table).returning(*columns), rows)]
     keys = list(rows[0])
     defaults = _scalar_defaults(table, keys)
     names = keys + list(defaults)
-    processors = _bind_processors(session, table, names)
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
     fill = list(defaults.values())
     placeholders = "(" + ", ".join("?" * len(names)) + ")"
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
     tail = f" RETURNING {', '.join(returning)}"
     per_statement = _SQLITE_MAX_PARAMETERS // len(names)
-    dbapi = session.get_bind().dialect.loaded_dbapi
+    dbapi = dialect.loaded_dbapi
     cursor = session.connection().connection.cursor()
     out: list[tuple[Any, ...]] = []
     try:
@@ -77,7 +78,7 @@ def insert_returning(
             except dbapi.Error as exc:
                 # as SQLAlchemy would raise it: callers catch sqlalchemy.exc.IntegrityError
                 raise sa.exc.DBAPIError.instance(
-                    sql, params, exc, dbapi.Error, dialect=session.get_bind().dialect
+                    sql, params, exc, dbapi.Error, dialect=dialect
                 ) from exc
     finally:
         cursor.close()
@@ -94,10 +95,3 @@ def _scalar_defaults(table: Table, keys: Sequence[str]) -> dict[str, Any]:
             raise ValueError(f"{table.name}.{column.name}: its default is not a constant")
         defaults[column.name] = default.arg  # type: ignore[attr-defined]
     return defaults
-
-
-def _bind_processors(
-    session: Session, table: Table, names: Sequence[str]
-) -> list[Callable[[Any], Any] | None]:
-    dialect = session.get_bind().dialect
-    return [table.c[name].type._cached_bind_processor(dialect) for name in names]
