@@ -5,17 +5,19 @@ from __future__ import annotations
 import html
 import re
 from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 _BLOCK_TAGS = {"p", "br", "div", "li", "tr", "blockquote", "pre", "h1", "h2", "h3", "h4"}
-_SKIP_TAGS = {"script", "style"}
+_SKIP_TAGS = {"script", "style", "applet"}  # their content is code, not words
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
 class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, base: str | None = None) -> None:
         super().__init__(convert_charrefs=True)
+        self.base = base
         self.parts: list[str] = []
         self._href: list[str | None] = []
         self._link_text: list[list[str]] = []
@@ -25,7 +27,10 @@ class _TextExtractor(HTMLParser):
         if tag in _SKIP_TAGS:
             self._skip += 1
         elif tag == "a":
-            self._href.append(dict(attrs).get("href"))
+            href = dict(attrs).get("href")
+            if href and self.base:
+                href = urljoin(self.base, href)
+            self._href.append(href)
             self._link_text.append([])
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
@@ -61,13 +66,16 @@ def _link(label: str, href: str | None) -> str:
     return f"{label} ({href})"
 
 
-def html_to_text(markup: str | None) -> str:
-    """Plain text from an HTML fragment; tolerant of broken markup."""
+def html_to_text(markup: str | None, base: str | None = None) -> str:
+    """Plain text from an HTML fragment; tolerant of broken markup.
+
+    base: the address relative links in the fragment are relative to (a feed's xml:base),
+    so that the links kept in the text can be followed."""
     if not markup:
         return ""
     if "<" not in markup and "&" not in markup:
         return clean_text(markup)
-    parser = _TextExtractor()
+    parser = _TextExtractor(base if base and base.startswith(("http://", "https://")) else None)
     try:
         parser.feed(markup)
         parser.close()
