@@ -132,3 +132,15 @@ def test_check_config_warns_about_a_valid_but_lossy_interval(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["check-config", str(path)])
     assert result.exit_code == 0, result.output
     assert "warning: play: interval of 48h is longer than a day" in result.output
+
+
+def test_feeds_are_found_by_name_and_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
+    second = FEED.replace('"blog"', '"forum"').replace("/feed", "/forum.rss")
+    config = load_config(write(tmp_path, FEED + second))
+    assert config.feed("forum") is config.feeds[1]
+    assert config.feed("blog") is config.feeds[0]
+    with pytest.raises(ConfigError, match=r"no feed named 'gone' \(feeds: blog, forum\)"):
+        config.feed("gone")
+    # the index follows the list: a feed added after the first lookup is found too
+    config.feeds.append(config.feeds[1].model_copy(update={"name": "late"}))
+    assert config.feed("late") is config.feeds[2]

@@ -25,6 +25,7 @@ from monitor.pipeline import Pipeline
 from monitor.scheduler import Service
 from monitor.sentiment import SentimentAnalyzer
 from tests.support import fake_connector
+from tests.support.http_server import Reply, local_server
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LABELLED = Path(__file__).parent.parent / "tools" / "data" / "labelled_mentions.jsonl"
@@ -165,10 +166,12 @@ def test_first_polls_are_staggered_per_host_not_globally(sqlite_engine: Engine) 
 
 
 def test_the_http_client_never_caps_the_configured_concurrency() -> None:
-    with make_client() as client:
-        pool = client._transport._pool  # type: ignore[attr-defined]
-        assert pool._max_connections >= 64  # the largest `[scheduler] concurrency` allowed
-        assert pool._max_keepalive_connections >= 64
+    with local_server() as server, make_client() as client:
+        server.route("/feed", Reply(200, b"ok"))
+        assert client.get(f"{server.url}/feed").status_code == 200
+        [pool] = client._transport._pools.values()  # type: ignore[attr-defined]
+        assert pool._pool._max_connections >= 64  # the largest `[scheduler] concurrency`
+        assert pool._pool._max_keepalive_connections >= 64
 
 
 def test_sqlite_writers_take_turns_in_process_and_none_is_refused(sqlite_engine: Engine) -> None:
