@@ -6,6 +6,7 @@ import email.utils
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -45,32 +46,92 @@ class PoolPerHost(httpx.BaseTransport):
     httpcore's pool walks every connection it holds when a request starts and again when a
     response closes (encode/httpcore#1035, open). Over 1,000 feeds on 16 hosts that walk
     was a third of a 304 poll's CPU (bench/poll_bench.py); a pool per host walks only that
-    host's few connections. One TLS context serves all pools: each of its own would load
-    the CA bundle again, in time and memory."""
+    host's few connections.
+
+    A host's pool is closed, with its kept-alive sockets, once no request to that host has
+    run for `keepalive_expiry`: one shared pool kept at most `max_keepalive_connections`
+    idle sockets, and a pool per host must not keep one for each of a thousand blogs. One TLS
+    context serves all pools: each of its own would load the CA bundle again."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
+        self._idle_after = limits.keepalive_expiry or 0.0
         self._tls = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
-        self._pools: dict[tuple[str, str, int | None], httpx.HTTPTransport] = {}
+        self._pools: dict[tuple[str, str, int | None], _HostPool] = {}
         self._lock = threading.Lock()
+        self._pruned = time.monotonic()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         origin = (url.scheme, url.host, url.port)
-        pool = self._pools.get(origin)
-        if pool is None:
-            with self._lock:
-                pool = self._pools.get(origin)
-                if pool is None:
-                    pool = httpx.HTTPTransport(verify=self._tls, limits=self._limits)
-                    self._pools[origin] = pool
-        return pool.handle_request(request)
+        with self._lock:
+            pool = self._pools.get(origin)
+            if pool is None:
+                pool = _HostPool(httpx.HTTPTransport(verify=self._tls, limits=self._limits))
+                self._pools[origin] = pool
+            pool.in_flight += 1  # under the lock: pruning never closes a pool handed out
+        try:
+            response = pool.transport.handle_request(request)
+        except BaseException:
+            self._release(pool)
+            raise
+        assert isinstance(response.stream, httpx.SyncByteStream)  # a sync transport's body
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_ReleasedOnClose(response.stream, lambda: self._release(pool)),
+            extensions=response.extensions,
+        )
+
+    def _release(self, pool: _HostPool) -> None:
+        """A response to the pool's host is closed (or its request failed): prune at most
+        once per `keepalive_expiry` the pools that have been idle that long."""
+        now = time.monotonic()
+        idle: list[_HostPool] = []
+        with self._lock:
+            pool.in_flight -= 1
+            pool.last_used = now
+            if now - self._pruned >= self._idle_after:
+                self._pruned = now
+                for origin, other in list(self._pools.items()):
+                    if other.in_flight == 0 and now - other.last_used >= self._idle_after:
+                        idle.append(self._pools.pop(origin))
+        for other in idle:
+            other.transport.close()
 
     def close(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
-            pool.close()
+            pool.transport.close()
+
+
+class _HostPool:
+    """One host's transport, how many of its responses are open, and when one last closed."""
+
+    def __init__(self, transport: httpx.HTTPTransport) -> None:
+        self.transport = transport
+        self.in_flight = 0
+        self.last_used = time.monotonic()
+
+
+class _ReleasedOnClose(httpx.SyncByteStream):
+    """A response body that tells its pool, once, when it is closed."""
+
+    def __init__(self, stream: httpx.SyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -170,8 +170,8 @@ def test_the_http_client_never_caps_the_configured_concurrency() -> None:
         server.route("/feed", Reply(200, b"ok"))
         assert client.get(f"{server.url}/feed").status_code == 200
         [pool] = client._transport._pools.values()  # type: ignore[attr-defined]
-        assert pool._pool._max_connections >= 64  # the largest `[scheduler] concurrency`
-        assert pool._pool._max_keepalive_connections >= 64
+        assert pool.transport._pool._max_connections >= 64  # the largest concurrency
+        assert pool.transport._pool._max_keepalive_connections >= 64
 
 
 def test_sqlite_writers_take_turns_in_process_and_none_is_refused(sqlite_engine: Engine) -> None:
