@@ -49,13 +49,15 @@ class PoolPerHost(httpx.BaseTransport):
     host's few connections.
 
     A host's pool is closed, with its kept-alive sockets, once no request to that host has
-    run for `keepalive_expiry`: one shared pool kept at most `max_keepalive_connections`
-    idle sockets, and a pool per host must not keep one for each of a thousand blogs. One TLS
+    run for `keepalive_expiry`, and the least recently used idle pools are closed at once
+    beyond `max_keepalive_connections` pools: one shared pool kept at most that many idle
+    sockets, and a pool per host must not keep one for each of a thousand blogs. One TLS
     context serves all pools: each of its own would load the CA bundle again."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
         self._idle_after = limits.keepalive_expiry or 0.0
+        self._max_idle = limits.max_keepalive_connections  # None: no limit, as in httpx
         self._tls = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
         self._pools: dict[tuple[str, str, int | None], _HostPool] = {}
         self._lock = threading.Lock()
@@ -84,8 +86,9 @@ class PoolPerHost(httpx.BaseTransport):
         )
 
     def _release(self, pool: _HostPool) -> None:
-        """A response to the pool's host is closed (or its request failed): prune at most
-        once per `keepalive_expiry` the pools that have been idle that long."""
+        """A response to the pool's host is closed (or its request failed): close the pools
+        idle for `keepalive_expiry` (looked for at most once per that time), and the least
+        recently used idle ones beyond `max_keepalive_connections` pools."""
         now = time.monotonic()
         idle: list[_HostPool] = []
         with self._lock:
@@ -96,6 +99,14 @@ class PoolPerHost(httpx.BaseTransport):
                 for origin, other in list(self._pools.items()):
                     if other.in_flight == 0 and now - other.last_used >= self._idle_after:
                         idle.append(self._pools.pop(origin))
+            if self._max_idle is not None and len(self._pools) > self._max_idle:
+                # a burst over more hosts than that: the least recently used idle ones go
+                # now, not at the next prune (one shared pool kept that many at most)
+                quiet = sorted(
+                    (p.last_used, origin) for origin, p in self._pools.items() if not p.in_flight
+                )
+                for _, origin in quiet[: len(self._pools) - self._max_idle]:
+                    idle.append(self._pools.pop(origin))
         for other in idle:
             other.transport.close()
 

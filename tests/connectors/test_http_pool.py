@@ -108,3 +108,20 @@ def test_with_a_proxy_in_the_environment_httpx_routes_through_it(
         assert not isinstance(client._transport, PoolPerHost)
         proxied = client._transport_for_url(httpx.URL("https://example.com/feed"))
         assert proxied is not client._transport  # the proxy's transport, from the environment
+
+
+def test_beyond_max_keepalive_hosts_the_least_recently_used_idle_pools_close_at_once() -> None:
+    transport = PoolPerHost(httpx.Limits(max_keepalive_connections=2, keepalive_expiry=60.0))
+    servers = [LocalServer() for _ in range(4)]
+    for server in servers:
+        server.route("/feed", Reply(200, b"ok"))
+        server.start()
+    try:
+        with httpx.Client(transport=transport) as client:
+            for server in servers:
+                assert client.get(f"{server.url}/feed").status_code == 200
+            # four hosts polled, long before keepalive_expiry: the two most recent stay
+            assert sorted(_pools(transport)) == sorted(_port(s) for s in servers[2:])
+    finally:
+        for server in servers:
+            server.stop()
