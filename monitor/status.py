@@ -1,4 +1,7 @@
-"""The health of every feed and of the outbox, for `monitor status` and the demo."""
+"""The health of every feed and of the outbox, for `monitor status` and the demo.
+
+Read through `db.reader`: on SQLite a status read takes no write lock, so `monitor status`
+(or `/monitor status` in Slack) during a backfill neither waits for a poll nor holds one."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlmodel import col, select
 
 from connectors.durations import format_duration
 from monitor.config import Config
+from monitor.db import reader
 from monitor.db import session as open_session
 from monitor.models import Alert, FeedState, Mention
 
@@ -37,7 +41,7 @@ class OutboxStatus:
 
 
 def feed_statuses(config: Config, engine: Engine) -> list[FeedStatus]:
-    with open_session(engine) as session:
+    with open_session(reader(engine)) as session:
         states = {s.feed: s for s in session.exec(select(FeedState))}
     rows = []
     for feed in config.feeds:
@@ -72,7 +76,7 @@ def feed_statuses(config: Config, engine: Engine) -> list[FeedStatus]:
 
 
 def outbox_status(engine: Engine) -> OutboxStatus:
-    with open_session(engine) as session:
+    with open_session(reader(engine)) as session:
         counts = dict(
             session.exec(select(Alert.state, func.count()).group_by(col(Alert.state))).all()
         )
@@ -138,7 +142,7 @@ class Claim:
 def open_claims(engine: Engine, limit: int = 20) -> tuple[int, list[Claim]]:
     """Open mentions someone claimed from Slack (monitor/actions.py): total and the oldest."""
     claimed = (Mention.status == "open", col(Mention.claimed_by).is_not(None))
-    with open_session(engine) as session:
+    with open_session(reader(engine)) as session:
         total = session.exec(select(func.count()).select_from(Mention).where(*claimed)).one()
         rows = session.exec(
             select(Mention).where(*claimed).order_by(col(Mention.claimed_at)).limit(limit)
