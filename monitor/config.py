@@ -571,10 +571,15 @@ class Config(_Section):
     def identities(self) -> list[BrandIdentity]:
         return [i.identity() for i in self.brand.identities]
 
-    def feed(self, name: str) -> FeedConfig:
+    def find_feed(self, name: str) -> FeedConfig | None:
+        """The feed named `name`, or None; a dict lookup (the router and the SLA clocks ask
+        once per mention, every poll once)."""
         if len(self._feed_index) != len(self.feeds):
             self._feed_index = {feed.name: feed for feed in self.feeds}
-        found = self._feed_index.get(name)
+        return self._feed_index.get(name)
+
+    def feed(self, name: str) -> FeedConfig:
+        found = self.find_feed(name)
         if found is not None:
             return found
         known = ", ".join(f.name for f in self.feeds) or "none"

@@ -29,7 +29,6 @@ class Router:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.routes = {route.name: route for route in config.routes}
-        self._feeds = {feed.name: feed for feed in config.feeds}  # asked once per alert
         # Routing depends on these six values and the (fixed) config only; a page's alerts
         # repeat a handful of combinations (bench/ingest_bench.py: 3 % of ingest time).
         self._decided: dict[_Key, Destination] = {}
@@ -59,7 +58,7 @@ class Router:
                 return Destination(route.name, route.channel)
         if kind in HEALTH_KINDS and self.config.alerts.health_channel:
             return Destination(DEFAULT_ROUTE, self.config.alerts.health_channel)
-        feed_config = self._feeds.get(feed) if feed is not None else None
+        feed_config = self.config.find_feed(feed) if feed is not None else None
         channel = (
             feed_config.channel
             if feed_config and feed_config.channel

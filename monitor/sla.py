@@ -23,12 +23,10 @@ class Clocks:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._calendars: dict[str | None, BusinessCalendar] = {}
-        # every new mention asks: with a thousand feeds, a scan of the list per mention
-        self._feeds = {f.name: f for f in config.feeds}
         self._policies: dict[tuple[str, str], SLAPolicy] = {}
 
     def _feed(self, name: str) -> FeedConfig | None:
-        return self._feeds.get(name)
+        return self.config.find_feed(name)  # every new mention asks
 
     def calendar(self, feed_name: str) -> BusinessCalendar:
         feed = self._feed(feed_name)

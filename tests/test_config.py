@@ -141,6 +141,7 @@ def test_feeds_are_found_by_name_and_an_unknown_name_lists_the_known_ones(tmp_pa
     assert config.feed("blog") is config.feeds[0]
     with pytest.raises(ConfigError, match=r"no feed named 'gone' \(feeds: blog, forum\)"):
         config.feed("gone")
+    assert config.find_feed("gone") is None and config.find_feed("blog") is config.feeds[0]
     # the index follows the list: a feed added after the first lookup is found too
     config.feeds.append(config.feeds[1].model_copy(update={"name": "late"}))
     assert config.feed("late") is config.feeds[2]
