@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -99,6 +99,7 @@ class Pipeline:
         self.router = Router(config)
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
+        self._connectors: dict[str, tuple[Connector, threading.Lock]] = {}
         # SQLite has one writer at a time and makes the others sleep-poll (its busy handler
         # backs off up to 100 ms a try); with 32 polls in flight that sleeping cost 3x the
         # cycle (bench/poll_bench.py). Our threads queue here instead and go at once.
@@ -124,6 +125,32 @@ class Pipeline:
             if host not in self._hosts:
                 self._hosts[host] = threading.BoundedSemaphore(self.config.scheduler.per_host)
             return self._hosts[host]
+
+    def connector(self, feed: FeedConfig) -> Connector:
+        """The feed's connector, built once for the life of this pipeline.
+
+        Connectors keep their login, access token and rate-limit hints between calls; one
+        built per poll logged in to Bluesky (createSession: 30 per 5 minutes, 300 a day per
+        handle), Reddit, Google and the App Store on every poll."""
+        return self._connector_and_lock(feed)[0]
+
+    def _connector_and_lock(self, feed: FeedConfig) -> tuple[Connector, threading.Lock]:
+        with self._hosts_lock:
+            built = self._connectors.get(feed.name)
+            if built is None:
+                built = self._connectors[feed.name] = (
+                    self.config.build_connector(feed),
+                    threading.Lock(),
+                )
+            return built
+
+    @contextmanager
+    def _calling(self, feed: FeedConfig) -> Iterator[Connector]:
+        """One call at a time per connector (a poll and a re-check of one feed may overlap;
+        connectors count bytes per call on themselves), within the platform's host limit."""
+        connector, lock = self._connector_and_lock(feed)
+        with lock, self._host_slot(connector.host()):
+            yield connector
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -161,9 +188,8 @@ class Pipeline:
         *,
         dry_run: bool = False,
     ) -> PollReport:
-        connector = self.config.build_connector(feed)
         try:
-            with self._host_slot(connector.host()):
+            with self._calling(feed) as connector:
                 result = connector.poll(self.client, saved.cursor, now)
         except ConnectorError as exc:
             report = PollReport(feed=feed.name, ok=False, error=str(exc))
@@ -605,7 +631,8 @@ class Pipeline:
             for m in rows
         ]
         try:
-            replies = self.config.build_connector(feed).recheck(self.client, records, now)
+            with self._calling(feed) as connector:
+                replies = connector.recheck(self.client, records, now)
         except ConnectorError as exc:
             log.info("feed %s: re-check failed: %s", feed.name, exc)
             return PollReport(feed=feed.name, ok=False, error=str(exc))

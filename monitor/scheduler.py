@@ -146,7 +146,7 @@ class Service:
             # together, the next ones 0.2 s later, so a restart does not hit one platform
             # with all of its feeds at once; other hosts start at the same time. (One global
             # 0.2 s step made 1,000 feeds take 30 s to start: bench/poll_bench.py.)
-            host = self.config.build_connector(feed).host()
+            host = self.pipeline.connector(feed).host()
             index = on_host[host] = on_host.get(host, -1) + 1
             delay = min(index // sched.per_host * 0.2, 30)
             self.scheduler.add_job(

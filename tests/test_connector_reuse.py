@@ -1,0 +1,140 @@
+"""A feed's connector lives as long as the pipeline: one Bluesky login serves many polls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from connectors.base import FeedCursor, PollResult
+from connectors.http import make_client
+from monitor.config import parse_config
+from monitor.db import open_store
+from monitor.pipeline import Pipeline
+from tests.connectors.conformance import fixture_bytes
+from tests.support import fake_connector
+from tests.support.http_server import Reply, local_server
+
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def _reply(name: str) -> Reply:
+    return Reply(200, fixture_bytes("bluesky", name), JSON)
+
+
+def test_polls_and_rechecks_of_a_bluesky_feed_share_one_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bluesky allows 30 createSession calls per 5 minutes and 300 a day per handle; a login
+    per poll (what building a connector per poll did) runs into that within a day."""
+    monkeypatch.setenv("ACME_BSKY_HANDLE", "acme.bsky.social")
+    monkeypatch.setenv("ACME_BSKY_APP_PASSWORD", "app-pass-word")
+    with local_server() as server:
+        server.route(
+            "/xrpc/com.atproto.server.createSession", _reply("createSession_from_docs.json")
+        )
+        server.route("/xrpc/app.bsky.feed.searchPosts", _reply("searchPosts_single_hit_2023.json"))
+        server.route(
+            "/xrpc/app.bsky.feed.getPostThread",
+            _reply("getPostThread_replies_with_blockedPost_notFoundPost_2023.json"),
+        )
+        config = parse_config(
+            {
+                "storage": {"url": f"sqlite:///{tmp_path / 'monitor.db'}"},
+                "brand": {
+                    "name": "Acme",
+                    "identities": [{"platform": "bluesky", "handle": "nvpkp.bsky.social"}],
+                },
+                "feeds": [
+                    {
+                        "name": "acme-bluesky",
+                        "type": "bluesky",
+                        "base_url": server.url,
+                        "query": "fone",
+                        "handle_env": "ACME_BSKY_HANDLE",
+                        "password_env": "ACME_BSKY_APP_PASSWORD",
+                        "backfill": "3650d",
+                    }
+                ],
+            }
+        )
+        engine = open_store(config.storage.resolved_url())
+        # the recorded search hit is from April 2023: re-check looks back from then
+        now = datetime(2023, 4, 25, tzinfo=UTC)
+        try:
+            with make_client() as client:
+                pipeline = Pipeline(config, engine, client)
+                first = pipeline.poll("acme-bluesky", now=now)
+                second = pipeline.poll("acme-bluesky", now=now + timedelta(minutes=5))
+                recheck = pipeline.recheck("acme-bluesky", now=now + timedelta(minutes=6))
+        finally:
+            engine.dispose()
+    assert first.ok and second.ok, (first.error, second.error)
+    assert len(first.new_mentions) == 1
+    assert recheck is not None and recheck.ok, recheck and recheck.error
+    paths = [r.path for r in server.requests]
+    assert paths.count("/xrpc/app.bsky.feed.searchPosts") >= 2  # each poll searched
+    assert paths.count("/xrpc/app.bsky.feed.getPostThread") == 1
+    assert paths.count("/xrpc/com.atproto.server.createSession") == 1
+
+
+class SlowConnector(fake_connector.FakeConnector):
+    """Records how many of its calls run at once."""
+
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
+        with SlowConnector.lock:
+            SlowConnector.running += 1
+            SlowConnector.most = max(SlowConnector.most, SlowConnector.running)
+        time.sleep(0.05)
+        with SlowConnector.lock:
+            SlowConnector.running -= 1
+        return PollResult(state=state)
+
+
+def test_one_feeds_connector_is_called_by_one_thread_at_a_time(
+    tmp_path: Path, fake_registered: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connectors keep per-call state on themselves (Stack Exchange counts a call's bytes):
+    a `monitor poll` racing the scheduled poll of the same feed waits its turn."""
+    from connectors import registry
+
+    monkeypatch.setitem(registry.REGISTRY, "slow", f"{__name__}:SlowConnector")
+    config = parse_config(
+        {
+            "storage": {"url": f"sqlite:///{tmp_path / 'monitor.db'}"},
+            "scheduler": {"per_host": 8},
+            "feeds": [
+                {"name": "one", "type": "slow"},
+                {"name": "two", "type": "slow"},
+            ],
+        }
+    )
+    engine = open_store(config.storage.resolved_url())
+    try:
+        pipeline = Pipeline(config, engine, httpx.Client())
+        assert pipeline.connector(config.feed("one")) is pipeline.connector(config.feed("one"))
+        assert pipeline.connector(config.feed("one")) is not pipeline.connector(config.feed("two"))
+        SlowConnector.most = 0
+        threads = [threading.Thread(target=pipeline.poll, args=("one",)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert SlowConnector.most == 1
+        # two feeds are two connectors: they do run together
+        threads = [threading.Thread(target=pipeline.poll, args=(n,)) for n in ("one", "two")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert SlowConnector.most == 2
+    finally:
+        engine.dispose()
