@@ -371,7 +371,7 @@ class Pipeline:
         # Performance (bench/ingest_bench.py): score the page in one batch (the language
         # detector runs on all cores), then one multi-row INSERT ... RETURNING from plain
         # dicts. One SQLModel object per row, flushed one by one, cost 3x TextBlob itself.
-        sentiments = self.analyzer.analyse_many([_scoring_request(r) for r in fresh])
+        sentiments = self.analyzer.analyse_many([scoring_request(r) for r in fresh])
         values = [
             self._mention_row(feed, r, s, now) for r, s in zip(fresh, sentiments, strict=True)
         ]
@@ -747,7 +747,7 @@ def _replied_to(dialect: str) -> Select[tuple[str]]:
     )
 
 
-def _scoring_request(record: MentionRecord) -> Request:
+def scoring_request(record: MentionRecord) -> Request:
     """What the analyser reads of a mention: title and text, the platform's language, stars."""
     text = "\n".join(p for p in (record.title, record.text[:MAX_TEXT]) if p)
     return text, record.language, record.rating
