@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from connectors.logins import Logins
+
 
 @dataclass(frozen=True)
 class BrandIdentity:
@@ -128,8 +130,11 @@ class Connector(ABC):
         identities: Sequence[BrandIdentity] = (),
         base_url: str | None = None,
         config_dir: Path | None = None,
+        logins: Logins | None = None,
     ) -> None:
         self.options = options
+        # tokens shared with the pipeline's other connectors (one login per account)
+        self.logins = logins if logins is not None else Logins()
         self.config_dir = config_dir or Path.cwd()
         self.feed_name = feed_name
         # a connector with a `platform` option (rss, csv, jsonl) answers for that platform

@@ -7,8 +7,8 @@
   reply and quote; the notifications of the logged-in account, so log in as the brand).
 - Auth: a session from POST /xrpc/com.atproto.server.createSession with the handle in
   `handle_env` and an app password in `password_env` (Settings > Privacy and security > App
-  passwords), kept for 30 minutes and renewed once on a 401; or a ready access token in
-  `token_env` (short-lived: for proxies and tests).
+  passwords), kept for 30 minutes, shared by the feeds of one handle (`Logins`) and renewed
+  once on a 401; or a ready access token in `token_env` (short-lived: for proxies and tests).
 - Rate limit: per-IP and per-account budgets (bsky.social: 3000 requests per 5 minutes;
   createSession 30 per 5 minutes, 300 a day), signalled by 429 with RateLimit-Remaining /
   RateLimit-Reset (epoch seconds); without Retry-After the wait is the last Reset seen.
@@ -56,7 +56,8 @@ from connectors.text import clean_text
 
 PAGE_SIZE = 100  # the lexicons' maximum for searchPosts and listNotifications
 OVERLAP = timedelta(minutes=10)  # late indexing: re-read a little below the saved time
-SESSION_TTL = timedelta(minutes=30)  # access tokens live longer; renewing early is cheap
+# access tokens live longer; a login every 30 minutes per handle is 48 of the 300 a day
+SESSION_TTL = timedelta(minutes=30)
 MAX_THREAD_NODES = 1000
 POST_COLLECTION = "app.bsky.feed.post"
 MENTION_REASONS = ("mention", "reply", "quote")
@@ -184,8 +185,6 @@ class BlueskyConnector(Connector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._session: str | None = None
-        self._session_at: datetime | None = None
         self._rate_reset: datetime | None = None
 
     @property
@@ -205,9 +204,15 @@ class BlueskyConnector(Connector):
         opts = self._opts
         if opts.token_env:
             return self._env(opts.token_env, "a Bluesky access token")
-        fresh = self._session_at is not None and now - self._session_at < SESSION_TTL
-        if self._session and fresh:
-            return self._session
+        handle = self._env(opts.handle_env, "the Bluesky handle the connector logs in as")
+        return self.logins.token(self._account(handle), now, lambda: self._login(client, now))
+
+    def _account(self, handle: str) -> tuple[str, str, str]:
+        """Whose session: feeds logging in as the same handle at the same server share it."""
+        return ("bluesky", self.base_url, handle.lower())
+
+    def _login(self, client: httpx.Client, now: datetime) -> tuple[str, datetime]:
+        opts = self._opts
         handle = self._env(opts.handle_env, "the Bluesky handle the connector logs in as")
         password = self._env(
             opts.password_env, "an app password (Settings > Privacy and security > App passwords)"
@@ -229,8 +234,7 @@ class BlueskyConnector(Connector):
         token = data.get("accessJwt") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise MalformedResponse("createSession answered without an accessJwt")
-        self._session, self._session_at = token, now
-        return token
+        return token, now + SESSION_TTL
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -243,14 +247,17 @@ class BlueskyConnector(Connector):
         *,
         retried: bool = False,
     ) -> tuple[httpx.Response, bytes]:
-        headers = {"Authorization": f"Bearer {self._token(client, now)}"}
+        token = self._token(client, now)
+        headers = {"Authorization": f"Bearer {token}"}
         # encoded here: XRPC repeats a key for array parameters (reasons=a&reasons=b)
         url = f"{self.base_url}{path}?{urlencode(params)}"
         try:
             response, body = get_bytes(client, url, headers=headers)
         except AuthError as exc:
             if not self._opts.token_env and not retried:
-                self._session = None  # expired or revoked: one fresh login, then give up
+                # expired or revoked: one fresh login, then give up
+                handle = self._env(self._opts.handle_env, "the Bluesky handle")
+                self.logins.forget(self._account(handle), token)
                 return self._get(client, path, params, now, retried=True)
             env = self._opts.token_env or f"{self._opts.handle_env}/{self._opts.password_env}"
             raise AuthError(f"{exc}; check the credentials in {env}") from exc

@@ -10,7 +10,8 @@
   (`client_credentials`), enough for subreddits and search; `mentions` reads a user's inbox,
   so it needs a "script" app and the account's login in `username_env` / `password_env`
   (`password` grant). `access_token_env` instead names a variable holding a bearer token
-  refreshed by something else. Tokens are cached for their `expires_in`, renewed after a 401.
+  refreshed by something else. Tokens are cached for their `expires_in`, renewed after a 401,
+  and shared (through `Logins`) by every feed of the same app and user.
 - Rate limit: per token, announced on every answer as `x-ratelimit-remaining` (a float),
   `x-ratelimit-used` and `x-ratelimit-reset` (seconds to the end of the window). Remaining
   below one, or a 429, raises RateLimited(retry_after=Retry-After, else reset).
@@ -194,8 +195,6 @@ class RedditConnector(Connector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._token: str | None = None
-        self._token_expires: datetime | None = None
 
     @property
     def opts(self) -> RedditOptions:
@@ -214,9 +213,20 @@ class RedditConnector(Connector):
         opts = self.opts
         if opts.access_token_env:
             return self._env(opts.access_token_env, "a reddit OAuth bearer token")
-        if self._token and self._token_expires and now < self._token_expires:
-            return self._token
         client_id = self._env(opts.client_id_env, "the reddit app's client id")
+        return self.logins.token(
+            self._account(client_id), now, lambda: self._new_token(client, client_id, now)
+        )
+
+    def _account(self, client_id: str) -> tuple[str, str, str, str]:
+        """Whose token: the app, and the user it acts for (empty for an app-only token)."""
+        user = os.environ.get(self.opts.username_env or "", "") if self.opts.password_env else ""
+        return ("reddit", self.opts.token_url, client_id, user.lower())
+
+    def _new_token(
+        self, client: httpx.Client, client_id: str, now: datetime
+    ) -> tuple[str, datetime]:
+        opts = self.opts
         secret = self._env(opts.client_secret_env, "the reddit app's client secret")
         form = {"grant_type": "client_credentials"}
         if opts.username_env and opts.password_env:
@@ -260,9 +270,7 @@ class RedditConnector(Connector):
             raise MalformedResponse("the reddit token answer has no access_token")
         expires_in = payload.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
-        self._token = token
-        self._token_expires = now + timedelta(seconds=lifetime) - TOKEN_MARGIN
-        return token
+        return token, now + timedelta(seconds=lifetime) - TOKEN_MARGIN
 
     def _headers(self, token: str | None) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -304,8 +312,10 @@ class RedditConnector(Connector):
             try:
                 status, body = self._fetch(client, path, params, token)
             except _TokenRefused:
-                if attempt == 1 and self._token is not None and not self.opts.access_token_env:
-                    self._token = None  # revoked or expired early: one fresh token, one retry
+                if attempt == 1 and not self.opts.access_token_env:
+                    # revoked or expired early: one fresh token, one retry
+                    client_id = self._env(self.opts.client_id_env, "the reddit app's client id")
+                    self.logins.forget(self._account(client_id), token)
                     continue
                 raise
             if status == 304:

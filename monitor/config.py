@@ -25,6 +25,7 @@ from pydantic import (
 from connectors import BrandIdentity, ConnectorUnavailable, connector_class
 from connectors.base import Connector, ConnectorOptions
 from connectors.durations import Duration
+from connectors.logins import Logins
 from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
 
 MIN_INTERVAL = 30.0
@@ -585,13 +586,14 @@ class Config(_Section):
         known = ", ".join(f.name for f in self.feeds) or "none"
         raise ConfigError([f"no feed named {name!r} (feeds: {known})"])
 
-    def build_connector(self, feed: FeedConfig) -> Connector:
+    def build_connector(self, feed: FeedConfig, logins: Logins | None = None) -> Connector:
         return feed.connector_cls(
             feed.options,
             feed_name=feed.name,
             identities=self.identities(),
             base_url=feed.base_url,
             config_dir=self.config_dir,
+            logins=logins,
         )
 
 

@@ -28,6 +28,7 @@ from connectors import (
     PollResult,
 )
 from connectors.errors import RateLimited, TransientError
+from connectors.logins import Logins
 from monitor import feed_state, health
 from monitor.bulk import insert_returning, listed, one_of
 from monitor.config import Config, FeedConfig
@@ -100,6 +101,7 @@ class Pipeline:
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
         self._connectors: dict[str, tuple[Connector, threading.Lock]] = {}
+        self.logins = Logins()  # one login per account, however many feeds use it
         # SQLite has one writer at a time and makes the others sleep-poll (its busy handler
         # backs off up to 100 ms a try); with 32 polls in flight that sleeping cost 3x the
         # cycle (bench/poll_bench.py). Our threads queue here instead and go at once.
@@ -139,7 +141,7 @@ class Pipeline:
             built = self._connectors.get(feed.name)
             if built is None:
                 built = self._connectors[feed.name] = (
-                    self.config.build_connector(feed),
+                    self.config.build_connector(feed, self.logins),
                     threading.Lock(),
                 )
             return built

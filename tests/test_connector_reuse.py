@@ -1,4 +1,4 @@
-"""A feed's connector lives as long as the pipeline: one Bluesky login serves many polls."""
+"""A feed's connector lives as long as the pipeline, and one login serves all feeds of a handle."""
 
 from __future__ import annotations
 
@@ -26,11 +26,24 @@ def _reply(name: str) -> Reply:
     return Reply(200, fixture_bytes("bluesky", name), JSON)
 
 
-def test_polls_and_rechecks_of_a_bluesky_feed_share_one_login(
+def _bluesky_feed(name: str, url: str, query: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "type": "bluesky",
+        "base_url": url,
+        "query": query,
+        "handle_env": "ACME_BSKY_HANDLE",
+        "password_env": "ACME_BSKY_APP_PASSWORD",
+        "backfill": "3650d",
+    }
+
+
+def test_polls_and_rechecks_of_bluesky_feeds_on_one_handle_share_one_login(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Bluesky allows 30 createSession calls per 5 minutes and 300 a day per handle; a login
-    per poll (what building a connector per poll did) runs into that within a day."""
+    """Bluesky allows 30 createSession calls per 5 minutes and 300 a day per handle. A
+    connector built per poll logged in on every poll; one login per feed would still make
+    48 a day per search; the pipeline logs in once per handle."""
     monkeypatch.setenv("ACME_BSKY_HANDLE", "acme.bsky.social")
     monkeypatch.setenv("ACME_BSKY_APP_PASSWORD", "app-pass-word")
     with local_server() as server:
@@ -50,15 +63,8 @@ def test_polls_and_rechecks_of_a_bluesky_feed_share_one_login(
                     "identities": [{"platform": "bluesky", "handle": "nvpkp.bsky.social"}],
                 },
                 "feeds": [
-                    {
-                        "name": "acme-bluesky",
-                        "type": "bluesky",
-                        "base_url": server.url,
-                        "query": "fone",
-                        "handle_env": "ACME_BSKY_HANDLE",
-                        "password_env": "ACME_BSKY_APP_PASSWORD",
-                        "backfill": "3650d",
-                    }
+                    _bluesky_feed("acme-bluesky", server.url, "fone"),
+                    _bluesky_feed("acme-bluesky-2", server.url, "acme phone"),
                 ],
             }
         )
@@ -70,14 +76,16 @@ def test_polls_and_rechecks_of_a_bluesky_feed_share_one_login(
                 pipeline = Pipeline(config, engine, client)
                 first = pipeline.poll("acme-bluesky", now=now)
                 second = pipeline.poll("acme-bluesky", now=now + timedelta(minutes=5))
+                other = pipeline.poll("acme-bluesky-2", now=now + timedelta(minutes=5))
                 recheck = pipeline.recheck("acme-bluesky", now=now + timedelta(minutes=6))
         finally:
             engine.dispose()
-    assert first.ok and second.ok, (first.error, second.error)
+    assert first.ok and second.ok and other.ok, (first.error, second.error, other.error)
     assert len(first.new_mentions) == 1
     assert recheck is not None and recheck.ok, recheck and recheck.error
+    searches = [r.query["q"] for r in server.requests if r.path.endswith("searchPosts")]
+    assert ["fone"] in searches and ["acme phone"] in searches
     paths = [r.path for r in server.requests]
-    assert paths.count("/xrpc/app.bsky.feed.searchPosts") >= 2  # each poll searched
     assert paths.count("/xrpc/app.bsky.feed.getPostThread") == 1
     assert paths.count("/xrpc/com.atproto.server.createSession") == 1
 

@@ -19,6 +19,7 @@ import pytest
 from connectors.base import BrandIdentity, FeedCursor, MentionRecord
 from connectors.errors import AuthError, RateLimited
 from connectors.http import make_client
+from connectors.logins import Logins
 from connectors.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, local_server
@@ -120,6 +121,46 @@ def test_token_is_reused_until_its_expires_in_runs_out() -> None:
         # the recorded token lives 3600 s; it is renewed a minute early
         connector.poll(client, FeedCursor(), NOW + timedelta(seconds=3541))
     assert len(recorder.requests) - len(recorder.api_requests()) == 2
+
+
+@pytest.mark.usefixtures("env")
+def test_feeds_of_one_app_share_its_token_and_a_user_login_gets_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipeline hands every connector one `Logins`: two subreddit feeds of the same app
+    fetch one app-only token; the mentions feed acting for the brand account fetches its own."""
+    monkeypatch.setenv("REDDIT_USERNAME", "acme")
+    monkeypatch.setenv("REDDIT_PASSWORD", "hunter2")
+    recorder = Recorder(
+        {
+            "token": _token,
+            "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json"),
+            "/message/mentions": _body("message_mentions_inbox_2025.json"),
+        }
+    )
+    logins = Logins()
+
+    def built(**options: Any) -> RedditConnector:
+        options.update(token_url=TOKEN_URL, backfill="36500d")
+        return RedditConnector(
+            RedditOptions.model_validate(options), feed_name="acme-reddit", logins=logins
+        )
+
+    first = built(subreddit="kakapo", listings=["comments"])
+    second = built(subreddit="kakapo", listings=["comments"])
+    mentions = built(mentions=True, username_env="REDDIT_USERNAME", password_env="REDDIT_PASSWORD")
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        first.poll(client, FeedCursor(), NOW)
+        second.poll(client, FeedCursor(), NOW + timedelta(minutes=2))
+        mentions.poll(client, FeedCursor(), NOW + timedelta(minutes=3))
+    grants = [
+        parse_qs(r.content.decode())["grant_type"]
+        for r in recorder.requests
+        if str(r.url).startswith(TOKEN_URL)
+    ]
+    assert grants == [["client_credentials"], ["password"]]
+    paths = {r.url.path for r in recorder.api_requests()}
+    assert {"/r/kakapo/comments", "/message/mentions"} <= paths
 
 
 def test_mentions_log_in_with_the_password_grant(monkeypatch: pytest.MonkeyPatch) -> None:
