@@ -275,8 +275,13 @@ def backfill(ctx: click.Context, feed: str, max_polls: int) -> None:
 
 
 @cli.command()
+@click.option(
+    "--problems",
+    is_flag=True,
+    help="Only the feeds that need a look (failing, quiet, never polled), worst first.",
+)
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, problems: bool) -> None:
     """Show every feed's health: last success, last error, items seen, next poll."""
     from monitor.db import open_store
     from monitor.models import utcnow
@@ -284,7 +289,7 @@ def status(ctx: click.Context) -> None:
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
-    click.echo(render_status(config, engine, utcnow()))
+    click.echo(render_status(config, engine, utcnow(), problems_only=problems))
     engine.dispose()
 
 

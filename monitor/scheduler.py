@@ -124,11 +124,12 @@ class Service:
         """What /healthz reports besides liveness: failing feeds and undelivered alerts."""
         from monitor.status import feed_statuses, outbox_status
 
-        feeds = feed_statuses(self.config, self.pipeline.engine)
+        feeds = feed_statuses(self.config, self.pipeline.engine, self.clock())
         outbox = outbox_status(self.pipeline.engine)
         return {
             "feeds": len(feeds),
-            "feeds_failing": [f.name for f in feeds if f.health.startswith("failing")],
+            "feeds_failing": [f.name for f in feeds if f.kind == "failing"],
+            "feeds_quiet": [f.name for f in feeds if f.kind == "quiet"],
             "alerts_pending": outbox.pending,
             "alerts_failing": outbox.failed,
         }

@@ -15,7 +15,13 @@ from connectors.durations import format_duration, parse_duration
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.models import Mention
-from monitor.status import feed_statuses, open_claims, outbox_status
+from monitor.status import (
+    attention_first,
+    feed_statuses,
+    open_claims,
+    outbox_status,
+    summary_line,
+)
 
 DEFAULT_PERIOD = 7 * 86400.0
 MAX_PERIOD = 366 * 86400.0
@@ -99,12 +105,25 @@ def report_text(
     return "\n".join(lines)
 
 
+# Feeds listed one by one in `/monitor status`: all of them up to this many, else only those
+# needing a look, worst first. A line per feed of 1,000 was 80,000 characters; Slack cuts a
+# message at 40,000, which dropped the alerts and the report below the list.
+STATUS_FEED_LINES = 15
+_ICONS = {
+    "ok": ":large_green_circle:",
+    "failing": ":red_circle:",
+    "quiet": ":large_yellow_circle:",
+    "never polled": ":white_circle:",
+    "disabled": ":white_circle:",
+}
+
+
 def status_text(config: Config, engine: Engine, now: datetime) -> str:
-    lines = ["*Feeds*"]
-    for row in feed_statuses(config, engine):
-        icon = {"ok": ":large_green_circle:", "disabled": ":white_circle:"}.get(
-            row.health, ":red_circle:" if row.consecutive_failures else ":white_circle:"
-        )
+    rows = feed_statuses(config, engine, now)
+    lines = [f"*Feeds*: {escape(summary_line(rows).removeprefix('feeds: '), 200)}"]
+    listed = rows if len(rows) <= STATUS_FEED_LINES else attention_first(rows)
+    for row in listed[:STATUS_FEED_LINES]:
+        icon = _ICONS[row.kind]
         line = f"{icon} {escape(row.name, 100)} ({escape(row.type, 40)}): {escape(row.health, 40)}"
         if row.last_success_at:
             ago = format_duration((now - row.last_success_at).total_seconds())
@@ -112,6 +131,11 @@ def status_text(config: Config, engine: Engine, now: datetime) -> str:
         if row.last_error:
             line += f", last error: {escape(row.last_error, 150)}"
         lines.append(line)
+    if len(listed) > STATUS_FEED_LINES:
+        lines.append(
+            f"… and {len(listed) - STATUS_FEED_LINES} more needing a look:"
+            " `monitor status --problems` lists them all"
+        )
     outbox = outbox_status(engine)
     lines.append(f"*Alerts*: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     total, claims = open_claims(engine, limit=10)

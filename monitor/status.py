@@ -16,7 +16,8 @@ from connectors.durations import format_duration
 from monitor.config import Config
 from monitor.db import reader
 from monitor.db import session as open_session
-from monitor.models import Alert, FeedState, Mention
+from monitor.health import quiet_deadline
+from monitor.models import Alert, FeedState, Mention, utcnow
 
 
 @dataclass
@@ -24,12 +25,29 @@ class FeedStatus:
     name: str
     type: str
     enabled: bool
-    health: str  # ok | failing | never polled | disabled
+    health: str  # ok | failing xN | quiet 3d | never polled | disabled
     last_success_at: datetime | None
     last_error: str | None
     consecutive_failures: int
     items_seen: int
     next_poll_at: datetime | None
+
+    @property
+    def kind(self) -> str:
+        """The health without its detail: ok, failing, quiet, never polled or disabled."""
+        for kind in ("failing", "quiet"):
+            if self.health.startswith(kind):
+                return kind
+        return self.health
+
+    @property
+    def needs_attention(self) -> bool:
+        """Failing, quiet past its `expect_activity_within`, or not polled yet."""
+        return self.kind in ("failing", "quiet", "never polled")
+
+
+# Listed first where there is no room for every feed: the worst first.
+_ATTENTION_ORDER = {"failing": 0, "quiet": 1, "never polled": 2}
 
 
 @dataclass
@@ -40,18 +58,24 @@ class OutboxStatus:
     problems: list[tuple[str, str, int]]  # (channel, last error, count)
 
 
-def feed_statuses(config: Config, engine: Engine) -> list[FeedStatus]:
+def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -> list[FeedStatus]:
+    """Every configured feed, in config order; `now` decides which feeds are quiet."""
+    now = now or utcnow()
     with open_session(reader(engine)) as session:
         states = {s.feed: s for s in session.exec(select(FeedState))}
     rows = []
     for feed in config.feeds:
         state = states.get(feed.name)
+        quiet_since = quiet_deadline(state, feed) if state else None
         if not feed.enabled:
             health = "disabled"
         elif state is None or state.last_poll_at is None:
             health = "never polled"
         elif state.consecutive_failures:
             health = f"failing x{state.consecutive_failures}"
+        elif quiet_since and now > quiet_since and state.last_item_at:
+            # it answers, but nothing new for longer than the operator expects
+            health = f"quiet {format_duration((now - state.last_item_at).total_seconds())}"
         else:
             health = "ok"
         next_poll = None
@@ -73,6 +97,23 @@ def feed_statuses(config: Config, engine: Engine) -> list[FeedStatus]:
             )
         )
     return rows
+
+
+def summary_line(rows: list[FeedStatus]) -> str:
+    """ "feeds: 1000 (994 ok, 3 failing, 2 quiet, 1 never polled)": the count of each health."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.kind] = counts.get(row.kind, 0) + 1
+    order = ("ok", "failing", "quiet", "never polled", "disabled")
+    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    return f"feeds: {len(rows)} ({', '.join(parts)})" if parts else "feeds: none configured"
+
+
+def attention_first(rows: list[FeedStatus]) -> list[FeedStatus]:
+    """The feeds that need a look, failing first (most failures first), then quiet, then
+    never polled; config order within each."""
+    needy = [r for r in rows if r.needs_attention]
+    return sorted(needy, key=lambda r: (_ATTENTION_ORDER[r.kind], -r.consecutive_failures))
 
 
 def outbox_status(engine: Engine) -> OutboxStatus:
@@ -100,11 +141,16 @@ def _ago(when: datetime | None, now: datetime) -> str:
     return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
 
 
-def render_status(config: Config, engine: Engine, now: datetime) -> str:
-    rows = feed_statuses(config, engine)
+def render_status(
+    config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
+) -> str:
+    """`monitor status`: a table of the feeds (only those needing a look with
+    `problems_only`, worst first), then the count of each health, the outbox and claims."""
+    rows = feed_statuses(config, engine, now)
+    listed = attention_first(rows) if problems_only else rows
     header = ("FEED", "TYPE", "HEALTH", "LAST SUCCESS", "ITEMS", "NEXT POLL", "LAST ERROR")
     table = [header]
-    for row in rows:
+    for row in listed:
         table.append(
             (
                 row.name,
@@ -120,8 +166,12 @@ def render_status(config: Config, engine: Engine, now: datetime) -> str:
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
     ]
+    if problems_only and not listed:
+        lines = ["no feed needs attention"]
     outbox = outbox_status(engine)
     lines.append("")
+    # at the end, where a terminal leaves the eye after 1,000 rows
+    lines.append(summary_line(rows))
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
         lines.append(f"  {count} alert(s) to {channel} not delivered: {error}")
