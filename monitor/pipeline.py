@@ -99,8 +99,8 @@ class Pipeline:
         self.clocks = Clocks(config)
         self.router = Router(config)
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
-        self._hosts_lock = threading.Lock()
         self._connectors: dict[str, tuple[Connector, threading.Lock]] = {}
+        self._registry_lock = threading.Lock()  # guards the two dicts above
         self.logins = Logins()  # one login per account, however many feeds use it
         # SQLite has one writer at a time and makes the others sleep-poll (its busy handler
         # backs off up to 100 ms a try); with 32 polls in flight that sleeping cost 3x the
@@ -123,7 +123,7 @@ class Pipeline:
 
     def _host_slot(self, host: str) -> threading.BoundedSemaphore:
         """Polite to each platform: a bounded number of polls to one host at a time."""
-        with self._hosts_lock:
+        with self._registry_lock:
             if host not in self._hosts:
                 self._hosts[host] = threading.BoundedSemaphore(self.config.scheduler.per_host)
             return self._hosts[host]
@@ -132,12 +132,12 @@ class Pipeline:
         """The feed's connector, built once for the life of this pipeline.
 
         Connectors keep their login, access token and rate-limit hints between calls; one
-        built per poll logged in to Bluesky (createSession: 30 per 5 minutes, 300 a day per
-        handle), Reddit, Google and the App Store on every poll."""
+        built per poll logged in again on every poll (Bluesky's createSession: 30 per 5
+        minutes and 300 a day per handle; Reddit's and Google's token endpoints)."""
         return self._connector_and_lock(feed)[0]
 
     def _connector_and_lock(self, feed: FeedConfig) -> tuple[Connector, threading.Lock]:
-        with self._hosts_lock:
+        with self._registry_lock:
             built = self._connectors.get(feed.name)
             if built is None:
                 built = self._connectors[feed.name] = (
