@@ -15,15 +15,9 @@ from connectors.http import make_client
 from monitor.config import parse_config
 from monitor.db import open_store
 from monitor.pipeline import Pipeline
-from tests.connectors.conformance import fixture_bytes
+from tests.connectors.test_bluesky_e2e import route_recorded_bluesky
 from tests.support import fake_connector
-from tests.support.http_server import Reply, local_server
-
-JSON = {"Content-Type": "application/json; charset=utf-8"}
-
-
-def _reply(name: str) -> Reply:
-    return Reply(200, fixture_bytes("bluesky", name), JSON)
+from tests.support.http_server import local_server
 
 
 def _bluesky_feed(name: str, url: str, query: str) -> dict[str, object]:
@@ -47,14 +41,7 @@ def test_polls_and_rechecks_of_bluesky_feeds_on_one_handle_share_one_login(
     monkeypatch.setenv("ACME_BSKY_HANDLE", "acme.bsky.social")
     monkeypatch.setenv("ACME_BSKY_APP_PASSWORD", "app-pass-word")
     with local_server() as server:
-        server.route(
-            "/xrpc/com.atproto.server.createSession", _reply("createSession_from_docs.json")
-        )
-        server.route("/xrpc/app.bsky.feed.searchPosts", _reply("searchPosts_single_hit_2023.json"))
-        server.route(
-            "/xrpc/app.bsky.feed.getPostThread",
-            _reply("getPostThread_replies_with_blockedPost_notFoundPost_2023.json"),
-        )
+        route_recorded_bluesky(server)
         config = parse_config(
             {
                 "storage": {"url": f"sqlite:///{tmp_path / 'monitor.db'}"},

@@ -14,7 +14,7 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.bluesky import BlueskyConnector, BlueskyOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import Reply, local_server
+from tests.support.http_server import LocalServer, Reply, local_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_URI = "at://did:plc:by3jhwdqgbtrcc7q4tkkv3cf/app.bsky.feed.post/3jtvi2jrijx2y"
@@ -25,18 +25,21 @@ def _reply(name: str) -> Reply:
     return Reply(200, fixture_bytes("bluesky", name), JSON)
 
 
+def route_recorded_bluesky(server: LocalServer) -> None:
+    """A PDS on 127.0.0.1 answering login, search and thread with the recorded payloads."""
+    server.route("/xrpc/com.atproto.server.createSession", _reply("createSession_from_docs.json"))
+    server.route("/xrpc/app.bsky.feed.searchPosts", _reply("searchPosts_single_hit_2023.json"))
+    server.route(
+        "/xrpc/app.bsky.feed.getPostThread",
+        _reply("getPostThread_replies_with_blockedPost_notFoundPost_2023.json"),
+    )
+
+
 def test_login_search_and_recheck_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACME_BSKY_HANDLE", "shinyakato.dev")
     monkeypatch.setenv("ACME_BSKY_APP_PASSWORD", "app-pass-word")
     with local_server() as server:
-        server.route(
-            "/xrpc/com.atproto.server.createSession", _reply("createSession_from_docs.json")
-        )
-        server.route("/xrpc/app.bsky.feed.searchPosts", _reply("searchPosts_single_hit_2023.json"))
-        server.route(
-            "/xrpc/app.bsky.feed.getPostThread",
-            _reply("getPostThread_replies_with_blockedPost_notFoundPost_2023.json"),
-        )
+        route_recorded_bluesky(server)
         connector = BlueskyConnector(
             BlueskyOptions(
                 query="fone",
@@ -70,10 +73,7 @@ def test_login_search_and_recheck_over_a_real_socket(monkeypatch: pytest.MonkeyP
 def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
     database = tmp_path / "monitor.db"
     with local_server() as server:
-        server.route(
-            "/xrpc/com.atproto.server.createSession", _reply("createSession_from_docs.json")
-        )
-        server.route("/xrpc/app.bsky.feed.searchPosts", _reply("searchPosts_single_hit_2023.json"))
+        route_recorded_bluesky(server)
         config = tmp_path / "config.toml"
         config.write_text(
             f"""
