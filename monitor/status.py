@@ -25,20 +25,13 @@ class FeedStatus:
     name: str
     type: str
     enabled: bool
-    health: str  # ok | failing xN | quiet 3d | never polled | disabled
+    kind: str  # ok | failing | quiet | never polled | disabled
+    health: str  # the kind with its detail: "failing x3", "quiet 4d 2h"
     last_success_at: datetime | None
     last_error: str | None
     consecutive_failures: int
     items_seen: int
     next_poll_at: datetime | None
-
-    @property
-    def kind(self) -> str:
-        """The health without its detail: ok, failing, quiet, never polled or disabled."""
-        for kind in ("failing", "quiet"):
-            if self.health.startswith(kind):
-                return kind
-        return self.health
 
     @property
     def needs_attention(self) -> bool:
@@ -68,16 +61,17 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
         state = states.get(feed.name)
         quiet_since = quiet_deadline(state, feed) if state else None
         if not feed.enabled:
-            health = "disabled"
+            kind = health = "disabled"
         elif state is None or state.last_poll_at is None:
-            health = "never polled"
+            kind = health = "never polled"
         elif state.consecutive_failures:
-            health = f"failing x{state.consecutive_failures}"
+            kind, health = "failing", f"failing x{state.consecutive_failures}"
         elif quiet_since and now > quiet_since and state.last_item_at:
             # it answers, but nothing new for longer than the operator expects
-            health = f"quiet {format_duration((now - state.last_item_at).total_seconds())}"
+            silent = format_duration((now - state.last_item_at).total_seconds())
+            kind, health = "quiet", f"quiet {silent}"
         else:
-            health = "ok"
+            kind = health = "ok"
         next_poll = None
         if state and state.next_poll_after:
             next_poll = state.next_poll_after
@@ -88,6 +82,7 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
                 name=feed.name,
                 type=feed.type,
                 enabled=feed.enabled,
+                kind=kind,
                 health=health,
                 last_success_at=state.last_success_at if state else None,
                 last_error=state.last_error if state and state.consecutive_failures else None,
