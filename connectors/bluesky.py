@@ -205,15 +205,16 @@ class BlueskyConnector(Connector):
         if opts.token_env:
             return self._env(opts.token_env, "a Bluesky access token")
         handle = self._env(opts.handle_env, "the Bluesky handle the connector logs in as")
-        return self.logins.token(self._account(handle), now, lambda: self._login(client, now))
+        return self.logins.token(
+            self._account(handle), now, lambda: self._login(client, handle, now)
+        )
 
     def _account(self, handle: str) -> tuple[str, str, str]:
         """Whose session: feeds logging in as the same handle at the same server share it."""
         return ("bluesky", self.base_url, handle.lower())
 
-    def _login(self, client: httpx.Client, now: datetime) -> tuple[str, datetime]:
+    def _login(self, client: httpx.Client, handle: str, now: datetime) -> tuple[str, datetime]:
         opts = self._opts
-        handle = self._env(opts.handle_env, "the Bluesky handle the connector logs in as")
         password = self._env(
             opts.password_env, "an app password (Settings > Privacy and security > App passwords)"
         )

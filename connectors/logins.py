@@ -25,8 +25,10 @@ class Logins:
     def token(self, key: Hashable, now: datetime, login: Login) -> str:
         """The account's token while `now` is before its expiry; else `login()`, once: feeds
         of the same account that ask meanwhile wait for that login instead of making theirs."""
-        with self._lock:
-            account_lock = self._locks.setdefault(key, threading.Lock())
+        with self._lock:  # (setdefault would build a lock on every call, found or not)
+            account_lock = self._locks.get(key)
+            if account_lock is None:
+                account_lock = self._locks[key] = threading.Lock()
         with account_lock:
             held = self._tokens.get(key)
             if held is not None and now < held[1]:
