@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import feedparser
+import feedparser.api
 import httpx
 from pydantic import field_validator, model_validator
 
@@ -30,6 +31,13 @@ from connectors.base import Connector, ConnectorOptions, FeedCursor, MentionReco
 from connectors.errors import AuthError, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
+
+
+# feedparser asks xml.sax for "drv_libxml2" (Python 2's libxml2 driver) before expat on
+# every parse; the import fails each time, after a search of sys.path under the import
+# lock, which 32 polling threads queued on: 4 % of a first cycle's CPU (bench/poll_bench.py).
+# Expat, which it falls back to, is then also the parser on every machine, not only ours.
+feedparser.api.PREFERRED_XML_PARSERS = []
 
 
 class RSSOptions(ConnectorOptions):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,28 @@ def test_every_recorded_feed_parses_without_crashing_or_hanging(name: str) -> No
     for mention in result.mentions:  # type: ignore[attr-defined]
         assert mention.external_id and mention.created_at.tzinfo is not None
         assert not TAG.search(mention.text), f"HTML left in {mention.external_id}"
+
+
+class ImportsLookedUp:
+    """A meta-path finder that only records the modules an import searched for."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+def test_a_parse_searches_for_no_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    # feedparser asked xml.sax for the Python 2 libxml2 driver on every parse: a failed
+    # import, a search of sys.path each time (bench/poll_bench.py)
+    body = (FIXTURES / "heise_developer_atom_2016.atom").read_bytes()
+    poll_bytes(body)  # anything imported once is imported now
+    finder = ImportsLookedUp()
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    result = poll_bytes(body)
+    assert result.mentions
+    assert finder.names == []
 
 
 def test_google_alerts_links_are_unwrapped_and_used_as_the_id() -> None:
