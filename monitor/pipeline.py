@@ -78,6 +78,15 @@ def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterable[Sequence[_T]]:
         yield items[start : start + size]
 
 
+@dataclass(frozen=True)
+class _Calling:
+    """What a feed's calls share for the life of the pipeline."""
+
+    connector: Connector
+    lock: threading.Lock  # one call at a time on the connector
+    host_slot: threading.BoundedSemaphore  # the platform's per_host limit
+
+
 class Pipeline:
     """Joins connectors, the store and the outbox; the only place that knows all three."""
 
@@ -99,7 +108,7 @@ class Pipeline:
         self.clocks = Clocks(config)
         self.router = Router(config)
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
-        self._connectors: dict[str, tuple[Connector, threading.Lock]] = {}
+        self._connectors: dict[str, _Calling] = {}
         self._registry_lock = threading.Lock()  # guards the two dicts above
         self.logins = Logins()  # one login per account, however many feeds use it
         # SQLite has one writer at a time and makes the others sleep-poll (its busy handler
@@ -122,11 +131,12 @@ class Pipeline:
         return self._sqlite_turn or nullcontext()
 
     def _host_slot(self, host: str) -> threading.BoundedSemaphore:
-        """Polite to each platform: a bounded number of polls to one host at a time."""
-        with self._registry_lock:
-            if host not in self._hosts:
-                self._hosts[host] = threading.BoundedSemaphore(self.config.scheduler.per_host)
-            return self._hosts[host]
+        """Polite to each platform: a bounded number of polls to one host at a time.
+
+        Call with the registry lock held."""
+        if host not in self._hosts:
+            self._hosts[host] = threading.BoundedSemaphore(self.config.scheduler.per_host)
+        return self._hosts[host]
 
     def connector(self, feed: FeedConfig) -> Connector:
         """The feed's connector, built once for the life of this pipeline.
@@ -134,25 +144,26 @@ class Pipeline:
         Connectors keep their login, access token and rate-limit hints between calls; one
         built per poll logged in again on every poll (Bluesky's createSession: 30 per 5
         minutes and 300 a day per handle; Reddit's and Google's token endpoints)."""
-        return self._connector_and_lock(feed)[0]
+        return self._registered(feed).connector
 
-    def _connector_and_lock(self, feed: FeedConfig) -> tuple[Connector, threading.Lock]:
+    def _registered(self, feed: FeedConfig) -> _Calling:
+        # the host is worked out once too: parsing the feed's URL on every poll was 3 % of
+        # a cycle of 304s (bench/poll_bench.py)
         with self._registry_lock:
             built = self._connectors.get(feed.name)
             if built is None:
-                built = self._connectors[feed.name] = (
-                    self.config.build_connector(feed, self.logins),
-                    threading.Lock(),
-                )
+                connector = self.config.build_connector(feed, self.logins)
+                slot = self._host_slot(connector.host())
+                built = self._connectors[feed.name] = _Calling(connector, threading.Lock(), slot)
             return built
 
     @contextmanager
     def _calling(self, feed: FeedConfig) -> Iterator[Connector]:
         """One call at a time per connector (a poll and a re-check of one feed may overlap;
         connectors count bytes per call on themselves), within the platform's host limit."""
-        connector, lock = self._connector_and_lock(feed)
-        with lock, self._host_slot(connector.host()):
-            yield connector
+        built = self._registered(feed)
+        with built.lock, built.host_slot:
+            yield built.connector
 
     # -- polling ---------------------------------------------------------------------------
 
