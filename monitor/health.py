@@ -71,33 +71,34 @@ def after_success(
 ) -> Alert | None:
     """Called before the failure count is reset; says "recovered" where a problem was told."""
     alert = None
-    told = [f"feed_health:{state.feed}:{_incident(state)}"]
-    if state.last_item_at is not None:
-        told.append(f"feed_quiet:{state.feed}:{int(state.last_item_at.timestamp())}")
-    if state.consecutive_failures or new_items:
-        raised = session.exec(
-            select(Alert.key).where(col(Alert.key).in_(told), Alert.kind == "feed_health")
-        ).all()
-        for key in raised:
-            if key.startswith("feed_health") and not state.consecutive_failures:
-                continue
-            if key.startswith("feed_quiet") and not new_items:
-                continue
-            what = "polls again" if key.startswith("feed_health") else "has new items again"
-            alert = _raise(
-                session,
-                router,
-                state.feed,
-                "feed_recovered",
-                f"recovered:{key}",
-                f"Feed {state.feed} recovered: it {what}",
-                now,
-            )
     if state.consecutive_failures:
+        key = f"feed_health:{state.feed}:{_incident(state)}"
+        alert = _recovered(session, router, state.feed, key, "polls again", now)
         state.failing_since = None
+    if new_items and state.last_item_at is not None:
+        alert = after_new_items(session, router, state.feed, state.last_item_at, now) or alert
     if new_items or state.last_item_at is None:
         state.last_item_at = now  # the silence clock starts at the first good poll
     return alert
+
+
+def after_new_items(
+    session: Session, router: Router, feed: str, last_item_at: datetime, now: datetime
+) -> Alert | None:
+    """New items on a feed that had none since `last_item_at`: "recovered" if told quiet."""
+    key = f"feed_quiet:{feed}:{int(last_item_at.timestamp())}"
+    return _recovered(session, router, feed, key, "has new items again", now)
+
+
+def _recovered(
+    session: Session, router: Router, feed: str, key: str, what: str, now: datetime
+) -> Alert | None:
+    """Says "Feed X recovered" once, and only where the problem `key` was told."""
+    told = select(Alert.id).where(Alert.key == key, Alert.kind == "feed_health")
+    if session.exec(told).first() is None:
+        return None
+    body = f"Feed {feed} recovered: it {what}"
+    return _raise(session, router, feed, "feed_recovered", f"recovered:{key}", body, now)
 
 
 def check_silence(session: Session, config: Config, router: Router, now: datetime) -> list[Alert]:

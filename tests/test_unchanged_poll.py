@@ -1,4 +1,5 @@
-"""A 304 poll's one-UPDATE path leaves the feed state exactly as the full transaction would."""
+"""A poll's Core writes of the feed state (one UPDATE after a 304; one SELECT and one UPDATE or
+INSERT after a page) leave it exactly as the ORM path would."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlmodel import col, select
 from alerts.console import ConsoleSink
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import TransientError
+from monitor import health
 from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Alert, FeedState, Mention
@@ -33,7 +35,9 @@ def make_config() -> Config:
     return parse_config(
         {
             "alerts": {"feed_failures": 2, "health_channel": "#ops"},
-            "feeds": [{"name": "f1", "type": "fake", "interval": 60}],
+            "feeds": [
+                {"name": "f1", "type": "fake", "interval": 60, "expect_activity_within": 120}
+            ],
         }
     )
 
@@ -42,8 +46,11 @@ def not_modified(state: FeedCursor = ETAG, **kw: object) -> PollResult:
     return PollResult(state=state, not_modified=True, **kw)  # type: ignore[arg-type]
 
 
-def page() -> PollResult:
-    return PollResult(mentions=[MentionRecord("fake", "m1", T0, "A question")], state=ETAG)
+def page(external_id: str = "m1") -> PollResult:
+    return PollResult(mentions=[MentionRecord("fake", external_id, T0, "A question")], state=ETAG)
+
+
+QUIET = "quiet"  # in a history: the sweeper's silence check runs at that minute
 
 
 def state_row(engine: Engine) -> dict[str, object]:
@@ -62,18 +69,30 @@ def health_kinds(engine: Engine) -> list[str]:
         return list(rows)
 
 
-def history(engine: Engine, results: list[PollResult | Exception]) -> dict[str, object]:
-    """Poll f1 once per result, a minute apart; the state row afterwards."""
-    pipeline = Pipeline(make_config(), engine, httpx.Client())
+Step = PollResult | Exception | str
+
+
+def history(engine: Engine, results: list[Step]) -> dict[str, object]:
+    """Poll f1 once per result, a minute apart (or run the silence check, for QUIET); the
+    state row afterwards."""
+    config = make_config()
+    pipeline = Pipeline(config, engine, httpx.Client())
     for minute, result in enumerate(results):
+        now = T0 + timedelta(minutes=minute)
+        if result == QUIET:
+            with session(engine) as s:
+                assert health.check_silence(s, config, pipeline.router, now)
+                s.commit()
+            continue
         fake_connector.QUEUE["f1"].append(result)  # type: ignore[arg-type]
-        report = pipeline.poll("f1", now=T0 + timedelta(minutes=minute))
+        report = pipeline.poll("f1", now=now)
         assert report.ok == (not isinstance(result, Exception))
     return state_row(engine)
 
 
-def full_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def orm_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Pipeline, "_store_nothing", lambda *args: False)
+    monkeypatch.setattr(Pipeline, "_save_state", Pipeline._save_state_through_orm)
 
 
 @pytest.mark.parametrize(
@@ -84,11 +103,27 @@ def full_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
         [page(), TransientError("503"), not_modified()],
         [page(), TransientError("503"), TransientError("503"), not_modified()],
         [not_modified()],  # no state row yet
+        [page()],
+        [page(), page("m2")],
+        [page(), TransientError("503"), TransientError("503"), page("m2")],
+        [page(), not_modified(), not_modified(), not_modified(), QUIET, page("m2")],
+        [page(), not_modified(), not_modified(), not_modified(), QUIET, not_modified()],
     ],
-    ids=["healthy", "new-etag", "after-a-failure", "after-an-alerted-failure", "first-poll"],
+    ids=[
+        "healthy",
+        "new-etag",
+        "after-a-failure",
+        "after-an-alerted-failure",
+        "first-poll",
+        "first-page",
+        "new-items",
+        "new-items-after-an-alerted-failure",
+        "new-items-after-quiet",
+        "still-quiet",
+    ],
 )
-def test_a_304_saves_the_same_state_as_the_full_transaction(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, results: list[PollResult | Exception]
+def test_a_poll_saves_the_same_state_as_the_orm_path(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, results: list[Step]
 ) -> None:
     fast = history(engine, results)
     fast_health = health_kinds(engine)
@@ -98,7 +133,7 @@ def test_a_304_saves_the_same_state_as_the_full_transaction(
                 s.delete(row)
             s.flush()
         s.commit()
-    full_path_only(monkeypatch)
+    orm_path_only(monkeypatch)
     assert history(engine, results) == fast
     assert health_kinds(engine) == fast_health
 
