@@ -32,6 +32,7 @@ from connectors.logins import Logins
 from monitor import feed_state, health
 from monitor.bulk import insert_returning, listed, one_of
 from monitor.config import Config, FeedConfig
+from monitor.db import reader
 from monitor.db import session as open_session
 from monitor.inserted import NewMention, QueuedAlert
 from monitor.models import (
@@ -101,6 +102,7 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.engine = engine
+        self._reader = reader(engine)
         self.client = client
         self.analyzer = analyzer or SentimentAnalyzer(config.sentiment)
         self.clock = clock
@@ -189,7 +191,10 @@ class Pipeline:
         return self._poll(feed, saved, now, started)
 
     def _saved_state(self, feed_name: str) -> feed_state.SavedState:
-        with self.db_turn(), self.engine.connect() as conn:
+        # A read, so no write turn: on SQLite (WAL) it neither waits for the writer nor holds
+        # it back. With the turn, a poll waited behind other polls' write transactions before
+        # it could send its request, holding one of the `concurrency` slots meanwhile.
+        with self._reader.connect() as conn:
             return feed_state.read(conn, feed_name)
 
     def _poll(

@@ -4,19 +4,21 @@ INSERT after a page) leave it exactly as the ORM path would."""
 from __future__ import annotations
 
 import io
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from alerts.console import ConsoleSink
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import TransientError
 from monitor import health
 from monitor.config import Config, parse_config
-from monitor.db import session
+from monitor.db import open_store, session
 from monitor.models import Alert, FeedState, Mention
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline
@@ -218,3 +220,22 @@ def test_the_scheduled_poll_skips_a_backing_off_feed_then_polls_it(engine: Engin
     report = service.poll_feed("f1", now=T0 + timedelta(minutes=2))
     assert report is not None and report.not_modified
     assert len(fake_connector.CALLS) == calls + 1
+
+
+def test_a_poll_reads_its_state_while_another_poll_writes(tmp_path: Path) -> None:
+    # a poll's first step, reading its cursor and backoff, used to wait for this process's
+    # write turn: behind other polls' write transactions, before it could send its request
+    engine = open_store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    history(engine, [page(), TransientError("503")])  # backs off 60 s from T0 + 1 min
+    pipeline = Pipeline(make_config(), engine, httpx.Client())
+    outcome: list[object] = []
+    with pipeline.db_turn(), engine.begin() as writing:  # another poll's write transaction
+        writing.execute(update(FeedState).values(items_seen=FeedState.items_seen + 1))
+        reading = threading.Thread(
+            target=lambda: outcome.append(pipeline.poll_due("f1", now=T0 + timedelta(minutes=1)))
+        )
+        reading.start()
+        reading.join(timeout=10)
+        assert not reading.is_alive(), "the read waited for the writer"
+    assert outcome == [None]  # it read the backoff, and fetched nothing
+    engine.dispose()
