@@ -32,7 +32,6 @@ from connectors.errors import AuthError, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
 
-
 # feedparser asks xml.sax for "drv_libxml2" (Python 2's libxml2 driver) before expat on
 # every parse; the import fails each time, after a search of sys.path under the import
 # lock, which 32 polling threads queued on: 4 % of a first cycle's CPU (bench/poll_bench.py).
