@@ -1,7 +1,8 @@
 """The feed-state row on the poll hot path: one read before a poll, one write after it.
 
-A feed recovering from failures is written through the ORM instead (`Pipeline._save_state`):
-it resets the streak and may say "recovered", once in a long while."""
+A feed recovering from failures is written through the ORM instead
+(`Pipeline._save_state_through_orm`): it resets the streak and may say "recovered", once in
+a long while."""
 
 from __future__ import annotations
 
