@@ -193,9 +193,6 @@ class RedditConnector(Connector):
     default_base_url = "https://oauth.reddit.com"
     Options = RedditOptions
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-
     @property
     def opts(self) -> RedditOptions:
         assert isinstance(self.options, RedditOptions)
