@@ -107,6 +107,8 @@ def orm_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
         [not_modified()],  # no state row yet
         [page()],
         [page(), page("m2")],
+        [page(), page()],
+        [page(), TransientError("503"), TransientError("503"), page()],
         [page(), TransientError("503"), TransientError("503"), page("m2")],
         [page(), not_modified(), not_modified(), not_modified(), QUIET, page("m2")],
         [page(), not_modified(), not_modified(), not_modified(), QUIET, not_modified()],
@@ -119,6 +121,8 @@ def orm_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
         "first-poll",
         "first-page",
         "new-items",
+        "known-items",
+        "known-items-after-an-alerted-failure",
         "new-items-after-an-alerted-failure",
         "new-items-after-quiet",
         "still-quiet",
