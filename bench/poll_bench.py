@@ -236,13 +236,16 @@ class RemoteFarm:
     def url(self, index: int) -> str:
         return f"{self.server_urls[index % len(self.server_urls)]}/feeds/{index}.rss"
 
+    def _stats(self) -> dict[str, Any]:
+        return dict(httpx.get(self.server_urls[0] + "/stats").json())
+
     def counters(self) -> tuple[int, int, int]:
-        stats = httpx.get(self.server_urls[0] + "/stats").json()
+        stats = self._stats()
         return stats["full"], stats["not_modified"], stats["bytes"]
 
     def cpu(self) -> float:
         """The servers' process CPU seconds so far: they share this machine's cores with us."""
-        return float(httpx.get(self.server_urls[0] + "/stats").json()["cpu"])
+        return float(self._stats()["cpu"])
 
     def bump(self, every: int) -> int:
         """Every `every`th feed gains one new entry; returns how many feeds changed."""
