@@ -31,6 +31,12 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # seconds between bytes: the whole answer (status line, headers, body) is sent one byte
+    # at a time, as a hostile or broken peer does to a client whose timeouts are per read
+    drip: float = 0.0
+    # close the connection after the request was read and handled, without answering:
+    # the peer accepted the request (a Slack post is recorded) and the answer is lost
+    reset_after: bool = False
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, **headers: str) -> Reply:
@@ -56,6 +62,7 @@ class LocalServer:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._stopped = threading.Event()  # ends dripping answers when the server stops
 
     @property
     def url(self) -> str:
@@ -94,10 +101,13 @@ class LocalServer:
                 reply = route(request) if route else Reply(404, b"no route")
                 if reply.delay:
                     threading.Event().wait(reply.delay)
-                if reply.status == DROP:
+                if reply.status == DROP or reply.reset_after:
                     # hang up without an answer: a dropped connection, as a flapping proxy does
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if reply.drip:
+                    self._drip(reply)
                     return
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
@@ -106,6 +116,22 @@ class LocalServer:
                 self.end_headers()
                 if self.command != "HEAD" and reply.status not in (204, 304):
                     self.wfile.write(reply.body)
+
+            def _drip(self, reply: Reply) -> None:
+                head = f"HTTP/1.1 {reply.status} OK\r\n" + "".join(
+                    f"{key}: {value}\r\n" for key, value in reply.headers.items()
+                )
+                head += f"Content-Length: {len(reply.body)}\r\n\r\n"
+                self.close_connection = True
+                stop = threading.Event()
+                try:
+                    for byte in head.encode() + reply.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if stop.wait(reply.drip) or owner._stopped.is_set():
+                            return
+                except OSError:
+                    return  # the client gave up, as it should
 
             do_GET = do_POST = do_HEAD = do_PUT = _handle
 
@@ -117,6 +143,7 @@ class LocalServer:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
