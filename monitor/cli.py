@@ -107,7 +107,7 @@ def run(ctx: click.Context) -> None:
     from monitor.pipeline import Pipeline
     from monitor.routing import Router
     from monitor.scheduler import Service
-    from monitor.sinks import make_sink
+    from monitor.sinks import clicks_served, make_sink
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
@@ -123,6 +123,16 @@ def run(ctx: click.Context) -> None:
     if sink.name == "console":
         logging.getLogger("monitor").warning(
             "%s is not set: alerts are printed here instead of Slack", config.slack.token_env
+        )
+    served = clicks_served(config)
+    if served:
+        logging.getLogger("monitor").info("Slack buttons: clicks are served by %s", served)
+    else:
+        logging.getLogger("monitor").info(
+            "Slack buttons: off, nothing would serve a click (set %s for Socket Mode, "
+            "or [slack] http_port and %s)",
+            config.slack.app_token_env,
+            config.slack.signing_secret_env,
         )
     slack_app = _start_slack_app(config, engine, sink)
     with make_client(timeout=config.scheduler.http_timeout) as client:
