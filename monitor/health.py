@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam
@@ -42,6 +43,18 @@ def _raise(
     return alert
 
 
+# The pipeline keeps "<ErrorClass>: <message>" (the class decides retries); a person reads
+# the message, which already says what to do (connectors/errors.py).
+_ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z]*(?:Error|Response|Limited|Unavailable): ")
+
+
+def human_error(error: str | None) -> str:
+    """The reason a person reads: "HTTP 404 Not Found at https://...: check the feed's url"."""
+    if not error:
+        return "unknown error"
+    return _ERROR_CLASS.sub("", error, count=1)
+
+
 def _incident(state: FeedState) -> int:
     return int(state.failing_since.timestamp()) if state.failing_since else 0
 
@@ -56,8 +69,8 @@ def after_failure(
         return None
     since = format_duration((now - state.failing_since).total_seconds())
     body = (
-        f"Feed {state.feed} is failing ({state.consecutive_failures} polls in a row, {since})\n"
-        f"Last error: {state.last_error}\n"
+        f"Feed {state.feed} is failing: {state.consecutive_failures} polls in a row for {since}\n"
+        f"{human_error(state.last_error)}\n"
         f"Other feeds keep running. `monitor status` shows every feed; the next try is "
         f"{state.next_poll_after:%Y-%m-%d %H:%M} UTC."
     )

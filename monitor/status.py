@@ -16,7 +16,7 @@ from connectors.durations import format_duration
 from monitor.config import Config
 from monitor.db import reader
 from monitor.db import session as open_session
-from monitor.health import quiet_deadline
+from monitor.health import human_error, quiet_deadline
 from monitor.models import Alert, FeedState, Mention, utcnow
 
 
@@ -85,7 +85,9 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
                 kind=kind,
                 health=health,
                 last_success_at=state.last_success_at if state else None,
-                last_error=state.last_error if state and state.consecutive_failures else None,
+                last_error=human_error(state.last_error)
+                if state and state.consecutive_failures
+                else None,
                 consecutive_failures=state.consecutive_failures if state else 0,
                 items_seen=state.items_seen if state else 0,
                 next_poll_at=next_poll,
