@@ -343,16 +343,18 @@ def report(
 @click.option(
     "--dir",
     "folder",
-    default="monitor-demo",
-    show_default=True,
+    default=None,
+    show_default="the user data directory, e.g. ~/.local/share/social-response-monitor/demo",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the demo writes its sample file and SQLite database.",
+    help="Where the demo writes its sample file, config and SQLite database.",
 )
-def demo(folder: Path) -> None:
+def demo(folder: Path | None) -> None:
     """Run the whole path offline on bundled sample data; alerts go to the console."""
-    from monitor.demo import run_demo
+    from monitor.demo import default_folder, run_demo
     from monitor.models import utcnow
 
+    folder = folder or default_folder()
+    click.echo(f"demo files go to {folder.resolve()}")
     click.echo(run_demo(folder, utcnow()))
 
 
