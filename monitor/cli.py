@@ -288,19 +288,23 @@ def backfill(ctx: click.Context, feed: str, max_polls: int) -> None:
 @click.option(
     "--problems",
     is_flag=True,
-    help="Only the feeds that need a look (failing, quiet, never polled), worst first.",
+    help="Only the feeds that need a look (failing, quiet, never polled), worst first; "
+    "exit 1 when a feed needs a look, the scheduler is not running or alerts fail, else 0.",
 )
 @click.pass_context
 def status(ctx: click.Context, problems: bool) -> None:
-    """Show every feed's health: last success, last error, items seen, next poll."""
+    """Show every feed's health, whether `monitor run` is running, the outbox and claims."""
     from monitor.db import open_store
     from monitor.models import utcnow
-    from monitor.status import render_status
+    from monitor.status import status_report
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
-    click.echo(render_status(config, engine, utcnow(), problems_only=problems))
+    text, code = status_report(config, engine, utcnow(), problems_only=problems)
     engine.dispose()
+    click.echo(text)
+    if problems:
+        sys.exit(code)
 
 
 @cli.command()

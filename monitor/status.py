@@ -17,7 +17,8 @@ from monitor.config import Config
 from monitor.db import reader
 from monitor.db import session as open_session
 from monitor.health import human_error, quiet_deadline
-from monitor.models import Alert, FeedState, Mention, utcnow
+from monitor.heartbeat import is_stale, last_beat
+from monitor.models import Alert, FeedState, Mention, SchedulerBeat, utcnow
 
 
 @dataclass
@@ -138,11 +139,36 @@ def _ago(when: datetime | None, now: datetime) -> str:
     return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
 
 
+def scheduler_line(beat: SchedulerBeat | None, now: datetime) -> str:
+    """Is `monitor run` alive? Its minute sweep writes a row (monitor/heartbeat.py)."""
+    if beat is None:
+        return "scheduler: not running (`monitor run` never ran against this database)"
+    where = f"{beat.host} pid {beat.pid}" if beat.host else f"pid {beat.pid}"
+    if is_stale(beat, now):
+        return (
+            f"scheduler: NOT RUNNING since {beat.beat_at:%Y-%m-%d %H:%M} UTC "
+            f"(last heartbeat {_ago(beat.beat_at, now)}, {where})"
+        )
+    return f"scheduler: running, last heartbeat {_ago(beat.beat_at, now)} ({where})"
+
+
+# `monitor status --problems` exit codes, for cron and monitoring scripts (README)
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
 def render_status(
     config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
 ) -> str:
     """`monitor status`: a table of the feeds (only those needing a look with
     `problems_only`, worst first), then the count of each health, the outbox and claims."""
+    return status_report(config, engine, now, problems_only=problems_only)[0]
+
+
+def status_report(
+    config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
+) -> tuple[str, int]:
+    """The text of `monitor status` and its exit code with `--problems`: EXIT_PROBLEMS when
+    a feed needs a look, the scheduler is not running, or alerts cannot be delivered."""
     rows = feed_statuses(config, engine, now)
     listed = attention_first(rows) if problems_only else rows
     header = ("FEED", "TYPE", "HEALTH", "LAST SUCCESS", "ITEMS", "NEXT POLL", "LAST ERROR")
@@ -166,14 +192,18 @@ def render_status(
     if problems_only and not listed:
         lines = ["no feed needs attention"]
     outbox = outbox_status(engine)
+    beat = last_beat(engine)
     lines.append("")
     # at the end, where a terminal leaves the eye after 1,000 rows
+    lines.append(scheduler_line(beat, now))
     lines.append(summary_line(rows))
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
         lines.append(f"  {count} alert(s) to {channel} not delivered: {error}")
     lines.extend(claim_lines(engine, now))
-    return "\n".join(lines)
+    trouble = bool(listed if problems_only else attention_first(rows))
+    trouble = trouble or is_stale(beat, now) or outbox.failed > 0
+    return "\n".join(lines), EXIT_PROBLEMS if trouble else EXIT_OK
 
 
 @dataclass
