@@ -6,12 +6,13 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from connectors.durations import format_duration
 from monitor.config import Config, FeedConfig
-from monitor.models import Alert, FeedState, table_of
+from monitor.models import Alert, FeedState, UTCDateTime, table_of
 from monitor.routing import Router
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,23 @@ def human_error(error: str | None) -> str:
     if not error:
         return "unknown error"
     return _ERROR_CLASS.sub("", error, count=1)
+
+
+_WARNED = (
+    update(FeedState)
+    .where(table_of(FeedState).c.feed == bindparam("feed_name"))
+    .values(
+        last_warning=bindparam("warning"),
+        last_warning_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
+
+
+def note_warnings(conn: Connection, feed: str, warnings: list[str], now: datetime) -> None:
+    """A good poll that warned (a malformed document, skipped entries): `monitor status`
+    shows it while `last_warning_at` is the time of the last success."""
+    text = "; ".join(warnings)[:2000]
+    conn.execute(_WARNED, {"feed_name": feed, "warning": text, "now": now})
 
 
 def _incident(state: FeedState) -> int:

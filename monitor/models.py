@@ -199,6 +199,12 @@ class FeedState(SQLModel, table=True):
         default=None, sa_column=_utc_column(), description="when a new item last arrived"
     )
     items_seen: int = 0
+    last_warning: str | None = Field(
+        default=None, max_length=2000, description="what a good poll warned about"
+    )
+    last_warning_at: datetime | None = Field(
+        default=None, sa_column=_utc_column(), description="current while = last_success_at"
+    )
 
 
 class Alert(SQLModel, table=True):

@@ -26,7 +26,7 @@ class FeedStatus:
     name: str
     type: str
     enabled: bool
-    kind: str  # ok | failing | quiet | never polled | disabled
+    kind: str  # ok | failing | quiet | warning | never polled | disabled
     health: str  # the kind with its detail: "failing x3", "quiet 4d 2h"
     last_success_at: datetime | None
     last_error: str | None
@@ -36,12 +36,13 @@ class FeedStatus:
 
     @property
     def needs_attention(self) -> bool:
-        """Failing, quiet past its `expect_activity_within`, or not polled yet."""
-        return self.kind in ("failing", "quiet", "never polled")
+        """Failing, quiet past its `expect_activity_within`, its last good poll warned (a
+        malformed document), or not polled yet."""
+        return self.kind in _ATTENTION_ORDER
 
 
 # Listed first where there is no room for every feed: the worst first.
-_ATTENTION_ORDER = {"failing": 0, "quiet": 1, "never polled": 2}
+_ATTENTION_ORDER = {"failing": 0, "quiet": 1, "warning": 2, "never polled": 3}
 
 
 @dataclass
@@ -71,6 +72,8 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
             # it answers, but nothing new for longer than the operator expects
             silent = format_duration((now - state.last_item_at).total_seconds())
             kind, health = "quiet", f"quiet {silent}"
+        elif _warned(state):
+            kind = health = "warning"
         else:
             kind = health = "ok"
         next_poll = None
@@ -88,7 +91,7 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
                 last_success_at=state.last_success_at if state else None,
                 last_error=human_error(state.last_error)
                 if state and state.consecutive_failures
-                else None,
+                else (state.last_warning if state and kind == "warning" else None),
                 consecutive_failures=state.consecutive_failures if state else 0,
                 items_seen=state.items_seen if state else 0,
                 next_poll_at=next_poll,
@@ -97,12 +100,21 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
     return rows
 
 
+def _warned(state: FeedState) -> bool:
+    """The last good poll warned (monitor/health.py `note_warnings`); a later one clears it."""
+    return (
+        state.last_warning_at is not None
+        and state.last_success_at is not None
+        and state.last_warning_at >= state.last_success_at
+    )
+
+
 def summary_line(rows: list[FeedStatus]) -> str:
     """ "feeds: 1000 (994 ok, 3 failing, 2 quiet, 1 never polled)": the count of each health."""
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.kind] = counts.get(row.kind, 0) + 1
-    order = ("ok", "failing", "quiet", "never polled", "disabled")
+    order = ("ok", "failing", "quiet", "warning", "never polled", "disabled")
     parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
     return f"feeds: {len(rows)} ({', '.join(parts)})" if parts else "feeds: none configured"
 

@@ -1,4 +1,4 @@
-"""scheduler beat: when `monitor run` last swept, so `monitor status` can tell if it runs
+"""scheduler beat and feed warnings: is `monitor run` running; what a good poll warned about
 
 Revision ID: 0005
 Revises: 0004
@@ -28,7 +28,17 @@ def upgrade() -> None:
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    with op.batch_alter_table("feed_state", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("last_warning", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("last_warning_at", monitor.models.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("feed_state", schema=None) as batch_op:
+        batch_op.drop_column("last_warning_at")
+        batch_op.drop_column("last_warning")
     op.drop_table("scheduler_beat")
