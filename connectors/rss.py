@@ -45,8 +45,11 @@ feedparser.api.PREFERRED_XML_PARSERS = []
 
 class RSSOptions(ConnectorOptions):
     url: str | None = None
+    """the feed's http(s) URL (give `url` or `url_env`)"""
     url_env: str | None = None
+    """env var holding the URL, for private feeds with a token in it"""
     platform: str = "rss"
+    """platform name stored on the mentions, e.g. google-alerts"""
 
     @field_validator("url")
     @classmethod
