@@ -65,6 +65,12 @@ _THREAD_EMOJI = {
     "sla_breached": ":rotating_light:",
     "review_edited": ":pencil2:",
 }
+_KIND_BADGE = {
+    "feed_health": ":warning: *feed problem*",
+    "feed_recovered": ":white_check_mark: *feed recovered*",
+    "spike": ":chart_with_upwards_trend: *spike*",
+    "digest": ":package: *storm digest*",
+}
 MAX_TEXT = 2800  # a section's text may hold 3,000 characters
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")  # a Slack user group ID
 
@@ -82,10 +88,14 @@ def build_blocks(message: AlertMessage) -> list[Block]:
             quoted = escape(message.text, MAX_TEXT - len(line) - 50)
             line += "\n" + "\n".join("> " + part for part in quoted.splitlines())
         return [SectionBlock(text=MarkdownTextObject(text=line, verbatim=True))]
-    emoji = _EMOJI.get(message.sentiment or "", _EMOJI_POSITIVE)
     headline = escape(message.headline, limit=140) or "Mention"
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=headline[:150], emoji=False))]
-    context = [f"{emoji} *{escape(message.sentiment or 'unscored', 20)}*"]
+    if message.mention_id is None and message.sentiment is None:
+        # feed health, recovery, spikes, digests: about the monitor, not one customer's mood
+        context = [_KIND_BADGE.get(message.kind, ":information_source: *monitor*")]
+    else:
+        emoji = _EMOJI.get(message.sentiment or "", _EMOJI_POSITIVE)
+        context = [f"{emoji} *{escape(message.sentiment or 'unscored', 20)}*"]
     if message.source:
         context.append(escape(message.source, 200))
     if message.author:

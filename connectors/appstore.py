@@ -68,13 +68,21 @@ RECHECK_LIMIT = 10
 
 class AppStoreOptions(ConnectorOptions):
     mode: Literal["rss", "connect"] = "rss"
+    """\"rss\": the public per-storefront feed (no auth); \"connect\": the App Store Connect API"""
     app_id: str = Field(pattern=r"^\d+$")
+    """the number in the App Store URL (.../id1404176564)"""
     countries: list[str] = Field(default_factory=lambda: ["us"], min_length=1)
+    """two-letter storefront codes, rss mode"""
     pages: int = Field(default=10, ge=1, le=10)
+    """pages per storefront and poll (50 reviews each in rss mode), at most 10"""
     backfill: Duration = 7 * 86400.0
+    """first run: skip dated reviews older than this"""
     key_id_env: str = "ASC_KEY_ID"
+    """env var holding the App Store Connect key id (connect mode)"""
     issuer_id_env: str = "ASC_ISSUER_ID"
+    """env var holding the App Store Connect issuer id (connect mode)"""
     private_key_path_env: str = "ASC_PRIVATE_KEY_PATH"
+    """env var holding the path of the .p8 private key (connect mode)"""
 
     @field_validator("countries")
     @classmethod

@@ -100,9 +100,11 @@ class PollResult:
 
 
 class ConnectorOptions(BaseModel):
-    """Base of every connector's own config keys; unknown keys are errors."""
+    """Base of every connector's own config keys; unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid")
+    Each key's meaning is the docstring under it (the README's config reference shows it)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class Connector(ABC):

@@ -65,14 +65,23 @@ MENTION_REASONS = ("mention", "reply", "quote")
 
 class BlueskyOptions(ConnectorOptions):
     query: str | None = None
+    """search posts for this text (give `query` or `mentions`)"""
     mentions: bool = False
+    """read the logged-in account's mention notifications"""
     lang: str | None = None  # searchPosts only: one language code
+    """search only: one language code"""
     handle_env: str | None = None
+    """env var holding the account handle, e.g. acme.bsky.social"""
     password_env: str | None = None
+    """env var holding an app password, never the account password"""
     token_env: str | None = None
+    """env var holding a ready access token instead of a login"""
     backfill: Duration = 86400.0  # first run only: how far back to read
+    """first run only: how far back to read"""
     max_pages: int = 5
+    """pages of 100 per poll"""
     max_rechecks: int = 20
+    """open mentions whose reply tree is re-read per sweep"""
 
     @field_validator("max_pages", "max_rechecks")
     @classmethod

@@ -47,30 +47,49 @@ from connectors.text import clean_text, html_to_text
 class CSVColumns(BaseModel):
     """Header names in the file for each field; None means the file has no such column."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     id: str
+    """header of the unique review id"""
     text: str
+    """header of the review text"""
     created_at: str
+    """header of the review time"""
     author: str | None = None
+    """header of the reviewer's name"""
     rating: str | None = None
+    """header of the star rating (of 5)"""
     score: str | None = None
+    """header of a 0-10 survey score (NPS)"""
     reply_text: str | None = None
+    """header of the brand's reply text"""
     reply_time: str | None = None
+    """header of the brand's reply time (gives the TTFR)"""
     language: str | None = None
+    """header of the language code"""
     url: str | None = None
+    """header of the review's link"""
     title: str | None = None
+    """header of the review title"""
 
 
 class CSVOptions(ConnectorOptions):
     path: str
+    """the CSV file, relative to the config file"""
     columns: CSVColumns
+    """which header holds each field: the `[feeds.columns]` table below"""
     platform: str = Field(default="csv", min_length=1)
+    """platform name stored on the mentions, e.g. g2"""
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    """one character; \";\" for many European exports"""
     encoding: str = "utf-8-sig"
+    """file encoding: utf-8-sig also reads plain UTF-8; cp1252 for old Excel"""
     time_format: str | None = None
+    """strptime format of the times; omit for ISO 8601"""
     timezone: str = "UTC"
+    """IANA zone for times written without one"""
     reply_time_is_modified: bool = False
+    """true if the export's reply time is a last-edit time (no exact TTFR)"""
 
     @field_validator("encoding")
     @classmethod

@@ -54,15 +54,25 @@ _POST_ID = re.compile(r"^t/(\d+)/(\d+)$")
 
 class DiscourseOptions(ConnectorOptions):
     query: str | None = None
+    """search the forum for this text (give `query` or `latest`)"""
     latest: bool = False
+    """read the forum's latest posts"""
     category: int | None = None
+    """latest mode: only this category id"""
     api_key_env: str | None = None
+    """env var holding an API key (optional for a public forum)"""
     api_username_env: str | None = None
+    """env var holding the username the key acts as"""
     staff_is_brand: bool = False
+    """any staff member's post counts as the brand's reply"""
     topics_only: bool = False
+    """only a topic's first post is a mention, not every reply"""
     backfill: Duration = 2 * 86400.0
+    """first run only: how far back to read"""
     max_pages: int = Field(default=5, ge=1, le=20)
+    """pages per poll"""
     max_rechecks: int = Field(default=30, ge=0, le=200)
+    """query mode: topics one recheck reads"""
 
     @model_validator(mode="after")
     def _one_mode(self) -> DiscourseOptions:

@@ -71,13 +71,21 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 class GitHubOptions(ConnectorOptions):
     query: str | None = None
+    """issue search, e.g. `acme in:title,body` (give `query` or `repo`)"""
     repo: str | None = None
+    """one repository's issues, `owner/name`"""
     include_pulls: bool = False
+    """pull requests count as mentions too"""
     token_env: str | None = None
+    """env var holding a token (advised: unauthenticated is 60 requests an hour)"""
     backfill: Duration = 2 * 86400.0
+    """first run only: how far back to read"""
     search_overlap: Duration = 600.0
+    """query mode: look this far behind the cursor (search index lag)"""
     max_pages: int = Field(default=5, ge=1, le=10)
+    """pages of 100 per request kind per poll"""
     max_rechecks: int = Field(default=30, ge=0, le=200)
+    """query mode: issues whose comments one recheck reads"""
 
     @field_validator("repo")
     @classmethod

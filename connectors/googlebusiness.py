@@ -59,15 +59,25 @@ ORIGINAL = "\n\n(Original)\n"
 
 class GoogleBusinessOptions(ConnectorOptions):
     account: str = Field(min_length=1)
+    """the account id, `108494...` or `accounts/108494...`"""
     location: str = Field(min_length=1)
+    """the location id, `6394...` or `locations/6394...`"""
     access_token_env: str = "GOOGLE_BUSINESS_ACCESS_TOKEN"
+    """env var holding an OAuth access token"""
     client_id_env: str | None = None
+    """refresh-token login: env var holding the OAuth client id"""
     client_secret_env: str | None = None
+    """refresh-token login: env var holding the OAuth client secret"""
     refresh_token_env: str | None = None
+    """refresh-token login: env var holding the refresh token"""
     token_uri: str = "https://oauth2.googleapis.com/token"
+    """where refresh tokens are exchanged (a proxy or a test server)"""
     backfill: Duration = 30 * 86400
+    """first run: how far back to read"""
     reply_lookback: Duration = 14 * 86400
+    """each poll re-reads this window for replies written later"""
     max_pages: int = Field(default=10, ge=1, le=100)
+    """pages of 50 reviews per poll, a hard bound"""
 
     @field_validator("account", "location")
     @classmethod

@@ -58,10 +58,15 @@ MAX_SAFE_INTERVAL = 86400.0
 
 class GooglePlayOptions(ConnectorOptions):
     package_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
+    """the app's package name, e.g. com.acme.app"""
     credentials_path_env: str = "GOOGLE_PLAY_CREDENTIALS"
+    """env var holding the path of the service account JSON key"""
     access_token_env: str | None = None
+    """env var holding a ready bearer token instead of the service account"""
     translation_language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}([-_]\w+)?$")
+    """Google translates review texts to this language; originals kept"""
     pages: int = Field(default=20, ge=1, le=100)
+    """pages of 100 reviews per poll (bounded)"""
 
 
 def _timestamp(node: Any, what: str) -> datetime | None:

@@ -51,12 +51,19 @@ ITEM_URL = "https://news.ycombinator.com/item?id={}"
 
 class HackerNewsOptions(ConnectorOptions):
     query: str
+    """the Algolia search text, e.g. the brand name"""
     tags: str = "(story,comment)"
+    """Algolia tags: \"(story,comment)\", \"story\" or \"comment\""""
     backfill: Duration = 2 * 86400.0
+    """first run only: how far back to read"""
     overlap: Duration = 600.0
+    """each poll looks this far behind its cursor (index lag)"""
     hits_per_page: int = Field(default=100, ge=1, le=1000)
+    """hits per request"""
     max_pages: int = Field(default=10, ge=1, le=100)
+    """requests per poll"""
     recheck_limit: int = Field(default=30, ge=0, le=500)
+    """item trees read per recheck for brand replies"""
 
     @field_validator("query")
     @classmethod

@@ -168,7 +168,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 _STATUS_ACTIONS: dict[int, tuple[type[Exception], str]] = {
     401: (AuthError, "the platform rejected the credentials (401): check the token env var"),
     403: (AuthError, "access denied (403): the token lacks a permission or the key is blocked"),
-    404: (MalformedResponse, "not found (404): check the feed's URL, id or name"),
     408: (TransientError, "the platform timed out (408)"),
     429: (RateLimited, "rate limited (429)"),
 }
@@ -186,6 +185,11 @@ def check_response(response: httpx.Response) -> None:
         if retry_after is None and reset and reset.isdigit():
             retry_after = max(0.0, min(float(reset) - time.time(), MAX_RETRY_AFTER))
         raise RateLimited(f"rate limited ({status}), waiting", retry_after=retry_after)
+    if status in (404, 410):
+        # the operator fixes this in the config: say where, never with the query (API keys)
+        raise MalformedResponse(
+            f"HTTP {status} {response.reason_phrase} at {_where(response)}: check the feed's url"
+        )
     if status in _STATUS_ACTIONS:
         cls, message = _STATUS_ACTIONS[status]
         if issubclass(cls, TransientError):
@@ -193,7 +197,19 @@ def check_response(response: httpx.Response) -> None:
         raise cls(message)
     if status >= 500:
         raise TransientError(f"the platform failed ({status})", retry_after=retry_after)
-    raise MalformedResponse(f"unexpected HTTP status {status}")
+    raise MalformedResponse(
+        f"unexpected HTTP {status} {response.reason_phrase} at {_where(response)}"
+    )
+
+
+def _where(response: httpx.Response) -> str:
+    """The URL asked, without query, fragment or credentials: safe to show and to log."""
+    try:
+        url = response.request.url
+    except RuntimeError:  # a response built by hand carries no request
+        return "the feed's url"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
 
 
 def fetch(

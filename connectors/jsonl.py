@@ -32,7 +32,9 @@ from connectors.errors import MalformedResponse
 
 class JSONLOptions(ConnectorOptions):
     path: str
+    """the file, one JSON object a line, relative to the config file"""
     platform: str = "import"
+    """platform name stored on mentions whose line names none"""
 
 
 def parse_time(value: Any) -> datetime:

@@ -64,12 +64,19 @@ RATE_WINDOW = 300  # Mastodon's per-account limits reset on 5-minute boundaries
 
 class MastodonOptions(ConnectorOptions):
     tag: str | None = None
+    """a hashtag, with or without '#' (give one of `tag`, `mentions`, `query`)"""
     mentions: bool = False
+    """read the token's account notifications (needs `token_env`)"""
     query: str | None = None
+    """search statuses for this text (needs `token_env`)"""
     token_env: str | None = None
+    """env var holding an access token"""
     backfill: Duration = 86400.0  # first run only: how far back to read
+    """first run only: how far back to read"""
     max_pages: int = 5
+    """pages of 40 per poll"""
     max_rechecks: int = 20
+    """open mentions whose thread is re-read per sweep"""
 
     @field_validator("tag")
     @classmethod

@@ -76,19 +76,33 @@ class _TokenRefused(AuthError):
 
 class RedditOptions(ConnectorOptions):
     subreddit: str | None = None
+    """a subreddit's name, without r/ (give `subreddit`, `query` or `mentions`)"""
     listings: list[Listing] = Field(default_factory=lambda: list(LISTINGS), min_length=1)
+    """subreddit mode: \"posts\", \"comments\" or both"""
     query: str | None = None
+    """search all of reddit for this text"""
     mentions: bool = False
+    """the logged-in account's username mentions (needs a user login)"""
     client_id_env: str = "REDDIT_CLIENT_ID"
+    """env var holding the app's client id"""
     client_secret_env: str = "REDDIT_CLIENT_SECRET"
+    """env var holding the app's client secret"""
     username_env: str | None = None
+    """env var holding the account's username (user login)"""
     password_env: str | None = None
+    """env var holding the account's password (user login)"""
     access_token_env: str | None = None
+    """env var holding a ready access token instead of a login"""
     token_url: str = TOKEN_URL
+    """where tokens are requested (a proxy or a test server)"""
     user_agent: str | None = None
+    """User-Agent sent to reddit (default: the product's, naming the client)"""
     backfill: Duration = 2 * 86400.0
+    """first run only: how far back to read"""
     max_pages: int = Field(default=5, ge=1, le=50)
+    """pages of 100 per listing and poll"""
     recheck_limit: int = Field(default=20, ge=0, le=200)
+    """threads walked per recheck for brand replies"""
 
     @field_validator("subreddit")
     @classmethod

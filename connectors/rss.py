@@ -10,6 +10,9 @@
 - Quirks: Google Alerts links are google.com/url redirects; the real URL is unwrapped and
   used as the id, so one article reported by two alerts is one mention. Ill-formed feeds
   are parsed loosely (feedparser "bozo"); a body that is not a feed at all is an error.
+  An entry with no title, no text and no link (a document cut short leaves one) is
+  nothing a person could act on: it is skipped, counted, and the poll carries a warning
+  that `monitor status` shows on the feed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from xml.sax import SAXParseException
 
 import feedparser
 import feedparser.api
@@ -41,8 +45,11 @@ feedparser.api.PREFERRED_XML_PARSERS = []
 
 class RSSOptions(ConnectorOptions):
     url: str | None = None
+    """the feed's http(s) URL (give `url` or `url_env`)"""
     url_env: str | None = None
+    """env var holding the URL, for private feeds with a token in it"""
     platform: str = "rss"
+    """platform name stored on the mentions, e.g. google-alerts"""
 
     @field_validator("url")
     @classmethod
@@ -142,6 +149,18 @@ class RSSConnector(Connector):
             raise MalformedResponse(f"not a feed: {str(reason)[:200]}")
         platform = getattr(self.options, "platform", self.platform)
         mentions = [self._mention(entry, platform, now) for entry in parsed.entries]
+        kept = [m for m in mentions if m.title or m.text.strip() or _web_link(m.url)]
+        warnings = []
+        if len(kept) < len(mentions):
+            skipped = len(mentions) - len(kept)
+            # an XML error says where the document broke off ("no element found")
+            reason = parsed.get("bozo_exception")
+            where = f" (XML: {str(reason)[:200]})" if isinstance(reason, SAXParseException) else ""
+            warnings.append(
+                f"malformed document: {skipped} of {len(mentions)} entries had no title, text "
+                f"or link and were skipped{where}"
+            )
+            mentions = kept
         newest = max((m.created_at for m in mentions), default=None)
         cursor = state.cursor
         if newest and (cursor is None or newest.isoformat() > cursor):
@@ -154,6 +173,7 @@ class RSSConnector(Connector):
                 last_modified=response.headers.get("Last-Modified"),
             ),
             bytes_received=len(body),
+            warnings=warnings,
         )
 
     def _mention(self, entry: Any, platform: str, now: datetime) -> MentionRecord:
@@ -180,6 +200,11 @@ class RSSConnector(Connector):
             language=(entry.get("language") or None),
             extra={} if created else {"no_date": True},
         )
+
+
+def _web_link(url: str | None) -> bool:
+    """feedparser makes an id like "tag:..." the link when there is none: no page to open."""
+    return url is not None and url.startswith(("http://", "https://"))
 
 
 def _content_hash(title: str | None, text: str) -> str:

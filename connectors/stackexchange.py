@@ -78,12 +78,19 @@ _AUTH_ERRORS = {401, 402, 403, 405, 406}
 class StackExchangeOptions(ConnectorOptions):
     site: str = Field(description="the site's API name: stackoverflow, superuser, askubuntu ...")
     tagged: str | list[str] | None = None
+    """questions with at least one of these tags (`tagged` and/or `query`)"""
     query: str | None = None
+    """free text, the API's `q`"""
     key_env: str | None = None
+    """env var holding an API key: raises the daily quota from 300 to 10,000"""
     filter: str = "withbody"
+    """the API filter; the default returns question, answer and comment bodies"""
     backfill: Duration = 2 * 86400.0
+    """first run only: how far back to read"""
     max_pages: int = Field(default=3, ge=1, le=25)
+    """pages of 100 per poll (and per reply look-up)"""
     recheck_limit: int = Field(default=100, ge=1, le=500)
+    """open questions re-checked for replies per sweep"""
 
     @field_validator("site")
     @classmethod

@@ -52,10 +52,15 @@ EDIT_GRACE = timedelta(minutes=1)
 
 class TrustpilotOptions(ConnectorOptions):
     business_unit_id: str = Field(min_length=1)
+    """the business unit id"""
     api_key_env: str = "TRUSTPILOT_API_KEY"
+    """env var holding the API key"""
     backfill: Duration = 30 * 86400
+    """first run: how far back to read"""
     reply_lookback: Duration = 14 * 86400
+    """each poll re-reads this window for replies written later"""
     max_pages: int = Field(default=10, ge=1, le=100)
+    """pages of 100 reviews per poll, a hard bound"""
 
     @field_validator("business_unit_id")
     @classmethod

@@ -78,14 +78,23 @@ _DENIED_REASONS = {
 
 class YouTubeOptions(ConnectorOptions):
     video_id: str | None = None
+    """one video (give `video_id` or `channel_id`)"""
     channel_id: str | None = None
+    """all videos of a channel (UC...)"""
     search_terms: str | None = None
+    """only comments containing this text"""
     api_key_env: str = "YOUTUBE_API_KEY"
+    """env var holding the YouTube Data API key"""
     owner_is_brand: bool = False
+    """replies by the video's owner count as the brand's"""
     max_pages: int = Field(default=3, ge=1, le=20)
+    """pages of 100 threads per poll, newest first"""
     backfill_pages: int = Field(default=1, ge=1, le=20)
+    """first run: pages read"""
     recheck_limit: int = Field(default=50, ge=1, le=500)
+    """open threads re-checked per sweep (50 per call)"""
     max_reply_fetches: int = Field(default=10, ge=0, le=200)
+    """long threads whose replies are read in full per sweep"""
 
     @model_validator(mode="after")
     def _one_target(self) -> YouTubeOptions:

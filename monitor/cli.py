@@ -107,7 +107,7 @@ def run(ctx: click.Context) -> None:
     from monitor.pipeline import Pipeline
     from monitor.routing import Router
     from monitor.scheduler import Service
-    from monitor.sinks import make_sink
+    from monitor.sinks import clicks_served, make_sink
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
@@ -123,6 +123,16 @@ def run(ctx: click.Context) -> None:
     if sink.name == "console":
         logging.getLogger("monitor").warning(
             "%s is not set: alerts are printed here instead of Slack", config.slack.token_env
+        )
+    served = clicks_served(config)
+    if served:
+        logging.getLogger("monitor").info("Slack buttons: clicks are served by %s", served)
+    else:
+        logging.getLogger("monitor").info(
+            "Slack buttons: off, nothing would serve a click (set %s for Socket Mode, "
+            "or [slack] http_port and %s)",
+            config.slack.app_token_env,
+            config.slack.signing_secret_env,
         )
     slack_app = _start_slack_app(config, engine, sink)
     with make_client(timeout=config.scheduler.http_timeout) as client:
@@ -278,19 +288,23 @@ def backfill(ctx: click.Context, feed: str, max_polls: int) -> None:
 @click.option(
     "--problems",
     is_flag=True,
-    help="Only the feeds that need a look (failing, quiet, never polled), worst first.",
+    help="Only the feeds that need a look (failing, quiet, never polled), worst first; "
+    "exit 1 when a feed needs a look, the scheduler is not running or alerts fail, else 0.",
 )
 @click.pass_context
 def status(ctx: click.Context, problems: bool) -> None:
-    """Show every feed's health: last success, last error, items seen, next poll."""
+    """Show every feed's health, whether `monitor run` is running, the outbox and claims."""
     from monitor.db import open_store
     from monitor.models import utcnow
-    from monitor.status import render_status
+    from monitor.status import status_report
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
-    click.echo(render_status(config, engine, utcnow(), problems_only=problems))
+    text, code = status_report(config, engine, utcnow(), problems_only=problems)
     engine.dispose()
+    click.echo(text)
+    if problems:
+        sys.exit(code)
 
 
 @cli.command()
@@ -333,16 +347,18 @@ def report(
 @click.option(
     "--dir",
     "folder",
-    default="monitor-demo",
-    show_default=True,
+    default=None,
+    show_default="the user data directory, e.g. ~/.local/share/social-response-monitor/demo",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the demo writes its sample file and SQLite database.",
+    help="Where the demo writes its sample file, config and SQLite database.",
 )
-def demo(folder: Path) -> None:
+def demo(folder: Path | None) -> None:
     """Run the whole path offline on bundled sample data; alerts go to the console."""
-    from monitor.demo import run_demo
+    from monitor.demo import default_folder, run_demo
     from monitor.models import utcnow
 
+    folder = folder or default_folder()
+    click.echo(f"demo files go to {folder.resolve()}")
     click.echo(run_demo(folder, utcnow()))
 
 

@@ -293,7 +293,9 @@ class SLATarget(_Section):
 
 class SLAConfig(_Section):
     target: Duration = Field(default=4 * 3600, description="default time to first response")
-    clock: Literal["business", "calendar"] = Field(default="business")
+    clock: Literal["business", "calendar"] = Field(
+        default="business", description="count only business hours, or every hour"
+    )
     at_risk: float = Field(
         default=0.75, gt=0.0, lt=1.0, description="alert when this share is used"
     )
@@ -401,8 +403,12 @@ class RouteConfig(_Section):
         pattern=r"^S[A-Z0-9]{2,20}$",
         description="Slack user group ID (S0123...) pinged on SLA breaches",
     )
-    quiet_hours: QuietHoursConfig | None = None
-    storm: StormConfig | None = None
+    quiet_hours: QuietHoursConfig | None = Field(
+        default=None, description="hold this route's alerts in a nightly window"
+    )
+    storm: StormConfig | None = Field(
+        default=None, description="fold a burst of alerts into one digest message"
+    )
 
 
 class HeartbeatConfig(_Section):
@@ -451,7 +457,7 @@ class DigestConfig(_Section):
     channel: str | None = Field(default=None, description="default: `slack.default_channel`")
     day_of_week: str = Field(default="mon", description="cron day(s): `mon`, `mon-fri`, `0`")
     hour: int = Field(default=9, ge=0, le=23, description="local hour in `reports.timezone`")
-    minute: int = Field(default=0, ge=0, le=59)
+    minute: int = Field(default=0, ge=0, le=59, description="minute of `hour`")
     slowest: int = Field(default=3, ge=0, le=20, description="slowest open mentions linked")
     report_url: str | None = Field(
         default=None, description="link to the full report (e.g. where the HTML is published)"
@@ -476,7 +482,9 @@ class ReportsConfig(_Section):
         default=None,
         description="IANA zone weeks and dates are cut in; default: `business_hours.timezone`",
     )
-    digest: DigestConfig = Field(default_factory=DigestConfig)
+    digest: DigestConfig = Field(
+        default_factory=DigestConfig, description="the weekly manager digest posted to Slack"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -546,18 +554,32 @@ class FeedConfig(BaseModel):
 
 
 class Config(_Section):
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    slack: SlackConfig = Field(default_factory=SlackConfig)
-    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    brand: BrandConfig = Field(default_factory=BrandConfig)
-    business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
-    sla: SLAConfig = Field(default_factory=SLAConfig)
-    reports: ReportsConfig = Field(default_factory=ReportsConfig)
-    routes: list[RouteConfig] = Field(default_factory=list)
-    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
-    feeds: list[FeedConfig] = Field(default_factory=list, exclude=True)
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="the database")
+    slack: SlackConfig = Field(default_factory=SlackConfig, description="where alerts go")
+    sentiment: SentimentConfig = Field(
+        default_factory=SentimentConfig, description="how mentions get a label"
+    )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="what is alerted")
+    scheduler: SchedulerConfig = Field(
+        default_factory=SchedulerConfig, description="polling pace and limits"
+    )
+    brand: BrandConfig = Field(
+        default_factory=BrandConfig, description="the brand and its accounts"
+    )
+    business_hours: BusinessHoursConfig = Field(
+        default_factory=BusinessHoursConfig, description="when the team answers"
+    )
+    sla: SLAConfig = Field(default_factory=SLAConfig, description="time to first response targets")
+    reports: ReportsConfig = Field(default_factory=ReportsConfig, description="reports and digest")
+    routes: list[RouteConfig] = Field(
+        default_factory=list, description="alert routes, first match wins"
+    )
+    heartbeat: HeartbeatConfig = Field(
+        default_factory=HeartbeatConfig, description="liveness for a process supervisor"
+    )
+    feeds: list[FeedConfig] = Field(
+        default_factory=list, exclude=True, description="the sources watched"
+    )
 
     _path: Path | None = PrivateAttr(default=None)
     # name -> feed, built on first use: every poll looks its feed up, and scanning 1,000

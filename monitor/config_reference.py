@@ -57,43 +57,78 @@ def _default(field: Any) -> str:
     return f"`{value}`"
 
 
-def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+def _sub_model(annotation: Any) -> tuple[type[BaseModel], str] | None:
+    """The model a key holds, and how: "table", "list" (array of tables) or "map" (a table
+    of tables keyed by name); None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, "table"
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _sub_model(args[0])
+    if origin is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0], "list"
+    if origin is dict and len(args) == 2:
+        inner = args[1]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner, "map"
+    return None
+
+
+def _heading(path: str, shape: str) -> str:
+    return f"`[[{path}]]`" if shape == "list" else f"`[{path}]`"
+
+
+def _path(parent: str, name: str, shape: str) -> str:
+    path = f"{parent}.{name}" if parent else name
+    return f"{path}.<name>" if shape == "map" else path
+
+
+def _rows(model: type[BaseModel], parent: str) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            continue  # sections get their own table
         description = (field.description or "").replace("|", "\\|")
-        kind = _type_name(annotation)
+        sub = _sub_model(field.annotation)
+        if sub is not None:
+            kind = {"table": "table", "list": "list of tables", "map": "tables by name"}[sub[1]]
+            see = _heading(_path(parent, name, sub[1]), sub[1])
+            rows.append(f"| `{name}` | {kind} | {_default(field)} | {description}: {see} |")
+            continue
+        kind = _type_name(field.annotation)
         if any("parse_duration" in repr(m) for m in field.metadata):
             kind = "duration"
-        rows.append(f"| `{prefix}{name}` | {kind} | {_default(field)} | {description} |")
+        rows.append(f"| `{name}` | {kind} | {_default(field)} | {description} |")
     return rows
 
 
-def _table(title: str, model: type[BaseModel], prefix: str) -> list[str]:
-    return [
+def _tables(title: str, model: type[BaseModel], path: str) -> list[str]:
+    """The model's table, then one for each model inside it, depth first."""
+    lines = [
         f"#### {title}",
         "",
         "| key | type | default | meaning |",
         "|---|---|---|---|",
-        *_rows(model, prefix),
+        *_rows(model, path),
         "",
     ]
+    for name, field in model.model_fields.items():
+        sub = _sub_model(field.annotation)
+        if sub is not None:
+            sub_path = _path(path, name, sub[1])
+            lines += _tables(_heading(sub_path, sub[1]), sub[0], sub_path)
+    return lines
 
 
 def render() -> str:
+    """Every key a user can write: each section of Config, each model inside one, the keys
+    every feed has and each connector's own (its docstring's first line as the title)."""
     lines = [BEGIN, ""]
     for name, field in Config.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            lines += _table(f"`[{name}]`", annotation, "")
-            for sub_name, sub in annotation.model_fields.items():
-                inner = typing.get_args(sub.annotation)
-                model = inner[0] if inner else None
-                if isinstance(model, type) and issubclass(model, BaseModel):
-                    lines += _table(f"`[[{name}.{sub_name}]]`", model, "")
-    lines += _table("`[[feeds]]`: keys every feed has", FeedConfig, "")
+        sub = _sub_model(field.annotation)
+        if sub is None or sub[0] is FeedConfig:
+            continue
+        lines += _tables(_heading(name, sub[1]), sub[0], name)
+    lines += _tables("`[[feeds]]`: keys every feed has", FeedConfig, "feeds")
     for type_name in sorted(REGISTRY):
         try:
             cls = connector_class(type_name)
@@ -103,7 +138,7 @@ def render() -> str:
         title = (
             f'`type = "{type_name}"`: {cls.__doc__.strip().splitlines()[0] if cls.__doc__ else ""}'
         )
-        lines += _table(title, cls.Options, "")
+        lines += _tables(title, cls.Options, "feeds")
     lines.append(END)
     return "\n".join(lines)
 

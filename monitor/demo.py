@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from importlib import resources
@@ -26,6 +28,17 @@ DEMO_IDENTITIES: list[dict[str, Any]] = [
     {"platform": "reddit", "handle": "AcmeAutoBot", "bot": True},
     {"platform": "reddit", "handle": "AcmeSupport"},
 ]
+
+
+def default_folder() -> Path:
+    """The user's data directory (XDG on Linux), never the folder the user happens to stand in."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "social-response-monitor" / "demo"
 
 
 def materialise(target: Path, now: datetime) -> Path:
@@ -122,6 +135,7 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
         )
     lines.append(f"Open negative mentions waiting for an answer: {len(open_negative)}")
     lines.append(f"Alerts decided: {decided}; delivered to the {sink} sink: {sent}")
+    lines.append(f"Demo files (sample, config, database): {folder}")
     lines.append(f"Database: {folder / 'demo.db'}")
     lines.append(f"Look around: monitor --config {folder / 'demo.toml'} status   (or report)")
     lines.append("=" * 72)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from connectors.durations import format_duration
 from monitor.config import Config, FeedConfig
-from monitor.models import Alert, FeedState, table_of
+from monitor.models import Alert, FeedState, UTCDateTime, table_of
 from monitor.routing import Router
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,35 @@ def _raise(
     return alert
 
 
+# The pipeline keeps "<ErrorClass>: <message>" (the class decides retries); a person reads
+# the message, which already says what to do (connectors/errors.py).
+_ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z]*(?:Error|Response|Limited|Unavailable): ")
+
+
+def human_error(error: str | None) -> str:
+    """The reason a person reads: "HTTP 404 Not Found at https://...: check the feed's url"."""
+    if not error:
+        return "unknown error"
+    return _ERROR_CLASS.sub("", error, count=1)
+
+
+_WARNED = (
+    update(FeedState)
+    .where(table_of(FeedState).c.feed == bindparam("feed_name"))
+    .values(
+        last_warning=bindparam("warning"),
+        last_warning_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
+
+
+def note_warnings(conn: Connection, feed: str, warnings: list[str], now: datetime) -> None:
+    """A good poll that warned (a malformed document, skipped entries): `monitor status`
+    shows it while `last_warning_at` is the time of the last success."""
+    text = "; ".join(warnings)[:2000]
+    conn.execute(_WARNED, {"feed_name": feed, "warning": text, "now": now})
+
+
 def _incident(state: FeedState) -> int:
     return int(state.failing_since.timestamp()) if state.failing_since else 0
 
@@ -56,8 +87,8 @@ def after_failure(
         return None
     since = format_duration((now - state.failing_since).total_seconds())
     body = (
-        f"Feed {state.feed} is failing ({state.consecutive_failures} polls in a row, {since})\n"
-        f"Last error: {state.last_error}\n"
+        f"Feed {state.feed} is failing: {state.consecutive_failures} polls in a row for {since}\n"
+        f"{human_error(state.last_error)}\n"
         f"Other feeds keep running. `monitor status` shows every feed; the next try is "
         f"{state.next_poll_after:%Y-%m-%d %H:%M} UTC."
     )

@@ -1,20 +1,47 @@
-"""A heartbeat a process supervisor can watch: a file touched each minute, and GET /healthz."""
+"""A heartbeat a process supervisor can watch: a file touched each minute, GET /healthz, and
+a row in the database that `monitor status` reads from another process."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
 from monitor.config import HeartbeatConfig
+from monitor.db import reader
+from monitor.db import session as open_session
+from monitor.models import SchedulerBeat
 
 log = logging.getLogger(__name__)
-STALE_AFTER = 180.0  # seconds without a beat before /healthz answers 503
+STALE_AFTER = 180.0  # seconds without a beat before /healthz answers 503 (the sweep: 60 s)
+
+
+def record_beat(session: Session, now: datetime) -> None:
+    """Called in the minute sweep's transaction: the row says the scheduler is alive."""
+    row = session.get(SchedulerBeat, 1) or SchedulerBeat(id=1, beat_at=now)
+    row.beat_at, row.host, row.pid = now, socket.gethostname()[:255], os.getpid()
+    session.add(row)
+
+
+def last_beat(engine: Engine) -> SchedulerBeat | None:
+    """The last sweep's row, or None when `monitor run` never ran against this database."""
+    with open_session(reader(engine)) as session:
+        return session.get(SchedulerBeat, 1)
+
+
+def is_stale(beat: SchedulerBeat | None, now: datetime) -> bool:
+    return beat is None or now - beat.beat_at > timedelta(seconds=STALE_AFTER)
 
 
 class Heartbeat:

@@ -199,6 +199,12 @@ class FeedState(SQLModel, table=True):
         default=None, sa_column=_utc_column(), description="when a new item last arrived"
     )
     items_seen: int = 0
+    last_warning: str | None = Field(
+        default=None, max_length=2000, description="what a good poll warned about"
+    )
+    last_warning_at: datetime | None = Field(
+        default=None, sa_column=_utc_column(), description="current while = last_success_at"
+    )
 
 
 class Alert(SQLModel, table=True):
@@ -263,3 +269,14 @@ def first_alert(session: Session, mention_id: int | None) -> Alert | None:
         .where(Alert.mention_id == mention_id, col(Alert.thread_ts).is_(None))
         .order_by(col(Alert.id))
     ).first()
+
+
+class SchedulerBeat(SQLModel, table=True):
+    """One row: when `monitor run`'s minute sweep last ran, for `monitor status` elsewhere."""
+
+    __tablename__ = "scheduler_beat"
+
+    id: int = Field(default=1, primary_key=True)
+    beat_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    host: str = Field(default="", max_length=255)
+    pid: int = 0

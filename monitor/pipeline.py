@@ -220,6 +220,9 @@ class Pipeline:
             report.warnings.extend(result.warnings)
         else:
             report = self.store(feed, result, now=now, dry_run=dry_run)
+        if result.warnings and not dry_run:
+            with self.db_turn(), self.engine.begin() as conn:
+                health.note_warnings(conn, feed.name, result.warnings, now)
         report.seconds = time.monotonic() - started
         return report
 

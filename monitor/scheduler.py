@@ -183,6 +183,7 @@ class Service:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=30,
+            next_run_time=first,  # its heartbeat row tells `monitor status` we run, at once
         )
         # the weekly manager digest (monitor/reports/digest.py), when enabled
         schedule_digest(

@@ -113,6 +113,7 @@ _ICONS = {
     "ok": ":large_green_circle:",
     "failing": ":red_circle:",
     "quiet": ":large_yellow_circle:",
+    "warning": ":large_orange_circle:",  # its last good poll warned: a malformed document
     "never polled": ":white_circle:",
     "disabled": ":white_circle:",
 }

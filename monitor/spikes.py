@@ -42,7 +42,10 @@ def _hour_bucket(session: Session) -> Any:
 
 
 def find_spikes(session: Session, config: Config, now: datetime) -> list[Spike]:
-    """Hours counted in SQL; the baseline is every hour of the last N days, empty ones as 0."""
+    """Hours counted in SQL; the baseline is every hour of the last N days, empty ones as 0.
+
+    Only feeds watched for all N days: a feed added 7 minutes ago whose first poll brought a
+    week of old posts has no baseline (its quiet hours were never looked at, not quiet)."""
     alerts = config.alerts
     hours = alerts.spike_baseline_days * 24
     start = now - timedelta(hours=hours + 1)
@@ -60,16 +63,12 @@ def find_spikes(session: Session, config: Config, now: datetime) -> list[Spike]:
         .group_by(col(Mention.feed))
     ).all()
     per_feed: dict[str, list[tuple[int, int]]] = {}
-    oldest: dict[str, int] = {}
-    for feed, hour, count, neg in baseline_rows:
+    for feed, _hour, count, neg in baseline_rows:
         per_feed.setdefault(feed, []).append((int(count), int(neg or 0)))
-        oldest[feed] = min(oldest.get(feed, int(hour)), int(hour))
     spikes = []
-    first_day = int(now.timestamp() // 3600) - 24
     for feed, count, neg in recent_rows:
-        if oldest.get(feed, first_day + 1) > first_day:
-            continue  # less than a day of history is no baseline: a new feed is not a spike
         history = per_feed.get(feed, [])
+        found = []
         for measure, index, current in (
             ("mentions", 0, int(count)),
             ("negative mentions", 1, int(neg or 0)),
@@ -78,8 +77,18 @@ def find_spikes(session: Session, config: Config, now: datetime) -> list[Spike]:
             mean = sum(values) / hours
             stddev = math.sqrt(sum((v - mean) ** 2 for v in values) / hours)
             if current >= alerts.spike_min_count and current > mean + alerts.spike_sigma * stddev:
-                spikes.append(Spike(feed, measure, current, mean, stddev))
+                found.append(Spike(feed, measure, current, mean, stddev))
+        if found and _watched_since(session, feed, now - timedelta(hours=hours)):
+            spikes.extend(found)
     return spikes
+
+
+def _watched_since(session: Session, feed: str, since: datetime) -> bool:
+    """Did we fetch anything for `feed` by `since`? Asked only of a feed that would spike."""
+    first = session.exec(
+        select(Mention.id).where(Mention.feed == feed, col(Mention.fetched_at) <= since).limit(1)
+    ).first()
+    return first is not None
 
 
 def dominant_terms(texts: list[str], limit: int = 5) -> list[str]:
@@ -92,31 +101,40 @@ def dominant_terms(texts: list[str], limit: int = 5) -> list[str]:
 def raise_spike_alerts(
     session: Session, config: Config, router: Router, now: datetime
 ) -> list[Alert]:
+    """One alert per feed and spike: a burst high in volume and in negatives names both."""
     alerts = []
     hour = int(now.timestamp() // 3600)
+    by_feed: dict[str, list[Spike]] = {}
     for spike in find_spikes(session, config, now):
-        key = f"spike:{spike.feed}:{spike.measure.split()[0]}:{hour}"
-        recent_key = f"spike:{spike.feed}:{spike.measure.split()[0]}:{hour - 1}"
-        taken = session.exec(select(Alert.id).where(col(Alert.key).in_((key, recent_key)))).first()
+        by_feed.setdefault(spike.feed, []).append(spike)
+    for feed, spikes in by_feed.items():
+        key = f"spike:{feed}:{hour}"
+        taken = session.exec(
+            select(Alert.id).where(col(Alert.key).in_((key, f"spike:{feed}:{hour - 1}")))
+        ).first()
         if taken is not None:
             continue  # one alert per spike, not one per minute while it lasts
         texts = session.exec(
             select(Mention.text).where(
-                Mention.feed == spike.feed, col(Mention.created_at) >= now - timedelta(hours=1)
+                Mention.feed == feed, col(Mention.created_at) >= now - timedelta(hours=1)
             )
         ).all()
         terms = dominant_terms(list(texts))
-        body = (
-            f"Spike on {spike.feed}: {spike.count} {spike.measure} in the last hour "
-            f"(usual {spike.mean:.1f} ± {spike.stddev:.1f} an hour over "
-            f"{config.alerts.spike_baseline_days} days)\n"
-            + (f"Most frequent words: {', '.join(terms)}" if terms else "")
+        days = config.alerts.spike_baseline_days
+        measures = " and ".join(f"{s.count} {s.measure}" for s in spikes)
+        usual = "; ".join(
+            f"{s.measure} usually {s.mean:.1f} ± {s.stddev:.1f} an hour" for s in spikes
         )
-        destination = router.route(kind="spike", feed=spike.feed)
+        body = (
+            f"Spike on {feed}: {measures} in the last hour\n"
+            f"{usual[0].upper()}{usual[1:]} over the last {days} days."
+            + (f"\nMost frequent words: {', '.join(terms)}" if terms else "")
+        )
+        destination = router.route(kind="spike", feed=feed)
         alert = Alert(
             key=key,
             kind="spike",
-            feed=spike.feed,
+            feed=feed,
             channel=destination.channel,
             route=destination.route,
             body=body,

@@ -16,8 +16,9 @@ from connectors.durations import format_duration
 from monitor.config import Config
 from monitor.db import reader
 from monitor.db import session as open_session
-from monitor.health import quiet_deadline
-from monitor.models import Alert, FeedState, Mention, utcnow
+from monitor.health import human_error, quiet_deadline
+from monitor.heartbeat import is_stale, last_beat
+from monitor.models import Alert, FeedState, Mention, SchedulerBeat, utcnow
 
 
 @dataclass
@@ -25,7 +26,7 @@ class FeedStatus:
     name: str
     type: str
     enabled: bool
-    kind: str  # ok | failing | quiet | never polled | disabled
+    kind: str  # ok | failing | quiet | warning | never polled | disabled
     health: str  # the kind with its detail: "failing x3", "quiet 4d 2h"
     last_success_at: datetime | None
     last_error: str | None
@@ -35,12 +36,13 @@ class FeedStatus:
 
     @property
     def needs_attention(self) -> bool:
-        """Failing, quiet past its `expect_activity_within`, or not polled yet."""
-        return self.kind in ("failing", "quiet", "never polled")
+        """Failing, quiet past its `expect_activity_within`, its last good poll warned (a
+        malformed document), or not polled yet."""
+        return self.kind in _ATTENTION_ORDER
 
 
 # Listed first where there is no room for every feed: the worst first.
-_ATTENTION_ORDER = {"failing": 0, "quiet": 1, "never polled": 2}
+_ATTENTION_ORDER = {"failing": 0, "quiet": 1, "warning": 2, "never polled": 3}
 
 
 @dataclass
@@ -70,6 +72,8 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
             # it answers, but nothing new for longer than the operator expects
             silent = format_duration((now - state.last_item_at).total_seconds())
             kind, health = "quiet", f"quiet {silent}"
+        elif _warned(state):
+            kind = health = "warning"
         else:
             kind = health = "ok"
         next_poll = None
@@ -85,7 +89,9 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
                 kind=kind,
                 health=health,
                 last_success_at=state.last_success_at if state else None,
-                last_error=state.last_error if state and state.consecutive_failures else None,
+                last_error=human_error(state.last_error)
+                if state and state.consecutive_failures
+                else (state.last_warning if state and kind == "warning" else None),
                 consecutive_failures=state.consecutive_failures if state else 0,
                 items_seen=state.items_seen if state else 0,
                 next_poll_at=next_poll,
@@ -94,12 +100,21 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
     return rows
 
 
+def _warned(state: FeedState) -> bool:
+    """The last good poll warned (monitor/health.py `note_warnings`); a later one clears it."""
+    return (
+        state.last_warning_at is not None
+        and state.last_success_at is not None
+        and state.last_warning_at >= state.last_success_at
+    )
+
+
 def summary_line(rows: list[FeedStatus]) -> str:
     """ "feeds: 1000 (994 ok, 3 failing, 2 quiet, 1 never polled)": the count of each health."""
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.kind] = counts.get(row.kind, 0) + 1
-    order = ("ok", "failing", "quiet", "never polled", "disabled")
+    order = ("ok", "failing", "quiet", "warning", "never polled", "disabled")
     parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
     return f"feeds: {len(rows)} ({', '.join(parts)})" if parts else "feeds: none configured"
 
@@ -136,11 +151,36 @@ def _ago(when: datetime | None, now: datetime) -> str:
     return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
 
 
+def scheduler_line(beat: SchedulerBeat | None, now: datetime) -> str:
+    """Is `monitor run` alive? Its minute sweep writes a row (monitor/heartbeat.py)."""
+    if beat is None:
+        return "scheduler: not running (`monitor run` never ran against this database)"
+    where = f"{beat.host} pid {beat.pid}" if beat.host else f"pid {beat.pid}"
+    if is_stale(beat, now):
+        return (
+            f"scheduler: NOT RUNNING since {beat.beat_at:%Y-%m-%d %H:%M} UTC "
+            f"(last heartbeat {_ago(beat.beat_at, now)}, {where})"
+        )
+    return f"scheduler: running, last heartbeat {_ago(beat.beat_at, now)} ({where})"
+
+
+# `monitor status --problems` exit codes, for cron and monitoring scripts (README)
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
 def render_status(
     config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
 ) -> str:
     """`monitor status`: a table of the feeds (only those needing a look with
     `problems_only`, worst first), then the count of each health, the outbox and claims."""
+    return status_report(config, engine, now, problems_only=problems_only)[0]
+
+
+def status_report(
+    config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
+) -> tuple[str, int]:
+    """The text of `monitor status` and its exit code with `--problems`: EXIT_PROBLEMS when
+    a feed needs a look, the scheduler is not running, or alerts cannot be delivered."""
     rows = feed_statuses(config, engine, now)
     listed = attention_first(rows) if problems_only else rows
     header = ("FEED", "TYPE", "HEALTH", "LAST SUCCESS", "ITEMS", "NEXT POLL", "LAST ERROR")
@@ -164,14 +204,18 @@ def render_status(
     if problems_only and not listed:
         lines = ["no feed needs attention"]
     outbox = outbox_status(engine)
+    beat = last_beat(engine)
     lines.append("")
     # at the end, where a terminal leaves the eye after 1,000 rows
+    lines.append(scheduler_line(beat, now))
     lines.append(summary_line(rows))
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
         lines.append(f"  {count} alert(s) to {channel} not delivered: {error}")
     lines.extend(claim_lines(engine, now))
-    return "\n".join(lines)
+    trouble = bool(listed if problems_only else attention_first(rows))
+    trouble = trouble or is_stale(beat, now) or outbox.failed > 0
+    return "\n".join(lines), EXIT_PROBLEMS if trouble else EXIT_OK
 
 
 @dataclass

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, or_, select
 from monitor import health
 from monitor.config import Config
 from monitor.db import session as open_session
+from monitor.heartbeat import record_beat
 from monitor.models import Alert, Mention, first_alert, utcnow
 from monitor.routing import Router
 from monitor.sla import Clocks
@@ -91,6 +92,7 @@ class Sweeper:
                 report.feed_alerts += len(
                     raise_spike_alerts(session, self.config, self.router, now)
                 )
+            record_beat(session, now)  # in the same commit: a sweep that fails is no beat
             session.commit()
         return report
 

@@ -102,7 +102,7 @@ def test_broken_feeds_fail_alone_with_readable_reasons(tmp_path: Path) -> None:
         "e429": "rate limited (429)",
         "huge": "bytes exceeds 10485760",
         "bomb": "XML bomb",
-        "html": "Malformed",
+        "html": "not JSON",
     }
     for name, reason in expected.items():
         assert "failing" in rows[name] and reason in rows[name], rows[name]

@@ -71,7 +71,7 @@ def test_n_failures_in_a_row_raise_one_alert_and_recovery_one_more(engine: Engin
     assert pipeline.poll("f2", now=T0).ok, "the other feed keeps working"
     [alert] = health_alerts(engine)
     assert alert.channel == "#ops" and alert.kind == "feed_health"
-    assert "Feed f1 is failing (3 polls in a row, 2m)" in (alert.body or "")
+    assert "Feed f1 is failing: 3 polls in a row for 2m" in (alert.body or "")
     assert "check FAKE_TOKEN" in (alert.body or "")
     fake_connector.QUEUE["f1"].append(ok("a"))
     pipeline.poll("f1", now=T0 + timedelta(minutes=10))

@@ -21,7 +21,15 @@ CONFIG = parse_config(
 )
 
 
-def add(engine: Engine, minutes_ago: float, text: str, sentiment: str = "neutral") -> None:
+def add(
+    engine: Engine,
+    minutes_ago: float,
+    text: str,
+    sentiment: str = "neutral",
+    fetched_minutes_ago: float | None = None,
+) -> None:
+    """A mention polled as it appeared (or, with `fetched_minutes_ago`, found later)."""
+    created = NOW - timedelta(minutes=minutes_ago)
     with session(engine) as s:
         n = s.exec(select(Mention.id)).all()
         s.add(
@@ -30,8 +38,10 @@ def add(engine: Engine, minutes_ago: float, text: str, sentiment: str = "neutral
                 feed="f1",
                 external_id=f"m{len(n)}",
                 text=text,
-                created_at=NOW - timedelta(minutes=minutes_ago),
-                fetched_at=NOW,
+                created_at=created,
+                fetched_at=created
+                if fetched_minutes_ago is None
+                else NOW - timedelta(minutes=fetched_minutes_ago),
                 sentiment=sentiment,
                 status="answered",
             )
@@ -44,21 +54,41 @@ def spikes(engine: Engine) -> list[Alert]:
         return list(s.exec(select(Alert).where(Alert.kind == "spike")))
 
 
-def test_a_burst_far_above_baseline_raises_one_spike_with_its_words(engine: Engine) -> None:
+def test_a_burst_far_above_baseline_raises_one_spike_naming_volume_and_negatives(
+    engine: Engine,
+) -> None:
     for day in range(1, 14):  # a quiet baseline: two mentions a day
         add(engine, day * 1440 + 30, "A question about invoices")
         add(engine, day * 1440 + 300, "Thanks for the help")
+    add(engine, 14 * 1440 + 30, "the first mention we fetched, fourteen days ago")
     for minute in range(12):
         add(engine, minute * 4, "Checkout outage again, payment failed", sentiment="negative")
     sweeper = Sweeper(CONFIG, engine)
     sweeper.run_once(NOW)
-    found = spikes(engine)
-    assert {a.key.split(":")[2] for a in found} == {"mentions", "negative"}
-    body = found[0].body or ""
-    assert "12 mentions in the last hour" in body or "12 negative mentions" in body
+    [found] = spikes(engine)
+    body = found.body or ""
+    headline = body.splitlines()[0]
+    assert headline == ("Spike on f1: 12 mentions and 12 negative mentions in the last hour"), body
+    assert "over the last 14 days" in body
     assert "outage" in body and "checkout" in body
     Sweeper(CONFIG, engine).run_once(NOW + timedelta(minutes=30))
-    assert len(spikes(engine)) == 2, "one alert per spike, not one per sweep"
+    assert len(spikes(engine)) == 1, "one alert per spike, not one per sweep"
+
+
+def test_a_feed_added_minutes_ago_has_no_baseline_even_with_old_posts(engine: Engine) -> None:
+    # its first poll, 7 minutes ago, brought two weeks of old posts and a busy last hour
+    for day in range(1, 15):
+        add(engine, day * 1440 + 30, "A question about invoices", fetched_minutes_ago=7)
+    for minute in range(12):
+        add(
+            engine,
+            minute * 4 + 8,
+            "Checkout outage again, payment failed",
+            sentiment="negative",
+            fetched_minutes_ago=7,
+        )
+    Sweeper(CONFIG, engine).run_once(NOW)
+    assert spikes(engine) == []
 
 
 def test_steady_traffic_is_not_a_spike(engine: Engine) -> None:

@@ -97,7 +97,7 @@ def test_status_problems_lists_the_failing_quiet_and_unpolled_feeds_worst_first(
         lines.append("[[feeds]]\n" + "".join(f'{k} = "{v}"\n' for k, v in feed.items()))
     config_file.write_text("\n".join(lines), encoding="utf-8")
     result = CliRunner().invoke(cli, ["--config", str(config_file), "status", "--problems"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, "problems: a non-zero exit for cron and monitoring scripts"
     assert "down" in result.output and summary in result.output
     assert "ok0" not in result.output
 

@@ -45,8 +45,12 @@ def test_every_recorded_feed_parses_without_crashing_or_hanging(name: str) -> No
     worker.join(timeout=20)
     assert not worker.is_alive(), f"{name} took more than 20 s"
     result = outcome["result"]
-    # the undeclared-namespace sample is a channel without items: parsed loosely, empty
-    expect_entries = name != "illformed_undeclared_namespace.xml"
+    # the undeclared-namespace sample is a channel without items: parsed loosely, empty;
+    # the id-only entry has nothing a person could act on: skipped (with a warning)
+    expect_entries = name not in (
+        "illformed_undeclared_namespace.xml",
+        "atom_entry_only_id_missing_fields.atom",
+    )
     assert bool(result.mentions) == expect_entries, name  # type: ignore[attr-defined]
     for mention in result.mentions:  # type: ignore[attr-defined]
         assert mention.external_id and mention.created_at.tzinfo is not None
@@ -111,10 +115,46 @@ def test_iso_8859_1_feed_is_decoded() -> None:
     assert "\ufffd" not in text
 
 
-def test_entry_with_only_an_id_gets_the_poll_time_and_is_flagged() -> None:
+def test_an_entry_with_only_an_id_is_skipped_and_counted() -> None:
     result = poll_bytes((FIXTURES / "atom_entry_only_id_missing_fields.atom").read_bytes())
+    assert result.mentions == []
+    assert result.warnings == [
+        "malformed document: 1 of 1 entries had no title, text or link and were skipped"
+    ]
+
+
+def test_an_entry_without_a_date_gets_the_poll_time_and_is_flagged() -> None:
+    body = (FIXTURES / "atom_entry_only_id_missing_fields.atom").read_bytes()
+    body = body.replace(b"</id>", b"</id><title>Release v3.9.0</title>")
+    result = poll_bytes(body)
     [entry] = result.mentions
     assert entry.created_at == NOW and entry.extra == {"no_date": True}
+    assert result.warnings == []
+
+
+def test_a_truncated_document_keeps_its_whole_entries_and_skips_the_phantom() -> None:
+    result = poll_bytes((FIXTURES / "reddit_front_page_rss_2015_truncated.xml").read_bytes())
+    assert [m.title for m in result.mentions] == [
+        "The water is too deep, so he improvises",
+        "We are Aziz Ansari and Alan Yang from Master of None - Ask Us Anything",
+    ]
+    [warning] = result.warnings
+    assert warning.startswith(
+        "malformed document: 1 of 3 entries had no title, text or link and were skipped"
+    )
+    assert "no element found" in warning
+
+
+def test_a_document_cut_at_any_byte_never_yields_a_mention_with_nothing_to_act_on() -> None:
+    whole = (FIXTURES / "reddit_front_page_rss_2015.rss").read_bytes()
+    for end in range(200, len(whole), 97):
+        try:
+            result = poll_bytes(whole[:end])
+        except MalformedResponse:
+            continue  # cut before the first element: not a feed at all
+        for mention in result.mentions:
+            link = (mention.url or "").startswith(("http://", "https://"))
+            assert mention.title or mention.text.strip() or link, end
 
 
 def test_html_in_descriptions_is_stripped_with_links_kept() -> None:
