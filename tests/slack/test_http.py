@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from alerts.slack import ACTION_DISMISS, ACTION_HANDLED
-from monitor.slack_app import HttpListener, SlackActions, SlackApp
+from monitor.slack_app import SlackActions, SlackApp
+from monitor.slack_http import HttpListener
 from tests.slack.support import (
     NOW,
     SECRET,
@@ -68,7 +69,7 @@ def slack() -> Iterator[FakeSlack]:
 
 def start_app(engine: Engine, slack: FakeSlack) -> App:
     actions_ = SlackActions(make_config(), engine, sink(slack), clock=lambda: NOW)
-    http = HttpListener(actions_, SECRET, port=0)
+    http = HttpListener(actions_.bolt_app(SECRET), port=0)
     http.start()
     responses = Responses()
     slack.server.route("/response/*", responses)
