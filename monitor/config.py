@@ -78,7 +78,7 @@ SlackUserId = Annotated[
     str, _slack_id("UW", "user", "U0123ABCD: profile -> ⋮ -> Copy member ID; not a name")
 ]
 SlackGroupId = Annotated[
-    str, _slack_id("S", "user group", "S0123ABCD: the group's page URL ends with it")
+    str, _slack_id("S", "user group", "S0123ABCD, as usergroups.list shows it; not a handle")
 ]
 
 

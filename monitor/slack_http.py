@@ -32,8 +32,8 @@ from slack_bolt.middleware import Middleware
 log = logging.getLogger(__name__)
 
 HTTP_PATH = "/slack/events"
-# An interaction payload carries the clicked message: about 6 kB for an alert, 43 kB for one
-# whose every text is at its cap in 4-byte characters (tests/slack/test_http_hostile.py).
+# A click's payload carries the clicked message, URL-encoded JSON: 22 kB for a short alert,
+# 33 kB for one whose every text is at its cap in emoji (measured 2026-12-04). 4x that:
 MAX_BODY = 128 * 1024
 REQUEST_DEADLINE = 10.0  # request line, headers and body; Slack sends all of it at once
 MAX_CONNECTIONS = 64
