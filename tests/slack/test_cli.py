@@ -181,8 +181,9 @@ def test_slack_listen_refuses_an_endless_body_without_growing(
         before = peak_rss_mb(process.pid)
         upload = push_body(url, request_head("-1"), 300 * 1024 * 1024)
         grown = peak_rss_mb(process.pid) - before
-        assert upload.answer.startswith(b"HTTP/1.0 400"), upload
         assert grown < 20, f"peak memory grew {grown:.0f} MB"
+        assert upload.answer.startswith(b"HTTP/1.0 400"), upload
+        assert not upload.finished_before_answer
         wait_listening(url, log)  # and it still serves
     finally:
         assert stop(process) == 0
