@@ -22,7 +22,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -43,6 +43,10 @@ LINGER_BYTES = 256 * 1024
 LINGER_SECONDS = 0.5
 SIGNATURE_WINDOW = 5 * 60  # slack_sdk.signature.SignatureVerifier refuses older timestamps
 _LENGTH = re.compile(r"[0-9]{1,15}")
+# What Slack sends; anything else is refused here, because slack_sdk's verifier raises on a
+# timestamp that is not an integer or a signature that is not ASCII (a 500 and a traceback).
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 class ReplayGuard(Middleware):
@@ -65,8 +69,7 @@ class ReplayGuard(Middleware):
         signature = req.headers.get("x-slack-signature", [""])[0]
         timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
         if not self._first_time(signature, timestamp):
-            log.warning("slack: refused a replayed request (its signature was seen before)")
-            return BoltResponse(status=401, body={"error": "replayed request"})
+            return BoltResponse(status=401, body={"error": "replayed request"})  # logged below
         return next()
 
     def _first_time(self, signature: str, timestamp: str) -> bool:
@@ -222,16 +225,24 @@ class HttpListener:
 
         return Handler
 
-    def dispatch(self, body: bytes, query: str, headers: Any) -> BoltResponse:
+    def dispatch(
+        self, body: bytes, query: str, raw_headers: Iterable[tuple[str, str]]
+    ) -> BoltResponse:
         """Bolt's turn: signature, replay, shape, then the listeners (ack first)."""
+        headers = {name.lower(): value for name, value in raw_headers}
+        stamp = headers.get("x-slack-request-timestamp") or ""
+        signature = headers.get("x-slack-signature") or ""
+        if not (_TIMESTAMP.fullmatch(stamp) and _SIGNATURE.fullmatch(signature)):
+            log.warning("slack: refused a request with a bad, stale or replayed signature")
+            return BoltResponse(status=401, body="")
         try:
-            request = BoltRequest(body=body.decode("utf-8"), query=query, headers=dict(headers))
+            request = BoltRequest(body=body.decode("utf-8"), query=query, headers={**headers})
         except (UnicodeDecodeError, ValueError, TypeError, AttributeError):
             # not UTF-8, a `payload` that is not a JSON object: nothing Slack sends
             return BoltResponse(status=400, body="")
         response = self.app.dispatch(request)
-        if response.status == 401:
-            log.warning("slack: rejected a request with a bad, stale or replayed signature")
+        if response.status == 401:  # Bolt logs the cause at INFO with the body: not for us
+            log.warning("slack: refused a request with a bad, stale or replayed signature")
         return response
 
 

@@ -118,6 +118,29 @@ def test_a_timestamp_outside_the_five_minute_window_is_refused(app: App, skew: i
     assert actions(app.engine) == []
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Slack-Request-Timestamp", "abc"),
+        ("X-Slack-Request-Timestamp", ""),
+        ("X-Slack-Request-Timestamp", "1e3"),
+        ("X-Slack-Signature", "v0=" + "é" * 64),
+        ("X-Slack-Signature", "v1=" + "0" * 64),
+    ],
+)
+def test_a_malformed_signature_header_is_refused_quietly(
+    app: App, header: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """slack_sdk's verifier raises on these: a 500 and a traceback per request, if let through."""
+    body = b"command=%2Fmonitor&text=status"
+    headers = {**signed(body), header: value}
+    response = app.post(body, {k: v.encode() for k, v in headers.items()})  # type: ignore[arg-type]
+    app.settle()
+    assert response.status_code == 401
+    assert [r.levelname for r in caplog.records if r.levelno >= 40] == []  # no ERROR, no trace
+    assert app.responses.bodies == []
+
+
 def test_the_replay_guard_forgets_a_signature_once_its_window_is_over() -> None:
     """Memory stays bounded: a signature is kept only while Slack's window could accept it."""
     now = [1_800_000_000.0]
