@@ -141,6 +141,27 @@ def test_a_malformed_signature_header_is_refused_quietly(
     assert app.responses.bodies == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"payload=%5B1%5D", b"payload=%7Bnot+json", b"payload=%22text%22", b"\xff\xfe=1"],
+    ids=["a JSON list", "not JSON", "a JSON string", "not UTF-8"],
+)
+def test_a_signed_payload_that_is_not_a_json_object_gets_400(app: App, body: bytes) -> None:
+    assert app.post(body, signed(body)).status_code == 400
+    app.settle()
+    assert actions(app.engine) == []
+
+
+def test_the_open_link_button_is_acknowledged_and_changes_nothing(app: App) -> None:
+    mention_id, message = post_alert(app.engine, app.slack)
+    payload = click_payload(BUTTON, mention_id, message, app.response_url)
+    payload["actions"][0]["action_id"] = "open_mention"
+    body = interaction_body(payload)
+    assert app.post(body, signed(body)).status_code == 200  # not Bolt's 404 for no listener
+    app.settle()
+    assert actions(app.engine) == [] and message.updates == []
+
+
 def test_the_replay_guard_forgets_a_signature_once_its_window_is_over() -> None:
     """Memory stays bounded: a signature is kept only while Slack's window could accept it."""
     now = [1_800_000_000.0]
