@@ -40,7 +40,7 @@ class Click:
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # applied | lost | unknown
+    outcome: str  # applied | lost | unknown | refused (the clicker may not act: [slack] allowed_*)
     detail: str  # what the person who clicked is told
 
     @property
@@ -68,12 +68,7 @@ def apply_click(
     """One transaction: a conditional UPDATE decides the winner, the attempt is recorded."""
     with open_session(engine) as session:
         connection = session.connection()  # SQLite: BEGIN IMMEDIATE, so clicks queue here
-        exists = click.mention_id is not None and (
-            connection.execute(
-                sa.select(col(Mention.id)).where(col(Mention.id) == click.mention_id)
-            ).first()
-            is not None
-        )
+        exists = _exists(connection, click)
         if not exists:
             gone = f"#{click.mention_id}" if click.mention_id is not None else "of this alert"
             outcome = Outcome("unknown", f"The mention {gone} is no longer in the database.")
@@ -85,23 +80,43 @@ def apply_click(
                 mention = session.get(Mention, click.mention_id)
                 assert mention is not None
                 outcome = Outcome("lost", _why_not(click, mention))
-        session.add(
-            Action(
-                mention_id=click.mention_id if exists else None,
-                action=click.action,
-                value=click.value,
-                user_id=click.user_id[:40],
-                user_name=(click.user_name or "")[:200] or None,
-                at=now,
-                outcome=outcome.outcome,
-                detail=outcome.detail[:300],
-                source=click.source,
-                channel_id=click.channel_id,
-                message_ts=click.message_ts,
-            )
-        )
+        session.add(_row(click, now, outcome, exists))
         session.commit()
     return outcome
+
+
+def refuse_click(engine: Engine, click: Click, now: datetime, detail: str) -> Outcome:
+    """A click by someone who may not act: the mention is left alone, the attempt is kept."""
+    outcome = Outcome("refused", detail)
+    with open_session(engine) as session:
+        session.add(_row(click, now, outcome, _exists(session.connection(), click)))
+        session.commit()
+    return outcome
+
+
+def _exists(connection: Any, click: Click) -> bool:
+    return click.mention_id is not None and (
+        connection.execute(
+            sa.select(col(Mention.id)).where(col(Mention.id) == click.mention_id)
+        ).first()
+        is not None
+    )
+
+
+def _row(click: Click, now: datetime, outcome: Outcome, exists: bool) -> Action:
+    return Action(
+        mention_id=click.mention_id if exists else None,
+        action=click.action,
+        value=click.value,
+        user_id=click.user_id[:40],
+        user_name=(click.user_name or "")[:200] or None,
+        at=now,
+        outcome=outcome.outcome,
+        detail=outcome.detail[:300],
+        source=click.source,
+        channel_id=click.channel_id,
+        message_ts=click.message_ts,
+    )
 
 
 def _update(click: Click, now: datetime, until: datetime | None) -> Any:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -59,6 +61,27 @@ class StorageConfig(_Section):
         return self.url
 
 
+def _slack_id(kinds: str, what: str, where: str) -> Any:
+    """A validator for Slack IDs, so a name (`@ana`) is refused with where to find the ID."""
+    shape = re.compile(rf"^[{kinds}][A-Z0-9]{{2,20}}$")
+
+    def check(value: str) -> str:
+        value = value.strip()
+        if not shape.match(value):
+            raise ValueError(f"{value[:40]!r} is not a Slack {what} ID ({where})")
+        return value
+
+    return AfterValidator(check)
+
+
+SlackUserId = Annotated[
+    str, _slack_id("UW", "user", "U0123ABCD: profile -> ⋮ -> Copy member ID; not a name")
+]
+SlackGroupId = Annotated[
+    str, _slack_id("S", "user group", "S0123ABCD, as usergroups.list shows it; not a handle")
+]
+
+
 class SlackConfig(_Section):
     token_env: str = Field(
         default="SLACK_BOT_TOKEN", description="env var holding the bot token (xoxb-...)"
@@ -93,6 +116,18 @@ class SlackConfig(_Section):
         default="/monitor",
         pattern=r"^/[a-z0-9_-]{1,31}$",
         description="the slash command, as in the app manifest",
+    )
+    # Who may press Claim, Mark handled, Snooze and Dismiss (docs/slack_app.md); a Reply
+    # button would get its own `reply_allowed_*` pair of the same shape.
+    allowed_users: list[SlackUserId] = Field(
+        default_factory=list,
+        description="Slack user IDs (U… or W…) who may press the alert buttons;"
+        " with `allowed_groups` also empty, anyone in the workspace may",
+    )
+    allowed_groups: list[SlackGroupId] = Field(
+        default_factory=list,
+        description="Slack user group IDs (S…) whose members may press the alert buttons"
+        " (bot scope `usergroups:read`; membership is re-read every 5 minutes)",
     )
 
     def token(self) -> str | None:

@@ -1,49 +1,55 @@
-"""Slack buttons and `/monitor` over Socket Mode or a signed HTTP endpoint: ack, then act.
+"""Slack buttons and `/monitor` through Bolt for Python, over Socket Mode or signed HTTP.
 
 Slack wants every interaction acknowledged within 3 seconds
-(https://api.slack.com/interactivity/handling#acknowledgment_response). Both transports
-answer at once and hand the payload to a small thread pool, which applies the click
-(`monitor.actions`), redraws the alert with chat.update and tells a later clicker, privately
-through the payload's `response_url`, who got there first.
+(https://api.slack.com/interactivity/handling#acknowledgment_response). Each Bolt listener
+acks at once and does its work in a lazy listener on a small thread pool
+(https://docs.slack.dev/tools/bolt-python/concepts/lazy-listeners): apply the click
+(`monitor.actions`), redraw the alert with chat.update, and tell a later clicker, privately
+through the payload's `response_url`, who got there first. A clicker outside `[slack]
+allowed_users` / `allowed_groups` is refused and told so (`monitor.slack_access`).
 
-- Socket Mode (https://api.slack.com/apis/socket-mode): slack_sdk's built-in client, no
-  extra dependency; needs the app-level token (`xapp-...`, scope `connections:write`).
-- HTTP: one POST path for interactivity and the slash command, every request checked with
-  the signing secret (https://api.slack.com/authentication/verifying-requests-from-slack);
-  a bad or stale (> 5 min) signature gets 401 and changes nothing.
+- Socket Mode (https://api.slack.com/apis/socket-mode): Bolt's adapter over slack_sdk's
+  built-in client, no extra dependency; needs the app-level token (`xapp-...`, scope
+  `connections:write`).
+- HTTP (`monitor.slack_http`): a front that caps the body before reading it, then Bolt,
+  which checks the signature and its 5-minute window
+  (https://api.slack.com/authentication/verifying-requests-from-slack); a signature seen
+  before is refused too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import (
+    warning_client_prioritized_and_token_skipped,
+    warning_token_skipped,
+)
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.signature import SignatureVerifier
-from slack_sdk.socket_mode import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
-from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.base import Sink
-from alerts.slack import ACTION_CLAIM, ACTION_DISMISS, ACTION_HANDLED, ACTION_SNOOZE
-from monitor.actions import SNOOZE_CHOICES, Click, apply_click, snooze_until
+from alerts.slack import ACTION_CLAIM, ACTION_DISMISS, ACTION_HANDLED, ACTION_OPEN, ACTION_SNOOZE
+from monitor.actions import SNOOZE_CHOICES, Click, apply_click, refuse_click, snooze_until
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.messages import mention_message
 from monitor.models import Alert, Mention, utcnow
 from monitor.sla import Clocks
+from monitor.slack_access import AccessList
 from monitor.slack_commands import answer
+from monitor.slack_http import HttpListener, ReplayGuard
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +59,55 @@ ACTIONS = {
     ACTION_SNOOZE: "snooze",
     ACTION_DISMISS: "dismiss",
 }
-MAX_BODY = 1_000_000  # interaction payloads carry the whole message; a few kB in practice
-HTTP_PATH = "/slack/events"
+
+
+class _BoltStartupNoise(logging.Filter):
+    """Drop Bolt's start-up note that SLACK_BOT_TOKEN is unused: `authorize` supplies it."""
+
+    _NOTES = frozenset({warning_token_skipped(), warning_client_prioritized_and_token_skipped()})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self._NOTES
+
+
+# Bolt's base logger. At DEBUG, Bolt logs request bodies, whose response_url lets anyone
+# answer in the channel for 30 minutes: Bolt says only warnings and errors, whatever -v says.
+bolt_log = logging.getLogger("monitor.slack_app.bolt")
+bolt_log.setLevel(logging.WARNING)
+bolt_log.addFilter(_BoltStartupNoise())
+
+
+class _Pool(ThreadPoolExecutor):
+    """Bolt's listener executor, counting unfinished work so shutdown and tests can wait."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(max_workers=workers, thread_name_prefix="slack-action")
+        self._idle = threading.Condition()
+        self._busy = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._idle:
+            self._busy += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._done(None)
+            raise
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any] | None) -> None:
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
 
 class SlackActions:
-    """Transport-neutral: turns interaction and slash-command payloads into effects."""
+    """Transport-neutral: the Bolt app whose listeners turn payloads into effects."""
 
     def __init__(
         self,
@@ -68,40 +117,64 @@ class SlackActions:
         *,
         clock: Callable[[], datetime] = utcnow,
         workers: int = 4,
+        access: AccessList | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.sink = sink  # the Slack sink for chat.update; None: the database still changes
         self.clock = clock
         self.clocks = Clocks(config)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-action")
-        self._idle = threading.Condition()
-        self._busy = 0
+        self.access = access if access is not None else _access(config)
+        self._pool = _Pool(workers)
 
-    # -- queueing (the ack has already gone out) ------------------------------------------
+    # -- the Bolt app ---------------------------------------------------------------------
 
-    def submit(self, kind: str, payload: dict[str, Any], source: str) -> None:
-        with self._idle:
-            self._busy += 1
-        self._pool.submit(self._run, kind, payload, source)
+    def bolt_app(self, signing_secret: str | None = None) -> App:
+        """A Bolt app for Socket Mode (no secret) or for HTTP (verified with the secret)."""
+        if signing_secret == "":
+            raise ValueError("an empty signing secret would accept any signature")
+        slack = self.config.slack
+        app = App(
+            name="monitor",
+            logger=bolt_log,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=signing_secret is not None,
+            before_authorize=ReplayGuard() if signing_secret else None,
+            # no auth.test round trip: the bot token (if any) is all we need
+            authorize=lambda enterprise_id, team_id, user_id: AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                user_id=user_id,
+                bot_token=slack.token(),
+            ),
+            client=WebClient(base_url=_api_root(slack.api_url), timeout=int(slack.timeout)),
+            # the ack function runs before the answer goes out; lazy work runs in the pool
+            process_before_response=True,
+            listener_executor=self._pool,
+        )
+        app.use(_ours_only)
+        for action_id in ACTIONS:
+            app.action(action_id)(ack=_ack, lazy=[self._on_click])
+        app.action(ACTION_OPEN)(_ack)  # a link button: Slack still sends a payload
+        app.command(slack.command)(ack=_ack, lazy=[self._on_command])
+        return app
 
-    def _run(self, kind: str, payload: dict[str, Any], source: str) -> None:
+    def _on_click(self, body: dict[str, Any], request: BoltRequest) -> None:
+        self._guarded("interaction", self.interaction, body, _source(request))
+
+    def _on_command(self, body: dict[str, Any]) -> None:
+        self._guarded("slash command", self.command, body)
+
+    @staticmethod
+    def _guarded(kind: str, work: Callable[..., None], *args: Any) -> None:
         try:
-            if kind == "interactive":
-                self.interaction(payload, source)
-            elif kind == "slash_commands":
-                self.command(payload)
+            work(*args)
         except Exception:
             log.exception("Slack %s payload: internal error", kind)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once every submitted payload has been handled (tests, shutdown)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+        """True once every acknowledged payload has been handled (tests, shutdown)."""
+        return self._pool.wait_idle(timeout)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -133,12 +206,16 @@ class SlackActions:
                 message_ts=message_ts,
             )
             now = self.clock()
-            until = self._snooze_until(click, now) if kind == "snooze" else None
-            outcome = apply_click(self.engine, click, now, until=until)
+            refusal = self.access.refusal(click.user_id)
+            if refusal is not None:
+                outcome = refuse_click(self.engine, click, now, refusal)
+            else:
+                until = self._snooze_until(click, now) if kind == "snooze" else None
+                outcome = apply_click(self.engine, click, now, until=until)
             log.info(
                 "slack: %s on mention %s by %s: %s", kind, mention_id, click.who, outcome.outcome
             )
-            if mention_id is not None and channel_id and message_ts:
+            if refusal is None and mention_id is not None and channel_id and message_ts:
                 self._redraw(mention_id, channel_id, message_ts)
             if not outcome.applied:
                 self._tell(payload.get("response_url"), outcome.detail)
@@ -204,122 +281,62 @@ def _parse_value(raw: Any) -> tuple[int | None, str | None]:
     return mention_id, choice or None
 
 
+def _ack(ack: Callable[[], Any]) -> None:
+    ack()  # an empty 200 (HTTP) or the envelope id alone (Socket Mode), at once
+
+
+def _ours_only(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+    """Signed but of no shape Slack sends us (neither a payload nor a command): 400."""
+    if "type" in body or "command" in body:
+        next()
+        return None
+    return BoltResponse(status=400, body="")
+
+
+def _source(request: BoltRequest) -> str:
+    return "socket" if request.mode == "socket_mode" else "http"
+
+
+def _api_root(api_url: str) -> str:
+    return api_url.rstrip("/") + "/"
+
+
+def _access(config: Config) -> AccessList:
+    slack = config.slack
+    token = slack.token()
+    client = None
+    if slack.allowed_groups and token:
+        client = WebClient(
+            token=token, base_url=_api_root(slack.api_url), timeout=int(slack.timeout)
+        )
+    return AccessList(slack.allowed_users, slack.allowed_groups, client)
+
+
 # -- Socket Mode ----------------------------------------------------------------------------
 
 
 class SocketModeListener:
-    """Slack's socket-mode client: each envelope is acked first, then handled in the pool."""
+    """Bolt's Socket Mode adapter on slack_sdk's built-in client: ack first, then the pool."""
 
     def __init__(self, actions: SlackActions, app_token: str, *, api_url: str) -> None:
         self.actions = actions
-        web = WebClient(base_url=api_url.rstrip("/") + "/")
-        self.client = SocketModeClient(app_token=app_token, web_client=web, logger=log)
-        self.client.socket_mode_request_listeners.append(self._on_request)
-
-    def _on_request(self, client: Any, request: SocketModeRequest) -> None:
-        client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
-        if request.type in ("interactive", "slash_commands"):
-            self.actions.submit(request.type, request.payload, "socket")
+        self.handler = SocketModeHandler(
+            actions.bolt_app(),
+            app_token,
+            logger=log,
+            web_client=WebClient(base_url=_api_root(api_url)),
+        )
 
     def start(self) -> None:
         """Open the connection (apps.connections.open, then the WebSocket)."""
-        self.client.connect()
+        self.handler.connect()
         log.info(
             "Slack Socket Mode connected: buttons and %s are live",
             self.actions.config.slack.command,
         )
 
     def stop(self) -> None:
-        self.client.close()
-
-
-# -- HTTP endpoint --------------------------------------------------------------------------
-
-
-class HttpListener:
-    """POST /slack/events: interactivity and the slash command, signature checked first."""
-
-    def __init__(
-        self,
-        actions: SlackActions,
-        signing_secret: str,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 3000,
-        verifier: SignatureVerifier | None = None,
-    ) -> None:
-        self.actions = actions
-        self.verifier = verifier or SignatureVerifier(signing_secret)
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}{HTTP_PATH}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                status, kind, payload = owner.receive(
-                    self.path,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    self._body(),
-                )
-                if kind is not None and payload is not None:
-                    owner.actions.submit(kind, payload, "http")  # queued: the answer is not held
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def _body(self) -> bytes | None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    return None
-                return self.rfile.read(length) if length else b""
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # request lines would log Slack's response_url query strings
-
-        return Handler
-
-    def receive(
-        self, path: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, str | None, dict[str, Any] | None]:
-        """(HTTP status, payload kind, payload); nothing is acted on unless signed and fresh."""
-        if path.split("?", 1)[0] != HTTP_PATH:
-            return 404, None, None
-        if body is None:
-            return 413, None, None
-        if not self.verifier.is_valid_request(body, headers):
-            log.warning("slack: rejected a request with a bad or stale signature")
-            return 401, None, None
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        if "ssl_check" in form:
-            return 200, None, None
-        if "payload" in form:
-            try:
-                payload = json.loads(form["payload"])
-            except json.JSONDecodeError:
-                return 400, None, None
-            return (200, "interactive", payload) if isinstance(payload, dict) else (400, None, None)
-        if "command" in form:
-            return 200, "slash_commands", form
-        return 400, None, None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, name="slack-http", daemon=True
-        )
-        self._thread.start()
-        log.info("Slack HTTP endpoint listening on %s", self.url)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.handler.close()
 
 
 # -- wiring for `monitor run` and `monitor slack-listen` ------------------------------------
@@ -345,6 +362,11 @@ class SlackApp:
             problems.append(
                 f"{slack.token_env} is not set: clicks are recorded but messages are not redrawn"
             )
+        if slack.allowed_groups and not slack.token():
+            problems.append(
+                f"{slack.token_env} is not set: members of [slack] allowed_groups cannot be"
+                " checked, so only allowed_users may press the buttons"
+            )
         token = slack.app_token()
         if token:
             listener = SocketModeListener(self.actions, token, api_url=slack.api_url)
@@ -363,7 +385,7 @@ class SlackApp:
             else:
                 try:
                     http = HttpListener(
-                        self.actions, secret, host=slack.http_host, port=slack.http_port
+                        self.actions.bolt_app(secret), host=slack.http_host, port=slack.http_port
                     )
                 except OSError as exc:  # the port is taken: polling goes on without it
                     problems.append(f"HTTP endpoint on port {slack.http_port} failed: {exc}")

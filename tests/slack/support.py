@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -22,6 +24,8 @@ from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Action, Alert, Mention
 from monitor.outbox import Dispatcher
+from monitor.slack_app import SlackActions
+from monitor.slack_http import HttpListener
 from tests.support.fake_slack import FakeSlack, Posted
 from tests.support.http_server import Reply, Request
 
@@ -109,9 +113,11 @@ class Responses:
         return list(self.bodies)
 
 
-def post_alert(engine: Engine, slack: FakeSlack) -> tuple[int, Posted]:
+def post_alert(
+    engine: Engine, slack: FakeSlack, created: datetime = NOW - timedelta(minutes=20)
+) -> tuple[int, Posted]:
     """A mention whose first alert went out through the real dispatcher and Slack sink."""
-    mention_id = add_mention(engine)
+    mention_id = add_mention(engine, created)
     dispatcher = Dispatcher(engine, sink(slack), pace=0, clock=lambda: NOW)
     assert dispatcher.run_once(NOW).sent == 1
     return mention_id, slack.messages[-1]
@@ -194,3 +200,97 @@ def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
         if block["type"] == "actions"
         for element in block["elements"]
     ]
+
+
+@dataclass
+class App:
+    """The HTTP endpoint on 127.0.0.1 with the effects behind it and a fake Slack."""
+
+    actions: SlackActions
+    http: HttpListener
+    slack: FakeSlack
+    responses: Responses
+    engine: Engine
+
+    @property
+    def response_url(self) -> str:
+        return self.slack.server.url + "/response/T123567/1509734234"
+
+    def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(self.http.url, content=body, headers=headers, timeout=10)
+
+    def settle(self) -> None:
+        assert self.actions.wait_idle(15)
+
+    def stop(self) -> None:
+        self.http.stop()
+        self.actions.close()
+
+
+def start_app(engine: Engine, slack: FakeSlack, config: Config | None = None, **http: Any) -> App:
+    actions_ = SlackActions(config or make_config(), engine, sink(slack), clock=lambda: NOW)
+    listener = HttpListener(actions_.bolt_app(SECRET), port=0, **http)
+    listener.start()
+    responses = Responses()
+    slack.server.route("/response/*", responses)
+    return App(actions_, listener, slack, responses, engine)
+
+
+@dataclass
+class Upload:
+    """What a client sending a large body managed before the server answered or hung up."""
+
+    answer: bytes = b""  # the status line, or b"" when the connection closed without one
+    sent: int = 0
+    finished_before_answer: bool = False
+
+
+def push_body(url: str, head: bytes, total: int, *, chunked: bool = False) -> Upload:
+    """Send `head`, then keep sending a body of `total` bytes while reading the answer."""
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    upload = Upload()
+    finished = threading.Event()
+    block = b"a" * 65536
+    piece = b"%x\r\n%s\r\n" % (len(block), block) if chunked else block
+
+    def pump() -> None:
+        try:
+            connection.sendall(head)
+            while upload.sent < total:
+                connection.sendall(piece)
+                upload.sent += len(piece)
+            if chunked:
+                connection.sendall(b"0\r\n\r\n")
+            connection.shutdown(socket.SHUT_WR)
+            finished.set()
+        except OSError:
+            pass  # the server hung up on us: what a refusal looks like from here
+
+    sender = threading.Thread(target=pump)
+    sender.start()
+    try:
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except OSError:
+        answer = b""
+    upload.finished_before_answer = finished.is_set()
+    upload.answer = answer.split(b"\r\n", 1)[0]
+    sender.join(120)
+    connection.close()
+    return upload
+
+
+def request_head(length: str | None, *, chunked: bool = False) -> bytes:
+    """A POST's request line and headers, signed over an empty body (never the one sent)."""
+    lines = ["POST /slack/events HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in signed(b"").items()]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.slack.support import SECRET, Responses, fixture, signed
+from tests.slack.support import SECRET, Responses, fixture, push_body, request_head, signed
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import Reply
 
@@ -143,6 +143,50 @@ def test_monitor_slack_listen_serves_the_signed_http_endpoint(
         assert stop(process) == 0
     assert answer["text"].startswith("*Acme: the last 30d*")
     assert len(responses.bodies) == 1  # the unsigned request did nothing
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def wait_listening(url: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            body = b"ssl_check=1&token=x"
+            assert httpx.post(url, content=body, headers=signed(body)).status_code == 200
+            return
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+def test_slack_listen_refuses_an_endless_body_without_growing(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    """Issue 18's attack: Content-Length -1 and 300 MB sent took the server from 115 to 425 MB."""
+    port = free_port()
+    config = write_config(tmp_path, slack, f"http_port = {port}")
+    env = {"SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": ""}
+    log = tmp_path / "listen.log"
+    process = start(["--config", str(config), "slack-listen"], env, log)
+    url = f"http://127.0.0.1:{port}/slack/events"
+    try:
+        wait_listening(url, log)
+        before = peak_rss_mb(process.pid)
+        upload = push_body(url, request_head("-1"), 300 * 1024 * 1024)
+        grown = peak_rss_mb(process.pid) - before
+        assert grown < 20, f"peak memory grew {grown:.0f} MB"
+        assert upload.answer.startswith(b"HTTP/1.0 400"), upload
+        assert not upload.finished_before_answer
+        wait_listening(url, log)  # and it still serves
+    finally:
+        assert stop(process) == 0
 
 
 def test_slack_listen_without_a_token_or_port_says_what_to_set(

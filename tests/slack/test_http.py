@@ -7,20 +7,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
 from alerts.slack import ACTION_DISMISS, ACTION_HANDLED
-from monitor.slack_app import HttpListener, SlackActions, SlackApp
+from monitor.slack_app import SlackApp
 from tests.slack.support import (
     NOW,
     SECRET,
-    Responses,
+    App,
     action_ids,
     actions,
     block_text,
@@ -33,6 +31,7 @@ from tests.slack.support import (
     post_alert,
     signed,
     sink,
+    start_app,
 )
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import Request
@@ -41,38 +40,10 @@ BUTTON = "block_actions_button_from_docs.json"
 SELECT = "block_actions_static_select_from_docs.json"
 
 
-@dataclass
-class App:
-    actions: SlackActions
-    http: HttpListener
-    slack: FakeSlack
-    responses: Responses
-    engine: Engine
-
-    @property
-    def response_url(self) -> str:
-        return self.slack.server.url + "/response/T123567/1509734234"
-
-    def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return httpx.post(self.http.url, content=body, headers=headers, timeout=10)
-
-    def settle(self) -> None:
-        assert self.actions.wait_idle(15)
-
-
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with fake_slack() as fake:
         yield fake
-
-
-def start_app(engine: Engine, slack: FakeSlack) -> App:
-    actions_ = SlackActions(make_config(), engine, sink(slack), clock=lambda: NOW)
-    http = HttpListener(actions_, SECRET, port=0)
-    http.start()
-    responses = Responses()
-    slack.server.route("/response/*", responses)
-    return App(actions_, http, slack, responses, engine)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def test_the_manifest_requests_exactly_the_bot_scopes_the_product_needs() -> Non
         "commands",
         "channels:history",
         "groups:history",
+        "usergroups:read",
     ]
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from monitor.config import Config
+from monitor.slack_access import NOT_ALLOWED
 from monitor.slack_app import SlackActions, SocketModeListener
 
 # the local socket-mode server needs `websockets` (test extra; see the report to the lead)
@@ -42,13 +44,19 @@ def slack() -> Iterator[FakeSlack]:
 
 
 class Connected:
-    def __init__(self, engine: Engine, slack: FakeSlack, server: SocketModeServer) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        slack: FakeSlack,
+        server: SocketModeServer,
+        config: Config | None = None,
+    ) -> None:
         self.engine, self.slack, self.server = engine, slack, server
         self.opened: list[Request] = []
         self.responses = Responses()
         slack.server.route("/response/*", self.responses)
         slack.server.route("/api/apps.connections.open", self._open)
-        self.actions = SlackActions(make_config(), engine, sink(slack), clock=lambda: NOW)
+        self.actions = SlackActions(config or make_config(), engine, sink(slack), clock=lambda: NOW)
         self.listener = SocketModeListener(self.actions, APP_TOKEN, api_url=slack.api_url)
 
     def _open(self, request: Request) -> Reply:
@@ -138,3 +146,29 @@ def test_a_slash_command_envelope_is_acked_and_answered_in_the_channel(
     assert answer["response_type"] == "in_channel"
     assert answer["text"].startswith("*Acme: the last 7d*")
     assert "• mentions: 1" in answer["text"]
+
+
+def test_a_click_by_someone_not_allowed_is_acked_refused_and_recorded(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    with socket_mode_server() as server:
+        world = Connected(sqlite_engine, slack, server, make_config(allowed_users=["U0ANA"]))
+        world.listener.start()
+        try:
+            mention_id, message = post_alert(world.engine, world.slack)
+            payload = click_payload(
+                "block_actions_button_from_docs.json", mention_id, message, world.response_url
+            )
+            envelope = world.envelope("socket_mode_envelope_from_docs.json", payload)
+            server.send(envelope)
+            assert server.wait_ack(envelope["envelope_id"]).after < 3.0
+            assert world.actions.wait_idle(15)
+            assert mention_row(world.engine, mention_id).claimed_by is None
+            (row,) = actions(world.engine)
+            assert (row.user_id, row.outcome, row.source) == ("U0CA5", "refused", "socket")
+            (note,) = world.responses.wait(1)
+            assert (note["text"], note["response_type"]) == (NOT_ALLOWED, "ephemeral")
+            assert message.updates == []
+        finally:
+            world.listener.stop()
+            world.actions.close()
