@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -173,3 +174,18 @@ def test_report_command_writes_csv_and_rejects_a_bad_since(tmp_path: Path) -> No
         [*command, "--since", "last tuesday"], capture_output=True, text=True, timeout=120
     )
     assert bad.returncode == 2 and "neither a duration" in bad.stderr
+
+
+def test_a_json_report_over_26_years_leaves_the_empty_weeks_out(sqlite_engine: Engine) -> None:
+    load(sqlite_engine)
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    window = Window(since, UNTIL, NOW, ZoneInfo("UTC"))
+    weeks = ["2026-10-26", "2026-11-09", "2026-11-16"]
+    for by in ("platform", "week"):
+        text = render_json(build_report(sqlite_engine, window, by, charts=True))  # type: ignore[arg-type]
+        data = json.loads(text)
+        # the data set's one mention before SINCE falls in the week of 10-26
+        assert [w["group"] for w in data["weekly"]] == weeks
+        assert len(text) < 40_000  # was 1.6 MB of empty weeks
+    assert [g["group"] for g in data["groups"]] == weeks
+    assert data["total"]["mentions"] == 18
