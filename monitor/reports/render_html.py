@@ -100,12 +100,15 @@ def _week_series(report: Report) -> list[tuple[datetime, GroupStats | None]]:
 
 
 def _dates_axis(ax: Any, report: Report) -> None:
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    """Mondays labelled when there are few weeks; months or years over a long range."""
+    from matplotlib.dates import MO, AutoDateLocator, ConciseDateFormatter, WeekdayLocator
 
-    locator = AutoDateLocator(minticks=3, maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=report.window.tz))
     weeks = report.window.weeks()
+    locator: Any = AutoDateLocator(minticks=3, maxticks=8)
+    if len(weeks) <= 10:
+        locator = WeekdayLocator(byweekday=MO)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.set_xlim(
         _local(weeks[0][0], report) - timedelta(days=1),
         _local(weeks[-1][0], report) + timedelta(days=8),
@@ -117,9 +120,14 @@ def _local(value: datetime, report: Report) -> datetime:
     return value.astimezone(report.window.tz).replace(tzinfo=None)
 
 
+def _middles(report: Report, series: list[tuple[datetime, GroupStats | None]]) -> list[datetime]:
+    """Each week's point in the middle of its week, where its bar stands."""
+    return [_local(start, report) + timedelta(days=3.5) for start, _ in series]
+
+
 def chart_ttfr_over_time(report: Report) -> Any:
     series = _week_series(report)
-    x = [_local(start, report) for start, _ in series]
+    x = _middles(report, series)
 
     def values(pick: Callable[[GroupStats], float | None]) -> list[float]:
         return [_hours(pick(w)) if w else float("nan") for _, w in series]
@@ -174,7 +182,7 @@ def chart_platforms(report: Report) -> Any:
 
 def chart_sentiment(report: Report) -> Any:
     series = _week_series(report)
-    x = [_local(start, report) + timedelta(days=3.5) for start, _ in series]
+    x = _middles(report, series)
 
     def draw(made: Any, ax: Any) -> None:
         bottom = [0] * len(series)
@@ -219,7 +227,7 @@ def chart_ratings(report: Report) -> Any:
 
 def chart_nps(report: Report) -> Any:
     series = _week_series(report)
-    x = [_local(start, report) for start, _ in series]
+    x = _middles(report, series)
 
     def draw(made: Any, ax: Any) -> None:
         ax.plot(x, [_nps(w) for _, w in series], marker="o", color="#9467bd")
