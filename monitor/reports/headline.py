@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from connectors.durations import format_duration
 from monitor.reports.query import GroupStats, Report
 
-Trend = Literal["better", "worse", "same", "none"]
+
+class Trend(StrEnum):
+    """How the number moved against the period before, for a manager (also the CSS class)."""
+
+    BETTER = "better"
+    WORSE = "worse"
+    SAME = "same"
+    NONE = "none"  # no value in one of the two periods
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,8 @@ def _percent(value: float | None) -> str:
 
 def _trend(now: float, before: float, higher_is_better: bool) -> Trend:
     if now == before:
-        return "same"
-    return "better" if (now > before) == higher_is_better else "worse"
+        return Trend.SAME
+    return Trend.BETTER if (now > before) == higher_is_better else Trend.WORSE
 
 
 def _rate_tile(
@@ -51,8 +58,9 @@ def _rate_tile(
     detail: str,
 ) -> Tile:
     now, was = pick(this), pick(before) if before is not None else None
+    trend = Trend.NONE
     if now is None or was is None:
-        change, trend = f"{name}: {_percent(was)}", "none"
+        change = f"{name}: {_percent(was)}"
     else:
         points = round(100 * now) - round(100 * was)
         change = f"{points:+d} pts on the {name} ({_percent(was)})"
@@ -66,11 +74,12 @@ def headline_tiles(report: Report) -> list[Tile]:
     just before (None: the change is not shown)."""
     this, before, name = report.total, report.previous, period_name(report)
     median, was = this.ttfr.median, before.ttfr.median if before else None
+    ttfr_trend = Trend.NONE
     if median is None or was is None:
-        ttfr_change, ttfr_trend = f"{name}: {format_duration(was)}", "none"
+        ttfr_change = f"{name}: {format_duration(was)}"
     else:
         ttfr_trend = _trend(round(median), round(was), higher_is_better=False)
-        word = {"better": "faster", "worse": "slower", "same": "the same"}[ttfr_trend]
+        word = {Trend.BETTER: "faster", Trend.WORSE: "slower"}.get(ttfr_trend, "the same")
         ttfr_change = f"{word} than the {name} ({format_duration(was)})"
     tiles = [
         Tile(
@@ -102,9 +111,8 @@ def headline_tiles(report: Report) -> list[Tile]:
             f"{this.answered} answered of {this.expecting_reply} expecting a reply",
         ),
     ]
-    if before is None:
-        backlog_change, backlog_trend = "", "none"
-    else:
+    backlog_change, backlog_trend = "", Trend.NONE
+    if before is not None:
         difference = this.open - before.open
         backlog_change = f"{difference:+d} on the {name} ({before.open})"
         backlog_trend = _trend(this.open, before.open, higher_is_better=False)
