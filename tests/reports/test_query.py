@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from monitor.db import open_store
 from monitor.reports.query import (
     Durations,
     Window,
+    _count_rows,
     aggregate,
     aggregate_many,
     build_report,
@@ -316,3 +318,24 @@ def test_one_pass_gives_every_grouping_and_the_same_total(engine: Engine) -> Non
         0
     ].ttfr.p90 == pytest.approx(6120)
     assert total.mentions == 17 and total.ttfr.median == 3600 and total.buckets == [2, 4, 0, 0, 1]
+
+
+def test_sqlite_counts_every_class_from_the_covering_index_alone(tmp_path) -> None:
+    # the SLA counts read sla_state (backfill): it must be in ix_mention_report (0005), or
+    # every mention of a year report would be read from the table as well
+    engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    # enough mentions over a year for the planner's statistics to favour the report index
+    load(engine, [mention("reddit", SINCE - timedelta(hours=3 * i)) for i in range(3000)])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE mention")
+    statements: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2]), named=False
+    )
+    with engine.connect() as conn:
+        _count_rows(conn, WINDOW)
+        (sql,) = [s for s in statements if "GROUP BY" in s]
+        arguments = tuple("2026-01-01" for _ in range(sql.count("?")))
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", arguments).all()
+    assert any("COVERING INDEX ix_mention_report" in row[-1] for row in plan), plan
+    engine.dispose()
