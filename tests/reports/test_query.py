@@ -321,7 +321,7 @@ def test_one_pass_gives_every_grouping_and_the_same_total(engine: Engine) -> Non
 
 
 def test_sqlite_counts_every_class_from_the_covering_index_alone(tmp_path) -> None:
-    # the SLA counts read sla_state (backfill): it must be in ix_mention_report (0005), or
+    # the SLA counts read sla_state (backfill): it must be in ix_mention_report (0006), or
     # every mention of a year report would be read from the table as well
     engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
     # enough mentions over a year for the planner's statistics to favour the report index
