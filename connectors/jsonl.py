@@ -5,8 +5,10 @@
 - Cursor: the byte offset after the last complete line, so appended lines are picked up
   and a half-written last line waits for the next poll.
 - Lines: `{"kind": "mention", "platform", "id", "created_at", "text", "author", "author_id",
-  "url", "title", "language", "rating", "parent_id"}`; `{"kind": "reply", "platform", "id",
-  "in_reply_to", "created_at", "author", "url", "text", "bot"}` is a brand reply.
+  "url", "title", "language", "rating", "score", "parent_id"}`; `{"kind": "reply", "platform",
+  "id", "in_reply_to", "created_at", "author", "url", "text", "bot"}` is a brand reply.
+  `rating` is 1-5 stars and `score` a whole 0-10 survey score (NPS), checked as the csv source
+  checks its columns (a number or a numeric string).
 - Quirks: a bad line is reported with its line number and skipped; nothing else is lost.
 """
 
@@ -27,6 +29,7 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.csv_import import _rating, _score
 from connectors.errors import MalformedResponse
 
 
@@ -52,6 +55,16 @@ def parse_time(value: Any) -> datetime:
 def _optional_str(obj: dict[str, Any], key: str) -> str | None:
     value = obj.get(key)
     return None if value is None else str(value)
+
+
+def _field(obj: dict[str, Any], key: str) -> str:
+    """A number as the csv source reads its cell: JSON null or absent is empty."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} {value!r} is not a number")
+    return str(value).strip()
 
 
 class JSONLConnector(Connector):
@@ -99,7 +112,6 @@ class JSONLConnector(Connector):
 
     def _mention(self, obj: dict[str, Any]) -> MentionRecord:
         assert isinstance(self.options, JSONLOptions)
-        rating = obj.get("rating")
         return MentionRecord(
             platform=str(obj.get("platform") or self.options.platform),
             external_id=str(obj["id"]),
@@ -110,7 +122,8 @@ class JSONLConnector(Connector):
             author_id=_optional_str(obj, "author_id"),
             title=_optional_str(obj, "title"),
             language=_optional_str(obj, "language"),
-            rating=float(rating) if rating is not None else None,
+            rating=_rating(_field(obj, "rating")),
+            score=_score(_field(obj, "score")),
             parent_id=_optional_str(obj, "parent_id"),
             thread_id=_optional_str(obj, "thread_id"),
         )

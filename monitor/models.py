@@ -103,6 +103,7 @@ class Mention(SQLModel, table=True):
             "sla_due_at",
             "rating",
             "score",
+            "sla_state",
         ),
     )
 

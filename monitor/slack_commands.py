@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 
 from alerts.escape import escape
 from connectors.durations import format_duration, parse_duration
 from monitor.config import Config
-from monitor.db import session as open_session
-from monitor.models import Mention
+from monitor.reports.query import Window
+from monitor.reports.query import period_total as report_total
 from monitor.status import (
     attention_first,
     feed_statuses,
@@ -29,7 +27,8 @@ MAX_PERIOD = 366 * 86400.0
 
 @dataclass
 class Headline:
-    """Mentions created in the period, by what became of them (docs/slack_app.md)."""
+    """Mentions created in the period, by what became of them: the report's numbers
+    (monitor/reports/query.py, docs/reports.md), so Slack and the reports always agree."""
 
     since: datetime
     total: int = 0
@@ -41,46 +40,33 @@ class Headline:
     expired: int = 0
     median_ttfr: float | None = None
     median_ttfr_business: float | None = None
-    sla_met: int = 0
-
-    @property
-    def reply_rate(self) -> float | None:
-        """answered / (answered + open past their SLA + expired); dismissed never count."""
-        denominator = self.answered + self.open_past_sla + self.expired
-        return self.answered / denominator if denominator else None
+    reply_rate: float | None = None
+    sla_rate: float | None = None
+    open_not_due: int = 0
 
 
 def headline(engine: Engine, now: datetime, period: float) -> Headline:
     since = now - timedelta(seconds=period)
-    result = Headline(since=since)
-    window = (col(Mention.created_at) >= since, col(Mention.created_at) < now)
-    with open_session(engine) as session:
-        for status, count in session.exec(
-            select(Mention.status, func.count()).where(*window).group_by(col(Mention.status))
-        ):
-            if status in ("answered", "handled", "dismissed", "open", "expired"):
-                setattr(result, status, count)
-            result.total += count
-        result.open_past_sla = session.exec(
-            select(func.count())
-            .select_from(Mention)
-            .where(*window, Mention.status == "open", col(Mention.sla_due_at) <= now)
-        ).one()
-        answered = session.exec(
-            select(Mention.ttfr_seconds, Mention.ttfr_business_seconds, Mention.sla_met).where(
-                *window, Mention.status == "answered", col(Mention.ttfr_seconds).is_not(None)
-            )
-        ).all()
-    calendar = [row[0] for row in answered if row[0] is not None]
-    business = [row[1] for row in answered if row[1] is not None]
-    result.median_ttfr = statistics.median(calendar) if calendar else None
-    result.median_ttfr_business = statistics.median(business) if business else None
-    result.sla_met = sum(1 for row in answered if row[2])
-    return result
+    numbers = report_total(engine, Window(since, now, now, ZoneInfo("UTC")))
+    return Headline(
+        since=since,
+        total=numbers.mentions,
+        answered=numbers.answered,
+        handled=numbers.handled,
+        dismissed=numbers.dismissed,
+        open=numbers.open,
+        open_past_sla=numbers.open_past_sla,
+        expired=numbers.expired,
+        median_ttfr=numbers.ttfr.median,
+        median_ttfr_business=numbers.ttfr_business.median,
+        reply_rate=numbers.reply_rate,
+        sla_rate=numbers.sla_rate,
+        open_not_due=numbers.open_not_due,
+    )
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.0f} %" if whole else "-"
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.0f} %"
 
 
 def report_text(
@@ -93,11 +79,11 @@ def report_text(
         f" (mentions since {numbers.since:%Y-%m-%d %H:%M} UTC)",
         f"• mentions: {numbers.total}",
         f"• reply rate: {'-' if rate is None else f'{100 * rate:.0f} %'}"
-        f" ({numbers.answered} answered, {numbers.open_past_sla} open past SLA,"
-        f" {numbers.expired} expired)",
+        f" ({numbers.answered} answered, {numbers.open} open, {numbers.expired} expired)",
         f"• median time to first response: {format_duration(numbers.median_ttfr)}"
         f" ({format_duration(numbers.median_ttfr_business)} in business hours)",
-        f"• answered within SLA: {_percent(numbers.sla_met, numbers.answered)}",
+        f"• SLA compliance: {_percent(numbers.sla_rate)}"
+        f" ({numbers.open_past_sla} open past SLA, {numbers.open_not_due} not yet due)",
         f"• handled outside the platforms (e-mail, phone): {numbers.handled}",
         f"• dismissed as not relevant: {numbers.dismissed} (not in the reply rate)",
         f"• still open: {numbers.open}",

@@ -71,14 +71,15 @@ def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str
         headline,
         f"Mentions: {this.mentions} ({change:+d} on the week before: {before.mentions})",
         f"Reply rate: {_pct(this.reply_rate)}{_points(this.reply_rate, before.reply_rate)}"
-        f", answered {this.answered}",
+        f", answered {this.answered} of {this.expecting_reply} expecting a reply",
         f"Median time to first response: {format_duration(this.ttfr.median)}"
         f"{_was(this.ttfr.median, before.ttfr.median)}; "
         f"p90 {format_duration(this.ttfr.p90)}{_was(this.ttfr.p90, before.ttfr.p90)}",
         f"In business hours: median {format_duration(this.ttfr_business.median)}"
         f"{_was(this.ttfr_business.median, before.ttfr_business.median)}",
-        f"Within SLA: {_pct(this.sla_rate)}{_points(this.sla_rate, before.sla_rate)}",
-        f"Still open from last week: {this.open} ({this.open_past_sla} past their SLA)",
+        f"SLA compliance: {_pct(this.sla_rate)}{_points(this.sla_rate, before.sla_rate)}",
+        f"Still open from last week: {this.open} ({this.open_past_sla} past their SLA,"
+        f" {this.open_not_due} not yet due)",
     ]
     if this.nps_responses:
         lines.append(f"NPS: {this.nps:+.0f} from {this.nps_responses} scores")

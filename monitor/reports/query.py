@@ -149,13 +149,18 @@ class GroupStats:
     group: str
     period_start: datetime
     period_end: datetime
-    mentions: int = 0
+    mentions: int = 0  # every mention created in the period, survey answers included
+    surveys: int = 0  # survey answers (a 0-10 score): no public reply expected, in no column below
     answered: int = 0
     handled: int = 0
     dismissed: int = 0
     expired: int = 0
-    open: int = 0
+    open: int = 0  # = open_past_sla + open_not_due + open_no_clock
     open_past_sla: int = 0
+    open_not_due: int = 0
+    open_no_clock: int = 0  # history from a backfill: no SLA clock, never past SLA
+    sla_answered: int = 0  # answered mentions that had an SLA clock
+    sla_expired: int = 0  # expired mentions that had an SLA clock
     sla_met: int = 0
     oldest_open_at: datetime | None = None
     sentiment: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SENTIMENTS, 0))
@@ -172,14 +177,25 @@ class GroupStats:
     _business: list[float] = field(default_factory=list, repr=False)
 
     @property
+    def expecting_reply(self) -> int:
+        """Mentions that expect a public reply, whatever their age: dismissed ones, handled ones
+        (answered off-platform, shown apart) and survey answers do not."""
+        return self.answered + self.open + self.expired
+
+    @property
     def reply_rate(self) -> float | None:
-        """answered / (answered + open past their SLA + expired); dismissed stay out."""
-        denominator = self.answered + self.open_past_sla + self.expired
-        return self.answered / denominator if denominator else None
+        """answered / mentions that expect a public reply."""
+        return self.answered / self.expecting_reply if self.expecting_reply else None
+
+    @property
+    def sla_judged(self) -> int:
+        """Mentions whose SLA is decided: answered, open past due, expired (with a clock)."""
+        return self.sla_answered + self.open_past_sla + self.sla_expired
 
     @property
     def sla_rate(self) -> float | None:
-        return self.sla_met / self.answered if self.answered else None
+        """SLA compliance: answered within target / sla_judged; open not yet due stay out."""
+        return self.sla_met / self.sla_judged if self.sla_judged else None
 
     @property
     def rating_count(self) -> int:
@@ -269,6 +285,18 @@ def _group_name(by: Dimension | Literal["all"], row: Any) -> str:
     return str(value)
 
 
+# A survey answer (a 0-10 score) expects no public reply: out of reply rate, SLA and backlog.
+_REPLY_EXPECTED = M.score.is_(None)
+# History from a backfill got no SLA clock (monitor/sla.py): out of every SLA figure.
+_BACKFILL = "backfill"
+
+
+def _clocked(first: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`first`, for mentions with an SLA clock that expect a reply. The rarest condition comes
+    first: both databases stop at the first false term, and these run on every row."""
+    return sa.and_(first, M.sla_state.is_distinct_from(_BACKFILL), _REPLY_EXPECTED)
+
+
 def _count_rows(conn: Connection, window: Window) -> list[Any]:
     """Counts per class: status and sentiment counts are the GROUP BY itself; the other
     numbers are filtered counts, read per status in Python (_add_counts)."""
@@ -276,9 +304,13 @@ def _count_rows(conn: Connection, window: Window) -> list[Any]:
     columns: list[Any] = [
         *keys,
         sa.func.count().label("mentions"),
-        _count(M.sla_due_at < window.now).label("past_sla"),
-        _count(M.sla_met.is_(True)).label("sla_met"),
-        sa.func.min(M.created_at).label("oldest"),
+        _count(M.score.is_not(None)).label("surveys"),
+        _count(sa.and_(M.sla_state == _BACKFILL, _REPLY_EXPECTED)).label("no_clock"),
+        _count(_clocked(sa.and_(M.status == "open", M.sla_due_at < window.now))).label("past_sla"),
+        _count(_clocked(sa.and_(M.status == "answered", M.sla_met.is_(True)))).label("sla_met"),
+        sa.func.min(M.created_at)
+        .filter(sa.and_(M.status == "open", _REPLY_EXPECTED))
+        .label("oldest"),
         # ranges, not round(): PostgreSQL rounds half to even, SQLite half away from zero
         *(_count(_stars(stars)).label(f"r{stars}") for stars in range(1, 6)),
         sa.func.sum(M.rating).filter(_stars(None)).label("rating_sum"),
@@ -293,20 +325,29 @@ def _count_rows(conn: Connection, window: Window) -> list[Any]:
 
 def _add_counts(stats: GroupStats, row: Any) -> None:
     """Fold one class row into a group: exact, the counts are sums and the oldest a min."""
-    mentions = int(row["mentions"])
+    mentions, surveys = int(row["mentions"]), int(row["surveys"] or 0)
+    no_clock, past_sla = int(row["no_clock"] or 0), int(row["past_sla"] or 0)
+    expecting = mentions - surveys  # survey answers are counted apart, in no status column
+    clocked = expecting - no_clock
     status, sentiment = row["status"], row["sentiment"]
     stats.mentions += mentions
+    stats.surveys += surveys
     if status in _STATUSES:
-        setattr(stats, status, getattr(stats, status) + mentions)
+        setattr(stats, status, getattr(stats, status) + expecting)
     if sentiment in stats.sentiment:
         stats.sentiment[sentiment] += mentions
     if status == "open":
-        stats.open_past_sla += int(row["past_sla"] or 0)
+        stats.open_past_sla += past_sla
+        stats.open_no_clock += no_clock
+        stats.open_not_due += clocked - past_sla
         oldest = _aware(row["oldest"])
         if oldest is not None and (stats.oldest_open_at is None or oldest < stats.oldest_open_at):
             stats.oldest_open_at = oldest
     if status == "answered":
+        stats.sla_answered += clocked
         stats.sla_met += int(row["sla_met"] or 0)
+    if status == "expired":
+        stats.sla_expired += clocked
     stats.ratings = [n + int(row[f"r{i + 1}"] or 0) for i, n in enumerate(stats.ratings)]
     stats.rating_sum += float(row["rating_sum"] or 0.0)
     for name in ("promoters", "passives", "detractors"):
@@ -325,7 +366,7 @@ def ttfr_query(engine: Engine, others: Sequence[Dimension]) -> sa.Executable:
         return sa.text(
             f"SELECT {', '.join(columns)}"
             " FROM mention INDEXED BY ix_mention_report WHERE status = 'answered'"
-            " AND created_at >= :since AND created_at < :until"
+            " AND created_at >= :since AND created_at < :until AND score IS NULL"
         ).bindparams(
             sa.bindparam("since", type_=UTCDateTime()), sa.bindparam("until", type_=UTCDateTime())
         )
@@ -337,6 +378,7 @@ def ttfr_query(engine: Engine, others: Sequence[Dimension]) -> sa.Executable:
             M.created_at >= sa.bindparam("since"),
             M.created_at < sa.bindparam("until"),
             M.status == "answered",
+            _REPLY_EXPECTED,
         )
         # the same class order, from the same index where the planner takes it
         .order_by(M.platform, M.feed, M.sentiment, M.language)
@@ -476,7 +518,7 @@ def aggregate_many(
         week = GroupStats(label, start, end)
         for row in counted.get(label, []):
             _add_counts(week, row)
-        if week.mentions:
+        if week.mentions:  # weeks without mentions are left out
             stats["week"][label] = week
     for kind, groups in stats.items():
         for name, group in groups.items():
@@ -493,11 +535,9 @@ def aggregate_many(
     result: dict[Dimension, list[GroupStats]] = {}
     for dim in wanted:
         if dim == "week":
-            # every week shows, also the empty ones: a gap is information
-            result[dim] = [
-                stats[dim].get(label) or GroupStats(label, s, e)
-                for label, (s, e) in _periods(dim, window)
-            ]
+            # Only weeks with mentions, in date order: each row carries its period, so a gap
+            # shows as a jump in dates (26 years of mostly empty weeks made a 1.6 MB JSON).
+            result[dim] = [stats[dim][label] for label in periods if label in stats[dim]]
         else:
             result[dim] = sorted(stats[dim].values(), key=lambda g: (-g.mentions, g.group))
     return result, total
@@ -530,12 +570,17 @@ def combine(groups: Sequence[GroupStats], window: Window, name: str = ALL) -> Gr
     for g in groups:
         for attr in (
             "mentions",
+            "surveys",
             "answered",
             "handled",
             "dismissed",
             "expired",
             "open",
             "open_past_sla",
+            "open_not_due",
+            "open_no_clock",
+            "sla_answered",
+            "sla_expired",
             "sla_met",
             "rating_sum",
             "promoters",
@@ -572,7 +617,7 @@ def slowest_open(engine: Engine, window: Window, limit: int = 10) -> list[OpenMe
             M.sentiment,
             M.sla_due_at,
         )
-        .where(M.status == "open", M.created_at < window.until)
+        .where(M.status == "open", _REPLY_EXPECTED, M.created_at < window.until)
         .order_by(M.created_at, M.id)
         .limit(limit)
     )
@@ -592,6 +637,18 @@ class Report:
     slowest: list[OpenMention]
     weekly: list[GroupStats] = field(default_factory=list)
     platforms: list[GroupStats] = field(default_factory=list)
+    # the period of the same length just before, for the headline numbers' change
+    previous: GroupStats | None = None
+
+
+def previous_window(window: Window) -> Window:
+    """The period of the same length that ends where `window` starts, judged as of the same now."""
+    return Window(window.since - (window.until - window.since), window.since, window.now, window.tz)
+
+
+def period_total(engine: Engine, window: Window) -> GroupStats:
+    """The `all` row alone (the headline numbers of any period)."""
+    return aggregate_many(engine, window, ["platform"])[1]
 
 
 def build_report(
@@ -617,6 +674,7 @@ def build_report(
     if charts:
         report.weekly = grouped["week"]
         report.platforms = grouped["platform"]
+        report.previous = period_total(engine, previous_window(window))
     return report
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, OpenMention, Report
 
-SCHEMA = "monitor.report/1"
+SCHEMA = "monitor.report/2"
 _BUCKET_NAMES = ("0_1h", "1_4h", "4_8h", "8_24h", "over_24h")
 assert len(_BUCKET_NAMES) == len(BUCKETS)
 
@@ -48,6 +48,14 @@ COLUMNS: tuple[str, ...] = (
     "nps_passives",
     "nps_detractors",
     "nps",
+    # added in monitor.report/2, at the end so that positional readers keep working
+    "surveys",
+    "expecting_reply",
+    "open_not_due",
+    "open_no_clock",
+    "sla_answered",
+    "sla_expired",
+    "sla_judged",
 )
 
 SLOWEST_COLUMNS = ("id", "platform", "feed", "created_at", "age_s", "sentiment", "author", "url")
@@ -93,6 +101,13 @@ def row(stats: GroupStats, dimension: str, now: datetime) -> dict[str, Any]:
         "nps_passives": stats.passives,
         "nps_detractors": stats.detractors,
         "nps": _round(stats.nps, 1),
+        "surveys": stats.surveys,
+        "expecting_reply": stats.expecting_reply,
+        "open_not_due": stats.open_not_due,
+        "open_no_clock": stats.open_no_clock,
+        "sla_answered": stats.sla_answered,
+        "sla_expired": stats.sla_expired,
+        "sla_judged": stats.sla_judged,
     }
     values.update({f"sentiment_{s}": stats.sentiment.get(s, 0) for s in SENTIMENTS})
     values.update({f"ttfr_{n}": c for n, c in zip(_BUCKET_NAMES, stats.buckets, strict=True)})
@@ -140,6 +155,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "columns": list(COLUMNS),
         "groups": [row(g, report.by, now) for g in report.groups],
         "total": row(report.total, "all", now),
+        # the same numbers for the period of the same length just before (--since .. --until)
+        "previous": None if report.previous is None else row(report.previous, "all", now),
         "weekly": [row(g, "week", now) for g in report.weekly],
         "slowest_open": [_slowest(m, now) for m in report.slowest],
     }

@@ -6,11 +6,12 @@ import base64
 import html
 import io
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.durations import format_duration
-from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, Report
+from monitor.reports.headline import Tile, headline_tiles, period_name
+from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, Report, week_label
 from monitor.reports.render_text import percent
 
 SENTIMENT_COLOURS = {
@@ -19,18 +20,33 @@ SENTIMENT_COLOURS = {
     "positive": "#2ca02c",
     "unscored": "#ffbf00",
 }
+# Wide tables scroll inside their own box, so the page itself never scrolls sideways (checked
+# in headless Chromium at 1280 and 390 px by tests/reports/test_html.py).
 CSS = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1.5em 1em;
+       max-width: 1140px; color: #222; }
+h1 { font-size: 1.5em; margin: 0 0 .3em; } h2 { font-size: 1.15em; margin-top: 2em; }
+.period { color: #555; margin: 0 0 1.2em; }
+.tiles { display: grid; gap: .8em; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); }
+.tile { border: 1px solid #ddd; border-radius: 8px; padding: .8em 1em; background: #fafafa; }
+.tile .label { color: #555; font-size: .9em; }
+.tile .value { font-size: 2em; font-weight: 600; line-height: 1.2; }
+.tile .change { font-size: .9em; } .tile .detail { color: #666; font-size: .85em; }
+.better { color: #1a7f37; } .worse { color: #c62828; } .same { color: #555; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .5em 0; }
-th, td { white-space: nowrap; padding: .25em .6em; border-bottom: 1px solid #ddd; }
-th, td { text-align: right; }
+th, td { white-space: nowrap; padding: .25em .5em; border-bottom: 1px solid #ddd; }
+th, td { text-align: right; } th { white-space: normal; vertical-align: bottom; }
 th:first-child, td:first-child { text-align: left; }
+td.text { text-align: left; white-space: normal; min-width: 16em; max-width: 32em; }
 tr.total td { font-weight: 600; border-top: 2px solid #888; }
-figure.chart { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
-figure.chart img { width: 520px; height: auto; }
+.charts { display: grid; gap: 1em;
+          grid-template-columns: repeat(auto-fit, minmax(min(100%, 460px), 1fr)); }
+figure.chart { margin: 0; min-width: 0; }
+figure.chart img { display: block; width: 100%; height: auto; }
 figcaption { font-size: .9em; color: #555; }
-.muted { color: #777; }
+.muted { color: #777; } .note { color: #555; font-size: .9em; }
 """
 
 
@@ -45,119 +61,190 @@ def _matplotlib() -> Any:
     return Figure
 
 
-def _svg(draw: Callable[[Any], None]) -> str:
-    """Draw on a fresh figure; return it as an SVG data URI (text drawn as paths: no fonts)."""
-    figure = _matplotlib()(figsize=(6.5, 3.4), layout="constrained")
-    draw(figure.add_subplot())
+def figure(draw: Callable[[Any, Any], None], height: float = 3.4) -> Any:
+    """A fresh figure with one axes, drawn by `draw(figure, axes)`."""
+    made = _matplotlib()(figsize=(6.5, height), layout="constrained")
+    draw(made, made.add_subplot())
+    return made
+
+
+def svg_uri(made: Any) -> str:
+    """The figure as an SVG data URI (text drawn as paths: no fonts to fetch)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    made.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _legend_below(made: Any, columns: int) -> None:
+    """Outside the plot, under it: a legend inside the axes covered the data."""
+    made.legend(loc="outside lower center", ncols=columns, fontsize="small", frameon=False)
+
+
+def _whole_numbers(ax: Any) -> None:
+    """Counts get whole-number ticks (no 2.5 mentions)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _hours(seconds: float | None) -> float:
     return float("nan") if seconds is None else seconds / 3600
 
 
-def _weeks_axis(ax: Any, weeks: list[GroupStats]) -> list[int]:
-    """Positions for the weeks, labelled MM-DD of each week's Monday."""
-    positions = list(range(len(weeks)))
-    ax.set_xticks(positions, [w.group[5:] for w in weeks], rotation=45)
+def _week_series(report: Report) -> list[tuple[datetime, GroupStats | None]]:
+    """Every week of the range, None where it had no mentions: the charts keep a true time
+    axis although the report's rows leave empty weeks out."""
+    found = {w.group: w for w in report.weekly}
+    tz = report.window.tz
+    return [(start, found.get(week_label(start, tz))) for start, _ in report.window.weeks()]
+
+
+def _dates_axis(ax: Any, report: Report) -> None:
+    """Mondays labelled when there are few weeks; months or years over a long range."""
+    from matplotlib.dates import MO, AutoDateLocator, ConciseDateFormatter, WeekdayLocator
+
+    weeks = report.window.weeks()
+    locator: Any = AutoDateLocator(minticks=3, maxticks=8)
+    if len(weeks) <= 10:
+        locator = WeekdayLocator(byweekday=MO)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlim(
+        _local(weeks[0][0], report) - timedelta(days=1),
+        _local(weeks[-1][0], report) + timedelta(days=8),
+    )
     ax.set_xlabel("week starting")
-    return positions
 
 
-def chart_ttfr_over_time(report: Report) -> str:
-    weeks = report.weekly
+def _local(value: datetime, report: Report) -> datetime:
+    return value.astimezone(report.window.tz).replace(tzinfo=None)
 
-    def draw(ax: Any) -> None:
-        x = _weeks_axis(ax, weeks)
-        ax.plot(x, [_hours(w.ttfr.median) for w in weeks], marker="o", label="median")
-        ax.plot(x, [_hours(w.ttfr.p90) for w in weeks], marker="o", label="p90")
+
+def _middles(report: Report, series: list[tuple[datetime, GroupStats | None]]) -> list[datetime]:
+    """Each week's point in the middle of its week, where its bar stands."""
+    return [_local(start, report) + timedelta(days=3.5) for start, _ in series]
+
+
+def chart_ttfr_over_time(report: Report) -> Any:
+    series = _week_series(report)
+    x = _middles(report, series)
+
+    def values(pick: Callable[[GroupStats], float | None]) -> list[float]:
+        return [_hours(pick(w)) if w else float("nan") for _, w in series]
+
+    def draw(made: Any, ax: Any) -> None:
+        ax.plot(x, values(lambda w: w.ttfr.median), marker="o", label="median")
+        ax.plot(x, values(lambda w: w.ttfr.p90), marker="o", label="p90")
         ax.plot(
             x,
-            [_hours(w.ttfr_business.median) for w in weeks],
+            values(lambda w: w.ttfr_business.median),
+            marker=".",
             linestyle="--",
             label="median (business hours)",
         )
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("hours to first response")
-        ax.legend(fontsize="small")
+        _dates_axis(ax, report)
+        _legend_below(made, 3)
 
-    return _svg(draw)
-
-
-def chart_platforms(report: Report) -> str:
-    platforms = report.platforms
-
-    def draw(ax: Any) -> None:
-        names = [p.group for p in platforms]
-        positions = range(len(names))
-        rate = [100 * (p.reply_rate or 0) for p in platforms]
-        sla = [100 * (p.sla_rate or 0) for p in platforms]
-        ax.bar([i - 0.2 for i in positions], rate, width=0.4, label="reply rate")
-        ax.bar([i + 0.2 for i in positions], sla, width=0.4, label="within SLA")
-        ax.set_xticks(list(positions), names, rotation=30, ha="right")
-        ax.set_ylim(0, 105)
-        ax.set_ylabel("%")
-        ax.legend(fontsize="small")
-
-    return _svg(draw)
+    return figure(draw)
 
 
-def chart_sentiment(report: Report) -> str:
-    weeks = report.weekly
+def chart_platforms(report: Report) -> Any:
+    """Horizontal bars with their value written at the end: a 0 % bar reads "0%", a platform
+    with nothing to judge reads "n/a" (an empty bar looked the same as a missing one)."""
+    platforms = list(reversed(report.platforms))  # the busiest on top
 
-    def draw(ax: Any) -> None:
-        x = _weeks_axis(ax, weeks)
-        bottom = [0] * len(weeks)
+    def draw(made: Any, ax: Any) -> None:
+        positions = list(range(len(platforms)))
+        for offset, name, pick, colour in (
+            (0.2, "reply rate", lambda p: p.reply_rate, "#1f77b4"),
+            (-0.2, "SLA compliance", lambda p: p.sla_rate, "#ff7f0e"),
+        ):
+            rates = [pick(p) for p in platforms]
+            bars = ax.barh(
+                [i + offset for i in positions],
+                [100 * (r or 0) for r in rates],
+                height=0.4,
+                label=name,
+                color=colour,
+            )
+            labels = ["n/a" if r is None else f"{100 * r:.0f}%" for r in rates]
+            ax.bar_label(bars, labels=labels, padding=3, fontsize="x-small")
+        ax.set_yticks(positions, [p.group for p in platforms])
+        ax.set_xlim(0, 118)
+        ax.set_xticks([0, 25, 50, 75, 100])
+        ax.set_xlabel("% of mentions")
+        _legend_below(made, 2)
+
+    return figure(draw, height=max(3.0, 1.2 + 0.42 * len(platforms)))
+
+
+def chart_sentiment(report: Report) -> Any:
+    series = _week_series(report)
+    x = _middles(report, series)
+
+    def draw(made: Any, ax: Any) -> None:
+        bottom = [0] * len(series)
         for label in SENTIMENTS:
-            values = [w.sentiment.get(label, 0) for w in weeks]
-            ax.bar(x, values, bottom=bottom, label=label, color=SENTIMENT_COLOURS[label])
+            values = [w.sentiment.get(label, 0) if w else 0 for _, w in series]
+            ax.bar(x, values, bottom=bottom, width=5.5, label=label, color=SENTIMENT_COLOURS[label])
             bottom = [a + b for a, b in zip(bottom, values, strict=True)]
         ax.set_ylabel("mentions")
-        ax.legend(fontsize="small")
+        _whole_numbers(ax)
+        _dates_axis(ax, report)
+        _legend_below(made, 4)
 
-    return _svg(draw)
+    return figure(draw)
 
 
-def chart_histogram(report: Report) -> str:
-    def draw(ax: Any) -> None:
+def chart_histogram(report: Report) -> Any:
+    def draw(made: Any, ax: Any) -> None:
         positions = list(range(len(BUCKETS)))
-        ax.bar(positions, report.total.buckets, color="#1f77b4")
+        bars = ax.bar(positions, report.total.buckets, color="#1f77b4")
+        ax.bar_label(bars, padding=2, fontsize="x-small")
         ax.set_xticks(positions, [label for label, _, _ in BUCKETS])
         ax.set_ylabel("answered mentions")
         ax.set_xlabel("time to first response (calendar)")
+        ax.margins(y=0.12)
+        _whole_numbers(ax)
 
-    return _svg(draw)
+    return figure(draw)
 
 
-def chart_ratings(report: Report) -> str:
-    def draw(ax: Any) -> None:
-        ax.bar(list(range(1, 6)), report.total.ratings, color="#ff7f0e")
-        ax.set_xticks(list(range(1, 6)))
+def chart_ratings(report: Report) -> Any:
+    def draw(made: Any, ax: Any) -> None:
+        bars = ax.bar(list(range(1, 6)), report.total.ratings, color="#ff7f0e")
+        ax.bar_label(bars, padding=2, fontsize="x-small")
+        ax.set_xticks(list(range(1, 6)), [f"{n}★" for n in range(1, 6)])
         ax.set_xlabel("stars")
         ax.set_ylabel("reviews")
+        ax.margins(y=0.12)
+        _whole_numbers(ax)
 
-    return _svg(draw)
+    return figure(draw)
 
 
-def chart_nps(report: Report) -> str:
-    weeks = report.weekly
+def chart_nps(report: Report) -> Any:
+    series = _week_series(report)
+    x = _middles(report, series)
 
-    def draw(ax: Any) -> None:
-        ax.plot(_weeks_axis(ax, weeks), [_nps(w) for w in weeks], marker="o", color="#9467bd")
+    def draw(made: Any, ax: Any) -> None:
+        ax.plot(x, [_nps(w) for _, w in series], marker="o", color="#9467bd")
         ax.axhline(0, color="#999", linewidth=0.8)
         ax.set_ylim(-100, 100)
         ax.set_ylabel("Net Promoter Score")
+        _dates_axis(ax, report)
 
-    return _svg(draw)
-
-
-def _nps(stats: GroupStats) -> float:
-    return float("nan") if stats.nps is None else stats.nps
+    return figure(draw)
 
 
-def charts(report: Report) -> list[tuple[str, str, str]]:
-    """(id, caption, data URI) of every chart this report has data for."""
+def _nps(stats: GroupStats | None) -> float:
+    return float("nan") if stats is None or stats.nps is None else stats.nps
+
+
+def figures(report: Report) -> list[tuple[str, str, Any]]:
+    """(id, caption, matplotlib figure) of every chart this report has data for."""
     out = [
         ("ttfr", "Time to first response per week: median and p90", chart_ttfr_over_time(report)),
         ("platforms", "Reply rate and SLA compliance per platform", chart_platforms(report)),
@@ -171,6 +258,11 @@ def charts(report: Report) -> list[tuple[str, str, str]]:
     return out
 
 
+def charts(report: Report) -> list[tuple[str, str, str]]:
+    """(id, caption, data URI) of every chart this report has data for."""
+    return [(key, caption, svg_uri(made)) for key, caption, made in figures(report)]
+
+
 def _cell(value: object) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
@@ -178,24 +270,26 @@ def _cell(value: object) -> str:
 def _group_table(
     report: Report, headers: list[str], cells: Callable[[GroupStats], list[object]]
 ) -> str:
-    lines = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in [report.by, *headers])]
+    lines = ['<div class="scroll"><table><thead><tr>']
+    lines += [f"<th>{html.escape(h)}</th>" for h in [report.by, *headers]]
     lines.append("</tr></thead><tbody>")
     for stats in [*report.groups, report.total]:
         css = ' class="total"' if stats is report.total else ""
         row = [stats.group, *cells(stats)]
         lines.append(f"<tr{css}>" + "".join(_cell(c) for c in row) + "</tr>")
-    lines.append("</tbody></table>")
+    lines.append("</tbody></table></div>")
     return "\n".join(lines)
 
 
 def _times_table(report: Report) -> str:
-    headers = ["mentions", "answered", "reply rate", "median", "p90", "mean"]
-    headers += ["median (business)", "p90 (business)", "mean (business)", "within SLA"]
+    headers = ["mentions", "expect reply", "answered", "reply rate", "median", "p90", "mean"]
+    headers += ["median (business)", "p90 (business)", "mean (business)", "SLA compliance"]
     return _group_table(
         report,
         headers,
         lambda g: [
             g.mentions,
+            g.expecting_reply,
             g.answered,
             percent(g.reply_rate),
             format_duration(g.ttfr.median),
@@ -211,21 +305,30 @@ def _times_table(report: Report) -> str:
 
 def _backlog_table(report: Report) -> str:
     now = report.window.now
-    headers = ["open", "past SLA", "oldest open", "expired", "handled", "dismissed"]
-    headers += [*SENTIMENTS, *(label for label, _, _ in BUCKETS)]
+    headers = ["open", "past SLA", "not yet due", "no clock", "oldest open", "expired"]
+    headers += ["handled", "dismissed", "surveys"]
     return _group_table(
         report,
         headers,
         lambda g: [
             g.open,
             g.open_past_sla,
+            g.open_not_due,
+            g.open_no_clock,
             format_duration(g.oldest_open_age(now)),
             g.expired,
             g.handled,
             g.dismissed,
-            *(g.sentiment.get(s, 0) for s in SENTIMENTS),
-            *g.buckets,
+            g.surveys,
         ],
+    )
+
+
+def _mix_table(report: Report) -> str:
+    return _group_table(
+        report,
+        [*SENTIMENTS, *(label for label, _, _ in BUCKETS)],
+        lambda g: [*(g.sentiment.get(s, 0) for s in SENTIMENTS), *g.buckets],
     )
 
 
@@ -248,12 +351,15 @@ def _slowest_table(report: Report) -> str:
             + _cell(m.platform)
             + _cell(m.sentiment)
             + _cell(m.author or "?")
-            + f'<td style="text-align:left">{html.escape(text)}</td>'
+            + f'<td class="text">{html.escape(text)}</td>'
             + f"<td>{_safe_link(m.url)}</td></tr>"
         )
     head = "<tr><th>waiting</th><th>platform</th><th>sentiment</th><th>author</th>"
     head += "<th>text</th><th>link</th></tr>"
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    return (
+        f'<div class="scroll"><table><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _ratings_table(report: Report) -> str:
@@ -261,7 +367,7 @@ def _ratings_table(report: Report) -> str:
     if not rated:
         return ""
     lines = [
-        "<h2>Star ratings and Net Promoter Score</h2><table><thead><tr>"
+        '<h2>Star ratings and Net Promoter Score</h2><div class="scroll"><table><thead><tr>'
         f"<th>{html.escape(report.by)}</th><th>ratings</th><th>average</th>"
         "<th>1★</th><th>2★</th><th>3★</th><th>4★</th><th>5★</th>"
         "<th>scores</th><th>promoters</th><th>passives</th><th>detractors</th><th>NPS</th>"
@@ -280,7 +386,7 @@ def _ratings_table(report: Report) -> str:
             "-" if g.nps is None else f"{g.nps:+.0f}",
         ]
         lines.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
-    lines.append("</tbody></table>")
+    lines.append("</tbody></table></div>")
     return "\n".join(lines)
 
 
@@ -288,11 +394,22 @@ def _when(value: datetime, report: Report) -> str:
     return value.astimezone(report.window.tz).strftime("%Y-%m-%d %H:%M")
 
 
+def _tile(tile: Tile) -> str:
+    return (
+        f'<div class="tile" data-headline="{tile.key}">'
+        f'<div class="label">{html.escape(tile.label)}</div>'
+        f'<div class="value">{html.escape(tile.value)}</div>'
+        f'<div class="change {tile.trend}">{html.escape(tile.change)}</div>'
+        f'<div class="detail">{html.escape(tile.detail)}</div></div>'
+    )
+
+
 def render_html(report: Report) -> str:
-    """Needs `report` built with charts=True (weekly and per-platform series)."""
+    """Needs `report` built with charts=True (weekly and per-platform series, previous period)."""
     window = report.window
     title = html.escape(report.title)
-    figures = "\n".join(
+    tiles = "\n".join(_tile(t) for t in headline_tiles(report))
+    figures_html = "\n".join(
         f'<figure class="chart" id="chart-{key}" data-chart="{key}">'
         f'<img src="{uri}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -304,17 +421,27 @@ def render_html(report: Report) -> str:
 <title>{title}</title><style>{CSS}</style></head>
 <body>
 <h1>{title}</h1>
-<p>Mentions created from {_when(window.since, report)} to {_when(window.until, report)}
-({html.escape(window.tz.key)}), grouped by {html.escape(report.by)}; generated
-{_when(window.now, report)}. Median comes first; p90 is interpolated between ranks.
-Reply rate = answered / (answered + open past their SLA + expired); dismissed mentions are
-left out, handled ones were answered outside the platforms.</p>
-<h2>Response times</h2>
-{_times_table(report)}
-<h2>Backlog, outcomes, sentiment and TTFR histogram</h2>
-{_backlog_table(report)}
+<p class="period">Mentions created from {_when(window.since, report)} to
+{_when(window.until, report)} ({html.escape(window.tz.key)}), against the
+{html.escape(period_name(report))} before; generated {_when(window.now, report)}.</p>
+<div class="tiles">
+{tiles}
+</div>
 <h2>Charts</h2>
-{figures}
+<div class="charts">
+{figures_html}
+</div>
+<h2>Response times by {html.escape(report.by)}</h2>
+<p class="note">Median comes first; p90 is interpolated between ranks. Reply rate = answered /
+mentions that expect a public reply (answered, open, expired; whatever their age). SLA
+compliance = answered within target / (answered + open past target + expired); open mentions
+not yet due are shown apart. Dismissed and handled mentions, survey answers and backfilled
+history without an SLA clock are explained in docs/reports.md.</p>
+{_times_table(report)}
+<h2>Backlog and outcomes</h2>
+{_backlog_table(report)}
+<h2>Sentiment mix and TTFR histogram</h2>
+{_mix_table(report)}
 {_ratings_table(report)}
 <h2>Slowest open mentions</h2>
 {_slowest_table(report)}

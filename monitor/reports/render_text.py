@@ -8,7 +8,7 @@ from datetime import datetime
 from connectors.durations import format_duration
 from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, Report
 
-_BUSINESS = ("biz median", "biz p90", "biz mean", "within SLA")
+_BUSINESS = ("biz median", "biz p90", "biz mean", "SLA compliance")
 
 
 def percent(value: float | None) -> str:
@@ -45,11 +45,22 @@ def render_text(report: Report) -> str:
         "Time to first response (median first; calendar time, then business hours: biz)",
     ]
     out += table(
-        [report.by, "mentions", "answered", "reply rate", "median", "p90", "mean", *_BUSINESS],
+        [
+            report.by,
+            "mentions",
+            "expect reply",
+            "answered",
+            "reply rate",
+            "median",
+            "p90",
+            "mean",
+            *_BUSINESS,
+        ],
         [
             [
                 g.group,
                 str(g.mentions),
+                str(g.expecting_reply),
                 str(g.answered),
                 percent(g.reply_rate),
                 format_duration(g.ttfr.median),
@@ -63,18 +74,36 @@ def render_text(report: Report) -> str:
             for g in rows
         ],
     )
-    out += ["", "Backlog and outcomes (open now; handled off-platform; dismissed not counted)"]
+    out += [
+        "",
+        "Backlog and outcomes (open now: past SLA, not yet due, no SLA clock (backfill);"
+        " handled off-platform and dismissed: not in the reply rate; surveys expect no reply)",
+    ]
     out += table(
-        [report.by, "open", "past SLA", "oldest open", "expired", "handled", "dismissed"],
+        [
+            report.by,
+            "open",
+            "past SLA",
+            "not yet due",
+            "no clock",
+            "oldest open",
+            "expired",
+            "handled",
+            "dismissed",
+            "surveys",
+        ],
         [
             [
                 g.group,
                 str(g.open),
                 str(g.open_past_sla),
+                str(g.open_not_due),
+                str(g.open_no_clock),
                 format_duration(g.oldest_open_age(now)),
                 str(g.expired),
                 str(g.handled),
                 str(g.dismissed),
+                str(g.surveys),
             ]
             for g in rows
         ],

@@ -50,12 +50,13 @@ def weeks_of_data(engine: Engine) -> None:
     load(
         engine,
         [
-            # last week: 3 answered (30m, 1h, 2h), one open past due -> reply rate 75 %
+            # last week: 3 answered (30m, 1h, 2h), one open past due -> reply rate 75 %,
+            # SLA compliance 2 met / (3 answered + 1 open past due) = 50 %
             answered("reddit", LAST_WEEK, 1800, 1800, True),
             answered("reddit", LAST_WEEK, 3600, 3600, True),
             answered("reddit", LAST_WEEK, 7200, 3600, False),
             mention("reddit", LAST_WEEK, sla_due_at=LAST_WEEK + timedelta(hours=4)),
-            # the week before: 2 answered (2h, 4h): reply rate 100 %, median 3h
+            # the week before: 2 answered (2h, 4h): reply rate 100 %, median 3h, SLA 1 / 2
             answered("reddit", WEEK_BEFORE, 7200, 7200, True),
             answered("reddit", WEEK_BEFORE, 14400, 7200, False),
         ],
@@ -111,10 +112,11 @@ def test_digest_is_posted_to_slack_with_last_week_against_the_week_before(
     text = str(posted.raw)
     assert "Acme: weekly response report, 16 Nov – 22 Nov 2026 (Europe/Amsterdam)" in text
     assert "Mentions: 4 (+2 on the week before: 2)" in text
-    assert "Reply rate: 75% (-25 pts), answered 3" in text
+    assert "Reply rate: 75% (-25 pts), answered 3 of 4 expecting a reply" in text
     assert "Median time to first response: 1h 00m (was 3h 00m, faster)" in text
-    assert "Within SLA: 67% (+17 pts)" in text
-    assert "Still open from last week: 1 (1 past their SLA)" in text
+    # the open mention past due counts as missed, not only the late answer
+    assert "SLA compliance: 50% (+0 pts)" in text
+    assert "Still open from last week: 1 (1 past their SLA, 0 not yet due)" in text
     assert "https://reddit.example/" in text  # the slowest unanswered mention's link
     assert "https://reports.example/acme.html" in text
 

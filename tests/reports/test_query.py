@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from monitor.db import open_store
 from monitor.reports.query import (
     Durations,
     Window,
+    _count_rows,
     aggregate,
     aggregate_many,
     build_report,
@@ -58,24 +60,84 @@ def test_even_count_median_averages_the_middle_two_and_ties_count_once_each(
     assert trustpilot.buckets == [0, 3, 0, 0, 1]
 
 
-def test_reply_rate_counts_open_past_sla_and_expired_but_not_dismissed_or_handled(
+def test_reply_rate_counts_every_open_and_expired_mention_but_not_dismissed_or_handled(
     engine: Engine,
 ) -> None:
     load(engine)
     reddit = by_group(engine, "platform")["reddit"]
-    assert (reddit.open, reddit.open_past_sla, reddit.expired) == (2, 1, 1)
+    assert (reddit.open, reddit.open_past_sla, reddit.open_not_due, reddit.expired) == (2, 1, 1, 1)
     assert (reddit.dismissed, reddit.handled) == (1, 1)
-    assert reddit.reply_rate == pytest.approx(3 / (3 + 1 + 1))
-    assert reddit.sla_met == 2 and reddit.sla_rate == pytest.approx(2 / 3)
+    # 3 answered of 3 answered + 2 open (whatever their age) + 1 expired
+    assert reddit.expecting_reply == 6 and reddit.reply_rate == pytest.approx(3 / 6)
+    # 2 within target of 3 answered + 1 open past due + 1 expired; the one not yet due is out
+    assert reddit.sla_met == 2 and reddit.sla_judged == 5
+    assert reddit.sla_rate == pytest.approx(2 / 5)
     assert reddit.oldest_open_at == WEEK2 - timedelta(hours=3)
     assert reddit.oldest_open_age(NOW) == (NOW - WEEK2).total_seconds() + 3 * H
+
+
+def test_one_answered_of_five_reads_20_percent_not_100(engine: Engine) -> None:
+    # the demo's reddit shape: 1 answered, 4 open (one past due, three not yet due)
+    load(
+        engine,
+        [
+            answered("reddit", WEEK2, 600, 600, True, sla_due_at=WEEK2 + timedelta(hours=4)),
+            mention("reddit", WEEK2, sla_due_at=NOW - timedelta(hours=1)),
+            *(mention("reddit", WEEK2, sla_due_at=NOW + timedelta(hours=h)) for h in (1, 2, 3)),
+        ],
+    )
+    reddit = by_group(engine, "platform")["reddit"]
+    assert reddit.reply_rate == pytest.approx(1 / 5)
+    assert (reddit.open_past_sla, reddit.open_not_due) == (1, 3)
+    assert reddit.sla_rate == pytest.approx(1 / 2)
+
+
+def test_backfilled_history_without_a_clock_is_never_past_sla(engine: Engine) -> None:
+    # a backfill stores a due time but no clock (sla_state "backfill", monitor/sla.py)
+    history = [
+        mention("reddit", WEEK2, sla_due_at=WEEK2 + timedelta(hours=4), sla_state="backfill")
+        for _ in range(3)
+    ]
+    history.append(
+        mention("reddit", WEEK2, status="expired", sla_due_at=WEEK2, sla_state="backfill")
+    )
+    history.append(
+        answered("reddit", WEEK2, 90000, 90000, False, sla_state="backfill", sla_due_at=WEEK2)
+    )
+    history.append(answered("reddit", WEEK2, 600, 600, True, sla_state="on_track"))
+    load(engine, history)
+    reddit = by_group(engine, "platform")["reddit"]
+    assert (reddit.open, reddit.open_past_sla, reddit.open_not_due, reddit.open_no_clock) == (
+        3,
+        0,
+        0,
+        3,
+    )
+    # still unanswered as far as we know: in the reply rate, out of every SLA figure
+    assert reddit.reply_rate == pytest.approx(2 / 6)
+    assert (reddit.sla_answered, reddit.sla_expired, reddit.sla_judged) == (1, 0, 1)
+    assert reddit.sla_rate == 1.0
+
+
+def test_survey_answers_expect_no_reply(engine: Engine) -> None:
+    load(engine)
+    survey = by_group(engine, "platform")["survey"]
+    assert survey.mentions == 5 and survey.surveys == 5
+    assert (survey.open, survey.expecting_reply, survey.open_past_sla) == (0, 0, 0)
+    assert survey.reply_rate is None and survey.sla_rate is None
+    assert survey.oldest_open_at is None
+    # a survey answer past a due time is not in the total's reply rate or SLA either
+    load(engine, [mention("nps", WEEK2, score=2, sla_due_at=WEEK2, status="expired")])
+    total = build_report(engine, WINDOW, "platform").total
+    assert total.reply_rate == pytest.approx(7 / 10) and total.sla_rate == pytest.approx(5 / 9)
+    assert total.surveys == 6 and total.expired == 1
 
 
 def test_group_without_answers_has_no_rate_and_no_durations(engine: Engine) -> None:
     load(engine)
     survey = by_group(engine, "platform")["survey"]
     assert survey.mentions == 5 and survey.answered == 0
-    assert survey.reply_rate is None  # 5 open, none past an SLA: nothing to judge yet
+    assert survey.reply_rate is None  # survey answers: no reply expected
     assert survey.sla_rate is None
     assert survey.ttfr == Durations() and survey.ttfr.median is None
     assert survey.buckets == [0] * 5
@@ -103,21 +165,23 @@ def test_total_merges_every_group_durations(engine: Engine) -> None:
     assert total.ttfr.median == 3600
     assert total.ttfr.p90 == pytest.approx(7200 + (90000 - 7200) * 0.4)
     assert total.ttfr.mean == pytest.approx(110400 / 7)
-    assert total.reply_rate == pytest.approx(7 / 9)
-    assert total.sla_rate == pytest.approx(5 / 7)
+    # survey answers are out: 7 answered of 7 + 2 open + 1 expired expecting a reply
+    assert total.reply_rate == pytest.approx(7 / 10)
+    # 5 met of 7 answered + 1 open past due + 1 expired
+    assert total.sla_rate == pytest.approx(5 / 9)
     assert total.sentiment == {"negative": 3, "neutral": 8, "positive": 4, "unscored": 2}
     assert total.buckets == [2, 4, 0, 0, 1]
     assert total.nps == pytest.approx(40.0)
     assert [g.group for g in report.groups] == ["reddit", "survey", "trustpilot"]
 
 
-def test_every_week_shows_including_an_empty_one(engine: Engine) -> None:
+def test_weeks_without_mentions_are_left_out(engine: Engine) -> None:
     load(engine)
     weeks = aggregate(engine, WINDOW, "week")
-    assert [w.group for w in weeks] == ["2026-11-02", "2026-11-09", "2026-11-16"]
-    empty, second, third = weeks
-    assert empty.mentions == 0 and empty.reply_rate is None and empty.ttfr.median is None
-    assert empty.period_start == SINCE and empty.period_end == SINCE + timedelta(days=7)
+    assert [w.group for w in weeks] == ["2026-11-09", "2026-11-16"]  # 11-02 had none
+    second, third = weeks
+    assert second.period_start == SINCE + timedelta(days=7)
+    assert second.period_end == SINCE + timedelta(days=14)
     assert second.mentions == 8 and third.mentions == 9
     assert third.ttfr.median == 3600
 
@@ -130,7 +194,7 @@ def test_weeks_are_cut_at_local_midnight_of_the_report_time_zone(engine: Engine)
     amsterdam = Window(SINCE, UNTIL, NOW, ZoneInfo("Europe/Amsterdam"))
     local = by_group(engine, "week", amsterdam)
     assert utc["2026-11-09"].mentions == 1
-    assert local["2026-11-16"].mentions == 1 and local["2026-11-09"].mentions == 0
+    assert local["2026-11-16"].mentions == 1 and "2026-11-09" not in local
     assert local["2026-11-16"].period_start == datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
 
 
@@ -152,7 +216,7 @@ def test_empty_database_gives_a_total_of_zeros(engine: Engine) -> None:
     report = build_report(engine, WINDOW, "platform", charts=True)
     assert report.groups == [] and report.total.mentions == 0
     assert report.total.reply_rate is None and report.total.ttfr.median is None
-    assert len(report.weekly) == 3 and report.platforms == []
+    assert report.weekly == [] and report.platforms == []
 
 
 def test_slowest_open_lists_oldest_first_whenever_created(engine: Engine) -> None:
@@ -249,8 +313,29 @@ def test_one_pass_gives_every_grouping_and_the_same_total(engine: Engine) -> Non
         "und": 5,
         "unknown": 1,
     }
-    assert [w.mentions for w in grouped["week"]] == [0, 8, 9]
+    assert [w.mentions for w in grouped["week"]] == [8, 9]
     assert grouped["platform"][0].group == "reddit" and grouped["platform"][
         0
     ].ttfr.p90 == pytest.approx(6120)
     assert total.mentions == 17 and total.ttfr.median == 3600 and total.buckets == [2, 4, 0, 0, 1]
+
+
+def test_sqlite_counts_every_class_from_the_covering_index_alone(tmp_path) -> None:
+    # the SLA counts read sla_state (backfill): it must be in ix_mention_report (0006), or
+    # every mention of a year report would be read from the table as well
+    engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    # enough mentions over a year for the planner's statistics to favour the report index
+    load(engine, [mention("reddit", SINCE - timedelta(hours=3 * i)) for i in range(3000)])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE mention")
+    statements: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2]), named=False
+    )
+    with engine.connect() as conn:
+        _count_rows(conn, WINDOW)
+        (sql,) = [s for s in statements if "GROUP BY" in s]
+        arguments = tuple("2026-01-01" for _ in range(sql.count("?")))
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", arguments).all()
+    assert any("COVERING INDEX ix_mention_report" in row[-1] for row in plan), plan
+    engine.dispose()

@@ -255,7 +255,7 @@ def test_slash_monitor_report_7d_gives_the_headline_numbers(app: App) -> None:
     (answer,) = app.responses.wait(1)
     lines = answer["text"].splitlines()
     assert lines[0] == "*Acme: the last 7d* (mentions since 2026-11-16 10:00 UTC)"
-    assert "• reply rate: - (0 answered, 0 open past SLA, 0 expired)" in lines
+    assert "• reply rate: 0 % (0 answered, 1 open, 0 expired)" in lines
     assert "• still open: 1" in lines
 
 
