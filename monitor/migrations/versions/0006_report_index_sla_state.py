@@ -4,7 +4,7 @@ Reports leave mentions with `sla_state = 'backfill'` out of every SLA figure; wi
 in the covering index the count pass still reads the index alone, never the table rows.
 
 Revision ID: 0006
-Revises: 0004 on this branch; main's 0005 (scheduler beat) comes first once both are merged
+Revises: 0005 on this branch; main's 0005 (scheduler beat) comes first once both are merged
 Create Date: 2026-12-04 22:45:00
 """
 
@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0006"
-# Written beside main's 0005 (scheduler_beat_and_feed_warnings): when both are merged this
-# must read "0005", so that the chain has one head.
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
