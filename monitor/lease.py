@@ -118,6 +118,7 @@ class SchedulerLease:
         self._watcher: threading.Thread | None = None
         self._on_lost: list[Callable[[], None]] = []
         self._rest_until = 0.0
+        self._unreachable = False
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Call `callback` (from the watcher thread) when the held lease is found gone."""
@@ -146,9 +147,12 @@ class SchedulerLease:
                 ).scalar()
                 self._connection.commit()  # a session-level lock outlives the transaction
             except SQLAlchemyError as exc:
-                log.warning("cannot try the scheduler lease: %s", _reason(exc))
+                if not self._unreachable:  # once per outage, not every try
+                    log.warning("cannot try the scheduler lease: %s", _reason(exc))
+                self._unreachable = True
                 self._close()
                 return False
+        self._unreachable = False
         if not got:
             return False
         self._proved_at = started
@@ -194,14 +198,15 @@ class SchedulerLease:
         standing_by = False
         while not stop.is_set():
             if self.monotonic() >= self._rest_until and self.try_acquire():
-                verb = "took over" if standing_by else "holding"
+                if not self.shared:
+                    return True
                 log.info(
                     "%s the scheduler lease; acting in %.0f s, once anything a previous holder "
                     "had in flight is over",
-                    verb,
-                    self.grace if self.shared else 0,
+                    "took over" if standing_by else "holding",
+                    self.grace,
                 )
-                if self.shared and stop.wait(self.grace):
+                if stop.wait(self.grace):
                     self.release()
                     return False
                 if not self.lost.is_set():
