@@ -14,18 +14,21 @@ from alerts.base import AlertMessage, SendResult
 from monitor.leader_sink import LeaderOnlySink, LeaseLost
 from monitor.lease import LOCK_KEY, SchedulerLease
 
+# pg_locks shows the whole server; other tests' databases hold the same advisory key
+THIS_DATABASE = " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
 
 def terminate_lock_holder(engine: Engine) -> int:
-    """pg_terminate_backend the session holding the advisory lock; its pid."""
+    """pg_terminate_backend the session holding the advisory lock (waiting for its end); its pid."""
     with engine.connect() as conn:
         pid = conn.execute(
             text(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                " AND ((classid::bigint << 32) | objid::bigint) = :key" + THIS_DATABASE
             ),
             {"key": LOCK_KEY},
         ).scalar_one()
-        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
         conn.commit()
     return int(pid)
 
@@ -159,7 +162,7 @@ def test_the_lock_connection_has_keepalives_and_a_name(postgres_engine: Engine) 
             row = conn.execute(
                 text(
                     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
-                    " USING (pid) WHERE l.locktype = 'advisory' AND l.granted"
+                    " USING (pid) WHERE l.locktype = 'advisory' AND l.granted" + THIS_DATABASE
                 )
             ).one()
         assert row.application_name.startswith("monitor lease ")
@@ -228,3 +231,26 @@ def test_the_leader_only_sink_refuses_without_a_fresh_proof() -> None:
         sink.update("#c", "1.0", message)
     assert inner.sent == 1, "nothing reached Slack without a proof"
     assert sink.find_posted("#c", "k", datetime.now(UTC)) is None, "reads are not refused"
+
+
+def test_a_standby_whose_connection_dropped_reconnects_on_its_next_try(
+    postgres_engine: Engine,
+) -> None:
+    holder, standby = SchedulerLease(postgres_engine), SchedulerLease(postgres_engine)
+    try:
+        assert holder.try_acquire() and not standby.try_acquire()
+        with postgres_engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                    " WHERE application_name LIKE 'monitor lease %'"
+                    " AND datname = current_database()"
+                    " AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
+                )
+            )
+        holder.release()
+        assert not standby.try_acquire(), "the dead connection fails this try, quietly"
+        assert standby.try_acquire(), "the next try opens a new connection and takes the lease"
+    finally:
+        holder.release()
+        standby.release()
