@@ -119,6 +119,9 @@ def test_kill_9_of_the_leader_mid_post_takeover_within_a_poll_interval_no_duplic
             wait_for(lambda: len(set(slack.keys())) >= ENTRIES, 120, "every alert")
             time.sleep(3)  # a few dispatcher rounds: nothing more may arrive
         first_poll = min(t for t in polled_at if t > killed_at)
+        print(
+            f"\nkill -9: first poll by the new leader {first_poll - killed_at:.1f} s after the kill"
+        )
         assert duplicates(slack) == {}, logs[1].read_text()
         assert len(set(slack.keys())) == ENTRIES
         assert first_poll - killed_at <= POLL_INTERVAL, "takeover within one poll interval"
@@ -201,6 +204,11 @@ def test_a_leader_whose_lock_connection_is_dropped_stops_and_the_standby_takes_o
             )
             time.sleep(3)  # a few dispatcher rounds: nothing more may arrive
             assert processes[0].poll() is None, "the old leader stands by, it did not crash"
+        print(
+            f"\ndropped lock connection: {total} mentions, {len(slack_a.messages)} posts by the old"
+            f" leader, {len(slack_b.messages)} by the new one, first poll by the new leader"
+            f" {polls['b'][0] - dropped_at:.1f} s after the drop"
+        )
         assert duplicates(slack_a, slack_b) == {}, (logs[0].read_text(), logs[1].read_text())
         assert len(set(slack_a.keys()) | set(slack_b.keys())) == total
         assert polls["b"][0] - dropped_at <= POLL_INTERVAL, "takeover within one poll interval"
