@@ -102,14 +102,23 @@ def run(ctx: click.Context) -> None:
     """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
     from connectors.http import make_client
     from monitor.db import open_store
+    from monitor.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
+    from monitor.leader_sink import LeaderOnlySink
     from monitor.lease import SchedulerLease
     from monitor.outbox import Dispatcher
     from monitor.pipeline import Pipeline
     from monitor.routing import Router
-    from monitor.scheduler import Service
+    from monitor.scheduler import Service, lead
     from monitor.sinks import clicks_served, make_sink
 
     config = _config(ctx)
+    database = sqlite_file(config.storage.resolved_url())
+    try:
+        # held until the process ends: a second `run` on the same SQLite file is refused
+        instance = hold_instance_lock(database) if database else None
+    except InstanceLocked as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
     engine = open_store(config.storage.resolved_url())
     stop = threading.Event()
 
@@ -138,19 +147,22 @@ def run(ctx: click.Context) -> None:
     with make_client(timeout=config.scheduler.http_timeout) as client:
         pipeline = Pipeline(config, engine, client)
         pipeline.warm_up()
+        # every instance serves Slack clicks; only the lease holder polls and delivers, and
+        # only while it can prove it holds the lease (monitor/lease.py)
+        lease = SchedulerLease(engine, in_flight=config.slack.timeout)
         dispatcher = Dispatcher(
-            engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
+            engine,
+            LeaderOnlySink(sink, lease.holds),
+            pace=1.0 if sink.name == "slack" else 0.0,
+            router=Router(config),
         )
-        # every instance serves Slack clicks; only the lease holder polls and delivers
-        lease = SchedulerLease(engine)
-        if lease.wait(stop):
-            try:
-                Service(config, pipeline, dispatcher).run_until(stop)
-            finally:
-                lease.release()
+        lease.on_lost(dispatcher.stopping.set)
+        lead(lease, lambda: Service(config, pipeline, dispatcher, leading=lease.holds), stop)
     if slack_app is not None:
         slack_app.stop()
     engine.dispose()
+    if instance is not None:
+        instance.release()
 
 
 def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:

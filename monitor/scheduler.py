@@ -13,6 +13,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config
 from monitor.heartbeat import Heartbeat
+from monitor.leader_sink import LeaseLost
+from monitor.lease import SchedulerLease
 from monitor.models import utcnow
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline, PollReport
@@ -35,8 +37,11 @@ class Service:
         dispatcher: Dispatcher,
         *,
         clock: Callable[[], datetime] = utcnow,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config
+        # asked before every poll, re-check and sweep: True only while the lease is proved
+        self.leading = leading
         self.pipeline = pipeline
         self.dispatcher = dispatcher
         self.clock = clock
@@ -61,6 +66,9 @@ class Service:
 
     def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
         """One scheduled poll; skipped while the feed is backing off after failures."""
+        if not self.leading():
+            log.debug("feed %s: not polled, the scheduler lease is not proved", name)
+            return None
         now = now or self.clock()
         try:
             report = self.pipeline.poll_due(name, now=now)
@@ -83,6 +91,8 @@ class Service:
         return report
 
     def sweep(self, now: datetime | None = None) -> None:
+        if not self.leading():
+            return
         try:
             report = self.sweeper.run_once(now or self.clock())
         except Exception:
@@ -93,6 +103,8 @@ class Service:
             self.wake_dispatcher()
 
     def recheck_feed(self, name: str, now: datetime | None = None) -> None:
+        if not self.leading():
+            return
         try:
             report = self.pipeline.recheck(name, now=now or self.clock())
         except Exception:
@@ -104,6 +116,8 @@ class Service:
     def dispatch(self) -> None:
         try:
             self.dispatcher.run_once()
+        except LeaseLost:
+            log.debug("dispatcher: round ended, the scheduler lease is not proved")
         except Exception:
             log.exception("dispatcher: internal error")
 
@@ -219,3 +233,21 @@ class Service:
             stop.wait()
         finally:
             self.stop()
+
+
+def lead(lease: SchedulerLease, make_service: Callable[[], Service], stop: threading.Event) -> None:
+    """Run a service while this instance holds the lease; stand by again when it is lost.
+
+    Standing by (rather than exiting) keeps the process serving Slack clicks, and it takes
+    the lease back if the other instances are gone too."""
+    while lease.wait(stop):
+        service = make_service()
+        service.start()
+        try:
+            # the guard and `leading` stop acting the moment a proof is missing; this only
+            # tears the jobs down, so a short tick is plenty
+            while not stop.wait(0.2) and not lease.lost.is_set():
+                pass
+        finally:
+            service.stop()
+            lease.release()
