@@ -9,6 +9,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from connectors.durations import format_duration
+from connectors.redact import redact_urls
 from monitor.config import Config, FeedConfig
 from monitor.models import Alert, FeedState, table_of
 from monitor.routing import Router
@@ -57,7 +58,7 @@ def after_failure(
     since = format_duration((now - state.failing_since).total_seconds())
     body = (
         f"Feed {state.feed} is failing ({state.consecutive_failures} polls in a row, {since})\n"
-        f"Last error: {state.last_error}\n"
+        f"Last error: {redact_urls(state.last_error or '')}\n"
         f"Other feeds keep running. `monitor status` shows every feed; the next try is "
         f"{state.next_poll_after:%Y-%m-%d %H:%M} UTC."
     )
