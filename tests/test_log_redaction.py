@@ -166,6 +166,7 @@ def test_an_error_stored_before_redaction_is_shown_redacted(sqlite_engine: Engin
             FeedState(
                 feed="private",
                 consecutive_failures=2,
+                last_poll_at=T0,
                 last_error="TransientError: timed out fetching https://u:pw@h/f?token=old",
             )
         )
