@@ -26,12 +26,18 @@ _WORD = re.compile(r"""[^\s'"<>`]+""")  # URLs end at whitespace, quotes and ang
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 _PORT = re.compile(r"\d*")
 _TRAILING = re.compile(r"[.,;:!)\]]+$")
-# header pairs as httpcore logs them (b'Set-Cookie', b'...') and dict reprs ('Cookie': '...')
-_SENSITIVE_HEADER = re.compile(
-    r"""(b?['"](?:set-cookie|cookie|authorization|proxy-authorization|x-api-key|apikey"""
-    r"""|api-key|x-goog-api-key|x-auth-token)['"]\s*[:,]\s*b?['"])[^'"]*""",
+# A quoted field whose name says it is secret, as httpcore logs headers
+# (b'Set-Cookie', b'...'), as dicts print ('Authorization': '...') and as JSON reads
+# ("accessJwt": "...", "client_secret": "..."): its quoted value is hidden. Names are
+# bounded, so a long quoted word costs linear time.
+_SENSITIVE_FIELD = re.compile(
+    r"""(b?['"][\w\-]{0,40}(?:token|secret|password|passwd|jwt|api[_\-]?key|signature"""
+    r"""|ticket|cookie|authorization)[\w\-]{0,40}['"]\s*[:,]\s*b?['"])[^'"]*""",
     re.IGNORECASE,
 )
+# Hosts whose URL path is itself the credential: Slack's incoming webhooks and the
+# `response_url` of an interaction (https://api.slack.com/interactivity/handling).
+_CAPABILITY_HOSTS = frozenset({"hooks.slack.com"})
 
 
 def redact_urls(text: str) -> str:
@@ -40,8 +46,10 @@ def redact_urls(text: str) -> str:
     Finds URLs with a scheme anywhere in a word (`url=https://...`, `'https://...'`), URLs
     without one (`host/path?key=v`, `user:pw@host`, a `Location: /next?token=...`),
     percent-encoded ones (`https%3A%2F%2F...`) and IPv6 hosts; keeps scheme, host, port
-    and path, so an operator still sees which endpoint failed."""
-    text = _SENSITIVE_HEADER.sub(rf"\1{HIDDEN}", text)
+    and path, so an operator still sees which endpoint failed. Also hides the quoted values
+    of fields named like secrets (`'Authorization': '...'`, `"accessJwt": "..."`) and the
+    path of a Slack webhook or `response_url`."""
+    text = _SENSITIVE_FIELD.sub(rf"\1{HIDDEN}", text)
     return _WORD.sub(lambda match: _redact_word(match.group()), text)
 
 
@@ -81,6 +89,10 @@ def _redact_url(url: str, authority_start: int) -> str:
     at = before_query.rfind("@")
     if at >= 0 and _is_userinfo(before_query[:at]):
         before_query = f"{HIDDEN}@{before_query[at + 1 :]}"
+    authority, slash, _path = before_query.partition("/")
+    host = authority.rpartition("@")[2].split(":", 1)[0].lower()
+    if host in _CAPABILITY_HOSTS and slash:
+        before_query = f"{authority}/{HIDDEN}"
     return prefix + before_query + _hide_query(after)
 
 

@@ -22,15 +22,16 @@ DEFAULT_CONFIG = "config.toml"
 
 
 def _setup_logging(verbose: bool) -> None:
+    ours = not logging.getLogger().handlers  # not a host's (pytest's) handlers to change
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # every record, at every level, loses secret values and URL queries (monitor/secrets.py)
-    install_log_filter()
+    if ours:  # every record, at every level, loses secrets and URL queries (monitor/secrets.py)
+        install_log_filter()
     # httpx logs every request URL at INFO: with -v only, redacted as every other line
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose and ours else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from connectors.redact import Secrets
-from monitor.cli import cli
+from monitor import cli as cli_module
 from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Alert, FeedState
@@ -101,23 +100,27 @@ def test_config_secrets_are_every_env_value_and_the_database_password(
 
 
 def test_cli_logs_hide_the_configured_secrets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`_load` hands the config's secrets to the filter the logging setup installed."""
+    """The CLI's logging setup filters its handler; `_load` hands it the config's secrets."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a fresh process: no handler yet
+    for logger in (root, *map(logging.getLogger, ("httpx", "apscheduler", "alembic"))):
+        monkeypatch.setattr(logger, "level", logger.level)
     monkeypatch.setenv("ACME_TP_KEY", "s3cretTrustpilotKey")
     path = write_config(
         tmp_path,
         '[[feeds]]\nname = "tp"\ntype = "trustpilot"\nbusiness_unit_id = "b"\n'
         'api_key_env = "ACME_TP_KEY"\n',
     )
-    caplog.set_level(logging.DEBUG)
-    result = CliRunner().invoke(cli, ["-v", "--config", str(path), "check-config"])
-    assert result.exit_code == 0, result.output
+    cli_module._setup_logging(verbose=True)
+    cli_module._load(str(path))
     logging.getLogger("httpx").info("HTTP Request: GET https://h/x?apikey=s3cretTrustpilotKey")
     logging.getLogger("monitor").debug("header apikey=%s", "s3cretTrustpilotKey")
-    assert "HTTP Request: GET https://h/x?…" in caplog.text
-    assert "header apikey=***" in caplog.text
-    assert "s3cretTrustpilotKey" not in caplog.text
+    logged = capsys.readouterr().err
+    assert "httpx: HTTP Request: GET https://h/x?…" in logged, "-v shows request lines"
+    assert "monitor: header apikey=***" in logged
+    assert "s3cretTrustpilotKey" not in logged
 
 
 def dead_port() -> int:

@@ -44,6 +44,17 @@ from connectors.redact import Secrets, redact, redact_urls, secret_parts
         ("(b'Location', b'/loop?token=x')", "(b'Location', b'/loop?…')"),
         ("[(b'Set-Cookie', b'sid=SECRET; Path=/')]", "[(b'Set-Cookie', b'***')]"),
         ("{'Authorization': 'Bearer xoxb-1'}", "{'Authorization': '***'}"),
+        # fields named like secrets, in JSON and dict reprs; Slack's capability URLs
+        ('{"accessJwt": "eyJhb.x.y", "did": "d"}', '{"accessJwt": "***", "did": "d"}'),
+        ("{'client_secret': 'abc', 'token': 'v1'}", "{'client_secret': '***', 'token': '***'}"),
+        (
+            "'response_url': 'https://hooks.slack.com/actions/T1/2/abc'",
+            "'response_url': 'https://hooks.slack.com/***'",
+        ),
+        (
+            "posting to https://hooks.slack.com/services/T/B/x now",
+            "posting to https://hooks.slack.com/*** now",
+        ),
     ],
 )
 def test_a_url_keeps_its_scheme_host_port_and_path_only(text: str, shown: str) -> None:
@@ -64,6 +75,7 @@ def test_several_urls_in_one_text_are_each_redacted() -> None:
         "[SQL: UPDATE feed_state SET last_error=?, feed=? WHERE feed_state.feed = ?]",
         "sqlite:////tmp/x/monitor.db and http://[::1]:8080/feed.atom",
         "2026-12-04 22:40:30,315 INFO monitor: 3 alerts sent",
+        "{'alert_key': 'negative:rss:1', 'text': 'a token of thanks'}",
     ],
 )
 def test_text_without_a_secret_is_left_alone(text: str) -> None:
@@ -78,7 +90,8 @@ def test_redaction_is_idempotent() -> None:
 def test_a_long_word_is_redacted_in_linear_time() -> None:
     """A hostile error text (a megabyte without a space) must not stall a log line."""
     started = time.monotonic()
-    for text in ("a" * 300_000 + ":", "a" * 300_000 + "://" + "b" * 300_000 + "?x", "+://" * 10**5):
+    long = "a" * 300_000
+    for text in (long + ":", f"{long}://{long}?x", "+://" * 10**5, f"'{long}token{long}'" * 3):
         redact_urls(text)
     assert time.monotonic() - started < 5, "quadratic on long words"
 
