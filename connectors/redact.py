@@ -5,7 +5,7 @@ feed-health alerts, status lines and every log line pass through here, because a
 feed's URL carries its token (`?token=...`, `https://user:password@host/`) and platform
 API keys travel as query parameters (YouTube, Stack Exchange).
 
-    https://user:pw@host:8443/feed?token=abc#top  ->  https://***@host:8443/feed?…
+    https://user:pw@host:8443/feed?token=abc#top  ->  https://***@host:8443/feed?***
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-HIDDEN = "***"  # a userinfo or a secret value
-QUERY_HIDDEN = "…"  # what stands after the `?` or `#` of a redacted URL
+# What stands for a userinfo, a query or fragment, a secret value: ASCII, so any terminal
+# prints it.
+HIDDEN = "***"
 # A shorter value is not matched as a secret anywhere in a text: "1" or "acme" would blank
 # out innocent words of every log line (a URL's user:password and query go whatever their size).
 MIN_SECRET_LENGTH = 6
@@ -82,7 +83,7 @@ def _scheme_start(word: str, colon: int) -> int | None:
 
 
 def _redact_url(url: str, authority_start: int) -> str:
-    """A URL with a scheme: userinfo -> ***, everything after the first `?` or `#` -> …."""
+    """A URL with a scheme: userinfo and everything after the first `?` or `#` -> ***."""
     prefix, rest = url[:authority_start], url[authority_start:]
     cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     before_query, after = rest[:cut], rest[cut:]
@@ -122,11 +123,11 @@ def _redact_bare(word: str) -> str:
 
 
 def _hide_query(query: str) -> str:
-    """`?token=abc),` -> `?…),`: the sentence's punctuation after a URL stays."""
+    """`?token=abc),` -> `?***),`: the sentence's punctuation after a URL stays."""
     if not query:
         return ""
     kept = _TRAILING.search(query, 1)
-    return f"{query[0]}{QUERY_HIDDEN}{kept.group() if kept else ''}"
+    return f"{query[0]}{HIDDEN}{kept.group() if kept else ''}"
 
 
 def secret_parts(value: str) -> list[str]:

@@ -15,7 +15,7 @@ import click
 
 from connectors.redact import redact_urls
 from monitor.config import Config, ConfigError, load_config
-from monitor.secrets import LOG_FILTER, config_secrets, install_log_filter, log_uncaught_errors
+from monitor.redaction import LOG_FILTER, config_secrets, install_log_filter, log_uncaught_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "config.toml"
@@ -28,7 +28,7 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if ours:  # every record, at every level, loses secrets and URL queries (monitor/secrets.py)
+    if ours:  # every record, at every level, loses secrets and URL queries (monitor/redaction.py)
         install_log_filter()
     # httpx logs every request URL at INFO: with -v only, redacted as every other line
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose and ours else logging.WARNING)

@@ -44,8 +44,8 @@ from monitor.models import (
     table_of,
     utcnow,
 )
+from monitor.redaction import safe_error
 from monitor.routing import Router
-from monitor.secrets import safe_error
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
 

@@ -20,7 +20,7 @@ from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Alert, FeedState
 from monitor.pipeline import Pipeline
-from monitor.secrets import RedactingFilter, config_secrets, feed_secrets
+from monitor.redaction import RedactingFilter, config_secrets, feed_secrets
 from monitor.status import render_status
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -58,8 +58,8 @@ def test_the_filter_redacts_messages_args_and_tracebacks_at_every_level(
     text = out.getvalue()
     for secret in ("AIzaS3cretKey0", "xoxb-1111-s3cretBotToken", "s3cretPw", "token=abc"):
         assert secret not in text
-    assert "HTTP Request: GET https://h/v3/comments?…" in text
-    assert "ValueError: failed at https://***@h/feed?… with ***" in text
+    assert "HTTP Request: GET https://h/v3/comments?***" in text
+    assert "ValueError: failed at https://***@h/feed?*** with ***" in text
     assert "Traceback (most recent call last)" in text
 
 
@@ -118,7 +118,7 @@ def test_cli_logs_hide_the_configured_secrets(
     logging.getLogger("httpx").info("HTTP Request: GET https://h/x?apikey=s3cretTrustpilotKey")
     logging.getLogger("monitor").debug("header apikey=%s", "s3cretTrustpilotKey")
     logged = capsys.readouterr().err
-    assert "httpx: HTTP Request: GET https://h/x?…" in logged, "-v shows request lines"
+    assert "httpx: HTTP Request: GET https://h/x?***" in logged, "-v shows request lines"
     assert "monitor: header apikey=***" in logged
     assert "s3cretTrustpilotKey" not in logged
 
@@ -175,5 +175,5 @@ def test_an_error_stored_before_redaction_is_shown_redacted(sqlite_engine: Engin
         )
         s.commit()
     status = render_status(config, sqlite_engine, T0)
-    assert "timed out fetching https://***@h/f?…" in status
+    assert "timed out fetching https://***@h/f?***" in status
     assert "token=old" not in status and "u:pw" not in status
