@@ -10,9 +10,15 @@ ConnectorError                 anything a poll can fail with; the feed is marked
 
 from __future__ import annotations
 
+from connectors.redact import redact_urls
+
 
 class ConnectorError(Exception):
     """A poll failed; the message is shown to the operator, so it says what to do."""
+
+    def __init__(self, message: str = "") -> None:
+        # shown, stored and sent to Slack: a URL in it keeps no query or user:password
+        super().__init__(redact_urls(message))
 
 
 class TransientError(ConnectorError):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+from connectors.redact import redact_urls
 
 USER_AGENT = "social-response-monitor/0.1 (+self-hosted brand monitor)"
 # A feed body larger than this is refused: a 50 MB "feed" is a fault, not a feed.
@@ -244,9 +245,10 @@ def fetch(
                 chunks.append(chunk)
             return response, b"".join(chunks)
     except httpx.TimeoutException as exc:
-        raise TransientError(f"timed out fetching {url}") from exc
+        raise TransientError(f"timed out fetching {redact_urls(url)}") from exc
     except httpx.TransportError as exc:
-        raise TransientError(f"network error fetching {url}: {exc.__class__.__name__}") from exc
+        name = exc.__class__.__name__
+        raise TransientError(f"network error ({name}) fetching {redact_urls(url)}") from exc
 
 
 def get_bytes(

@@ -13,31 +13,38 @@ from typing import Any, TypeVar
 
 import click
 
+from connectors.redact import redact_urls
 from monitor.config import Config, ConfigError, load_config
+from monitor.redaction import LOG_FILTER, config_secrets, install_log_filter, log_uncaught_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "config.toml"
 
 
 def _setup_logging(verbose: bool) -> None:
+    ours = not logging.getLogger().handlers  # not a host's (pytest's) handlers to change
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # httpx logs every request URL at INFO; URLs can carry API keys (YouTube, Trustpilot).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if ours:  # every record, at every level, loses secrets and URL queries (monitor/redaction.py)
+        install_log_filter()
+    # httpx logs every request URL at INFO: with -v only, redacted as every other line
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose and ours else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
 
 
 def _load(path: str) -> Config:
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
         sys.exit(2)
+    LOG_FILTER.secrets.add(config_secrets(config))
+    return config
 
 
 @click.group()
@@ -70,7 +77,9 @@ def check_config(ctx: click.Context, file: str | None) -> None:
     config = _load(file or ctx.obj["config_path"])
     from monitor.sinks import make_sink
 
-    click.echo(f"ok: {len(config.feeds)} feed(s), storage {_redact(config.storage.resolved_url())}")
+    click.echo(
+        f"ok: {len(config.feeds)} feed(s), storage {redact_urls(config.storage.resolved_url())}"
+    )
     for feed in config.feeds:
         state = "" if feed.enabled else " (disabled)"
         channel = feed.channel or config.slack.default_channel
@@ -84,16 +93,6 @@ def check_config(ctx: click.Context, file: str | None) -> None:
         click.echo(f"  alerts: console (set {config.slack.token_env} to post to Slack)")
     else:
         click.echo(f"  alerts: Slack ({config.slack.api_url})")
-
-
-def _redact(url: str) -> str:
-    """Database URLs may carry a password; never print it."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
 
 
 @cli.command()
@@ -407,4 +406,5 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 def main() -> None:
+    log_uncaught_errors()
     cli(prog_name="monitor")

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from connectors.durations import format_duration
+from connectors.redact import redact_urls
 from monitor.config import Config, FeedConfig
 from monitor.models import Alert, FeedState, UTCDateTime, table_of
 from monitor.routing import Router
@@ -53,7 +54,8 @@ def human_error(error: str | None) -> str:
     """The reason a person reads: "HTTP 404 Not Found at https://...: check the feed's url"."""
     if not error:
         return "unknown error"
-    return _ERROR_CLASS.sub("", error, count=1)
+    # errors stored by older versions may still carry a URL's query or credentials
+    return _ERROR_CLASS.sub("", redact_urls(error), count=1)
 
 
 _WARNED = (
@@ -69,7 +71,7 @@ _WARNED = (
 def note_warnings(conn: Connection, feed: str, warnings: list[str], now: datetime) -> None:
     """A good poll that warned (a malformed document, skipped entries): `monitor status`
     shows it while `last_warning_at` is the time of the last success."""
-    text = "; ".join(warnings)[:2000]
+    text = redact_urls("; ".join(warnings))[:2000]
     conn.execute(_WARNED, {"feed_name": feed, "warning": text, "now": now})
 
 

@@ -44,6 +44,7 @@ from monitor.models import (
     table_of,
     utcnow,
 )
+from monitor.redaction import safe_error
 from monitor.routing import Router
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
@@ -210,7 +211,7 @@ class Pipeline:
             with self._calling(feed) as connector:
                 result = connector.poll(self.client, saved.cursor, now)
         except ConnectorError as exc:
-            report = PollReport(feed=feed.name, ok=False, error=str(exc))
+            report = PollReport(feed=feed.name, ok=False, error=safe_error(str(exc), feed))
             if not dry_run:
                 self.record_failure(feed, exc, now)
             report.seconds = time.monotonic() - started
@@ -265,11 +266,13 @@ class Pipeline:
     def record_failure(self, feed: FeedConfig, exc: ConnectorError, now: datetime) -> None:
         with self.db_turn(), open_session(self.engine) as session:
             state = session.get(FeedState, feed.name) or FeedState(feed=feed.name)
+            # stored, shown by `status` and sent to Slack: no secret of the feed, no URL query
+            error = safe_error(f"{exc.__class__.__name__}: {exc}", feed)
             if state.consecutive_failures == 0:
                 # once on the healthy -> failing transition; the state keeps the detail
-                log.warning("feed %s is failing: %s", feed.name, exc)
+                log.warning("feed %s is failing: %s", feed.name, error)
             state.consecutive_failures += 1
-            state.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            state.last_error = error[:2000]
             state.last_error_at = now
             state.last_poll_at = now
             wait = _backoff(feed, state.consecutive_failures)

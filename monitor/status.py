@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from connectors.durations import format_duration
+from connectors.redact import redact_urls
 from monitor.config import Config
 from monitor.db import reader
 from monitor.db import session as open_session
@@ -194,7 +195,7 @@ def status_report(
                 _ago(row.last_success_at, now),
                 str(row.items_seen),
                 _ago(row.next_poll_at, now) if row.enabled else "-",
-                (row.last_error or "")[:80],
+                redact_urls(row.last_error or "")[:80],  # rows stored before redaction
             )
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -211,7 +212,7 @@ def status_report(
     lines.append(summary_line(rows))
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
-        lines.append(f"  {count} alert(s) to {channel} not delivered: {error}")
+        lines.append(f"  {count} alert(s) to {channel} not delivered: {redact_urls(error)}")
     lines.extend(claim_lines(engine, now))
     trouble = bool(listed if problems_only else attention_first(rows))
     trouble = trouble or is_stale(beat, now) or outbox.failed > 0
