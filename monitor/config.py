@@ -35,9 +35,9 @@ MIN_INTERVAL = 30.0
 DEFAULT_DATABASE = "sqlite:///monitor.db"
 
 MINUTE, HOUR, DAY, YEAR = 60.0, 3600.0, 86400.0, 365 * 86400.0
-# No duration goes beyond this: ages and look-backs of 20 years cover any social platform's
-# history, and a larger number is a typo (and a datetime overflow when subtracted from now).
-LONGEST = 20 * YEAR
+# No duration goes beyond this: operators write "36500d" for "all of the history", and a
+# larger number is a typo (and, far enough, a datetime overflow when subtracted from now).
+LONGEST = 100 * YEAR
 
 
 def _spoken(seconds: float) -> str:

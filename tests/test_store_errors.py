@@ -99,6 +99,7 @@ def one_line(result: subprocess.CompletedProcess[str], expected: str) -> str:
 
 
 def cases() -> dict[str, Case]:
+    """Built inside each test: the closed port is picked just before it is dialled."""
     port = closed_port()
     pg = f"postgresql://app:{PASSWORD}@127.0.0.1:{port}/monitor"
     return {
@@ -143,7 +144,7 @@ def cases() -> dict[str, Case]:
     }
 
 
-CASES = cases()
+NAMES = list(cases())
 REASONS = {
     "sqlite folder missing": "/no/such/folder does not exist; create it, or change the path",
     "sqlite path under a file": "config.toml is not a folder",
@@ -152,11 +153,12 @@ REASONS = {
 
 
 @pytest.mark.parametrize("command", [["check-config"], ["run"]], ids=" ".join)
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", NAMES)
 def test_each_storage_failure_is_one_line_and_exit_2(
     tmp_path: Path, name: str, command: list[str]
 ) -> None:
-    line = one_line(monitor(tmp_path, CASES[name], command), CASES[name].expected)
+    case = cases()[name]
+    line = one_line(monitor(tmp_path, case, command), case.expected)
     assert line.endswith(REASONS.get(name, "")), line
     assert not (tmp_path / "no").exists()  # no folder was created for the missing one
 
@@ -165,14 +167,14 @@ def test_each_storage_failure_is_one_line_and_exit_2(
 def test_every_command_says_the_database_is_unreachable_in_one_line(
     tmp_path: Path, command: list[str]
 ) -> None:
-    case = CASES["postgres port closed"]
+    case = cases()["postgres port closed"]
     line = one_line(monitor(tmp_path, case, command), case.expected)
     assert line.endswith("is the server running, and are the host and port right?")
 
 
 @pytest.mark.parametrize("command", [["status"], ["db", "upgrade"], ["report"]], ids=" ".join)
 def test_a_missing_driver_is_named_by_every_command(tmp_path: Path, command: list[str]) -> None:
-    case = CASES["postgres driver missing"]
+    case = cases()["postgres driver missing"]
     one_line(monitor(tmp_path, case, command), case.expected)
 
 
