@@ -56,7 +56,7 @@ class _Monitor(click.Group):
         except StoreError as exc:
             config = (ctx.obj or {}).get("config")
             key = config.storage.source if isinstance(config, Config) else "storage.url"
-            click.echo(f"{key}: {exc}", err=True)
+            click.echo(f"{key}: {' '.join(str(exc).split())}", err=True)  # one line, always
             ctx.exit(2)
         except OSError as exc:
             if exc.filename is None:

@@ -130,7 +130,9 @@ class StorageConfig(_Section):
             )
         problem = url_problem(value)
         if problem is not None:
-            raise ConfigError([f"storage.url_env: {self.url_env} holds {redact(value)}: {problem}"])
+            raise ConfigError(
+                [f"storage.url_env: {self.url_env} holds {redact(value)!r}: {problem}"]
+            )
         return value
 
 

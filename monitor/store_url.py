@@ -34,6 +34,8 @@ def backend(url: str) -> str | None:
 
 def url_problem(url: str) -> str | None:
     """Why this URL cannot be a monitor's store, or None; never repeats the URL's password."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in url):
+        return "contains a control character (a NUL byte or a line break); write the URL alone"
     name = backend(url)
     if name is None:
         return f"not a database URL; use {SUPPORTED}"

@@ -229,8 +229,14 @@ def test_url_env_naming_an_unset_variable_is_an_error_not_a_second_store(
     with pytest.raises(ConfigError) as caught:
         config.storage.resolved_url()
     assert caught.value.problems[0].startswith(
-        "storage.url_env: ACME_MONITOR_DB holds mysql://app:***@db/monitor: mysql is not supported"
+        "storage.url_env: ACME_MONITOR_DB holds 'mysql://app:***@db/monitor': "
+        "mysql is not supported"
     )
+    monkeypatch.setenv("ACME_MONITOR_DB", "postgresql://app:pw-in-env@db/monitor\nDROP")
+    with pytest.raises(ConfigError) as caught:
+        config.storage.resolved_url()
+    [line] = caught.value.problems
+    assert "\n" not in line and "pw-in-env" not in line and "control character" in line
     monkeypatch.setenv("ACME_MONITOR_DB", "postgresql://app@db/monitor")
     assert config.storage.resolved_url() == "postgresql://app@db/monitor"
 
@@ -240,6 +246,7 @@ def test_url_env_naming_an_unset_variable_is_an_error_not_a_second_store(
     [
         ("mysql://app:pw@db/monitor", "storage.url: mysql is not supported"),
         ("monitor.db", "storage.url: not a database URL; use sqlite:///monitor.db or"),
+        ("sqlite:///a\\u0000b.db", "storage.url: contains a control character (a NUL byte"),
     ],
 )
 def test_a_database_url_the_monitor_cannot_run_on_is_a_config_error(

@@ -38,6 +38,8 @@ def test_scrub_masks_the_password_in_a_driver_message_as_written_and_decoded() -
         ("postgresql+psycopg://app@db/m", "postgresql", None),
         ("mysql+pymysql://app@db/m", "mysql", "mysql is not supported"),
         ("/var/lib/monitor.db", None, "not a database URL"),
+        ("sqlite:///a\x00b.db", "sqlite", "contains a control character"),
+        ("postgresql://app@db/m\nmore", "postgresql", "contains a control character"),
     ],
 )
 def test_only_sqlite_and_postgresql_are_stores(
