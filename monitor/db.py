@@ -38,21 +38,24 @@ def make_engine(url: str) -> Engine:
     problem = url_problem(url)
     if problem is not None:
         raise StoreError(problem)
-    url = normalise_url(url)
-    with _translated(url):
-        if url.startswith("sqlite"):
-            engine = sa.create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
-            )
-            event.listen(engine, "connect", _sqlite_pragmas)
-            # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a poll's
-            # reads and writes are one transaction and the write lock is taken up front.
-            event.listen(engine, "begin", _sqlite_begin)
-            return engine
-        connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
-        return sa.create_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    with _translated(normalise_url(url)):
+        return _engine(normalise_url(url))
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
         )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a poll's
+        # reads and writes are one transaction and the write lock is taken up front.
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT}
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
 
 
 def reader(engine: Engine) -> Engine:
