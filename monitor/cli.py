@@ -16,6 +16,7 @@ import click
 from connectors.redact import redact_urls
 from monitor.config import Config, ConfigError, load_config
 from monitor.redaction import LOG_FILTER, config_secrets, install_log_filter, log_uncaught_errors
+from monitor.store_url import StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "config.toml"
@@ -47,7 +48,31 @@ def _load(path: str) -> Config:
     return config
 
 
-@click.group()
+class _Monitor(click.Group):
+    """Start-up failures of every command end in one line on stderr and exit 2: a config the
+    environment does not complete (`url_env` unset), a database that cannot be opened, a file
+    or folder the command cannot write."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            ctx.exit(2)
+        except StoreError as exc:
+            config = (ctx.obj or {}).get("config")
+            key = config.storage.source if isinstance(config, Config) else "storage.url"
+            click.echo(f"{key}: {' '.join(str(exc).split())}", err=True)  # one line, always
+            ctx.exit(2)
+        except OSError as exc:
+            if exc.filename is None:
+                raise  # not about a path the operator chose: keep the trace
+            click.echo(f"cannot use {exc.filename}: {exc.strerror}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Monitor)
 @click.option(
     "-c",
     "--config",
@@ -66,28 +91,38 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 def _config(ctx: click.Context) -> Config:
-    return _load(ctx.obj["config_path"])
+    config = _load(ctx.obj["config_path"])
+    ctx.obj["config"] = config  # names the storage key if the database cannot be opened
+    return config
 
 
 @cli.command("check-config")
 @click.argument("file", required=False)
 @click.pass_context
 def check_config(ctx: click.Context, file: str | None) -> None:
-    """Validate FILE (default: --config); print ok and a summary, or one line per problem."""
-    config = _load(file or ctx.obj["config_path"])
+    """Validate FILE (default: --config) and that its database can be opened; print ok and a
+    summary with warnings (env vars not set), or one line per problem and exit 2."""
+    from monitor.db import check_store
     from monitor.sinks import make_sink
 
-    click.echo(
-        f"ok: {len(config.feeds)} feed(s), storage {redact_urls(config.storage.resolved_url())}"
-    )
+    config = _load(file or ctx.obj["config_path"])
+    ctx.obj["config"] = config
+    url = config.storage.resolved_url()
+    check_store(url)
+    click.echo(f"ok: {len(config.feeds)} feed(s), storage {redact_urls(url)}")
     for feed in config.feeds:
         state = "" if feed.enabled else " (disabled)"
         channel = feed.channel or config.slack.default_channel
         click.echo(
             f"  {feed.name}: {feed.type}, every {int(feed.effective_interval)}s -> {channel}{state}"
         )
-        for warning in feed.connector_cls.config_warnings(feed.options, feed.effective_interval):
+        warnings = feed.connector_cls.config_warnings(feed.options, feed.effective_interval)
+        if feed.enabled:
+            warnings += feed.env_warnings()
+        for warning in warnings:
             click.echo(f"  warning: {feed.name}: {warning}")
+    for warning in config.slack.env_warnings():
+        click.echo(f"  warning: {warning}")
     sink = make_sink(config)
     if sink.name == "console":
         click.echo(f"  alerts: console (set {config.slack.token_env} to post to Slack)")
@@ -100,7 +135,7 @@ def check_config(ctx: click.Context, file: str | None) -> None:
 def run(ctx: click.Context) -> None:
     """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
     from connectors.http import make_client
-    from monitor.db import open_store
+    from monitor.db import check_store, open_store
     from monitor.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
     from monitor.leader_sink import LeaderOnlySink
     from monitor.lease import SchedulerLease
@@ -111,14 +146,16 @@ def run(ctx: click.Context) -> None:
     from monitor.sinks import clicks_served, make_sink
 
     config = _config(ctx)
-    database = sqlite_file(config.storage.resolved_url())
+    url = config.storage.resolved_url()
+    check_store(url)  # a store that cannot be used is named before its lock file is
+    database = sqlite_file(url)
     try:
         # held until the process ends: a second `run` on the same SQLite file is refused
         instance = hold_instance_lock(database) if database else None
     except InstanceLocked as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    engine = open_store(config.storage.resolved_url())
+    engine = open_store(url)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -328,7 +365,14 @@ def status(ctx: click.Context, problems: bool) -> None:
     show_default=True,
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "html"]), default="text")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Write here (- for standard output). Default: the terminal, except html, which goes "
+    "to monitor-report-YYYY-MM-DD.html in the current folder.",
+)
 @click.pass_context
 def report(
     ctx: click.Context, since: str, until: str | None, by: str, fmt: str, output: Path | None
@@ -336,22 +380,33 @@ def report(
     """Response times for managers: TTFR, reply rate, SLA, backlog (docs/reports.md)."""
     from monitor.db import open_store
     from monitor.models import utcnow
-    from monitor.reports.command import render_report
+    from monitor.reports.command import render_report, report_zone
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
+    now = utcnow()
     try:
-        text = render_report(config, engine, since=since, until=until, by=by, fmt=fmt, now=utcnow())
+        text = render_report(config, engine, since=since, until=until, by=by, fmt=fmt, now=now)
     except (ValueError, RuntimeError) as exc:
         click.echo(f"report: {exc}", err=True)
         sys.exit(2)
     finally:
         engine.dispose()
-    if output is None:
+    if output is None and fmt == "html":
+        # a page of embedded charts is for a browser, not a terminal: a file named by its day
+        output = Path(f"monitor-report-{now.astimezone(report_zone(config)):%Y-%m-%d}.html")
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+    except OSError as exc:
+        click.echo(f"report: cannot write {output}: {exc.strerror}", err=True)
+        sys.exit(2)
+    size = len(text.encode("utf-8"))
+    shown = f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} bytes"
+    hint = "; open it in a browser" if fmt == "html" else ""
+    click.echo(f"wrote {output} ({shown}){hint}", err=True)
 
 
 @cli.command()
@@ -369,6 +424,7 @@ def demo(folder: Path | None) -> None:
     from monitor.models import utcnow
 
     folder = folder or default_folder()
+    folder.mkdir(parents=True, exist_ok=True)  # a folder it cannot write is one line, exit 2
     click.echo(f"demo files go to {folder.resolve()}")
     click.echo(run_demo(folder, utcnow()))
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,12 +27,57 @@ from pydantic import (
 
 from connectors import BrandIdentity, ConnectorUnavailable, connector_class
 from connectors.base import Connector, ConnectorOptions
-from connectors.durations import Duration
+from connectors.durations import Duration, parse_duration
 from connectors.logins import Logins
 from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
+from monitor.store_url import redact, url_problem
 
 MIN_INTERVAL = 30.0
 DEFAULT_DATABASE = "sqlite:///monitor.db"
+
+MINUTE, HOUR, DAY, YEAR = 60.0, 3600.0, 86400.0, 365 * 86400.0
+# No duration goes beyond this: operators write "36500d" for "all of the history", and a
+# larger number is a typo (and, far enough, a datetime overflow when subtracted from now).
+LONGEST = 100 * YEAR
+
+
+def _spoken(seconds: float) -> str:
+    """A bound in the unit a person would write it in: 30 seconds, 10 minutes, 20 years."""
+    for unit, size in (("year", YEAR), ("day", DAY), ("hour", HOUR), ("minute", MINUTE)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
+
+
+def _within(low: float, high: float, *, above: bool = False) -> Callable[[float], float]:
+    """A check that a duration is within [low, high] (or (low, high] with `above`): refuses
+    nan, inf, negatives and absurd values, naming the bound in words."""
+
+    def check(value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f'must be a finite duration such as 300, "5m" or "4h", not {value}')
+        if above and value <= low:
+            raise ValueError(f"must be more than {_spoken(low)}")
+        if value < low:
+            raise ValueError(f"must be at least {_spoken(low)}")
+        if value > high:
+            raise ValueError(f"must be at most {_spoken(high)}")
+        return value
+
+    return check
+
+
+def _bounded(low: float, high: float, *, above: bool = False) -> AfterValidator:
+    return AfterValidator(_within(low, high, above=above))
+
+
+# the durations of the config, by what they measure
+Timeout = Annotated[Duration, _bounded(0, 10 * MINUTE, above=True)]
+SlackTimeout = Annotated[Duration, _bounded(1, 5 * MINUTE)]  # slack_sdk wants whole seconds
+Interval = Annotated[Duration, _bounded(MIN_INTERVAL, 30 * DAY)]
+Target = Annotated[Duration, _bounded(0, YEAR, above=True)]
+Age = Annotated[Duration, _bounded(0, LONGEST)]
 
 
 class ConfigError(Exception):
@@ -49,16 +95,46 @@ class _Section(BaseModel):
 class StorageConfig(_Section):
     url: str = Field(
         default=DEFAULT_DATABASE,
-        description="SQLAlchemy URL: `sqlite:///file.db` or `postgresql://user@host/db`",
+        description="SQLAlchemy URL: `sqlite:///file.db` or `postgresql://user@host/db` "
+        "(PostgreSQL needs the `postgres` extra)",
     )
     url_env: str | None = Field(
-        default=None, description="env var holding the database URL (wins over `url`)"
+        default=None,
+        description="env var holding the database URL (wins over `url`); unset is an error",
     )
 
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def source(self) -> str:
+        """The key the database URL comes from, for error lines."""
+        return f"storage.url_env ({self.url_env})" if self.url_env else "storage.url"
+
     def resolved_url(self) -> str:
-        if self.url_env and os.environ.get(self.url_env):
-            return os.environ[self.url_env]
-        return self.url
+        """The database URL; ConfigError when `url_env` names a variable that is unset or holds
+        no usable URL (falling back to `url` would open a second, empty store)."""
+        if not self.url_env:
+            return self.url
+        value = os.environ.get(self.url_env, "").strip()
+        if not value:
+            raise ConfigError(
+                [
+                    f"storage.url_env: {self.url_env} is not set; export the database URL in "
+                    f"it, or remove url_env to use storage.url"
+                ]
+            )
+        problem = url_problem(value)
+        if problem is not None:
+            raise ConfigError(
+                [f"storage.url_env: {self.url_env} holds {redact(value)!r}: {problem}"]
+            )
+        return value
 
 
 def _slack_id(kinds: str, what: str, where: str) -> Any:
@@ -93,7 +169,7 @@ class SlackConfig(_Section):
         default="https://slack.com/api/",
         description="Slack Web API root: GovSlack, a proxy or a test double",
     )
-    timeout: Duration = Field(default=10.0, description="per Slack API call")
+    timeout: SlackTimeout = Field(default=10.0, description="per Slack API call (1 s to 5 min)")
     # Buttons and /monitor: docs/slack_app.md
     app_token_env: str = Field(
         default="SLACK_APP_TOKEN",
@@ -129,6 +205,22 @@ class SlackConfig(_Section):
         description="Slack user group IDs (S…) whose members may press the alert buttons"
         " (bot scope `usergroups:read`; membership is re-read every 5 minutes)",
     )
+
+    def env_warnings(self) -> list[str]:
+        """The optional Slack app's variables that a written key or `http_port` asks for and
+        this environment does not set (the bot token has its own line in `check-config`)."""
+        warnings = []
+        if "app_token_env" in self.model_fields_set and not self.app_token():
+            warnings.append(
+                f"slack.app_token_env names {self.app_token_env}, which is not set; "
+                "Socket Mode (buttons, /monitor) stays off"
+            )
+        if self.http_port is not None and not self.signing_secret():
+            warnings.append(
+                f"slack.signing_secret_env names {self.signing_secret_env}, which is not set; "
+                "the HTTP endpoint on http_port refuses every request until it is"
+            )
+        return warnings
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
@@ -317,7 +409,9 @@ class BusinessHoursConfig(_Section):
 class SLATarget(_Section):
     """A response-time target; unset keys fall back to the level above."""
 
-    target: Duration | None = Field(default=None, description="time to first response allowed")
+    target: Target | None = Field(
+        default=None, description="time to first response allowed (at most a year)"
+    )
     clock: Literal["business", "calendar"] | None = Field(
         default=None, description="count business hours or all hours"
     )
@@ -327,7 +421,9 @@ class SLATarget(_Section):
 
 
 class SLAConfig(_Section):
-    target: Duration = Field(default=4 * 3600, description="default time to first response")
+    target: Target = Field(
+        default=4 * 3600, description="default time to first response (at most a year)"
+    )
     clock: Literal["business", "calendar"] = Field(
         default="business", description="count only business hours, or every hour"
     )
@@ -337,13 +433,14 @@ class SLAConfig(_Section):
     platforms: dict[str, SLATarget] = Field(
         default_factory=dict, description='per platform: `{ trustpilot = { target = "24h" } }`'
     )
-    expire_after: Duration = Field(
+    expire_after: Annotated[Duration, _bounded(0, LONGEST, above=True)] = Field(
         default=30 * 86400, description="open mentions older than this leave the clock (expired)"
     )
-    recheck_interval: Duration = Field(
-        default=600.0, description="how often connectors that need a thread walk re-check"
+    recheck_interval: Interval = Field(
+        default=600.0,
+        description="how often connectors that need a thread walk re-check (30 s to 30 days)",
     )
-    recheck_max_age: Duration = Field(
+    recheck_max_age: Age = Field(
         default=7 * 86400, description="open mentions older than this are not re-checked"
     )
     recheck_limit: int = Field(default=50, ge=1, description="mentions re-checked per feed a run")
@@ -357,12 +454,13 @@ class AlertsConfig(_Section):
         default_factory=lambda: list[AlertKind](["negative"]),
         description="which mentions alert when they arrive",
     )
-    max_age: Duration = Field(
+    max_age: Age = Field(
         default=24 * 3600,
         description="older mentions (backfill, first run) are stored but not alerted",
     )
-    dispatch_interval: Duration = Field(
-        default=5.0, description="how often pending alerts are retried (new ones go at once)"
+    dispatch_interval: Annotated[Duration, _bounded(1, DAY)] = Field(
+        default=5.0,
+        description="how often pending alerts are retried (new ones go at once); 1 s to 1 day",
     )
     feed_failures: int = Field(
         default=3, ge=1, description="failed polls in a row before a feed_health alert"
@@ -412,7 +510,9 @@ class QuietHoursConfig(_Section):
 
 class StormConfig(_Section):
     threshold: int = Field(default=10, ge=2, description="more alerts than this in the window...")
-    window: Duration = Field(default=300.0, description="...become one digest message")
+    window: Annotated[Duration, _bounded(1, DAY)] = Field(
+        default=300.0, description="...become one digest message (at most 1 day)"
+    )
 
 
 class RouteConfig(_Section):
@@ -455,11 +555,13 @@ class HeartbeatConfig(_Section):
 
 
 class SchedulerConfig(_Section):
-    jitter: Duration = Field(default=10.0, description="random delay added to each poll")
-    misfire_grace: Duration = Field(
-        default=60.0, description="a poll later than this after its time is skipped"
+    jitter: Annotated[Duration, _bounded(0, HOUR)] = Field(
+        default=10.0, description="random delay added to each poll (at most 1 h)"
     )
-    http_timeout: Duration = Field(default=20.0, description="per platform request")
+    misfire_grace: Annotated[Duration, _bounded(1, DAY)] = Field(
+        default=60.0, description="a poll later than this after its time is skipped (1 s to 1 day)"
+    )
+    http_timeout: Timeout = Field(default=20.0, description="per platform request (at most 10 min)")
     concurrency: int = Field(default=8, ge=1, le=64, description="feeds polled at the same time")
     per_host: int = Field(
         default=4, ge=1, le=64, description="at most this many requests at once to one host"
@@ -547,8 +649,8 @@ class FeedConfig(BaseModel):
         description="unique; letters, digits, `-`, `_`, `.`",
     )
     type: str = Field(description="the connector: see the sources table")
-    interval: Duration | None = Field(
-        default=None, description="between polls, at least 30 s; default: the connector's"
+    interval: Interval | None = Field(
+        default=None, description="between polls, 30 s to 30 days; default: the connector's"
     )
     channel: str | None = Field(default=None, description="Slack channel for this feed's alerts")
     enabled: bool = Field(default=True, description="false keeps the feed configured, not polled")
@@ -559,19 +661,21 @@ class FeedConfig(BaseModel):
         default=None, description="this feed's own opening hours (a table like `[business_hours]`)"
     )
     sla: SLATarget | None = Field(default=None, description="this feed's own SLA target")
-    expect_activity_within: Duration | None = Field(
-        default=None, description="no new item for this long raises a feed_health alert"
+    expect_activity_within: Target | None = Field(
+        default=None,
+        description="no new item for this long raises a feed_health alert (at most a year)",
     )
 
     _options: ConnectorOptions | None = PrivateAttr(default=None)
     _connector: ConnectorClass | None = PrivateAttr(default=None)
 
-    @field_validator("interval")
-    @classmethod
-    def _at_least_min(cls, value: float | None) -> float | None:
-        if value is not None and value < MIN_INTERVAL:
-            raise ValueError(f"must be at least {int(MIN_INTERVAL)} seconds")
-        return value
+    def env_warnings(self) -> list[str]:
+        """One line per `*_env` key naming a variable this environment does not set, for
+        `check-config`: without it the problem shows only when a poll fails on it."""
+        return [
+            f"{key} names {variable}, which is not set; the feed's polls fail until it is"
+            for key, variable in _unset_env(self.options)
+        ]
 
     @property
     def options(self) -> ConnectorOptions:
@@ -652,6 +756,26 @@ class Config(_Section):
             config_dir=self.config_dir,
             logins=logins,
         )
+
+
+def _unset_env(options: BaseModel) -> list[tuple[str, str]]:
+    """(key, variable) for the options' `*_env` keys whose variable is unset or empty.
+
+    Keys the operator wrote always count. Defaults count only when the feed writes no `*_env`
+    key of its own: writing one (`access_token_env`, say) picks a way to log in that the
+    defaults (`client_id_env`...) may not belong to."""
+    named = {
+        key: value
+        for key, value in options
+        if key.endswith("_env") and isinstance(value, str) and value
+    }
+    written = set(named) & options.model_fields_set
+    keys = written or set(named)
+    return [
+        (key, named[key])
+        for key in named
+        if key in keys and not os.environ.get(named[key], "").strip()
+    ]
 
 
 @dataclass
@@ -796,9 +920,30 @@ def _parse_feed(
             message = _message(error, cls.Options, extra_fields=sorted(common))
             problems.append(_Problem((*where, *loc), message))
         return None
+    problems.extend(_connector_duration_problems(options, where))
     if feed is not None:
         feed._options, feed._connector = options, cls
     return feed
+
+
+_check_age = _within(0, LONGEST)
+
+
+def _connector_duration_problems(
+    options: ConnectorOptions, where: tuple[str | int, ...]
+) -> list[_Problem]:
+    """A connector's own durations (`backfill`, `overlap`...) get the sanity bounds too: the
+    connectors parse them, the config says what is absurd."""
+    problems = []
+    for name, field in type(options).model_fields.items():
+        if not any(getattr(meta, "func", None) is parse_duration for meta in field.metadata):
+            continue
+        value = getattr(options, name)
+        try:
+            _check_age(value)
+        except ValueError as exc:
+            problems.append(_Problem((*where, name), str(exc)))
+    return problems
 
 
 def _format(problems: list[_Problem], data: dict[str, Any]) -> list[str]:

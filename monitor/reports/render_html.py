@@ -56,7 +56,7 @@ def _matplotlib() -> Any:
     except ImportError:  # pragma: no cover - depends on the installed extras
         raise RuntimeError(
             "the HTML report draws its charts with matplotlib: "
-            "pip install 'social-response-monitor[reports]'"
+            "pip install -e '.[reports]' in the monitor's checkout (or pip install matplotlib)"
         ) from None
     return Figure
 
