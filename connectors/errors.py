@@ -10,9 +10,15 @@ ConnectorError                 anything a poll can fail with; the feed is marked
 
 from __future__ import annotations
 
+from connectors.text import storable
+
 
 class ConnectorError(Exception):
     """A poll failed; the message is shown to the operator, so it says what to do."""
+
+    def __init__(self, message: str) -> None:
+        # it may quote the platform (an API's error text): stored on the feed, it must store
+        super().__init__(storable(message))
 
 
 class TransientError(ConnectorError):

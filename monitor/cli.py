@@ -125,7 +125,8 @@ def run(ctx: click.Context) -> None:
             "%s is not set: alerts are printed here instead of Slack", config.slack.token_env
         )
     slack_app = _start_slack_app(config, engine, sink)
-    with make_client(timeout=config.scheduler.http_timeout) as client:
+    # a stop ends the platform requests in flight: a peer that drips never holds a SIGTERM
+    with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
         pipeline = Pipeline(config, engine, client)
         pipeline.warm_up()
         dispatcher = Dispatcher(

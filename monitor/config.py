@@ -418,7 +418,13 @@ class SchedulerConfig(_Section):
     misfire_grace: Duration = Field(
         default=60.0, description="a poll later than this after its time is skipped"
     )
-    http_timeout: Duration = Field(default=20.0, description="per platform request")
+    http_timeout: Duration = Field(
+        default=20.0,
+        description=(
+            "the whole of one platform request, redirects included: connecting (10 s at "
+            "most), sending, and reading the complete answer however slowly it comes"
+        ),
+    )
     concurrency: int = Field(default=8, ge=1, le=64, description="feeds polled at the same time")
     per_host: int = Field(
         default=4, ge=1, le=64, description="at most this many requests at once to one host"
