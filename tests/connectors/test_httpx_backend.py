@@ -42,5 +42,5 @@ def test_install_refuses_a_transport_it_does_not_understand() -> None:
         def __init__(self) -> None:  # no `_pool`: what a reshaped httpx would look like
             pass
 
-    with pytest.raises(RuntimeError, match="httpx_backend.py needs updating"):
+    with pytest.raises(RuntimeError, match=r"httpx_backend\.py needs updating"):
         httpx_backend.install(Elsewhere(), DeadlineBackend())
