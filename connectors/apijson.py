@@ -39,7 +39,7 @@ def loads(data: bytes | str) -> Any:
     try:
         return json.loads(data)
     except RecursionError:
-        raise ValueError("JSON nested too deeply to parse") from None
+        raise ValueError("nested too deeply to parse") from None
 
 
 def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:
