@@ -46,7 +46,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
     engine.dispose()
 
 
-def monitor(config: Path, *args: str, **popen: object) -> list[str]:
+def monitor(config: Path, *args: str) -> list[str]:
     """The monitor CLI with the buggy connector registered (tests/support/buggy_connector.py)."""
     return [sys.executable, "-m", "tests.support.buggy_connector", "--config", str(config), *args]
 
