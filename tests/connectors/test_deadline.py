@@ -3,11 +3,15 @@ byte at a time: in the status line, the headers or the body, directly or through
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +28,9 @@ BODY = b"x" * 60
 
 
 @contextmanager
-def body_dripper(head_at_once: bytes, body: bytes, pace: float) -> Iterator[str]:
+def body_dripper(
+    head_at_once: bytes, body: bytes, pace: float, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
     """A server that sends the status line and headers at once, then the body a byte at a time."""
     listener = socket.create_server(("127.0.0.1", 0))
     stopped = threading.Event()
@@ -35,16 +41,19 @@ def body_dripper(head_at_once: bytes, body: bytes, pace: float) -> Iterator[str]
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with conn:
+            try:
+                if tls is not None:
+                    conn = tls.wrap_socket(conn, server_side=True)
                 conn.recv(65536)
-                try:
-                    conn.sendall(head_at_once)
-                    for byte in body:
-                        conn.sendall(bytes([byte]))
-                        if stopped.wait(pace):
-                            return
-                except OSError:
-                    continue  # the client gave up, as it should
+                conn.sendall(head_at_once)
+                for byte in body:
+                    conn.sendall(bytes([byte]))
+                    if stopped.wait(pace):
+                        return
+            except OSError:
+                continue  # the client gave up, as it should
+            finally:
+                conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -138,3 +147,55 @@ def test_a_healthy_answer_is_not_affected() -> None:
         for _ in range(3):  # the kept-alive connection is reused under a fresh deadline
             response, body = fetch(client, f"{server.url}/ok")
             assert (response.status_code, body) == (200, b"hello")
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, for a TLS peer on loopback."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_the_deadline_holds_over_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over TLS the reads go through the encrypted stream start_tls made: it is bounded too."""
+    cert_file, key_file = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the client trusts this peer alone
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
+    with body_dripper(head, BODY, SLOW, tls=context) as url, make_client(timeout=2) as client:
+        url = url.replace("http://", "https://")
+        error, seconds = timed_fetch(client, f"{url}/feed")
+    assert isinstance(error, TransientError), error
+    assert "no complete answer within 2 s" in str(error)
+    assert seconds < 8
