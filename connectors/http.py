@@ -39,7 +39,8 @@ def make_client(
     Each host may have as many connections as `[scheduler] concurrency` may ask for (at
     most 64), so the client never caps the configured fan-out (bench/poll_bench.py); the
     pipeline's `per_host` limit is what keeps us polite. With a proxy configured in the
-    environment (HTTPS_PROXY and friends) httpx's own transport routes through it."""
+    environment (HTTPS_PROXY and friends) httpx's own transports route through it, with the
+    same deadline."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
