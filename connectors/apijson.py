@@ -32,6 +32,16 @@ def fetch(
     return http.fetch(client, url, params=params, headers=headers, max_bytes=max_bytes, check=False)
 
 
+def loads(data: bytes | str) -> Any:
+    """`json.loads`, where a document nested too deeply to parse is a ValueError like any
+    other undecodable one (json raises RecursionError: 200,000 "[" are enough). Every JSON
+    a connector reads goes through here."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+
+
 def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:
     """The body as a JSON object, or None when it is not one (the caller decides what that means).
 
@@ -44,8 +54,8 @@ def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:
         except (OSError, EOFError, zlib.error) as exc:
             raise MalformedResponse(f"{what}: broken gzip body") from exc
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = loads(body)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, too deep
         return None
     return value if isinstance(value, dict) else None
 
@@ -53,9 +63,9 @@ def json_object(body: bytes, *, what: str) -> dict[str, Any] | None:
 def decode_json(body: bytes, source: str) -> Any:
     """The body as JSON, or MalformedResponse naming what sent it ("Discourse /posts.json")."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedResponse(f"{source}: not JSON ({exc.__class__.__name__})") from None
+        return loads(body)
+    except ValueError as exc:
+        raise MalformedResponse(f"{source}: not JSON ({exc})") from None
 
 
 def decode_json_object(body: bytes, source: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator
 
-from connectors.apijson import decode_json
+from connectors.apijson import decode_json, loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -172,7 +172,7 @@ def rss_entries(body: bytes) -> list[dict[str, Any]]:
 def _load_rss_cursor(cursor: str | None) -> dict[str, int]:
     """{country: newest review id}; anything unreadable counts as no cursor (first run)."""
     try:
-        raw = json.loads(cursor or "{}")
+        raw = loads(cursor or "{}")
     except ValueError:
         return {}
     if not isinstance(raw, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +14,31 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from connectors.logins import Logins
+from connectors.text import storable
+
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _text_fields(cls: type) -> tuple[str, ...]:
+    """The str fields of a record class (annotations are strings here: __future__)."""
+    found = _TEXT_FIELDS.get(cls)
+    if found is None:
+        names = (f.name for f in fields(cls) if f.type in ("str", "str | None"))
+        found = _TEXT_FIELDS[cls] = tuple(names)
+    return found
+
+
+class _Storable:
+    """A record whose text is made storable when it is made, by whichever connector: a NUL or
+    a lone surrogate from a hostile feed must not make its whole poll fail to store."""
+
+    def __post_init__(self) -> None:
+        for name in _text_fields(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                clean = storable(value)
+                if clean is not value:
+                    setattr(self, name, clean)
 
 
 @dataclass(frozen=True)
@@ -32,7 +57,7 @@ class BrandIdentity:
 
 
 @dataclass
-class MentionRecord:
+class MentionRecord(_Storable):
     """A post, comment or review about the brand, normalised from any platform.
 
     `created_at` is the platform's creation time in UTC. `created_is_modified` says the
@@ -59,7 +84,7 @@ class MentionRecord:
 
 
 @dataclass
-class BrandReply:
+class BrandReply(_Storable):
     """The brand's public answer to a mention, found by the connector.
 
     `in_reply_to` is the external id of the mention it answers. `seen_modified_only` is set
@@ -79,7 +104,7 @@ class BrandReply:
 
 
 @dataclass
-class FeedCursor:
+class FeedCursor(_Storable):
     """The small state a connector needs to continue where it stopped."""
 
     cursor: str | None = None

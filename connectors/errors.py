@@ -11,14 +11,16 @@ ConnectorError                 anything a poll can fail with; the feed is marked
 from __future__ import annotations
 
 from connectors.redact import redact_urls
+from connectors.text import storable
 
 
 class ConnectorError(Exception):
     """A poll failed; the message is shown to the operator, so it says what to do."""
 
     def __init__(self, message: str = "") -> None:
-        # shown, stored and sent to Slack: a URL in it keeps no query or user:password
-        super().__init__(redact_urls(message))
+        # shown, stored and sent to Slack: a URL in it keeps no query or user:password; it
+        # may quote the platform (an API's error text), and stored on the feed it must store
+        super().__init__(storable(redact_urls(message)))
 
 
 class TransientError(ConnectorError):

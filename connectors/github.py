@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from connectors.apijson import decode_json
+from connectors.apijson import decode_json, loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -170,7 +169,7 @@ def _raise_refusal(response: httpx.Response, body: bytes, token_env: str | None)
 
 def _message(text: str) -> str:
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return text[:200]
     return str(data.get("message", ""))[:200] if isinstance(data, dict) else text[:200]

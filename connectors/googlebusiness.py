@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from connectors.apijson import loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -397,7 +397,7 @@ def _cursor_time(cursor: str | None) -> datetime | None:
 
 def _page_data(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise MalformedResponse(f"Google answered with something that is not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("reviews", []), list):

@@ -9,8 +9,11 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
+import httpcore
 import httpx
 
+from connectors import deadline, httpx_backend
+from connectors.deadline import DeadlineBackend, Stamp
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
 from connectors.redact import redact_urls
 
@@ -21,24 +24,41 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_RETRY_AFTER = 3600.0
 
 
-def make_client(*, timeout: float = 20.0, max_connections: int = 64) -> httpx.Client:
+def make_client(
+    *,
+    timeout: float = 20.0,
+    max_connections: int = 64,
+    cancel: threading.Event | None = None,
+) -> httpx.Client:
     """The one client every connector uses: timeouts, redirects, a User-Agent naming us.
+
+    `timeout` is the whole of one request, redirects included: connecting, sending, and
+    reading the complete answer, however slowly the peer sends it (connectors/deadline.py);
+    a connection must also be made within 10 s. Setting `cancel` ends every request in
+    flight within about a second and refuses new ones: the process is stopping.
 
     Each host may have as many connections as `[scheduler] concurrency` may ask for (at
     most 64), so the client never caps the configured fan-out (bench/poll_bench.py); the
     pipeline's `per_host` limit is what keeps us polite. With a proxy configured in the
-    environment (HTTPS_PROXY and friends) httpx's own transport routes through it."""
+    environment (HTTPS_PROXY and friends) httpx's own transports route through it, with the
+    same deadline."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    transport = None if urllib.request.getproxies() else PoolPerHost(limits)
-    return httpx.Client(
+    backend = DeadlineBackend(cancel)
+    transport = None if urllib.request.getproxies() else PoolPerHost(limits, backend)
+    client = httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=True,
         headers={"User-Agent": USER_AGENT},
         limits=limits,
         transport=transport,
+        event_hooks={"request": [Stamp(timeout)]},
     )
+    for each in httpx_backend.transports(client):
+        if isinstance(each, httpx.HTTPTransport):  # the proxy case's own transports
+            httpx_backend.install(each, backend)
+    return client
 
 
 class PoolPerHost(httpx.BaseTransport):
@@ -55,8 +75,11 @@ class PoolPerHost(httpx.BaseTransport):
     sockets, and a pool per host must not keep one for each of a thousand blogs. One TLS
     context serves all pools: each of its own would load the CA bundle again."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(
+        self, limits: httpx.Limits, backend: httpcore.NetworkBackend | None = None
+    ) -> None:
         self._limits = limits
+        self._backend = backend or DeadlineBackend()  # the connections of every host's pool
         self._idle_after = limits.keepalive_expiry or 0.0
         self._max_idle = limits.max_keepalive_connections  # None: no limit, as in httpx
         self._tls = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
@@ -70,8 +93,9 @@ class PoolPerHost(httpx.BaseTransport):
         with self._lock:
             pool = self._pools.get(origin)
             if pool is None:
-                pool = _HostPool(httpx.HTTPTransport(verify=self._tls, limits=self._limits))
-                self._pools[origin] = pool
+                transport = httpx.HTTPTransport(verify=self._tls, limits=self._limits)
+                httpx_backend.install(transport, self._backend)
+                pool = self._pools[origin] = _HostPool(transport)
             pool.in_flight += 1  # under the lock: pruning never closes a pool handed out
         try:
             response = pool.transport.handle_request(request)
@@ -245,7 +269,18 @@ def fetch(
                 chunks.append(chunk)
             return response, b"".join(chunks)
     except httpx.TimeoutException as exc:
+        late = deadline.missed(exc)
+        if late is not None:
+            raise TransientError(late) from exc
         raise TransientError(f"timed out fetching {redact_urls(url)}") from exc
+    except httpx.TooManyRedirects as exc:
+        raise MalformedResponse(
+            f"a redirect loop: more than {client.max_redirects} redirects, given up"
+        ) from exc
+    except httpx.DecodingError as exc:
+        raise MalformedResponse(
+            f"the body does not decode as its Content-Encoding says: {exc}"
+        ) from exc
     except httpx.TransportError as exc:
         name = exc.__class__.__name__
         raise TransientError(f"network error ({name}) fetching {redact_urls(url)}") from exc

@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from connectors.apijson import loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -98,7 +98,7 @@ class JSONLConnector(Connector):
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
                 if obj.get("kind", "mention") == "reply":

@@ -44,6 +44,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from connectors.apijson import loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -265,7 +266,7 @@ class RedditConnector(Connector):
         self._check_rate(response)
         check_response(response)
         try:
-            payload = response.json()
+            payload = loads(response.content)
         except ValueError as exc:
             raise MalformedResponse("the reddit token endpoint did not answer JSON") from exc
         if not isinstance(payload, dict):
@@ -332,7 +333,7 @@ class RedditConnector(Connector):
             if status == 304:
                 return status, None
             try:
-                return status, json.loads(body)
+                return status, loads(body)
             except ValueError as exc:
                 raise MalformedResponse(f"reddit answered {path} with something not JSON") from exc
         raise AssertionError("unreachable")
@@ -416,7 +417,7 @@ class RedditConnector(Connector):
         if not raw:
             return {}
         try:
-            loaded = json.loads(raw)
+            loaded = loads(raw)
         except ValueError:
             loaded = None
         if not isinstance(loaded, dict):

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from connectors.apijson import fetch, json_object
+from connectors.apijson import fetch, json_object, loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -122,7 +122,7 @@ class _Cursor:
         if not text:
             return None
         try:
-            data = json.loads(text)
+            data = loads(text)
             wait = data.get("wait_until")
             return cls(
                 since=int(data["since"]),

@@ -12,6 +12,9 @@ _SKIP_TAGS = {"script", "style", "applet"}  # their content is code, not words
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+# What no store can keep: PostgreSQL refuses NUL in text, and a lone surrogate (JSON's
+# "\ud800", bytes decoded with surrogateescape) cannot be encoded as UTF-8 for any driver.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class _TextExtractor(HTMLParser):
@@ -92,3 +95,10 @@ def clean_text(text: str) -> str:
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def storable(text: str) -> str:
+    """`text` as every store accepts it: NUL dropped, lone surrogates as U+FFFD."""
+    if _UNSTORABLE.search(text) is None:
+        return text  # the usual case: no copy
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
+from connectors.apijson import loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -262,7 +262,7 @@ class TrustpilotConnector(Connector):
 
 def _reviews(body: bytes) -> list[dict[str, Any]]:
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise MalformedResponse(
             f"Trustpilot answered with something that is not JSON: {exc}"

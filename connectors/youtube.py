@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.apijson import fetch, json_object
+from connectors.apijson import fetch, json_object, loads
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -113,7 +113,7 @@ class _Cursor:
         if not text:
             return None
         try:
-            data = json.loads(text)
+            data = loads(text)
             since = _parse_time(data["since"]).isoformat()
             return cls(since=since, ids=[str(i) for i in data.get("ids") or []])
         except (ValueError, TypeError, KeyError, AttributeError):

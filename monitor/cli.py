@@ -180,7 +180,8 @@ def run(ctx: click.Context) -> None:
             config.slack.signing_secret_env,
         )
     slack_app = _start_slack_app(config, engine, sink)
-    with make_client(timeout=config.scheduler.http_timeout) as client:
+    # a stop ends the platform requests in flight: a peer that drips never holds a SIGTERM
+    with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
         pipeline = Pipeline(config, engine, client)
         pipeline.warm_up()
         # every instance serves Slack clicks; only the lease holder polls and delivers, and

@@ -561,7 +561,14 @@ class SchedulerConfig(_Section):
     misfire_grace: Annotated[Duration, _bounded(1, DAY)] = Field(
         default=60.0, description="a poll later than this after its time is skipped (1 s to 1 day)"
     )
-    http_timeout: Timeout = Field(default=20.0, description="per platform request (at most 10 min)")
+    http_timeout: Timeout = Field(
+        default=20.0,
+        description=(
+            "the whole of one platform request, redirects included: connecting (10 s at "
+            "most), sending, and reading the complete answer however slowly it comes "
+            "(at most 10 min)"
+        ),
+    )
     concurrency: int = Field(default=8, ge=1, le=64, description="feeds polled at the same time")
     per_host: int = Field(
         default=4, ge=1, le=64, description="at most this many requests at once to one host"

@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import Select, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from connectors import (
@@ -26,9 +26,11 @@ from connectors import (
     ConnectorError,
     MentionRecord,
     PollResult,
+    deadline,
 )
 from connectors.errors import RateLimited, TransientError
 from connectors.logins import Logins
+from connectors.text import storable
 from monitor import feed_state, health
 from monitor.bulk import insert_returning, listed, one_of
 from monitor.config import Config, FeedConfig
@@ -73,6 +75,25 @@ class PollReport:
     alerts: list[QueuedAlert] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+class PollFailed(Exception):
+    """A poll, or the store of what it fetched, failed in a way no connector error names: a
+    connector's bug, a recursion, a value the database refuses. It is the feed's reason."""
+
+    @classmethod
+    def of(cls, feed: FeedConfig, step: str, exc: Exception) -> PollFailed:
+        if isinstance(exc, DBAPIError):
+            # the driver's words, without the statement and its parameters (mention texts)
+            cause: BaseException = exc.orig or exc
+            what = "the database refused the poll's data"
+        elif step == "store":
+            cause, what = exc, "storing the poll failed"
+        else:
+            cause, what = exc, f"the {feed.type} connector failed unexpectedly"
+        failure = cls(storable(f"{what}: {cause.__class__.__name__}: {cause}"[:1000]))
+        failure.__cause__ = exc  # its traceback is logged once, when the feed starts failing
+        return failure
 
 
 def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterable[Sequence[_T]]:
@@ -210,20 +231,43 @@ class Pipeline:
         try:
             with self._calling(feed) as connector:
                 result = connector.poll(self.client, saved.cursor, now)
-        except ConnectorError as exc:
-            report = PollReport(feed=feed.name, ok=False, error=safe_error(str(exc), feed))
-            if not dry_run:
-                self.record_failure(feed, exc, now)
-            report.seconds = time.monotonic() - started
-            return report
-        if not dry_run and self._store_nothing(feed, result, now):
-            report = PollReport(feed=feed.name, not_modified=result.not_modified)
-            report.warnings.extend(result.warnings)
-        else:
-            report = self.store(feed, result, now=now, dry_run=dry_run)
-        if result.warnings and not dry_run:
-            with self.db_turn(), self.engine.begin() as conn:
-                health.note_warnings(conn, feed.name, result.warnings, now)
+        except Exception as exc:
+            return self._failed(feed, exc, "poll", now, started, dry_run=dry_run)
+        try:
+            if not dry_run and self._store_nothing(feed, result, now):
+                report = PollReport(feed=feed.name, not_modified=result.not_modified)
+                report.warnings.extend(result.warnings)
+            else:
+                report = self.store(feed, result, now=now, dry_run=dry_run)
+            if result.warnings and not dry_run:
+                with self.db_turn(), self.engine.begin() as conn:
+                    health.note_warnings(conn, feed.name, result.warnings, now)
+        except Exception as exc:
+            # the transaction is rolled back whole: no half-written poll, no cursor moved
+            return self._failed(feed, exc, "store", now, started, dry_run=dry_run)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _failed(
+        self,
+        feed: FeedConfig,
+        exc: Exception,
+        step: str,
+        now: datetime,
+        started: float,
+        *,
+        dry_run: bool,
+    ) -> PollReport:
+        """Any failure of a poll (KeyboardInterrupt and SystemExit aside) is the feed's: it is
+        marked failing with its reason and backs off, and the other feeds carry on."""
+        if deadline.cancelled(exc):
+            # the process is stopping (SIGTERM): not the feed's fault, nothing to record
+            log.info("feed %s: poll cancelled, the monitor is stopping", feed.name)
+            return PollReport(feed=feed.name, ok=False, error="cancelled: the monitor is stopping")
+        failure = exc if isinstance(exc, ConnectorError) else PollFailed.of(feed, step, exc)
+        report = PollReport(feed=feed.name, ok=False, error=safe_error(str(failure), feed))
+        if not dry_run:
+            self.record_failure(feed, failure, now)
         report.seconds = time.monotonic() - started
         return report
 
@@ -263,14 +307,15 @@ class Pipeline:
                         raise
         raise AssertionError("unreachable")
 
-    def record_failure(self, feed: FeedConfig, exc: ConnectorError, now: datetime) -> None:
+    def record_failure(self, feed: FeedConfig, exc: Exception, now: datetime) -> None:
         with self.db_turn(), open_session(self.engine) as session:
             state = session.get(FeedState, feed.name) or FeedState(feed=feed.name)
             # stored, shown by `status` and sent to Slack: no secret of the feed, no URL query
             error = safe_error(f"{exc.__class__.__name__}: {exc}", feed)
             if state.consecutive_failures == 0:
                 # once on the healthy -> failing transition; the state keeps the detail
-                log.warning("feed %s is failing: %s", feed.name, error)
+                trace = exc if isinstance(exc, PollFailed) else None  # a bug's traceback
+                log.warning("feed %s is failing: %s", feed.name, error, exc_info=trace)
             state.consecutive_failures += 1
             state.last_error = error[:2000]
             state.last_error_at = now

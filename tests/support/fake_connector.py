@@ -8,9 +8,8 @@ from datetime import datetime
 import httpx
 
 from connectors.base import Connector, ConnectorOptions, FeedCursor, PollResult
-from connectors.errors import ConnectorError
 
-QUEUE: dict[str, deque[PollResult | ConnectorError]] = defaultdict(deque)
+QUEUE: dict[str, deque[PollResult | Exception]] = defaultdict(deque)
 CALLS: list[tuple[str, FeedCursor]] = []
 
 
@@ -19,7 +18,7 @@ class FakeOptions(ConnectorOptions):
 
 
 class FakeConnector(Connector):
-    """Test double; polls pop the next queued result (or raise the queued error)."""
+    """Test double; polls pop the next queued result (or raise the queued exception)."""
 
     name = "fake"
     platform = "fake"
@@ -32,6 +31,6 @@ class FakeConnector(Connector):
         if not queue:
             return PollResult(state=state)
         item = queue.popleft()
-        if isinstance(item, ConnectorError):
+        if isinstance(item, Exception):  # a connector error, or a bug
             raise item
         return item
