@@ -135,7 +135,9 @@ class SlackActions:
             raise ValueError("an empty signing secret would accept any signature")
         slack = self.config.slack
         app = App(
-            name="monitor",
+            # Bolt sets up the logger named after the app from `logger` (level and filters):
+            # named "monitor", it turned every monitor.* INFO line off for the whole process
+            name=bolt_log.name,
             logger=bolt_log,
             signing_secret=signing_secret or "",
             request_verification_enabled=signing_secret is not None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -202,3 +203,17 @@ def test_names_instead_of_ids_are_refused_with_where_to_find_the_id() -> None:
         "slack.allowed_groups[0]: 'support-team' is not a Slack user group ID"
         " (S0123ABCD, as usergroups.list shows it; not a handle)",
     ]
+
+
+def test_starting_the_slack_app_leaves_the_monitor_s_own_log_lines_on(
+    sqlite_engine: Engine, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Bolt configures the logger named after its app from the one it is given (WARNING,
+    # to keep request bodies out of the log): the app once took the name "monitor"
+    ours = logging.getLogger("monitor")
+    level, filters = ours.level, list(ours.filters)
+    start(sqlite_engine, slack)
+    assert (ours.level, ours.filters) == (level, filters)
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("monitor.pipeline").info("feed acme: 3 new")
+    assert "feed acme: 3 new" in caplog.text
