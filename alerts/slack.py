@@ -53,6 +53,7 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
         "invalid_blocks",
         "msg_too_long",
+        "channel_id_needed",  # ours: a lookup before a resend needs the channel's ID
     }
 )
 _EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
@@ -284,6 +285,8 @@ class SlackSink:
         self.deadline = deadline if deadline is not None else 2 * max(1.0, timeout) + 3.0
         self._hanging = 0
         self._hanging_lock = threading.Lock()
+        # "#name" -> channel ID, learnt from chat.postMessage answers: lookups need the ID
+        self._channel_ids: dict[str, str] = {}
 
     def _payload(self, message: AlertMessage) -> dict[str, Any]:
         return {
@@ -326,12 +329,13 @@ class SlackSink:
         else:
             method, query = "conversations_history", {"oldest": f"{oldest.timestamp():.6f}"}
         cursor: str | None = None
+        target = self._channel_ids.get(channel, channel)
         for _page in range(self.MAX_PAGES):
             extra = {"cursor": cursor} if cursor else {}
             try:
                 response = self._within_deadline(
                     method,
-                    channel=channel,
+                    channel=target,
                     include_all_metadata=True,
                     limit=200,
                     **query,
@@ -339,6 +343,8 @@ class SlackSink:
                 )
             except SlackApiError as exc:
                 error = str(exc.response.get("error") or "unknown_error")
+                if error == "channel_not_found" and target.startswith("#"):
+                    error = "channel_id_needed"  # history takes IDs; the route has a #name
                 raise LookupFailed(
                     f"reading {channel}: {error}", error=error, permanent=error in PERMANENT_ERRORS
                 ) from None
@@ -413,9 +419,10 @@ class SlackSink:
             )
         except (SlackRequestError, OSError) as exc:  # resets, timeouts, a missed deadline
             return SendResult(ok=False, error=_reason(exc), unknown=not _refused(exc))
-        return SendResult(
-            ok=True, ts=str(response.get("ts")), channel=str(response.get("channel") or "")
-        )
+        channel = str(response.get("channel") or "")
+        if method == "chat_postMessage" and channel and str(kwargs["channel"]).startswith("#"):
+            self._channel_ids[str(kwargs["channel"])] = channel
+        return SendResult(ok=True, ts=str(response.get("ts")), channel=channel)
 
 
 class _Refused(Exception):

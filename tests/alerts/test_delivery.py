@@ -158,6 +158,18 @@ def test_find_posted_reads_thread_replies(slack: FakeSlack) -> None:
     }
 
 
+def test_a_lookup_by_channel_name_uses_the_id_slack_gave_or_asks_for_one(
+    slack: FakeSlack,
+) -> None:
+    slack.ids_only = True
+    sink = sink_for(slack)
+    with pytest.raises(LookupFailed) as failure:
+        sink.find_posted("#support", "negative:1", NOW)
+    assert failure.value.permanent and failure.value.error == "channel_id_needed"
+    ts = sink.post("#support", AlertMessage(key="negative:1", kind="negative", headline="x")).ts
+    assert sink.find_posted("#support", "negative:1", NOW) == ts
+
+
 @pytest.mark.parametrize(
     "failure",
     [

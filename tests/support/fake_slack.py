@@ -42,6 +42,7 @@ class FakeSlack:
         self.script: deque[Reply] = deque()
         self.lookup_script: deque[Reply] = deque()
         self.lookups = 0
+        self.ids_only = False  # lookups refuse a "#name", as Slack's conversations.* do
         self.unauthorised = 0
         self._lock = threading.Lock()
         self._counter = 0
@@ -145,7 +146,10 @@ class FakeSlack:
         with self._lock:
             self.lookups += 1
             scripted = self.lookup_script.popleft() if self.lookup_script else None
-        return scripted, self._body(request)
+        body = self._body(request)
+        if scripted is None and self.ids_only and str(body.get("channel")).startswith("#"):
+            scripted = Reply.json({"ok": False, "error": "channel_not_found"})
+        return scripted, body
 
     def _page(self, found: list[Posted], body: dict[str, Any]) -> Reply:
         """One page of `found` (already in Slack's order) from the cursor, `limit` long."""
