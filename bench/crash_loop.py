@@ -7,15 +7,15 @@
 The same loop as tests/test_crash_loop.py (tests/support/crash_loop.py), longer: `--feeds`
 jsonl feeds (one channel each) get about `--alerts` new mentions in all over `--kills`
 cycles, and brand replies to half of the previous cycle's mentions (answered notes, threaded
-under the first message). Each cycle starts `monitor run`, kills it with SIGKILL after 1.5 to
-6 s; a last run is left to empty the outbox. The fake Slack on 127.0.0.1 fails about 40 % of
-calls (posts, updates, history and replies lookups): 500, 429 with Retry-After: 1, ratelimited
-in a 200, a reset before and a reset after the call was done, 0.5-1.5 s slow answers, and
-answers dripped at 2 bytes a second. During the last run it keeps failing for `--calm-after`
-seconds, then recovers. Printed: kills, failed calls, lost, duplicated (first messages and
-thread replies), unsent outbox rows, channels out of order, and the pace per channel (median
-and shortest gap between two messages). Exit 1 when anything was lost, duplicated or out of
-order.
+under the first message). Each cycle starts `monitor run`, kills it with SIGKILL after
+`--kill-after` seconds (2 to 8 at random); a last run is left to empty the outbox. The fake
+Slack on 127.0.0.1 fails about 40 % of calls (posts, updates, history and replies lookups):
+500, 429 with Retry-After: 1, ratelimited in a 200, a reset before and a reset after the call
+was done, 0.5-1.5 s slow answers, and answers dripped at 2 bytes a second. During the last
+run it keeps failing for `--calm-after` seconds (300), then recovers. Printed: kills, failed
+calls, lost, duplicated (first messages and thread replies), unsent outbox rows, channels
+out of order, and the pace per channel (median and shortest gap between two messages). Exit 1
+when anything was lost, duplicated or out of order.
 """
 
 from __future__ import annotations
@@ -45,7 +45,15 @@ def main() -> int:
         help="server URL; a fresh database is made there and dropped",
     )
     parser.add_argument("--seed", type=int, default=20261204)
-    parser.add_argument("--calm-after", type=float, default=60.0)
+    parser.add_argument(
+        "--calm-after",
+        type=float,
+        default=300.0,
+        help="seconds Slack keeps failing in the last run",
+    )
+    parser.add_argument(
+        "--kill-after", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX")
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crash-loop-")))
@@ -64,6 +72,7 @@ def main() -> int:
             feeds=args.feeds,
             seed=args.seed,
             calm_after=args.calm_after,
+            kill_after=tuple(args.kill_after),
             drain_timeout=max(600.0, args.alerts * 2.0),
             say=lambda line: print(line, flush=True),
         )

@@ -4,6 +4,7 @@ every way it can, then one clean run; counts what Slack shows (tests and bench/c
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -159,13 +160,14 @@ def run_crash_loop(
     seed: int = 20261204,
     drain_timeout: float = 600.0,
     calm_after: float = 60.0,
+    kill_after: tuple[float, float] = (1.5, 6.0),
     say: Callable[[str], None] = lambda _line: None,
 ) -> Outcome:
     """`kills` runs killed at random moments, each after new mentions were appended (about
     `alerts` in all), then a clean run until the outbox is empty; what Slack shows, counted."""
     rng = random.Random(seed)
     names = [f"feed{n}" for n in range(feeds)]
-    per_cycle = max(1, round(alerts / kills / feeds))
+    per_cycle = max(1, math.ceil(alerts / kills / feeds))
     with fake_slack() as slack:
         flapping = Flapping(slack, rng)
         config = write_config(folder, store_url, slack, names)
@@ -188,7 +190,7 @@ def run_crash_loop(
             for name in names:
                 expected += append_mentions(folder, name, cycle, per_cycle)
             process = start()
-            time.sleep(rng.uniform(1.5, 6.0))
+            time.sleep(rng.uniform(kill_after[0], kill_after[1]))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
             say(f"kill {cycle + 1}/{kills}: {len(slack.messages)} messages in Slack so far")
