@@ -51,6 +51,18 @@ class SendResult:
     error: str | None = None
     retry_after: float | None = None
     permanent: bool = False  # retrying will not help until the operator fixes something
+    # The request may have reached Slack (a reset or timeout after it was sent, a missed
+    # deadline): it must be looked up before it is sent again, never assumed lost.
+    unknown: bool = False
+
+
+class LookupFailed(Exception):
+    """A lookup for an earlier post could not be answered: "unknown", never "not posted"."""
+
+    def __init__(self, reason: str, *, error: str | None = None, permanent: bool = False):
+        super().__init__(reason)
+        self.error = error  # Slack's error code, when Slack answered with one
+        self.permanent = permanent  # e.g. invalid_auth, missing_scope: the operator must act
 
 
 class Sink(Protocol):
@@ -62,6 +74,9 @@ class Sink(Protocol):
 
     def update(self, channel: str, ts: str, message: AlertMessage) -> SendResult: ...
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
-        """The ts of a message already posted for `key`, if one exists (crash recovery)."""
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
+        """The ts of a message already posted for `key` (top level since `oldest`, or a reply
+        under `thread_ts`), None when it is proven absent; raises LookupFailed otherwise."""
         ...

@@ -48,5 +48,7 @@ class ConsoleSink:
         self._write(channel, message, "UPDATE")
         return SendResult(ok=True, ts=ts, channel=channel)
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
         return self.posted.get(key)

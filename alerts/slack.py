@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+import threading
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -26,7 +31,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.metadata import Metadata
 
-from alerts.base import AlertMessage, SendResult
+from alerts.base import AlertMessage, LookupFailed, SendResult
 from alerts.escape import escape, safe_url
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,7 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
         "invalid_blocks",
         "msg_too_long",
+        "channel_id_needed",  # ours: a lookup before a resend needs the channel's ID
     }
 )
 _EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
@@ -231,17 +237,66 @@ def fallback_text(message: AlertMessage) -> str:
     return " — ".join(parts)
 
 
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """One in-call retry of a 429 (Slack did not accept it), only if it fits in the call's
+    deadline: a retry sent after the caller gave up could post what the caller posts again."""
+
+    def __init__(self, deadlines: threading.local) -> None:
+        super().__init__(max_retry_count=1)
+        self._deadlines = deadlines
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = 1.0
+        for name, values in response.headers.items():
+            if name.lower() == "retry-after" and values:
+                try:
+                    wait = float(values[0])
+                except ValueError:
+                    return False
+        deadline: float | None = getattr(self._deadlines, "at", None)
+        # the handler sleeps Retry-After plus up to a second before the new request
+        return deadline is None or time.monotonic() + wait + 1.0 < deadline - 1.0
+
+
 class SlackSink:
-    """Posts and updates alert messages through the Slack Web API."""
+    """Posts and updates alert messages through the Slack Web API.
+
+    Every call runs on a worker thread under a total deadline (urllib's timeouts are per
+    socket read: a peer that drips a byte a second never trips them). A call that misses it
+    is reported as an unknown outcome and left to finish or fail on its own thread; the only
+    retry inside a call is a 429's, which Slack did not accept."""
 
     name = "slack"
+    MAX_HANGING = 4  # calls still stuck past their deadline before new ones are refused
+    MAX_PAGES = 50  # history pages read for one lookup (200 messages each)
 
-    def __init__(self, token: str, *, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, token: str, *, base_url: str, timeout: float = 10.0, deadline: float | None = None
+    ) -> None:
+        self._deadlines = threading.local()
+        # retry_handlers replaces slack_sdk's defaults, which retry a dropped connection: a
+        # post Slack had accepted before the reset would go out twice.
         self.client = WebClient(
-            token=token, base_url=base_url.rstrip("/") + "/", timeout=int(max(1, timeout))
+            token=token,
+            base_url=base_url.rstrip("/") + "/",
+            timeout=int(max(1, timeout)),
+            retry_handlers=[_RateLimitRetry(self._deadlines)],
         )
-        # One quick retry on 429 inside the call; longer waits go back to the outbox.
-        self.client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+        # room for one answer within `timeout` plus one short 429 retry
+        self.deadline = deadline if deadline is not None else 2 * max(1.0, timeout) + 3.0
+        self._hanging = 0
+        self._hanging_lock = threading.Lock()
+        # "#name" -> channel ID, learnt from chat.postMessage answers: lookups need the ID
+        self._channel_ids: dict[str, str] = {}
 
     def _payload(self, message: AlertMessage) -> dict[str, Any]:
         return {
@@ -252,6 +307,7 @@ class SlackSink:
         }
 
     def post(self, channel: str, message: AlertMessage, thread_ts: str | None = None) -> SendResult:
+        # replies carry the key too: conversations.replies finds them after a crash
         metadata = Metadata(
             event_type=EVENT_TYPE,
             event_payload={"alert_key": message.key, "mention_id": message.mention_id or 0},
@@ -271,49 +327,129 @@ class SlackSink:
         payload.pop("unfurl_links")
         return self._call("chat_update", channel=channel, ts=ts, **payload)
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
-        """Look through the channel's recent history for a message carrying `key`."""
-        try:
-            response = self.client.conversations_history(
-                channel=channel,
-                oldest=f"{oldest.timestamp():.6f}",
-                include_all_metadata=True,
-                limit=200,
-            )
-        except (SlackApiError, SlackRequestError, OSError) as exc:
-            log.warning("could not read history of %s to reconcile: %s", channel, _reason(exc))
-            return None
-        messages: list[dict[str, Any]] = response.get("messages") or []
-        for item in messages:
-            metadata = item.get("metadata") or {}
-            if metadata.get("event_type") == EVENT_TYPE and (
-                (metadata.get("event_payload") or {}).get("alert_key") == key
-            ):
-                return str(item.get("ts"))
-        return None
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
+        """Page through the channel's history since `oldest` (or the replies under
+        `thread_ts`) for a message carrying `key`; any failure raises LookupFailed."""
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        if thread_ts:
+            method, query = "conversations_replies", {"ts": thread_ts}
+        else:
+            method, query = "conversations_history", {"oldest": f"{oldest.timestamp():.6f}"}
+        cursor: str | None = None
+        target = self._channel_ids.get(channel, channel)
+        for _page in range(self.MAX_PAGES):
+            extra = {"cursor": cursor} if cursor else {}
+            try:
+                response = self._within_deadline(
+                    method,
+                    channel=target,
+                    include_all_metadata=True,
+                    limit=200,
+                    **query,
+                    **extra,
+                )
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "unknown_error")
+                if error == "channel_not_found" and target.startswith("#"):
+                    error = "channel_id_needed"  # history takes IDs; the route has a #name
+                raise LookupFailed(
+                    f"reading {channel}: {error}", error=error, permanent=error in PERMANENT_ERRORS
+                ) from None
+            except (SlackRequestError, OSError, _Refused) as exc:
+                raise LookupFailed(f"reading {channel}: {_reason(exc)}") from None
+            for item in response.get("messages") or []:
+                metadata = item.get("metadata") or {}
+                if metadata.get("event_type") == EVENT_TYPE and (
+                    (metadata.get("event_payload") or {}).get("alert_key") == key
+                ):
+                    return str(item.get("ts"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        raise LookupFailed(f"{channel}: more than {self.MAX_PAGES} pages to read")
+
+    def _within_deadline(self, method: str, **kwargs: Any) -> Any:
+        """Run one client call on a worker thread; TimeoutError when it misses the deadline
+        (the call may still reach Slack: its outcome is unknown)."""
+        with self._hanging_lock:
+            if self._hanging >= self.MAX_HANGING:
+                # nothing was sent: a definite failure, not an unknown outcome
+                raise _Refused(f"{self._hanging} Slack calls still hanging past their deadline")
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+        at = time.monotonic() + self.deadline
+
+        def work() -> None:
+            self._deadlines.at = at
+            try:
+                outcome["value"] = getattr(self.client, method)(**kwargs)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome["error"] = exc
+            finally:
+                with self._hanging_lock:
+                    done.set()
+                    if outcome.get("hanging"):
+                        self._hanging -= 1
+
+        threading.Thread(target=work, name=f"slack-{method}", daemon=True).start()
+        if not done.wait(self.deadline):
+            with self._hanging_lock:
+                if not done.is_set():
+                    outcome["hanging"] = True
+                    self._hanging += 1
+                    raise TimeoutError(f"no answer within {self.deadline:g}s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
 
     def _call(self, method: str, **kwargs: Any) -> SendResult:
         try:
-            response = getattr(self.client, method)(**kwargs)
+            response = self._within_deadline(method, **kwargs)
+        except _Refused as exc:
+            return SendResult(ok=False, error=str(exc))
         except SlackApiError as exc:
             error = str(exc.response.get("error") or "unknown_error")
             retry_after = None
-            if exc.response.status_code == 429 or error == "ratelimited":
+            status = exc.response.status_code
+            if status == 429 or error == "ratelimited":
                 header = exc.response.headers.get("Retry-After") or exc.response.headers.get(
                     "retry-after"
                 )
-                retry_after = float(header[0] if isinstance(header, list) else header or 1)
+                retry_after = _seconds(header[0] if isinstance(header, list) else header)
             return SendResult(
                 ok=False,
                 error=error,
                 retry_after=retry_after,
                 permanent=error in PERMANENT_ERRORS,
+                # a 5xx may come after Slack did the work; Slack's own error answers did not
+                unknown=status >= 500,
             )
-        except (SlackRequestError, OSError) as exc:  # network: URLError, timeouts, resets
-            return SendResult(ok=False, error=_reason(exc))
-        return SendResult(
-            ok=True, ts=str(response.get("ts")), channel=str(response.get("channel") or "")
-        )
+        except (SlackRequestError, OSError) as exc:  # resets, timeouts, a missed deadline
+            return SendResult(ok=False, error=_reason(exc), unknown=not _refused(exc))
+        channel = str(response.get("channel") or "")
+        if method == "chat_postMessage" and channel and str(kwargs["channel"]).startswith("#"):
+            self._channel_ids[str(kwargs["channel"])] = channel
+        return SendResult(ok=True, ts=str(response.get("ts")), channel=channel)
+
+
+class _Refused(Exception):
+    """The sink refused to start a call: nothing reached Slack."""
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection that was never made: the request cannot have reached Slack."""
+    reason = getattr(exc, "reason", None)
+    return isinstance(exc, ConnectionRefusedError) or isinstance(reason, ConnectionRefusedError)
+
+
+def _seconds(header: str | None) -> float:
+    try:
+        return max(0.0, float(header or 1))
+    except ValueError:
+        return 1.0
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from alerts.base import AlertMessage, SendResult, Sink
+from alerts.base import AlertMessage, LookupFailed, SendResult, Sink
 from monitor.db import session as open_session
 from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.models import Alert, Mention, utcnow
@@ -24,7 +24,9 @@ from monitor.storms import fold_storms
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_DELAY = 900.0
+MAX_RETRY_DELAY = 900.0  # the longest Retry-After honoured
+PROBE_DELAY = 8.0  # a failing channel is tried again within this (with jitter)
+LOOKUP_DELAY = 3.0  # an unanswered lookup is asked again after about this long
 PERMANENT_RETRY_DELAY = 600.0
 ROOT_WAIT = 5.0  # a thread reply waits this long for its first message to be posted
 
@@ -40,9 +42,9 @@ class ChannelPacer:
     """At most one message per `interval` seconds per channel (Slack's documented pace).
 
     The interval runs from the end of the previous call, not its start: slack_sdk retries a
-    dropped connection or a 429 inside one call, so a call's last request can leave a second
-    after it began, and a next call timed from the start would follow it at once (seen in
-    tests/test_crash_loop.py: two messages 7 ms apart)."""
+    429 inside one call, so a call's last request can leave a second after it began, and a
+    next call timed from the start would follow it at once (seen in tests/test_crash_loop.py:
+    two messages 7 ms apart)."""
 
     def __init__(
         self,
@@ -85,12 +87,13 @@ class ChannelPacer:
 
 
 def retry_delay(attempts: int, result: SendResult) -> float:
-    """Retry-After when Slack gives one; otherwise exponential backoff with jitter."""
+    """Retry-After when Slack gives one; otherwise a short backoff with jitter, capped at a
+    few seconds: the retry is the probe that finds Slack back, and the channel waits on it."""
     if result.retry_after is not None:
         return min(result.retry_after, MAX_RETRY_DELAY)
     if result.permanent:
         return PERMANENT_RETRY_DELAY
-    base = min(2.0 ** min(attempts, 10), MAX_RETRY_DELAY)
+    base = min(2.0 ** min(attempts, 10), PROBE_DELAY)
     return base * random.uniform(0.5, 1.0)
 
 
@@ -182,17 +185,10 @@ class Dispatcher:
                 session.add(alert)
                 session.commit()
                 return True
-            if root is None and alert.attempts > 0 and alert.slack_ts is None:
-                # an earlier attempt may have reached Slack before we could record it
-                ts = self.sink.find_posted(
-                    alert.channel, alert.key, alert.created_at - timedelta(minutes=5)
-                )
-                if ts:
-                    alert.state, alert.slack_ts, alert.sent_at = "sent", ts, now
-                    session.add(alert)
-                    session.commit()
-                    report.reconciled += 1
-                    return True
+            # Any earlier attempt may have reached Slack (a crash, a reset after Slack took
+            # it, a missed deadline): it is looked up before anything is sent again.
+            look_up = alert.attempts > 0 and alert.slack_ts is None
+            oldest = _aware(alert.created_at) - timedelta(minutes=5)
             # Count the attempt before sending: after a crash we then know to reconcile.
             alert.attempts += 1
             session.add(alert)
@@ -215,6 +211,7 @@ class Dispatcher:
             )
             key, attempts = alert.key, alert.attempts
         channel, root_channel, root_ts = target
+        found: SendResult | None = None
         if root_channel and root_ts:
             result = SendResult(ok=True)
             if root_id is not None:
@@ -224,13 +221,43 @@ class Dispatcher:
                     if root_message is not None:
                         result = self.sink.update(root_channel, root_ts, root_message)
             if result.ok:
-                with self.pacer.turn(root_channel):
-                    result = self.sink.post(root_channel, message, thread_ts=root_ts)
+                found = self._look_up(root_channel, key, oldest, root_ts) if look_up else None
+                if found is not None:
+                    result = found
+                else:
+                    with self.pacer.turn(root_channel):
+                        result = self.sink.post(root_channel, message, thread_ts=root_ts)
         else:
-            with self.pacer.turn(channel):
-                result = self.sink.post(channel, message)
-        self._record(alert_id, key, channel, attempts, result, root_ts, report)
+            found = self._look_up(channel, key, oldest, None) if look_up else None
+            if found is not None:
+                result = found
+            else:
+                with self.pacer.turn(channel):
+                    result = self.sink.post(channel, message)
+        reconciled = found is not None and found.ok
+        self._record(alert_id, key, channel, attempts, result, root_ts, report, reconciled)
         return result.ok or result.permanent
+
+    def _look_up(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None
+    ) -> SendResult | None:
+        """None when the alert is proven absent from Slack (send it); otherwise what to
+        record: found (ok, its ts), or unknown (wait a few seconds and look again)."""
+        try:
+            if thread_ts:
+                ts = self.sink.find_posted(channel, key, oldest, thread_ts=thread_ts)
+            else:
+                ts = self.sink.find_posted(channel, key, oldest)
+        except LookupFailed as exc:
+            if exc.permanent:  # waits for the operator, as a permanent send error does
+                return SendResult(ok=False, error=exc.error, permanent=True, unknown=True)
+            return SendResult(
+                ok=False,
+                error=f"outcome unknown, lookup failed: {exc}"[:500],
+                retry_after=LOOKUP_DELAY * random.uniform(0.7, 1.3),
+                unknown=True,
+            )
+        return SendResult(ok=True, ts=ts, channel=channel) if ts else None
 
     def _fresh_root_message(self, root_id: int) -> AlertMessage | None:
         """Drawn right before chat.update, after the pacer's wait: a button clicked meanwhile
@@ -322,6 +349,7 @@ class Dispatcher:
         result: SendResult,
         thread_ts: str | None,
         report: DispatchReport,
+        reconciled: bool = False,
     ) -> None:
         with open_session(self.engine) as session:
             alert = session.get(Alert, alert_id)
@@ -330,7 +358,11 @@ class Dispatcher:
                 alert.state, alert.slack_ts, alert.sent_at = "sent", result.ts, self.clock()
                 alert.thread_ts = thread_ts
                 alert.last_error = None
-                report.sent += 1
+                if reconciled:
+                    report.reconciled += 1  # found in Slack, not sent again
+                else:
+                    report.sent += 1
+                self._drain(session, alert.channel, alert.id)
                 if alert.kind == "digest":
                     for folded in session.exec(select(Alert).where(Alert.digest_id == alert.id)):
                         folded.state, folded.slack_ts = "sent", result.ts
@@ -338,7 +370,10 @@ class Dispatcher:
                         session.add(folded)
             else:
                 alert.state = "failed" if result.permanent else "pending"
-                alert.last_error = (result.error or "unknown error")[:500]
+                error = result.error or "unknown error"
+                if result.unknown and not result.permanent and not error.startswith("outcome"):
+                    error = f"outcome unknown (looked up before any resend): {error}"
+                alert.last_error = error[:500]
                 alert.next_attempt_at = self.clock() + timedelta(
                     seconds=retry_delay(attempts, result)
                 )
@@ -346,6 +381,22 @@ class Dispatcher:
                 self._log_failure(key, channel, result)
             session.add(alert)
             session.commit()
+
+    def _drain(self, session: Session, channel: str, alert_id: int | None) -> None:
+        """A call to `channel` went through: its alerts waiting out a backoff go now, in order
+        and at the channel's pace, instead of each waiting out its own delay."""
+        now = self.clock()
+        for waiting in session.exec(
+            select(Alert).where(
+                Alert.channel == channel,
+                Alert.state == "pending",
+                Alert.next_attempt_at > now,
+                col(Alert.attempts) > 0,
+                col(Alert.id) != alert_id,
+            )
+        ):
+            waiting.next_attempt_at = now
+            session.add(waiting)
 
     def _log_failure(self, key: str, channel: str, result: SendResult) -> None:
         signature = f"{channel}:{result.error}"
@@ -356,3 +407,8 @@ class Dispatcher:
             )
         else:
             log.info("alert %s to %s not sent yet: %s", key, channel, result.error)
+
+
+def _aware(moment: datetime) -> datetime:
+    """Rows read back from SQLite are naive UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -29,19 +29,28 @@ class Posted:
 
 
 class FakeSlack:
-    """chat.postMessage, chat.update, conversations.history; `script` queues failures."""
+    """chat.postMessage, chat.update, conversations.history and .replies (cursor paging, as
+    Slack pages: newest first, `limit` per page). `script` queues answers for posts and
+    updates: a `Reply(..., reset_after=True)` or `Reply(..., drip=s)` with an empty body is
+    the real answer after the message was recorded, hung up on or dripped; any other scripted
+    reply replaces the call (nothing recorded). `lookup_script` does the same for lookups."""
 
     def __init__(self, server: LocalServer, token: str = "xoxb-test-token") -> None:
         self.server = server
         self.token = token
         self.messages: list[Posted] = []
         self.script: deque[Reply] = deque()
+        self.lookup_script: deque[Reply] = deque()
+        self.lookups = 0
+        self.ids_only = False  # lookups refuse a "#name", as Slack's conversations.* do
         self.unauthorised = 0
         self._lock = threading.Lock()
         self._counter = 0
+        self._last_ts = 0.0
         server.route("/api/chat.postMessage", self._post)
         server.route("/api/chat.update", self._update)
         server.route("/api/conversations.history", self._history)
+        server.route("/api/conversations.replies", self._replies)
 
     @property
     def api_url(self) -> str:
@@ -63,10 +72,34 @@ class FakeSlack:
         with self._lock:
             return self.script.popleft() if self.script else None
 
+    @staticmethod
+    def _accepts(scripted: Reply | None) -> bool:
+        """A scripted answer that still lets the call do its work (then loses the answer)."""
+        return (
+            scripted is not None
+            and not scripted.body
+            and bool(scripted.reset_after or scripted.drip)
+        )
+
+    @staticmethod
+    def _as(scripted: Reply | None, real: Reply) -> Reply:
+        if scripted is None:
+            return real
+        return Reply(
+            real.status,
+            real.body,
+            real.headers,
+            drip=scripted.drip,
+            reset_after=scripted.reset_after,
+        )
+
     def _post(self, request: Request) -> Reply:
         scripted = self._gate(request)
-        if scripted is not None:
+        if scripted is not None and not self._accepts(scripted):
             return scripted
+        return self._as(scripted, self._record(request))
+
+    def _record(self, request: Request) -> Reply:
         body = self._body(request)
         metadata = body.get("metadata")
         if isinstance(metadata, str):
@@ -75,8 +108,10 @@ class FakeSlack:
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         with self._lock:
+            # Slack's ts is the time of posting (lookups filter on it), unique per channel
             self._counter += 1
-            ts = f"{1700000000 + self._counter}.{self._counter:06d}"
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            ts = f"{self._last_ts:.6f}"
             self.messages.append(
                 Posted(
                     channel=str(body.get("channel")),
@@ -94,7 +129,7 @@ class FakeSlack:
 
     def _update(self, request: Request) -> Reply:
         scripted = self._gate(request)
-        if scripted is not None:
+        if scripted is not None and not self._accepts(scripted):
             return scripted
         body = self._body(request)
         with self._lock:
@@ -102,27 +137,79 @@ class FakeSlack:
                 if message.ts == body.get("ts"):
                     message.updates.append(body)
                     answer = {"ok": True, "channel": body.get("channel"), "ts": message.ts}
-                    return Reply.json(answer)
+                    return self._as(scripted, Reply.json(answer))
         return Reply.json({"ok": False, "error": "message_not_found"})
 
-    def _history(self, request: Request) -> Reply:
+    def _lookup_gate(self, request: Request) -> tuple[Reply | None, dict[str, Any]]:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply.json({"ok": False, "error": "invalid_auth"}), {}
+        with self._lock:
+            self.lookups += 1
+            scripted = self.lookup_script.popleft() if self.lookup_script else None
         body = self._body(request)
+        if scripted is None and self.ids_only and str(body.get("channel")).startswith("#"):
+            scripted = Reply.json({"ok": False, "error": "channel_not_found"})
+        return scripted, body
+
+    def _page(self, found: list[Posted], body: dict[str, Any]) -> Reply:
+        """One page of `found` (already in Slack's order) from the cursor, `limit` long."""
+        limit = min(int(body.get("limit") or 100), 1000)
+        start = int(body.get("cursor") or 0)
+        with_metadata = str(body.get("include_all_metadata")).lower() in ("1", "true")
+        page = [
+            {"ts": m.ts, "text": m.text, **({"metadata": m.metadata} if with_metadata else {})}
+            for m in found[start : start + limit]
+        ]
+        more = start + limit < len(found)
+        answer: dict[str, Any] = {"ok": True, "messages": page, "has_more": more}
+        answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
+        return Reply.json(answer)
+
+    def _in(self, message: Posted, channel: str) -> bool:
+        return message.channel == channel or "C" + message.channel.lstrip("#") == channel
+
+    def _history(self, request: Request) -> Reply:
+        """Top-level messages of a channel, newest first, not older than `oldest`."""
+        scripted, body = self._lookup_gate(request)
+        if scripted is not None:
+            return scripted
         channel = str(body.get("channel"))
+        oldest = float(body.get("oldest") or 0)
         with self._lock:
             found = [
-                {"ts": m.ts, "text": m.text, "metadata": m.metadata}
+                m
                 for m in reversed(self.messages)
-                if m.channel == channel or "C" + m.channel.lstrip("#") == channel
+                if self._in(m, channel) and m.thread_ts is None and float(m.ts) >= oldest
             ]
-        return Reply.json({"ok": True, "messages": found, "has_more": False})
+        return self._page(found, body)
+
+    def _replies(self, request: Request) -> Reply:
+        """A thread: its parent first, then its replies oldest first."""
+        scripted, body = self._lookup_gate(request)
+        if scripted is not None:
+            return scripted
+        channel, ts = str(body.get("channel")), str(body.get("ts"))
+        with self._lock:
+            found = [
+                m
+                for m in self.messages
+                if self._in(m, channel) and (m.ts == ts or m.thread_ts == ts)
+            ]
+        if not found:
+            return Reply.json({"ok": False, "error": "thread_not_found"})
+        return self._page(found, body)
 
     def keys(self) -> list[str]:
         """The alert keys of every posted top-level message, in order."""
-        return [
-            str((m.metadata or {}).get("event_payload", {}).get("alert_key"))
-            for m in self.messages
-            if m.thread_ts is None
-        ]
+        return [_key(m) for m in self.messages if m.thread_ts is None]
+
+    def reply_keys(self) -> list[str]:
+        """The alert keys of every thread reply, in order."""
+        return [_key(m) for m in self.messages if m.thread_ts is not None]
+
+
+def _key(message: Posted) -> str:
+    return str((message.metadata or {}).get("event_payload", {}).get("alert_key"))
 
 
 @contextmanager
