@@ -267,6 +267,14 @@ class _RateLimitRetry(RateLimitErrorRetryHandler):
         return deadline is None or time.monotonic() + wait + 1.0 < deadline - 1.0
 
 
+def call_deadline(timeout: float) -> float:
+    """The longest one Slack call may take, whatever the peer does: one answer within
+    `slack.timeout`, plus a little. A 429 is retried inside the call only when its Retry-After
+    fits; the outbox waits out longer ones. A new scheduler-lease holder waits this long for
+    an old holder's call in flight (monitor/lease.py), so it is kept short."""
+    return max(1.0, timeout) + 2.0
+
+
 class SlackSink:
     """Posts and updates alert messages through the Slack Web API.
 
@@ -291,8 +299,7 @@ class SlackSink:
             timeout=int(max(1, timeout)),
             retry_handlers=[_RateLimitRetry(self._deadlines)],
         )
-        # room for one answer within `timeout` plus one short 429 retry
-        self.deadline = deadline if deadline is not None else 2 * max(1.0, timeout) + 3.0
+        self.deadline = deadline if deadline is not None else call_deadline(timeout)
         self._hanging = 0
         self._hanging_lock = threading.Lock()
         # "#name" -> channel ID, learnt from chat.postMessage answers: lookups need the ID

@@ -134,6 +134,7 @@ def check_config(ctx: click.Context, file: str | None) -> None:
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
+    from alerts.slack import call_deadline
     from connectors.http import make_client
     from monitor.db import check_store, open_store
     from monitor.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
@@ -186,7 +187,7 @@ def run(ctx: click.Context) -> None:
         pipeline.warm_up()
         # every instance serves Slack clicks; only the lease holder polls and delivers, and
         # only while it can prove it holds the lease (monitor/lease.py)
-        lease = SchedulerLease(engine, in_flight=config.slack.timeout)
+        lease = SchedulerLease(engine, in_flight=call_deadline(config.slack.timeout))
         dispatcher = Dispatcher(
             engine,
             LeaderOnlySink(sink, lease.holds),

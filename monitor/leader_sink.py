@@ -35,5 +35,7 @@ class LeaderOnlySink:
         self._check()
         return self.sink.update(channel, ts, message)
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
-        return self.sink.find_posted(channel, key, oldest)
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
+        return self.sink.find_posted(channel, key, oldest, thread_ts=thread_ts)

@@ -106,8 +106,9 @@ class SchedulerLease:
         self.proof_window = proof_window
         # The old holder starts no call later than `proof_window` after its last proof, which
         # came before the lock was lost, hence before we took it; each call lasts at most
-        # `in_flight` (slack.timeout bounds one Slack call). So everything it started is over
-        # `proof_window + in_flight` after we took the lock, plus the network's own delay.
+        # `in_flight` (alerts.slack.call_deadline bounds one Slack call). So everything it
+        # started is over `proof_window + in_flight` after we took the lock, plus the
+        # network's own delay.
         self.grace = proof_window + in_flight + NETWORK_MARGIN
         self.monotonic = monotonic
         self.lost = threading.Event()  # set when a held lease turns out to be gone

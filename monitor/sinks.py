@@ -36,8 +36,10 @@ class WithoutButtons:
     def update(self, channel: str, ts: str, message: AlertMessage) -> SendResult:
         return self.sink.update(channel, ts, replace(message, buttons=False))
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
-        return self.sink.find_posted(channel, key, oldest)
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
+        return self.sink.find_posted(channel, key, oldest, thread_ts=thread_ts)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sink, name)

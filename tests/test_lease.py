@@ -217,7 +217,9 @@ class CountingSink:
         self.sent += 1
         return SendResult(ok=True, ts=ts)
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
         return None
 
 
