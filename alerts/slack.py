@@ -346,7 +346,7 @@ class SlackSink:
         else:
             method, query = "conversations_history", {"oldest": f"{oldest.timestamp():.6f}"}
         cursor: str | None = None
-        target = self._channel_ids.get(channel, channel)
+        target = self._channel_id(channel)
         for _page in range(self.MAX_PAGES):
             extra = {"cursor": cursor} if cursor else {}
             try:
@@ -360,10 +360,15 @@ class SlackSink:
                 )
             except SlackApiError as exc:
                 error = str(exc.response.get("error") or "unknown_error")
+                reason = error
                 if error == "channel_not_found" and target.startswith("#"):
                     error = "channel_id_needed"  # history takes IDs; the route has a #name
+                    reason = (
+                        f"{error}: the app sees no channel by that name; invite it, or route "
+                        "to the channel's ID (C0123...)"
+                    )
                 raise LookupFailed(
-                    f"reading {channel}: {error}", error=error, permanent=error in PERMANENT_ERRORS
+                    f"reading {channel}: {reason}", error=error, permanent=error in PERMANENT_ERRORS
                 ) from None
             except (SlackRequestError, OSError, _Refused) as exc:
                 raise LookupFailed(f"reading {channel}: {_reason(exc)}") from None
@@ -377,6 +382,50 @@ class SlackSink:
             if not cursor:
                 return None
         raise LookupFailed(f"{channel}: more than {self.MAX_PAGES} pages to read")
+
+    def _channel_id(self, channel: str) -> str:
+        """The ID a lookup needs: conversations.* take no "#name". A name not learnt from a
+        post of this process (the first lookup after a restart) is resolved through
+        conversations.list (scopes channels:read, groups:read), read once for every name."""
+        if not channel.startswith("#") or channel in self._channel_ids:
+            return self._channel_ids.get(channel, channel)
+        names: dict[str, str] = {}
+        cursor: str | None = None
+        for _page in range(self.MAX_PAGES):
+            extra = {"cursor": cursor} if cursor else {}
+            try:
+                response = self._within_deadline(
+                    "conversations_list",
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=1000,
+                    **extra,
+                )
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "unknown_error")
+                if error in PERMANENT_ERRORS and error != "missing_scope":  # invalid_auth...
+                    raise LookupFailed(
+                        f"finding the ID of {channel}: {error}", error=error, permanent=True
+                    ) from None
+                if error == "missing_scope":
+                    raise LookupFailed(
+                        f"finding the ID of {channel}: {error}; give the app channels:read and "
+                        "groups:read, or route to the channel's ID (C0123...)",
+                        error="channel_id_needed",
+                        permanent=True,
+                    ) from None
+                raise LookupFailed(f"finding the ID of {channel}: {error}") from None
+            except (SlackRequestError, OSError, _Refused) as exc:
+                raise LookupFailed(f"finding the ID of {channel}: {_reason(exc)}") from None
+            for item in response.get("channels") or []:
+                if item.get("name") and item.get("id"):
+                    names["#" + str(item["name"])] = str(item["id"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        self._channel_ids.update({k: v for k, v in names.items() if k not in self._channel_ids})
+        # a name the app cannot see is tried as it is: Slack's answer says what is wrong
+        return self._channel_ids.get(channel, channel)
 
     def _within_deadline(self, method: str, **kwargs: Any) -> Any:
         """Run one client call on a worker thread; TimeoutError when it misses the deadline

@@ -158,16 +158,47 @@ def test_find_posted_reads_thread_replies(slack: FakeSlack) -> None:
     }
 
 
-def test_a_lookup_by_channel_name_uses_the_id_slack_gave_or_asks_for_one(
-    slack: FakeSlack,
-) -> None:
+def test_a_lookup_by_channel_name_uses_the_id_slack_gave_for_a_post(slack: FakeSlack) -> None:
     slack.ids_only = True
+    slack.list_error = "missing_scope"  # the name cannot be resolved: the post's ID serves
     sink = sink_for(slack)
-    with pytest.raises(LookupFailed) as failure:
-        sink.find_posted("#support", "negative:1", NOW)
-    assert failure.value.permanent and failure.value.error == "channel_id_needed"
     ts = sink.post("#support", AlertMessage(key="negative:1", kind="negative", headline="x")).ts
     assert sink.find_posted("#support", "negative:1", NOW) == ts
+    assert slack.lists == 0
+
+
+def test_after_a_restart_a_channel_name_is_resolved_once_through_conversations_list(
+    slack: FakeSlack,
+) -> None:
+    # the post went out before the crash; the new process has learnt no ID yet
+    slack.ids_only = True
+    ts = posted_in_slack(slack, "#support", "negative:1")
+    slack.channels.update(f"team-{n}" for n in range(1500))  # more than one page of channels
+    sink = sink_for(slack)
+    assert sink.find_posted("#support", "negative:1", NOW) == ts
+    assert sink.find_posted("#support", "negative:2", NOW) is None
+    assert slack.lists == 2, "two pages read once, then the names are known"
+
+
+@pytest.mark.parametrize("error", ["missing_scope", None])
+def test_a_channel_name_that_cannot_be_resolved_asks_for_an_id(
+    slack: FakeSlack, error: str | None
+) -> None:
+    slack.ids_only = True
+    slack.list_error = error  # None: the list works, but the app sees no #support
+    with pytest.raises(LookupFailed) as failure:
+        sink_for(slack).find_posted("#support", "negative:1", NOW)
+    assert failure.value.permanent and failure.value.error == "channel_id_needed"
+    assert "C0123" in str(failure.value)
+
+
+def test_a_failing_channel_list_is_unknown_never_absent(slack: FakeSlack) -> None:
+    slack.ids_only = True
+    posted_in_slack(slack, "#support", "negative:1")
+    slack.list_error = "internal_error"
+    with pytest.raises(LookupFailed) as failure:
+        sink_for(slack).find_posted("#support", "negative:1", NOW)
+    assert not failure.value.permanent
 
 
 @pytest.mark.parametrize(

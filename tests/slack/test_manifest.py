@@ -33,6 +33,8 @@ def test_the_manifest_requests_exactly_the_bot_scopes_the_product_needs() -> Non
         "commands",
         "channels:history",
         "groups:history",
+        "channels:read",
+        "groups:read",
         "usergroups:read",
     ]
 

@@ -43,6 +43,9 @@ class FakeSlack:
         self.lookup_script: deque[Reply] = deque()
         self.lookups = 0
         self.ids_only = False  # lookups refuse a "#name", as Slack's conversations.* do
+        self.channels: set[str] = set()  # names that exist besides those posted to
+        self.list_error: str | None = None  # conversations.list answers this error instead
+        self.lists = 0
         self.unauthorised = 0
         self._lock = threading.Lock()
         self._counter = 0
@@ -51,6 +54,7 @@ class FakeSlack:
         server.route("/api/chat.update", self._update)
         server.route("/api/conversations.history", self._history)
         server.route("/api/conversations.replies", self._replies)
+        server.route("/api/conversations.list", self._list)
 
     @property
     def api_url(self) -> str:
@@ -164,6 +168,28 @@ class FakeSlack:
         answer: dict[str, Any] = {"ok": True, "messages": page, "has_more": more}
         answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
         return Reply.json(answer)
+
+    def _list(self, request: Request) -> Reply:
+        """The channels the bot can see, paged: `C` + name is each one's ID, as in posts."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply.json({"ok": False, "error": "invalid_auth"})
+        body = self._body(request)
+        with self._lock:
+            self.lists += 1
+            if self.list_error:
+                return Reply.json({"ok": False, "error": self.list_error})
+            names = sorted(self.channels | {m.channel.lstrip("#") for m in self.messages})
+        limit = min(int(body.get("limit") or 100), 1000)
+        start = int(body.get("cursor") or 0)
+        page = [{"id": "C" + name, "name": name} for name in names[start : start + limit]]
+        more = start + limit < len(names)
+        return Reply.json(
+            {
+                "ok": True,
+                "channels": page,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+            }
+        )
 
     def _in(self, message: Posted, channel: str) -> bool:
         return message.channel == channel or "C" + message.channel.lstrip("#") == channel
