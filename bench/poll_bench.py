@@ -86,7 +86,9 @@ class NullSink:
     def update(self, channel: str, ts: str, message: AlertMessage) -> SendResult:
         return SendResult(ok=True, ts=ts)
 
-    def find_posted(self, channel: str, key: str, oldest: datetime) -> str | None:
+    def find_posted(
+        self, channel: str, key: str, oldest: datetime, thread_ts: str | None = None
+    ) -> str | None:
         return None
 
 

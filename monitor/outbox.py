@@ -211,7 +211,7 @@ class Dispatcher:
             )
             key, attempts = alert.key, alert.attempts
         channel, root_channel, root_ts = target
-        found: SendResult | None = None
+        reconciled = False
         if root_channel and root_ts:
             result = SendResult(ok=True)
             if root_id is not None:
@@ -221,22 +221,30 @@ class Dispatcher:
                     if root_message is not None:
                         result = self.sink.update(root_channel, root_ts, root_message)
             if result.ok:
-                found = self._look_up(root_channel, key, oldest, root_ts) if look_up else None
-                if found is not None:
-                    result = found
-                else:
-                    with self.pacer.turn(root_channel):
-                        result = self.sink.post(root_channel, message, thread_ts=root_ts)
+                result, reconciled = self._send_once(
+                    root_channel, message, key, oldest, look_up, root_ts
+                )
         else:
-            found = self._look_up(channel, key, oldest, None) if look_up else None
-            if found is not None:
-                result = found
-            else:
-                with self.pacer.turn(channel):
-                    result = self.sink.post(channel, message)
-        reconciled = found is not None and found.ok
+            result, reconciled = self._send_once(channel, message, key, oldest, look_up, None)
         self._record(alert_id, key, channel, attempts, result, root_ts, report, reconciled)
         return result.ok or result.permanent
+
+    def _send_once(
+        self,
+        channel: str,
+        message: AlertMessage,
+        key: str,
+        oldest: datetime,
+        look_up: bool,
+        thread_ts: str | None,
+    ) -> tuple[SendResult, bool]:
+        """Post, unless an earlier attempt must be looked up first and was found (or the
+        lookup could not tell); the result, and whether it was found rather than sent."""
+        found = self._look_up(channel, key, oldest, thread_ts) if look_up else None
+        if found is not None:
+            return found, found.ok
+        with self.pacer.turn(channel):
+            return self.sink.post(channel, message, thread_ts=thread_ts), False
 
     def _look_up(
         self, channel: str, key: str, oldest: datetime, thread_ts: str | None
@@ -244,10 +252,7 @@ class Dispatcher:
         """None when the alert is proven absent from Slack (send it); otherwise what to
         record: found (ok, its ts), or unknown (wait a few seconds and look again)."""
         try:
-            if thread_ts:
-                ts = self.sink.find_posted(channel, key, oldest, thread_ts=thread_ts)
-            else:
-                ts = self.sink.find_posted(channel, key, oldest)
+            ts = self.sink.find_posted(channel, key, oldest, thread_ts=thread_ts)
         except LookupFailed as exc:
             if exc.permanent:  # waits for the operator, as a permanent send error does
                 return SendResult(ok=False, error=exc.error, permanent=True, unknown=True)
