@@ -54,9 +54,19 @@ def main() -> int:
     parser.add_argument(
         "--kill-after", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX")
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="run in DIR and keep it (database, logs) to look at afterwards",
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crash-loop-")))
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            folder = args.keep
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crash-loop-")))
         if args.backend == "postgres":
             if not args.postgres:
                 parser.error("--backend postgres needs --postgres URL")
