@@ -171,7 +171,9 @@ def test_a_walk_stopped_by_its_bound_marks_the_ttfr_not_exact_in_reports_and_sla
     csv_lines = render_csv(report).splitlines()
     assert csv_lines[0].split(",")[-1] == "ttfr_not_exact"
     assert csv_lines[-1].split(",")[-1] == "1"
-    assert "not exact (≤)" in render_html(report)
+    page = render_html(report)
+    assert "not exact (≤)</th>" in page  # the response-times table's column
+    assert "1 answered, 1 not exact (≤)" in page  # the median tile's detail
 
     alert = Alert(
         key="k", kind="answered_update", channel="#c", next_attempt_at=NOW, created_at=NOW
