@@ -89,6 +89,9 @@ class BrandReply(_Storable):
 
     `in_reply_to` is the external id of the mention it answers. `seen_modified_only` is set
     where the platform gives only a last-modified time for the reply (review sites).
+    `earlier_unseen` says the walk that found it stopped before the whole thread was read
+    (a page bound, an unexpanded stub, a truncated context): an earlier brand reply to the
+    same mention may exist unseen, so a TTFR measured to this one is an upper bound.
     """
 
     platform: str
@@ -101,6 +104,7 @@ class BrandReply(_Storable):
     text: str | None = None
     bot: bool = False
     seen_modified_only: bool = False
+    earlier_unseen: bool = False
 
 
 @dataclass

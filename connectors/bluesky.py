@@ -451,9 +451,18 @@ class BlueskyConnector(Connector):
         return list(replies.values())
 
     def _brand_replies(self, thread: dict[str, Any]) -> list[BrandReply]:
+        """The brand's replies in one thread, marked `earlier_unseen` where the answer may
+        not hold every reply: the mention's `replyCount` exceeds the replies shown, or the
+        walk stopped at MAX_THREAD_NODES."""
         found: list[BrandReply] = []
         stack: list[Any] = [thread]
         visited = 0
+        post, shown = thread.get("post"), thread.get("replies")
+        root: dict[str, Any] = post if isinstance(post, dict) else {}
+        count = root.get("replyCount")
+        partial_root = isinstance(count, int) and count > (
+            len(shown) if isinstance(shown, list) else 0
+        )
         while stack and visited < MAX_THREAD_NODES:
             node = stack.pop()
             post = node.get("post") if isinstance(node, dict) else None
@@ -470,4 +479,7 @@ class BlueskyConnector(Connector):
             record = self._record(*view) if identity else None
             if identity and record and record.parent_id:
                 found.append(self._reply(record, identity))
+        cut = bool(stack)
+        for reply in found:
+            reply.earlier_unseen = cut or (partial_root and reply.in_reply_to == root.get("uri"))
         return found

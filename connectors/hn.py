@@ -88,7 +88,12 @@ def _json(body: bytes, what: str) -> dict[str, Any]:
     return decode_json_object(body, f"Algolia {what}")
 
 
-def walk_children(root: dict[str, Any], max_nodes: int = 5000) -> Iterator[tuple[str, Any]]:
+MAX_TREE_NODES = 5000
+
+
+def walk_children(
+    root: dict[str, Any], max_nodes: int = MAX_TREE_NODES
+) -> Iterator[tuple[str, Any]]:
     """(id of the containing node, child) for every node below `root` in an item tree."""
     stack = [root]
     seen = 0
@@ -251,7 +256,10 @@ class HackerNewsConnector(Connector):
                 # a deleted item answers 404: skip it, the others still count
                 log.warning("hn recheck of %s skipped: %s", mention.external_id, exc)
                 continue
-            for parent_id, child in walk_children(tree):
+            children = list(walk_children(tree, MAX_TREE_NODES))
+            # a tree cut at MAX_TREE_NODES may hide an earlier brand reply
+            cut = len(children) >= MAX_TREE_NODES
+            for parent_id, child in children:
                 if parent_id not in open_ids or child.get("id") is None:
                     continue
                 author = child.get("author") if isinstance(child.get("author"), str) else None
@@ -271,6 +279,7 @@ class HackerNewsConnector(Connector):
                     url=ITEM_URL.format(child["id"]),
                     text=html_to_text(child.get("text")),
                     bot=identity.bot,
+                    earlier_unseen=cut,
                 )
                 found.setdefault(reply.external_id, reply)
                 if not identity.bot:

@@ -59,6 +59,10 @@ from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
 
 PAGE_SIZE = 40  # the documented maximum for timelines, notifications and search
+# GET /api/v1/statuses/:id/context (app/controllers/api/v1/statuses_controller.rb):
+# DESCENDANTS_LIMIT for a request without a token, CONTEXT_LIMIT with one
+ANONYMOUS_CONTEXT_LIMIT = 60
+CONTEXT_LIMIT = 4096
 RATE_WINDOW = 300  # Mastodon's per-account limits reset on 5-minute boundaries
 
 
@@ -392,13 +396,19 @@ class MastodonConnector(Connector):
             descendants = data.get("descendants") if isinstance(data, dict) else None
             if not isinstance(descendants, list):
                 raise MalformedResponse(f"{path}: no `descendants` list")
+            # /context has no paging: it stops at 60 descendants (20 levels deep) without a
+            # token and at 4096 with one; a full list may have left an earlier reply out
+            limit = CONTEXT_LIMIT if headers else ANONYMOUS_CONTEXT_LIMIT
+            cut = len(descendants) >= limit
             for status in descendants:
                 if not isinstance(status, dict) or status.get("id") is None:
                     continue
                 identity = self._brand(status.get("account"))
                 record = self._record(status) if identity else None
                 if identity and record and record.parent_id:
-                    replies[record.external_id] = self._reply(record, identity)
+                    reply = self._reply(record, identity)
+                    reply.earlier_unseen = cut
+                    replies[record.external_id] = reply
             if self._exhausted(response):
                 break
         return list(replies.values())

@@ -37,7 +37,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -104,6 +105,8 @@ class RedditOptions(ConnectorOptions):
     """pages of 100 per listing and poll"""
     recheck_limit: int = Field(default=20, ge=0, le=200)
     """threads walked per recheck for brand replies"""
+    max_more_calls: int = Field(default=10, ge=0, le=100)
+    """`more` stubs under open mentions expanded per recheck (calls of 100 comments)"""
 
     @field_validator("subreddit")
     @classmethod
@@ -184,19 +187,48 @@ def _children(listing: Any) -> list[dict[str, Any]]:
     return [c for c in children if isinstance(c, dict) and isinstance(c.get("data"), dict)]
 
 
-def walk_tree(things: list[dict[str, Any]], max_nodes: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every comment (t1) in a comment tree, parents first; `more` stubs are skipped."""
+@dataclass
+class TreeWalk:
+    """What a comment tree shows: its comments (t1 data, parents first), its `more` stubs
+    (comments the tree left out), and whether `max_nodes` cut the walk short."""
+
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    stubs: list[dict[str, Any]] = field(default_factory=list)
+    cut: bool = False
+
+
+def walk_tree(things: list[dict[str, Any]], max_nodes: int = 5000) -> TreeWalk:
+    """Every comment (t1) and `more` stub in a comment tree, parents first."""
+    walk = TreeWalk()
     stack = list(reversed(things))
-    seen = 0
-    while stack and seen < max_nodes:
+    while stack:
         thing = stack.pop()
-        if thing.get("kind") != "t1" or not isinstance(thing.get("data"), dict):
+        data = thing.get("data")
+        if not isinstance(data, dict):
             continue
-        seen += 1
-        yield thing["data"]
-        replies = thing["data"].get("replies")
+        if thing.get("kind") == "more":
+            walk.stubs.append(data)
+            continue
+        if thing.get("kind") != "t1":
+            continue
+        if len(walk.comments) >= max_nodes:
+            walk.cut = True
+            break
+        walk.comments.append(data)
+        replies = data.get("replies")
         if isinstance(replies, dict):  # "" when there are none
             stack.extend(reversed(_children(replies)))
+    return walk
+
+
+def _more_things(payload: Any) -> list[dict[str, Any]]:
+    """The things of a /api/morechildren answer: {"json": {"errors", "data": {"things"}}}."""
+    body = payload.get("json") if isinstance(payload, dict) else None
+    data = body.get("data") if isinstance(body, dict) else None
+    things = data.get("things") if isinstance(data, dict) else None
+    if not isinstance(things, list):
+        raise MalformedResponse("a reddit /api/morechildren answer without json.data.things")
+    return [t for t in things if isinstance(t, dict) and isinstance(t.get("data"), dict)]
 
 
 class RedditConnector(Connector):
@@ -540,6 +572,7 @@ class RedditConnector(Connector):
         open_ids = {m.external_id for m in mentions if m.platform == self.platform}
         found: dict[str, BrandReply] = {}
         walked = 0
+        more_calls = self.opts.max_more_calls
         for mention in mentions:
             if walked >= self.opts.recheck_limit:
                 break
@@ -560,24 +593,94 @@ class RedditConnector(Connector):
                 continue
             if status == 304 or not isinstance(payload, list) or len(payload) < 2:
                 continue
-            for data in walk_tree(_children(payload[1])):
-                parent = data.get("parent_id")
-                if parent not in open_ids or not isinstance(data.get("name"), str):
-                    continue
-                author = _author(data)
-                identity = self.brand_identity(author, data.get("author_fullname"))
-                if identity is None:
-                    continue
-                reply = self._reply(data, identity.bot)
-                known = found.get(reply.external_id)
-                if known is None or reply.created_at < known.created_at:
-                    found[reply.external_id] = reply
+            walk = walk_tree(_children(payload[1]))
+            # a stub under an open mention may hide its earliest brand reply: expand it
+            stubs = [s for s in walk.stubs if s.get("parent_id") in open_ids]
+            shown, hidden, more_calls = self._expand(
+                client, article, stubs, open_ids, now, more_calls
+            )
+            unseen = open_ids if walk.cut else hidden
+            for data in walk.comments + shown:
+                reply = self._brand_reply(data, open_ids, unseen)
+                if reply is not None:
+                    _keep_earliest(found, reply)
         return sorted(found.values(), key=lambda r: r.created_at)
+
+    def _brand_reply(
+        self, data: dict[str, Any], open_ids: set[str], unseen: set[str]
+    ) -> BrandReply | None:
+        parent = data.get("parent_id")
+        if parent not in open_ids or not isinstance(data.get("name"), str):
+            return None
+        identity = self.brand_identity(_author(data), data.get("author_fullname"))
+        if identity is None:
+            return None
+        reply = self._reply(data, identity.bot)
+        reply.earlier_unseen = parent in unseen
+        return reply
+
+    def _expand(
+        self,
+        client: httpx.Client,
+        article: str,
+        stubs: list[dict[str, Any]],
+        wanted: set[str],
+        now: datetime,
+        calls: int,
+    ) -> tuple[list[dict[str, Any]], set[str], int]:
+        """The comments behind `stubs` (GET /api/morechildren, 100 ids a call, at most
+        `calls` calls): (comments, parents whose stubs stay unread, calls left)."""
+        comments: list[dict[str, Any]] = []
+        hidden: set[str] = set()
+        queue = list(stubs)
+        while queue:
+            stub = queue.pop(0)
+            parent = str(stub.get("parent_id"))
+            ids = [c for c in stub.get("children") or [] if isinstance(c, str)]
+            if not ids:  # "continue this thread": no ids to ask for
+                hidden.add(parent)
+                continue
+            for start in range(0, len(ids), 100):
+                if calls <= 0:
+                    hidden.add(parent)
+                    break
+                calls -= 1
+                params = {
+                    "api_type": "json",
+                    "link_id": f"t3_{article}",
+                    "children": ",".join(ids[start : start + 100]),
+                    "sort": "old",
+                    "raw_json": "1",
+                }
+                try:
+                    _, payload = self._get(client, "/api/morechildren", params, now)
+                    things = _more_things(payload)
+                except MalformedResponse as exc:
+                    log.warning("reddit: `more` stub under %s not expanded: %s", parent, exc)
+                    hidden.add(parent)
+                    continue
+                for thing in things:
+                    data = thing["data"]
+                    if thing.get("kind") == "t1":
+                        comments.append(data)
+                    elif thing.get("kind") == "more" and data.get("parent_id") in wanted:
+                        queue.append(data)
+        return comments, hidden, calls
+
+
+def _keep_earliest(found: dict[str, BrandReply], reply: BrandReply) -> None:
+    """One entry per reply id: the earliest time, and exact if any walk read its thread."""
+    known = found.get(reply.external_id)
+    if known is None or reply.created_at < known.created_at:
+        found[reply.external_id] = reply
+    elif reply.created_at == known.created_at and not reply.earlier_unseen:
+        known.earlier_unseen = False
 
 
 def found_parents(found: dict[str, BrandReply]) -> set[str]:
-    """Mentions already answered by a non-bot reply in this recheck need no second walk."""
-    return {r.in_reply_to for r in found.values() if not r.bot}
+    """Mentions already answered by a non-bot reply in this recheck, from a thread read in
+    full, need no second walk."""
+    return {r.in_reply_to for r in found.values() if not r.bot and not r.earlier_unseen}
 
 
 def _article_of(mention: MentionRecord) -> str | None:

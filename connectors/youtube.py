@@ -5,7 +5,9 @@
   (https://developers.google.com/youtube/v3/docs/commentThreads/list); `pageToken` pages,
   newest first, until the saved position (at most `max_pages`). Recheck:
   GET /commentThreads?id=<up to 50 thread ids> and, for threads with more replies than
-  the `replies` part carries, GET /comments?parentId=<thread id> (docs/comments/list).
+  the `replies` part carries, GET /comments?parentId=<thread id> (docs/comments/list),
+  paged to the end (newest first: the earliest reply is on the last page), at most
+  `max_reply_pages` pages per thread and `max_reply_fetches` threads per sweep.
 - Auth: an API key from Google Cloud console (APIs & Services > Credentials, with
   "YouTube Data API v3" enabled on the project), in the env var named by `api_key_env`
   (default YOUTUBE_API_KEY), sent as the `key` parameter.
@@ -23,7 +25,9 @@
   (`snippet.channelId`, or `channel_id` for a channel feed). `in_reply_to` is the thread id,
   which is the mention's external id. Top-level comments by the brand are not mentions.
 - Quirks: textDisplay is HTML, textOriginal plain: textOriginal is preferred. The replies
-  part carries only some replies (`totalReplyCount` says how many exist). Replies by other
+  part carries only some replies (`totalReplyCount` says how many exist): a brand reply
+  found there, or by a walk that hit `max_reply_pages`, is `earlier_unseen` (its TTFR is an
+  upper bound) until a walk to the last page proves it the first. Replies by other
   viewers are not mentions. Old (2019) payloads lack `snippet.channelId`; a video feed then
   cannot tell the owner from the payload and `owner_is_brand` needs an identity instead.
 """
@@ -94,7 +98,9 @@ class YouTubeOptions(ConnectorOptions):
     recheck_limit: int = Field(default=50, ge=1, le=500)
     """open threads re-checked per sweep (50 per call)"""
     max_reply_fetches: int = Field(default=10, ge=0, le=200)
-    """long threads whose replies are read in full per sweep"""
+    """long threads whose replies are walked per sweep"""
+    max_reply_pages: int = Field(default=20, ge=1, le=100)
+    """pages of 100 replies read per long thread (1 quota unit each)"""
 
     @model_validator(mode="after")
     def _one_target(self) -> YouTubeOptions:
@@ -321,10 +327,15 @@ class YouTubeConnector(Connector):
                 },
             )
         inline = (item.get("replies") or {}).get("comments") or []
-        replies = [
-            r for r in (self._reply(c, thread_id, video_id, owner) for c in inline) if r is not None
-        ]
         total = snippet.get("totalReplyCount")
+        # the replies part carries only some of a long thread's replies: an earlier brand
+        # reply may be among the others until comments.list has read them all
+        partial = isinstance(total, int) and total > len(inline)
+        replies = [
+            r
+            for r in (self._reply(c, thread_id, video_id, owner, partial) for c in inline)
+            if r is not None
+        ]
         return _Thread(
             thread_id=thread_id,
             published=published,
@@ -337,7 +348,12 @@ class YouTubeConnector(Connector):
         )
 
     def _reply(
-        self, comment: Any, thread_id: str, video_id: str | None, owner: str | None
+        self,
+        comment: Any,
+        thread_id: str,
+        video_id: str | None,
+        owner: str | None,
+        earlier_unseen: bool = False,
     ) -> BrandReply | None:
         if not isinstance(comment, dict) or not isinstance(comment.get("snippet"), dict):
             return None
@@ -361,6 +377,7 @@ class YouTubeConnector(Connector):
             url=_comment_url(video_id or snippet.get("videoId"), owner, reply_id),
             text=_comment_text(snippet),
             bot=identity.bot,
+            earlier_unseen=earlier_unseen,
         )
 
     # -- poll -------------------------------------------------------------------------------
@@ -460,6 +477,7 @@ class YouTubeConnector(Connector):
                 found.update((r.external_id, r) for r in thread.replies)
                 if thread.total_replies > thread.inline_replies:
                     long_threads.append(thread)
+        # threads past max_reply_fetches keep their replies-part answers, marked not exact
         for thread in long_threads[: self._opts.max_reply_fetches]:
             for reply in self._all_replies(client, thread, now):
                 found[reply.external_id] = reply
@@ -468,17 +486,22 @@ class YouTubeConnector(Connector):
     def _all_replies(
         self, client: httpx.Client, thread: _Thread, now: datetime
     ) -> list[BrandReply]:
+        """Every reply of one thread. comments.list answers newest first and has no order
+        parameter for replies, so the earliest brand reply is on the last page: read to the
+        end, up to `max_reply_pages` (its own bound: a poll's `max_pages` cut it short)."""
         params = {"part": "snippet", "parentId": thread.thread_id, "maxResults": "100"}
-        replies: list[BrandReply] = []
+        comments: list[Any] = []
         token: str | None = None
-        for _ in range(self._opts.max_pages):
+        for _ in range(self._opts.max_reply_pages):
             page_params = {**params, "pageToken": token} if token else params
             _, data, _ = self._call(client, "comments", page_params, now)
-            for comment in (data or {}).get("items", []):
-                reply = self._reply(comment, thread.thread_id, thread.video_id, thread.owner)
-                if reply is not None:
-                    replies.append(reply)
+            comments.extend((data or {}).get("items", []))
             token = (data or {}).get("nextPageToken")
             if not isinstance(token, str) or not token:
+                token = None
                 break
-        return replies
+        cut = token is not None  # stopped at the bound: older replies stay unread
+        replies = (
+            self._reply(c, thread.thread_id, thread.video_id, thread.owner, cut) for c in comments
+        )
+        return [r for r in replies if r is not None]

@@ -25,9 +25,10 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
     answered = None
     if mention.first_response_at is not None:
         answered = f"answered by {mention.first_response_by or 'the brand'}"
-        answered += f" after {format_duration(mention.ttfr_seconds)}"
+        answered += f" after {_ttfr(mention, mention.ttfr_seconds)}"
         if mention.ttfr_business_seconds is not None:
-            answered += f" ({format_duration(mention.ttfr_business_seconds)} in business hours)"
+            answered += f" ({_ttfr(mention, mention.ttfr_business_seconds)} in business hours)"
+        answered += _not_exact_note(mention)
     facts: list[tuple[str, str]] = []
     if mention.polarity is not None:
         facts.append(("Score", f"{mention.polarity:+.2f} ({mention.sentiment_source})"))
@@ -65,6 +66,17 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
 
 
 THREAD_KINDS = ("sla_at_risk", "sla_breached", "answered_update", "review_edited")
+NOT_EXACT_NOTE = " (thread not read in full)"
+
+
+def _ttfr(mention: Mention, seconds: float | None) -> str:
+    """A TTFR; "<= " when the thread was not read in full: an earlier reply may exist."""
+    text = format_duration(seconds)
+    return f"≤ {text}" if mention.ttfr_exact is False else text
+
+
+def _not_exact_note(mention: Mention) -> str:
+    return NOT_EXACT_NOTE if mention.ttfr_exact is False else ""
 
 
 def _sla_line(mention: Mention, now: datetime) -> str | None:
@@ -81,9 +93,10 @@ def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessag
     age = format_duration((now - mention.created_at).total_seconds())
     if alert.kind == "answered_update":
         headline = f"Answered by {mention.first_response_by or 'the brand'}"
-        headline += f" after {format_duration(mention.ttfr_seconds)}"
+        headline += f" after {_ttfr(mention, mention.ttfr_seconds)}"
         if mention.ttfr_business_seconds is not None:
-            headline += f" ({format_duration(mention.ttfr_business_seconds)} business)"
+            headline += f" ({_ttfr(mention, mention.ttfr_business_seconds)} business)"
+        headline += _not_exact_note(mention)
     elif alert.kind == "review_edited":
         headline = "The customer edited the review after our reply; it now reads:"
     elif alert.kind == "sla_breached":

@@ -104,6 +104,7 @@ class Mention(SQLModel, table=True):
             "rating",
             "score",
             "sla_state",
+            "ttfr_exact",
         ),
     )
 
@@ -137,6 +138,12 @@ class Mention(SQLModel, table=True):
     first_response_url: str | None = Field(default=None, max_length=2000)
     ttfr_seconds: float | None = None
     ttfr_business_seconds: float | None = None
+    # False: the thread walk that found the first reply stopped early (a page bound, an
+    # unexpanded stub), so the TTFR is an upper bound; None: unanswered, or answered before
+    # migration 0007, when nobody knew.
+    ttfr_exact: bool | None = Field(
+        default=None, description="False: earlier brand replies may exist unseen (TTFR <=)"
+    )
     sla_at_risk_at: datetime | None = Field(default=None, sa_column=_utc_column())
     sla_due_at: datetime | None = Field(default=None, sa_column=_utc_column())
     sla_state: str | None = Field(
@@ -178,6 +185,11 @@ class BrandReplyRow(SQLModel, table=True):
     text: str | None = Field(default=None, sa_type=sa.Text)
     bot: bool = False
     seen_modified_only: bool = False
+    # True: found by a walk that stopped early, earlier brand replies may exist unseen;
+    # None: stored before migration 0007
+    earlier_unseen: bool | None = Field(
+        default=False, description="found by a walk that stopped early: earlier ones may exist"
+    )
 
 
 class FeedState(SQLModel, table=True):

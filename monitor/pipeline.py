@@ -523,13 +523,20 @@ class Pipeline:
                         text=(reply.text or "")[:MAX_TEXT] or None,
                         bot=reply.bot,
                         seen_modified_only=reply.seen_modified_only,
+                        earlier_unseen=reply.earlier_unseen,
                     )
                 )
                 stored += 1
-            elif reply.created_at < row.created_at and not row.seen_modified_only:
+                continue
+            if reply.created_at < row.created_at and not row.seen_modified_only:
                 # an earlier timestamp for the same reply (a platform correcting itself) wins;
                 # a last-modified time that moves on edit never overwrites the first one seen
                 row.created_at = reply.created_at
+                session.add(row)
+            if row.earlier_unseen is None or (row.earlier_unseen and not reply.earlier_unseen):
+                # a walk that read the whole thread proves no earlier reply hides; a later
+                # partial walk never takes that back
+                row.earlier_unseen = reply.earlier_unseen
                 session.add(row)
         return stored
 
@@ -573,8 +580,9 @@ class Pipeline:
         return found
 
     def _attach_replies(self, session: Session, mentions: list[Mention]) -> list[Mention]:
-        """Give each mention its earliest non-bot brand reply; an earlier one found later wins."""
-        answered: list[Mention] = []
+        """Give each mention its earliest non-bot brand reply; an earlier one found later wins,
+        even on an answered mention, and a walk that read the whole thread marks it exact."""
+        answered: dict[int, Mention] = {}  # by object: one mention may change twice
         by_platform: dict[str, dict[str, Mention]] = {}
         for mention in mentions:
             by_platform.setdefault(mention.platform, {})[mention.external_id] = mention
@@ -591,18 +599,23 @@ class Pipeline:
                 )
                 for reply in rows:
                     mention = index[reply.in_reply_to]
-                    if mention.first_response_at and mention.first_response_at <= reply.created_at:
+                    first = mention.first_response_at
+                    if first is None or reply.created_at < first:
+                        self.apply_first_response(mention, reply)
+                    elif reply.created_at == first and _proves_exact(mention, reply):
+                        mention.ttfr_exact = _exact(reply)
+                    else:
                         continue
-                    self.apply_first_response(mention, reply)
                     session.add(mention)
-                    answered.append(mention)
-        return answered
+                    answered[id(mention)] = mention
+        return list(answered.values())
 
     def apply_first_response(self, mention: Mention, reply: BrandReplyRow) -> None:
         mention.first_response_at = reply.created_at
         mention.first_response_seen_at = reply.seen_at
         mention.first_response_by = reply.author
         mention.first_response_url = reply.url
+        mention.ttfr_exact = _exact(reply)
         # a reply stamped before its mention (clock skew, edited reviews) counts as instant
         self.clocks.answer(mention, reply.created_at)
         if mention.status in ("open", "expired"):
@@ -646,6 +659,10 @@ class Pipeline:
             if root is None or mention.first_response_at is None:
                 continue
             key = f"answered_update:{mention.id}:{int(mention.first_response_at.timestamp())}"
+            if mention.ttfr_exact is False:
+                # an upper bound gets its own message: once a full walk proves the same reply
+                # the first, the plain key updates the note again without the "<="
+                key += ":upper"
             if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
                 continue
             alert = Alert(
@@ -813,6 +830,18 @@ class Pipeline:
 _MENTION = table_of(Mention)
 _ALERT = table_of(Alert)
 _REPLY = table_of(BrandReplyRow)
+
+
+def _exact(reply: BrandReplyRow) -> bool | None:
+    """Whether a TTFR measured to `reply` is exact; None for replies stored before 0007."""
+    return None if reply.earlier_unseen is None else not reply.earlier_unseen
+
+
+def _proves_exact(mention: Mention, reply: BrandReplyRow) -> bool:
+    """A reply at the mention's first-response time settles an unknown or not-exact mark;
+    nothing takes an exact one back (a later partial walk saw less, not more)."""
+    exact = _exact(reply)
+    return exact is not None and mention.ttfr_exact is not True and mention.ttfr_exact != exact
 
 
 # The two lookups every page makes, built once per dialect: three columns, not ORM rows (a

@@ -234,3 +234,35 @@ def test_huge_text_is_cut_not_refused(engine: Engine) -> None:
     run(engine, PollResult(mentions=[mention("big", "terrible " * 20_000)]))
     stored = all_rows(engine, Mention)[0]
     assert len(stored.text) == 20_000
+
+
+def test_a_full_walk_proves_the_first_reply_exact_and_a_partial_one_never_undoes_it(
+    engine: Engine,
+) -> None:
+    """A reply from a thread not read in full is an upper bound (ttfr_exact False); the same
+    reply seen again by a walk that read everything makes it exact without changing the
+    TTFR; a later partial walk saw less, not more, so it leaves it exact. Slack gets a note
+    for the bound and one for the proof, and no more."""
+    run(engine, PollResult(mentions=[mention("1", "Terrible, broken again", minutes_ago=120)]))
+    partial = reply("r1", "1", minutes_ago=60)
+    partial.earlier_unseen = True
+    run(engine, PollResult(brand_replies=[partial]))
+    [stored] = all_rows(engine, Mention)
+    assert (stored.status, stored.ttfr_seconds, stored.ttfr_exact) == ("answered", 3600, False)
+
+    for _ in range(2):  # the proof, then the same proof again: one note
+        run(engine, PollResult(brand_replies=[reply("r1", "1", minutes_ago=60)]))
+    [stored] = all_rows(engine, Mention)
+    assert (stored.ttfr_seconds, stored.ttfr_exact) == (3600, True)
+
+    run(engine, PollResult(brand_replies=[partial]))
+    [stored] = all_rows(engine, Mention)
+    assert stored.ttfr_exact is True
+    [row] = all_rows(engine, BrandReplyRow)
+    assert row.earlier_unseen is False
+    stamp = int((NOW - timedelta(minutes=60)).timestamp())
+    notes = sorted(a.key for a in all_rows(engine, Alert) if a.kind == "answered_update")
+    assert notes == [
+        f"answered_update:{stored.id}:{stamp}",
+        f"answered_update:{stored.id}:{stamp}:upper",
+    ]

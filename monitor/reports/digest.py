@@ -56,6 +56,16 @@ def _was(now: float | None, before: float | None) -> str:
     return f" (was {format_duration(before)}, {arrow})"
 
 
+def _not_exact(stats: GroupStats) -> list[str]:
+    """A line when some TTFRs are upper bounds (a thread not read in full), else none."""
+    if not stats.ttfr_not_exact:
+        return []
+    return [
+        f"Not exact: {stats.ttfr_not_exact} of {stats.answered} answers came from threads not"
+        " read in full; their times are upper bounds (≤)"
+    ]
+
+
 def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str]:
     """(outbox key, text): the first line is the headline, the rest the message body."""
     tz = report_zone(config)
@@ -77,6 +87,7 @@ def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str
         f"p90 {format_duration(this.ttfr.p90)}{_was(this.ttfr.p90, before.ttfr.p90)}",
         f"In business hours: median {format_duration(this.ttfr_business.median)}"
         f"{_was(this.ttfr_business.median, before.ttfr_business.median)}",
+        *_not_exact(this),
         f"SLA compliance: {_pct(this.sla_rate)}{_points(this.sla_rate, before.sla_rate)}",
         f"Still open from last week: {this.open} ({this.open_past_sla} past their SLA,"
         f" {this.open_not_due} not yet due)",

@@ -89,7 +89,8 @@ def headline_tiles(report: Report) -> list[Tile]:
             ttfr_change,
             ttfr_trend,
             f"p90 {format_duration(this.ttfr.p90)}, business hours "
-            f"{format_duration(this.ttfr_business.median)}, {this.answered} answered",
+            f"{format_duration(this.ttfr_business.median)}, {this.answered} answered"
+            + (f", {this.ttfr_not_exact} not exact (≤)" if this.ttfr_not_exact else ""),
         ),
         _rate_tile(
             "sla_compliance",

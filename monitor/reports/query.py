@@ -162,6 +162,8 @@ class GroupStats:
     sla_answered: int = 0  # answered mentions that had an SLA clock
     sla_expired: int = 0  # expired mentions that had an SLA clock
     sla_met: int = 0
+    # answered mentions whose TTFR is an upper bound ("<="): the thread was not read in full
+    ttfr_not_exact: int = 0
     oldest_open_at: datetime | None = None
     sentiment: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SENTIMENTS, 0))
     buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
@@ -308,6 +310,9 @@ def _count_rows(conn: Connection, window: Window) -> list[Any]:
         _count(sa.and_(M.sla_state == _BACKFILL, _REPLY_EXPECTED)).label("no_clock"),
         _count(_clocked(sa.and_(M.status == "open", M.sla_due_at < window.now))).label("past_sla"),
         _count(_clocked(sa.and_(M.status == "answered", M.sla_met.is_(True)))).label("sla_met"),
+        _count(sa.and_(M.ttfr_exact.is_(False), M.status == "answered", _REPLY_EXPECTED)).label(
+            "not_exact"
+        ),
         sa.func.min(M.created_at)
         .filter(sa.and_(M.status == "open", _REPLY_EXPECTED))
         .label("oldest"),
@@ -346,6 +351,7 @@ def _add_counts(stats: GroupStats, row: Any) -> None:
     if status == "answered":
         stats.sla_answered += clocked
         stats.sla_met += int(row["sla_met"] or 0)
+        stats.ttfr_not_exact += int(row["not_exact"] or 0)
     if status == "expired":
         stats.sla_expired += clocked
     stats.ratings = [n + int(row[f"r{i + 1}"] or 0) for i, n in enumerate(stats.ratings)]
@@ -582,6 +588,7 @@ def combine(groups: Sequence[GroupStats], window: Window, name: str = ALL) -> Gr
             "sla_answered",
             "sla_expired",
             "sla_met",
+            "ttfr_not_exact",
             "rating_sum",
             "promoters",
             "passives",

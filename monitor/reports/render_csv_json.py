@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, OpenMention, Report
 
-SCHEMA = "monitor.report/2"
+SCHEMA = "monitor.report/3"
 _BUCKET_NAMES = ("0_1h", "1_4h", "4_8h", "8_24h", "over_24h")
 assert len(_BUCKET_NAMES) == len(BUCKETS)
 
@@ -56,6 +56,8 @@ COLUMNS: tuple[str, ...] = (
     "sla_answered",
     "sla_expired",
     "sla_judged",
+    # added in monitor.report/3, at the end as well
+    "ttfr_not_exact",
 )
 
 SLOWEST_COLUMNS = ("id", "platform", "feed", "created_at", "age_s", "sentiment", "author", "url")
@@ -108,6 +110,7 @@ def row(stats: GroupStats, dimension: str, now: datetime) -> dict[str, Any]:
         "sla_answered": stats.sla_answered,
         "sla_expired": stats.sla_expired,
         "sla_judged": stats.sla_judged,
+        "ttfr_not_exact": stats.ttfr_not_exact,
     }
     values.update({f"sentiment_{s}": stats.sentiment.get(s, 0) for s in SENTIMENTS})
     values.update({f"ttfr_{n}": c for n, c in zip(_BUCKET_NAMES, stats.buckets, strict=True)})

@@ -282,7 +282,8 @@ def _group_table(
 
 
 def _times_table(report: Report) -> str:
-    headers = ["mentions", "expect reply", "answered", "reply rate", "median", "p90", "mean"]
+    headers = ["mentions", "expect reply", "answered", "not exact (≤)", "reply rate"]
+    headers += ["median", "p90", "mean"]
     headers += ["median (business)", "p90 (business)", "mean (business)", "SLA compliance"]
     return _group_table(
         report,
@@ -291,6 +292,7 @@ def _times_table(report: Report) -> str:
             g.mentions,
             g.expecting_reply,
             g.answered,
+            g.ttfr_not_exact,
             percent(g.reply_rate),
             format_duration(g.ttfr.median),
             format_duration(g.ttfr.p90),
@@ -436,7 +438,9 @@ def render_html(report: Report) -> str:
 mentions that expect a public reply (answered, open, expired; whatever their age). SLA
 compliance = answered within target / (answered + open past target + expired); open mentions
 not yet due are shown apart. Dismissed and handled mentions, survey answers and backfilled
-history without an SLA clock are explained in docs/reports.md.</p>
+history without an SLA clock are explained in docs/reports.md. Not exact (≤): answered
+mentions whose thread was not read in full, so an earlier brand reply may exist unseen and
+their TTFR is an upper bound.</p>
 {_times_table(report)}
 <h2>Backlog and outcomes</h2>
 {_backlog_table(report)}

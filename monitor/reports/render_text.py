@@ -42,7 +42,8 @@ def render_text(report: Report) -> str:
         f"{report.title}: mentions created {when(window.since, report)} to "
         f"{when(window.until, report)} ({window.tz.key}), by {report.by}",
         "",
-        "Time to first response (median first; calendar time, then business hours: biz)",
+        "Time to first response (median first; calendar time, then business hours: biz;"
+        " not exact: answered from a thread not read in full, TTFR an upper bound, <=)",
     ]
     out += table(
         [
@@ -50,6 +51,7 @@ def render_text(report: Report) -> str:
             "mentions",
             "expect reply",
             "answered",
+            "not exact",
             "reply rate",
             "median",
             "p90",
@@ -62,6 +64,7 @@ def render_text(report: Report) -> str:
                 str(g.mentions),
                 str(g.expecting_reply),
                 str(g.answered),
+                str(g.ttfr_not_exact),
                 percent(g.reply_rate),
                 format_duration(g.ttfr.median),
                 format_duration(g.ttfr.p90),

@@ -80,6 +80,21 @@ def test_recheck_attaches_the_brands_thread_reply_to_the_mention_it_answers() ->
     assert reply.author_id == "did:plc:xbxpdv7nstw5ybmlneupnuaa"
     assert reply.url == "https://bsky.app/profile/nvpkp.bsky.social/post/3jtvjdinqcm2a"
     assert reply.text == "🔥"
+    assert reply.earlier_unseen is False, "replyCount 2, both replies shown"
+
+
+def test_recheck_marks_a_reply_not_exact_when_the_thread_shows_fewer_replies_than_it_has() -> None:
+    """The same recorded thread with its replyCount raised to 3 (one more reply than the
+    answer holds, as when the AppView leaves some out): the brand reply found may not be
+    the first, so it is an upper bound."""
+    data = json.loads(THREAD)
+    data["thread"]["post"]["replyCount"] = 3
+    brand = BrandIdentity("bluesky", handle="nvpkp.bsky.social")
+    connector = _connector((brand,), query="heatmap", **TOKEN_ENV)
+    with _client(lambda request: httpx.Response(200, json=data)) as client:
+        [reply] = connector.recheck(client, [_mention(ROOT_URI)], datetime(2023, 4, 22, tzinfo=UTC))
+    assert reply.in_reply_to == ROOT_URI
+    assert reply.earlier_unseen is True
 
 
 def test_recheck_walks_past_blocked_and_not_found_nodes_to_a_nested_brand_reply() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors import hn
 from connectors.base import BrandIdentity, FeedCursor, MentionRecord, PollResult
 from connectors.hn import HackerNewsConnector, HackerNewsOptions
 from connectors.http import make_client
@@ -84,6 +85,19 @@ def test_recheck_finds_the_brand_child_in_the_recorded_item_tree() -> None:
     assert reply.text == '"the rising star of venture capital" -unknown VC eating lunch on SHR'
     assert reply.url == "https://news.ycombinator.com/item?id=15"
     assert reply.bot is False
+    assert reply.earlier_unseen is False, "the whole tree was read"
+
+
+def test_a_tree_cut_at_the_node_bound_marks_the_reply_not_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk reads at most MAX_TREE_NODES nodes (5000); lowered to the recorded tree's
+    one child, the walk is full at its bound, so sama's comment may not be the first."""
+    monkeypatch.setattr(hn, "MAX_TREE_NODES", 1)
+    with httpx.Client(transport=httpx.MockTransport(_serve(ITEM_1))) as client:
+        [reply] = _connector((SAMA,)).recheck(client, [_mention("1")], NOW)
+    assert reply.external_id == "15"
+    assert reply.earlier_unseen is True
 
 
 def test_recheck_of_an_item_with_null_fields_and_no_children_finds_nothing() -> None:

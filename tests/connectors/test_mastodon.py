@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -87,6 +88,28 @@ def test_recheck_attaches_recorded_context_reply_to_the_mention_it_answers(
     assert reply.url == "https://mastodon.social/@halcy/110446984249325790"
     assert reply.text == "final status"
     assert reply.bot is False
+    assert reply.earlier_unseen is False, "1 descendant: far below the anonymous limit of 60"
+
+
+def test_a_context_cut_at_the_anonymous_limit_marks_the_reply_not_exact() -> None:
+    """/context without a token stops at 60 descendants (Mastodon's DESCENDANTS_LIMIT): the
+    recorded context with 59 more replies by someone else before halcy's (the recorded
+    status, new ids) is full, so an earlier brand reply may be among those left out."""
+    data = json.loads(CONTEXT)
+    [recorded] = data["descendants"]
+    others = []
+    for n in range(59):
+        other = copy.deepcopy(recorded)
+        other["id"] = str(110446983926957471 + n)
+        other["account"] = {**recorded["account"], "id": "999", "username": "x", "acct": "x"}
+        others.append(other)
+    data["descendants"] = [*others, recorded]
+    halcy = BrandIdentity("mastodon", handle="halcy")
+    connector = _connector((halcy,), base_url="https://mastodon.social", tag="x")
+    with _client(lambda request: httpx.Response(200, json=data)) as client:
+        [reply] = connector.recheck(client, [_mention("110446983926957470")], NOW)
+    assert reply.external_id == "110446984249325790"
+    assert reply.earlier_unseen is True
 
 
 def test_recheck_finds_nothing_when_no_descendant_is_the_brand() -> None:

@@ -499,13 +499,19 @@ def test_recheck_finds_the_brand_reply_in_the_recorded_thread() -> None:
 @pytest.mark.usefixtures("env")
 def test_recheck_of_a_tree_full_of_more_stubs_is_bounded_and_finds_the_op_reply() -> None:
     """InnocuousCyanide posted t3_6wmniq and answered PrimeOfLime's t1_dm96bm3
-    (1503957559) with t1_dm96vjw at 1503958214 = 2017-08-28T22:10:14Z."""
+    (1503957559) with t1_dm96vjw at 1503958214 = 2017-08-28T22:10:14Z. A `more` stub of 150
+    more replies hangs under PrimeOfLime's comment; with no stub expansions allowed it stays
+    unread, so an earlier brand reply may hide there: the one found is marked not exact."""
     recorder = Recorder(
         {"token": _token, "/comments/": _body("comment_context_6wmniq_many_more_objects.json")}
     )
     brand = BrandIdentity(platform="reddit", handle="InnocuousCyanide")
     connector = _connector(
-        (brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID", recheck_limit=1
+        (brand,),
+        mentions=True,
+        access_token_env="REDDIT_CLIENT_ID",
+        recheck_limit=1,
+        max_more_calls=0,
     )
     mentions = [_mention("t1_dm96bm3", "t3_6wmniq"), _mention("t1_dm9lopq", "t3_6wmniq")]
     mentions.append(_mention("t3_zzzzzz", "t3_zzzzzz"))
@@ -514,6 +520,7 @@ def test_recheck_of_a_tree_full_of_more_stubs_is_bounded_and_finds_the_op_reply(
     assert len(recorder.api_requests()) == 1, "recheck_limit bounds the walks"
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("t1_dm96vjw", "t1_dm96bm3")]
     assert replies[0].created_at == datetime(2017, 8, 28, 22, 10, 14, tzinfo=UTC)
+    assert replies[0].earlier_unseen, "the unread stub under the mention may hide an earlier one"
 
 
 @pytest.mark.usefixtures("env")
@@ -643,3 +650,34 @@ def test_a_403_on_a_private_subreddit_is_an_auth_error_without_a_token_retry() -
     ):
         connector.poll(client, FeedCursor(), NOW)
     assert len(recorder.requests) == 2  # one token, one refused listing
+
+
+@pytest.mark.usefixtures("env")
+def test_recheck_expands_the_more_stub_that_hides_the_brand_reply() -> None:
+    """your_local_librarian's post t3_3hahrw (created_utc 1439797480) as the mention, with
+    Matti_Matti_Matti as the brand: the tree's last top-level thing is a `more` stub of 9
+    comments; Matti's t1_cu5oufs (1439798872) is only behind it. /api/morechildren shows it:
+    TTFR 1439798872 - 1439797480 = 1392 s, and exact, since every stub was read."""
+    recorder = Recorder(
+        {
+            "token": _token,
+            "/comments/": _body("comments_3hahrw_top_level_more_stub.json"),
+            "/api/morechildren": _body("api_morechildren_3hahrw.json"),
+        }
+    )
+    brand = BrandIdentity(platform="reddit", handle="Matti_Matti_Matti")
+    connector = _connector((brand,), query="kitten", access_token_env="REDDIT_CLIENT_ID")
+    post = _mention("t3_3hahrw", "t3_3hahrw")
+    post.created_at = datetime.fromtimestamp(1439797480, UTC)
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        replies = connector.recheck(client, [post], NOW)
+    [reply] = replies
+    assert (reply.external_id, reply.in_reply_to) == ("t1_cu5oufs", "t3_3hahrw")
+    assert (reply.created_at - post.created_at).total_seconds() == 1392
+    assert not reply.earlier_unseen
+    more = recorder.api_requests()[1]
+    assert more.url.path == "/api/morechildren"
+    assert more.url.params["link_id"] == "t3_3hahrw"
+    # the stub's 9 children ids, in the stub's order
+    stub = "cu5tt8h,cu5v9yd,cu5twf5,cu5tkk4,cu5tead,cu5rxpy,cu5oufs,cu5tpek,cu5pbdh"
+    assert more.url.params["children"] == stub

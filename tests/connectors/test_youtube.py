@@ -308,3 +308,56 @@ def test_options_need_exactly_one_of_video_and_channel() -> None:
         YouTubeConnector.Options.model_validate({})
     with pytest.raises(pydantic.ValidationError, match="exactly one"):
         YouTubeConnector.Options.model_validate({"video_id": "a", "channel_id": "b"})
+
+
+def test_a_reply_from_the_replies_part_of_a_longer_thread_is_not_exact() -> None:
+    """The replies part carries only some replies: Dian's recorded reply is exact while the
+    thread has just that one (totalReplyCount 1), and an upper bound once the thread counts
+    more replies than the part carries (raised to 7 here), until comments.list reads them."""
+    page = thread_with_reply_page()
+    with _client(Api(page)) as client:
+        [exact] = (
+            _connector((DIAN,), video_id="D-lhorsDlUQ")
+            .poll(client, FeedCursor(), NOW)
+            .brand_replies
+        )
+    longer = copy.deepcopy(page)
+    longer["items"][0]["snippet"]["totalReplyCount"] = 7
+    with _client(Api(longer)) as client:
+        [bound] = (
+            _connector((DIAN,), video_id="D-lhorsDlUQ")
+            .poll(client, FeedCursor(), NOW)
+            .brand_replies
+        )
+    assert (
+        exact.external_id
+        == bound.external_id
+        == "UgydxWWoeA7F1OdqypJ4AaABAg.8wWQ3tdHcFx8xcDheui-qb"
+    )
+    assert (exact.earlier_unseen, bound.earlier_unseen) == (False, True)
+
+
+def test_a_reply_walk_stopped_by_max_reply_pages_is_not_exact() -> None:
+    """max_reply_pages = 1 reads the newest page of the recorded two: the earliest reply
+    (04:46:00, page 2) stays unread, so the replies found are upper bounds."""
+    channel = json.loads(CHANNEL)
+    thread = next(i for i in channel["items"] if i["id"] == "Ugw5zYU6n9pmIgAZWvN4AaABAg")
+    thread = copy.deepcopy(thread)
+    thread["snippet"]["totalReplyCount"] = 3
+
+    def answer(request: httpx.Request) -> Any:
+        if request.url.path.endswith("/commentThreads"):
+            return {**channel, "items": [thread]}
+        return REPLIES2 if "pageToken" in request.url.params else REPLIES1
+
+    kun_liu = BrandIdentity(platform="youtube", account_id="UCNvMBmCASzTNNX8lW3JRMbw")
+    mention = MentionRecord("youtube", "Ugw5zYU6n9pmIgAZWvN4AaABAg", NOW, "")
+    api = Api(answer)
+    connector = _connector(
+        (kun_liu,), video_id=None, channel_id="UCa-vrCLQHviTOVnEKDOdetQ", max_reply_pages=1
+    )
+    with _client(api) as client:
+        replies = connector.recheck(client, [mention], NOW)
+    assert len(api.requests) == 2, "one commentThreads call, one comments page"
+    assert min(r.created_at for r in replies) == datetime(2019, 12, 1, 4, 46, 20, tzinfo=UTC)
+    assert all(r.earlier_unseen for r in replies) and len(replies) == 2

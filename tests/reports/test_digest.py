@@ -140,6 +140,23 @@ def test_digest_of_an_empty_store_says_so_without_failing(engine: Engine) -> Non
     assert "Median time to first response: -;" in body
 
 
+def test_the_digest_says_how_many_answers_are_upper_bounds(engine: Engine) -> None:
+    """One of last week's three answers came from a thread not read in full."""
+    load(
+        engine,
+        [
+            answered("reddit", LAST_WEEK, 1800, 1800, True, ttfr_exact=True),
+            answered("reddit", LAST_WEEK, 3600, 3600, True, ttfr_exact=False),
+            answered("reddit", LAST_WEEK, 7200, 3600, False),
+        ],
+    )
+    _, body = digest_body(make_config(), engine, datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    assert (
+        "Not exact: 1 of 3 answers came from threads not read in full; their times are upper"
+        " bounds (≤)" in body
+    )
+
+
 def test_the_service_registers_the_digest_job(sqlite_engine: Engine) -> None:
     from monitor.pipeline import Pipeline
     from monitor.scheduler import Service

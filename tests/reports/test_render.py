@@ -73,6 +73,7 @@ EXPECTED_COLUMNS = [
     "sla_answered",
     "sla_expired",
     "sla_judged",
+    "ttfr_not_exact",
 ]
 
 
@@ -102,7 +103,7 @@ def test_csv_has_the_documented_columns_and_one_row_per_group_and_period(
 def test_json_has_the_same_columns_and_the_weekly_series(sqlite_engine: Engine) -> None:
     load(sqlite_engine)
     data = json.loads(render_json(build_report(sqlite_engine, WINDOW, "platform", charts=True)))
-    assert data["schema"] == "monitor.report/2"
+    assert data["schema"] == "monitor.report/3"
     assert data["columns"] == EXPECTED_COLUMNS
     assert set(data) == {
         "schema",
@@ -145,7 +146,7 @@ def test_text_report_puts_the_median_first(sqlite_engine: Engine) -> None:
     header = next(line for line in text.splitlines() if line.startswith("platform  "))
     assert header.index("median") < header.index("p90") < header.index("mean")
     reddit = next(line for line in text.splitlines() if line.startswith("reddit "))
-    assert reddit.split()[:8] == ["reddit", "8", "6", "3", "50%", "30m", "1h", "42m"]
+    assert reddit.split()[:9] == ["reddit", "8", "6", "3", "0", "50%", "30m", "1h", "42m"]
     assert "Net Promoter Score" in text and "+40" in text
     assert "https://reddit.example/" in text  # the slowest open mention's link
 
