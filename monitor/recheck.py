@@ -1,0 +1,223 @@
+"""`monitor recheck`: walk every unanswered mention of a feed in a range for the brand's replies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from connectors import Connector
+from connectors.errors import ConnectorError, RateLimited, TransientError
+from monitor.config import FeedConfig
+from monitor.models import Mention, table_of, utcnow
+from monitor.pipeline import Pipeline
+
+# A platform that names no wait gets this long: a rate-limit window is usually a minute or more.
+DEFAULT_WAIT = 60.0
+# Waits in a row without a batch getting through before the walk gives up (a platform that
+# keeps answering 429 with short waits), and tries of a batch that fails transiently.
+MAX_WAITS = 5
+MAX_TRIES = 3
+
+
+def batch_size(connector: Connector) -> int:
+    """Mentions one `recheck` call walks: the connector's own per-call bound.
+
+    Connectors cut the list they are given to that bound and drop the rest unseen, so a
+    batch must never be larger. A connector without a known bound gets batches of one: one
+    walk per call, which is what every connector without such an option does anyway."""
+    for name in ("max_rechecks", "recheck_limit"):
+        value = getattr(connector.options, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 1
+
+
+@dataclass
+class Progress:
+    """What the walk has done so far; handed to the display after every step."""
+
+    total: int  # unanswered mentions in the range when the walk started
+    checked: int = 0
+    answered: int = 0  # mentions a found reply answered (or answered earlier than known)
+    waiting: float = 0.0  # seconds left of a rate-limit wait; 0 while walking
+    reason: str = ""  # the platform's words for the wait
+
+
+@dataclass
+class Outcome:
+    """How the walk ended. `stopped` is None when every mention in the range was walked."""
+
+    progress: Progress
+    stopped: str | None = None
+    retry_at: datetime | None = None  # when the platform's long rate limit ends
+    resume_until: datetime | None = None  # run again with --until this to continue
+    rate_before: float | None = None
+    rate_after: float | None = None
+    answered_before: int = 0
+    answered_after: int = 0
+    alerts: int = 0
+
+
+@dataclass
+class HistoryRecheck:
+    """Newest first, one connector call per batch, each batch's replies stored before the next.
+
+    Newest first: recent weeks are what reports and managers look at, so if a daily quota stops
+    the walk, what is done is what matters most; the rest continues with `--until`. A crash or
+    Ctrl-C loses at most the batch in flight, and a re-run skips what was answered (it is no
+    longer open); walked mentions that stayed unanswered are walked again unless `--until`
+    says where the walk stopped."""
+
+    pipeline: Pipeline
+    feed: FeedConfig
+    since: datetime
+    until: datetime
+    pace: float = 2.0  # seconds per mention walked, measured from the start of each call
+    max_wait: float = 900.0  # longer rate limits stop the walk instead of waiting
+    on_progress: Callable[[Progress], None] = lambda _progress: None
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    clock: Callable[[], datetime] = utcnow
+    # the newest creation time not yet walked for sure (--until to continue after a Ctrl-C)
+    place: datetime | None = field(default=None, init=False)
+    _before: dict[str, int] | None = field(default=None, init=False)
+
+    def unanswered(self) -> int:
+        """Open and expired mentions in the range now: the length of the walk."""
+        if self._before is None:
+            self._before = status_counts(
+                self.pipeline.engine, self.feed.name, self.since, self.until
+            )
+        return self._before.get("open", 0) + self._before.get("expired", 0)
+
+    def run(self) -> Outcome:
+        pipeline, feed = self.pipeline, self.feed
+        size = batch_size(pipeline.connector(feed))
+        progress = Progress(total=self.unanswered())
+        assert self._before is not None
+        before_counts = self._before
+        outcome = Outcome(progress)
+        self.on_progress(progress)
+        # The walk's place: strictly older than `after` (created_at, id). `redo` is where the
+        # previous batch started: a connector may end a walk early without an error when its
+        # quota runs low (Mastodon, Bluesky), and the error then comes with the next call, so
+        # after a wait the previous batch's still-unanswered mentions are walked again.
+        after: tuple[datetime, int] | None = None
+        redo: tuple[datetime, int] | None = None
+        waits = tries = 0
+        next_call = self.monotonic()
+        while batch := pipeline.recheck_candidates(
+            feed.name, since=self.since, until=self.until, limit=size, before=after
+        ):
+            # pace: the platform's quota is shared with `monitor run`, so no burst
+            self.sleep(max(0.0, next_call - self.monotonic()))
+            started, now = self.monotonic(), self.clock()
+            # a month of history must not flood Slack: only mentions young enough to have
+            # been alerted get their message marked answered
+            updates_since = now - timedelta(seconds=pipeline.config.alerts.max_age)
+            resume = redo[0] if redo else batch[0].created_at
+            try:
+                report = pipeline.recheck_mentions(feed, batch, now, updates_since=updates_since)
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else DEFAULT_WAIT
+                waits += 1
+                if wait > self.max_wait or waits > MAX_WAITS:
+                    outcome.stopped = f"rate limited: {exc}"
+                    outcome.retry_at = now + timedelta(seconds=wait)
+                    outcome.resume_until = resume
+                    break
+                self._wait(progress, wait, str(exc))
+                after, redo = redo or after, None
+                next_call = self.monotonic()
+                continue
+            except TransientError as exc:
+                tries += 1
+                if tries >= MAX_TRIES:
+                    outcome.stopped = f"{tries} tries failed: {exc}"
+                    outcome.resume_until = resume
+                    break
+                wait = exc.retry_after if exc.retry_after is not None else 10.0 * tries
+                self._wait(progress, min(wait, self.max_wait), str(exc))
+                after, redo = redo or after, None
+                next_call = self.monotonic()
+                continue
+            except ConnectorError as exc:
+                # a token, a permission, a body we cannot read: waiting does not fix these
+                outcome.stopped = str(exc)
+                outcome.resume_until = batch[0].created_at
+                break
+            waits = tries = 0
+            first, last = batch[0], batch[-1]
+            assert first.id is not None and last.id is not None
+            redo = (first.created_at, first.id + 1)  # the batch again, its first included
+            after = (last.created_at, last.id)
+            self.place = last.created_at
+            progress.checked = min(progress.checked + len(batch), progress.total)
+            progress.answered += len(report.answered)
+            outcome.alerts += len(report.alerts)
+            self.on_progress(progress)
+            next_call = started + self.pace * len(batch)
+        after_counts = status_counts(pipeline.engine, feed.name, self.since, self.until)
+        outcome.rate_before = reply_rate(before_counts)
+        outcome.rate_after = reply_rate(after_counts)
+        outcome.answered_before = before_counts.get("answered", 0)
+        outcome.answered_after = after_counts.get("answered", 0)
+        if outcome.stopped is None:
+            progress.checked = progress.total
+            self.on_progress(progress)
+        return outcome
+
+    def _wait(self, progress: Progress, seconds: float, reason: str) -> None:
+        """Wait out the platform's limit in one-second steps, so the display counts down."""
+        end = self.monotonic() + seconds
+        progress.reason = reason
+        while (left := end - self.monotonic()) > 0:
+            progress.waiting = left
+            self.on_progress(progress)
+            self.sleep(min(1.0, left))
+        progress.waiting, progress.reason = 0.0, ""
+        self.on_progress(progress)
+
+
+_MENTION = table_of(Mention)
+
+
+def status_counts(engine: Engine, feed: str, since: datetime, until: datetime) -> dict[str, int]:
+    """The feed's mentions in the range by status; survey answers expect no reply, left out."""
+    table = _MENTION
+    query = (
+        sa.select(table.c.status, sa.func.count())
+        .where(
+            table.c.feed == feed,
+            table.c.created_at >= since,
+            table.c.created_at <= until,
+            table.c.score.is_(None),
+        )
+        .group_by(table.c.status)
+    )
+    with engine.connect() as conn:
+        return {status: count for status, count in conn.execute(query)}
+
+
+def reply_rate(counts: dict[str, int]) -> float | None:
+    """answered / mentions that expect a reply, as the reports count it (monitor/reports)."""
+    expecting = sum(counts.get(s, 0) for s in ("answered", "open", "expired"))
+    return counts.get("answered", 0) / expecting if expecting else None
+
+
+def summary(feed: str, outcome: Outcome) -> str:
+    """The last line: what was checked, what it found, and what it did to the reply rate."""
+    progress = outcome.progress
+    found = outcome.answered_after - outcome.answered_before
+    line = f"{feed}: checked {progress.checked:,} of {progress.total:,} unanswered mention(s), "
+    line += f"{found:,} newly answered"
+    if outcome.rate_before is not None and outcome.rate_after is not None:
+        line += f"; reply rate {outcome.rate_before:.1%} -> {outcome.rate_after:.1%}"
+    if outcome.alerts:
+        line += f"; {outcome.alerts:,} Slack message(s) to mark answered"
+    return line
