@@ -7,19 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors import Connector
 from connectors.errors import ConnectorError, RateLimited, TransientError
+from connectors.http import parse_retry_after
 from monitor.config import FeedConfig
 from monitor.models import Mention, table_of, utcnow
 from monitor.pipeline import Pipeline
 
 # A platform that names no wait gets this long: a rate-limit window is usually a minute or more.
 DEFAULT_WAIT = 60.0
-# Waits in a row without a batch getting through before the walk gives up (a platform that
-# keeps answering 429 with short waits), and tries of a batch that fails transiently.
+# Rate-limit waits in a row before the walk gives up (a platform that keeps answering 429
+# with short waits), and tries of a batch that fails otherwise (5xx, timeouts).
 MAX_WAITS = 5
 MAX_TRIES = 3
 
@@ -103,10 +105,29 @@ class HistoryRecheck:
         before_counts = self._before
         outcome = Outcome(progress)
         self.on_progress(progress)
+        watch = AnswerWatch()
+        hooks = pipeline.client.event_hooks
+        pipeline.client.event_hooks = {**hooks, "response": [*hooks["response"], watch]}
+        try:
+            self._walk(size, progress, outcome, watch)
+        finally:
+            pipeline.client.event_hooks = hooks
+        after_counts = status_counts(pipeline.engine, feed.name, self.since, self.until)
+        outcome.rate_before = reply_rate(before_counts)
+        outcome.rate_after = reply_rate(after_counts)
+        outcome.answered_before = before_counts.get("answered", 0)
+        outcome.answered_after = after_counts.get("answered", 0)
+        if outcome.stopped is None:
+            progress.checked = progress.total
+            self.on_progress(progress)
+        return outcome
+
+    def _walk(self, size: int, progress: Progress, outcome: Outcome, watch: AnswerWatch) -> None:
+        pipeline, feed = self.pipeline, self.feed
         # The walk's place: strictly older than `after` (created_at, id). `redo` is where the
-        # previous batch started: a connector may end a walk early without an error when its
-        # quota runs low (Mastodon, Bluesky), and the error then comes with the next call, so
-        # after a wait the previous batch's still-unanswered mentions are walked again.
+        # previous batch started: a connector may pause inside a walk without a sign on the
+        # wire (Stack Exchange's `backoff` in a body) and raise at the start of the next call,
+        # so after an error the previous batch's still-unanswered mentions are walked again.
         after: tuple[datetime, int] | None = None
         redo: tuple[datetime, int] | None = None
         waits = tries = 0
@@ -120,37 +141,47 @@ class HistoryRecheck:
             # a month of history must not flood Slack: only mentions young enough to have
             # been alerted get their message marked answered
             updates_since = now - timedelta(seconds=pipeline.config.alerts.max_age)
-            resume = redo[0] if redo else batch[0].created_at
+            watch.seen.clear()
+            failure: _Failure | None
             try:
                 report = pipeline.recheck_mentions(feed, batch, now, updates_since=updates_since)
-            except RateLimited as exc:
-                wait = exc.retry_after if exc.retry_after is not None else DEFAULT_WAIT
-                waits += 1
-                if wait > self.max_wait or waits > MAX_WAITS:
-                    outcome.stopped = f"rate limited: {exc}"
-                    outcome.retry_at = now + timedelta(seconds=wait)
-                    outcome.resume_until = resume
-                    break
-                self._wait(progress, wait, str(exc))
-                after, redo = redo or after, None
-                next_call = self.monotonic()
-                continue
             except TransientError as exc:
-                tries += 1
-                if tries >= MAX_TRIES:
-                    outcome.stopped = f"{tries} tries failed: {exc}"
-                    outcome.resume_until = resume
-                    break
-                wait = exc.retry_after if exc.retry_after is not None else 10.0 * tries
-                self._wait(progress, min(wait, self.max_wait), str(exc))
-                after, redo = redo or after, None
-                next_call = self.monotonic()
-                continue
+                failure = _Failure(isinstance(exc, RateLimited), exc.retry_after, str(exc))
+                resume = redo[0] if redo else batch[0].created_at
+                retry_from = redo or after
             except ConnectorError as exc:
                 # a token, a permission, a body we cannot read: waiting does not fix these
                 outcome.stopped = str(exc)
                 outcome.resume_until = batch[0].created_at
-                break
+                return
+            else:
+                progress.answered += len(report.answered)
+                outcome.alerts += len(report.alerts)
+                # a connector that met a 429 or a 5xx after its first request returns what it
+                # found so far (Mastodon, Bluesky): this batch again, after the wait
+                failure = watch.cut_short()
+                resume, retry_from = batch[0].created_at, after
+            if failure is not None:
+                if failure.rate_limited:
+                    waits += 1
+                    wait = failure.wait if failure.wait is not None else DEFAULT_WAIT
+                    give_up = wait > self.max_wait or waits > MAX_WAITS
+                else:
+                    tries += 1
+                    wait = failure.wait if failure.wait is not None else 10.0 * tries
+                    give_up = tries >= MAX_TRIES
+                if give_up:
+                    outcome.stopped = failure.text
+                    if not failure.rate_limited:
+                        outcome.stopped += f" ({tries} tries)"
+                    if failure.rate_limited:
+                        outcome.retry_at = now + timedelta(seconds=wait)
+                    outcome.resume_until = resume
+                    return
+                self._wait(progress, min(wait, self.max_wait), failure.text)
+                after, redo = retry_from, None
+                next_call = self.monotonic()
+                continue
             waits = tries = 0
             first, last = batch[0], batch[-1]
             assert first.id is not None and last.id is not None
@@ -158,19 +189,8 @@ class HistoryRecheck:
             after = (last.created_at, last.id)
             self.place = last.created_at
             progress.checked = min(progress.checked + len(batch), progress.total)
-            progress.answered += len(report.answered)
-            outcome.alerts += len(report.alerts)
             self.on_progress(progress)
             next_call = started + self.pace * len(batch)
-        after_counts = status_counts(pipeline.engine, feed.name, self.since, self.until)
-        outcome.rate_before = reply_rate(before_counts)
-        outcome.rate_after = reply_rate(after_counts)
-        outcome.answered_before = before_counts.get("answered", 0)
-        outcome.answered_after = after_counts.get("answered", 0)
-        if outcome.stopped is None:
-            progress.checked = progress.total
-            self.on_progress(progress)
-        return outcome
 
     def _wait(self, progress: Progress, seconds: float, reason: str) -> None:
         """Wait out the platform's limit in one-second steps, so the display counts down."""
@@ -182,6 +202,50 @@ class HistoryRecheck:
             self.sleep(min(1.0, left))
         progress.waiting, progress.reason = 0.0, ""
         self.on_progress(progress)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    rate_limited: bool
+    wait: float | None  # what the platform asked for, if it said
+    text: str
+
+
+class AnswerWatch:
+    """Sees every platform answer of the walk's HTTP client.
+
+    A connector that meets a 429 or a 5xx after the first request of a call ends its walk
+    and returns what it found (the scheduled re-check asks again later); the history walk
+    would otherwise pass the rest of that batch by without knowing."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, float | None]] = []
+
+    def __call__(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            self.seen.append((status, parse_retry_after(response.headers.get("Retry-After"))))
+        elif _nearly_used(response.headers.get("X-RateLimit-Remaining")):
+            # Mastodon ends a walk here, with a 200, and says nothing; the next call's 429
+            # names the wait
+            self.seen.append((status, None))
+
+    def cut_short(self) -> _Failure | None:
+        if not self.seen:
+            return None
+        status, wait = self.seen[-1]
+        if status < 400:
+            return _Failure(True, None, "the platform's quota is nearly used up")
+        limited = status == 429
+        what = "rate limited (429)" if limited else f"the platform failed ({status})"
+        return _Failure(limited, wait, f"{what} in the middle of a batch")
+
+
+def _nearly_used(remaining: str | None) -> bool:
+    try:
+        return remaining is not None and float(remaining) <= 1
+    except ValueError:
+        return False
 
 
 _MENTION = table_of(Mention)

@@ -39,7 +39,7 @@ class BarDisplay:
     def __call__(self, progress: Progress) -> None:
         self._status = f"{progress.answered:,} answered"
         if progress.waiting:
-            self._status += f", rate limited: waiting {format_duration(progress.waiting)}"
+            self._status += f", {progress.reason}: waiting {format_duration(progress.waiting)}"
         self._bar.update(progress.checked - self._shown)
         self._shown = progress.checked
         self._bar.render_progress()
@@ -66,8 +66,7 @@ class LineDisplay:
             if now - self._waited_at >= LINE_EVERY:
                 self._waited_at = now
                 click.echo(
-                    f"{self._feed}: rate limited ({progress.reason}), "
-                    f"waiting {format_duration(progress.waiting)}"
+                    f"{self._feed}: {progress.reason}; waiting {format_duration(progress.waiting)}"
                 )
             return
         self._waited_at = 0.0
