@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy.engine import Engine
 
 from monitor.cli import cli
 from tests.connectors.conformance import fixture_bytes
@@ -36,6 +38,7 @@ ALICE = "at://did:plc:by3jhwdqgbtrcc7q4tkkv3cf/app.bsky.feed.post/3jtvi2jrijx2y"
 SKEET = HELLTHREAD["thread"]["post"]["uri"]
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
 THREAD_PATH = "/xrpc/app.bsky.feed.getPostThread"
+BSKY_TOKEN = {"token_env": "BSKY_TEST_TOKEN"}
 
 
 def _chain() -> list[dict[str, Any]]:
@@ -359,3 +362,42 @@ def test_calls_are_paced_by_the_mentions_they_walk(
     assert outcome.stopped is None
     assert outcome.progress.checked == MENTIONS
     assert slept == [0.0, 10.0, 10.0]  # before batches 1, 2 and 3 (of 20, 20 and 16)
+
+
+def test_batches_cover_every_unanswered_mention_once_with_equal_times(engine: Engine) -> None:
+    """SQLite and PostgreSQL: newest first, ties on created_at split by id, range inclusive,
+    answered, handled and other feeds' mentions left out."""
+    from monitor.config import parse_config
+    from monitor.db import session
+    from monitor.models import Mention
+    from monitor.pipeline import Pipeline
+
+    config = parse_config(
+        {"feeds": [{"name": "acme-bsky", "type": "bluesky", "query": "acme", **BSKY_TOKEN}]}
+    )
+    day = datetime(2023, 4, 21, tzinfo=UTC)
+    statuses = ["open", "expired", "answered", "handled", "open", "open", "expired"]
+    with session(engine) as s:
+        for n, status in enumerate(statuses):
+            for feed in ("acme-bsky", "other"):
+                s.add(
+                    Mention(
+                        platform="bluesky",
+                        feed=feed,
+                        external_id=f"{feed}-{n}",
+                        created_at=day + timedelta(hours=n // 3),  # three per hour: ties
+                        fetched_at=day,
+                        status=status,
+                    )
+                )
+        s.commit()
+    pipeline = Pipeline(config, engine, httpx.Client())
+    seen: list[str] = []
+    place = None
+    while batch := pipeline.recheck_candidates(
+        "acme-bsky", since=day, until=day + timedelta(hours=2), limit=2, before=place
+    ):
+        seen += [m.external_id for m in batch]
+        place = (batch[-1].created_at, batch[-1].id)
+    # hours 2, 1, 0; within an hour the higher id first; 2 (answered), 3 (handled) left out
+    assert seen == ["acme-bsky-6", "acme-bsky-5", "acme-bsky-4", "acme-bsky-1", "acme-bsky-0"]
