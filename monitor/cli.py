@@ -381,7 +381,7 @@ def recheck(
     from monitor.db import open_store
     from monitor.models import utcnow
     from monitor.pipeline import Pipeline
-    from monitor.recheck import HistoryRecheck, summary
+    from monitor.recheck import HistoryRecheck, batch_size, bound_option, summary
     from monitor.recheck_progress import BarDisplay, LineDisplay
     from monitor.reports.command import report_zone
     from monitor.reports.query import parse_since, parse_until
@@ -408,6 +408,11 @@ def recheck(
         if not pipeline.needs_recheck(feed_config):
             engine.dispose()
             click.echo(f"{feed}'s platform sees replies in its normal poll; nothing to recheck")
+            sys.exit(2)
+        connector = pipeline.connector(feed_config)
+        if batch_size(connector) < 1:
+            engine.dispose()
+            click.echo(f"{feed}: {bound_option(connector)} = 0 turns its re-checks off")
             sys.exit(2)
         walk = HistoryRecheck(pipeline, feed_config, start, end, pace=pace, max_wait=longest_wait)
         display = BarDisplay if sys.stdout.isatty() else LineDisplay

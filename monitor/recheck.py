@@ -26,17 +26,22 @@ MAX_WAITS = 5
 MAX_TRIES = 3
 
 
+BOUND_OPTIONS = ("max_rechecks", "recheck_limit")  # the connectors' names for it
+
+
+def bound_option(connector: Connector) -> str | None:
+    """The option of the connector that bounds one `recheck` call, if it has one."""
+    return next((n for n in BOUND_OPTIONS if hasattr(connector.options, n)), None)
+
+
 def batch_size(connector: Connector) -> int:
     """Mentions one `recheck` call walks: the connector's own per-call bound.
 
     Connectors cut the list they are given to that bound and drop the rest unseen, so a
     batch must never be larger. A connector without a known bound gets batches of one: one
     walk per call, which is what every connector without such an option does anyway."""
-    for name in ("max_rechecks", "recheck_limit"):
-        value = getattr(connector.options, name, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return 1
+    name = bound_option(connector)
+    return int(getattr(connector.options, name)) if name else 1
 
 
 @dataclass

@@ -287,6 +287,28 @@ url = "http://127.0.0.1:9/feed.xml"
     assert result.exit_code == 2
     assert "blog's platform sees replies in its normal poll; nothing to recheck" in result.output
     assert monitor(config, "recheck", "nope").exit_code == 2
+    assert monitor(config, "recheck", "blog", "--since", "yesterday").exit_code == 2
+
+
+def test_a_feed_with_its_rechecks_turned_off_is_bad_usage(tmp_path: Path) -> None:
+    # with max_rechecks = 0 the connector walks nothing: a walk would report all checked
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///{tmp_path / "monitor.db"}"
+
+[[feeds]]
+name = "acme-gh"
+type = "github"
+query = "acme"
+max_rechecks = 0
+""",
+        encoding="utf-8",
+    )
+    result = monitor(config, "recheck", "acme-gh")
+    assert result.exit_code == 2, result.output
+    assert "acme-gh: max_rechecks = 0 turns its re-checks off" in result.output
 
 
 def test_an_expired_mention_answered_late_gets_its_ttfr(tmp_path: Path, history: Path) -> None:
