@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from connectors import Connector
 from connectors.errors import ConnectorError, RateLimited, TransientError
@@ -128,66 +129,40 @@ class HistoryRecheck:
         return outcome
 
     def _walk(self, size: int, progress: Progress, outcome: Outcome, watch: AnswerWatch) -> None:
-        pipeline, feed = self.pipeline, self.feed
         # The walk's place: strictly older than `after` (created_at, id). `redo` is where the
         # previous batch started: a connector may pause inside a walk without a sign on the
-        # wire (Stack Exchange's `backoff` in a body) and raise at the start of the next call,
-        # so after an error the previous batch's still-unanswered mentions are walked again.
+        # wire (Stack Exchange's `backoff` in a body) and raise RateLimited at the start of
+        # the next call, so after that the previous batch's still-unanswered mentions are
+        # walked again.
         after: tuple[datetime, int] | None = None
         redo: tuple[datetime, int] | None = None
-        waits = tries = 0
+        retries = _Retries(self.max_wait)
         next_call = self.monotonic()
-        while batch := pipeline.recheck_candidates(
-            feed.name, since=self.since, until=self.until, limit=size, before=after
+        while batch := self.pipeline.recheck_candidates(
+            self.feed.name, since=self.since, until=self.until, limit=size, before=after
         ):
             # pace: the platform's quota is shared with `monitor run`, so no burst
             self.sleep(max(0.0, next_call - self.monotonic()))
             started, now = self.monotonic(), self.clock()
-            # a month of history must not flood Slack: only mentions young enough to have
-            # been alerted get their message marked answered
-            updates_since = now - timedelta(seconds=pipeline.config.alerts.max_age)
-            watch.seen.clear()
-            failure: _Failure | None
             try:
-                report = pipeline.recheck_mentions(feed, batch, now, updates_since=updates_since)
-            except TransientError as exc:
-                failure = _Failure(isinstance(exc, RateLimited), exc.retry_after, str(exc))
-                resume = redo[0] if redo else batch[0].created_at
-                retry_from = redo or after
+                failure = self._call(batch, now, progress, outcome, watch)
             except ConnectorError as exc:
                 # a token, a permission, a body we cannot read: waiting does not fix these
-                outcome.stopped = str(exc)
-                outcome.resume_until = batch[0].created_at
+                outcome.stopped, outcome.resume_until = str(exc), batch[0].created_at
                 return
-            else:
-                progress.answered += len(report.answered)
-                outcome.alerts += len(report.alerts)
-                # a connector that met a 429 or a 5xx after its first request returns what it
-                # found so far (Mastodon, Bluesky): this batch again, after the wait
-                failure = watch.cut_short()
-                resume, retry_from = batch[0].created_at, after
             if failure is not None:
-                if failure.rate_limited:
-                    waits += 1
-                    wait = failure.wait if failure.wait is not None else DEFAULT_WAIT
-                    give_up = wait > self.max_wait or waits > MAX_WAITS
-                else:
-                    tries += 1
-                    wait = failure.wait if failure.wait is not None else 10.0 * tries
-                    give_up = tries >= MAX_TRIES
-                if give_up:
-                    outcome.stopped = failure.text
-                    if not failure.rate_limited:
-                        outcome.stopped += f" ({tries} tries)"
+                retry_from = (redo or after) if failure.step_back else after
+                wait = retries.wait(failure)
+                if wait is None:
+                    outcome.stopped = failure.text + retries.told(failure)
                     if failure.rate_limited:
-                        outcome.retry_at = now + timedelta(seconds=wait)
-                    outcome.resume_until = resume
+                        outcome.retry_at = now + timedelta(seconds=failure.wait or DEFAULT_WAIT)
+                    outcome.resume_until = retry_from[0] if retry_from else batch[0].created_at
                     return
-                self._wait(progress, min(wait, self.max_wait), failure.text)
-                after, redo = retry_from, None
-                next_call = self.monotonic()
+                self._wait(progress, wait, failure.text)
+                after, redo, next_call = retry_from, None, self.monotonic()
                 continue
-            waits = tries = 0
+            retries.reset()
             first, last = batch[0], batch[-1]
             assert first.id is not None and last.id is not None
             redo = (first.created_at, first.id + 1)  # the batch again, its first included
@@ -196,6 +171,38 @@ class HistoryRecheck:
             progress.checked = min(progress.checked + len(batch), progress.total)
             self.on_progress(progress)
             next_call = started + self.pace * len(batch)
+
+    def _call(
+        self,
+        batch: list[Mention],
+        now: datetime,
+        progress: Progress,
+        outcome: Outcome,
+        watch: AnswerWatch,
+    ) -> _Failure | None:
+        """One connector call over the batch, its replies stored; None when it went through.
+
+        Raises the connector's errors that waiting does not fix."""
+        # a month of history must not flood Slack: only mentions young enough to have been
+        # alerted get their message marked answered
+        updates_since = now - timedelta(seconds=self.pipeline.config.alerts.max_age)
+        watch.seen.clear()
+        try:
+            report = self.pipeline.recheck_mentions(
+                self.feed, batch, now, updates_since=updates_since
+            )
+        except TransientError as exc:
+            limited = isinstance(exc, RateLimited)
+            return _Failure(limited, exc.retry_after, str(exc), step_back=limited)
+        except IntegrityError:
+            # `monitor run` stored the same reply between our read and our write
+            # (PostgreSQL): the batch again, which then finds it stored
+            return _Failure(False, 0.0, "the same reply was stored by another process")
+        progress.answered += len(report.answered)
+        outcome.alerts += len(report.alerts)
+        # a connector that met a 429 or a 5xx after its first request returns what it found
+        # so far (Mastodon, Bluesky): this batch again, after the wait
+        return watch.cut_short()
 
     def _wait(self, progress: Progress, seconds: float, reason: str) -> None:
         """Wait out the platform's limit in one-second steps, so the display counts down."""
@@ -214,6 +221,32 @@ class _Failure:
     rate_limited: bool
     wait: float | None  # what the platform asked for, if it said
     text: str
+    step_back: bool = False  # a rate limit raised by a call: walk the previous batch again
+
+
+@dataclass
+class _Retries:
+    """How long to wait after a failed call, or None to give up: a rate limit longer than
+    `max_wait`, too many rate limits in a row, or too many other failures in a row."""
+
+    max_wait: float
+    waits: int = 0
+    tries: int = 0
+
+    def wait(self, failure: _Failure) -> float | None:
+        if failure.rate_limited:
+            self.waits += 1
+            wait = failure.wait if failure.wait is not None else DEFAULT_WAIT
+            return None if wait > self.max_wait or self.waits > MAX_WAITS else wait
+        self.tries += 1
+        wait = failure.wait if failure.wait is not None else 10.0 * self.tries
+        return None if self.tries >= MAX_TRIES else min(wait, self.max_wait)
+
+    def told(self, failure: _Failure) -> str:
+        return "" if failure.rate_limited else f" ({self.tries} tries)"
+
+    def reset(self) -> None:
+        self.waits = self.tries = 0
 
 
 class AnswerWatch:

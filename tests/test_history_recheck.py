@@ -423,3 +423,20 @@ def test_batches_cover_every_unanswered_mention_once_with_equal_times(engine: En
         place = (batch[-1].created_at, batch[-1].id)
     # hours 2, 1, 0; within an hour the higher id first; 2 (answered), 3 (handled) left out
     assert seen == ["acme-bsky-6", "acme-bsky-5", "acme-bsky-4", "acme-bsky-1", "acme-bsky-0"]
+
+
+def test_a_thread_that_keeps_failing_stops_the_walk_after_three_tries(
+    tmp_path: Path, history: Path, bluesky: Bluesky
+) -> None:
+    broken = _chain()[19]["post"]["uri"]  # the first of batch 2
+    server_error = Reply.json({"error": "InternalServerError"}, status=503, **{"Retry-After": "0"})
+    bluesky.server.route(
+        THREAD_PATH,
+        lambda r: server_error if r.query["uri"][0] == broken else bluesky._thread(r),
+    )
+    result = monitor(history, "recheck", "acme-bsky", "--since", "2023-04-01", "--pace", "0")
+    assert result.exit_code == 1, result.output
+    assert "acme-bsky: stopped: the platform failed (503) (3 tries)" in result.output
+    # a failure is not a rate limit: batch 1 is not walked again, only batch 2 is tried
+    assert bluesky.walked().count(broken) == 3 and len(bluesky.walked()) == 20 + 3
+    assert rows(tmp_path)[SKEET][0] == "answered"
