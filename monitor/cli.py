@@ -1,4 +1,4 @@
-"""The `monitor` command: run, demo, check-config, poll, status, db upgrade."""
+"""The `monitor` command: run, demo, check-config, poll, backfill, recheck, status, report, db."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from connectors import Connector
 from connectors.errors import ConnectorError, RateLimited, TransientError
 from connectors.http import parse_retry_after
 from monitor.config import FeedConfig
+from monitor.db import reader
 from monitor.models import Mention, table_of, utcnow
 from monitor.pipeline import Pipeline
 
@@ -302,7 +303,7 @@ def status_counts(engine: Engine, feed: str, since: datetime, until: datetime) -
         )
         .group_by(table.c.status)
     )
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:  # SQLite: beside a running poll, no write lock
         return {status: count for status, count in conn.execute(query)}
 
 
