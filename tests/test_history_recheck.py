@@ -440,3 +440,30 @@ def test_a_thread_that_keeps_failing_stops_the_walk_after_three_tries(
     # a failure is not a rate limit: batch 1 is not walked again, only batch 2 is tried
     assert bluesky.walked().count(broken) == 3 and len(bluesky.walked()) == 20 + 3
     assert rows(tmp_path)[SKEET][0] == "answered"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "cut", "wait"),
+    [
+        (200, {"X-RateLimit-Remaining": "299"}, False, None),
+        (200, {"X-RateLimit-Remaining": "1"}, True, None),  # Mastodon ends its walk here
+        (200, {"X-RateLimit-Remaining": "0.0"}, True, None),  # Reddit's form
+        (200, {"X-RateLimit-Remaining": "soon"}, False, None),
+        (404, {}, False, None),  # a deleted post: skipped by the connector, not a cut
+        (429, {"Retry-After": "7"}, True, 7.0),
+        (503, {}, True, None),
+    ],
+)
+def test_answer_watch_names_the_answers_after_which_a_walk_may_have_ended_early(
+    status: int, headers: dict[str, str], cut: bool, wait: float | None
+) -> None:
+    from monitor.recheck import AnswerWatch
+
+    watch = AnswerWatch()
+    watch(httpx.Response(200))
+    watch(httpx.Response(status, headers=headers))
+    failure = watch.cut_short()
+    assert (failure is not None) == cut
+    if failure is not None:
+        assert failure.wait == wait
+        assert failure.rate_limited == (status != 503)
