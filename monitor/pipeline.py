@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Select, and_, bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -57,6 +57,8 @@ MAX_TEXT = 20_000  # characters of a mention kept; a 100 KB post is stored cut, 
 MAX_BACKOFF = 3600.0
 _CHUNK = 500  # ids per IN (...) query: below SQLite's and PostgreSQL's parameter limits
 _T = TypeVar("_T")
+# a re-check looks for the first reply of these; an expired mention answered late counts too
+UNANSWERED = ("open", "expired")
 
 
 @dataclass
@@ -702,6 +704,24 @@ class Pipeline:
             ).all()
         if not rows:
             return PollReport(feed=feed.name)
+        try:
+            return self.recheck_mentions(feed, rows, now)
+        except ConnectorError as exc:
+            log.info("feed %s: re-check failed: %s", feed.name, exc)
+            return PollReport(feed=feed.name, ok=False, error=str(exc))
+
+    def recheck_mentions(
+        self,
+        feed: FeedConfig,
+        mentions: Sequence[Mention],
+        now: datetime,
+        *,
+        updates_since: datetime | None = None,
+    ) -> PollReport:
+        """One connector re-check of these stored mentions, its replies stored at once.
+
+        A connector error is raised (the caller decides: log it, or wait out a rate limit).
+        Mentions created before `updates_since` get no Slack "answered" update: history."""
         records = [
             MentionRecord(
                 platform=m.platform,
@@ -714,18 +734,53 @@ class Pipeline:
                 parent_id=m.parent_id,
                 thread_id=m.thread_id,
             )
-            for m in rows
+            for m in mentions
         ]
-        try:
-            with self._calling(feed) as connector:
-                replies = connector.recheck(self.client, records, now)
-        except ConnectorError as exc:
-            log.info("feed %s: re-check failed: %s", feed.name, exc)
-            return PollReport(feed=feed.name, ok=False, error=str(exc))
-        return self.store_replies(feed, replies, now)
+        with self._calling(feed) as connector:
+            replies = connector.recheck(self.client, records, now)
+        return self.store_replies(feed, replies, now, updates_since=updates_since)
+
+    def recheck_candidates(
+        self,
+        feed_name: str,
+        *,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        before: tuple[datetime, int] | None = None,
+    ) -> list[Mention]:
+        """The feed's unanswered (open or expired) mentions created in [since, until], newest
+        first, strictly older than `before` (created_at, id): a history re-check's next batch.
+
+        Read again for every batch, so a mention answered meanwhile (by this walk or by the
+        running monitor) is not walked twice, and a long history never sits in memory."""
+        query = select(Mention).where(
+            Mention.feed == feed_name,
+            col(Mention.status).in_(UNANSWERED),
+            Mention.created_at >= since,
+            Mention.created_at <= until,
+        )
+        if before is not None:
+            created, mention_id = before
+            query = query.where(
+                or_(
+                    col(Mention.created_at) < created,
+                    and_(col(Mention.created_at) == created, col(Mention.id) < mention_id),
+                )
+            )
+        query = query.order_by(col(Mention.created_at).desc(), col(Mention.id).desc())
+        with Session(self._reader) as session:
+            rows = list(session.exec(query.limit(limit)))
+            session.expunge_all()  # plain objects for the connector's records, no session left
+        return rows
 
     def store_replies(
-        self, feed: FeedConfig, replies: list[BrandReply], now: datetime
+        self,
+        feed: FeedConfig,
+        replies: list[BrandReply],
+        now: datetime,
+        *,
+        updates_since: datetime | None = None,
     ) -> PollReport:
         """Replies found by a re-check: stored and attached without touching the feed's cursor."""
         report = PollReport(feed=feed.name)
@@ -735,7 +790,10 @@ class Pipeline:
             report.answered = self._attach_replies(
                 session, self._mentions_answered_by(session, replies)
             )
-            report.alerts = self._answered_updates(session, report.answered, now)
+            recent = [
+                m for m in report.answered if updates_since is None or m.created_at >= updates_since
+            ]
+            report.alerts = self._answered_updates(session, recent, now)
             session.commit()
         return report
 
