@@ -2,7 +2,7 @@
 
 The kernel drops an flock when its process ends, however it ends (kill -9 included), so a
 stale lock file never blocks a restart. The file stays; only the lock on it matters.
-`monitor poll` and `backfill` take no lock: they are single shots whose writes are
+`monitor poll`, `backfill` and `recheck` take no lock: they are single shots whose writes are
 transactions deduplicated by key, and the alerts they queue are sent by the running `run`.
 """
 

@@ -61,6 +61,15 @@ _T = TypeVar("_T")
 UNANSWERED = ("open", "expired")
 
 
+def worth_rechecking() -> Any:
+    """Mentions a thread walk may still change: unanswered ones, and answered ones whose first
+    reply came from a partial read (an earlier brand reply may sit in what was not read)."""
+    return or_(
+        col(Mention.status).in_(UNANSWERED),
+        and_(col(Mention.status) == "answered", col(Mention.ttfr_exact).is_(False)),
+    )
+
+
 @dataclass
 class PollReport:
     """What one poll did; printed by `monitor poll`, logged by the scheduler."""
@@ -685,7 +694,8 @@ class Pipeline:
         return feed.connector_cls.recheck is not Connector.recheck
 
     def recheck(self, feed_name: str, *, now: datetime | None = None) -> PollReport | None:
-        """Ask the connector about the feed's open, recent mentions (bounded in count and age)."""
+        """Ask the connector about the feed's open, recent mentions, and answered ones whose
+        TTFR is an upper bound (bounded in count and age)."""
         now = now or self.clock()
         feed = self.config.feed(feed_name)
         if not self.needs_recheck(feed):
@@ -696,10 +706,14 @@ class Pipeline:
                 select(Mention)
                 .where(
                     Mention.feed == feed.name,
-                    Mention.status == "open",
+                    or_(
+                        col(Mention.status) == "open",
+                        and_(col(Mention.status) == "answered", col(Mention.ttfr_exact).is_(False)),
+                    ),
                     Mention.created_at >= now - timedelta(seconds=sla.recheck_max_age),
                 )
-                .order_by(col(Mention.created_at).desc())
+                # open mentions first: an answer to prove exact never crowds out a first answer
+                .order_by((col(Mention.status) == "open").desc(), col(Mention.created_at).desc())
                 .limit(sla.recheck_limit)
             ).all()
         if not rows:
@@ -749,14 +763,15 @@ class Pipeline:
         limit: int,
         before: tuple[datetime, int] | None = None,
     ) -> list[Mention]:
-        """The feed's unanswered (open or expired) mentions created in [since, until], newest
-        first, strictly older than `before` (created_at, id): a history re-check's next batch.
+        """The feed's mentions a walk may still change (`worth_rechecking`) created in [since,
+        until], newest first, strictly older than `before` (created_at, id): a history
+        re-check's next batch.
 
         Read again for every batch, so a mention answered meanwhile (by this walk or by the
         running monitor) is not walked twice, and a long history never sits in memory."""
         query = select(Mention).where(
             Mention.feed == feed_name,
-            col(Mention.status).in_(UNANSWERED),
+            worth_rechecking(),
             Mention.created_at >= since,
             Mention.created_at <= until,
         )

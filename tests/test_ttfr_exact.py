@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from connectors import MentionRecord
 from connectors.http import make_client
 from monitor.config import Config, parse_config
 from monitor.db import session
@@ -67,10 +66,21 @@ def _youtube(server: LocalServer) -> None:
     }
 
     def threads(request: Request) -> Reply:
-        return Reply(200, by_id if "id" in request.query else listing, JSON)
+        if "id" not in request.query:
+            return Reply(200, listing, JSON)
+        # ?id= answers the threads asked for, as YouTube does: the long thread counting its
+        # replies, the others as recorded
+        asked = set(request.query["id"][0].split(","))
+        recorded = json.loads(listing)
+        items = [json.loads(by_id)["items"][0]] if THREAD in asked else []
+        items += [i for i in recorded["items"] if i["id"] in asked and i["id"] != THREAD]
+        return Reply(200, json.dumps({**recorded, "items": items}).encode(), JSON)
 
     def comments(request: Request) -> Reply:
-        assert request.query["parentId"] == [THREAD]
+        if request.query["parentId"] != [THREAD]:  # no recording of other threads' replies
+            empty = {**json.loads(pages[None]), "items": []}
+            empty.pop("nextPageToken", None)
+            return Reply(200, json.dumps(empty).encode(), JSON)
         token = request.query.get("pageToken")
         return Reply(200, pages[None if token is None else "page2"], JSON)
 
@@ -144,7 +154,11 @@ def test_the_earliest_reply_on_a_later_page_gives_the_true_ttfr(
     assert mention.ttfr_seconds == 4190
     assert mention.ttfr_business_seconds == 4190  # Sunday 1 December is open all day here
     assert mention.ttfr_exact is True
-    pages = [r.query.get("pageToken") for r in server.requests if r.path == "/comments"]
+    pages = [
+        r.query.get("pageToken")
+        for r in server.requests
+        if r.path == "/comments" and r.query["parentId"] == [THREAD]
+    ]
     assert len(pages) == 2 and pages[0] is None
 
 
@@ -194,13 +208,10 @@ def test_a_walk_stopped_by_its_bound_marks_the_ttfr_not_exact_in_reports_and_sla
 def test_a_later_full_walk_corrects_an_answered_mention(
     server: LocalServer, sqlite_engine: Engine, client: httpx.Client
 ) -> None:
-    """The mention is answered at 4210 s (not exact) by a bounded walk; a later walk that
-    reads both pages finds the 04:46:00 reply and corrects first response, both TTFRs and
-    the SLA verdict, marks it exact, and queues a new answered note for Slack.
-
-    `Pipeline.recheck` picks open mentions only, so the later walk is the connector's own
-    re-check stored through `Pipeline.store_replies`, the path every re-check's replies take.
-    """
+    """The mention is answered at 4210 s (not exact) by a bounded walk; the next scheduled
+    re-check picks it again (answered, not exact) and, reading both pages, finds the
+    04:46:00 reply: first response, both TTFRs and the SLA verdict corrected, marked exact,
+    and a new answered note queued for Slack."""
     _poll_then_recheck(server, sqlite_engine, client, max_reply_pages=1)
     before = _stored(sqlite_engine)
     assert (before.status, before.ttfr_seconds, before.ttfr_exact) == ("answered", 4210, False)
@@ -220,10 +231,8 @@ def test_a_later_full_walk_corrects_an_answered_mention(
         s.commit()
 
     full = Pipeline(_config(server, brand=True), sqlite_engine, client)
-    feed = full.config.feed("yt")
-    record = MentionRecord("youtube", THREAD, CREATED, before.text)
-    replies = full.connector(feed).recheck(client, [record], NOW)
-    full.store_replies(feed, replies, NOW)
+    report = full.recheck("yt", now=NOW)
+    assert report is not None and report.ok, report
 
     after = _stored(sqlite_engine)
     assert after.status == "answered"
@@ -238,3 +247,9 @@ def test_a_later_full_walk_corrects_an_answered_mention(
     stamp = int(FIRST_REPLY.timestamp())
     assert f"answered_update:{after.id}:{stamp}" in keys
     assert unseen == [False, False, False], "the full walk cleared the mark on every reply"
+    # proven exact: the next sweep leaves it alone (no quota spent on it again)
+    walked = len(server.requests)
+    report = full.recheck("yt", now=NOW)
+    assert report is not None and report.ok
+    asked = [",".join(r.query.get("id", [])) for r in server.requests[walked:]]
+    assert asked and not any(THREAD in ids for ids in asked), asked
