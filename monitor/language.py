@@ -39,6 +39,15 @@ _ENGLISH_SHARED_WORDS = frozenset(
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 PLAUSIBLE = 0.05  # a runner-up at least this confident may be the real language
+# Up to this many words a text is "short": n-grams are too few for lingua's low-accuracy mode,
+# so the words it shares with each language's common words decide (monitor/language_words.py).
+SHORT_WORDS = 8
+# The vote is decisive when the winner knows at least half a word more than the runner-up
+# (a word that two languages share counts half for each).
+VOTE_MARGIN = 0.5
+# A platform's language tag is a hint: Mastodon tags posts with the author's interface
+# language. The detector overrules it when it is at least this sure of another language.
+OVERRULE_PLATFORM = 0.8
 DETECT_CHARS = 500
 PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth starting
 
@@ -47,7 +56,7 @@ PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth st
 class DetectedLanguage:
     code: str  # ISO 639-1, or "und"
     confidence: float | None  # None: the platform said so, nothing was measured
-    method: str = "detector"  # detector | english-words | platform | too-short
+    method: str = "detector"  # detector | english-words | words | platform | too-short
     # Runner-up languages the detector found plausible: short Spanish often scores as
     # Portuguese ("El servicio es pésimo": pt 0.92, es 0.07), so their complaint rules apply too.
     plausible: tuple[str, ...] = ()
@@ -105,22 +114,41 @@ def _lingua_detector(codes: tuple[str, ...]) -> Any:
 class LanguageDetector:
     """Guesses the language of a text among `languages`; unsure or too short -> "und"."""
 
-    def __init__(self, languages: Iterable[str], *, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        languages: Iterable[str],
+        *,
+        min_confidence: float = 0.5,
+        ignore_words: Iterable[str] = (),
+    ) -> None:
         self.languages = tuple(sorted(set(languages)))
         self.min_confidence = min_confidence
         self._english = "en" in self.languages
+        # Brand and product names are no language's words: "thanks acme!" is Afrikaans to
+        # lingua with "acme" and English without it.
+        names = sorted({w.strip() for w in ignore_words if w.strip()}, key=len, reverse=True)
+        self._ignore = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.I)
+            if names
+            else None
+        )
 
-    def detect(self, text: str) -> DetectedLanguage:
-        return self.detect_many([text])[0]
+    def detect(self, text: str, hint: str | None = None) -> DetectedLanguage:
+        return self.detect_many([text], [hint])[0]
 
-    def detect_many(self, texts: Sequence[str]) -> list[DetectedLanguage]:
+    def detect_many(
+        self, texts: Sequence[str], hints: Sequence[str | None] | None = None
+    ) -> list[DetectedLanguage]:
         """`detect` for a batch: lingua scores the batch on all cores in its own threads (half
-        the wall time on two cores; it holds the GIL meanwhile: bench/README.md)."""
+        the wall time on two cores; it holds the GIL meanwhile: bench/README.md). `hints` are
+        the platforms' language tags (ISO 639-1 or None), one per text."""
         results: list[DetectedLanguage | None] = []
         pending: list[tuple[int, str]] = []
         for text in texts:
             # The first few hundred characters tell the language; lingua's cost grows with length.
             cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
+            if self._ignore is not None:
+                cleaned = self._ignore.sub(" ", cleaned)
             letters = len(_NOT_LETTERS.sub("", cleaned))  # cheaper than a list of letters
             if letters < MIN_LETTERS:
                 results.append(DetectedLanguage(UNDETERMINED, 0.0, "too-short"))
@@ -128,6 +156,8 @@ class LanguageDetector:
                 # Plainly English by its function words: lingua would agree and costs as much
                 # CPU per text as TextBlob's scoring; two in three English texts skip it.
                 results.append(DetectedLanguage("en", share, "english-words"))
+            elif (voted := self._vote(cleaned)) is not None:
+                results.append(voted)
             else:
                 pending.append((len(results), cleaned))
                 results.append(None)
@@ -140,7 +170,45 @@ class LanguageDetector:
                 ranked_all = detector.compute_language_confidence_values_in_parallel(batch)
             for (index, _), ranked in zip(pending, ranked_all, strict=True):
                 results[index] = self._decide(ranked)
-        return [r for r in results if r is not None]
+        found = [r for r in results if r is not None]
+        if hints is None:
+            return found
+        return [self._with_hint(r, hint) for r, hint in zip(found, hints, strict=True)]
+
+    def _vote(self, cleaned: str) -> DetectedLanguage | None:
+        """A short text's language by its common words, when one language clearly leads."""
+        from monitor.language_words import vote
+        from monitor.sentiment_rules import fold
+
+        words = _WORD.findall(fold(cleaned))
+        if not words or len(words) > SHORT_WORDS:
+            return None
+        ranked, known = vote(words, self.languages)
+        if not ranked or known * 2 < len(set(words)):
+            return None  # mostly words no list knows (names, rarer words): lingua reads those
+        best, score = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if score - runner_up < VOTE_MARGIN:
+            return None
+        total = sum(s for _, s in ranked)
+        plausible = tuple(code for code, s in ranked[1:4] if s >= 0.5)
+        return DetectedLanguage(best, round(score / total, 3), "words", plausible)
+
+    def _with_hint(self, found: DetectedLanguage, hint: str | None) -> DetectedLanguage:
+        """The platform's tag, unless the text plainly says otherwise (see OVERRULE_PLATFORM)."""
+        if not hint or hint == found.code:
+            return DetectedLanguage(hint, None, "platform") if hint else found
+        if hint not in self.languages or found.code == UNDETERMINED:
+            # A language we do not detect, or nothing measured against it: the tag stands.
+            return DetectedLanguage(hint, None, "platform")
+        decisive = found.method in ("english-words", "words") or (
+            found.confidence is not None and found.confidence >= OVERRULE_PLATFORM
+        )
+        if decisive or hint not in found.plausible:
+            return found
+        # Unsure between the tag and the guess: the tag wins, the guess's complaints still count.
+        others = (found.code, *(c for c in found.plausible if c != hint))
+        return DetectedLanguage(hint, None, "platform", others)
 
     def _decide(self, ranked: Any) -> DetectedLanguage:
         best_code, confidence = UNDETERMINED, 0.0

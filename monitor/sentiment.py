@@ -63,7 +63,9 @@ class SentimentAnalyzer:
     def __init__(self, config: SentimentConfig | None = None) -> None:
         self.config = config = config or SentimentConfig()
         self.detector = LanguageDetector(
-            config.languages, min_confidence=config.min_language_confidence
+            config.languages,
+            min_confidence=config.min_language_confidence,
+            ignore_words=config.brand_names,
         )
         specs = [
             RuleSpec(rule.display_name, rule.language, rule.label, tuple(rule.phrases))
@@ -90,12 +92,9 @@ class SentimentAnalyzer:
         on every core (bench/ingest_bench.py: detection was half of the scoring time)."""
         texts = [text[:MAX_SCORED_CHARS] for text, _, _ in requests]
         given = [normalise_code(language) for _, language, _ in requests]
-        detected = iter(
-            self.detector.detect_many([t for t, g in zip(texts, given, strict=True) if not g])
-        )
+        detected = self.detector.detect_many(texts, given)
         results = []
-        for text, code, (_, _, rating) in zip(texts, given, requests, strict=True):
-            lang = DetectedLanguage(code, None, "platform") if code else next(detected)
+        for text, lang, (_, _, rating) in zip(texts, detected, requests, strict=True):
             results.append(self._analyse(text, None, rating, 5.0, lang)[0])
         return results
 
@@ -107,11 +106,10 @@ class SentimentAnalyzer:
         return "neutral"
 
     def language_of(self, text: str, language: str | None = None) -> DetectedLanguage:
-        """The platform's language when it gave one, else the detector's guess."""
-        given = normalise_code(language)
-        if given:
-            return DetectedLanguage(given, None, "platform")
-        return self.detector.detect(text)
+        """The detector's guess, with the platform's language as a hint: the platform's tag
+        stands unless the text plainly is another language (Mastodon tags a post with the
+        author's interface language, not the post's)."""
+        return self.detector.detect(text, normalise_code(language))
 
     def analyse(
         self,

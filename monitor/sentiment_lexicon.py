@@ -145,17 +145,18 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "dålig* | värdelös* | hemsk* | fruktansvärd* | besviken | besvikelse | bedrägeri | "
         "fungerar inte | funkar inte | trasig* | aldrig mer | ingen svarar | inget svar | "
         "pengarna tillbaka | säga upp | försenad* | katastrof* | skandal* | oacceptabel* | "
-        "skräp | usel*"
+        "skräp | usel* | värst* | inte kommit | inte fått | fortfarande inte"
     ),
     "da": _phrases(
         "dårlig* | elendig* | værdiløs* | skuffet | skuffende | svindel | fungerer ikke | "
         "virker ikke | i stykker | aldrig igen | ingen svarer | intet svar | pengene tilbage | "
-        "opsige | forsinket | katastrofe | skandale | uacceptabel* | lort"
+        "opsige | forsinket | katastrofe | skandale | uacceptabel* | lort | ikke kommet | stadig ikke"
     ),
     "nb": _phrases(
         "dårlig* | elendig* | verdiløs* | skuffet | skuffende | svindel | fungerer ikke | "
         "virker ikke | i stykker | aldri igjen | ingen svarer | ikke noe svar | pengene tilbake "
-        "| si opp | forsinket | katastrofe | skandale | uakseptabel* | møkk*"
+        "| si opp | forsinket | katastrofe | skandale | uakseptabel* | møkk* | ikke kommet | "
+        "fortsatt ikke"
     ),
     "fi": _phrases(
         "huono* | surkea* | kamala* | hirveä* | pettynyt | pettymys | huijaus | huijari* | ei "
@@ -166,14 +167,14 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "beznadziej* | fatalnie | fatalny | okropn* | tragedia | tragiczn* | rozczarowan* | "
         "oszust* | nie działa | zepsut* | uszkodzon* | nigdy więcej | nikt nie odpowiada | brak "
         "odpowiedzi | zwrot pieniędzy | reklamacj* | opóźnien* | skandal* | żenada | żenujące | "
-        "masakra | porażka | syf"
+        "masakra | porażka | syf | najgorsz* | nie dotarł* | nie doszł* | nadal nie | wciąż nie"
     ),
 }
 
 
 POSITIVE: dict[str, tuple[str, ...]] = {
     "nl": _phrases(
-        "geweldig* | fantastisch* | uitstekend* | aanrader | super snel* | heel blij | erg blij "
+        "geweldig* | fantastisch* | uitstekend* | aanrader | super snel* | super blij | blij met | heel blij | erg blij "
         "| zeer blij | blij mee | tevreden | bedankt voor de snelle | dank voor de snelle | "
         "snel opgelost | opgelost | prima | perfect | netjes | vriendelijk* | goed geholpen | "
         "top service | echt top | super service"

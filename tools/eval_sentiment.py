@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = load_config(args.config).sentiment if args.config else SentimentConfig()
+    if not config.brand_names:  # the labelled set's customers write to "acme"
+        config = config.model_copy(update={"brand_names": ["acme"]})
     analyzer = SentimentAnalyzer(config)
     rows = load(args.file)
     by_language: dict[str, list[tuple[str, str]]] = defaultdict(list)
