@@ -20,7 +20,7 @@ _WORDS: dict[str, str] = {
     "terrible worst best order still again never ever just really can't don't doesn't won't "
     "yes hi hello wow cool happy angry broken working fix customer with from are have "
     "has been would could should they our there about does did but for to of in on a an new "
-    "today ship got get all out up one more time now here thing stuff",
+    "today ship got get all out up one more time now here thing stuff support thx",
     "nl": "de het een en is niet geen wel ook maar mijn jullie jij je ik we wat waarom hoe "
     "wanneer waar nog steeds weer al dank bedankt heel erg echt super blij leuk goed slecht "
     "werkt komt met voor van op naar dat dit zijn hebben heb kan moet graag bestelling pakket "

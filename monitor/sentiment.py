@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 from monitor.config import SentimentConfig
 from monitor.language import UNDETERMINED, DetectedLanguage, LanguageDetector, normalise_code
 from monitor.scorers import EmojiScorer, Score, Scorer, TextBlobScorer, expand_negations
-from monitor.sentiment_rules import RuleMatch, RuleSpec, builtin_specs, fold, rule_book
+from monitor.sentiment_lexicon import NEGATORS, TROUBLE
+from monitor.sentiment_rules import (
+    RuleMatch,
+    RuleSpec,
+    builtin_specs,
+    compile_phrases,
+    fold,
+    rule_book,
+)
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -27,6 +35,12 @@ _ENGLISH_COMMON = frozenset(
     "had will would can could should just very too what why how when where who all any".split()
 )
 MAX_SCORED_CHARS = 5000
+# A plain statement ("Der Konzern meldet einen Umsatz von zwei Milliarden Euro") in a language
+# with built-in phrase lists is `neutral` when it has at least this many words and nothing that
+# hints at a complaint (`_plain_statement`): news and announcements are not unreadable.
+STATEMENT_MIN_WORDS = 5
+STATEMENT_MIN_CONFIDENCE = 0.9  # a misread language must not make its complaint a "statement"
+_STATEMENT_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 Request = tuple[str, str | None, float | None]  # text, platform's language, rating
 
 
@@ -82,6 +96,13 @@ class SentimentAnalyzer:
         self._scorers = {lang: available.get(name) for lang, name in config.scorers.items()}
         self._textblob = available["textblob"]
         self._emoji = available["emoji"]
+        # Only with the built-in complaint lists: without them a plain-looking complaint
+        # would pass as a statement.
+        self._trouble = (
+            {lang: compile_phrases(phrases) for lang, phrases in TROUBLE.items()}
+            if config.builtin_rules
+            else {}
+        )
 
     def warm_up(self) -> None:
         """Load the language models now (at start-up), not on the first mention."""
@@ -185,8 +206,27 @@ class SentimentAnalyzer:
         if neutral_hits and not _ALNUM.search(masked):
             hit = neutral_hits[0]
             return _TextVerdict("neutral", None, None, hit.source, _why(hit))
+        if not found.ignored and self._plain_statement(masked, lang):
+            why = "a plain statement: no complaint or praise phrase, negator, '!' or '?'"
+            return _TextVerdict("neutral", None, None, "statement", why)
         ignored = f"; ignored negated {_why(found.ignored[0])}" if found.ignored else ""
         return _TextVerdict("unscored", None, None, "none", "no scorer or rule" + ignored)
+
+    def _plain_statement(self, text: str, lang: DetectedLanguage) -> bool:
+        """A statement of fact: long enough, surely in a language whose complaint phrases we
+        know, with no negator, no "!" or "?", and none of the language's trouble words."""
+        language = lang.code
+        trouble = self._trouble.get(language)
+        sure = lang.confidence is None or lang.confidence >= STATEMENT_MIN_CONFIDENCE
+        if trouble is None or not sure or "!" in text or "?" in text or "¿" in text:
+            return False
+        folded = fold(text)
+        words = _STATEMENT_WORD.findall(folded)
+        if len(words) < STATEMENT_MIN_WORDS:
+            return False
+        if any(word in NEGATORS[language] for word in words):
+            return False
+        return trouble.search(folded) is None
 
 
 def _why(match: RuleMatch) -> str:

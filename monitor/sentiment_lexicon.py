@@ -219,3 +219,67 @@ POSITIVE: dict[str, tuple[str, ...]] = {
     "fi": _phrases("kiitos paljon | loistava* | erinomai* | tyytyväinen | suosittelen | mahtava*"),
     "pl": _phrases("dziękuję bardzo | świetn* | doskonał* | zadowolon* | polecam | rewelac*"),
 }
+
+# Words that often carry a complaint without being one on their own (waiting, again, still,
+# my order, why, please, help). A text with none of them, no negator, no phrase above, no "!"
+# and no "?" is a plain statement: `neutral` (see `SentimentAnalyzer`). With one, it stays
+# `unscored` rather than risk calling a complaint neutral.
+TROUBLE: dict[str, tuple[str, ...]] = {
+    "nl": _phrases(
+        "wacht* | weer | nog steeds | al weken | al dagen | waarom | help* | alsjeblieft | "
+        "graag | mijn bestelling | mijn pakket* | mijn geld | probleem* | fout* | helaas | "
+        "jammer | eindelijk | sinds"
+    ),
+    "de": _phrases(
+        "wart* | warte* | wieder | immer noch | seit | warum | hilfe | helft | bitte | meine "
+        "bestellung | mein paket | mein geld | problem* | fehler* | leider | schade | endlich"
+    ),
+    "fr": _phrases(
+        "attend* | encore | toujours | depuis | pourquoi | aide* | aidez | svp | s'il vous plait "
+        "| ma commande | mon colis | mon argent | probleme* | erreur* | malheureusement | "
+        "dommage | enfin"
+    ),
+    "es": _phrases(
+        "esper* | otra vez | de nuevo | todavia | aun | desde hace | por que | porque | ayud* | "
+        "por favor | mi pedido | mi paquete | mi dinero | problema* | error* | lamentablemente | "
+        "por fin"
+    ),
+    "pt": _phrases(
+        "esper* | de novo | outra vez | ainda | desde | por que | porque | ajud* | por favor | "
+        "meu pedido | minha encomenda | meu dinheiro | problema* | erro* | infelizmente | "
+        "finalmente"
+    ),
+    "it": _phrases(
+        "aspett* | ancora | di nuovo | da settimane | da giorni | perche | aiut* | per favore | "
+        "il mio ordine | il mio pacco | i miei soldi | problem* | errore* | purtroppo | "
+        "finalmente"
+    ),
+    "et": _phrases(
+        "oota* | jalle | ikka | juba | miks | abi | palun | minu tellimus | minu pakk | minu raha "
+        "| probleem* | viga | kahjuks | lopuks"
+    ),
+    "af": _phrases(
+        "wag* | weer | nog steeds | al weke | hoekom | help* | asseblief | my bestelling | my "
+        "pakkie | my geld | probleem* | fout* | ongelukkig | uiteindelik"
+    ),
+    "sv": _phrases(
+        "vanta* | vantar | igen | fortfarande | varfor | hjalp* | snalla | min bestallning | mitt "
+        "paket | mina pengar | problem* | fel | tyvarr | antligen"
+    ),
+    "da": _phrases(
+        "vent* | igen | stadig | hvorfor | hjaelp* | hjælp* | venligst | min bestilling | min "
+        "pakke | mine penge | problem* | fejl | desvaerre | desværre | endelig"
+    ),
+    "nb": _phrases(
+        "vent* | igjen | fortsatt | hvorfor | hjelp* | vennligst | min bestilling | min pakke | "
+        "pengene mine | problem* | feil | dessverre | endelig"
+    ),
+    "fi": _phrases(
+        "odot* | taas | viela | miksi | apua | auta* | ole hyva | tilaukseni | pakettini | "
+        "rahani | ongelma* | virhe* | valitettavasti | vihdoin"
+    ),
+    "pl": _phrases(
+        "czeka* | znowu | nadal | wciaz | dlaczego | pomoc* | prosze | moje zamowienie | moja "
+        "paczka | moje pieniadze | problem* | błąd | niestety | wreszcie"
+    ),
+}
