@@ -252,16 +252,24 @@ def explain(
         config = config.sentiment
     analyzer = SentimentAnalyzer(config)
     result, lang, verdict, why = analyzer._analyse(text, language, rating, rating_scale)
+    given = normalise_code(language)
     if lang.method == "platform":
         lang_line = f"language: {lang.code} (given by the platform)"
+        if lang.plausible:
+            lang_line += f"; the text might be {', '.join(lang.plausible)}"
     elif lang.code == UNDETERMINED:
-        lang_line = f"language: und (undetermined: confidence {lang.confidence}, {lang.method})"
+        lang_line = f"language unknown (confidence {lang.confidence}, {lang.method})"
     else:
-        how = "English function words" if lang.method == "english-words" else "detected"
-        lang_line = f"language: {lang.code} (confidence {lang.confidence}, {how})"
+        how = {"english-words": "English function words", "words": "common words"}
+        lang_line = f"language: {lang.code} (confidence {lang.confidence}, "
+        lang_line += how.get(lang.method, "detected") + ")"
+    if given and given != lang.code:
+        lang_line += f"; the platform said {given}, the text says otherwise"
     label_line = f"label: {result.label}"
     if result.label == "unscored":
-        label_line += f" (language: {result.language}, not scored)"
+        known = result.language and result.language != UNDETERMINED
+        shown = f"language: {result.language}" if known else "language unknown"
+        label_line += f" ({shown}, not scored)"
     lines = [
         lang_line,
         label_line,
