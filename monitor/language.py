@@ -46,7 +46,8 @@ SHORT_WORDS = 8
 # (a word that two languages share counts half for each).
 VOTE_MARGIN = 0.5
 # A platform's language tag is a hint: Mastodon tags posts with the author's interface
-# language. The detector overrules it when it is at least this sure of another language.
+# language. Lingua overrules it when at least this sure of a language the tag is not even a
+# runner-up to; the common-words vote overrules it whenever the tag's language is no runner-up.
 OVERRULE_PLATFORM = 0.8
 DETECT_CHARS = 500
 PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth starting
@@ -201,12 +202,14 @@ class LanguageDetector:
         if hint not in self.languages or found.code == UNDETERMINED:
             # A language we do not detect, or nothing measured against it: the tag stands.
             return DetectedLanguage(hint, None, "platform")
-        decisive = found.method in ("english-words", "words") or (
-            found.confidence is not None and found.confidence >= OVERRULE_PLATFORM
+        # A close call (nl/af, da/nb, es/pt: the tag is a runner-up) goes to the tag.
+        close_call = hint in found.plausible and found.method != "english-words"
+        sure = found.method in ("english-words", "words") or (
+            (found.confidence or 0.0) >= OVERRULE_PLATFORM
         )
-        if decisive or hint not in found.plausible:
-            return found
-        # Unsure between the tag and the guess: the tag wins, the guess's complaints still count.
+        if sure and not close_call:
+            return found  # the text plainly is another language
+        # The tag wins; the detector's guess stays plausible, so its complaint phrases count.
         others = (found.code, *(c for c in found.plausible if c != hint))
         return DetectedLanguage(hint, None, "platform", others)
 

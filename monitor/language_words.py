@@ -20,7 +20,8 @@ _WORDS: dict[str, str] = {
     "terrible worst best order still again never ever just really can't don't doesn't won't "
     "yes hi hello wow cool happy angry broken working fix customer with from are have "
     "has been would could should they our there about does did but for to of in on a an new "
-    "today ship got get all out up one more time now here thing stuff support thx",
+    "today ship got get all out up one more time now here thing stuff support thx brilliant "
+    "hate",
     "nl": "de het een en is niet geen wel ook maar mijn jullie jij je ik we wat waarom hoe "
     "wanneer waar nog steeds weer al dank bedankt heel erg echt super blij leuk goed slecht "
     "werkt komt met voor van op naar dat dit zijn hebben heb kan moet graag bestelling pakket "
@@ -45,7 +46,7 @@ _WORDS: dict[str, str] = {
     "et": "ja on ei ole see mis kas te ma mina sa meie aitah tanan vaga hea halb ikka jalle "
     "veel miks millal kus kuidas ka ning pood tellimus teenindus tootab rahul uus uue "
     "mudel mudeli tellisin just",
-    "af": "die en is nie ek jy julle ons my baie dankie goed sleg nog steeds weer hoekom "
+    "af": "die en is nie niks ek jy julle ons my baie dankie goed sleg nog steeds weer hoekom "
     "wanneer waar hoe ook met vir van op se het werk lewer diens pakkie bestelling",
     "sv": "och ar inte jag du ni vi min mitt tack sa mycket bra dalig fortfarande igen varfor "
     "nar var hur ocksa med for pa till har kommit funkar fungerar levererar paketet kundtjanst "
