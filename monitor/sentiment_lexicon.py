@@ -145,29 +145,34 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "dålig* | värdelös* | hemsk* | fruktansvärd* | besviken | besvikelse | bedrägeri | "
         "fungerar inte | funkar inte | trasig* | aldrig mer | ingen svarar | inget svar | "
         "pengarna tillbaka | säga upp | försenad* | katastrof* | skandal* | oacceptabel* | "
-        "skräp | usel* | värst* | inte kommit | inte fått | fortfarande inte"
+        "skräp | usel* | värst* | inte kommit | inte fått | fortfarande inte | ingen svar | var är "
+        "min | var är mitt | dragit två gånger | väntar fortfarande | fortfarande ingen"
     ),
     "da": _phrases(
         "dårlig* | elendig* | værdiløs* | skuffet | skuffende | svindel | fungerer ikke | "
         "virker ikke | i stykker | aldrig igen | ingen svarer | intet svar | pengene tilbage | "
-        "opsige | forsinket | katastrofe | skandale | uacceptabel* | lort | ikke kommet | stadig ikke"
+        "opsige | forsinket | katastrofe | skandale | uacceptabel* | lort | ikke kommet | stadig ikke "
+        "| ingen svar | hvor er min | hvor bliver | trukket to gange | venter stadig | stadig ingen"
     ),
     "nb": _phrases(
         "dårlig* | elendig* | verdiløs* | skuffet | skuffende | svindel | fungerer ikke | "
         "virker ikke | i stykker | aldri igjen | ingen svarer | ikke noe svar | pengene tilbake "
         "| si opp | forsinket | katastrofe | skandale | uakseptabel* | møkk* | ikke kommet | "
-        "fortsatt ikke"
+        "fortsatt ikke | ingen svar | hvor er min | hvor blir | trukket to ganger | venter "
+        "fortsatt | fortsatt ingen"
     ),
     "fi": _phrases(
         "huono* | surkea* | kamala* | hirveä* | pettynyt | pettymys | huijaus | huijari* | ei "
         "toimi | rikki | ei enää koskaan | ei vastaa | rahat takaisin | myöhässä | skandaali | "
-        "törkeä* | paska* | käyttökelvoton"
+        "törkeä* | paska* | käyttökelvoton | missä on tilaukseni | missä on pakettini | "
+        "veloitettiin kahdesti | odotan vieläkin | ei vastausta | vieläkään"
     ),
     "pl": _phrases(
         "beznadziej* | fatalnie | fatalny | okropn* | tragedia | tragiczn* | rozczarowan* | "
         "oszust* | nie działa | zepsut* | uszkodzon* | nigdy więcej | nikt nie odpowiada | brak "
         "odpowiedzi | zwrot pieniędzy | reklamacj* | opóźnien* | skandal* | żenada | żenujące | "
-        "masakra | porażka | syf | najgorsz* | nie dotarł* | nie doszł* | nadal nie | wciąż nie"
+        "masakra | porażka | syf | najgorsz* | nie dotarł* | nie doszł* | nadal nie | wciąż nie | "
+        "gdzie jest moja | gdzie jest moje | pobrali dwa razy | nadal czekam | dalej czekam"
     ),
 }
 
