@@ -49,6 +49,7 @@ VOTE_MARGIN = 0.5
 # language. Lingua overrules it when at least this sure of a language the tag is not even a
 # runner-up to; the common-words vote overrules it whenever the tag's language is no runner-up.
 OVERRULE_PLATFORM = 0.8
+TAG_CHECK_WORDS = 40  # words of a tagged text the word vote looks at before lingua is asked
 DETECT_CHARS = 500
 PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth starting
 
@@ -145,11 +146,18 @@ class LanguageDetector:
         the platforms' language tags (ISO 639-1 or None), one per text."""
         results: list[DetectedLanguage | None] = []
         pending: list[tuple[int, str]] = []
-        for text in texts:
+        for number, text in enumerate(texts):
             # The first few hundred characters tell the language; lingua's cost grows with length.
             cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
             if self._ignore is not None:
                 cleaned = self._ignore.sub(" ", cleaned)
+            hint = hints[number] if hints is not None else None
+            others = self._tag_fits(cleaned, hint) if hint else None
+            if hint and others is not None:
+                # The text's common words agree with the tag: lingua is not asked (it costs as
+                # much CPU as TextBlob's scoring; bench/ingest_bench.py).
+                results.append(DetectedLanguage(hint, None, "platform", others))
+                continue
             letters = len(_NOT_LETTERS.sub("", cleaned))  # cheaper than a list of letters
             if letters < MIN_LETTERS:
                 results.append(DetectedLanguage(UNDETERMINED, 0.0, "too-short"))
@@ -176,6 +184,21 @@ class LanguageDetector:
             return found
         return [self._with_hint(r, hint) for r, hint in zip(found, hints, strict=True)]
 
+    def _tag_fits(self, cleaned: str, hint: str) -> tuple[str, ...] | None:
+        """The close runner-ups when the tagged language has at least half the top score of
+        the word vote over the first words, else None: a mislabelled post (German tagged
+        "en") shares few words with the tag's language."""
+        from monitor.language_words import vote
+        from monitor.sentiment_rules import fold
+
+        if hint not in self.languages:
+            return ()  # nothing to measure it against
+        ranked, _ = vote(_WORD.findall(fold(cleaned))[:TAG_CHECK_WORDS], self.languages)
+        if not ranked or dict(ranked).get(hint, 0.0) * 2 < ranked[0][1]:
+            return None  # no word we know, or the words say otherwise: the detector looks
+        top = ranked[0][1]
+        return tuple(code for code, score in ranked[:4] if code != hint and score * 2 >= top)
+
     def _vote(self, cleaned: str) -> DetectedLanguage | None:
         """A short text's language by its common words, when one language clearly leads."""
         from monitor.language_words import vote
@@ -197,8 +220,10 @@ class LanguageDetector:
 
     def _with_hint(self, found: DetectedLanguage, hint: str | None) -> DetectedLanguage:
         """The platform's tag, unless the text plainly says otherwise (see OVERRULE_PLATFORM)."""
-        if not hint or hint == found.code:
-            return DetectedLanguage(hint, None, "platform") if hint else found
+        if not hint:
+            return found
+        if hint == found.code:  # confirmed (or not measured): the runner-ups still count
+            return DetectedLanguage(hint, None, "platform", found.plausible)
         if hint not in self.languages or found.code == UNDETERMINED:
             # A language we do not detect, or nothing measured against it: the tag stands.
             return DetectedLanguage(hint, None, "platform")
