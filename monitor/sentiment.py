@@ -40,6 +40,7 @@ MAX_SCORED_CHARS = 5000
 # hints at a complaint (`_plain_statement`): news and announcements are not unreadable.
 STATEMENT_MIN_WORDS = 5
 STATEMENT_MIN_CONFIDENCE = 0.9  # a misread language must not make its complaint a "statement"
+_LINK = re.compile(r"https?://\S+|www\.\S+")  # a "?" in a link's query is no question
 _STATEMENT_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 Request = tuple[str, str | None, float | None]  # text, platform's language, rating
 
@@ -216,6 +217,7 @@ class SentimentAnalyzer:
         """A statement of fact: long enough, surely in a language whose complaint phrases we
         know, with no negator, no "!" or "?", and none of the language's trouble words."""
         language = lang.code
+        text = _LINK.sub(" ", text)
         trouble = self._trouble.get(language)
         sure = lang.confidence is None or lang.confidence >= STATEMENT_MIN_CONFIDENCE
         if trouble is None or not sure or "!" in text or "?" in text or "¿" in text:
