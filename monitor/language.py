@@ -192,7 +192,7 @@ class LanguageDetector:
         from monitor.sentiment_rules import fold
 
         if hint not in self.languages:
-            return ()  # nothing to measure it against
+            return None  # a language we do not detect: only the detector can contradict it
         ranked, _ = vote(_WORD.findall(fold(cleaned))[:TAG_CHECK_WORDS], self.languages)
         if not ranked or dict(ranked).get(hint, 0.0) * 2 < ranked[0][1]:
             return None  # no word we know, or the words say otherwise: the detector looks
@@ -224,9 +224,8 @@ class LanguageDetector:
             return found
         if hint == found.code:  # confirmed (or not measured): the runner-ups still count
             return DetectedLanguage(hint, None, "platform", found.plausible)
-        if hint not in self.languages or found.code == UNDETERMINED:
-            # A language we do not detect, or nothing measured against it: the tag stands.
-            return DetectedLanguage(hint, None, "platform")
+        if found.code == UNDETERMINED:
+            return DetectedLanguage(hint, None, "platform")  # nothing measured against the tag
         # A close call (nl/af, da/nb, es/pt: the tag is a runner-up) goes to the tag.
         close_call = hint in found.plausible and found.method != "english-words"
         sure = found.method in ("english-words", "words") or (
@@ -249,6 +248,14 @@ class LanguageDetector:
         if best_code == UNDETERMINED or confidence < self.min_confidence:
             return DetectedLanguage(UNDETERMINED, confidence)
         return DetectedLanguage(best_code, confidence, plausible=plausible[1:])
+
+    def lingua_agrees(self, text: str, code: str) -> bool:
+        """Whether lingua's own first guess is `code`: a second opinion on a word vote."""
+        cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
+        if self._ignore is not None:
+            cleaned = self._ignore.sub(" ", cleaned)
+        ranked = _lingua_detector(self.languages).compute_language_confidence_values(cleaned)
+        return bool(ranked) and ranked[0].language.iso_code_639_1.name.lower() == code
 
     def warm_up(self) -> None:
         """Build the detector now (start-up) rather than on the first mention."""

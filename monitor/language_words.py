@@ -51,9 +51,9 @@ _WORDS: dict[str, str] = {
     "sv": "och ar inte jag du ni vi min mitt tack sa mycket bra dalig fortfarande igen varfor "
     "nar var hur ocksa med for pa till har kommit funkar fungerar levererar paketet kundtjanst "
     "varsta nagonsin jattebra",
-    "da": "og er ikke jeg du i vi min mit jeres jer tak tusind meget godt darlig stadig igen hvorfor "
-    "hvornar hvor hvordan ogsa med for pa til har kommet virker leverer pakken kundeservice "
-    "elendig ingen svarer",
+    "da": "og er ikke jeg du i vi min mit jeres jer tak tusind meget godt darlig stadig igen "
+    "hvorfor hvornar hvor hvordan ogsa med for pa til har kommet virker leverer pakken "
+    "kundeservice elendig ingen svarer",
     "nb": "og er ikke jeg du dere vi min mitt takk tusen veldig bra darlig fortsatt igjen "
     "hvorfor nar hvor hvordan ogsa med for pa til har kommet fungerer virker leverer pakken "
     "kundeservice elendig ingen svarer fornøyd",

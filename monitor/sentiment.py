@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from monitor.config import SentimentConfig
 from monitor.language import UNDETERMINED, DetectedLanguage, LanguageDetector, normalise_code
 from monitor.scorers import EmojiScorer, Score, Scorer, TextBlobScorer, expand_negations
-from monitor.sentiment_lexicon import NEGATORS, TROUBLE
+from monitor.sentiment_lexicon import NEGATORS, PERSONAL, TROUBLE
 from monitor.sentiment_rules import (
     RuleMatch,
     RuleSpec,
@@ -35,10 +35,11 @@ _ENGLISH_COMMON = frozenset(
     "had will would can could should just very too what why how when where who all any".split()
 )
 MAX_SCORED_CHARS = 5000
-# A plain statement ("Der Konzern meldet einen Umsatz von zwei Milliarden Euro") in a language
-# with built-in phrase lists is `neutral` when it has at least this many words and nothing that
-# hints at a complaint (`_plain_statement`): news and announcements are not unreadable.
-STATEMENT_MIN_WORDS = 5
+# A plain statement or question ("Der Konzern meldet einen Umsatz von zwei Milliarden Euro",
+# "Hacen envíos a Canarias?") in a language with built-in phrase lists is `neutral` when it has
+# at least this many words and nothing that hints at a complaint (`_plain_statement`): news,
+# announcements and questions about the product are not unreadable.
+STATEMENT_MIN_WORDS = 20
 STATEMENT_MIN_CONFIDENCE = 0.9  # a misread language must not make its complaint a "statement"
 _LINK = re.compile(r"https?://\S+|www\.\S+")  # a "?" in a link's query is no question
 _STATEMENT_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -100,7 +101,10 @@ class SentimentAnalyzer:
         # Only with the built-in complaint lists: without them a plain-looking complaint
         # would pass as a statement.
         self._trouble = (
-            {lang: compile_phrases(phrases) for lang, phrases in TROUBLE.items()}
+            {
+                lang: compile_phrases(phrases + PERSONAL.get(lang, ()))
+                for lang, phrases in TROUBLE.items()
+            }
             if config.builtin_rules
             else {}
         )
@@ -208,27 +212,36 @@ class SentimentAnalyzer:
             hit = neutral_hits[0]
             return _TextVerdict("neutral", None, None, hit.source, _why(hit))
         if not found.ignored and self._plain_statement(masked, lang):
-            why = "a plain statement: no complaint or praise phrase, negator, '!' or '?'"
+            why = "a plain statement: long, no complaint, praise or trouble word, I/you, negator, !"
             return _TextVerdict("neutral", None, None, "statement", why)
         ignored = f"; ignored negated {_why(found.ignored[0])}" if found.ignored else ""
         return _TextVerdict("unscored", None, None, "none", "no scorer or rule" + ignored)
 
     def _plain_statement(self, text: str, lang: DetectedLanguage) -> bool:
-        """A statement of fact: long enough, surely in a language whose complaint phrases we
-        know, with no negator, no "!" or "?", and none of the language's trouble words."""
+        """A statement or question: long enough, surely in a language whose complaint phrases
+        we know, with no negator, no "!", and none of the language's trouble words."""
         language = lang.code
         text = _LINK.sub(" ", text)
         trouble = self._trouble.get(language)
-        sure = lang.confidence is None or lang.confidence >= STATEMENT_MIN_CONFIDENCE
-        if trouble is None or not sure or "!" in text or "?" in text or "¿" in text:
-            return False
+        if trouble is None or "!" in text:
+            return False  # "!": worked up, one way or the other
         folded = fold(text)
         words = _STATEMENT_WORD.findall(folded)
         if len(words) < STATEMENT_MIN_WORDS:
             return False
-        if any(word in NEGATORS[language] for word in words):
+        if any(word in NEGATORS[language] for word in words) or trouble.search(folded):
             return False
-        return trouble.search(folded) is None
+        return self._surely(text, lang)
+
+    def _surely(self, text: str, lang: DetectedLanguage) -> bool:
+        """The language is sure enough to call a text with none of its complaint words neutral:
+        the platform said so (and the text did not say otherwise), lingua is sure, or the
+        common-words vote and lingua's first guess agree."""
+        if lang.confidence is None:
+            return True
+        if lang.method == "words":
+            return self.detector.lingua_agrees(text, lang.code)
+        return lang.confidence >= STATEMENT_MIN_CONFIDENCE
 
 
 def _why(match: RuleMatch) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import feedparser
 import pytest
 
+from connectors.text import clean_text, html_to_text
 from monitor.config import SentimentConfig
 from monitor.language import DetectedLanguage, LanguageDetector
 from monitor.sentiment import SentimentAnalyzer, explain
@@ -84,9 +88,14 @@ def test_the_tag_loses_to_the_texts_own_words_but_its_guess_stays_plausible():
     assert "nl" in tied.plausible  # Dutch complaint phrases still count
 
 
-def test_a_tag_for_a_language_we_do_not_detect_stands():
-    found = LanguageDetector(LANGUAGES).detect("Paket immer noch nicht da", hint="ja")
-    assert (found.code, found.method) == ("ja", "platform")
+def test_a_tag_for_a_language_we_do_not_detect_stands_unless_the_text_plainly_says_otherwise():
+    detector = LanguageDetector(LANGUAGES)
+    found = detector.detect("Paket immer noch nicht da", hint="ja")
+    assert (found.code, found.method) == ("de", "words")
+    # tests/fixtures/mastodon/status_toot_109383670869020554_local_instance_2022.json: "Toot!"
+    # tagged Japanese; too short to contradict
+    assert detector.detect("Toot!", hint="ja").code == "ja"
+    assert detector.detect("トゥートします", hint="ja").code == "ja"
 
 
 def test_brand_names_are_no_language_words():
@@ -114,18 +123,32 @@ def test_short_texts_are_placed_by_their_common_words(analyzer, text, language):
 # --- plain statements: news is not unreadable -----------------------------------------------
 
 
+FEEDS = Path(__file__).parent / "fixtures" / "rss"
+
+
+def news(name: str) -> list[str]:
+    """A recorded feed's entries as the pipeline hands them to the analyser: title and text."""
+    texts = []
+    for entry in feedparser.parse((FEEDS / name).read_bytes()).entries:
+        markup = entry.get("summary") or ""
+        for content in entry.get("content") or []:
+            markup = content.get("value") or markup
+        texts.append("\n".join(p for p in (clean_text(entry.title), html_to_text(markup)) if p))
+    return texts
+
+
 @pytest.mark.parametrize(
-    "text",
-    [
-        "Der Konzern meldet für das dritte Quartal einen Umsatz von zwei Milliarden Euro",
-        "Die Bahn streicht im Winter zahlreiche Verbindungen im Regionalverkehr",
-        "O governo anunciou novas medidas para a economia do país",
-        "A empresa vai abrir duas novas lojas em Lisboa no próximo ano",
-    ],
+    ("feed", "language"),
+    [("heise_developer_atom_2016.atom", "de"), ("jn_pt_iso8859_1_feedburner_2018.rss", "pt")],
 )
-def test_german_and_portuguese_news_is_neutral(analyzer, text):
-    result = analyzer.analyse(text)
-    assert (result.label, result.source) == ("neutral", "statement")
+def test_most_recorded_german_and_portuguese_news_is_scored_neutral(analyzer, feed, language):
+    # Issue 19: 54 of 55 such items were unscored. What stays unscored has a negator, "I/you"
+    # or a trouble word ("Tempestade ... violenta" is news, "ajuda" could be a customer).
+    results = analyzer.analyse_many([(text, None, None) for text in news(feed)])
+    assert all(r.language == language for r in results)
+    neutral = [r for r in results if (r.label, r.source) == ("neutral", "statement")]
+    assert len(neutral) * 2 >= len(results)  # de 12 of 15, pt 26 of 40 (docs/sentiment.md)
+    assert not [r for r in results if r.label == "negative"]
 
 
 @pytest.mark.parametrize(
@@ -151,10 +174,25 @@ def test_without_builtin_rules_no_statement_is_called_neutral():
 def test_a_statement_in_an_unsure_language_is_not_neutral(analyzer):
     # lingua read "lol this ad is brilliant" as Finnish: a misread language must not make a
     # text a "statement" of that language
-    text = "Die Bahn streicht im Winter zahlreiche Verbindungen im Regionalverkehr"
+    text = news("heise_developer_atom_2016.atom")[1]
     sure = analyzer._analyse(text, None, None, 5.0, DetectedLanguage("de", 0.95))[0]
     unsure = analyzer._analyse(text, None, None, 5.0, DetectedLanguage("de", 0.6))[0]
     assert (sure.label, unsure.label) == ("neutral", "unscored")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # phrase-less complaints from tools/data/labelled_mentions.jsonl ("hard", "held-out"):
+        # a statement rule for every plain text called 26 of 40 of them neutral
+        "Der Techniker kam erst um 19 Uhr statt wie vereinbart um 8 Uhr",
+        "Bezorger heeft het pakket gewoon bij de buren over de schutting gegooid",
+        "Budet kastet pakken over gjerdet hos naboen i går kveld",
+        "Paguei pelo envio expresso e a encomenda demorou doze dias para chegar",
+    ],
+)
+def test_a_short_plain_complaint_is_not_a_statement(analyzer, text):
+    assert analyzer.analyse(text).label == "unscored"
 
 
 # --- what people read ---------------------------------------------------------------------------

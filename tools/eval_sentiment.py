@@ -128,9 +128,9 @@ def compare(before: dict[str, dict], after: list[dict]) -> int:
         if old is None or old["predicted"] == row["predicted"]:
             continue
         mark = "  "
-        if row["label"] == "negative":
-            if _NEGATIVE_RANK[row["predicted"]] > _NEGATIVE_RANK[old["predicted"]]:
-                mark, worse = "!!", worse + 1
+        rank_now, rank_before = _NEGATIVE_RANK[row["predicted"]], _NEGATIVE_RANK[old["predicted"]]
+        if row["label"] == "negative" and rank_now > rank_before:
+            mark, worse = "!!", worse + 1
         print(
             f"{mark} {row['language']} {row['label']}: {old['predicted']} -> {row['predicted']} "
             f"(detected {old['detected']} -> {row['detected']}): {row['text']}"
