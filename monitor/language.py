@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from monitor.language_words import vote
+from monitor.sentiment_rules import fold
+
 UNDETERMINED = "und"
 # Below this many letters even a confident guess is a coin toss ("lol", "ok!", "Hallo").
 MIN_LETTERS = 4
@@ -188,9 +191,6 @@ class LanguageDetector:
         """The close runner-ups when the tagged language has at least half the top score of
         the word vote over the first words, else None: a mislabelled post (German tagged
         "en") shares few words with the tag's language."""
-        from monitor.language_words import vote
-        from monitor.sentiment_rules import fold
-
         if hint not in self.languages:
             return None  # a language we do not detect: only the detector can contradict it
         ranked, _ = vote(_WORD.findall(fold(cleaned))[:TAG_CHECK_WORDS], self.languages)
@@ -201,9 +201,6 @@ class LanguageDetector:
 
     def _vote(self, cleaned: str) -> DetectedLanguage | None:
         """A short text's language by its common words, when one language clearly leads."""
-        from monitor.language_words import vote
-        from monitor.sentiment_rules import fold
-
         words = _WORD.findall(fold(cleaned))
         if not words or len(words) > SHORT_WORDS:
             return None
@@ -248,14 +245,6 @@ class LanguageDetector:
         if best_code == UNDETERMINED or confidence < self.min_confidence:
             return DetectedLanguage(UNDETERMINED, confidence)
         return DetectedLanguage(best_code, confidence, plausible=plausible[1:])
-
-    def lingua_agrees(self, text: str, code: str) -> bool:
-        """Whether lingua's own first guess is `code`: a second opinion on a word vote."""
-        cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
-        if self._ignore is not None:
-            cleaned = self._ignore.sub(" ", cleaned)
-        ranked = _lingua_detector(self.languages).compute_language_confidence_values(cleaned)
-        return bool(ranked) and ranked[0].language.iso_code_639_1.name.lower() == code
 
     def warm_up(self) -> None:
         """Build the detector now (start-up) rather than on the first mention."""

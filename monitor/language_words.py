@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from monitor import sentiment_lexicon
+from monitor.sentiment_rules import fold
 
 _WORDS: dict[str, str] = {
     "en": "the and you your this that thanks thank love great good bad so very is was not my me "
@@ -67,8 +68,6 @@ _WORDS: dict[str, str] = {
 
 def _lexicon_words(language: str) -> set[str]:
     """Whole words of the language's complaint and praise phrases (not the `*` prefixes)."""
-    from monitor.sentiment_rules import fold
-
     phrases = sentiment_lexicon.NEGATIVE.get(language, ()) + sentiment_lexicon.POSITIVE.get(
         language, ()
     )
@@ -78,8 +77,6 @@ def _lexicon_words(language: str) -> set[str]:
 @lru_cache(maxsize=8)
 def weights(languages: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """word -> {language: 1/k}, where k is how many of `languages` use the word."""
-    from monitor.sentiment_rules import fold
-
     vocab = {code: {fold(w) for w in _WORDS.get(code, "").split()} for code in languages}
     for code in languages:
         vocab[code] |= _lexicon_words(code)
