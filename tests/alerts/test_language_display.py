@@ -10,6 +10,7 @@ import pytest
 
 from alerts.console import ConsoleSink
 from alerts.slack import build_blocks
+from monitor.demo import summary
 from monitor.messages import mention_message
 from monitor.models import Alert, Mention
 from tests.slack.support import NOW
@@ -63,3 +64,9 @@ def test_the_console_sink_prints_language_unknown():
     ConsoleSink(out).post("#support", mention_message(ALERT, unscored("und"), NOW))
     assert "(language unknown, not scored)" in out.getvalue()
     assert "und," not in out.getvalue()
+
+
+def test_the_demo_summary_counts_undetermined_languages_as_unknown(tmp_path):
+    mentions = [unscored("und"), unscored(None), unscored("nl")]
+    text = summary(mentions, decided=3, sent=3, folder=tmp_path, sink="console")
+    assert "not scored (no scorer for the language): unknown 2, nl 1" in text
