@@ -51,7 +51,7 @@ class Sentiment:
     label: str  # negative | neutral | positive | unscored
     polarity: float | None
     subjectivity: float | None
-    source: str  # textblob | emoji | rating | rule:<name> | none
+    source: str  # textblob | emoji | rating | rule:<name> | statement | none
     language: str | None = None  # ISO 639-1, or "und" when the detector was unsure
     language_confidence: float | None = None  # None when the platform gave the language
 
