@@ -290,6 +290,10 @@ class SentimentConfig(_Section):
         min_length=1,
         description="ISO 639-1 codes the detector chooses from (each costs memory)",
     )
+    brand_names: list[str] = Field(
+        default_factory=list,
+        description="the brand's and its products' names: ignored when detecting the language",
+    )
     min_language_confidence: float = Field(
         default=0.5, ge=0.0, le=1.0, description="below this the language is `und`"
     )

@@ -19,6 +19,7 @@ from connectors.http import make_client
 from monitor.config import Config, load_config
 from monitor.db import open_store
 from monitor.db import session as open_session
+from monitor.language import UNDETERMINED
 from monitor.models import Mention
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline
@@ -111,7 +112,11 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
     answered = [m for m in mentions if m.ttfr_seconds is not None]
     ttfr = sorted(m.ttfr_seconds for m in answered if m.ttfr_seconds is not None)
     open_negative = [m for m in mentions if m.status == "open" and m.sentiment == "negative"]
-    unscored = Counter(m.language or "unknown" for m in mentions if m.sentiment == "unscored")
+    unscored = Counter(
+        "unknown" if m.language in (None, UNDETERMINED) else m.language
+        for m in mentions
+        if m.sentiment == "unscored"
+    )
     lines = [
         "",
         "=" * 72,

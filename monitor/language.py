@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from monitor.language_words import vote
+from monitor.sentiment_rules import fold
+
 UNDETERMINED = "und"
 # Below this many letters even a confident guess is a coin toss ("lol", "ok!", "Hallo").
 MIN_LETTERS = 4
@@ -39,6 +42,17 @@ _ENGLISH_SHARED_WORDS = frozenset(
 )
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 PLAUSIBLE = 0.05  # a runner-up at least this confident may be the real language
+# Up to this many words a text is "short": n-grams are too few for lingua's low-accuracy mode,
+# so the words it shares with each language's common words decide (monitor/language_words.py).
+SHORT_WORDS = 8
+# The vote is decisive when the winner knows at least half a word more than the runner-up
+# (a word that two languages share counts half for each).
+VOTE_MARGIN = 0.5
+# A platform's language tag is a hint: Mastodon tags posts with the author's interface
+# language. Lingua overrules it when at least this sure of a language the tag is not even a
+# runner-up to; the common-words vote overrules it whenever the tag's language is no runner-up.
+OVERRULE_PLATFORM = 0.8
+TAG_CHECK_WORDS = 40  # words of a tagged text the word vote looks at before lingua is asked
 DETECT_CHARS = 500
 PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth starting
 
@@ -47,7 +61,7 @@ PARALLEL_MIN = 8  # texts in a batch before lingua's own thread pool is worth st
 class DetectedLanguage:
     code: str  # ISO 639-1, or "und"
     confidence: float | None  # None: the platform said so, nothing was measured
-    method: str = "detector"  # detector | english-words | platform | too-short
+    method: str = "detector"  # detector | english-words | words | platform | too-short
     # Runner-up languages the detector found plausible: short Spanish often scores as
     # Portuguese ("El servicio es pésimo": pt 0.92, es 0.07), so their complaint rules apply too.
     plausible: tuple[str, ...] = ()
@@ -105,22 +119,48 @@ def _lingua_detector(codes: tuple[str, ...]) -> Any:
 class LanguageDetector:
     """Guesses the language of a text among `languages`; unsure or too short -> "und"."""
 
-    def __init__(self, languages: Iterable[str], *, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        languages: Iterable[str],
+        *,
+        min_confidence: float = 0.5,
+        ignore_words: Iterable[str] = (),
+    ) -> None:
         self.languages = tuple(sorted(set(languages)))
         self.min_confidence = min_confidence
         self._english = "en" in self.languages
+        # Brand and product names are no language's words: "thanks acme!" is Afrikaans to
+        # lingua with "acme" and English without it.
+        names = sorted({w.strip() for w in ignore_words if w.strip()}, key=len, reverse=True)
+        self._ignore = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)", re.I)
+            if names
+            else None
+        )
 
-    def detect(self, text: str) -> DetectedLanguage:
-        return self.detect_many([text])[0]
+    def detect(self, text: str, hint: str | None = None) -> DetectedLanguage:
+        return self.detect_many([text], [hint])[0]
 
-    def detect_many(self, texts: Sequence[str]) -> list[DetectedLanguage]:
+    def detect_many(
+        self, texts: Sequence[str], hints: Sequence[str | None] | None = None
+    ) -> list[DetectedLanguage]:
         """`detect` for a batch: lingua scores the batch on all cores in its own threads (half
-        the wall time on two cores; it holds the GIL meanwhile: bench/README.md)."""
+        the wall time on two cores; it holds the GIL meanwhile: bench/README.md). `hints` are
+        the platforms' language tags (ISO 639-1 or None), one per text."""
         results: list[DetectedLanguage | None] = []
         pending: list[tuple[int, str]] = []
-        for text in texts:
+        for number, text in enumerate(texts):
             # The first few hundred characters tell the language; lingua's cost grows with length.
             cleaned = _NOISE.sub(" ", text[:DETECT_CHARS])
+            if self._ignore is not None:
+                cleaned = self._ignore.sub(" ", cleaned)
+            hint = hints[number] if hints is not None else None
+            others = self._tag_fits(cleaned, hint) if hint else None
+            if hint and others is not None:
+                # The text's common words agree with the tag: lingua is not asked (it costs as
+                # much CPU as TextBlob's scoring; bench/ingest_bench.py).
+                results.append(DetectedLanguage(hint, None, "platform", others))
+                continue
             letters = len(_NOT_LETTERS.sub("", cleaned))  # cheaper than a list of letters
             if letters < MIN_LETTERS:
                 results.append(DetectedLanguage(UNDETERMINED, 0.0, "too-short"))
@@ -128,6 +168,8 @@ class LanguageDetector:
                 # Plainly English by its function words: lingua would agree and costs as much
                 # CPU per text as TextBlob's scoring; two in three English texts skip it.
                 results.append(DetectedLanguage("en", share, "english-words"))
+            elif (voted := self._vote(cleaned)) is not None:
+                results.append(voted)
             else:
                 pending.append((len(results), cleaned))
                 results.append(None)
@@ -140,7 +182,57 @@ class LanguageDetector:
                 ranked_all = detector.compute_language_confidence_values_in_parallel(batch)
             for (index, _), ranked in zip(pending, ranked_all, strict=True):
                 results[index] = self._decide(ranked)
-        return [r for r in results if r is not None]
+        found = [r for r in results if r is not None]
+        if hints is None:
+            return found
+        return [self._with_hint(r, hint) for r, hint in zip(found, hints, strict=True)]
+
+    def _tag_fits(self, cleaned: str, hint: str) -> tuple[str, ...] | None:
+        """The close runner-ups when the tagged language has at least half the top score of
+        the word vote over the first words, else None: a mislabelled post (German tagged
+        "en") shares few words with the tag's language."""
+        if hint not in self.languages:
+            return None  # a language we do not detect: only the detector can contradict it
+        ranked, _ = vote(_WORD.findall(fold(cleaned))[:TAG_CHECK_WORDS], self.languages)
+        if not ranked or dict(ranked).get(hint, 0.0) * 2 < ranked[0][1]:
+            return None  # no word we know, or the words say otherwise: the detector looks
+        top = ranked[0][1]
+        return tuple(code for code, score in ranked[:4] if code != hint and score * 2 >= top)
+
+    def _vote(self, cleaned: str) -> DetectedLanguage | None:
+        """A short text's language by its common words, when one language clearly leads."""
+        words = _WORD.findall(fold(cleaned))
+        if not words or len(words) > SHORT_WORDS:
+            return None
+        ranked, known = vote(words, self.languages)
+        if not ranked or known * 2 < len(set(words)):
+            return None  # mostly words no list knows (names, rarer words): lingua reads those
+        best, score = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if score - runner_up < VOTE_MARGIN:
+            return None
+        total = sum(s for _, s in ranked)
+        plausible = tuple(code for code, s in ranked[1:4] if s >= 0.5)
+        return DetectedLanguage(best, round(score / total, 3), "words", plausible)
+
+    def _with_hint(self, found: DetectedLanguage, hint: str | None) -> DetectedLanguage:
+        """The platform's tag, unless the text plainly says otherwise (see OVERRULE_PLATFORM)."""
+        if not hint:
+            return found
+        if hint == found.code:  # confirmed (or not measured): the runner-ups still count
+            return DetectedLanguage(hint, None, "platform", found.plausible)
+        if found.code == UNDETERMINED:
+            return DetectedLanguage(hint, None, "platform")  # nothing measured against the tag
+        # A close call (nl/af, da/nb, es/pt: the tag is a runner-up) goes to the tag.
+        close_call = hint in found.plausible and found.method != "english-words"
+        sure = found.method in ("english-words", "words") or (
+            (found.confidence or 0.0) >= OVERRULE_PLATFORM
+        )
+        if sure and not close_call:
+            return found  # the text plainly is another language
+        # The tag wins; the detector's guess stays plausible, so its complaint phrases count.
+        others = (found.code, *(c for c in found.plausible if c != hint))
+        return DetectedLanguage(hint, None, "platform", others)
 
     def _decide(self, ranked: Any) -> DetectedLanguage:
         best_code, confidence = UNDETERMINED, 0.0

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from alerts.base import AlertMessage
 from connectors.durations import format_duration
+from monitor.language import UNDETERMINED
 from monitor.models import Alert, Mention
 
 _HEADLINES = {
     "negative": "Negative mention on {platform}",
-    "unscored": "Mention on {platform} (language: {language}, not scored)",
+    "unscored": "Mention on {platform} ({language}, not scored)",
     "mention": "New mention on {platform}",
     "unanswered": "Unanswered mention on {platform}",
     "sla_at_risk": "SLA at risk: mention on {platform}",
@@ -18,9 +19,16 @@ _HEADLINES = {
 }
 
 
+def language_phrase(code: str | None) -> str:
+    """ "language: nl", or "language unknown" rather than the detector's code "und"."""
+    if not code or code == UNDETERMINED:
+        return "language unknown"
+    return f"language: {code}"
+
+
 def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessage:
     headline = _HEADLINES.get(alert.kind, "Mention on {platform}").format(
-        platform=mention.platform, language=mention.language or "unknown"
+        platform=mention.platform, language=language_phrase(mention.language)
     )
     answered = None
     if mention.first_response_at is not None:
@@ -33,7 +41,7 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
     if mention.polarity is not None:
         facts.append(("Score", f"{mention.polarity:+.2f} ({mention.sentiment_source})"))
     elif mention.sentiment == "unscored":
-        facts.append(("Score", f"not scored (language: {mention.language or 'unknown'})"))
+        facts.append(("Score", f"not scored ({language_phrase(mention.language)})"))
     return AlertMessage(
         key=alert.key,
         kind=alert.kind,
@@ -46,7 +54,8 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
         sentiment=mention.sentiment,
         polarity=mention.polarity,
         rating=mention.rating,
-        language=mention.language,
+        # "und" is the detector's code for "could not tell": people read "unknown"
+        language="unknown" if mention.language == UNDETERMINED else mention.language,
         created_at=mention.created_at,
         age=f"{format_duration((now - mention.created_at).total_seconds())} ago",
         answered=answered,

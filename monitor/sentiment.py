@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 from monitor.config import SentimentConfig
 from monitor.language import UNDETERMINED, DetectedLanguage, LanguageDetector, normalise_code
 from monitor.scorers import EmojiScorer, Score, Scorer, TextBlobScorer, expand_negations
-from monitor.sentiment_rules import RuleMatch, RuleSpec, builtin_specs, fold, rule_book
+from monitor.sentiment_lexicon import NEGATORS, PERSONAL, TROUBLE
+from monitor.sentiment_rules import (
+    RuleMatch,
+    RuleSpec,
+    builtin_specs,
+    compile_phrases,
+    fold,
+    rule_book,
+)
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -27,6 +35,14 @@ _ENGLISH_COMMON = frozenset(
     "had will would can could should just very too what why how when where who all any".split()
 )
 MAX_SCORED_CHARS = 5000
+# A news item or announcement in a language with built-in phrase lists is `neutral` when it has
+# at least this many words and nothing that hints at a customer or a complaint
+# (`_plain_statement`). Shorter, the rule called 26 of 40 phrase-less complaints neutral
+# ("Der Techniker kam erst um 19 Uhr statt wie vereinbart um 8 Uhr"; docs/sentiment.md).
+STATEMENT_MIN_WORDS = 20
+STATEMENT_MIN_CONFIDENCE = 0.9  # a misread language must not make its complaint a "statement"
+_LINK = re.compile(r"https?://\S+|www\.\S+")  # a "?" in a link's query is no question
+_STATEMENT_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 Request = tuple[str, str | None, float | None]  # text, platform's language, rating
 
 
@@ -35,7 +51,7 @@ class Sentiment:
     label: str  # negative | neutral | positive | unscored
     polarity: float | None
     subjectivity: float | None
-    source: str  # textblob | emoji | rating | rule:<name> | none
+    source: str  # textblob | emoji | rating | rule:<name> | statement | none
     language: str | None = None  # ISO 639-1, or "und" when the detector was unsure
     language_confidence: float | None = None  # None when the platform gave the language
 
@@ -63,7 +79,9 @@ class SentimentAnalyzer:
     def __init__(self, config: SentimentConfig | None = None) -> None:
         self.config = config = config or SentimentConfig()
         self.detector = LanguageDetector(
-            config.languages, min_confidence=config.min_language_confidence
+            config.languages,
+            min_confidence=config.min_language_confidence,
+            ignore_words=config.brand_names,
         )
         specs = [
             RuleSpec(rule.display_name, rule.language, rule.label, tuple(rule.phrases))
@@ -80,6 +98,16 @@ class SentimentAnalyzer:
         self._scorers = {lang: available.get(name) for lang, name in config.scorers.items()}
         self._textblob = available["textblob"]
         self._emoji = available["emoji"]
+        # Only with the built-in complaint lists: without them a plain-looking complaint
+        # would pass as a statement.
+        self._trouble = (
+            {
+                lang: compile_phrases(phrases + PERSONAL.get(lang, ()))
+                for lang, phrases in TROUBLE.items()
+            }
+            if config.builtin_rules
+            else {}
+        )
 
     def warm_up(self) -> None:
         """Load the language models now (at start-up), not on the first mention."""
@@ -90,12 +118,9 @@ class SentimentAnalyzer:
         on every core (bench/ingest_bench.py: detection was half of the scoring time)."""
         texts = [text[:MAX_SCORED_CHARS] for text, _, _ in requests]
         given = [normalise_code(language) for _, language, _ in requests]
-        detected = iter(
-            self.detector.detect_many([t for t, g in zip(texts, given, strict=True) if not g])
-        )
+        detected = self.detector.detect_many(texts, given)
         results = []
-        for text, code, (_, _, rating) in zip(texts, given, requests, strict=True):
-            lang = DetectedLanguage(code, None, "platform") if code else next(detected)
+        for text, lang, (_, _, rating) in zip(texts, detected, requests, strict=True):
             results.append(self._analyse(text, None, rating, 5.0, lang)[0])
         return results
 
@@ -107,11 +132,10 @@ class SentimentAnalyzer:
         return "neutral"
 
     def language_of(self, text: str, language: str | None = None) -> DetectedLanguage:
-        """The platform's language when it gave one, else the detector's guess."""
-        given = normalise_code(language)
-        if given:
-            return DetectedLanguage(given, None, "platform")
-        return self.detector.detect(text)
+        """The detector's guess, with the platform's language as a hint: the platform's tag
+        stands unless the text plainly is another language (Mastodon tags a post with the
+        author's interface language, not the post's)."""
+        return self.detector.detect(text, normalise_code(language))
 
     def analyse(
         self,
@@ -187,8 +211,35 @@ class SentimentAnalyzer:
         if neutral_hits and not _ALNUM.search(masked):
             hit = neutral_hits[0]
             return _TextVerdict("neutral", None, None, hit.source, _why(hit))
+        if not found.ignored and self._plain_statement(masked, lang):
+            why = "a plain statement: 20+ words, no complaint/trouble word, I/you, negator or !"
+            return _TextVerdict("neutral", None, None, "statement", why)
         ignored = f"; ignored negated {_why(found.ignored[0])}" if found.ignored else ""
         return _TextVerdict("unscored", None, None, "none", "no scorer or rule" + ignored)
+
+    def _plain_statement(self, text: str, lang: DetectedLanguage) -> bool:
+        """A news-length statement, surely in a language whose complaint phrases we know, with
+        no "!", no negator, and none of the language's trouble or first/second-person words."""
+        language = lang.code
+        text = _LINK.sub(" ", text)
+        trouble = self._trouble.get(language)
+        if trouble is None or "!" in text:
+            return False  # "!": worked up, one way or the other
+        folded = fold(text)
+        words = _STATEMENT_WORD.findall(folded)
+        if len(words) < STATEMENT_MIN_WORDS:
+            return False
+        if any(word in NEGATORS[language] for word in words) or trouble.search(folded):
+            return False
+        return self._surely(lang)
+
+    def _surely(self, lang: DetectedLanguage) -> bool:
+        """Sure enough of the language to call a text with none of its complaint words
+        neutral: the platform's tag (the text did not overrule it), or lingua at least 0.9
+        sure (statements are too long for the common-words vote)."""
+        if lang.confidence is None:
+            return True
+        return lang.method == "detector" and lang.confidence >= STATEMENT_MIN_CONFIDENCE
 
 
 def _why(match: RuleMatch) -> str:
@@ -214,16 +265,24 @@ def explain(
         config = config.sentiment
     analyzer = SentimentAnalyzer(config)
     result, lang, verdict, why = analyzer._analyse(text, language, rating, rating_scale)
+    given = normalise_code(language)
     if lang.method == "platform":
         lang_line = f"language: {lang.code} (given by the platform)"
+        if lang.plausible:
+            lang_line += f"; the text might be {', '.join(lang.plausible)}"
     elif lang.code == UNDETERMINED:
-        lang_line = f"language: und (undetermined: confidence {lang.confidence}, {lang.method})"
+        lang_line = f"language unknown (confidence {lang.confidence}, {lang.method})"
     else:
-        how = "English function words" if lang.method == "english-words" else "detected"
-        lang_line = f"language: {lang.code} (confidence {lang.confidence}, {how})"
+        how = {"english-words": "English function words", "words": "common words"}
+        lang_line = f"language: {lang.code} (confidence {lang.confidence}, "
+        lang_line += how.get(lang.method, "detected") + ")"
+    if given and given != lang.code:
+        lang_line += f"; the platform said {given}, the text says otherwise"
     label_line = f"label: {result.label}"
     if result.label == "unscored":
-        label_line += f" (language: {result.language}, not scored)"
+        known = result.language and result.language != UNDETERMINED
+        shown = f"language: {result.language}" if known else "language unknown"
+        label_line += f" ({shown}, not scored)"
     lines = [
         lang_line,
         label_line,

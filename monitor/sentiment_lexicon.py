@@ -145,35 +145,43 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "dålig* | värdelös* | hemsk* | fruktansvärd* | besviken | besvikelse | bedrägeri | "
         "fungerar inte | funkar inte | trasig* | aldrig mer | ingen svarar | inget svar | "
         "pengarna tillbaka | säga upp | försenad* | katastrof* | skandal* | oacceptabel* | "
-        "skräp | usel*"
+        "skräp | usel* | värst* | inte kommit | inte fått | fortfarande inte | ingen svar | var är "
+        "min | var är mitt | dragit två gånger | väntar fortfarande | fortfarande ingen"
     ),
     "da": _phrases(
         "dårlig* | elendig* | værdiløs* | skuffet | skuffende | svindel | fungerer ikke | "
         "virker ikke | i stykker | aldrig igen | ingen svarer | intet svar | pengene tilbage | "
-        "opsige | forsinket | katastrofe | skandale | uacceptabel* | lort"
+        "opsige | forsinket | katastrofe | skandale | uacceptabel* | lort | ikke kommet | "
+        "stadig ikke "
+        "| ingen svar | hvor er min | hvor bliver | trukket to gange | venter stadig | stadig ingen"
     ),
     "nb": _phrases(
         "dårlig* | elendig* | verdiløs* | skuffet | skuffende | svindel | fungerer ikke | "
         "virker ikke | i stykker | aldri igjen | ingen svarer | ikke noe svar | pengene tilbake "
-        "| si opp | forsinket | katastrofe | skandale | uakseptabel* | møkk*"
+        "| si opp | forsinket | katastrofe | skandale | uakseptabel* | møkk* | ikke kommet | "
+        "fortsatt ikke | ingen svar | hvor er min | hvor blir | trukket to ganger | venter "
+        "fortsatt | fortsatt ingen"
     ),
     "fi": _phrases(
         "huono* | surkea* | kamala* | hirveä* | pettynyt | pettymys | huijaus | huijari* | ei "
         "toimi | rikki | ei enää koskaan | ei vastaa | rahat takaisin | myöhässä | skandaali | "
-        "törkeä* | paska* | käyttökelvoton"
+        "törkeä* | paska* | käyttökelvoton | missä on tilaukseni | missä on pakettini | "
+        "veloitettiin kahdesti | odotan vieläkin | ei vastausta | vieläkään"
     ),
     "pl": _phrases(
         "beznadziej* | fatalnie | fatalny | okropn* | tragedia | tragiczn* | rozczarowan* | "
         "oszust* | nie działa | zepsut* | uszkodzon* | nigdy więcej | nikt nie odpowiada | brak "
         "odpowiedzi | zwrot pieniędzy | reklamacj* | opóźnien* | skandal* | żenada | żenujące | "
-        "masakra | porażka | syf"
+        "masakra | porażka | syf | najgorsz* | nie dotarł* | nie doszł* | nadal nie | wciąż nie | "
+        "gdzie jest moja | gdzie jest moje | pobrali dwa razy | nadal czekam | dalej czekam"
     ),
 }
 
 
 POSITIVE: dict[str, tuple[str, ...]] = {
     "nl": _phrases(
-        "geweldig* | fantastisch* | uitstekend* | aanrader | super snel* | heel blij | erg blij "
+        "geweldig* | fantastisch* | uitstekend* | aanrader | super snel* | super blij | blij "
+        "met | heel blij | erg blij "
         "| zeer blij | blij mee | tevreden | bedankt voor de snelle | dank voor de snelle | "
         "snel opgelost | opgelost | prima | perfect | netjes | vriendelijk* | goed geholpen | "
         "top service | echt top | super service"
@@ -217,4 +225,131 @@ POSITIVE: dict[str, tuple[str, ...]] = {
     "nb": _phrases("tusen takk | fantastisk* | utmerket | fornøyd | anbefaler | perfekt"),
     "fi": _phrases("kiitos paljon | loistava* | erinomai* | tyytyväinen | suosittelen | mahtava*"),
     "pl": _phrases("dziękuję bardzo | świetn* | doskonał* | zadowolon* | polecam | rewelac*"),
+}
+
+# Words that often carry a complaint without being one on their own: waiting, again, still,
+# why, how long, please, help, anyone, and "my" (my order, my money). A text with none of them,
+# no negator and no phrase above is a plain statement or question: `neutral` (see
+# `SentimentAnalyzer`). With one, it stays `unscored` rather than risk calling a complaint neutral.
+TROUBLE: dict[str, tuple[str, ...]] = {
+    "nl": _phrases(
+        "wacht* | weer | nog steeds | al weken | al dagen | waarom | hoe lang | help* | "
+        "alsjeblieft | graag | mijn | probleem* | fout* | helaas | jammer | eindelijk | sinds "
+        "| iemand | niemand | verkeerd* | derde keer | zoveel keer | weken | serieus | echt "
+        "waar | klantenservice | helpdesk | hangt op | ophangen"
+    ),
+    "de": _phrases(
+        "wart* | warte* | wieder | immer noch | seit | warum | wie lange | hilfe | helft | "
+        "bitte | mein* | problem* | fehler* | leider | schade | endlich | jemand | niemand | "
+        "ewig | dauert | falsch* | dritten mal | zum x* | wochen | echt jetzt | ernsthaft | "
+        "hotline | kundenservice | kundendienst | support | legt auf | aufgelegt"
+    ),
+    "fr": _phrases(
+        "attend* | encore | toujours | depuis | pourquoi | combien de temps | aide* | aidez | "
+        "svp | s'il vous plait | mon | ma | mes | probleme* | erreur* | malheureusement | "
+        "dommage | enfin | quelqu'un | personne | mauvais* | troisieme fois | semaines | "
+        "serieusement | service client | sav | hotline | raccroch*"
+    ),
+    "es": _phrases(
+        "esper* | otra vez | de nuevo | todavia | aun | desde hace | por que | porque | "
+        "cuanto tiempo | ayud* | por favor | mi | mis | problema* | error* | lamentablemente "
+        "| por fin | alguien | nadie | equivocad* | incorrect* | tercera vez | semanas | en "
+        "serio | atencion al cliente | servicio al cliente | colgar* | cuelgan"
+    ),
+    "pt": _phrases(
+        "esper* | de novo | outra vez | ainda | desde | por que | porque | quanto tempo | "
+        "ajud* | por favor | meu | minha | meus | minhas | problema* | erro* | infelizmente | "
+        "finalmente | alguem | ninguem | errad* | terceira vez | semanas | serio | a serio | "
+        "atendimento | sac | deslig*"
+    ),
+    "it": _phrases(
+        "aspett* | ancora | di nuovo | da settimane | da giorni | perche | quanto tempo | "
+        "aiut* | per favore | mio | mia | miei | mie | problem* | errore* | purtroppo | "
+        "finalmente | qualcuno | nessuno | sbagliat* | terza volta | settimane | sul serio | "
+        "assistenza | servizio clienti | riattacca*"
+    ),
+    "et": _phrases(
+        "oota* | jalle | ikka | juba | miks | kui kaua | abi | palun | minu | mu | probleem* "
+        "| viga | kahjuks | lopuks | keegi | vale | valet | kolmandat korda | nadalat | "
+        "tosiselt | klienditeenindus* | toru maha"
+    ),
+    "af": _phrases(
+        "wag* | weer | nog steeds | al weke | hoekom | hoe lank | help* | asseblief | my | "
+        "probleem* | fout* | ongelukkig | uiteindelik | iemand | niemand | verkeerd* | derde "
+        "keer | weke | ernstig | kliëntediens | klantediens | sit die foon neer"
+    ),
+    "sv": _phrases(
+        "vanta* | vantar | igen | fortfarande | varfor | hur lange | hjalp* | snalla | min | "
+        "mitt | mina | problem* | fel | tyvarr | antligen | nagon | ingen | fel | tredje "
+        "gangen | veckor | pa riktigt | allvarligt | kundtjanst | kundservice | lagger pa"
+    ),
+    "da": _phrases(
+        "vent* | igen | stadig | hvorfor | hvor længe | hjælp* | venligst | min | mit | mine "
+        "| problem* | fejl | desværre | endelig | nogen | ingen | forkert* | tredje gang | "
+        "uger | seriost | kundeservice | kundeservicen | lagger pa"
+    ),
+    "nb": _phrases(
+        "vent* | igjen | fortsatt | hvorfor | hvor lenge | hjelp* | vennligst | min | mitt | "
+        "mine | problem* | feil | dessverre | endelig | noen | ingen | feil | tredje gang | "
+        "uker | seriost | kundeservice | kundeservicen | legger pa"
+    ),
+    "fi": _phrases(
+        "odot* | taas | viela | miksi | kuinka kauan | apua | auta* | ole hyva | minun | "
+        "tilaukseni | pakettini | rahani | ongelma* | virhe* | valitettavasti | vihdoin | "
+        "joku | vaara* | kolmannen kerran | viikkoa | tosissaan | asiakaspalvelu* | katkais*"
+    ),
+    "pl": _phrases(
+        "czeka* | znowu | nadal | wciaz | dlaczego | jak dlugo | pomoc* | prosze | moj | moja "
+        "| moje | mojego | mojej | problem* | błąd | niestety | wreszcie | ktos | nikt | zly "
+        "| zla | zle | złe | zły | zła | trzeci raz | tygodni | serio | obsluga klienta | "
+        "obsługa klienta | rozłącz*"
+    ),
+}
+
+# First- and second-person words: a customer writes "I", "my", "you"; a news item or an
+# announcement does not. A text with one of them is never a plain statement.
+PERSONAL: dict[str, tuple[str, ...]] = {
+    "nl": _phrases(
+        "ik | mij | me | mijn | wij | we | ons | onze | jij | je | jou | jouw | jullie | u | uw"
+    ),
+    "de": _phrases(
+        "ich | mich | mir | mein* | wir | uns | unser* | du | dich | dir | dein* | ihr | euch "
+        "| euer | eure*"
+    ),
+    "fr": _phrases(
+        "je | j | moi | me | m | mon | ma | mes | nous | notre | nos | tu | te | toi | ton | "
+        "ta | tes | vous | votre | vos"
+    ),
+    "es": _phrases(
+        "yo | me | mi | mis | nosotros | nos | nuestr* | tu | te | ti | tus | usted* | "
+        "vosotros | os | vuestr*"
+    ),
+    "pt": _phrases(
+        "eu | me | mim | meu | minha | meus | minhas | nos | noss* | tu | te | ti | teu | tua "
+        "| voce | voces | vos"
+    ),
+    "it": _phrases(
+        "io | mi | me | mio | mia | miei | mie | noi | ci | nostr* | tu | ti | te | tuo | tua "
+        "| tuoi | voi | vi | vostr*"
+    ),
+    "et": _phrases("mina | ma | minu | mind | mu | meie | me | sina | sa | sinu | teie | te"),
+    "af": _phrases("ek | my | myne | ons | jy | jou | julle | u"),
+    "sv": _phrases(
+        "jag | mig | mitt | min | mina | vi | oss | var | vart | du | dig | din | ditt | ni | "
+        "er | ert"
+    ),
+    "da": _phrases(
+        "jeg | mig | min | mit | mine | vi | os | vores | du | dig | din | dit | jer | jeres"
+    ),
+    "nb": _phrases(
+        "jeg | meg | min | mitt | mine | vi | oss | var | vart | du | deg | din | ditt | dere "
+        "| deres"
+    ),
+    "fi": _phrases(
+        "mina | minun | minua | minulle | me | meidan | sina | sinun | sinulle | te | teidan"
+    ),
+    "pl": _phrases(
+        "ja | mnie | mi | moj | moja | moje | my | nas | nasz* | ty | ciebie | ci | twoj* | "
+        "wy | was | wasz*"
+    ),
 }

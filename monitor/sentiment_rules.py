@@ -67,6 +67,11 @@ def _pattern(phrases: Iterable[str], *, fold_phrases: bool = True) -> re.Pattern
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", flags)
 
 
+def compile_phrases(phrases: Iterable[str]) -> re.Pattern[str]:
+    """One regex for `phrases`, matched against `fold`ed text as rule phrases are."""
+    return _pattern(phrases)
+
+
 @dataclass(frozen=True)
 class _Compiled:
     order: int  # operator rules come before built-in ones, and win the explanation

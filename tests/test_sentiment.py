@@ -173,7 +173,7 @@ def test_negated_complaint_word_alone_is_unscored_not_negative_or_neutral(analyz
     assert analyzer.analyse("Das ist nicht schlecht, wirklich").label == "unscored"
 
 
-def test_the_platform_language_wins_over_detection(analyzer):
+def test_a_platform_language_the_text_agrees_with_is_kept(analyzer):
     result = analyzer.analyse("Waar blijft mijn pakket", language="nl-NL")
     assert (result.language, result.language_confidence) == ("nl", None)
     assert result.label == "negative"

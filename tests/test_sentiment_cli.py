@@ -14,7 +14,7 @@ def test_sentiment_command_explains_a_dutch_complaint_without_a_config_file(tmp_
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "language: nl (confidence 1.0, detected)"
+    assert lines[0] == "language: nl (confidence 0.75, common words)"
     assert lines[1] == "label: negative"
     assert lines[3] == 'decided by: rule:builtin-nl-negative (phrase "verschrikkelijke")'
 
