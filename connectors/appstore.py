@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +50,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text
@@ -149,6 +149,14 @@ def _parse_time(value: Any, what: str) -> datetime:
     if parsed.tzinfo is None:
         raise MalformedResponse(f"{what} has no time zone: {value!r}")
     return parsed.astimezone(UTC)
+
+
+def _connect_api(what: str) -> str:
+    """What an App Store Connect variable holds, and where the operator finds it."""
+    return (
+        f"the App Store Connect API {what} "
+        "(App Store Connect > Users and Access > Integrations > App Store Connect API)"
+    )
 
 
 def _json(body: bytes) -> Any:
@@ -319,23 +327,16 @@ class AppStoreConnector(Connector):
 
     # --- App Store Connect API -------------------------------------------------------
 
-    def _env(self, name: str, what: str) -> str:
-        value = os.environ.get(name, "").strip()
-        if not value:
-            raise AuthError(
-                f"environment variable {name} is not set; put the App Store Connect API {what} in "
-                "it (App Store Connect > Users and Access > Integrations > App Store Connect API)"
-            )
-        return value
-
     def bearer_token(self, now: datetime) -> str:
         """A cached JWT, renewed a minute before it expires."""
         if self._token and now < self._token[1] - timedelta(seconds=60):
             return self._token[0]
         options = self._options
-        key_id = self._env(options.key_id_env, "key id")
-        issuer_id = self._env(options.issuer_id_env, "issuer id")
-        path = Path(self._env(options.private_key_path_env, "private key (.p8) file path"))
+        key_id = require_env(options.key_id_env, _connect_api("key id"))
+        issuer_id = require_env(options.issuer_id_env, _connect_api("issuer id"))
+        path = Path(
+            require_env(options.private_key_path_env, _connect_api("private key (.p8) file path"))
+        )
         if not path.is_absolute():
             path = self.config_dir / path
         try:

@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +49,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
 from connectors.http import MAX_RETRY_AFTER, check_response, get_bytes
 from connectors.text import clean_text
@@ -203,17 +203,11 @@ class BlueskyConnector(Connector):
 
     # --- auth -----------------------------------------------------------------------------
 
-    def _env(self, name: str | None, what: str) -> str:
-        value = os.environ.get(name or "")
-        if not value:
-            raise AuthError(f"environment variable {name} is not set; put {what} there")
-        return value
-
     def _token(self, client: httpx.Client, now: datetime) -> str:
         opts = self._opts
         if opts.token_env:
-            return self._env(opts.token_env, "a Bluesky access token")
-        handle = self._env(opts.handle_env, "the Bluesky handle the connector logs in as")
+            return require_env(opts.token_env, "a Bluesky access token")
+        handle = require_env(opts.handle_env, "the Bluesky handle the connector logs in as")
         return self.logins.token(
             self._account(handle), now, lambda: self._login(client, handle, now)
         )
@@ -224,8 +218,10 @@ class BlueskyConnector(Connector):
 
     def _login(self, client: httpx.Client, handle: str, now: datetime) -> tuple[str, datetime]:
         opts = self._opts
-        password = self._env(
-            opts.password_env, "an app password (Settings > Privacy and security > App passwords)"
+        password = require_env(
+            opts.password_env,
+            "an app password (Settings > Privacy and security > App passwords)",
+            verbatim=True,
         )
         url = f"{self.base_url}/xrpc/com.atproto.server.createSession"
         try:
@@ -266,7 +262,7 @@ class BlueskyConnector(Connector):
         except AuthError as exc:
             if not self._opts.token_env and not retried:
                 # expired or revoked: one fresh login, then give up
-                handle = self._env(self._opts.handle_env, "the Bluesky handle")
+                handle = require_env(self._opts.handle_env, "the Bluesky handle")
                 self.logins.forget(self._account(handle), token)
                 return self._get(client, path, params, now, retried=True)
             env = self._opts.token_env or f"{self._opts.handle_env}/{self._opts.password_env}"

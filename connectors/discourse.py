@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
@@ -129,18 +129,12 @@ class DiscourseConnector(Connector):
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        for env, header in (
-            (self.opts.api_key_env, "Api-Key"),
-            (self.opts.api_username_env, "Api-Username"),
+        for env, header, what_for in (
+            (self.opts.api_key_env, "Api-Key", "the Discourse API key (Admin > API)"),
+            (self.opts.api_username_env, "Api-Username", "the Discourse username"),
         ):
             if env:
-                value = os.environ.get(env, "").strip()
-                if not value:
-                    raise AuthError(
-                        f"environment variable {env} is not set; put the Discourse "
-                        f"{'API key (Admin > API)' if header == 'Api-Key' else 'username'} in it"
-                    )
-                headers[header] = value
+                headers[header] = require_env(env, what_for)
         return headers
 
     def _get(

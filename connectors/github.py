@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -53,6 +52,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
@@ -217,12 +217,9 @@ class GitHubConnector(Connector):
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         env = self.opts.token_env
         if env:
-            token = os.environ.get(env, "").strip()
-            if not token:
-                raise AuthError(
-                    f"environment variable {env} is not set; put a GitHub token in it "
-                    "(https://github.com/settings/tokens, read access to issues)"
-                )
+            token = require_env(
+                env, "a GitHub token (https://github.com/settings/tokens, read access to issues)"
+            )
             headers["Authorization"] = f"Bearer {token}"
         return headers
 

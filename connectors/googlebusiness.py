@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +45,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, TransientError
 from connectors.http import get_bytes
 from connectors.text import html_to_text
@@ -173,28 +173,25 @@ class GoogleBusinessConnector(Connector):
     def _token(self, client: httpx.Client) -> str:
         options = self._options
         if not options.refresh_token_env:
-            token = os.environ.get(options.access_token_env, "").strip()
-            if not token:
-                raise AuthError(
-                    f"environment variable {options.access_token_env} is not set; put an OAuth "
-                    f"access token with the {SCOPE} scope in it, or configure the refresh-token "
-                    "flow (client_id_env, client_secret_env, refresh_token_env)"
-                )
-            return token
+            return require_env(
+                options.access_token_env,
+                f"an OAuth access token with the {SCOPE} scope, or configure the refresh-token "
+                "flow (client_id_env, client_secret_env, refresh_token_env)",
+            )
         return self._refreshed_token(client)
 
     def _refreshed_token(self, client: httpx.Client) -> str:
         options = self._options
         values = {}
-        for env in (options.client_id_env, options.client_secret_env, options.refresh_token_env):
+        for env, what in (
+            (options.client_id_env, "the OAuth client id"),
+            (options.client_secret_env, "the OAuth client secret"),
+            (options.refresh_token_env, "a refresh token of an account that manages the location"),
+        ):
             assert env is not None  # the options validator requires all three
-            values[env] = os.environ.get(env, "").strip()
-            if not values[env]:
-                raise AuthError(
-                    f"environment variable {env} is not set; the refresh-token flow needs the "
-                    "OAuth client id, client secret and a refresh token of an account that "
-                    "manages the location"
-                )
+            values[env] = require_env(
+                env, f"{what}: the refresh-token flow needs the client id, secret and token"
+            )
         try:
             from google.auth import exceptions
             from google.oauth2.credentials import Credentials

@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text
@@ -117,22 +117,17 @@ class GooglePlayConnector(Connector):
     def bearer_token(self, client: httpx.Client) -> str:
         options = self._options
         if options.access_token_env:
-            token = os.environ.get(options.access_token_env, "").strip()
-            if not token:
-                raise AuthError(
-                    f"environment variable {options.access_token_env} (a Google OAuth access "
-                    "token with the androidpublisher scope) is not set"
-                )
-            return token
+            return require_env(
+                options.access_token_env,
+                "a Google OAuth access token with the androidpublisher scope",
+            )
         if self._service_account is None:
             env = options.credentials_path_env
-            value = os.environ.get(env, "").strip()
-            if not value:
-                raise AuthError(
-                    f"environment variable {env} is not set; put the path of the Google Cloud "
-                    "service-account JSON key in it (the account needs 'Reply to reviews' in "
-                    "Play Console > Users and permissions)"
-                )
+            value = require_env(
+                env,
+                "the path of the Google Cloud service-account JSON key (the account needs "
+                "'Reply to reviews' in Play Console > Users and permissions)",
+            )
             path = Path(value)
             if not path.is_absolute():
                 path = self.config_dir / path

@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +48,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     MalformedResponse,
@@ -155,12 +155,11 @@ class MastodonConnector(Connector):
         env = self._opts.token_env
         if not env:
             return {}
-        token = os.environ.get(env)
-        if not token:
-            raise AuthError(
-                f"environment variable {env} is not set; create an application on "
-                f"{self.base_url} (Preferences > Development) and put its access token there"
-            )
+        token = require_env(
+            env,
+            f"the access token of an application created on {self.base_url} "
+            "(Preferences > Development)",
+        )
         return {"Authorization": f"Bearer {token}"}
 
     def _get(

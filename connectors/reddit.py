@@ -55,6 +55,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
 from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
 from connectors.text import clean_text, html_to_text
@@ -247,17 +248,11 @@ class RedditConnector(Connector):
 
     # -- auth -----------------------------------------------------------------------------
 
-    def _env(self, name: str, what: str) -> str:
-        value = os.environ.get(name)
-        if not value:
-            raise AuthError(f"environment variable {name} ({what}) is not set")
-        return value
-
     def _access_token(self, client: httpx.Client, now: datetime) -> str:
         opts = self.opts
         if opts.access_token_env:
-            return self._env(opts.access_token_env, "a reddit OAuth bearer token")
-        client_id = self._env(opts.client_id_env, "the reddit app's client id")
+            return require_env(opts.access_token_env, "a reddit OAuth bearer token")
+        client_id = require_env(opts.client_id_env, "the reddit app's client id")
         return self.logins.token(
             self._account(client_id), now, lambda: self._new_token(client, client_id, now)
         )
@@ -271,13 +266,15 @@ class RedditConnector(Connector):
         self, client: httpx.Client, client_id: str, now: datetime
     ) -> tuple[str, datetime]:
         opts = self.opts
-        secret = self._env(opts.client_secret_env, "the reddit app's client secret")
+        secret = require_env(opts.client_secret_env, "the reddit app's client secret")
         form = {"grant_type": "client_credentials"}
         if opts.username_env and opts.password_env:
             form = {
                 "grant_type": "password",
-                "username": self._env(opts.username_env, "the brand account's reddit username"),
-                "password": self._env(opts.password_env, "the brand account's reddit password"),
+                "username": require_env(opts.username_env, "the brand account's reddit username"),
+                "password": require_env(
+                    opts.password_env, "the brand account's reddit password", verbatim=True
+                ),
             }
         try:
             response = client.post(
@@ -358,7 +355,7 @@ class RedditConnector(Connector):
             except _TokenRefused:
                 if attempt == 1 and not self.opts.access_token_env:
                     # revoked or expired early: one fresh token, one retry
-                    client_id = self._env(self.opts.client_id_env, "the reddit app's client id")
+                    client_id = require_env(self.opts.client_id_env, "the reddit app's client id")
                     self.logins.forget(self._account(client_id), token)
                     continue
                 raise

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,8 @@ import httpx
 from pydantic import field_validator, model_validator
 
 from connectors.base import Connector, ConnectorOptions, FeedCursor, MentionRecord, PollResult
-from connectors.errors import AuthError, MalformedResponse
+from connectors.env import require_env
+from connectors.errors import MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
 
@@ -114,10 +114,7 @@ class RSSConnector(Connector):
         assert isinstance(options, RSSOptions)
         if options.url:
             return options.url
-        value = os.environ.get(options.url_env or "")
-        if not value:
-            raise AuthError(f"environment variable {options.url_env} (the feed URL) is not set")
-        return value
+        return require_env(options.url_env, "the feed URL")
 
     def host(self) -> str:
         assert isinstance(self.options, RSSOptions)

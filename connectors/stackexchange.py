@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -201,13 +201,10 @@ class StackExchangeConnector(Connector):
     def _base_params(self) -> dict[str, str]:
         params = {"site": self._opts.site, "filter": self._opts.filter}
         if self._opts.key_env:
-            key = os.environ.get(self._opts.key_env)
-            if not key:
-                raise AuthError(
-                    f"environment variable {self._opts.key_env} is not set; put the Stack Apps "
-                    "key there (https://stackapps.com/apps/oauth/register) or drop `key_env`"
-                )
-            params["key"] = key
+            params["key"] = require_env(
+                self._opts.key_env,
+                "the Stack Apps key (https://stackapps.com/apps/oauth/register), or drop `key_env`",
+            )
         return params
 
     def _raise_if_waiting(self, now: datetime) -> None:

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +40,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
@@ -106,14 +106,11 @@ class TrustpilotConnector(Connector):
         return self.options
 
     def _api_key(self) -> str:
-        env = self._options.api_key_env
-        key = os.environ.get(env, "").strip()
-        if not key:
-            raise AuthError(
-                f"environment variable {env} is not set; put the API key of your Trustpilot "
-                "Business application (Integrations -> Developers -> APIs) in it"
-            )
-        return key
+        return require_env(
+            self._options.api_key_env,
+            "the API key of your Trustpilot Business application "
+            "(Integrations -> Developers -> APIs)",
+        )
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         options = self._options

@@ -35,7 +35,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -55,6 +54,7 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -201,14 +201,11 @@ class YouTubeConnector(Connector):
         return options
 
     def _key(self) -> str:
-        value = os.environ.get(self._opts.api_key_env)
-        if not value:
-            raise AuthError(
-                f"environment variable {self._opts.api_key_env} is not set; create an API key "
-                "in Google Cloud console (APIs & Services > Credentials) on a project with "
-                "YouTube Data API v3 enabled, and put it there"
-            )
-        return value
+        return require_env(
+            self._opts.api_key_env,
+            "an API key created in Google Cloud console (APIs & Services > Credentials) on a "
+            "project with YouTube Data API v3 enabled",
+        )
 
     # -- requests ---------------------------------------------------------------------------
 
