@@ -51,7 +51,7 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
+from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, NotFoundError
 from connectors.http import get_bytes
 from connectors.text import clean_text
 
@@ -484,8 +484,8 @@ class AppStoreConnector(Connector):
             url = f"{self.base_url}/v1/customerReviews/{mention.external_id}"
             try:
                 _, body = self._connect_get(client, url, {"include": "response"}, now)
-            except MalformedResponse:
-                continue  # 404: the review was deleted; nothing to answer
+            except NotFoundError:
+                continue  # the review was deleted; nothing to answer
             doc = _json(body)
             review = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(review, dict):

@@ -40,7 +40,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
-from connectors.errors import MalformedResponse
+from connectors.errors import MalformedResponse, NotFoundError
 from connectors.http import get_bytes
 from connectors.text import clean_text, html_to_text
 
@@ -251,11 +251,11 @@ class HackerNewsConnector(Connector):
             walked += 1
             try:
                 _response, body = get_bytes(client, f"{self.base_url}/items/{mention.external_id}")
-                tree = _json(body, "items")
-            except MalformedResponse as exc:
-                # a deleted item answers 404: skip it, the others still count
+            except NotFoundError as exc:
+                # a deleted item: skip it, the others still count
                 log.warning("hn recheck of %s skipped: %s", mention.external_id, exc)
                 continue
+            tree = _json(body, "items")
             children = list(walk_children(tree, MAX_TREE_NODES))
             # a tree cut at MAX_TREE_NODES may hide an earlier brand reply
             cut = len(children) >= MAX_TREE_NODES

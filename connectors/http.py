@@ -14,7 +14,13 @@ import httpx
 
 from connectors import deadline, httpx_backend
 from connectors.deadline import DeadlineBackend, Stamp
-from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RateLimited,
+    TransientError,
+)
 from connectors.redact import redact_urls
 
 USER_AGENT = "social-response-monitor/0.1 (+self-hosted brand monitor)"
@@ -212,7 +218,7 @@ def check_response(response: httpx.Response) -> None:
         raise RateLimited(f"rate limited ({status}), waiting", retry_after=retry_after)
     if status in (404, 410):
         # the operator fixes this in the config: say where, never with the query (API keys)
-        raise MalformedResponse(
+        raise NotFoundError(
             f"HTTP {status} {response.reason_phrase} at {_where(response)}: check the feed's url"
         )
     if status in _STATUS_ACTIONS:

@@ -52,6 +52,7 @@ from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     MalformedResponse,
+    NotFoundError,
     RateLimited,
     TransientError,
 )
@@ -385,7 +386,7 @@ class MastodonConnector(Connector):
             path = f"/api/v1/statuses/{quote(mention.external_id, safe='')}/context"
             try:
                 response, body = self._get(client, path, {}, headers, now)
-            except MalformedResponse:
+            except NotFoundError:
                 continue  # gone or never visible to us: nothing to find
             except TransientError:
                 if number == 0:

@@ -56,7 +56,13 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RateLimited,
+    TransientError,
+)
 from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
 from connectors.text import clean_text, html_to_text
 
@@ -584,8 +590,8 @@ class RedditConnector(Connector):
             walked += 1
             try:
                 status, payload = self._get(client, f"/comments/{article}", params, now)
-            except MalformedResponse as exc:
-                # a deleted thread answers 404: skip it, the others still count
+            except NotFoundError as exc:
+                # a deleted thread: skip it, the others still count
                 log.warning("reddit recheck of %s skipped: %s", mention.external_id, exc)
                 continue
             if status == 304 or not isinstance(payload, list) or len(payload) < 2:

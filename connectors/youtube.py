@@ -59,6 +59,7 @@ from connectors.errors import (
     AuthError,
     ConnectorError,
     MalformedResponse,
+    NotFoundError,
     RateLimited,
 )
 from connectors.http import check_response, parse_retry_after
@@ -280,7 +281,7 @@ class YouTubeConnector(Connector):
                 f"in {key_env} and that the key's restrictions allow this server"
             )
         if response.status_code == 404:
-            return MalformedResponse(f"{text}; check the feed's video_id / channel_id")
+            return NotFoundError(f"{text}; check the feed's video_id / channel_id")
         if response.status_code == 400:
             return MalformedResponse(f"{text}; check the feed's options")
         return None
