@@ -52,7 +52,7 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, NotFoundError
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text
 
 RSS_BASE_URL = "https://itunes.apple.com"
@@ -159,13 +159,9 @@ def _connect_api(what: str) -> str:
     )
 
 
-def _json(body: bytes) -> Any:
-    return decode_json(body, "App Store")
-
-
 def rss_entries(body: bytes) -> list[dict[str, Any]]:
     """The review entries of one feed page; the app's own entry (no rating) is left out."""
-    doc = _json(body)
+    doc = decode_json(body, "App Store")
     feed = doc.get("feed") if isinstance(doc, dict) else None
     if not isinstance(feed, dict):
         raise MalformedResponse("not an App Store customer-reviews feed: no `feed` object")
@@ -242,7 +238,7 @@ class AppStoreConnector(Connector):
                         headers["If-None-Match"] = state.etag
                     if state.last_modified:
                         headers["If-Modified-Since"] = state.last_modified
-                response, body = get_bytes(client, self._rss_url(country, page), headers=headers)
+                response, body = fetch(client, self._rss_url(country, page), headers=headers)
                 if response.status_code == 304:
                     break
                 if page == 1:
@@ -355,7 +351,7 @@ class AppStoreConnector(Connector):
     ) -> tuple[httpx.Response, bytes]:
         headers = {"Authorization": f"Bearer {self.bearer_token(now)}"}
         try:
-            return get_bytes(client, url, params=params, headers=headers)
+            return fetch(client, url, params=params, headers=headers)
         except AuthError as exc:
             self._token = None
             options = self._options
@@ -394,7 +390,7 @@ class AppStoreConnector(Connector):
                     return PollResult(state=state, not_modified=True)
                 break
             received += len(body)
-            doc = _json(body)
+            doc = decode_json(body, "App Store")
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
                 raise MalformedResponse("customerReviews response has no `data` list")
@@ -486,7 +482,7 @@ class AppStoreConnector(Connector):
                 _, body = self._connect_get(client, url, {"include": "response"}, now)
             except NotFoundError:
                 continue  # the review was deleted; nothing to answer
-            doc = _json(body)
+            doc = decode_json(body, "App Store")
             review = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(review, dict):
                 raise MalformedResponse("customerReviews/{id} response has no `data` object")

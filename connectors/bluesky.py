@@ -51,7 +51,7 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
-from connectors.http import MAX_RETRY_AFTER, check_response, get_bytes
+from connectors.http import MAX_RETRY_AFTER, check_response, fetch
 from connectors.text import clean_text
 
 PAGE_SIZE = 100  # the lexicons' maximum for searchPosts and listNotifications
@@ -179,10 +179,6 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _json(body: bytes, what: str) -> Any:
-    return decode_json(body, what)
-
-
 class BlueskyConnector(Connector):
     """Posts from a Bluesky search or the brand account's notifications."""
 
@@ -236,7 +232,7 @@ class BlueskyConnector(Connector):
                 f"{opts.handle_env} with the app password in {opts.password_env}: check both"
             )
         check_response(response)
-        data = _json(response.content, "createSession")
+        data = decode_json(response.content, "createSession")
         token = data.get("accessJwt") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise MalformedResponse("createSession answered without an accessJwt")
@@ -258,7 +254,7 @@ class BlueskyConnector(Connector):
         # encoded here: XRPC repeats a key for array parameters (reasons=a&reasons=b)
         url = f"{self.base_url}{path}?{urlencode(params)}"
         try:
-            response, body = get_bytes(client, url, headers=headers)
+            response, body = fetch(client, url, headers=headers)
         except AuthError as exc:
             if not self._opts.token_env and not retried:
                 # expired or revoked: one fresh login, then give up
@@ -305,7 +301,7 @@ class BlueskyConnector(Connector):
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
             result.bytes_received += len(body)
-            data = _json(body, key)
+            data = decode_json(body, key)
             items = data.get(key) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise MalformedResponse(f"expected a JSON object with a `{key}` list")
@@ -438,7 +434,7 @@ class BlueskyConnector(Connector):
                 if number == 0:
                     raise
                 break
-            data = _json(body, "getPostThread")
+            data = decode_json(body, "getPostThread")
             thread = data.get("thread") if isinstance(data, dict) else None
             if not isinstance(thread, dict):
                 raise MalformedResponse("getPostThread answered without a `thread`")

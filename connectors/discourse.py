@@ -44,7 +44,7 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 REGULAR_POST = 1  # 2 moderator action, 3 small action, 4 whisper (staff only)
@@ -96,10 +96,6 @@ def _time(value: Any) -> datetime:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _json_object(body: bytes, what: str) -> dict[str, Any]:
-    return decode_json_object(body, f"Discourse {what}")
-
-
 def _posts(data: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
     posts = data.get(key)
     if posts is None and key == "posts":
@@ -141,7 +137,7 @@ class DiscourseConnector(Connector):
         self, client: httpx.Client, path: str, params: dict[str, str], headers: dict[str, str]
     ) -> tuple[httpx.Response, bytes]:
         try:
-            return get_bytes(client, f"{self.base_url}{path}", params=params, headers=headers)
+            return fetch(client, f"{self.base_url}{path}", params=params, headers=headers)
         except AuthError as exc:
             fix = (
                 f"check the key in {self.opts.api_key_env} and its scopes"
@@ -183,7 +179,7 @@ class DiscourseConnector(Connector):
             if page == 0:
                 etag = response.headers.get("ETag")
             result.bytes_received += len(body)
-            data = _json_object(body, path)
+            data = decode_json_object(body, f"Discourse {path}")
             page_posts = _posts(data, key, path)
             for topic in data.get("topics") or []:
                 if isinstance(topic, dict) and isinstance(topic.get("id"), int):
@@ -333,7 +329,7 @@ class DiscourseConnector(Connector):
             response, body = self._get(client, path, {}, headers)
             if response.status_code == 304:
                 continue
-            data = _json_object(body, path)
+            data = decode_json_object(body, f"Discourse {path}")
             stream = data.get("post_stream")
             if not isinstance(stream, dict):
                 raise MalformedResponse(f"Discourse topic {topic} has no post_stream")

@@ -185,18 +185,14 @@ def github_get(
 ) -> tuple[httpx.Response, bytes]:
     """GET with GitHub's refusals read first, then the shared status table and body cap.
 
-    connectors.http.get_bytes would call a secondary-limit 403 an AuthError: it cannot see
+    The shared status table would call a secondary-limit 403 an AuthError: it cannot see
     the body or Retry-After before deciding, so this reads them here.
     """
-    response, body = fetch(client, url, params=params, headers=headers, check=False)
+    response, body = fetch(client, url, params=params, headers=headers, check=None)
     if response.status_code in (401, 403, 422, 429):
         _raise_refusal(response, body[:65536], token_env)
     check_response(response)
     return response, body
-
-
-def _json(body: bytes, what: str) -> Any:
-    return decode_json(body, f"GitHub {what}")
 
 
 class GitHubConnector(Connector):
@@ -323,7 +319,7 @@ class GitHubConnector(Connector):
             if page == 0:
                 etag = response.headers.get("ETag")
             result.bytes_received += len(body)
-            page_items = self._page_items(_json(body, next_url))
+            page_items = self._page_items(decode_json(body, f"GitHub {next_url}"))
             items.extend(page_items)
             reached_floor = any(_time(i.get("created_at")) < floor for i in page_items)
             next_url = self._next_link(response, result)
@@ -428,7 +424,7 @@ class GitHubConnector(Connector):
                 break
             modified = True
             result.bytes_received += len(body)
-            data = _json(body, url)
+            data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
             for comment in data:
@@ -490,7 +486,7 @@ class GitHubConnector(Connector):
             )
             if response.status_code == 304:
                 continue
-            data = _json(body, url)
+            data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
             for comment in data:

@@ -47,7 +47,7 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, TransientError
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import html_to_text
 
 PAGE_SIZE = 50  # the documented maximum for reviews.list
@@ -242,7 +242,7 @@ class GoogleBusinessConnector(Connector):
             if page_token:
                 params["pageToken"] = page_token
             try:
-                response, body = get_bytes(client, url, params=params, headers=headers)
+                response, body = fetch(client, url, params=params, headers=headers)
             except AuthError as exc:
                 self._credentials = None  # a revoked token: refresh again next time
                 raise AuthError(self._rejected_message(str(exc))) from exc

@@ -46,7 +46,7 @@ from connectors.base import (
 )
 from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text
 
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
@@ -158,7 +158,7 @@ class GooglePlayConnector(Connector):
         tokens: set[str] = set()
         for page in range(options.pages):
             try:
-                response, body = get_bytes(client, url, params=params, headers=headers)
+                response, body = fetch(client, url, params=params, headers=headers)
             except AuthError as exc:
                 self._service_account = None
                 if options.access_token_env:
@@ -177,7 +177,7 @@ class GooglePlayConnector(Connector):
                     return PollResult(state=state, not_modified=True)
                 break
             received += len(body)
-            doc = _json(body)
+            doc = decode_json_object(body, "Google Play reviews")
             reviews = doc.get("reviews") or []
             if not isinstance(reviews, list):
                 raise MalformedResponse("`reviews` is not a list")
@@ -283,7 +283,3 @@ class GooglePlayConnector(Connector):
             bot=identity.bot if identity else False,
             seen_modified_only=True,
         )
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    return decode_json_object(body, "Google Play reviews")

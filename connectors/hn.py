@@ -41,7 +41,7 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.errors import MalformedResponse, NotFoundError
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,6 @@ def _created(obj: dict[str, Any]) -> datetime:
     if isinstance(text, str) and text:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     raise ValueError(f"item {obj.get('objectID') or obj.get('id')} has no creation time")
-
-
-def _json(body: bytes, what: str) -> dict[str, Any]:
-    return decode_json_object(body, f"Algolia {what}")
 
 
 MAX_TREE_NODES = 5000
@@ -146,11 +142,11 @@ class HackerNewsConnector(Connector):
                 "hitsPerPage": str(opts.hits_per_page),
                 "page": str(page),
             }
-            response, body = get_bytes(client, f"{self.base_url}/search_by_date", params=params)
+            response, body = fetch(client, f"{self.base_url}/search_by_date", params=params)
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
             received += len(body)
-            batch = _json(body, "search_by_date").get("hits")
+            batch = decode_json_object(body, "Algolia search_by_date").get("hits")
             if not isinstance(batch, list):
                 raise MalformedResponse("Algolia search answer has no hits list")
             times = []
@@ -250,12 +246,12 @@ class HackerNewsConnector(Connector):
                 continue
             walked += 1
             try:
-                _response, body = get_bytes(client, f"{self.base_url}/items/{mention.external_id}")
+                _response, body = fetch(client, f"{self.base_url}/items/{mention.external_id}")
             except NotFoundError as exc:
                 # a deleted item: skip it, the others still count
                 log.warning("hn recheck of %s skipped: %s", mention.external_id, exc)
                 continue
-            tree = _json(body, "items")
+            tree = decode_json_object(body, "Algolia items")
             children = list(walk_children(tree, MAX_TREE_NODES))
             # a tree cut at MAX_TREE_NODES may hide an earlier brand reply
             cut = len(children) >= MAX_TREE_NODES

@@ -56,7 +56,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 PAGE_SIZE = 40  # the documented maximum for timelines, notifications and search
@@ -128,10 +128,6 @@ def _link_param(response: httpx.Response, rel: str, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _json(body: bytes, what: str) -> Any:
-    return decode_json(body, what)
-
-
 class MastodonConnector(Connector):
     """Statuses from one Mastodon stream; the brand's replies from the same poll or a recheck."""
 
@@ -172,9 +168,7 @@ class MastodonConnector(Connector):
         now: datetime,
     ) -> tuple[httpx.Response, bytes]:
         try:
-            response, body = get_bytes(
-                client, f"{self.base_url}{path}", params=params, headers=headers
-            )
+            response, body = fetch(client, f"{self.base_url}{path}", params=params, headers=headers)
         except RateLimited as exc:
             if exc.retry_after is not None:
                 raise
@@ -238,7 +232,7 @@ class MastodonConnector(Connector):
                 etag = response.headers.get("ETag")
                 headers.pop("If-None-Match", None)  # only the first request repeats a URL
             result.bytes_received += len(body)
-            page = self._page(_json(body, path), search)
+            page = self._page(decode_json(body, path), search)
             fresh = [item for item in page if str(item.get("id")) not in seen]
             seen.update(str(item.get("id")) for item in fresh)
             items.extend(fresh)
@@ -392,7 +386,7 @@ class MastodonConnector(Connector):
                 if number == 0:
                     raise
                 break
-            data = _json(body, path)
+            data = decode_json(body, path)
             descendants = data.get("descendants") if isinstance(data, dict) else None
             if not isinstance(descendants, list):
                 raise MalformedResponse(f"{path}: no `descendants` list")

@@ -63,7 +63,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
+from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
 
 log = logging.getLogger(__name__)
@@ -357,7 +357,13 @@ class RedditConnector(Connector):
         for attempt in (1, 2):
             token = self._access_token(client, now)
             try:
-                status, body = self._fetch(client, path, params, token)
+                response, body = fetch(
+                    client,
+                    f"{self.base_url}{path}",
+                    params=params,
+                    headers=self._headers(token),
+                    check=self._check,
+                )
             except _TokenRefused:
                 if attempt == 1 and not self.opts.access_token_env:
                     # revoked or expired early: one fresh token, one retry
@@ -365,38 +371,23 @@ class RedditConnector(Connector):
                     self.logins.forget(self._account(client_id), token)
                     continue
                 raise
-            if status == 304:
-                return status, None
+            if response.status_code == 304:
+                return 304, None
             try:
-                return status, loads(body)
+                return response.status_code, loads(body)
             except ValueError as exc:
                 raise MalformedResponse(f"reddit answered {path} with something not JSON") from exc
         raise AssertionError("unreachable")
 
-    def _fetch(
-        self, client: httpx.Client, path: str, params: dict[str, str], token: str
-    ) -> tuple[int, bytes]:
-        url = f"{self.base_url}{path}"
-        try:
-            with client.stream("GET", url, params=params, headers=self._headers(token)) as resp:
-                self._check_rate(resp)
-                if resp.status_code == 401:
-                    raise _TokenRefused(self._auth_message(resp.status_code))
-                if resp.status_code == 403:
-                    raise AuthError(self._auth_message(resp.status_code))
-                check_response(resp)
-                size = 0
-                chunks: list[bytes] = []
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise MalformedResponse(f"reddit answer larger than {MAX_BODY_BYTES} bytes")
-                    chunks.append(chunk)
-                return resp.status_code, b"".join(chunks)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out fetching reddit {path}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"network error fetching reddit {path}: {exc!r}") from exc
+    def _check(self, response: httpx.Response) -> None:
+        """Reddit's rate-limit headers first (on any status), then its own words for a 401
+        (a fresh token may work) and a 403, then the shared status table."""
+        self._check_rate(response)
+        if response.status_code == 401:
+            raise _TokenRefused(self._auth_message(response.status_code))
+        if response.status_code == 403:
+            raise AuthError(self._auth_message(response.status_code))
+        check_response(response)
 
     def _auth_message(self, status: int) -> str:
         opts = self.opts

@@ -33,7 +33,7 @@ from pydantic import field_validator, model_validator
 from connectors.base import Connector, ConnectorOptions, FeedCursor, MentionRecord, PollResult
 from connectors.env import require_env
 from connectors.errors import MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 # feedparser asks xml.sax for "drv_libxml2" (Python 2's libxml2 driver) before expat on
@@ -126,7 +126,7 @@ class RSSConnector(Connector):
             headers["If-None-Match"] = state.etag
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
-        response, body = get_bytes(client, self._url(), headers=headers)
+        response, body = fetch(client, self._url(), headers=headers)
         if response.status_code == 304:
             return PollResult(state=state, not_modified=True)
         if _ENTITY_DECLARATION.search(body[:65536]):

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from connectors.apijson import fetch, json_object, loads
+from connectors.apijson import json_object, loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -63,7 +63,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import check_response, utc_from_timestamp
+from connectors.http import check_response, fetch, utc_from_timestamp
 from connectors.text import html_to_text
 
 # Search results show up a little after posting; re-reading this much drops nothing late.
@@ -226,7 +226,7 @@ class StackExchangeConnector(Connector):
         self, client: httpx.Client, path: str, params: dict[str, str], now: datetime
     ) -> dict[str, Any] | None:
         """One API call; None for a 304. Records backoff and quota before returning."""
-        response, body = fetch(client, f"{self.base_url}/{path}", params=params)
+        response, body = fetch(client, f"{self.base_url}/{path}", params=params, check=None)
         self._bytes += len(body)
         if response.status_code == 304:
             return None

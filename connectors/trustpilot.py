@@ -42,7 +42,7 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 PER_PAGE = 100
@@ -128,7 +128,7 @@ class TrustpilotConnector(Connector):
         for page in range(1, options.max_pages + 1):
             params = {"orderBy": "createdat.desc", "perPage": str(PER_PAGE), "page": str(page)}
             try:
-                response, body = get_bytes(client, url, params=params, headers=headers)
+                response, body = fetch(client, url, params=params, headers=headers)
             except AuthError as exc:
                 raise AuthError(
                     f"Trustpilot rejected the API key in {options.api_key_env} ({exc}); check "

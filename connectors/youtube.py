@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.apijson import fetch, json_object, loads
+from connectors.apijson import json_object, loads
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -62,7 +62,7 @@ from connectors.errors import (
     NotFoundError,
     RateLimited,
 )
-from connectors.http import check_response, parse_retry_after
+from connectors.http import check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
 
 MAX_IDS_PER_CALL = 50  # commentThreads.list?id= takes a comma-separated list of up to 50
@@ -224,6 +224,7 @@ class YouTubeConnector(Connector):
             f"{self.base_url}/{path}",
             params={**params, "key": self._key()},
             headers=headers,
+            check=None,  # the error envelope says more than the status: _api_error
         )
         if response.status_code == 304:
             return response, None, len(body)
