@@ -184,42 +184,36 @@ def _load_rss_cursor(cursor: str | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in raw.items() if str(v).isdigit()}
 
 
-class AppStoreConnector(Connector):
+class AppStoreConnector(Connector[AppStoreOptions]):
     """App Store reviews for one app: public RSS per storefront, or App Store Connect."""
 
     name = "appstore"
     platform = "appstore"
     default_interval = 3600
     default_base_url = RSS_BASE_URL
-    Options = AppStoreOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if kwargs.get("base_url") is None and self._options.mode == "connect":
+        if kwargs.get("base_url") is None and self.options.mode == "connect":
             self.base_url = CONNECT_BASE_URL
         self._token: tuple[str, datetime] | None = None
 
-    @property
-    def _options(self) -> AppStoreOptions:
-        assert isinstance(self.options, AppStoreOptions)
-        return self.options
-
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        if self._options.mode == "connect":
+        if self.options.mode == "connect":
             return self._poll_connect(client, state, now)
         return self._poll_rss(client, state, now)
 
     # --- public RSS feed -------------------------------------------------------------
 
     def _rss_url(self, country: str, page: int) -> str:
-        app_id = self._options.app_id
+        app_id = self.options.app_id
         return (
             f"{self.base_url}/{country}/rss/customerreviews/page={page}/id={app_id}"
             "/sortby=mostrecent/json"
         )
 
     def _poll_rss(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         saved = _load_rss_cursor(state.cursor)
         newest = dict(saved)
         mentions: dict[str, MentionRecord] = {}
@@ -312,7 +306,7 @@ class AppStoreConnector(Connector):
             external_id=review_id,
             created_at=created,
             text=clean_text(_content(entry.get("content"))),
-            url=href or f"https://apps.apple.com/{country}/app/id{self._options.app_id}",
+            url=href or f"https://apps.apple.com/{country}/app/id{self.options.app_id}",
             author=author,
             author_id=author_id,
             title=clean_text(_label(entry.get("title")) or "") or None,
@@ -327,7 +321,7 @@ class AppStoreConnector(Connector):
         """A cached JWT, renewed a minute before it expires."""
         if self._token and now < self._token[1] - timedelta(seconds=60):
             return self._token[0]
-        options = self._options
+        options = self.options
         key_id = require_env(options.key_id_env, _connect_api("key id"))
         issuer_id = require_env(options.issuer_id_env, _connect_api("issuer id"))
         path = Path(
@@ -354,7 +348,7 @@ class AppStoreConnector(Connector):
             return fetch(client, url, params=params, headers=headers)
         except AuthError as exc:
             self._token = None
-            options = self._options
+            options = self.options
             raise AuthError(
                 f"App Store Connect rejected the API key ({exc}): check {options.key_id_env}, "
                 f"{options.issuer_id_env} and the .p8 file in {options.private_key_path_env} "
@@ -367,7 +361,7 @@ class AppStoreConnector(Connector):
         return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
     def _poll_connect(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         try:
             saved = _parse_time(state.cursor, "cursor") if state.cursor else None
         except MalformedResponse:
@@ -435,7 +429,7 @@ class AppStoreConnector(Connector):
             external_id=review_id,
             created_at=_parse_time(attributes.get("createdDate"), "createdDate"),
             text=clean_text(str(attributes.get("body") or "")),
-            url=f"https://apps.apple.com/app/id{self._options.app_id}?see-all=reviews",
+            url=f"https://apps.apple.com/app/id{self.options.app_id}?see-all=reviews",
             author=attributes.get("reviewerNickname") or None,
             title=clean_text(str(attributes.get("title") or "")) or None,
             rating=float(rating) if isinstance(rating, int | float) else None,
@@ -472,7 +466,7 @@ class AppStoreConnector(Connector):
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
         """Re-read open reviews: a reply written after the poll passed them is found here."""
-        if self._options.mode != "connect":
+        if self.options.mode != "connect":
             return []  # the public feed has no replies to find
         replies: list[BrandReply] = []
         todo = [m for m in mentions if m.platform == self.platform][:RECHECK_LIMIT]

@@ -179,28 +179,22 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class BlueskyConnector(Connector):
+class BlueskyConnector(Connector[BlueskyOptions]):
     """Posts from a Bluesky search or the brand account's notifications."""
 
     name = "bluesky"
     platform = "bluesky"
     default_interval = 300
     default_base_url = "https://bsky.social"
-    Options = BlueskyOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rate_reset: datetime | None = None
 
-    @property
-    def _opts(self) -> BlueskyOptions:
-        assert isinstance(self.options, BlueskyOptions)
-        return self.options
-
     # --- auth -----------------------------------------------------------------------------
 
     def _token(self, client: httpx.Client, now: datetime) -> str:
-        opts = self._opts
+        opts = self.options
         if opts.token_env:
             return require_env(opts.token_env, "a Bluesky access token")
         handle = require_env(opts.handle_env, "the Bluesky handle the connector logs in as")
@@ -213,7 +207,7 @@ class BlueskyConnector(Connector):
         return ("bluesky", self.base_url, handle.lower())
 
     def _login(self, client: httpx.Client, handle: str, now: datetime) -> tuple[str, datetime]:
-        opts = self._opts
+        opts = self.options
         password = require_env(
             opts.password_env,
             "an app password (Settings > Privacy and security > App passwords)",
@@ -256,12 +250,12 @@ class BlueskyConnector(Connector):
         try:
             response, body = fetch(client, url, headers=headers)
         except AuthError as exc:
-            if not self._opts.token_env and not retried:
+            if not self.options.token_env and not retried:
                 # expired or revoked: one fresh login, then give up
-                handle = require_env(self._opts.handle_env, "the Bluesky handle")
+                handle = require_env(self.options.handle_env, "the Bluesky handle")
                 self.logins.forget(self._account(handle), token)
                 return self._get(client, path, params, now, retried=True)
-            env = self._opts.token_env or f"{self._opts.handle_env}/{self._opts.password_env}"
+            env = self.options.token_env or f"{self.options.handle_env}/{self.options.password_env}"
             raise AuthError(f"{exc}; check the credentials in {env}") from exc
         except RateLimited as exc:
             if exc.retry_after is not None or not self._rate_reset:
@@ -276,7 +270,7 @@ class BlueskyConnector(Connector):
     # --- poll -----------------------------------------------------------------------------
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        opts = self._opts
+        opts = self.options
         saved: datetime | None = None
         if state.cursor:
             with contextlib.suppress(ValueError):
@@ -423,7 +417,7 @@ class BlueskyConnector(Connector):
         if not self.identities:
             return []
         replies: dict[str, BrandReply] = {}
-        targets = [m for m in mentions if m.platform == self.platform][: self._opts.max_rechecks]
+        targets = [m for m in mentions if m.platform == self.platform][: self.options.max_rechecks]
         for number, mention in enumerate(targets):
             params = [("uri", mention.external_id), ("depth", "10"), ("parentHeight", "0")]
             try:

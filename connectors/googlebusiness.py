@@ -154,24 +154,18 @@ class _HttpxAuthRequest:
         return _HttpxAuthResponse(response)
 
 
-class GoogleBusinessConnector(Connector):
+class GoogleBusinessConnector(Connector[GoogleBusinessOptions]):
     """Reviews of one Google Business Profile location."""
 
     name = "googlebusiness"
     platform = "googlebusiness"
     default_interval = 900
     default_base_url = "https://mybusiness.googleapis.com"
-    Options = GoogleBusinessOptions
 
     _credentials: Any = None
 
-    @property
-    def _options(self) -> GoogleBusinessOptions:
-        assert isinstance(self.options, GoogleBusinessOptions)
-        return self.options
-
     def _token(self, client: httpx.Client) -> str:
-        options = self._options
+        options = self.options
         if not options.refresh_token_env:
             return require_env(
                 options.access_token_env,
@@ -181,7 +175,7 @@ class GoogleBusinessConnector(Connector):
         return self._refreshed_token(client)
 
     def _refreshed_token(self, client: httpx.Client) -> str:
-        options = self._options
+        options = self.options
         values = {}
         for env, what in (
             (options.client_id_env, "the OAuth client id"),
@@ -225,7 +219,7 @@ class GoogleBusinessConnector(Connector):
         return str(self._credentials.token)
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         headers = {"Authorization": f"Bearer {self._token(client)}"}
         saved = _cursor_time(state.cursor)
         if saved is None:
@@ -270,7 +264,7 @@ class GoogleBusinessConnector(Connector):
         return result
 
     def _rejected_message(self, reason: str) -> str:
-        options = self._options
+        options = self.options
         where = (
             f"the token from {options.refresh_token_env}"
             if options.refresh_token_env

@@ -85,23 +85,17 @@ def _language(code: Any) -> str | None:
     return str(code).replace("_", "-") if code else None
 
 
-class GooglePlayConnector(Connector):
+class GooglePlayConnector(Connector[GooglePlayOptions]):
     """Reviews and developer replies of one Android app on Google Play."""
 
     name = "googleplay"
     platform = "googleplay"
     default_interval = 3600
     default_base_url = "https://androidpublisher.googleapis.com"
-    Options = GooglePlayOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._service_account: Any = None  # connectors.googleauth.ServiceAccountToken
-
-    @property
-    def _options(self) -> GooglePlayOptions:
-        assert isinstance(self.options, GooglePlayOptions)
-        return self.options
 
     @classmethod
     def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:
@@ -115,7 +109,7 @@ class GooglePlayConnector(Connector):
         return []
 
     def bearer_token(self, client: httpx.Client) -> str:
-        options = self._options
+        options = self.options
         if options.access_token_env:
             return require_env(
                 options.access_token_env,
@@ -141,7 +135,7 @@ class GooglePlayConnector(Connector):
         return str(self._service_account.token(client))
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         try:
             saved = datetime.fromisoformat(state.cursor) if state.cursor else None
         except ValueError:
@@ -234,7 +228,7 @@ class GooglePlayConnector(Connector):
         if user.get("originalText"):
             extra["original_text"] = clean_text(str(user["originalText"]))
             extra["reviewer_language"] = language
-            language = _language(self._options.translation_language)
+            language = _language(self.options.translation_language)
         for key, name in (("appVersionName", "app_version"), ("device", "device")):
             if user.get(key):
                 extra[name] = user[key]
@@ -252,7 +246,7 @@ class GooglePlayConnector(Connector):
             text=clean_text(str(user.get("text") or "")),
             url=(
                 "https://play.google.com/store/apps/details"
-                f"?id={self._options.package_name}&reviewId={review_id}"
+                f"?id={self.options.package_name}&reviewId={review_id}"
             ),
             author=author,
             language=language,
@@ -277,7 +271,7 @@ class GooglePlayConnector(Connector):
             author_id=identity.account_id if identity else None,
             url=(
                 "https://play.google.com/store/apps/details"
-                f"?id={self._options.package_name}&reviewId={review_id}"
+                f"?id={self.options.package_name}&reviewId={review_id}"
             ),
             text=clean_text(str(comment.get("text") or "")) or None,
             bot=identity.bot if identity else False,

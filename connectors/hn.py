@@ -105,22 +105,16 @@ def walk_children(
                 stack.append(child)
 
 
-class HackerNewsConnector(Connector):
+class HackerNewsConnector(Connector[HackerNewsOptions]):
     """Hacker News stories and comments that match a query."""
 
     name = "hn"
     platform = "hn"
     default_interval = 300
     default_base_url = "https://hn.algolia.com/api/v1"
-    Options = HackerNewsOptions
-
-    @property
-    def opts(self) -> HackerNewsOptions:
-        assert isinstance(self.options, HackerNewsOptions)
-        return self.options
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        opts = self.opts
+        opts = self.options
         saved = int(state.cursor) if state.cursor and state.cursor.isdigit() else None
         if saved is not None:
             lower = saved - int(opts.overlap)
@@ -238,7 +232,7 @@ class HackerNewsConnector(Connector):
         answered: set[str] = set()
         walked = 0
         for mention in mentions:
-            if walked >= self.opts.recheck_limit:
+            if walked >= self.options.recheck_limit:
                 break
             if mention.platform != self.platform or mention.external_id in answered:
                 continue

@@ -128,28 +128,22 @@ def _link_param(response: httpx.Response, rel: str, name: str) -> str | None:
     return values[0] if values else None
 
 
-class MastodonConnector(Connector):
+class MastodonConnector(Connector[MastodonOptions]):
     """Statuses from one Mastodon stream; the brand's replies from the same poll or a recheck."""
 
     name = "mastodon"
     platform = "mastodon"
     default_interval = 300
     default_base_url = "https://mastodon.social"
-    Options = MastodonOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rate_reset: datetime | None = None
 
-    @property
-    def _opts(self) -> MastodonOptions:
-        assert isinstance(self.options, MastodonOptions)
-        return self.options
-
     # --- HTTP -----------------------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
-        env = self._opts.token_env
+        env = self.options.token_env
         if not env:
             return {}
         token = require_env(
@@ -174,7 +168,7 @@ class MastodonConnector(Connector):
                 raise
             raise RateLimited(str(exc), retry_after=self._wait_hint(now)) from exc
         except AuthError as exc:
-            env = self._opts.token_env
+            env = self.options.token_env
             hint = (
                 f"check the token in {env} and its scopes (read:statuses read:notifications)"
                 if env
@@ -200,7 +194,7 @@ class MastodonConnector(Connector):
     # --- poll -----------------------------------------------------------------------------
 
     def _stream(self) -> tuple[str, dict[str, str]]:
-        opts = self._opts
+        opts = self.options
         if opts.tag:
             return f"/api/v1/timelines/tag/{quote(opts.tag, safe='')}", {}
         if opts.mentions:
@@ -212,19 +206,21 @@ class MastodonConnector(Connector):
         if state.etag:
             headers["If-None-Match"] = state.etag
         path, base = self._stream()
-        search = bool(self._opts.query)
+        search = bool(self.options.query)
         cursor = state.cursor
         forward = cursor is not None and not search
         params = {**base, "limit": str(PAGE_SIZE)}
         if cursor is not None:
             params["min_id"] = cursor
-        oldest_wanted = None if cursor is not None else now - timedelta(seconds=self._opts.backfill)
+        oldest_wanted = (
+            None if cursor is not None else now - timedelta(seconds=self.options.backfill)
+        )
 
         result = PollResult(state=state)
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         etag: str | None = None
-        for page_number in range(self._opts.max_pages):
+        for page_number in range(self.options.max_pages):
             response, body = self._get(client, path, params, headers, now)
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
@@ -249,7 +245,7 @@ class MastodonConnector(Connector):
                     break
                 params["max_id"] = _link_param(response, "next", "max_id") or min(ids, key=id_key)
         else:
-            result.warnings.append(f"stopped after {self._opts.max_pages} pages")
+            result.warnings.append(f"stopped after {self.options.max_pages} pages")
 
         for item in items:
             if cursor is not None and id_key(str(item["id"])) <= id_key(cursor):
@@ -284,7 +280,7 @@ class MastodonConnector(Connector):
     def _collect(
         self, item: dict[str, Any], result: PollResult, oldest_wanted: datetime | None
     ) -> None:
-        status = item.get("status") if self._opts.mentions else item
+        status = item.get("status") if self.options.mentions else item
         if not isinstance(status, dict):
             return  # a notification whose status was deleted or is no longer visible
         if status.get("reblog"):
@@ -375,7 +371,7 @@ class MastodonConnector(Connector):
             return []
         headers = self._auth_headers()
         replies: dict[str, BrandReply] = {}
-        targets = [m for m in mentions if m.platform == self.platform][: self._opts.max_rechecks]
+        targets = [m for m in mentions if m.platform == self.platform][: self.options.max_rechecks]
         for number, mention in enumerate(targets):
             path = f"/api/v1/statuses/{quote(mention.external_id, safe='')}/context"
             try:

@@ -238,24 +238,18 @@ def _more_things(payload: Any) -> list[dict[str, Any]]:
     return [t for t in things if isinstance(t, dict) and isinstance(t.get("data"), dict)]
 
 
-class RedditConnector(Connector):
+class RedditConnector(Connector[RedditOptions]):
     """A subreddit, a search or the brand account's mentions on Reddit."""
 
     name = "reddit"
     platform = "reddit"
     default_interval = 120
     default_base_url = "https://oauth.reddit.com"
-    Options = RedditOptions
-
-    @property
-    def opts(self) -> RedditOptions:
-        assert isinstance(self.options, RedditOptions)
-        return self.options
 
     # -- auth -----------------------------------------------------------------------------
 
     def _access_token(self, client: httpx.Client, now: datetime) -> str:
-        opts = self.opts
+        opts = self.options
         if opts.access_token_env:
             return require_env(opts.access_token_env, "a reddit OAuth bearer token")
         client_id = require_env(opts.client_id_env, "the reddit app's client id")
@@ -265,13 +259,15 @@ class RedditConnector(Connector):
 
     def _account(self, client_id: str) -> tuple[str, str, str, str]:
         """Whose token: the app, and the user it acts for (empty for an app-only token)."""
-        user = os.environ.get(self.opts.username_env or "", "") if self.opts.password_env else ""
-        return ("reddit", self.opts.token_url, client_id, user.lower())
+        user = (
+            os.environ.get(self.options.username_env or "", "") if self.options.password_env else ""
+        )
+        return ("reddit", self.options.token_url, client_id, user.lower())
 
     def _new_token(
         self, client: httpx.Client, client_id: str, now: datetime
     ) -> tuple[str, datetime]:
-        opts = self.opts
+        opts = self.options
         secret = require_env(opts.client_secret_env, "the reddit app's client secret")
         form = {"grant_type": "client_credentials"}
         if opts.username_env and opts.password_env:
@@ -323,8 +319,8 @@ class RedditConnector(Connector):
         headers: dict[str, str] = {}
         if token:
             headers["Authorization"] = f"bearer {token}"
-        if self.opts.user_agent:
-            headers["User-Agent"] = self.opts.user_agent
+        if self.options.user_agent:
+            headers["User-Agent"] = self.options.user_agent
         return headers
 
     # -- HTTP -----------------------------------------------------------------------------
@@ -365,9 +361,11 @@ class RedditConnector(Connector):
                     check=self._check,
                 )
             except _TokenRefused:
-                if attempt == 1 and not self.opts.access_token_env:
+                if attempt == 1 and not self.options.access_token_env:
                     # revoked or expired early: one fresh token, one retry
-                    client_id = require_env(self.opts.client_id_env, "the reddit app's client id")
+                    client_id = require_env(
+                        self.options.client_id_env, "the reddit app's client id"
+                    )
                     self.logins.forget(self._account(client_id), token)
                     continue
                 raise
@@ -390,7 +388,7 @@ class RedditConnector(Connector):
         check_response(response)
 
     def _auth_message(self, status: int) -> str:
-        opts = self.opts
+        opts = self.options
         if opts.access_token_env:
             return f"reddit refused the token in {opts.access_token_env} ({status})"
         if status == 401:
@@ -408,7 +406,7 @@ class RedditConnector(Connector):
     # -- poll -----------------------------------------------------------------------------
 
     def _listings(self) -> list[tuple[str, str, dict[str, str]]]:
-        opts = self.opts
+        opts = self.options
         if opts.subreddit:
             paths = {
                 "posts": f"/r/{opts.subreddit}/new",
@@ -425,7 +423,7 @@ class RedditConnector(Connector):
         things: dict[str, dict[str, Any]] = {}
         for key, path, extra in self._listings():
             saved = cursors.get(key)
-            floor = None if saved else now - timedelta(seconds=self.opts.backfill)
+            floor = None if saved else now - timedelta(seconds=self.options.backfill)
             page = self._page_back(client, path, extra, saved, floor, now, result)
             if page is None:
                 return PollResult(state=state, not_modified=True)
@@ -469,7 +467,7 @@ class RedditConnector(Connector):
         kept: list[dict[str, Any]] = []
         newest: str | None = None
         after: str | None = None
-        for _page in range(self.opts.max_pages):
+        for _page in range(self.options.max_pages):
             params = {"limit": "100", "raw_json": "1", **extra}
             if after:
                 params["after"] = after
@@ -504,7 +502,7 @@ class RedditConnector(Connector):
                 return kept, newest
             after = next_after
         result.warnings.append(
-            f"{path}: over {self.opts.max_pages} pages since the last poll; older items skipped"
+            f"{path}: over {self.options.max_pages} pages since the last poll; older items skipped"
         )
         return kept, newest
 
@@ -566,9 +564,9 @@ class RedditConnector(Connector):
         open_ids = {m.external_id for m in mentions if m.platform == self.platform}
         found: dict[str, BrandReply] = {}
         walked = 0
-        more_calls = self.opts.max_more_calls
+        more_calls = self.options.max_more_calls
         for mention in mentions:
-            if walked >= self.opts.recheck_limit:
+            if walked >= self.options.recheck_limit:
                 break
             if mention.platform != self.platform or mention.external_id in found_parents(found):
                 continue

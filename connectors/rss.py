@@ -101,23 +101,20 @@ def _entry_text(entry: Any) -> str:
     return text
 
 
-class RSSConnector(Connector):
+class RSSConnector(Connector[RSSOptions]):
     """Any RSS 2.0 or Atom feed."""
 
     name = "rss"
     platform = "rss"
     default_interval = 300
-    Options = RSSOptions
 
     def _url(self) -> str:
         options = self.options
-        assert isinstance(options, RSSOptions)
         if options.url:
             return options.url
         return require_env(options.url_env, "the feed URL")
 
     def host(self) -> str:
-        assert isinstance(self.options, RSSOptions)
         return urlparse(self.options.url or "").netloc or f"env:{self.options.url_env}"
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
@@ -144,7 +141,7 @@ class RSSConnector(Connector):
         if not parsed.get("version") and not parsed.entries:
             reason = parsed.get("bozo_exception") or "no RSS or Atom root element"
             raise MalformedResponse(f"not a feed: {str(reason)[:200]}")
-        platform = getattr(self.options, "platform", self.platform)
+        platform = self.options.platform
         mentions = [self._mention(entry, platform, now) for entry in parsed.entries]
         kept = [m for m in mentions if m.title or m.text.strip() or _web_link(m.url)]
         warnings = []

@@ -91,29 +91,23 @@ def _cursor_time(cursor: str | None) -> datetime | None:
         return None
 
 
-class TrustpilotConnector(Connector):
+class TrustpilotConnector(Connector[TrustpilotOptions]):
     """Service reviews of one Trustpilot business unit."""
 
     name = "trustpilot"
     platform = "trustpilot"
     default_interval = 900
     default_base_url = "https://api.trustpilot.com"
-    Options = TrustpilotOptions
-
-    @property
-    def _options(self) -> TrustpilotOptions:
-        assert isinstance(self.options, TrustpilotOptions)
-        return self.options
 
     def _api_key(self) -> str:
         return require_env(
-            self._options.api_key_env,
+            self.options.api_key_env,
             "the API key of your Trustpilot Business application "
             "(Integrations -> Developers -> APIs)",
         )
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         headers = {"apikey": self._api_key(), "Accept": "application/json"}
         saved = _cursor_time(state.cursor)
         if saved is None:

@@ -186,24 +186,17 @@ def _comment_url(video_id: str | None, channel_id: str | None, comment_id: str) 
     return f"https://www.youtube.com/channel/{channel_id}" if channel_id else None
 
 
-class YouTubeConnector(Connector):
+class YouTubeConnector(Connector[YouTubeOptions]):
     """Top-level comments on a video or channel, and the brand's replies to them."""
 
     name = "youtube"
     platform = "youtube"
     default_interval = 600  # 144 list calls a day per page: the daily quota is shared
     default_base_url = "https://www.googleapis.com/youtube/v3"
-    Options = YouTubeOptions
-
-    @property
-    def _opts(self) -> YouTubeOptions:
-        options = self.options
-        assert isinstance(options, YouTubeOptions)
-        return options
 
     def _key(self) -> str:
         return require_env(
-            self._opts.api_key_env,
+            self.options.api_key_env,
             "an API key created in Google Cloud console (APIs & Services > Credentials) on a "
             "project with YouTube Data API v3 enabled",
         )
@@ -259,7 +252,7 @@ class YouTubeConnector(Connector):
         text = (
             f"YouTube API {response.status_code} {'/'.join(sorted(reasons)) or status}: {message}"
         )
-        key_env = self._opts.api_key_env
+        key_env = self.options.api_key_env
         if reasons & _QUOTA_REASONS:
             return RateLimited(
                 f"{text}; the daily quota resets at midnight Pacific time",
@@ -293,7 +286,7 @@ class YouTubeConnector(Connector):
         self, author: str | None, author_id: str | None, owner: str | None
     ) -> BrandIdentity | None:
         identity = self.brand_identity(author, author_id)
-        if identity is None and self._opts.owner_is_brand and owner and author_id == owner:
+        if identity is None and self.options.owner_is_brand and owner and author_id == owner:
             identity = BrandIdentity(platform=self.platform, handle=author, account_id=owner)
         return identity
 
@@ -306,7 +299,7 @@ class YouTubeConnector(Connector):
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"YouTube commentThread without {exc}") from exc
         video_id = snippet.get("videoId") or top.get("videoId")
-        owner = snippet.get("channelId") or self._opts.channel_id
+        owner = snippet.get("channelId") or self.options.channel_id
         author, author_id = _author(top)
         mention = None
         if self._is_brand(author, author_id, owner) is None:
@@ -382,7 +375,7 @@ class YouTubeConnector(Connector):
     # -- poll -------------------------------------------------------------------------------
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._opts
+        options = self.options
         saved = _Cursor.load(state.cursor)
         warnings: list[str] = []
         if state.cursor and saved is None:
@@ -462,8 +455,8 @@ class YouTubeConnector(Connector):
             m.external_id
             for m in mentions
             if m.platform == self.platform and "." not in m.external_id  # replies have a dot
-        ][: self._opts.recheck_limit]
-        if not ids or (not self.identities and not self._opts.owner_is_brand):
+        ][: self.options.recheck_limit]
+        if not ids or (not self.identities and not self.options.owner_is_brand):
             return []
         found: dict[str, BrandReply] = {}
         long_threads: list[_Thread] = []
@@ -477,7 +470,7 @@ class YouTubeConnector(Connector):
                 if thread.total_replies > thread.inline_replies:
                     long_threads.append(thread)
         # threads past max_reply_fetches keep their replies-part answers, marked not exact
-        for thread in long_threads[: self._opts.max_reply_fetches]:
+        for thread in long_threads[: self.options.max_reply_fetches]:
             for reply in self._all_replies(client, thread, now):
                 found[reply.external_id] = reply
         return list(found.values())
@@ -491,7 +484,7 @@ class YouTubeConnector(Connector):
         params = {"part": "snippet", "parentId": thread.thread_id, "maxResults": "100"}
         comments: list[Any] = []
         token: str | None = None
-        for _ in range(self._opts.max_reply_pages):
+        for _ in range(self.options.max_reply_pages):
             page_params = {**params, "pageToken": token} if token else params
             _, data, _ = self._call(client, "comments", page_params, now)
             comments.extend((data or {}).get("items", []))
