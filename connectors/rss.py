@@ -26,21 +26,15 @@ from urllib.parse import parse_qs, urlparse
 from xml.sax import SAXParseException
 
 import feedparser
-import feedparser.api
 import httpx
 from pydantic import field_validator, model_validator
 
+from connectors import feedxml
 from connectors.base import Connector, ConnectorOptions, FeedCursor, MentionRecord, PollResult
 from connectors.env import require_env
 from connectors.errors import MalformedResponse
 from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
-
-# feedparser asks xml.sax for "drv_libxml2" (Python 2's libxml2 driver) before expat on
-# every parse; the import fails each time, after a search of sys.path under the import
-# lock, which 32 polling threads queued on: 4 % of a first cycle's CPU (bench/poll_bench.py).
-# Expat, which it falls back to, is then also the parser on every machine, not only ours.
-feedparser.api.PREFERRED_XML_PARSERS = []
 
 
 class RSSOptions(ConnectorOptions):
@@ -132,6 +126,7 @@ class RSSConnector(Connector[RSSOptions]):
         # feedparser's own HTML passes (sanitising, resolving relative links) rewrite markup
         # that `html_to_text` turns into text anyway, script and style left out, relative
         # links resolved against the same xml:base: a third of the parse (bench/README.md)
+        feedxml.use_expat()
         parsed = feedparser.parse(
             body,
             response_headers={k.lower(): v for k, v in response.headers.items()},
