@@ -106,6 +106,23 @@ class BrandReply(_Storable):
     seen_modified_only: bool = False
     earlier_unseen: bool = False
 
+    @classmethod
+    def answering(cls, post: MentionRecord, identity: BrandIdentity) -> BrandReply:
+        """The brand's own post that answers another (`post.parent_id`), as its reply: on
+        social platforms the brand replies in the same stream the mentions come from."""
+        assert post.parent_id is not None
+        return cls(
+            platform=post.platform,
+            external_id=post.external_id,
+            in_reply_to=post.parent_id,
+            created_at=post.created_at,
+            author=post.author,
+            author_id=post.author_id,
+            url=post.url,
+            text=post.text,
+            bot=identity.bot,
+        )
+
 
 @dataclass
 class FeedCursor(_Storable):

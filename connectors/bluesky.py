@@ -358,7 +358,7 @@ class BlueskyConnector(Connector[BlueskyOptions]):
         if identity is None:
             result.mentions.append(record)
         elif record.parent_id:
-            result.brand_replies.append(self._reply(record, identity))
+            result.brand_replies.append(BrandReply.answering(record, identity))
 
     def _record(
         self, uri: str, author: dict[str, Any], record: dict[str, Any], indexed_at: Any
@@ -383,20 +383,6 @@ class BlueskyConnector(Connector[BlueskyOptions]):
             parent_id=parent.get("uri"),
             thread_id=root.get("uri"),
             extra={"indexed_at": indexed_at} if indexed_at else {},
-        )
-
-    def _reply(self, record: MentionRecord, identity: BrandIdentity) -> BrandReply:
-        assert record.parent_id is not None
-        return BrandReply(
-            platform=self.platform,
-            external_id=record.external_id,
-            in_reply_to=record.parent_id,
-            created_at=record.created_at,
-            author=record.author,
-            author_id=record.author_id,
-            url=record.url,
-            text=record.text,
-            bot=identity.bot,
         )
 
     def _brand(self, handle: str | None, did: str | None) -> BrandIdentity | None:
@@ -464,7 +450,7 @@ class BlueskyConnector(Connector[BlueskyOptions]):
             identity = self._brand(author.get("handle"), author.get("did"))
             record = self._record(*view) if identity else None
             if identity and record and record.parent_id:
-                found.append(self._reply(record, identity))
+                found.append(BrandReply.answering(record, identity))
         cut = bool(stack)
         for reply in found:
             reply.earlier_unseen = cut or (partial_root and reply.in_reply_to == root.get("uri"))

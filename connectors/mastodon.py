@@ -295,7 +295,7 @@ class MastodonConnector(Connector[MastodonOptions]):
         if identity is None:
             result.mentions.append(record)
         elif record.parent_id:
-            result.brand_replies.append(self._reply(record, identity))
+            result.brand_replies.append(BrandReply.answering(record, identity))
 
     # --- records --------------------------------------------------------------------------
 
@@ -323,20 +323,6 @@ class MastodonConnector(Connector[MastodonOptions]):
             language=status.get("language"),
             parent_id=_str_or_none(status.get("in_reply_to_id")),
             extra=extra,
-        )
-
-    def _reply(self, record: MentionRecord, identity: BrandIdentity) -> BrandReply:
-        assert record.parent_id is not None
-        return BrandReply(
-            platform=self.platform,
-            external_id=record.external_id,
-            in_reply_to=record.parent_id,
-            created_at=record.created_at,
-            author=record.author,
-            author_id=record.author_id,
-            url=record.url,
-            text=record.text,
-            bot=identity.bot,
         )
 
     def _brand(self, account: Any) -> BrandIdentity | None:
@@ -396,7 +382,7 @@ class MastodonConnector(Connector[MastodonOptions]):
                 identity = self._brand(status.get("account"))
                 record = self._record(status) if identity else None
                 if identity and record and record.parent_id:
-                    reply = self._reply(record, identity)
+                    reply = BrandReply.answering(record, identity)
                     reply.earlier_unseen = cut
                     replies[record.external_id] = reply
             if self._exhausted(response):
