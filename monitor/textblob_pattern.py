@@ -6,6 +6,7 @@ use: 40 MB of RSS and 0.2-0.3 s in every process that scores English (bench/memo
 module under a bare stand-in `textblob` package, and takes every `textblob*` entry out of
 `sys.modules` again before it returns: same module, same lexicon, same numbers, and a later
 `import textblob` (tools/eval_sentiment.py, bench/) gets the whole package in its usual order.
+The monitor itself never imports textblob, so no other thread meets the stand-in meanwhile.
 
 This reads textblob's private layout (`textblob/en/__init__.py` defining `sentiment`, a
 `textblob._text.lazydict`): pyproject.toml bounds textblob to the versions read, and
