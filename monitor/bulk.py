@@ -55,7 +55,10 @@ def insert_returning(
     keys = list(rows[0])
     defaults = _scalar_defaults(table, keys)
     names = keys + list(defaults)
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    # dialect_impl().bind_processor() is what SQLAlchemy's own INSERT binds with (its private
+    # _cached_bind_processor memoises the same call): public API, ~10 us more per page
+    types = [table.c[name].type.dialect_impl(dialect) for name in names]
+    processors = [type_.bind_processor(dialect) for type_ in types]
     fill = list(defaults.values())
     placeholders = "(" + ", ".join("?" * len(names)) + ")"
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "

@@ -96,9 +96,6 @@ class BusinessCalendar:
     def business_seconds(self, start: datetime, end: datetime) -> float:
         return sum((hi - lo).total_seconds() for lo, hi in self.open_intervals(start, end))
 
-    def is_open(self, when: datetime) -> bool:
-        return self.business_seconds(when, when + timedelta(seconds=1)) > 0
-
     def add_business_seconds(self, start: datetime, seconds: float) -> datetime | None:
         """The moment `seconds` of opening time after `start`; None if never (no hours)."""
         return self.add_business_seconds_each(start, (seconds,))[0]

@@ -7,10 +7,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -19,7 +18,6 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.redaction import LOG_FILTER, config_secrets, install_log_filter, log_uncaught_errors
 from monitor.store_url import StoreError
 
-F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "config.toml"
 
 

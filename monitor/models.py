@@ -61,25 +61,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-SENTIMENT_LABELS = ("negative", "neutral", "positive", "unscored")
-MENTION_STATUSES = ("open", "answered", "handled", "dismissed", "expired")
-ALERT_KINDS = (
-    "mention",
-    "negative",
-    "unscored",
-    "unanswered",
-    "sla_at_risk",
-    "sla_breached",
-    "answered_update",
-    "review_edited",
-    "digest",
-    "feed_health",
-    "feed_recovered",
-    "spike",
-)
-ALERT_STATES = ("pending", "sent", "failed")
-
-
 class Mention(SQLModel, table=True):
     """A post, comment or review about the brand; unique by (platform, external_id)."""
 
@@ -248,10 +229,6 @@ class Alert(SQLModel, table=True):
     body: str | None = Field(
         default=None, sa_type=sa.Text, description="text of non-mention alerts"
     )
-
-
-ACTION_KINDS = ("claim", "handled", "snooze", "dismiss")
-ACTION_OUTCOMES = ("applied", "lost", "unknown")
 
 
 class Action(SQLModel, table=True):

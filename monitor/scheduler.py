@@ -227,13 +227,6 @@ class Service:
             self._dispatch_thread = None
         self.heartbeat.stop()
 
-    def run_until(self, stop: threading.Event) -> None:
-        self.start()
-        try:
-            stop.wait()
-        finally:
-            self.stop()
-
 
 def lead(lease: SchedulerLease, make_service: Callable[[], Service], stop: threading.Event) -> None:
     """Run a service while this instance holds the lease; stand by again when it is lost.

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-import threading
-import types
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
+
+from monitor import textblob_pattern
 
 Label = Literal["negative", "neutral", "positive"]
 
@@ -93,67 +90,6 @@ def expand_negations(text: str) -> str:
     return _NEGATED_CONTRACTION.sub(lambda m: f"{m.group(1)} not", text)
 
 
-def _load_pattern_sentiment() -> tuple[Callable[[str], Any], bool]:
-    """`textblob.en.sentiment` without running `textblob/__init__.py`, which imports nltk and
-    numpy for the TextBlob class we do not use: 25 MB of RSS and 0.5 s of start-up in every
-    process (bench/memory_bench.py). Same module, same lexicon, same numbers. True when the
-    copy is our own (TextBlob imported later gets a fresh one)."""
-    if "textblob.en" not in sys.modules and "textblob" not in sys.modules:
-        spec = importlib.util.find_spec("textblob")
-        if spec is not None and spec.submodule_search_locations is not None:
-            package = types.ModuleType("textblob")
-            package.__path__ = list(spec.submodule_search_locations)
-            package.__spec__ = spec
-            sys.modules["textblob"] = package
-            try:
-                from textblob.en import sentiment
-            finally:
-                # Forget the partial package: a later `import textblob` (the TextBlob class in
-                # tools/eval_sentiment.py) imports it whole, in its usual order.
-                for name in [
-                    n for n in sys.modules if n == "textblob" or n.startswith("textblob.")
-                ]:
-                    del sys.modules[name]
-            return sentiment, True
-    from textblob.en import sentiment
-
-    return sentiment, False
-
-
-pattern_sentiment, _OWN_COPY = _load_pattern_sentiment()
-_lexicon_lock = threading.Lock()
-
-
-def _load_lexicon() -> None:
-    """Load the pattern lexicon now and, in our own copy, look words up as the dict it is.
-
-    Its lazy-loading dict checks "loaded yet?" in Python on every word lookup: a fifth of the
-    analyser's time (bench/ingest_bench.py). Same entries, so the same numbers. TextBlob's
-    own copy, when it is the one we were given, is left as it is."""
-    with _lexicon_lock:
-        lexicon: Any = pattern_sentiment
-        if not _OWN_COPY or getattr(type(lexicon), "_loaded", False):
-            return
-        len(lexicon)  # the lazy dict loads on its first use
-        lexicon.__class__ = type(
-            "LoadedSentiment",
-            (type(lexicon),),
-            {
-                "_loaded": True,
-                "__contains__": dict.__contains__,
-                "__getitem__": dict.__getitem__,
-                "get": dict.get,
-            },
-        )
-
-
-def _pattern_sentiment(text: str) -> tuple[float, float]:
-    # What TextBlob(text).sentiment computes, minus building a blob and a namedtuple class
-    # per call (textblob.en.sentiments.PatternAnalyzer.analyze does both): ~30 % faster.
-    polarity, subjectivity = pattern_sentiment(expand_negations(text))
-    return polarity, subjectivity
-
-
 def _label(polarity: float, negative_below: float, positive_above: float) -> Label:
     if polarity <= negative_below:
         return "negative"
@@ -193,12 +129,14 @@ class TextBlobScorer:
     def __init__(self, negative_below: float = -0.1, positive_above: float = 0.1) -> None:
         self.negative_below = negative_below
         self.positive_above = positive_above
-        _load_lexicon()
+        # What TextBlob(text).sentiment computes, minus building a blob and a namedtuple class
+        # per call (textblob.en.sentiments.PatternAnalyzer.analyze does both): ~30 % faster.
+        self._pattern = textblob_pattern.analyser()
 
     def score(self, text: str) -> Score | None:
         found = signals(text)
         cleaned = _LAUGHTER.sub(" ", text if text.isascii() else _EMOJI.sub(" ", text))
-        polarity, subjectivity = (float(v) for v in _pattern_sentiment(cleaned))
+        polarity, subjectivity = (float(v) for v in self._pattern(expand_negations(cleaned)))
         opinionated = bool(polarity or subjectivity)
         notes = []
         if found.balance:

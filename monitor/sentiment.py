@@ -124,13 +124,6 @@ class SentimentAnalyzer:
             results.append(self._analyse(text, None, rating, 5.0, lang)[0])
         return results
 
-    def label_for(self, polarity: float) -> str:
-        if polarity <= self.config.negative_below:
-            return "negative"
-        if polarity >= self.config.positive_above:
-            return "positive"
-        return "neutral"
-
     def language_of(self, text: str, language: str | None = None) -> DetectedLanguage:
         """The detector's guess, with the platform's language as a hint: the platform's tag
         stands unless the text plainly is another language (Mastodon tags a post with the

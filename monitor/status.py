@@ -165,7 +165,7 @@ def scheduler_line(beat: SchedulerBeat | None, now: datetime) -> str:
     return f"scheduler: running, last heartbeat {_ago(beat.beat_at, now)} ({where})"
 
 
-# `monitor status --problems` exit codes, for cron and monitoring scripts (README)
+# `monitor status --problems` exit codes, for cron and monitoring scripts (docs/operations.md)
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
 

@@ -1,16 +1,21 @@
-"""The README's config reference has every key a user can write, each with its meaning."""
+"""The config reference (docs/configuration.md) has every key a user can write, with its meaning."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from connectors import REGISTRY, connector_class
 from monitor.config import Config, FeedConfig
-from monitor.config_reference import render
+from monitor.config_reference import BEGIN, END, TARGET, render
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ROW = re.compile(r"^\| `([a-z_0-9]+)` \| [^|]* \| .*? \| (.*) \|$")
 
@@ -81,3 +86,20 @@ def test_the_keys_new_users_missed_are_there() -> None:
     csv = text[text.index('#### `type = "csv"`') :]
     assert "| `columns` | table | **required** |" in csv
     assert "#### `[feeds.columns]`" in csv
+
+
+def test_the_docs_reference_matches_the_models() -> None:
+    text = (ROOT / TARGET).read_text(encoding="utf-8")
+    block = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert block == render(), f"run `python -m monitor.config_reference` and commit {TARGET}"
+
+
+def test_the_command_rewrites_a_stale_reference_in_place(tmp_path: Path) -> None:
+    stale = tmp_path / "configuration.md"
+    stale.write_text(f"# Keys\n\n{BEGIN}\nold table\n{END}\n\nafter\n", encoding="utf-8")
+    command = [sys.executable, "-m", "monitor.config_reference", str(stale)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"{stale} updated"
+    assert stale.read_text(encoding="utf-8") == f"# Keys\n\n{render()}\n\nafter\n"
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == f"{stale} already current"

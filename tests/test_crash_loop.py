@@ -3,7 +3,7 @@
 Slack fails about 40 % of calls (posts, updates and lookups alike) in every way: 500, 429 with
 Retry-After, `ratelimited`, a reset before and a reset AFTER it did the work, slow and dripped
 answers. Brand replies thread answered notes under the first messages. The long version is
-`python bench/crash_loop.py` (figures in the README)."""
+`python bench/crash_loop.py` (figures in docs/delivery.md)."""
 
 from __future__ import annotations
 

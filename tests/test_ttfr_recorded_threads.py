@@ -236,17 +236,10 @@ def test_github_first_brand_comment_gives_ttfr_621035_s_in_berlin_business_hours
     assert mention.ttfr_business_seconds == 144513
 
 
-@pytest.mark.skip(
-    reason="no recorded GitHub thread has a bot comment before a human brand reply on an issue "
-    "written by someone else: in PyGithub#3372 the only comment before EnricoMi's is by "
-    "iarspider, the issue's own author (making him the brand's bot makes the connector drop "
-    "the issue as the brand's own, connectors/github.py _mention); vercel[bot]'s comment on "
-    "CS485-Harmony/Harmony#546 is on a pull request whose issue object and any human reply "
-    "were not recorded. The unit test test_bot_reply_first_does_not_count_... casts iarspider "
-    "as the bot, which only works with a hand-made mention."
-)
-def test_github_bot_comment_first_does_not_stop_the_clock() -> None:
-    raise AssertionError("unreachable")
+# No bot-first GitHub case: in the recorded threads the only comment before a brand reply
+# is by the issue's own author (PyGithub#3372), and vercel[bot]'s comment on
+# CS485-Harmony/Harmony#546 is on a pull request recorded without its issue or a human reply.
+# tests/connectors/test_github.py covers the rule with a hand-made mention.
 
 
 # -- YouTube ---------------------------------------------------------------------------
@@ -354,27 +347,6 @@ def test_mastodon_reply_found_by_the_context_walk_gives_ttfr_0_061_s(
     assert mention.ttfr_business_seconds == 0.061
 
 
-# -- platforms whose recordings hold no usable thread ----------------------------------
-
-
-@pytest.mark.skip(
-    reason="no recorded Discourse poll answer contains a post that a brand post answers: in "
-    "posts_latest_2018 every user post of topic 8 has no reply_to_post_number, so it answers "
-    "t/8/1 by `system` (never a mention); posts_latest_2020 is one admin alone in topic 11. "
-    "The one recorded reply to a user's post (topic 57: splattne #14 at "
-    "2013-02-05T17:14:17.364Z answering samsaffron #1 of 2013-02-04T20:26:26.278Z) exists "
-    "only as GET /t/57.json, read by recheck; no recorded posts.json or search.json holds "
-    "topic 57, so the pipeline never stores t/57/1 as a mention."
-)
-def test_discourse_reply_gives_the_hand_computed_ttfr() -> None:
-    raise AssertionError("unreachable")
-
-
-@pytest.mark.skip(
-    reason="no recorded Stack Exchange question has recorded answers or comments: the recorded "
-    "/search/advanced pages (openshift, openshift-enterprise, 2014) have none, and the "
-    "recorded answers (question 4) and comments (question 13) belong to questions that no "
-    "recorded search page contains, so the pipeline never stores them as mentions."
-)
-def test_stackexchange_reply_gives_the_hand_computed_ttfr() -> None:
-    raise AssertionError("unreachable")
+# No Discourse or Stack Exchange case: no recorded poll answer holds a user post that a brand
+# post answers (Discourse topic 57's reply exists only as GET /t/57.json), and the recorded
+# Stack Exchange answers and comments belong to questions no recorded search page contains.

@@ -18,8 +18,6 @@ from monitor.reports.query import (
     parse_until,
 )
 
-FORMATS = ("text", "csv", "json", "html")
-
 
 def report_zone(config: Config) -> ZoneInfo:
     return ZoneInfo(config.reports.timezone or config.business_hours.timezone)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.db import reader
+from monitor.language import UNDETERMINED
 from monitor.models import Mention, UTCDateTime, table_of
 
 Dimension = Literal["platform", "feed", "week", "sentiment", "language"]
@@ -35,6 +36,9 @@ ALL = "all"
 # Core columns (typed for SQL expressions) rather than the model's Python-typed attributes
 M = table_of(Mention).c
 UNKNOWN_LANGUAGE = "unknown"
+# Not detected (None) and detected as undetermined ("und", the code a store keeps) read the
+# same to a manager: one group.
+_UNKNOWN_LANGUAGES = (None, UNDETERMINED)
 
 
 @dataclass(frozen=True)
@@ -282,7 +286,7 @@ def _group_name(by: Dimension | Literal["all"], row: Any) -> str:
     if by == "all":
         return ALL
     value = row[by]
-    if by == "language" and value is None:
+    if by == "language" and value in _UNKNOWN_LANGUAGES:
         return UNKNOWN_LANGUAGE
     return str(value)
 
@@ -427,6 +431,8 @@ def _durations(
                     week[1].extend(business)
                 keys = key if width != 1 else (key,)
                 for dim, value in zip(others, keys, strict=True):
+                    if dim == "language" and value in _UNKNOWN_LANGUAGES:
+                        value = None  # one "unknown" group, as in the counts
                     lists = found[dim].setdefault(value, ([], []))
                     lists[0].extend(calendar)
                     lists[1].extend(business)

@@ -60,8 +60,6 @@ COLUMNS: tuple[str, ...] = (
     "ttfr_not_exact",
 )
 
-SLOWEST_COLUMNS = ("id", "platform", "feed", "created_at", "age_s", "sentiment", "author", "url")
-
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
