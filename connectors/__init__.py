@@ -13,6 +13,7 @@ from connectors.errors import (
     ConnectorError,
     ConnectorUnavailable,
     MalformedResponse,
+    NotFoundError,
     RateLimited,
     TransientError,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "FeedCursor",
     "MalformedResponse",
     "MentionRecord",
+    "NotFoundError",
     "PollResult",
     "RateLimited",
     "TransientError",

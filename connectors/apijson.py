@@ -1,9 +1,8 @@
-"""JSON API helpers: a GET that leaves the status to the caller, and decoding with clear errors.
+"""Decoding a platform's JSON: hostile depth refused, and errors that name who sent it.
 
-`connectors.http.get_bytes` raises on any status >= 400 before the body is seen; APIs that
-explain a 400 or 403 in the body (Stack Exchange `error_id`, Google `error.errors[].reason`)
-need the body to pick the right error. Callers map the envelope themselves and fall back to
-`connectors.http.check_response` for anything they do not recognise.
+Connectors call these directly with the source in the message ("Discourse /posts.json").
+An API that explains a refusal in its body is read with `connectors.http.fetch(check=None)`
+and its envelope with `json_object`.
 """
 
 from __future__ import annotations
@@ -13,23 +12,7 @@ import json
 import zlib
 from typing import Any
 
-import httpx
-
-from connectors import http
 from connectors.errors import MalformedResponse
-from connectors.http import MAX_BODY_BYTES
-
-
-def fetch(
-    client: httpx.Client,
-    url: str,
-    *,
-    params: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    max_bytes: int = MAX_BODY_BYTES,
-) -> tuple[httpx.Response, bytes]:
-    """GET with a body cap; network failures become TransientError, statuses are left alone."""
-    return http.fetch(client, url, params=params, headers=headers, max_bytes=max_bytes, check=False)
 
 
 def loads(data: bytes | str) -> Any:
@@ -69,6 +52,7 @@ def decode_json(body: bytes, source: str) -> Any:
 
 
 def decode_json_object(body: bytes, source: str) -> dict[str, Any]:
+    """The body as a JSON object, or MalformedResponse naming what sent it."""
     value = decode_json(body, source)
     if not isinstance(value, dict):
         raise MalformedResponse(f"{source}: not a JSON object")

@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,8 +50,9 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
-from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
-from connectors.http import get_bytes
+from connectors.env import require_env
+from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, NotFoundError
+from connectors.http import fetch
 from connectors.text import clean_text
 
 RSS_BASE_URL = "https://itunes.apple.com"
@@ -151,13 +151,17 @@ def _parse_time(value: Any, what: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _json(body: bytes) -> Any:
-    return decode_json(body, "App Store")
+def _connect_api(what: str) -> str:
+    """What an App Store Connect variable holds, and where the operator finds it."""
+    return (
+        f"the App Store Connect API {what} "
+        "(App Store Connect > Users and Access > Integrations > App Store Connect API)"
+    )
 
 
 def rss_entries(body: bytes) -> list[dict[str, Any]]:
     """The review entries of one feed page; the app's own entry (no rating) is left out."""
-    doc = _json(body)
+    doc = decode_json(body, "App Store")
     feed = doc.get("feed") if isinstance(doc, dict) else None
     if not isinstance(feed, dict):
         raise MalformedResponse("not an App Store customer-reviews feed: no `feed` object")
@@ -180,42 +184,36 @@ def _load_rss_cursor(cursor: str | None) -> dict[str, int]:
     return {str(k): int(v) for k, v in raw.items() if str(v).isdigit()}
 
 
-class AppStoreConnector(Connector):
+class AppStoreConnector(Connector[AppStoreOptions]):
     """App Store reviews for one app: public RSS per storefront, or App Store Connect."""
 
     name = "appstore"
     platform = "appstore"
     default_interval = 3600
     default_base_url = RSS_BASE_URL
-    Options = AppStoreOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if kwargs.get("base_url") is None and self._options.mode == "connect":
+        if kwargs.get("base_url") is None and self.options.mode == "connect":
             self.base_url = CONNECT_BASE_URL
         self._token: tuple[str, datetime] | None = None
 
-    @property
-    def _options(self) -> AppStoreOptions:
-        assert isinstance(self.options, AppStoreOptions)
-        return self.options
-
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        if self._options.mode == "connect":
+        if self.options.mode == "connect":
             return self._poll_connect(client, state, now)
         return self._poll_rss(client, state, now)
 
     # --- public RSS feed -------------------------------------------------------------
 
     def _rss_url(self, country: str, page: int) -> str:
-        app_id = self._options.app_id
+        app_id = self.options.app_id
         return (
             f"{self.base_url}/{country}/rss/customerreviews/page={page}/id={app_id}"
             "/sortby=mostrecent/json"
         )
 
     def _poll_rss(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         saved = _load_rss_cursor(state.cursor)
         newest = dict(saved)
         mentions: dict[str, MentionRecord] = {}
@@ -234,7 +232,7 @@ class AppStoreConnector(Connector):
                         headers["If-None-Match"] = state.etag
                     if state.last_modified:
                         headers["If-Modified-Since"] = state.last_modified
-                response, body = get_bytes(client, self._rss_url(country, page), headers=headers)
+                response, body = fetch(client, self._rss_url(country, page), headers=headers)
                 if response.status_code == 304:
                     break
                 if page == 1:
@@ -308,7 +306,7 @@ class AppStoreConnector(Connector):
             external_id=review_id,
             created_at=created,
             text=clean_text(_content(entry.get("content"))),
-            url=href or f"https://apps.apple.com/{country}/app/id{self._options.app_id}",
+            url=href or f"https://apps.apple.com/{country}/app/id{self.options.app_id}",
             author=author,
             author_id=author_id,
             title=clean_text(_label(entry.get("title")) or "") or None,
@@ -319,23 +317,16 @@ class AppStoreConnector(Connector):
 
     # --- App Store Connect API -------------------------------------------------------
 
-    def _env(self, name: str, what: str) -> str:
-        value = os.environ.get(name, "").strip()
-        if not value:
-            raise AuthError(
-                f"environment variable {name} is not set; put the App Store Connect API {what} in "
-                "it (App Store Connect > Users and Access > Integrations > App Store Connect API)"
-            )
-        return value
-
     def bearer_token(self, now: datetime) -> str:
         """A cached JWT, renewed a minute before it expires."""
         if self._token and now < self._token[1] - timedelta(seconds=60):
             return self._token[0]
-        options = self._options
-        key_id = self._env(options.key_id_env, "key id")
-        issuer_id = self._env(options.issuer_id_env, "issuer id")
-        path = Path(self._env(options.private_key_path_env, "private key (.p8) file path"))
+        options = self.options
+        key_id = require_env(options.key_id_env, _connect_api("key id"))
+        issuer_id = require_env(options.issuer_id_env, _connect_api("issuer id"))
+        path = Path(
+            require_env(options.private_key_path_env, _connect_api("private key (.p8) file path"))
+        )
         if not path.is_absolute():
             path = self.config_dir / path
         try:
@@ -354,10 +345,10 @@ class AppStoreConnector(Connector):
     ) -> tuple[httpx.Response, bytes]:
         headers = {"Authorization": f"Bearer {self.bearer_token(now)}"}
         try:
-            return get_bytes(client, url, params=params, headers=headers)
+            return fetch(client, url, params=params, headers=headers)
         except AuthError as exc:
             self._token = None
-            options = self._options
+            options = self.options
             raise AuthError(
                 f"App Store Connect rejected the API key ({exc}): check {options.key_id_env}, "
                 f"{options.issuer_id_env} and the .p8 file in {options.private_key_path_env} "
@@ -370,7 +361,7 @@ class AppStoreConnector(Connector):
         return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
     def _poll_connect(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         try:
             saved = _parse_time(state.cursor, "cursor") if state.cursor else None
         except MalformedResponse:
@@ -393,7 +384,7 @@ class AppStoreConnector(Connector):
                     return PollResult(state=state, not_modified=True)
                 break
             received += len(body)
-            doc = _json(body)
+            doc = decode_json(body, "App Store")
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
                 raise MalformedResponse("customerReviews response has no `data` list")
@@ -438,7 +429,7 @@ class AppStoreConnector(Connector):
             external_id=review_id,
             created_at=_parse_time(attributes.get("createdDate"), "createdDate"),
             text=clean_text(str(attributes.get("body") or "")),
-            url=f"https://apps.apple.com/app/id{self._options.app_id}?see-all=reviews",
+            url=f"https://apps.apple.com/app/id{self.options.app_id}?see-all=reviews",
             author=attributes.get("reviewerNickname") or None,
             title=clean_text(str(attributes.get("title") or "")) or None,
             rating=float(rating) if isinstance(rating, int | float) else None,
@@ -475,7 +466,7 @@ class AppStoreConnector(Connector):
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
         """Re-read open reviews: a reply written after the poll passed them is found here."""
-        if self._options.mode != "connect":
+        if self.options.mode != "connect":
             return []  # the public feed has no replies to find
         replies: list[BrandReply] = []
         todo = [m for m in mentions if m.platform == self.platform][:RECHECK_LIMIT]
@@ -483,9 +474,9 @@ class AppStoreConnector(Connector):
             url = f"{self.base_url}/v1/customerReviews/{mention.external_id}"
             try:
                 _, body = self._connect_get(client, url, {"include": "response"}, now)
-            except MalformedResponse:
-                continue  # 404: the review was deleted; nothing to answer
-            doc = _json(body)
+            except NotFoundError:
+                continue  # the review was deleted; nothing to answer
+            doc = decode_json(body, "App Store")
             review = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(review, dict):
                 raise MalformedResponse("customerReviews/{id} response has no `data` object")

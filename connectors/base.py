@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 import httpx
@@ -106,6 +106,23 @@ class BrandReply(_Storable):
     seen_modified_only: bool = False
     earlier_unseen: bool = False
 
+    @classmethod
+    def answering(cls, post: MentionRecord, identity: BrandIdentity) -> BrandReply:
+        """The brand's own post that answers another (`post.parent_id`), as its reply: on
+        social platforms the brand replies in the same stream the mentions come from."""
+        assert post.parent_id is not None
+        return cls(
+            platform=post.platform,
+            external_id=post.external_id,
+            in_reply_to=post.parent_id,
+            created_at=post.created_at,
+            author=post.author,
+            author_id=post.author_id,
+            url=post.url,
+            text=post.text,
+            bot=identity.bot,
+        )
+
 
 @dataclass
 class FeedCursor(_Storable):
@@ -136,15 +153,29 @@ class ConnectorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class Connector(ABC):
-    """A source. Subclasses set the class attributes and implement `poll`.
+OptionsT = TypeVar("OptionsT", bound=ConnectorOptions)
+
+
+class Connector(ABC, Generic[OptionsT]):
+    """A source: `class AcmeConnector(Connector[AcmeOptions])` sets the class attributes and
+    implements `poll`; `self.options` is then an AcmeOptions, validated from the config.
 
     Attributes:
         name: the registry key and the `type = "..."` value in the config.
         platform: the platform name stored on mentions (natural key with external_id).
         default_interval: seconds between polls when the feed does not say.
         default_base_url: the API root; every connector lets the config override it.
-        Options: the pydantic model of the feed's type-specific keys.
+        Options: the pydantic model of the feed's type-specific keys; taken from the class's
+            parameter (`Connector[AcmeOptions]`) unless the class sets it.
+
+    Adding a source is one module in connectors/ (its options, its connector, a docstring
+    saying what it polls, its auth, rate limit, cursor, brand reply and quirks), one line in
+    `registry.REGISTRY`, a conformance case in tests/connectors/conformance_cases/ with a
+    recorded payload in tests/fixtures/<source>/, its tests, and docs/sources/<source>.md.
+    The shared parts: `connectors.http.fetch` (the one GET: deadline, body cap, status table,
+    redaction), `connectors.apijson.decode_json` (JSON with errors naming the source),
+    `connectors.env.require_env` (a secret from the environment) and the errors of
+    `connectors.errors` (NotFoundError for a deleted item, RateLimited with retry_after).
     """
 
     name: ClassVar[str]
@@ -153,9 +184,19 @@ class Connector(ABC):
     default_base_url: ClassVar[str | None] = None
     Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Connector:
+                (options,) = get_args(base)
+                if isinstance(options, type) and issubclass(options, ConnectorOptions):
+                    cls.Options = options
+
     def __init__(
         self,
-        options: ConnectorOptions,
+        options: OptionsT,
         *,
         feed_name: str,
         identities: Sequence[BrandIdentity] = (),

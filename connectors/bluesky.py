@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,8 +49,9 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
-from connectors.http import MAX_RETRY_AFTER, check_response, get_bytes
+from connectors.http import MAX_RETRY_AFTER, check_response, fetch
 from connectors.text import clean_text
 
 PAGE_SIZE = 100  # the lexicons' maximum for searchPosts and listNotifications
@@ -179,41 +179,25 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _json(body: bytes, what: str) -> Any:
-    return decode_json(body, what)
-
-
-class BlueskyConnector(Connector):
+class BlueskyConnector(Connector[BlueskyOptions]):
     """Posts from a Bluesky search or the brand account's notifications."""
 
     name = "bluesky"
     platform = "bluesky"
     default_interval = 300
     default_base_url = "https://bsky.social"
-    Options = BlueskyOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rate_reset: datetime | None = None
 
-    @property
-    def _opts(self) -> BlueskyOptions:
-        assert isinstance(self.options, BlueskyOptions)
-        return self.options
-
     # --- auth -----------------------------------------------------------------------------
 
-    def _env(self, name: str | None, what: str) -> str:
-        value = os.environ.get(name or "")
-        if not value:
-            raise AuthError(f"environment variable {name} is not set; put {what} there")
-        return value
-
     def _token(self, client: httpx.Client, now: datetime) -> str:
-        opts = self._opts
+        opts = self.options
         if opts.token_env:
-            return self._env(opts.token_env, "a Bluesky access token")
-        handle = self._env(opts.handle_env, "the Bluesky handle the connector logs in as")
+            return require_env(opts.token_env, "a Bluesky access token")
+        handle = require_env(opts.handle_env, "the Bluesky handle the connector logs in as")
         return self.logins.token(
             self._account(handle), now, lambda: self._login(client, handle, now)
         )
@@ -223,9 +207,11 @@ class BlueskyConnector(Connector):
         return ("bluesky", self.base_url, handle.lower())
 
     def _login(self, client: httpx.Client, handle: str, now: datetime) -> tuple[str, datetime]:
-        opts = self._opts
-        password = self._env(
-            opts.password_env, "an app password (Settings > Privacy and security > App passwords)"
+        opts = self.options
+        password = require_env(
+            opts.password_env,
+            "an app password (Settings > Privacy and security > App passwords)",
+            verbatim=True,
         )
         url = f"{self.base_url}/xrpc/com.atproto.server.createSession"
         try:
@@ -240,7 +226,7 @@ class BlueskyConnector(Connector):
                 f"{opts.handle_env} with the app password in {opts.password_env}: check both"
             )
         check_response(response)
-        data = _json(response.content, "createSession")
+        data = decode_json(response.content, "createSession")
         token = data.get("accessJwt") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise MalformedResponse("createSession answered without an accessJwt")
@@ -262,14 +248,14 @@ class BlueskyConnector(Connector):
         # encoded here: XRPC repeats a key for array parameters (reasons=a&reasons=b)
         url = f"{self.base_url}{path}?{urlencode(params)}"
         try:
-            response, body = get_bytes(client, url, headers=headers)
+            response, body = fetch(client, url, headers=headers)
         except AuthError as exc:
-            if not self._opts.token_env and not retried:
+            if not self.options.token_env and not retried:
                 # expired or revoked: one fresh login, then give up
-                handle = self._env(self._opts.handle_env, "the Bluesky handle")
+                handle = require_env(self.options.handle_env, "the Bluesky handle")
                 self.logins.forget(self._account(handle), token)
                 return self._get(client, path, params, now, retried=True)
-            env = self._opts.token_env or f"{self._opts.handle_env}/{self._opts.password_env}"
+            env = self.options.token_env or f"{self.options.handle_env}/{self.options.password_env}"
             raise AuthError(f"{exc}; check the credentials in {env}") from exc
         except RateLimited as exc:
             if exc.retry_after is not None or not self._rate_reset:
@@ -284,7 +270,7 @@ class BlueskyConnector(Connector):
     # --- poll -----------------------------------------------------------------------------
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        opts = self._opts
+        opts = self.options
         saved: datetime | None = None
         if state.cursor:
             with contextlib.suppress(ValueError):
@@ -309,7 +295,7 @@ class BlueskyConnector(Connector):
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
             result.bytes_received += len(body)
-            data = _json(body, key)
+            data = decode_json(body, key)
             items = data.get(key) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise MalformedResponse(f"expected a JSON object with a `{key}` list")
@@ -372,7 +358,7 @@ class BlueskyConnector(Connector):
         if identity is None:
             result.mentions.append(record)
         elif record.parent_id:
-            result.brand_replies.append(self._reply(record, identity))
+            result.brand_replies.append(BrandReply.answering(record, identity))
 
     def _record(
         self, uri: str, author: dict[str, Any], record: dict[str, Any], indexed_at: Any
@@ -399,20 +385,6 @@ class BlueskyConnector(Connector):
             extra={"indexed_at": indexed_at} if indexed_at else {},
         )
 
-    def _reply(self, record: MentionRecord, identity: BrandIdentity) -> BrandReply:
-        assert record.parent_id is not None
-        return BrandReply(
-            platform=self.platform,
-            external_id=record.external_id,
-            in_reply_to=record.parent_id,
-            created_at=record.created_at,
-            author=record.author,
-            author_id=record.author_id,
-            url=record.url,
-            text=record.text,
-            bot=identity.bot,
-        )
-
     def _brand(self, handle: str | None, did: str | None) -> BrandIdentity | None:
         return self.brand_identity(handle, did) or (
             self.brand_identity(f"@{handle}", did) if handle else None
@@ -431,7 +403,7 @@ class BlueskyConnector(Connector):
         if not self.identities:
             return []
         replies: dict[str, BrandReply] = {}
-        targets = [m for m in mentions if m.platform == self.platform][: self._opts.max_rechecks]
+        targets = [m for m in mentions if m.platform == self.platform][: self.options.max_rechecks]
         for number, mention in enumerate(targets):
             params = [("uri", mention.external_id), ("depth", "10"), ("parentHeight", "0")]
             try:
@@ -442,7 +414,7 @@ class BlueskyConnector(Connector):
                 if number == 0:
                     raise
                 break
-            data = _json(body, "getPostThread")
+            data = decode_json(body, "getPostThread")
             thread = data.get("thread") if isinstance(data, dict) else None
             if not isinstance(thread, dict):
                 raise MalformedResponse("getPostThread answered without a `thread`")
@@ -478,7 +450,7 @@ class BlueskyConnector(Connector):
             identity = self._brand(author.get("handle"), author.get("did"))
             record = self._record(*view) if identity else None
             if identity and record and record.parent_id:
-                found.append(self._reply(record, identity))
+                found.append(BrandReply.answering(record, identity))
         cut = bool(stack)
         for reply in found:
             reply.earlier_unseen = cut or (partial_root and reply.in_reply_to == root.get("uri"))

@@ -163,26 +163,20 @@ def _parse_cursor(cursor: str | None) -> tuple[int, str, int | None]:
     return max(rows, 0), digest, held_size
 
 
-class CSVConnector(Connector):
+class CSVConnector(Connector[CSVOptions]):
     """Mentions (and brand replies) from a CSV file with a configured column mapping."""
 
     name = "csv"
     platform = "csv"
     default_interval = 300
-    Options = CSVOptions
-
-    @property
-    def _options(self) -> CSVOptions:
-        assert isinstance(self.options, CSVOptions)
-        return self.options
 
     @property
     def path(self) -> Path:
-        path = Path(self._options.path).expanduser()
+        path = Path(self.options.path).expanduser()
         return path if path.is_absolute() else self.config_dir / path
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         try:
             data = self.path.read_bytes()
         except OSError as exc:
@@ -248,7 +242,7 @@ class CSVConnector(Connector):
 
     def _column_index(self, header: list[str]) -> dict[str, int]:
         index: dict[str, int] = {}
-        for field, column in self._options.columns.model_dump().items():
+        for field, column in self.options.columns.model_dump().items():
             if column is None:
                 continue
             try:
@@ -282,7 +276,7 @@ class CSVConnector(Connector):
                 return ""
             return row[position].strip()
 
-        options = self._options
+        options = self.options
         external_id = get("id")
         if not external_id:
             raise ValueError(f"{options.columns.id!r} is empty")
@@ -328,7 +322,7 @@ class CSVConnector(Connector):
     def _time(self, value: str, column: str) -> datetime:
         if not value:
             raise ValueError(f"{column!r} is empty")
-        options = self._options
+        options = self.options
         try:
             if options.time_format:
                 parsed = datetime.strptime(value, options.time_format)

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,8 +42,9 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 REGULAR_POST = 1  # 2 moderator action, 3 small action, 4 whisper (staff only)
@@ -96,10 +96,6 @@ def _time(value: Any) -> datetime:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _json_object(body: bytes, what: str) -> dict[str, Any]:
-    return decode_json_object(body, f"Discourse {what}")
-
-
 def _posts(data: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
     posts = data.get(key)
     if posts is None and key == "posts":
@@ -112,7 +108,7 @@ def _posts(data: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
     return posts
 
 
-class DiscourseConnector(Connector):
+class DiscourseConnector(Connector[DiscourseOptions]):
     """New posts of a Discourse forum (or search hits) and the brand's answers to them."""
 
     name = "discourse"
@@ -120,38 +116,26 @@ class DiscourseConnector(Connector):
     default_interval = 300
     # self-hosted is the norm: every feed sets `base_url` to its forum; this is only a default
     default_base_url = "https://meta.discourse.org"
-    Options = DiscourseOptions
-
-    @property
-    def opts(self) -> DiscourseOptions:
-        assert isinstance(self.options, DiscourseOptions)
-        return self.options
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        for env, header in (
-            (self.opts.api_key_env, "Api-Key"),
-            (self.opts.api_username_env, "Api-Username"),
+        for env, header, what_for in (
+            (self.options.api_key_env, "Api-Key", "the Discourse API key (Admin > API)"),
+            (self.options.api_username_env, "Api-Username", "the Discourse username"),
         ):
             if env:
-                value = os.environ.get(env, "").strip()
-                if not value:
-                    raise AuthError(
-                        f"environment variable {env} is not set; put the Discourse "
-                        f"{'API key (Admin > API)' if header == 'Api-Key' else 'username'} in it"
-                    )
-                headers[header] = value
+                headers[header] = require_env(env, what_for)
         return headers
 
     def _get(
         self, client: httpx.Client, path: str, params: dict[str, str], headers: dict[str, str]
     ) -> tuple[httpx.Response, bytes]:
         try:
-            return get_bytes(client, f"{self.base_url}{path}", params=params, headers=headers)
+            return fetch(client, f"{self.base_url}{path}", params=params, headers=headers)
         except AuthError as exc:
             fix = (
-                f"check the key in {self.opts.api_key_env} and its scopes"
-                if self.opts.api_key_env
+                f"check the key in {self.options.api_key_env} and its scopes"
+                if self.options.api_key_env
                 else "the forum or category is private: set `api_key_env`"
             )
             raise AuthError(f"Discourse refused {path}: {exc}; {fix}") from exc
@@ -161,7 +145,7 @@ class DiscourseConnector(Connector):
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         headers = self._headers()
         mark = int(state.cursor) if state.cursor and state.cursor.isdigit() else None
-        window_start = now - timedelta(seconds=self.opts.backfill)
+        window_start = now - timedelta(seconds=self.options.backfill)
         result = PollResult(state=state)
         posts: dict[int, dict[str, Any]] = {}
         titles: dict[int, str] = {}
@@ -170,9 +154,9 @@ class DiscourseConnector(Connector):
             extra_headers["If-None-Match"] = state.etag
         etag: str | None = None
         before: int | None = None
-        for page in range(self.opts.max_pages):
-            if self.opts.query:
-                params = {"q": f"{self.opts.query} order:latest"}
+        for page in range(self.options.max_pages):
+            if self.options.query:
+                params = {"q": f"{self.options.query} order:latest"}
                 if page:
                     params["page"] = str(page + 1)
                 path, key = "/search.json", "posts"
@@ -189,7 +173,7 @@ class DiscourseConnector(Connector):
             if page == 0:
                 etag = response.headers.get("ETag")
             result.bytes_received += len(body)
-            data = _json_object(body, path)
+            data = decode_json_object(body, f"Discourse {path}")
             page_posts = _posts(data, key, path)
             for topic in data.get("topics") or []:
                 if isinstance(topic, dict) and isinstance(topic.get("id"), int):
@@ -199,12 +183,12 @@ class DiscourseConnector(Connector):
                 posts[post["id"]] = post
             if not fresh or self._reached(fresh, mark, window_start):
                 break
-            if self.opts.query and not self._search_has_more(data):
+            if self.options.query and not self._search_has_more(data):
                 break
             before = min(p["id"] for p in fresh)
         else:
             result.warnings.append(
-                f"stopped after {self.opts.max_pages} pages; older posts skipped"
+                f"stopped after {self.options.max_pages} pages; older posts skipped"
             )
 
         newest = mark
@@ -241,9 +225,9 @@ class DiscourseConnector(Connector):
             return
         if self._is_brand(post):
             return  # the brand opening a topic is not a mention
-        if self.opts.category is not None and post.get("category_id") != self.opts.category:
+        if self.options.category is not None and post.get("category_id") != self.options.category:
             return
-        if self.opts.topics_only and post.get("post_number") != 1:
+        if self.options.topics_only and post.get("post_number") != 1:
             return
         result.mentions.append(self._mention(post, titles))
 
@@ -262,7 +246,7 @@ class DiscourseConnector(Connector):
         user_id = post.get("user_id")
         if self.brand_identity(post.get("username"), None if user_id is None else str(user_id)):
             return True
-        return bool(self.opts.staff_is_brand and post.get("staff") and self._public(post))
+        return bool(self.options.staff_is_brand and post.get("staff") and self._public(post))
 
     def _reply(self, post: dict[str, Any]) -> BrandReply | None:
         """The brand's post answers `reply_to_post_number`, else the topic's first post."""
@@ -324,7 +308,7 @@ class DiscourseConnector(Connector):
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
         """Query mode: read each mentioned topic once, from the earliest open mention on."""
-        if not self.opts.query or not (self.identities or self.opts.staff_is_brand):
+        if not self.options.query or not (self.identities or self.options.staff_is_brand):
             return []  # latest mode sees every post of the forum in its poll
         earliest: dict[int, int] = {}
         for mention in mentions:
@@ -334,12 +318,12 @@ class DiscourseConnector(Connector):
                 earliest[topic] = min(number, earliest.get(topic, number))
         headers = self._headers()
         replies: list[BrandReply] = []
-        for topic, number in list(earliest.items())[: self.opts.max_rechecks]:
+        for topic, number in list(earliest.items())[: self.options.max_rechecks]:
             path = f"/t/{topic}.json" if number <= 1 else f"/t/{topic}/{number}.json"
             response, body = self._get(client, path, {}, headers)
             if response.status_code == 304:
                 continue
-            data = _json_object(body, path)
+            data = decode_json_object(body, f"Discourse {path}")
             stream = data.get("post_stream")
             if not isinstance(stream, dict):
                 raise MalformedResponse(f"Discourse topic {topic} has no post_stream")

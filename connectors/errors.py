@@ -5,7 +5,11 @@ ConnectorError                 anything a poll can fail with; the feed is marked
 │   └── RateLimited            the platform asked us to wait; `retry_after` seconds
 ├── AuthError                  401/403: the operator must fix a token or a permission
 ├── MalformedResponse          the body is not what the platform documents
+│   └── NotFoundError          404/410: what was asked is not there (deleted, or a wrong id)
 └── ConnectorUnavailable       an optional dependency of this connector is not installed
+
+A class's name is stored with its message ("AuthError: ...") and cut off where a person reads
+it (monitor/health.py): it ends in Error, Response, Limited or Unavailable.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class AuthError(ConnectorError):
 
 class MalformedResponse(ConnectorError):
     """The platform answered with something we cannot parse."""
+
+
+class NotFoundError(MalformedResponse):
+    """404 or 410: a recheck skips the deleted item; a poll tells the operator to fix the url."""
 
 
 class ConnectorUnavailable(ConnectorError):

@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -53,6 +52,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
@@ -185,44 +185,31 @@ def github_get(
 ) -> tuple[httpx.Response, bytes]:
     """GET with GitHub's refusals read first, then the shared status table and body cap.
 
-    connectors.http.get_bytes would call a secondary-limit 403 an AuthError: it cannot see
+    The shared status table would call a secondary-limit 403 an AuthError: it cannot see
     the body or Retry-After before deciding, so this reads them here.
     """
-    response, body = fetch(client, url, params=params, headers=headers, check=False)
+    response, body = fetch(client, url, params=params, headers=headers, check=None)
     if response.status_code in (401, 403, 422, 429):
         _raise_refusal(response, body[:65536], token_env)
     check_response(response)
     return response, body
 
 
-def _json(body: bytes, what: str) -> Any:
-    return decode_json(body, f"GitHub {what}")
-
-
-class GitHubConnector(Connector):
+class GitHubConnector(Connector[GitHubOptions]):
     """Issues from a GitHub search or one repository, and the brand's comments on them."""
 
     name = "github"
     platform = "github"
     default_interval = 300
     default_base_url = "https://api.github.com"
-    Options = GitHubOptions
-
-    @property
-    def opts(self) -> GitHubOptions:
-        assert isinstance(self.options, GitHubOptions)
-        return self.options
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
-        env = self.opts.token_env
+        env = self.options.token_env
         if env:
-            token = os.environ.get(env, "").strip()
-            if not token:
-                raise AuthError(
-                    f"environment variable {env} is not set; put a GitHub token in it "
-                    "(https://github.com/settings/tokens, read access to issues)"
-                )
+            token = require_env(
+                env, "a GitHub token (https://github.com/settings/tokens, read access to issues)"
+            )
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
@@ -231,17 +218,19 @@ class GitHubConnector(Connector):
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         headers = self._headers()
         issues_mark, comments_mark = _split_cursor(state.cursor)
-        window_start = now - timedelta(seconds=self.opts.backfill)
+        window_start = now - timedelta(seconds=self.options.backfill)
         since = issues_mark or window_start
         result = PollResult(state=state)
-        if not self.opts.token_env:
+        if not self.options.token_env:
             result.warnings.append("no token_env: unauthenticated, 60 requests per hour")
 
-        if self.opts.query:
-            floor = since - timedelta(seconds=self.opts.search_overlap) if issues_mark else since
+        if self.options.query:
+            floor = since - timedelta(seconds=self.options.search_overlap) if issues_mark else since
             url = f"{self.base_url}/search/issues"
-            kind = "is:pr" if "is:pr" in self.opts.query else "is:issue"
-            query = self.opts.query if self.opts.include_pulls else f"{self.opts.query} {kind}"
+            kind = "is:pr" if "is:pr" in self.options.query else "is:issue"
+            query = (
+                self.options.query if self.options.include_pulls else f"{self.options.query} {kind}"
+            )
             params = {
                 "q": f"{query} created:>={_stamp(floor)}",
                 "sort": "created",
@@ -250,7 +239,7 @@ class GitHubConnector(Connector):
             }
         else:
             floor = since
-            url = f"{self.base_url}/repos/{self.opts.repo}/issues"
+            url = f"{self.base_url}/repos/{self.options.repo}/issues"
             params = {
                 "state": "all",
                 "sort": "created",
@@ -279,7 +268,7 @@ class GitHubConnector(Connector):
                 newest = created
 
         comments_modified = False
-        if self.opts.repo:
+        if self.options.repo:
             comments_since = comments_mark or window_start
             replies, comments_newest, comments_modified = self._repo_comments(
                 client, headers, comments_since, result
@@ -293,7 +282,7 @@ class GitHubConnector(Connector):
             return PollResult(state=state, not_modified=True, warnings=result.warnings)
         newest = newest or window_start
         cursor = _stamp(newest)
-        if self.opts.repo and comments_mark is not None:
+        if self.options.repo and comments_mark is not None:
             cursor = f"{cursor} {_stamp(comments_mark)}"
         result.state = FeedCursor(cursor=cursor, etag=etag or state.etag)
         return result
@@ -312,33 +301,33 @@ class GitHubConnector(Connector):
         items: list[dict[str, Any]] = []
         etag: str | None = None
         next_url: str | None = url
-        for page in range(self.opts.max_pages):
+        for page in range(self.options.max_pages):
             assert next_url is not None
             response, body = github_get(
                 client,
                 next_url,
                 params=params if page == 0 else None,
                 headers=first_headers if page == 0 else headers,
-                token_env=self.opts.token_env,
+                token_env=self.options.token_env,
             )
             if response.status_code == 304:
                 return items, etag, page > 0
             if page == 0:
                 etag = response.headers.get("ETag")
             result.bytes_received += len(body)
-            page_items = self._page_items(_json(body, next_url))
+            page_items = self._page_items(decode_json(body, f"GitHub {next_url}"))
             items.extend(page_items)
             reached_floor = any(_time(i.get("created_at")) < floor for i in page_items)
             next_url = self._next_link(response, result)
             if reached_floor or not page_items or next_url is None:
                 return items, etag, True
         result.warnings.append(
-            f"stopped after {self.opts.max_pages} pages; older new issues were skipped"
+            f"stopped after {self.options.max_pages} pages; older new issues were skipped"
         )
         return items, etag, True
 
     def _page_items(self, data: Any) -> list[dict[str, Any]]:
-        if self.opts.query:
+        if self.options.query:
             if not isinstance(data, dict) or not isinstance(data.get("items"), list):
                 raise MalformedResponse("GitHub search answer has no `items` list")
             raw = data["items"]
@@ -365,7 +354,7 @@ class GitHubConnector(Connector):
         created = _time(item.get("created_at"))
         if created < floor:
             return None
-        if "pull_request" in item and not self.opts.include_pulls:
+        if "pull_request" in item and not self.options.include_pulls:
             return None
         user = item.get("user") or {}
         login = user.get("login")
@@ -412,7 +401,7 @@ class GitHubConnector(Connector):
         self, client: httpx.Client, headers: dict[str, str], since: datetime, result: PollResult
     ) -> tuple[list[BrandReply], datetime | None, bool]:
         """All comments of the repository updated since `since`, oldest first: one call a cycle."""
-        url: str | None = f"{self.base_url}/repos/{self.opts.repo}/issues/comments"
+        url: str | None = f"{self.base_url}/repos/{self.options.repo}/issues/comments"
         params: dict[str, str] | None = {
             "sort": "updated",
             "direction": "asc",
@@ -422,16 +411,16 @@ class GitHubConnector(Connector):
         replies: list[BrandReply] = []
         newest: datetime | None = None
         modified = False
-        for _page in range(self.opts.max_pages):
+        for _page in range(self.options.max_pages):
             assert url is not None
             response, body = github_get(
-                client, url, params=params, headers=headers, token_env=self.opts.token_env
+                client, url, params=params, headers=headers, token_env=self.options.token_env
             )
             if response.status_code == 304:
                 break
             modified = True
             result.bytes_received += len(body)
-            data = _json(body, url)
+            data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
             for comment in data:
@@ -439,7 +428,7 @@ class GitHubConnector(Connector):
                     raise MalformedResponse("GitHub comment list holds a non-object")
                 updated = _time(comment.get("updated_at") or comment.get("created_at"))
                 newest = updated if newest is None or updated > newest else newest
-                if "/pull/" in (comment.get("html_url") or "") and not self.opts.include_pulls:
+                if "/pull/" in (comment.get("html_url") or "") and not self.options.include_pulls:
                     continue
                 ref = issue_ref_from_api_url(comment.get("issue_url") or "")
                 reply = self._reply(comment, ref) if ref else None
@@ -474,11 +463,11 @@ class GitHubConnector(Connector):
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
         """Query mode: read each open issue's comments (first 100), at most `max_rechecks`."""
-        if not self.opts.query or not self.identities:
+        if not self.options.query or not self.identities:
             return []  # repo mode sees every comment in its poll
         headers = self._headers()
         replies: list[BrandReply] = []
-        for mention in list(mentions)[: self.opts.max_rechecks]:
+        for mention in list(mentions)[: self.options.max_rechecks]:
             match = _ISSUE_ID.match(mention.external_id)
             if not match:
                 continue
@@ -489,11 +478,11 @@ class GitHubConnector(Connector):
                 url,
                 params={"per_page": str(PER_PAGE)},
                 headers=headers,
-                token_env=self.opts.token_env,
+                token_env=self.options.token_env,
             )
             if response.status_code == 304:
                 continue
-            data = _json(body, url)
+            data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
             for comment in data:

@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,8 +45,9 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, TransientError
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import html_to_text
 
 PAGE_SIZE = 50  # the documented maximum for reviews.list
@@ -154,47 +154,38 @@ class _HttpxAuthRequest:
         return _HttpxAuthResponse(response)
 
 
-class GoogleBusinessConnector(Connector):
+class GoogleBusinessConnector(Connector[GoogleBusinessOptions]):
     """Reviews of one Google Business Profile location."""
 
     name = "googlebusiness"
     platform = "googlebusiness"
     default_interval = 900
     default_base_url = "https://mybusiness.googleapis.com"
-    Options = GoogleBusinessOptions
 
     _credentials: Any = None
 
-    @property
-    def _options(self) -> GoogleBusinessOptions:
-        assert isinstance(self.options, GoogleBusinessOptions)
-        return self.options
-
     def _token(self, client: httpx.Client) -> str:
-        options = self._options
+        options = self.options
         if not options.refresh_token_env:
-            token = os.environ.get(options.access_token_env, "").strip()
-            if not token:
-                raise AuthError(
-                    f"environment variable {options.access_token_env} is not set; put an OAuth "
-                    f"access token with the {SCOPE} scope in it, or configure the refresh-token "
-                    "flow (client_id_env, client_secret_env, refresh_token_env)"
-                )
-            return token
+            return require_env(
+                options.access_token_env,
+                f"an OAuth access token with the {SCOPE} scope, or configure the refresh-token "
+                "flow (client_id_env, client_secret_env, refresh_token_env)",
+            )
         return self._refreshed_token(client)
 
     def _refreshed_token(self, client: httpx.Client) -> str:
-        options = self._options
+        options = self.options
         values = {}
-        for env in (options.client_id_env, options.client_secret_env, options.refresh_token_env):
+        for env, what in (
+            (options.client_id_env, "the OAuth client id"),
+            (options.client_secret_env, "the OAuth client secret"),
+            (options.refresh_token_env, "a refresh token of an account that manages the location"),
+        ):
             assert env is not None  # the options validator requires all three
-            values[env] = os.environ.get(env, "").strip()
-            if not values[env]:
-                raise AuthError(
-                    f"environment variable {env} is not set; the refresh-token flow needs the "
-                    "OAuth client id, client secret and a refresh token of an account that "
-                    "manages the location"
-                )
+            values[env] = require_env(
+                env, f"{what}: the refresh-token flow needs the client id, secret and token"
+            )
         try:
             from google.auth import exceptions
             from google.oauth2.credentials import Credentials
@@ -228,7 +219,7 @@ class GoogleBusinessConnector(Connector):
         return str(self._credentials.token)
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         headers = {"Authorization": f"Bearer {self._token(client)}"}
         saved = _cursor_time(state.cursor)
         if saved is None:
@@ -245,7 +236,7 @@ class GoogleBusinessConnector(Connector):
             if page_token:
                 params["pageToken"] = page_token
             try:
-                response, body = get_bytes(client, url, params=params, headers=headers)
+                response, body = fetch(client, url, params=params, headers=headers)
             except AuthError as exc:
                 self._credentials = None  # a revoked token: refresh again next time
                 raise AuthError(self._rejected_message(str(exc))) from exc
@@ -273,7 +264,7 @@ class GoogleBusinessConnector(Connector):
         return result
 
     def _rejected_message(self, reason: str) -> str:
-        options = self._options
+        options = self.options
         where = (
             f"the token from {options.refresh_token_env}"
             if options.refresh_token_env

@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,9 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text
 
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
@@ -85,23 +85,17 @@ def _language(code: Any) -> str | None:
     return str(code).replace("_", "-") if code else None
 
 
-class GooglePlayConnector(Connector):
+class GooglePlayConnector(Connector[GooglePlayOptions]):
     """Reviews and developer replies of one Android app on Google Play."""
 
     name = "googleplay"
     platform = "googleplay"
     default_interval = 3600
     default_base_url = "https://androidpublisher.googleapis.com"
-    Options = GooglePlayOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._service_account: Any = None  # connectors.googleauth.ServiceAccountToken
-
-    @property
-    def _options(self) -> GooglePlayOptions:
-        assert isinstance(self.options, GooglePlayOptions)
-        return self.options
 
     @classmethod
     def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:
@@ -115,24 +109,19 @@ class GooglePlayConnector(Connector):
         return []
 
     def bearer_token(self, client: httpx.Client) -> str:
-        options = self._options
+        options = self.options
         if options.access_token_env:
-            token = os.environ.get(options.access_token_env, "").strip()
-            if not token:
-                raise AuthError(
-                    f"environment variable {options.access_token_env} (a Google OAuth access "
-                    "token with the androidpublisher scope) is not set"
-                )
-            return token
+            return require_env(
+                options.access_token_env,
+                "a Google OAuth access token with the androidpublisher scope",
+            )
         if self._service_account is None:
             env = options.credentials_path_env
-            value = os.environ.get(env, "").strip()
-            if not value:
-                raise AuthError(
-                    f"environment variable {env} is not set; put the path of the Google Cloud "
-                    "service-account JSON key in it (the account needs 'Reply to reviews' in "
-                    "Play Console > Users and permissions)"
-                )
+            value = require_env(
+                env,
+                "the path of the Google Cloud service-account JSON key (the account needs "
+                "'Reply to reviews' in Play Console > Users and permissions)",
+            )
             path = Path(value)
             if not path.is_absolute():
                 path = self.config_dir / path
@@ -146,7 +135,7 @@ class GooglePlayConnector(Connector):
         return str(self._service_account.token(client))
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         try:
             saved = datetime.fromisoformat(state.cursor) if state.cursor else None
         except ValueError:
@@ -163,7 +152,7 @@ class GooglePlayConnector(Connector):
         tokens: set[str] = set()
         for page in range(options.pages):
             try:
-                response, body = get_bytes(client, url, params=params, headers=headers)
+                response, body = fetch(client, url, params=params, headers=headers)
             except AuthError as exc:
                 self._service_account = None
                 if options.access_token_env:
@@ -182,7 +171,7 @@ class GooglePlayConnector(Connector):
                     return PollResult(state=state, not_modified=True)
                 break
             received += len(body)
-            doc = _json(body)
+            doc = decode_json_object(body, "Google Play reviews")
             reviews = doc.get("reviews") or []
             if not isinstance(reviews, list):
                 raise MalformedResponse("`reviews` is not a list")
@@ -239,7 +228,7 @@ class GooglePlayConnector(Connector):
         if user.get("originalText"):
             extra["original_text"] = clean_text(str(user["originalText"]))
             extra["reviewer_language"] = language
-            language = _language(self._options.translation_language)
+            language = _language(self.options.translation_language)
         for key, name in (("appVersionName", "app_version"), ("device", "device")):
             if user.get(key):
                 extra[name] = user[key]
@@ -257,7 +246,7 @@ class GooglePlayConnector(Connector):
             text=clean_text(str(user.get("text") or "")),
             url=(
                 "https://play.google.com/store/apps/details"
-                f"?id={self._options.package_name}&reviewId={review_id}"
+                f"?id={self.options.package_name}&reviewId={review_id}"
             ),
             author=author,
             language=language,
@@ -282,13 +271,9 @@ class GooglePlayConnector(Connector):
             author_id=identity.account_id if identity else None,
             url=(
                 "https://play.google.com/store/apps/details"
-                f"?id={self._options.package_name}&reviewId={review_id}"
+                f"?id={self.options.package_name}&reviewId={review_id}"
             ),
             text=clean_text(str(comment.get("text") or "")) or None,
             bot=identity.bot if identity else False,
             seen_modified_only=True,
         )
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    return decode_json_object(body, "Google Play reviews")

@@ -40,8 +40,8 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
-from connectors.errors import MalformedResponse
-from connectors.http import get_bytes
+from connectors.errors import MalformedResponse, NotFoundError
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,6 @@ def _created(obj: dict[str, Any]) -> datetime:
     raise ValueError(f"item {obj.get('objectID') or obj.get('id')} has no creation time")
 
 
-def _json(body: bytes, what: str) -> dict[str, Any]:
-    return decode_json_object(body, f"Algolia {what}")
-
-
 MAX_TREE_NODES = 5000
 
 
@@ -109,22 +105,16 @@ def walk_children(
                 stack.append(child)
 
 
-class HackerNewsConnector(Connector):
+class HackerNewsConnector(Connector[HackerNewsOptions]):
     """Hacker News stories and comments that match a query."""
 
     name = "hn"
     platform = "hn"
     default_interval = 300
     default_base_url = "https://hn.algolia.com/api/v1"
-    Options = HackerNewsOptions
-
-    @property
-    def opts(self) -> HackerNewsOptions:
-        assert isinstance(self.options, HackerNewsOptions)
-        return self.options
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        opts = self.opts
+        opts = self.options
         saved = int(state.cursor) if state.cursor and state.cursor.isdigit() else None
         if saved is not None:
             lower = saved - int(opts.overlap)
@@ -146,11 +136,11 @@ class HackerNewsConnector(Connector):
                 "hitsPerPage": str(opts.hits_per_page),
                 "page": str(page),
             }
-            response, body = get_bytes(client, f"{self.base_url}/search_by_date", params=params)
+            response, body = fetch(client, f"{self.base_url}/search_by_date", params=params)
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
             received += len(body)
-            batch = _json(body, "search_by_date").get("hits")
+            batch = decode_json_object(body, "Algolia search_by_date").get("hits")
             if not isinstance(batch, list):
                 raise MalformedResponse("Algolia search answer has no hits list")
             times = []
@@ -242,7 +232,7 @@ class HackerNewsConnector(Connector):
         answered: set[str] = set()
         walked = 0
         for mention in mentions:
-            if walked >= self.opts.recheck_limit:
+            if walked >= self.options.recheck_limit:
                 break
             if mention.platform != self.platform or mention.external_id in answered:
                 continue
@@ -250,12 +240,12 @@ class HackerNewsConnector(Connector):
                 continue
             walked += 1
             try:
-                _response, body = get_bytes(client, f"{self.base_url}/items/{mention.external_id}")
-                tree = _json(body, "items")
-            except MalformedResponse as exc:
-                # a deleted item answers 404: skip it, the others still count
+                _response, body = fetch(client, f"{self.base_url}/items/{mention.external_id}")
+            except NotFoundError as exc:
+                # a deleted item: skip it, the others still count
                 log.warning("hn recheck of %s skipped: %s", mention.external_id, exc)
                 continue
+            tree = decode_json_object(body, "Algolia items")
             children = list(walk_children(tree, MAX_TREE_NODES))
             # a tree cut at MAX_TREE_NODES may hide an earlier brand reply
             cut = len(children) >= MAX_TREE_NODES

@@ -14,7 +14,13 @@ import httpx
 
 from connectors import deadline, httpx_backend
 from connectors.deadline import DeadlineBackend, Stamp
-from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RateLimited,
+    TransientError,
+)
 from connectors.redact import redact_urls
 
 USER_AGENT = "social-response-monitor/0.1 (+self-hosted brand monitor)"
@@ -212,7 +218,7 @@ def check_response(response: httpx.Response) -> None:
         raise RateLimited(f"rate limited ({status}), waiting", retry_after=retry_after)
     if status in (404, 410):
         # the operator fixes this in the config: say where, never with the query (API keys)
-        raise MalformedResponse(
+        raise NotFoundError(
             f"HTTP {status} {response.reason_phrase} at {_where(response)}: check the feed's url"
         )
     if status in _STATUS_ACTIONS:
@@ -244,19 +250,22 @@ def fetch(
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     max_bytes: int = MAX_BODY_BYTES,
-    check: bool = True,
+    check: Callable[[httpx.Response], None] | None = check_response,
 ) -> tuple[httpx.Response, bytes]:
-    """GET with a body cap, mapping network failures to TransientError.
+    """The one GET of every connector: the body capped, network failures a TransientError,
+    the URL in any error without its query; the client's total deadline bounds it all.
 
-    With `check` (the default) a failed status raises from the table above before the body
-    is read. `check=False` returns any status with its (capped) body, for APIs that explain
-    a refusal in the body (Stack Exchange `error_id`, Google `error.errors[].reason`, GitHub's
-    secondary rate limits); the caller maps what it knows and calls `check_response` after.
+    `check` sees the response before its body is read and raises for a failed status: by
+    default the table above. A connector with headers of its own to read first passes its
+    own check that ends with `check_response` (Reddit's rate-limit budget). `None` returns
+    any status with its (capped) body, for APIs that explain a refusal in the body (Stack
+    Exchange `error_id`, Google `error.errors[].reason`, GitHub's secondary rate limits);
+    the caller maps what it knows and calls `check_response` after.
     """
     try:
         with client.stream("GET", url, params=params, headers=headers) as response:
-            if check:
-                check_response(response)
+            if check is not None:
+                check(response)
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise MalformedResponse(f"response of {int(declared)} bytes exceeds {max_bytes}")
@@ -284,18 +293,6 @@ def fetch(
     except httpx.TransportError as exc:
         name = exc.__class__.__name__
         raise TransientError(f"network error ({name}) fetching {redact_urls(url)}") from exc
-
-
-def get_bytes(
-    client: httpx.Client,
-    url: str,
-    *,
-    params: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    max_bytes: int = MAX_BODY_BYTES,
-) -> tuple[httpx.Response, bytes]:
-    """GET a successful (or 304) body, capped; anything else raises from the status table."""
-    return fetch(client, url, params=params, headers=headers, max_bytes=max_bytes)
 
 
 def utc_from_timestamp(value: float) -> datetime:

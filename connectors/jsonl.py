@@ -67,22 +67,19 @@ def _field(obj: dict[str, Any], key: str) -> str:
     return str(value).strip()
 
 
-class JSONLConnector(Connector):
+class JSONLConnector(Connector[JSONLOptions]):
     """Mentions and brand replies from a JSON Lines file."""
 
     name = "jsonl"
     platform = "import"
     default_interval = 60
-    Options = JSONLOptions
 
     @property
     def path(self) -> Path:
-        assert isinstance(self.options, JSONLOptions)
         path = Path(self.options.path).expanduser()
         return path if path.is_absolute() else self.config_dir / path
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        assert isinstance(self.options, JSONLOptions)
         try:
             data = self.path.read_bytes()
         except OSError as exc:
@@ -111,7 +108,6 @@ class JSONLConnector(Connector):
         return result
 
     def _mention(self, obj: dict[str, Any]) -> MentionRecord:
-        assert isinstance(self.options, JSONLOptions)
         return MentionRecord(
             platform=str(obj.get("platform") or self.options.platform),
             external_id=str(obj["id"]),
@@ -129,7 +125,6 @@ class JSONLConnector(Connector):
         )
 
     def _reply(self, obj: dict[str, Any]) -> BrandReply:
-        assert isinstance(self.options, JSONLOptions)
         return BrandReply(
             platform=str(obj.get("platform") or self.options.platform),
             external_id=str(obj["id"]),

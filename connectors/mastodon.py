@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,13 +48,15 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     MalformedResponse,
+    NotFoundError,
     RateLimited,
     TransientError,
 )
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 PAGE_SIZE = 40  # the documented maximum for timelines, notifications and search
@@ -127,40 +128,29 @@ def _link_param(response: httpx.Response, rel: str, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _json(body: bytes, what: str) -> Any:
-    return decode_json(body, what)
-
-
-class MastodonConnector(Connector):
+class MastodonConnector(Connector[MastodonOptions]):
     """Statuses from one Mastodon stream; the brand's replies from the same poll or a recheck."""
 
     name = "mastodon"
     platform = "mastodon"
     default_interval = 300
     default_base_url = "https://mastodon.social"
-    Options = MastodonOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rate_reset: datetime | None = None
 
-    @property
-    def _opts(self) -> MastodonOptions:
-        assert isinstance(self.options, MastodonOptions)
-        return self.options
-
     # --- HTTP -----------------------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
-        env = self._opts.token_env
+        env = self.options.token_env
         if not env:
             return {}
-        token = os.environ.get(env)
-        if not token:
-            raise AuthError(
-                f"environment variable {env} is not set; create an application on "
-                f"{self.base_url} (Preferences > Development) and put its access token there"
-            )
+        token = require_env(
+            env,
+            f"the access token of an application created on {self.base_url} "
+            "(Preferences > Development)",
+        )
         return {"Authorization": f"Bearer {token}"}
 
     def _get(
@@ -172,15 +162,13 @@ class MastodonConnector(Connector):
         now: datetime,
     ) -> tuple[httpx.Response, bytes]:
         try:
-            response, body = get_bytes(
-                client, f"{self.base_url}{path}", params=params, headers=headers
-            )
+            response, body = fetch(client, f"{self.base_url}{path}", params=params, headers=headers)
         except RateLimited as exc:
             if exc.retry_after is not None:
                 raise
             raise RateLimited(str(exc), retry_after=self._wait_hint(now)) from exc
         except AuthError as exc:
-            env = self._opts.token_env
+            env = self.options.token_env
             hint = (
                 f"check the token in {env} and its scopes (read:statuses read:notifications)"
                 if env
@@ -206,7 +194,7 @@ class MastodonConnector(Connector):
     # --- poll -----------------------------------------------------------------------------
 
     def _stream(self) -> tuple[str, dict[str, str]]:
-        opts = self._opts
+        opts = self.options
         if opts.tag:
             return f"/api/v1/timelines/tag/{quote(opts.tag, safe='')}", {}
         if opts.mentions:
@@ -218,19 +206,21 @@ class MastodonConnector(Connector):
         if state.etag:
             headers["If-None-Match"] = state.etag
         path, base = self._stream()
-        search = bool(self._opts.query)
+        search = bool(self.options.query)
         cursor = state.cursor
         forward = cursor is not None and not search
         params = {**base, "limit": str(PAGE_SIZE)}
         if cursor is not None:
             params["min_id"] = cursor
-        oldest_wanted = None if cursor is not None else now - timedelta(seconds=self._opts.backfill)
+        oldest_wanted = (
+            None if cursor is not None else now - timedelta(seconds=self.options.backfill)
+        )
 
         result = PollResult(state=state)
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         etag: str | None = None
-        for page_number in range(self._opts.max_pages):
+        for page_number in range(self.options.max_pages):
             response, body = self._get(client, path, params, headers, now)
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
@@ -238,7 +228,7 @@ class MastodonConnector(Connector):
                 etag = response.headers.get("ETag")
                 headers.pop("If-None-Match", None)  # only the first request repeats a URL
             result.bytes_received += len(body)
-            page = self._page(_json(body, path), search)
+            page = self._page(decode_json(body, path), search)
             fresh = [item for item in page if str(item.get("id")) not in seen]
             seen.update(str(item.get("id")) for item in fresh)
             items.extend(fresh)
@@ -255,7 +245,7 @@ class MastodonConnector(Connector):
                     break
                 params["max_id"] = _link_param(response, "next", "max_id") or min(ids, key=id_key)
         else:
-            result.warnings.append(f"stopped after {self._opts.max_pages} pages")
+            result.warnings.append(f"stopped after {self.options.max_pages} pages")
 
         for item in items:
             if cursor is not None and id_key(str(item["id"])) <= id_key(cursor):
@@ -290,7 +280,7 @@ class MastodonConnector(Connector):
     def _collect(
         self, item: dict[str, Any], result: PollResult, oldest_wanted: datetime | None
     ) -> None:
-        status = item.get("status") if self._opts.mentions else item
+        status = item.get("status") if self.options.mentions else item
         if not isinstance(status, dict):
             return  # a notification whose status was deleted or is no longer visible
         if status.get("reblog"):
@@ -305,7 +295,7 @@ class MastodonConnector(Connector):
         if identity is None:
             result.mentions.append(record)
         elif record.parent_id:
-            result.brand_replies.append(self._reply(record, identity))
+            result.brand_replies.append(BrandReply.answering(record, identity))
 
     # --- records --------------------------------------------------------------------------
 
@@ -333,20 +323,6 @@ class MastodonConnector(Connector):
             language=status.get("language"),
             parent_id=_str_or_none(status.get("in_reply_to_id")),
             extra=extra,
-        )
-
-    def _reply(self, record: MentionRecord, identity: BrandIdentity) -> BrandReply:
-        assert record.parent_id is not None
-        return BrandReply(
-            platform=self.platform,
-            external_id=record.external_id,
-            in_reply_to=record.parent_id,
-            created_at=record.created_at,
-            author=record.author,
-            author_id=record.author_id,
-            url=record.url,
-            text=record.text,
-            bot=identity.bot,
         )
 
     def _brand(self, account: Any) -> BrandIdentity | None:
@@ -381,18 +357,18 @@ class MastodonConnector(Connector):
             return []
         headers = self._auth_headers()
         replies: dict[str, BrandReply] = {}
-        targets = [m for m in mentions if m.platform == self.platform][: self._opts.max_rechecks]
+        targets = [m for m in mentions if m.platform == self.platform][: self.options.max_rechecks]
         for number, mention in enumerate(targets):
             path = f"/api/v1/statuses/{quote(mention.external_id, safe='')}/context"
             try:
                 response, body = self._get(client, path, {}, headers, now)
-            except MalformedResponse:
+            except NotFoundError:
                 continue  # gone or never visible to us: nothing to find
             except TransientError:
                 if number == 0:
                     raise
                 break
-            data = _json(body, path)
+            data = decode_json(body, path)
             descendants = data.get("descendants") if isinstance(data, dict) else None
             if not isinstance(descendants, list):
                 raise MalformedResponse(f"{path}: no `descendants` list")
@@ -406,7 +382,7 @@ class MastodonConnector(Connector):
                 identity = self._brand(status.get("account"))
                 record = self._record(status) if identity else None
                 if identity and record and record.parent_id:
-                    reply = self._reply(record, identity)
+                    reply = BrandReply.answering(record, identity)
                     reply.earlier_unseen = cut
                     replies[record.external_id] = reply
             if self._exhausted(response):

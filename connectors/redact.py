@@ -134,6 +134,8 @@ def secret_parts(value: str) -> list[str]:
     """A secret value and, for a URL, its password and query values: each is secret
     wherever it appears alone (a redirect to another URL carrying the same token). A user
     name counts only alone and token-long (`https://TOKEN@host`): `postgres` is no secret."""
+    # a connector sends a value without the whitespace it was pasted with (connectors/env.py)
+    value = value.strip()
     parts = [value]
     if "://" in value:
         try:

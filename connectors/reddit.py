@@ -55,8 +55,15 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
-from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
-from connectors.http import MAX_BODY_BYTES, MAX_RETRY_AFTER, check_response, parse_retry_after
+from connectors.env import require_env
+from connectors.errors import (
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RateLimited,
+    TransientError,
+)
+from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
 
 log = logging.getLogger(__name__)
@@ -231,53 +238,45 @@ def _more_things(payload: Any) -> list[dict[str, Any]]:
     return [t for t in things if isinstance(t, dict) and isinstance(t.get("data"), dict)]
 
 
-class RedditConnector(Connector):
+class RedditConnector(Connector[RedditOptions]):
     """A subreddit, a search or the brand account's mentions on Reddit."""
 
     name = "reddit"
     platform = "reddit"
     default_interval = 120
     default_base_url = "https://oauth.reddit.com"
-    Options = RedditOptions
-
-    @property
-    def opts(self) -> RedditOptions:
-        assert isinstance(self.options, RedditOptions)
-        return self.options
 
     # -- auth -----------------------------------------------------------------------------
 
-    def _env(self, name: str, what: str) -> str:
-        value = os.environ.get(name)
-        if not value:
-            raise AuthError(f"environment variable {name} ({what}) is not set")
-        return value
-
     def _access_token(self, client: httpx.Client, now: datetime) -> str:
-        opts = self.opts
+        opts = self.options
         if opts.access_token_env:
-            return self._env(opts.access_token_env, "a reddit OAuth bearer token")
-        client_id = self._env(opts.client_id_env, "the reddit app's client id")
+            return require_env(opts.access_token_env, "a reddit OAuth bearer token")
+        client_id = require_env(opts.client_id_env, "the reddit app's client id")
         return self.logins.token(
             self._account(client_id), now, lambda: self._new_token(client, client_id, now)
         )
 
     def _account(self, client_id: str) -> tuple[str, str, str, str]:
         """Whose token: the app, and the user it acts for (empty for an app-only token)."""
-        user = os.environ.get(self.opts.username_env or "", "") if self.opts.password_env else ""
-        return ("reddit", self.opts.token_url, client_id, user.lower())
+        user = (
+            os.environ.get(self.options.username_env or "", "") if self.options.password_env else ""
+        )
+        return ("reddit", self.options.token_url, client_id, user.lower())
 
     def _new_token(
         self, client: httpx.Client, client_id: str, now: datetime
     ) -> tuple[str, datetime]:
-        opts = self.opts
-        secret = self._env(opts.client_secret_env, "the reddit app's client secret")
+        opts = self.options
+        secret = require_env(opts.client_secret_env, "the reddit app's client secret")
         form = {"grant_type": "client_credentials"}
         if opts.username_env and opts.password_env:
             form = {
                 "grant_type": "password",
-                "username": self._env(opts.username_env, "the brand account's reddit username"),
-                "password": self._env(opts.password_env, "the brand account's reddit password"),
+                "username": require_env(opts.username_env, "the brand account's reddit username"),
+                "password": require_env(
+                    opts.password_env, "the brand account's reddit password", verbatim=True
+                ),
             }
         try:
             response = client.post(
@@ -320,8 +319,8 @@ class RedditConnector(Connector):
         headers: dict[str, str] = {}
         if token:
             headers["Authorization"] = f"bearer {token}"
-        if self.opts.user_agent:
-            headers["User-Agent"] = self.opts.user_agent
+        if self.options.user_agent:
+            headers["User-Agent"] = self.options.user_agent
         return headers
 
     # -- HTTP -----------------------------------------------------------------------------
@@ -354,49 +353,42 @@ class RedditConnector(Connector):
         for attempt in (1, 2):
             token = self._access_token(client, now)
             try:
-                status, body = self._fetch(client, path, params, token)
+                response, body = fetch(
+                    client,
+                    f"{self.base_url}{path}",
+                    params=params,
+                    headers=self._headers(token),
+                    check=self._check,
+                )
             except _TokenRefused:
-                if attempt == 1 and not self.opts.access_token_env:
+                if attempt == 1 and not self.options.access_token_env:
                     # revoked or expired early: one fresh token, one retry
-                    client_id = self._env(self.opts.client_id_env, "the reddit app's client id")
+                    client_id = require_env(
+                        self.options.client_id_env, "the reddit app's client id"
+                    )
                     self.logins.forget(self._account(client_id), token)
                     continue
                 raise
-            if status == 304:
-                return status, None
+            if response.status_code == 304:
+                return 304, None
             try:
-                return status, loads(body)
+                return response.status_code, loads(body)
             except ValueError as exc:
                 raise MalformedResponse(f"reddit answered {path} with something not JSON") from exc
         raise AssertionError("unreachable")
 
-    def _fetch(
-        self, client: httpx.Client, path: str, params: dict[str, str], token: str
-    ) -> tuple[int, bytes]:
-        url = f"{self.base_url}{path}"
-        try:
-            with client.stream("GET", url, params=params, headers=self._headers(token)) as resp:
-                self._check_rate(resp)
-                if resp.status_code == 401:
-                    raise _TokenRefused(self._auth_message(resp.status_code))
-                if resp.status_code == 403:
-                    raise AuthError(self._auth_message(resp.status_code))
-                check_response(resp)
-                size = 0
-                chunks: list[bytes] = []
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise MalformedResponse(f"reddit answer larger than {MAX_BODY_BYTES} bytes")
-                    chunks.append(chunk)
-                return resp.status_code, b"".join(chunks)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out fetching reddit {path}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"network error fetching reddit {path}: {exc!r}") from exc
+    def _check(self, response: httpx.Response) -> None:
+        """Reddit's rate-limit headers first (on any status), then its own words for a 401
+        (a fresh token may work) and a 403, then the shared status table."""
+        self._check_rate(response)
+        if response.status_code == 401:
+            raise _TokenRefused(self._auth_message(response.status_code))
+        if response.status_code == 403:
+            raise AuthError(self._auth_message(response.status_code))
+        check_response(response)
 
     def _auth_message(self, status: int) -> str:
-        opts = self.opts
+        opts = self.options
         if opts.access_token_env:
             return f"reddit refused the token in {opts.access_token_env} ({status})"
         if status == 401:
@@ -414,7 +406,7 @@ class RedditConnector(Connector):
     # -- poll -----------------------------------------------------------------------------
 
     def _listings(self) -> list[tuple[str, str, dict[str, str]]]:
-        opts = self.opts
+        opts = self.options
         if opts.subreddit:
             paths = {
                 "posts": f"/r/{opts.subreddit}/new",
@@ -431,7 +423,7 @@ class RedditConnector(Connector):
         things: dict[str, dict[str, Any]] = {}
         for key, path, extra in self._listings():
             saved = cursors.get(key)
-            floor = None if saved else now - timedelta(seconds=self.opts.backfill)
+            floor = None if saved else now - timedelta(seconds=self.options.backfill)
             page = self._page_back(client, path, extra, saved, floor, now, result)
             if page is None:
                 return PollResult(state=state, not_modified=True)
@@ -475,7 +467,7 @@ class RedditConnector(Connector):
         kept: list[dict[str, Any]] = []
         newest: str | None = None
         after: str | None = None
-        for _page in range(self.opts.max_pages):
+        for _page in range(self.options.max_pages):
             params = {"limit": "100", "raw_json": "1", **extra}
             if after:
                 params["after"] = after
@@ -510,7 +502,7 @@ class RedditConnector(Connector):
                 return kept, newest
             after = next_after
         result.warnings.append(
-            f"{path}: over {self.opts.max_pages} pages since the last poll; older items skipped"
+            f"{path}: over {self.options.max_pages} pages since the last poll; older items skipped"
         )
         return kept, newest
 
@@ -572,9 +564,9 @@ class RedditConnector(Connector):
         open_ids = {m.external_id for m in mentions if m.platform == self.platform}
         found: dict[str, BrandReply] = {}
         walked = 0
-        more_calls = self.opts.max_more_calls
+        more_calls = self.options.max_more_calls
         for mention in mentions:
-            if walked >= self.opts.recheck_limit:
+            if walked >= self.options.recheck_limit:
                 break
             if mention.platform != self.platform or mention.external_id in found_parents(found):
                 continue
@@ -587,8 +579,8 @@ class RedditConnector(Connector):
             walked += 1
             try:
                 status, payload = self._get(client, f"/comments/{article}", params, now)
-            except MalformedResponse as exc:
-                # a deleted thread answers 404: skip it, the others still count
+            except NotFoundError as exc:
+                # a deleted thread: skip it, the others still count
                 log.warning("reddit recheck of %s skipped: %s", mention.external_id, exc)
                 continue
             if status == 304 or not isinstance(payload, list) or len(payload) < 2:

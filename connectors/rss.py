@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -27,20 +26,15 @@ from urllib.parse import parse_qs, urlparse
 from xml.sax import SAXParseException
 
 import feedparser
-import feedparser.api
 import httpx
 from pydantic import field_validator, model_validator
 
+from connectors import feedxml
 from connectors.base import Connector, ConnectorOptions, FeedCursor, MentionRecord, PollResult
-from connectors.errors import AuthError, MalformedResponse
-from connectors.http import get_bytes
+from connectors.env import require_env
+from connectors.errors import MalformedResponse
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
-
-# feedparser asks xml.sax for "drv_libxml2" (Python 2's libxml2 driver) before expat on
-# every parse; the import fails each time, after a search of sys.path under the import
-# lock, which 32 polling threads queued on: 4 % of a first cycle's CPU (bench/poll_bench.py).
-# Expat, which it falls back to, is then also the parser on every machine, not only ours.
-feedparser.api.PREFERRED_XML_PARSERS = []
 
 
 class RSSOptions(ConnectorOptions):
@@ -101,26 +95,20 @@ def _entry_text(entry: Any) -> str:
     return text
 
 
-class RSSConnector(Connector):
+class RSSConnector(Connector[RSSOptions]):
     """Any RSS 2.0 or Atom feed."""
 
     name = "rss"
     platform = "rss"
     default_interval = 300
-    Options = RSSOptions
 
     def _url(self) -> str:
         options = self.options
-        assert isinstance(options, RSSOptions)
         if options.url:
             return options.url
-        value = os.environ.get(options.url_env or "")
-        if not value:
-            raise AuthError(f"environment variable {options.url_env} (the feed URL) is not set")
-        return value
+        return require_env(options.url_env, "the feed URL")
 
     def host(self) -> str:
-        assert isinstance(self.options, RSSOptions)
         return urlparse(self.options.url or "").netloc or f"env:{self.options.url_env}"
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
@@ -129,7 +117,7 @@ class RSSConnector(Connector):
             headers["If-None-Match"] = state.etag
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
-        response, body = get_bytes(client, self._url(), headers=headers)
+        response, body = fetch(client, self._url(), headers=headers)
         if response.status_code == 304:
             return PollResult(state=state, not_modified=True)
         if _ENTITY_DECLARATION.search(body[:65536]):
@@ -138,6 +126,7 @@ class RSSConnector(Connector):
         # feedparser's own HTML passes (sanitising, resolving relative links) rewrite markup
         # that `html_to_text` turns into text anyway, script and style left out, relative
         # links resolved against the same xml:base: a third of the parse (bench/README.md)
+        feedxml.use_expat()
         parsed = feedparser.parse(
             body,
             response_headers={k.lower(): v for k, v in response.headers.items()},
@@ -147,7 +136,7 @@ class RSSConnector(Connector):
         if not parsed.get("version") and not parsed.entries:
             reason = parsed.get("bozo_exception") or "no RSS or Atom root element"
             raise MalformedResponse(f"not a feed: {str(reason)[:200]}")
-        platform = getattr(self.options, "platform", self.platform)
+        platform = self.options.platform
         mentions = [self._mention(entry, platform, now) for entry in parsed.entries]
         kept = [m for m in mentions if m.title or m.text.strip() or _web_link(m.url)]
         warnings = []

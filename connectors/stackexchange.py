@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from connectors.apijson import fetch, json_object, loads
+from connectors.apijson import json_object, loads
 from connectors.base import (
     BrandReply,
     Connector,
@@ -56,6 +55,7 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -63,7 +63,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import check_response, utc_from_timestamp
+from connectors.http import check_response, fetch, utc_from_timestamp
 from connectors.text import html_to_text
 
 # Search results show up a little after posting; re-reading this much drops nothing late.
@@ -175,14 +175,13 @@ def _chunks(ids: list[int], size: int = MAX_IDS_PER_CALL) -> Iterator[list[int]]
         yield ids[start : start + size]
 
 
-class StackExchangeConnector(Connector):
+class StackExchangeConnector(Connector[StackExchangeOptions]):
     """New questions on one Stack Exchange site, and the brand's answers and comments on them."""
 
     name = "stackexchange"
     platform = "stackexchange"
     default_interval = 300
     default_base_url = "https://api.stackexchange.com/2.3"
-    Options = StackExchangeOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -190,24 +189,15 @@ class StackExchangeConnector(Connector):
         self._wait_until: datetime | None = None
         self._bytes = 0
 
-    @property
-    def _opts(self) -> StackExchangeOptions:
-        options = self.options
-        assert isinstance(options, StackExchangeOptions)
-        return options
-
     # -- requests ---------------------------------------------------------------------------
 
     def _base_params(self) -> dict[str, str]:
-        params = {"site": self._opts.site, "filter": self._opts.filter}
-        if self._opts.key_env:
-            key = os.environ.get(self._opts.key_env)
-            if not key:
-                raise AuthError(
-                    f"environment variable {self._opts.key_env} is not set; put the Stack Apps "
-                    "key there (https://stackapps.com/apps/oauth/register) or drop `key_env`"
-                )
-            params["key"] = key
+        params = {"site": self.options.site, "filter": self.options.filter}
+        if self.options.key_env:
+            params["key"] = require_env(
+                self.options.key_env,
+                "the Stack Apps key (https://stackapps.com/apps/oauth/register), or drop `key_env`",
+            )
         return params
 
     def _raise_if_waiting(self, now: datetime) -> None:
@@ -229,7 +219,7 @@ class StackExchangeConnector(Connector):
         self, client: httpx.Client, path: str, params: dict[str, str], now: datetime
     ) -> dict[str, Any] | None:
         """One API call; None for a 304. Records backoff and quota before returning."""
-        response, body = fetch(client, f"{self.base_url}/{path}", params=params)
+        response, body = fetch(client, f"{self.base_url}/{path}", params=params, check=None)
         self._bytes += len(body)
         if response.status_code == 304:
             return None
@@ -261,8 +251,8 @@ class StackExchangeConnector(Connector):
         if error_id in (500, 503):
             return TransientError(text)
         key_hint = (
-            f"check the key in {self._opts.key_env}"
-            if self._opts.key_env
+            f"check the key in {self.options.key_env}"
+            if self.options.key_env
             else "public reads need no key"
         )
         if error_id in _AUTH_ERRORS:
@@ -276,7 +266,7 @@ class StackExchangeConnector(Connector):
     # -- poll -------------------------------------------------------------------------------
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._opts
+        options = self.options
         saved = _Cursor.load(state.cursor)
         warnings: list[str] = []
         if state.cursor and saved is None:
@@ -358,7 +348,7 @@ class StackExchangeConnector(Connector):
         tags = item.get("tags") if isinstance(item.get("tags"), list) else []
         return MentionRecord(
             platform=self.platform,
-            external_id=f"{self._opts.site}:q:{qid}",
+            external_id=f"{self.options.site}:q:{qid}",
             created_at=utc_from_timestamp(created),
             text=html_to_text(item.get("body")) if isinstance(item.get("body"), str) else "",
             url=link,
@@ -366,7 +356,7 @@ class StackExchangeConnector(Connector):
             author_id=author_id,
             title=_text(item.get("title")),
             extra={
-                "site": self._opts.site,
+                "site": self.options.site,
                 "tags": tags,
                 "answer_count": item.get("answer_count"),
                 "is_answered": item.get("is_answered"),
@@ -379,7 +369,7 @@ class StackExchangeConnector(Connector):
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
         """Answers and comments on open questions, up to `recheck_limit` questions a call."""
-        prefix = f"{self._opts.site}:q:"
+        prefix = f"{self.options.site}:q:"
         questions: dict[int, _Question] = {}
         for mention in mentions:
             if mention.platform != self.platform or not mention.external_id.startswith(prefix):
@@ -387,7 +377,7 @@ class StackExchangeConnector(Connector):
             qid = mention.external_id[len(prefix) :]
             if qid.isdigit():
                 questions[int(qid)] = _Question(owner_id=mention.author_id, link=mention.url)
-            if len(questions) >= self._opts.recheck_limit:
+            if len(questions) >= self.options.recheck_limit:
                 break
         if not questions:
             return []
@@ -404,7 +394,7 @@ class StackExchangeConnector(Connector):
         for ids in _chunks(sorted(questions)):
             joined = ";".join(str(i) for i in ids)
             for kind in ("answers", "comments"):
-                for page in range(1, self._opts.max_pages + 1):
+                for page in range(1, self.options.max_pages + 1):
                     if self._paused(now):
                         return list(replies.values())
                     path = f"questions/{joined}/{kind}"
@@ -427,7 +417,7 @@ class StackExchangeConnector(Connector):
         created = item.get("creation_date")
         if identity is None or not isinstance(created, int):
             return None
-        site = self._opts.site
+        site = self.options.site
         if kind == "answers":
             qid, own_id = item.get("question_id"), item.get("answer_id")
             question = questions.get(qid) if isinstance(qid, int) else None

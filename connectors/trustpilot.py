@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,8 +40,9 @@ from connectors.base import (
     PollResult,
 )
 from connectors.durations import Duration
+from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
-from connectors.http import get_bytes
+from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
 
 PER_PAGE = 100
@@ -91,32 +91,23 @@ def _cursor_time(cursor: str | None) -> datetime | None:
         return None
 
 
-class TrustpilotConnector(Connector):
+class TrustpilotConnector(Connector[TrustpilotOptions]):
     """Service reviews of one Trustpilot business unit."""
 
     name = "trustpilot"
     platform = "trustpilot"
     default_interval = 900
     default_base_url = "https://api.trustpilot.com"
-    Options = TrustpilotOptions
-
-    @property
-    def _options(self) -> TrustpilotOptions:
-        assert isinstance(self.options, TrustpilotOptions)
-        return self.options
 
     def _api_key(self) -> str:
-        env = self._options.api_key_env
-        key = os.environ.get(env, "").strip()
-        if not key:
-            raise AuthError(
-                f"environment variable {env} is not set; put the API key of your Trustpilot "
-                "Business application (Integrations -> Developers -> APIs) in it"
-            )
-        return key
+        return require_env(
+            self.options.api_key_env,
+            "the API key of your Trustpilot Business application "
+            "(Integrations -> Developers -> APIs)",
+        )
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._options
+        options = self.options
         headers = {"apikey": self._api_key(), "Accept": "application/json"}
         saved = _cursor_time(state.cursor)
         if saved is None:
@@ -131,7 +122,7 @@ class TrustpilotConnector(Connector):
         for page in range(1, options.max_pages + 1):
             params = {"orderBy": "createdat.desc", "perPage": str(PER_PAGE), "page": str(page)}
             try:
-                response, body = get_bytes(client, url, params=params, headers=headers)
+                response, body = fetch(client, url, params=params, headers=headers)
             except AuthError as exc:
                 raise AuthError(
                     f"Trustpilot rejected the API key in {options.api_key_env} ({exc}); check "

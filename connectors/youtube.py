@@ -35,7 +35,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -45,7 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.apijson import fetch, json_object, loads
+from connectors.apijson import json_object, loads
 from connectors.base import (
     BrandIdentity,
     BrandReply,
@@ -55,13 +54,15 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
+from connectors.env import require_env
 from connectors.errors import (
     AuthError,
     ConnectorError,
     MalformedResponse,
+    NotFoundError,
     RateLimited,
 )
-from connectors.http import check_response, parse_retry_after
+from connectors.http import check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
 
 MAX_IDS_PER_CALL = 50  # commentThreads.list?id= takes a comma-separated list of up to 50
@@ -185,30 +186,20 @@ def _comment_url(video_id: str | None, channel_id: str | None, comment_id: str) 
     return f"https://www.youtube.com/channel/{channel_id}" if channel_id else None
 
 
-class YouTubeConnector(Connector):
+class YouTubeConnector(Connector[YouTubeOptions]):
     """Top-level comments on a video or channel, and the brand's replies to them."""
 
     name = "youtube"
     platform = "youtube"
     default_interval = 600  # 144 list calls a day per page: the daily quota is shared
     default_base_url = "https://www.googleapis.com/youtube/v3"
-    Options = YouTubeOptions
-
-    @property
-    def _opts(self) -> YouTubeOptions:
-        options = self.options
-        assert isinstance(options, YouTubeOptions)
-        return options
 
     def _key(self) -> str:
-        value = os.environ.get(self._opts.api_key_env)
-        if not value:
-            raise AuthError(
-                f"environment variable {self._opts.api_key_env} is not set; create an API key "
-                "in Google Cloud console (APIs & Services > Credentials) on a project with "
-                "YouTube Data API v3 enabled, and put it there"
-            )
-        return value
+        return require_env(
+            self.options.api_key_env,
+            "an API key created in Google Cloud console (APIs & Services > Credentials) on a "
+            "project with YouTube Data API v3 enabled",
+        )
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -226,6 +217,7 @@ class YouTubeConnector(Connector):
             f"{self.base_url}/{path}",
             params={**params, "key": self._key()},
             headers=headers,
+            check=None,  # the error envelope says more than the status: _api_error
         )
         if response.status_code == 304:
             return response, None, len(body)
@@ -260,7 +252,7 @@ class YouTubeConnector(Connector):
         text = (
             f"YouTube API {response.status_code} {'/'.join(sorted(reasons)) or status}: {message}"
         )
-        key_env = self._opts.api_key_env
+        key_env = self.options.api_key_env
         if reasons & _QUOTA_REASONS:
             return RateLimited(
                 f"{text}; the daily quota resets at midnight Pacific time",
@@ -283,7 +275,7 @@ class YouTubeConnector(Connector):
                 f"in {key_env} and that the key's restrictions allow this server"
             )
         if response.status_code == 404:
-            return MalformedResponse(f"{text}; check the feed's video_id / channel_id")
+            return NotFoundError(f"{text}; check the feed's video_id / channel_id")
         if response.status_code == 400:
             return MalformedResponse(f"{text}; check the feed's options")
         return None
@@ -294,7 +286,7 @@ class YouTubeConnector(Connector):
         self, author: str | None, author_id: str | None, owner: str | None
     ) -> BrandIdentity | None:
         identity = self.brand_identity(author, author_id)
-        if identity is None and self._opts.owner_is_brand and owner and author_id == owner:
+        if identity is None and self.options.owner_is_brand and owner and author_id == owner:
             identity = BrandIdentity(platform=self.platform, handle=author, account_id=owner)
         return identity
 
@@ -307,7 +299,7 @@ class YouTubeConnector(Connector):
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"YouTube commentThread without {exc}") from exc
         video_id = snippet.get("videoId") or top.get("videoId")
-        owner = snippet.get("channelId") or self._opts.channel_id
+        owner = snippet.get("channelId") or self.options.channel_id
         author, author_id = _author(top)
         mention = None
         if self._is_brand(author, author_id, owner) is None:
@@ -383,7 +375,7 @@ class YouTubeConnector(Connector):
     # -- poll -------------------------------------------------------------------------------
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        options = self._opts
+        options = self.options
         saved = _Cursor.load(state.cursor)
         warnings: list[str] = []
         if state.cursor and saved is None:
@@ -463,8 +455,8 @@ class YouTubeConnector(Connector):
             m.external_id
             for m in mentions
             if m.platform == self.platform and "." not in m.external_id  # replies have a dot
-        ][: self._opts.recheck_limit]
-        if not ids or (not self.identities and not self._opts.owner_is_brand):
+        ][: self.options.recheck_limit]
+        if not ids or (not self.identities and not self.options.owner_is_brand):
             return []
         found: dict[str, BrandReply] = {}
         long_threads: list[_Thread] = []
@@ -478,7 +470,7 @@ class YouTubeConnector(Connector):
                 if thread.total_replies > thread.inline_replies:
                     long_threads.append(thread)
         # threads past max_reply_fetches keep their replies-part answers, marked not exact
-        for thread in long_threads[: self._opts.max_reply_fetches]:
+        for thread in long_threads[: self.options.max_reply_fetches]:
             for reply in self._all_replies(client, thread, now):
                 found[reply.external_id] = reply
         return list(found.values())
@@ -492,7 +484,7 @@ class YouTubeConnector(Connector):
         params = {"part": "snippet", "parentId": thread.thread_id, "maxResults": "100"}
         comments: list[Any] = []
         token: str | None = None
-        for _ in range(self._opts.max_reply_pages):
+        for _ in range(self.options.max_reply_pages):
             page_params = {**params, "pageToken": token} if token else params
             _, data, _ = self._call(client, "comments", page_params, now)
             comments.extend((data or {}).get("items", []))

@@ -14,6 +14,7 @@ import pytest
 
 from connectors import hn
 from connectors.base import BrandIdentity, FeedCursor, MentionRecord, PollResult
+from connectors.errors import MalformedResponse
 from connectors.hn import HackerNewsConnector, HackerNewsOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
@@ -125,6 +126,16 @@ def test_recheck_skips_a_missing_item_and_reads_the_next() -> None:
     with httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client:
         replies = _connector((SAMA,)).recheck(client, [_mention("99"), _mention("1")], NOW)
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
+
+
+def test_recheck_reports_a_refusal_it_cannot_take_for_a_deleted_item() -> None:
+    # only a 404 means "deleted": a 400 (a changed API, a proxy's error page) is not skipped
+    answer = lambda request: httpx.Response(400, json={"error": "bad request"})  # noqa: E731
+    with (
+        httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client,
+        pytest.raises(MalformedResponse, match="unexpected HTTP 400"),
+    ):
+        _connector((SAMA,)).recheck(client, [_mention("1")], NOW)
 
 
 # -- poll ------------------------------------------------------------------------------

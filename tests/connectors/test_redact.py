@@ -132,3 +132,11 @@ def test_connector_errors_never_carry_a_url_query_or_password() -> None:
     assert str(error) == "timed out fetching https://***@h/feed?***"
     assert error.retry_after == 5
     assert str(AuthError("refused http://h/x?key=k3y")) == "refused http://h/x?***"
+
+
+def test_a_secret_pasted_with_a_newline_is_hidden_as_the_connector_sends_it() -> None:
+    # connectors/env.py strips the value: the log shows the token without its newline
+    secrets = Secrets(["ghp_pastedToken0123\n"])
+    assert secrets.redact("Authorization: Bearer ghp_pastedToken0123 refused") == (
+        "Authorization: Bearer *** refused"
+    )

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from connectors.base import BrandIdentity, FeedCursor, MentionRecord
-from connectors.errors import AuthError, RateLimited
+from connectors.errors import AuthError, MalformedResponse, RateLimited
 from connectors.http import make_client
 from connectors.logins import Logins
 from connectors.reddit import RedditConnector, RedditOptions
@@ -272,6 +272,19 @@ def test_recorded_headers_with_budget_left_poll_normally() -> None:
     with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert len(result.mentions) == 16
+
+
+@pytest.mark.usefixtures("env")
+def test_a_redirect_loop_is_a_malformed_answer_like_on_every_other_platform() -> None:
+    # reddit read its answers with a GET of its own, which let httpx's TooManyRedirects
+    # out as an error no connector error names
+    loop = lambda r: httpx.Response(302, headers={"Location": str(r.url)})  # noqa: E731
+    recorder = Recorder({"token": _token, "/r/kakapo": loop})
+    with (
+        httpx.Client(transport=httpx.MockTransport(recorder), follow_redirects=True) as client,
+        pytest.raises(MalformedResponse, match="a redirect loop"),
+    ):
+        _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
 
 
 # -- listings and cursor ---------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 
 from connectors.base import Connector, FeedCursor, PollResult
-from connectors.http import get_bytes
+from connectors.http import fetch
 
 
 class BuggyConnector(Connector):
@@ -20,7 +20,7 @@ class BuggyConnector(Connector):
     default_interval = 60
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        _, body = get_bytes(client, f"{self.base_url}/page")
+        _, body = fetch(client, f"{self.base_url}/page")
         return PollResult(bytes_received=len(body) // 0)
 
 
