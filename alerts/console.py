@@ -8,8 +8,14 @@ from datetime import datetime
 from typing import TextIO
 
 from alerts.base import AlertMessage, SendResult
+from monitor.states import Sentiment
 
-_ICONS = {"negative": "[NEG]", "unscored": "[???]", "positive": "[POS]", "neutral": "[NEU]"}
+_ICONS: dict[str, str] = {
+    Sentiment.NEGATIVE: "[NEG]",
+    Sentiment.UNSCORED: "[???]",
+    Sentiment.POSITIVE: "[POS]",
+    Sentiment.NEUTRAL: "[NEU]",
+}
 
 
 class ConsoleSink:
