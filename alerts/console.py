@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import TextIO
 
 from alerts.base import AlertMessage, SendResult
-from monitor.states import Sentiment
+from monitor.states import SentimentLabel
 
 _ICONS: dict[str, str] = {
-    Sentiment.NEGATIVE: "[NEG]",
-    Sentiment.UNSCORED: "[???]",
-    Sentiment.POSITIVE: "[POS]",
-    Sentiment.NEUTRAL: "[NEU]",
+    SentimentLabel.NEGATIVE: "[NEG]",
+    SentimentLabel.UNSCORED: "[???]",
+    SentimentLabel.POSITIVE: "[POS]",
+    SentimentLabel.NEUTRAL: "[NEU]",
 }
 
 

@@ -33,7 +33,7 @@ from slack_sdk.models.metadata import Metadata
 
 from alerts.base import AlertMessage, LookupFailed, SendResult
 from alerts.escape import escape, safe_url
-from monitor.states import AlertKind, MentionStatus, Sentiment
+from monitor.states import AlertKind, MentionStatus, SentimentLabel
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 _EMOJI: dict[str, str] = {
-    Sentiment.NEGATIVE: ":red_circle:",
-    Sentiment.UNSCORED: ":grey_question:",
-    Sentiment.NEUTRAL: ":white_circle:",
+    SentimentLabel.NEGATIVE: ":red_circle:",
+    SentimentLabel.UNSCORED: ":grey_question:",
+    SentimentLabel.NEUTRAL: ":white_circle:",
 }
 _EMOJI_POSITIVE = ":large_green_circle:"
 # Interactive elements: action_id says what, `value` carries the mention id (monitor/slack_app.py).

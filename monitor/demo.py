@@ -24,7 +24,7 @@ from monitor.models import Mention
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline
 from monitor.sinks import make_sink
-from monitor.states import MentionStatus, Sentiment
+from monitor.states import MentionStatus, SentimentLabel
 
 DEMO_IDENTITIES: list[dict[str, Any]] = [
     {"platform": "reddit", "handle": "AcmeAutoBot", "bot": True},
@@ -113,12 +113,14 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
     answered = [m for m in mentions if m.ttfr_seconds is not None]
     ttfr = sorted(m.ttfr_seconds for m in answered if m.ttfr_seconds is not None)
     open_negative = [
-        m for m in mentions if m.status == MentionStatus.OPEN and m.sentiment == Sentiment.NEGATIVE
+        m
+        for m in mentions
+        if m.status == MentionStatus.OPEN and m.sentiment == SentimentLabel.NEGATIVE
     ]
     unscored = Counter(
         "unknown" if m.language in (None, UNDETERMINED) else m.language
         for m in mentions
-        if m.sentiment == Sentiment.UNSCORED
+        if m.sentiment == SentimentLabel.UNSCORED
     )
     lines = [
         "",
@@ -129,10 +131,10 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
         + ", ".join(
             f"{label} {labels[label]}"
             for label in (
-                Sentiment.NEGATIVE,
-                Sentiment.NEUTRAL,
-                Sentiment.POSITIVE,
-                Sentiment.UNSCORED,
+                SentimentLabel.NEGATIVE,
+                SentimentLabel.NEUTRAL,
+                SentimentLabel.POSITIVE,
+                SentimentLabel.UNSCORED,
             )
         ),
     ]

@@ -26,7 +26,7 @@ _TOLD = select(_A.id).where(_A.key == bindparam("key"), _A.kind == AlertKind.FEE
 
 
 def _raise(
-    session: Session, router: Router, feed: str, kind: str, key: str, body: str, now: datetime
+    session: Session, router: Router, feed: str, kind: AlertKind, key: str, body: str, now: datetime
 ) -> Alert | None:
     """Insert one outbox row for `key`, unless it exists already (decided once)."""
     if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:

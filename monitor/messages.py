@@ -8,7 +8,7 @@ from alerts.base import AlertMessage
 from connectors.durations import format_duration
 from monitor.language import UNDETERMINED
 from monitor.models import Alert, Mention
-from monitor.states import AlertKind, MentionStatus, Sentiment
+from monitor.states import AlertKind, MentionStatus, SentimentLabel
 
 _HEADLINES: dict[str, str] = {
     AlertKind.NEGATIVE: "Negative mention on {platform}",
@@ -41,7 +41,7 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
     facts: list[tuple[str, str]] = []
     if mention.polarity is not None:
         facts.append(("Score", f"{mention.polarity:+.2f} ({mention.sentiment_source})"))
-    elif mention.sentiment == Sentiment.UNSCORED:
+    elif mention.sentiment == SentimentLabel.UNSCORED:
         facts.append(("Score", f"not scored ({language_phrase(mention.language)})"))
     return AlertMessage(
         key=alert.key,

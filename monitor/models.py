@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from monitor.states import AlertState, MentionStatus, Sentiment
+from monitor.states import AlertState, MentionStatus, SentimentLabel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -113,7 +113,7 @@ class Mention(SQLModel, table=True):
     thread_id: str | None = Field(default=None, max_length=500)
     polarity: float | None = None
     subjectivity: float | None = None
-    sentiment: str = Field(default=Sentiment.UNSCORED, max_length=10)
+    sentiment: str = Field(default=SentimentLabel.UNSCORED, max_length=10)
     sentiment_source: str | None = Field(default=None, max_length=40)
     first_response_at: datetime | None = Field(default=None, sa_column=_utc_column())
     first_response_seen_at: datetime | None = Field(default=None, sa_column=_utc_column())

@@ -50,7 +50,7 @@ from monitor.redaction import safe_error
 from monitor.routing import Router
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
-from monitor.states import AlertKind, MentionStatus
+from monitor.states import AlertKind, MentionStatus, SentimentLabel
 
 log = logging.getLogger(__name__)
 
@@ -830,8 +830,8 @@ class Pipeline:
                 continue  # answered already, or history from a backfill: stored, not alerted
             if "all" in wanted or mention.sentiment in wanted:
                 kind = (
-                    mention.sentiment
-                    if mention.sentiment in (AlertKind.NEGATIVE, AlertKind.UNSCORED)
+                    AlertKind(mention.sentiment)
+                    if mention.sentiment in (SentimentLabel.NEGATIVE, SentimentLabel.UNSCORED)
                     else AlertKind.MENTION
                 )
                 destination = self.router.route(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from monitor import sentiment_lexicon as lexicon
-from monitor.states import Sentiment
+from monitor.states import SentimentLabel
 
 ANY = "*"
 UNDETERMINED = "und"
@@ -83,8 +83,8 @@ class _Compiled:
 def builtin_specs() -> list[RuleSpec]:
     specs = []
     for label, table in (
-        (Sentiment.NEGATIVE, lexicon.NEGATIVE),
-        (Sentiment.POSITIVE, lexicon.POSITIVE),
+        (SentimentLabel.NEGATIVE, lexicon.NEGATIVE),
+        (SentimentLabel.POSITIVE, lexicon.POSITIVE),
     ):
         for language, phrases in table.items():
             specs.append(RuleSpec(f"builtin-{language}-{label}", language, label, phrases))
@@ -99,7 +99,7 @@ class RuleBook:
         self._by_language: dict[str, list[_Compiled]] = {}
         self._neutral: list[_Compiled] = []
         for order, spec in enumerate(specs):
-            if spec.label == Sentiment.NEUTRAL:
+            if spec.label == SentimentLabel.NEUTRAL:
                 # Masked in the original text, before folding: these are product names.
                 pattern = _pattern(spec.phrases, fold_phrases=False)
                 self._neutral.append(_Compiled(order, spec, pattern))
@@ -118,7 +118,7 @@ class RuleBook:
                 continue
 
             def blank(match: re.Match[str], spec: RuleSpec = compiled.spec) -> str:
-                found.append(RuleMatch(spec.name, Sentiment.NEUTRAL, match.group(0)))
+                found.append(RuleMatch(spec.name, SentimentLabel.NEUTRAL, match.group(0)))
                 return " " * len(match.group(0))
 
             text = compiled.pattern.sub(blank, text)
@@ -132,13 +132,15 @@ class RuleBook:
                 # Unknown language: a complaint word of any language still counts, praise not.
                 every = [c for rules in self._by_language.values() for c in rules]
                 cached = [
-                    c for c in every if c.spec.language == ANY or c.spec.label == Sentiment.NEGATIVE
+                    c
+                    for c in every
+                    if c.spec.language == ANY or c.spec.label == SentimentLabel.NEGATIVE
                 ]
             else:
                 cached = self._by_language.get(language, []) + self._by_language.get(ANY, [])
                 for other in plausible:
                     negative = self._by_language.get(other, [])
-                    cached += [c for c in negative if c.spec.label == Sentiment.NEGATIVE]
+                    cached += [c for c in negative if c.spec.label == SentimentLabel.NEGATIVE]
             cached.sort(key=lambda c: c.order)
             self._candidates_cache[key] = cached
         return cached
@@ -160,12 +162,12 @@ class RuleBook:
         negators = self._negators(language, plausible)
         for compiled in self._candidates(language, plausible):
             spec = compiled.spec
-            if spec.label == Sentiment.POSITIVE and verdict.positive:
+            if spec.label == SentimentLabel.POSITIVE and verdict.positive:
                 continue
             for match in compiled.pattern.finditer(folded):
                 negated = _negated(folded, match.start(), negators)
-                if spec.label == Sentiment.NEGATIVE:
-                    hit = RuleMatch(spec.name, Sentiment.NEGATIVE, match.group(0), negated)
+                if spec.label == SentimentLabel.NEGATIVE:
+                    hit = RuleMatch(spec.name, SentimentLabel.NEGATIVE, match.group(0), negated)
                     if negated:
                         verdict.ignored.append(hit)
                         continue
@@ -173,11 +175,11 @@ class RuleBook:
                     return verdict  # a complaint: nothing else can change the label
                 if negated:
                     verdict.negative = RuleMatch(
-                        spec.name, Sentiment.NEGATIVE, match.group(0), True
+                        spec.name, SentimentLabel.NEGATIVE, match.group(0), True
                     )
                     return verdict
                 verdict.positive = verdict.positive or RuleMatch(
-                    spec.name, Sentiment.POSITIVE, match.group(0)
+                    spec.name, SentimentLabel.POSITIVE, match.group(0)
                 )
                 break
         return verdict

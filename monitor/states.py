@@ -40,7 +40,8 @@ class AlertState(StrEnum):
     FAILED = "failed"  # a permanent error: only `monitor alerts retry` tries it again
 
 
-class Sentiment(StrEnum):
+class SentimentLabel(StrEnum):
+    # not `Sentiment`: monitor/sentiment.py has a result class of that name
     NEGATIVE = "negative"
     NEUTRAL = "neutral"
     POSITIVE = "positive"
@@ -55,6 +56,7 @@ class SlaState(StrEnum):
 
 
 class ClickAction(StrEnum):
+    # a Slack button press (monitor/actions.py); each is kept in the `action` table
     CLAIM = "claim"
     HANDLED = "handled"
     SNOOZE = "snooze"
@@ -62,6 +64,7 @@ class ClickAction(StrEnum):
 
 
 class ClickOutcome(StrEnum):
+    # what the press did: only the first of competing clicks is applied
     APPLIED = "applied"
     LOST = "lost"
     UNKNOWN = "unknown"

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from monitor.db import session
 from monitor.models import Alert, Mention
-from monitor.states import AlertKind, AlertState, MentionStatus, Sentiment, SlaState
+from monitor.states import AlertKind, AlertState, MentionStatus, SentimentLabel, SlaState
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -23,12 +23,12 @@ def test_members_are_their_values_in_strings_json_and_csv() -> None:
     assert f"{kind}:7" == "sla_breached:7"  # alert keys are built this way
     assert str(kind) == "sla_breached"
     assert "%s" % MentionStatus.OPEN == "open"  # noqa: UP031 (log lines format this way)
-    assert json.dumps({Sentiment.NEGATIVE: [AlertState.SENT]}) == '{"negative": ["sent"]}'
+    assert json.dumps({SentimentLabel.NEGATIVE: [AlertState.SENT]}) == '{"negative": ["sent"]}'
     out = io.StringIO()
     csv.writer(out).writerow([MentionStatus.EXPIRED, SlaState.ON_TRACK])
     assert out.getvalue() == "expired,on_track\r\n"
     # a plain string read back from the database finds the member's dictionary entry
-    assert {Sentiment.UNSCORED: "[???]"}["unscored"] == "[???]"
+    assert {SentimentLabel.UNSCORED: "[???]"}["unscored"] == "[???]"
 
 
 def test_the_database_keeps_the_plain_values(engine: Engine) -> None:
@@ -43,7 +43,7 @@ def test_the_database_keeps_the_plain_values(engine: Engine) -> None:
                 created_at=T0,
                 fetched_at=T0,
                 status=MentionStatus.EXPIRED,
-                sentiment=Sentiment.NEGATIVE,
+                sentiment=SentimentLabel.NEGATIVE,
                 sla_state=SlaState.AT_RISK,
             )
         )

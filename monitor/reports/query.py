@@ -20,11 +20,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from monitor.db import reader
 from monitor.language import UNDETERMINED
 from monitor.models import Mention, UTCDateTime, table_of
-from monitor.states import MentionStatus, Sentiment, SlaState
+from monitor.states import MentionStatus, SentimentLabel, SlaState
 
 Dimension = Literal["platform", "feed", "week", "sentiment", "language"]
 DIMENSIONS: tuple[Dimension, ...] = ("platform", "feed", "week", "sentiment", "language")
-SENTIMENTS = (Sentiment.NEGATIVE, Sentiment.NEUTRAL, Sentiment.POSITIVE, Sentiment.UNSCORED)
+SENTIMENTS = tuple(SentimentLabel)  # in report column order: negative, neutral, ...
 # Histogram buckets of calendar TTFR: lower bound inclusive, upper bound exclusive.
 BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("0-1h", 0, 3600),
