@@ -8,8 +8,14 @@ from datetime import datetime
 from typing import TextIO
 
 from alerts.base import AlertMessage, SendResult
+from monitor.states import SentimentLabel
 
-_ICONS = {"negative": "[NEG]", "unscored": "[???]", "positive": "[POS]", "neutral": "[NEU]"}
+_ICONS: dict[str, str] = {
+    SentimentLabel.NEGATIVE: "[NEG]",
+    SentimentLabel.UNSCORED: "[???]",
+    SentimentLabel.POSITIVE: "[POS]",
+    SentimentLabel.NEUTRAL: "[NEU]",
+}
 
 
 class ConsoleSink:

@@ -13,18 +13,19 @@ from sqlmodel import col
 from monitor.business_hours import BusinessCalendar
 from monitor.db import session as open_session
 from monitor.models import Action, Mention
+from monitor.states import ClickAction, ClickOutcome, MentionStatus
 
 SNOOZE_HOURS = {"1h": 1, "4h": 4}
 SNOOZE_CHOICES = (*SNOOZE_HOURS, "tomorrow")
 # Handled / dismissed also accept an expired mention: a phone call a week later still counts.
-_CLOSABLE = ("open", "expired")
+_CLOSABLE = (MentionStatus.OPEN, MentionStatus.EXPIRED)
 
 
 @dataclass(frozen=True)
 class Click:
     """One button press as Slack reported it."""
 
-    action: str  # claim | handled | snooze | dismiss
+    action: ClickAction
     mention_id: int | None  # None when the button's value was not a mention id
     user_id: str
     user_name: str | None = None
@@ -40,12 +41,12 @@ class Click:
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # applied | lost | unknown | refused (the clicker may not act: [slack] allowed_*)
+    outcome: ClickOutcome  # refused: the clicker may not act ([slack] allowed_*)
     detail: str  # what the person who clicked is told
 
     @property
     def applied(self) -> bool:
-        return self.outcome == "applied"
+        return self.outcome == ClickOutcome.APPLIED
 
 
 def snooze_until(choice: str, now: datetime, calendar: BusinessCalendar) -> datetime:
@@ -71,15 +72,17 @@ def apply_click(
         exists = _exists(connection, click)
         if not exists:
             gone = f"#{click.mention_id}" if click.mention_id is not None else "of this alert"
-            outcome = Outcome("unknown", f"The mention {gone} is no longer in the database.")
+            outcome = Outcome(
+                ClickOutcome.UNKNOWN, f"The mention {gone} is no longer in the database."
+            )
         else:
             changed = connection.execute(_update(click, now, until)).rowcount
             if changed == 1:
-                outcome = Outcome("applied", _done(click, until))
+                outcome = Outcome(ClickOutcome.APPLIED, _done(click, until))
             else:
                 mention = session.get(Mention, click.mention_id)
                 assert mention is not None
-                outcome = Outcome("lost", _why_not(click, mention))
+                outcome = Outcome(ClickOutcome.LOST, _why_not(click, mention))
         session.add(_row(click, now, outcome, exists))
         session.commit()
     return outcome
@@ -87,7 +90,7 @@ def apply_click(
 
 def refuse_click(engine: Engine, click: Click, now: datetime, detail: str) -> Outcome:
     """A click by someone who may not act: the mention is left alone, the attempt is kept."""
-    outcome = Outcome("refused", detail)
+    outcome = Outcome(ClickOutcome.REFUSED, detail)
     with open_session(engine) as session:
         session.add(_row(click, now, outcome, _exists(session.connection(), click)))
         session.commit()
@@ -124,20 +127,24 @@ def _update(click: Click, now: datetime, until: datetime | None) -> Any:
     table = Mention.__table__  # type: ignore[attr-defined]
     stmt = sa.update(table).where(table.c.id == click.mention_id)
     who = click.who[:200]
-    if click.action == "claim":
-        return stmt.where(table.c.status == "open", table.c.claimed_by.is_(None)).values(
-            claimed_by=who, claimed_at=now
+    if click.action == ClickAction.CLAIM:
+        return stmt.where(
+            table.c.status == MentionStatus.OPEN, table.c.claimed_by.is_(None)
+        ).values(claimed_by=who, claimed_at=now)
+    if click.action in (ClickAction.HANDLED, ClickAction.DISMISS):
+        status = (
+            MentionStatus.HANDLED
+            if click.action == ClickAction.HANDLED
+            else MentionStatus.DISMISSED
         )
-    if click.action in ("handled", "dismiss"):
-        status = "handled" if click.action == "handled" else "dismissed"
         return stmt.where(table.c.status.in_(_CLOSABLE)).values(
             status=status, resolved_by=who, resolved_at=now
         )
-    if click.action == "snooze":
+    if click.action == ClickAction.SNOOZE:
         if until is None:
             raise ValueError("a snooze needs `until`")
         return stmt.where(
-            table.c.status == "open",
+            table.c.status == MentionStatus.OPEN,
             sa.or_(table.c.snoozed_until.is_(None), table.c.snoozed_until <= now),
         ).values(snoozed_until=until, snoozed_by=who)
     raise ValueError(f"unknown action {click.action!r}")
@@ -149,28 +156,28 @@ def _at(when: datetime | None) -> str:
 
 def _done(click: Click, until: datetime | None) -> str:
     return {
-        "claim": "You claimed this mention.",
-        "handled": "Marked handled (answered outside the monitored platforms).",
-        "dismiss": "Dismissed as not relevant.",
-        "snooze": f"SLA alerts snoozed until {_at(until)}.",
+        ClickAction.CLAIM: "You claimed this mention.",
+        ClickAction.HANDLED: "Marked handled (answered outside the monitored platforms).",
+        ClickAction.DISMISS: "Dismissed as not relevant.",
+        ClickAction.SNOOZE: f"SLA alerts snoozed until {_at(until)}.",
     }[click.action]
 
 
 def _why_not(click: Click, mention: Mention) -> str:
     """Tell the later clicker who got there first."""
-    if mention.status == "answered":
+    if mention.status == MentionStatus.ANSWERED:
         who = mention.first_response_by or "the brand"
         return f"Already answered on {mention.platform} by {who}."
-    if mention.status == "handled":
+    if mention.status == MentionStatus.HANDLED:
         return f"Already marked handled by @{mention.resolved_by} at {_at(mention.resolved_at)}."
-    if mention.status == "dismissed":
+    if mention.status == MentionStatus.DISMISSED:
         return f"Already dismissed by @{mention.resolved_by} at {_at(mention.resolved_at)}."
-    if mention.status != "open":
+    if mention.status != MentionStatus.OPEN:
         return f"This mention is {mention.status}; nothing to do."
-    if click.action == "claim":
+    if click.action == ClickAction.CLAIM:
         if mention.claimed_by == click.who:
             return "You already claimed this mention."
         return f"Already claimed by @{mention.claimed_by} at {_at(mention.claimed_at)}."
-    if click.action == "snooze":
+    if click.action == ClickAction.SNOOZE:
         return f"Already snoozed until {_at(mention.snoozed_until)} by @{mention.snoozed_by}."
     return "Nothing changed."

@@ -24,6 +24,7 @@ from monitor.models import Mention
 from monitor.outbox import Dispatcher
 from monitor.pipeline import Pipeline
 from monitor.sinks import make_sink
+from monitor.states import MentionStatus, SentimentLabel
 
 DEMO_IDENTITIES: list[dict[str, Any]] = [
     {"platform": "reddit", "handle": "AcmeAutoBot", "bot": True},
@@ -111,11 +112,15 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
     labels = Counter(m.sentiment for m in mentions)
     answered = [m for m in mentions if m.ttfr_seconds is not None]
     ttfr = sorted(m.ttfr_seconds for m in answered if m.ttfr_seconds is not None)
-    open_negative = [m for m in mentions if m.status == "open" and m.sentiment == "negative"]
+    open_negative = [
+        m
+        for m in mentions
+        if m.status == MentionStatus.OPEN and m.sentiment == SentimentLabel.NEGATIVE
+    ]
     unscored = Counter(
         "unknown" if m.language in (None, UNDETERMINED) else m.language
         for m in mentions
-        if m.sentiment == "unscored"
+        if m.sentiment == SentimentLabel.UNSCORED
     )
     lines = [
         "",
@@ -124,7 +129,13 @@ def summary(mentions: list[Mention], decided: int, sent: int, folder: Path, sink
         "  " + ", ".join(f"{p} {n}" for p, n in by_platform.most_common()),
         "Sentiment: "
         + ", ".join(
-            f"{label} {labels[label]}" for label in ("negative", "neutral", "positive", "unscored")
+            f"{label} {labels[label]}"
+            for label in (
+                SentimentLabel.NEGATIVE,
+                SentimentLabel.NEUTRAL,
+                SentimentLabel.POSITIVE,
+                SentimentLabel.UNSCORED,
+            )
         ),
     ]
     if unscored:

@@ -15,17 +15,18 @@ from connectors.redact import redact_urls
 from monitor.config import Config, FeedConfig
 from monitor.models import Alert, FeedState, UTCDateTime, table_of
 from monitor.routing import Router
+from monitor.states import AlertKind
 
 log = logging.getLogger(__name__)
 
 _A = table_of(Alert).c
 # Asked by every poll that brings new items to a feed that had some (was it told quiet?):
 # built once and run in Core, 0.05 ms where the ORM select built each time took 0.3 ms.
-_TOLD = select(_A.id).where(_A.key == bindparam("key"), _A.kind == "feed_health")
+_TOLD = select(_A.id).where(_A.key == bindparam("key"), _A.kind == AlertKind.FEED_HEALTH)
 
 
 def _raise(
-    session: Session, router: Router, feed: str, kind: str, key: str, body: str, now: datetime
+    session: Session, router: Router, feed: str, kind: AlertKind, key: str, body: str, now: datetime
 ) -> Alert | None:
     """Insert one outbox row for `key`, unless it exists already (decided once)."""
     if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
@@ -98,7 +99,7 @@ def after_failure(
         session,
         router,
         state.feed,
-        "feed_health",
+        AlertKind.FEED_HEALTH,
         f"feed_health:{state.feed}:{_incident(state)}",
         body,
         now,
@@ -136,7 +137,7 @@ def _recovered(
     if session.connection().execute(_TOLD, {"key": key}).first() is None:
         return None
     body = f"Feed {feed} recovered: it {what}"
-    return _raise(session, router, feed, "feed_recovered", f"recovered:{key}", body, now)
+    return _raise(session, router, feed, AlertKind.FEED_RECOVERED, f"recovered:{key}", body, now)
 
 
 def check_silence(session: Session, config: Config, router: Router, now: datetime) -> list[Alert]:
@@ -161,7 +162,7 @@ def check_silence(session: Session, config: Config, router: Router, now: datetim
             "The feed answers, but is it still the right query, URL or token scope?"
         )
         key = f"feed_quiet:{state.feed}:{int(state.last_item_at.timestamp())}"
-        alert = _raise(session, router, state.feed, "feed_health", key, body, now)
+        alert = _raise(session, router, state.feed, AlertKind.FEED_HEALTH, key, body, now)
         if alert is not None:
             alerts.append(alert)
     return alerts

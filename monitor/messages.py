@@ -8,14 +8,15 @@ from alerts.base import AlertMessage
 from connectors.durations import format_duration
 from monitor.language import UNDETERMINED
 from monitor.models import Alert, Mention
+from monitor.states import AlertKind, MentionStatus, SentimentLabel
 
-_HEADLINES = {
-    "negative": "Negative mention on {platform}",
-    "unscored": "Mention on {platform} ({language}, not scored)",
-    "mention": "New mention on {platform}",
-    "unanswered": "Unanswered mention on {platform}",
-    "sla_at_risk": "SLA at risk: mention on {platform}",
-    "sla_breached": "SLA breached: mention on {platform}",
+_HEADLINES: dict[str, str] = {
+    AlertKind.NEGATIVE: "Negative mention on {platform}",
+    AlertKind.UNSCORED: "Mention on {platform} ({language}, not scored)",
+    AlertKind.MENTION: "New mention on {platform}",
+    AlertKind.UNANSWERED: "Unanswered mention on {platform}",
+    AlertKind.SLA_AT_RISK: "SLA at risk: mention on {platform}",
+    AlertKind.SLA_BREACHED: "SLA breached: mention on {platform}",
 }
 
 
@@ -40,7 +41,7 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
     facts: list[tuple[str, str]] = []
     if mention.polarity is not None:
         facts.append(("Score", f"{mention.polarity:+.2f} ({mention.sentiment_source})"))
-    elif mention.sentiment == "unscored":
+    elif mention.sentiment == SentimentLabel.UNSCORED:
         facts.append(("Score", f"not scored ({language_phrase(mention.language)})"))
     return AlertMessage(
         key=alert.key,
@@ -62,19 +63,26 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
         answered_url=mention.first_response_url,
         facts=facts,
         mention_id=mention.id,
-        buttons=mention.status == "open",
+        buttons=mention.status == MentionStatus.OPEN,
         claimed_by=mention.claimed_by,
         snoozed_until=mention.snoozed_until
         if mention.snoozed_until is not None and mention.snoozed_until > now
         else None,
         snoozed_by=mention.snoozed_by,
-        resolution=mention.status if mention.status in ("handled", "dismissed") else None,
+        resolution=mention.status
+        if mention.status in (MentionStatus.HANDLED, MentionStatus.DISMISSED)
+        else None,
         resolved_by=mention.resolved_by,
-        sla=_sla_line(mention, now) if alert.kind != "answered_update" else None,
+        sla=_sla_line(mention, now) if alert.kind != AlertKind.ANSWERED_UPDATE else None,
     )
 
 
-THREAD_KINDS = ("sla_at_risk", "sla_breached", "answered_update", "review_edited")
+THREAD_KINDS = (
+    AlertKind.SLA_AT_RISK,
+    AlertKind.SLA_BREACHED,
+    AlertKind.ANSWERED_UPDATE,
+    AlertKind.REVIEW_EDITED,
+)
 NOT_EXACT_NOTE = " (thread not read in full)"
 
 
@@ -89,7 +97,7 @@ def _not_exact_note(mention: Mention) -> str:
 
 
 def _sla_line(mention: Mention, now: datetime) -> str | None:
-    if mention.status != "open" or mention.sla_due_at is None:
+    if mention.status != MentionStatus.OPEN or mention.sla_due_at is None:
         return None
     left = (mention.sla_due_at - now).total_seconds()
     if left >= 0:
@@ -100,15 +108,15 @@ def _sla_line(mention: Mention, now: datetime) -> str | None:
 def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessage:
     """A short reply under the first message: an SLA step or the brand's answer."""
     age = format_duration((now - mention.created_at).total_seconds())
-    if alert.kind == "answered_update":
+    if alert.kind == AlertKind.ANSWERED_UPDATE:
         headline = f"Answered by {mention.first_response_by or 'the brand'}"
         headline += f" after {_ttfr(mention, mention.ttfr_seconds)}"
         if mention.ttfr_business_seconds is not None:
             headline += f" ({_ttfr(mention, mention.ttfr_business_seconds)} business)"
         headline += _not_exact_note(mention)
-    elif alert.kind == "review_edited":
+    elif alert.kind == AlertKind.REVIEW_EDITED:
         headline = "The customer edited the review after our reply; it now reads:"
-    elif alert.kind == "sla_breached":
+    elif alert.kind == AlertKind.SLA_BREACHED:
         headline = f"SLA breached: still unanswered after {age}"
     else:
         headline = f"SLA at risk: unanswered for {age}, {_sla_line(mention, now) or 'due soon'}"
@@ -116,8 +124,8 @@ def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessag
         key=alert.key,
         kind=alert.kind,
         headline=headline,
-        text=(alert.body or "") if alert.kind == "review_edited" else "",
-        url=mention.first_response_url if alert.kind == "answered_update" else None,
+        text=(alert.body or "") if alert.kind == AlertKind.REVIEW_EDITED else "",
+        url=mention.first_response_url if alert.kind == AlertKind.ANSWERED_UPDATE else None,
         sentiment=mention.sentiment,
         mention_id=mention.id,
         thread=True,

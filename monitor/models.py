@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from monitor.states import AlertState, MentionStatus, SentimentLabel
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out; SQLite hands back naive values, so UTC is re-attached."""
@@ -111,7 +113,7 @@ class Mention(SQLModel, table=True):
     thread_id: str | None = Field(default=None, max_length=500)
     polarity: float | None = None
     subjectivity: float | None = None
-    sentiment: str = Field(default="unscored", max_length=10)
+    sentiment: str = Field(default=SentimentLabel.UNSCORED, max_length=10)
     sentiment_source: str | None = Field(default=None, max_length=40)
     first_response_at: datetime | None = Field(default=None, sa_column=_utc_column())
     first_response_seen_at: datetime | None = Field(default=None, sa_column=_utc_column())
@@ -131,7 +133,7 @@ class Mention(SQLModel, table=True):
         default=None, max_length=10, description="on_track | at_risk | breached | backfill"
     )
     sla_met: bool | None = Field(default=None, description="answered within the SLA target")
-    status: str = Field(default="open", max_length=10)
+    status: str = Field(default=MentionStatus.OPEN, max_length=10)
     edited_after_reply: bool = False
     # Set from Slack buttons (monitor/actions.py); the `action` table keeps every click.
     claimed_by: str | None = Field(default=None, max_length=200, description="Slack user name")
@@ -216,7 +218,7 @@ class Alert(SQLModel, table=True):
     digest_id: int | None = Field(
         default=None, description="the digest message this alert was folded into (storms)"
     )
-    state: str = Field(default="pending", max_length=10)
+    state: str = Field(default=AlertState.PENDING, max_length=10)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -21,6 +21,7 @@ from monitor.db import session as open_session
 from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.models import Alert, Mention, utcnow
 from monitor.routing import Router, quiet_until
+from monitor.states import AlertKind, AlertState
 from monitor.storms import fold_storms
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class Dispatcher:
                 due = session.exec(
                     select(Alert.id, Alert.channel)
                     .where(
-                        col(Alert.state).in_(("pending", "failed")),
+                        col(Alert.state).in_((AlertState.PENDING, AlertState.FAILED)),
                         Alert.next_attempt_at <= now,
                         col(Alert.digest_id).is_(None),
                     )
@@ -153,7 +154,7 @@ class Dispatcher:
                     session.exec(  # type: ignore[arg-type]
                         select(Alert.channel, func.min(Alert.id))
                         .where(
-                            Alert.state == "pending",
+                            Alert.state == AlertState.PENDING,
                             Alert.next_attempt_at > now,
                             col(Alert.digest_id).is_(None),
                             col(Alert.attempts) > 0,
@@ -207,16 +208,16 @@ class Dispatcher:
         now = self.clock()
         with open_session(self.engine) as session:
             alert = session.get(Alert, alert_id)
-            if alert is None or alert.state == "sent":
+            if alert is None or alert.state == AlertState.SENT:
                 return True
             if self._held_for_quiet_hours(session, alert, now):
                 return True
             mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
             root = self._root(session, alert) if alert.kind in THREAD_KINDS else None
             if root is not None and root.slack_ts is None:
-                if alert.kind == "answered_update":
+                if alert.kind == AlertKind.ANSWERED_UPDATE:
                     # the first message is not out yet; it will show the answer when it goes
-                    alert.state, alert.sent_at = "sent", now
+                    alert.state, alert.sent_at = AlertState.SENT, now
                     alert.last_error = "first message not posted yet; it carries the answer"
                 else:
                     alert.next_attempt_at = now + timedelta(seconds=ROOT_WAIT)
@@ -240,7 +241,7 @@ class Dispatcher:
             # a root folded into a storm digest is the digest: reply under it, never rewrite it
             refresh = root is not None and mention is not None and root.digest_id is None
             root_id = root.id if refresh and root else None
-            if root is not None and root.digest_id is None and alert.kind == "sla_breached":
+            if root is not None and root.digest_id is None and alert.kind == AlertKind.SLA_BREACHED:
                 message.ping = self._group_for(root.route)
             target = (
                 alert.channel,
@@ -345,7 +346,7 @@ class Dispatcher:
         with open_session(self.engine) as session:
             rows = session.exec(
                 select(Alert).where(
-                    col(Alert.state).in_(("pending", "failed")),
+                    col(Alert.state).in_((AlertState.PENDING, AlertState.FAILED)),
                     col(Alert.kind).not_in(THREAD_KINDS),
                     col(Alert.digest_id).is_(None),
                 )
@@ -360,11 +361,11 @@ class Dispatcher:
                     rating=mention.rating if mention else None,
                     language=mention.language if mention else None,
                 )
-                if alert.kind != "digest" and destination.channel != alert.channel:
+                if alert.kind != AlertKind.DIGEST and destination.channel != alert.channel:
                     alert.channel, alert.route = destination.channel, destination.route
                     changed += 1
-                if alert.state == "failed":
-                    alert.state, alert.next_attempt_at = "pending", now
+                if alert.state == AlertState.FAILED:
+                    alert.state, alert.next_attempt_at = AlertState.PENDING, now
                 session.add(alert)
             session.commit()
         return changed
@@ -398,7 +399,11 @@ class Dispatcher:
             alert = session.get(Alert, alert_id)
             assert alert is not None
             if result.ok:
-                alert.state, alert.slack_ts, alert.sent_at = "sent", result.ts, self.clock()
+                alert.state, alert.slack_ts, alert.sent_at = (
+                    AlertState.SENT,
+                    result.ts,
+                    self.clock(),
+                )
                 alert.thread_ts = thread_ts
                 alert.last_error = None
                 if reconciled:
@@ -406,13 +411,13 @@ class Dispatcher:
                 else:
                     report.sent += 1
                 self._drain(session, alert.channel, alert.id)
-                if alert.kind == "digest":
+                if alert.kind == AlertKind.DIGEST:
                     for folded in session.exec(select(Alert).where(Alert.digest_id == alert.id)):
-                        folded.state, folded.slack_ts = "sent", result.ts
+                        folded.state, folded.slack_ts = AlertState.SENT, result.ts
                         folded.sent_at = alert.sent_at
                         session.add(folded)
             else:
-                alert.state = "failed" if result.permanent else "pending"
+                alert.state = AlertState.FAILED if result.permanent else AlertState.PENDING
                 error = result.error or "unknown error"
                 if result.unknown and not result.permanent and not error.startswith("outcome"):
                     error = f"outcome unknown (looked up before any resend): {error}"
@@ -432,7 +437,7 @@ class Dispatcher:
         for waiting in session.exec(
             select(Alert).where(
                 Alert.channel == channel,
-                Alert.state == "pending",
+                Alert.state == AlertState.PENDING,
                 Alert.next_attempt_at > now,
                 col(Alert.attempts) > 0,
                 col(Alert.id) != alert_id,

@@ -50,6 +50,7 @@ from monitor.redaction import safe_error
 from monitor.routing import Router
 from monitor.sentiment import Request, Sentiment, SentimentAnalyzer
 from monitor.sla import Clocks
+from monitor.states import AlertKind, MentionStatus, SentimentLabel
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ MAX_BACKOFF = 3600.0
 _CHUNK = 500  # ids per IN (...) query: below SQLite's and PostgreSQL's parameter limits
 _T = TypeVar("_T")
 # a re-check looks for the first reply of these; an expired mention answered late counts too
-UNANSWERED = ("open", "expired")
+UNANSWERED = (MentionStatus.OPEN, MentionStatus.EXPIRED)
 
 
 def worth_rechecking() -> Any:
@@ -66,7 +67,7 @@ def worth_rechecking() -> Any:
     reply came from a partial read (an earlier brand reply may sit in what was not read)."""
     return or_(
         col(Mention.status).in_(UNANSWERED),
-        and_(col(Mention.status) == "answered", col(Mention.ttfr_exact).is_(False)),
+        and_(col(Mention.status) == MentionStatus.ANSWERED, col(Mention.ttfr_exact).is_(False)),
     )
 
 
@@ -474,7 +475,7 @@ class Pipeline:
                 language=v["language"],
                 rating=v["rating"],
                 sentiment=v["sentiment"],
-                status="open",
+                status=MentionStatus.OPEN,
             )
             for v in values
         ]
@@ -629,8 +630,8 @@ class Pipeline:
         mention.ttfr_exact = _exact(reply)
         # a reply stamped before its mention (clock skew, edited reviews) counts as instant
         self.clocks.answer(mention, reply.created_at)
-        if mention.status in ("open", "expired"):
-            mention.status = "answered"
+        if mention.status in (MentionStatus.OPEN, MentionStatus.EXPIRED):
+            mention.status = MentionStatus.ANSWERED
 
     def _note_edit(
         self, session: Session, mention: Mention, record: MentionRecord, now: datetime
@@ -649,7 +650,7 @@ class Pipeline:
                 key=key,
                 mention_id=mention.id,
                 feed=mention.feed,
-                kind="review_edited",
+                kind=AlertKind.REVIEW_EDITED,
                 channel=root.channel,
                 route=root.route,
                 body=f"{rating}{record.text}"[:2000],
@@ -680,7 +681,7 @@ class Pipeline:
                 key=key,
                 mention_id=mention.id,
                 feed=mention.feed,
-                kind="answered_update",
+                kind=AlertKind.ANSWERED_UPDATE,
                 channel=root.channel,
                 next_attempt_at=now,
                 created_at=now,
@@ -707,13 +708,19 @@ class Pipeline:
                 .where(
                     Mention.feed == feed.name,
                     or_(
-                        col(Mention.status) == "open",
-                        and_(col(Mention.status) == "answered", col(Mention.ttfr_exact).is_(False)),
+                        col(Mention.status) == MentionStatus.OPEN,
+                        and_(
+                            col(Mention.status) == MentionStatus.ANSWERED,
+                            col(Mention.ttfr_exact).is_(False),
+                        ),
                     ),
                     Mention.created_at >= now - timedelta(seconds=sla.recheck_max_age),
                 )
                 # open mentions first: an answer to prove exact never crowds out a first answer
-                .order_by((col(Mention.status) == "open").desc(), col(Mention.created_at).desc())
+                .order_by(
+                    (col(Mention.status) == MentionStatus.OPEN).desc(),
+                    col(Mention.created_at).desc(),
+                )
                 .limit(sla.recheck_limit)
             ).all()
         if not rows:
@@ -819,13 +826,13 @@ class Pipeline:
         oldest = now - timedelta(seconds=self.config.alerts.max_age)
         rows: list[dict[str, Any]] = []
         for mention in mentions:
-            if mention.status != "open" or mention.created_at < oldest:
+            if mention.status != MentionStatus.OPEN or mention.created_at < oldest:
                 continue  # answered already, or history from a backfill: stored, not alerted
             if "all" in wanted or mention.sentiment in wanted:
                 kind = (
-                    mention.sentiment
-                    if mention.sentiment in ("negative", "unscored")
-                    else "mention"
+                    AlertKind(mention.sentiment)
+                    if mention.sentiment in (SentimentLabel.NEGATIVE, SentimentLabel.UNSCORED)
+                    else AlertKind.MENTION
                 )
                 destination = self.router.route(
                     kind=kind,

@@ -19,6 +19,7 @@ from monitor.config import FeedConfig
 from monitor.db import reader
 from monitor.models import Mention, table_of, utcnow
 from monitor.pipeline import Pipeline
+from monitor.states import MentionStatus
 
 # A platform that names no wait gets this long: a rate-limit window is usually a minute or more.
 DEFAULT_WAIT = 60.0
@@ -104,7 +105,11 @@ class HistoryRecheck:
                 self.pipeline.engine, self.feed.name, self.since, self.until
             )
         counts = self._before
-        return counts.get("open", 0) + counts.get("expired", 0) + counts.get(NOT_EXACT, 0)
+        return (
+            counts.get(MentionStatus.OPEN, 0)
+            + counts.get(MentionStatus.EXPIRED, 0)
+            + counts.get(NOT_EXACT, 0)
+        )
 
     def run(self) -> Outcome:
         pipeline, feed = self.pipeline, self.feed
@@ -124,8 +129,8 @@ class HistoryRecheck:
         after_counts = status_counts(pipeline.engine, feed.name, self.since, self.until)
         outcome.rate_before = reply_rate(before_counts)
         outcome.rate_after = reply_rate(after_counts)
-        outcome.answered_before = before_counts.get("answered", 0)
-        outcome.answered_after = after_counts.get("answered", 0)
+        outcome.answered_before = before_counts.get(MentionStatus.ANSWERED, 0)
+        outcome.answered_after = after_counts.get(MentionStatus.ANSWERED, 0)
         if outcome.stopped is None:
             progress.checked = progress.total
             self.on_progress(progress)
@@ -310,7 +315,7 @@ def status_counts(engine: Engine, feed: str, since: datetime, until: datetime) -
         table.c.feed == feed,
         table.c.created_at >= since,
         table.c.created_at <= until,
-        table.c.status == "answered",
+        table.c.status == MentionStatus.ANSWERED,
         table.c.ttfr_exact.is_(False),
     )
     with reader(engine).connect() as conn:  # SQLite: beside a running poll, no write lock
@@ -321,8 +326,11 @@ def status_counts(engine: Engine, feed: str, since: datetime, until: datetime) -
 
 def reply_rate(counts: dict[str, int]) -> float | None:
     """answered / mentions that expect a reply, as the reports count it (monitor/reports)."""
-    expecting = sum(counts.get(s, 0) for s in ("answered", "open", "expired"))
-    return counts.get("answered", 0) / expecting if expecting else None
+    expecting = sum(
+        counts.get(s, 0)
+        for s in (MentionStatus.ANSWERED, MentionStatus.OPEN, MentionStatus.EXPIRED)
+    )
+    return counts.get(MentionStatus.ANSWERED, 0) / expecting if expecting else None
 
 
 def summary(feed: str, outcome: Outcome) -> str:

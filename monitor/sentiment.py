@@ -20,6 +20,7 @@ from monitor.sentiment_rules import (
     fold,
     rule_book,
 )
+from monitor.states import SentimentLabel
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -48,7 +49,7 @@ Request = tuple[str, str | None, float | None]  # text, platform's language, rat
 
 @dataclass(frozen=True)
 class Sentiment:
-    label: str  # negative | neutral | positive | unscored
+    label: str  # a SentimentLabel: negative | neutral | positive | unscored
     polarity: float | None
     subjectivity: float | None
     source: str  # textblob | emoji | rating | rule:<name> | statement | none
@@ -155,12 +156,13 @@ class SentimentAnalyzer:
         stars = _stars(rating, rating_scale)
         if stars is not None:
             if stars <= self.config.rating_negative_at_most:
-                label, source, why = "negative", "rating", f"{stars:g} of 5 stars"
+                label, source, why = SentimentLabel.NEGATIVE, "rating", f"{stars:g} of 5 stars"
             elif stars >= self.config.rating_positive_at_least:
-                label, source, why = "positive", "rating", f"{stars:g} of 5 stars"
-            elif label == "unscored":
+                label, source, why = SentimentLabel.POSITIVE, "rating", f"{stars:g} of 5 stars"
+            elif label == SentimentLabel.UNSCORED:
                 # The customer judged it themselves: a middling rating is not a silent neutral.
-                label, source, why = "neutral", "rating", f"{stars:g} of 5 stars, text not scored"
+                label, source = SentimentLabel.NEUTRAL, "rating"
+                why = f"{stars:g} of 5 stars, text not scored"
         sentiment = Sentiment(
             label, verdict.polarity, verdict.subjectivity, source, lang.code, lang.confidence
         )
@@ -178,7 +180,7 @@ class SentimentAnalyzer:
         # Unknown language: trust TextBlob only when it finds a complaint (a false alarm costs
         # a glance; a Dutch "super slecht" read as English praise would hide a complaint).
         scored = self._textblob.score(text) if self._scorers.get("en") else None
-        if scored and scored.label == "negative":
+        if scored and scored.label == SentimentLabel.NEGATIVE:
             return scored
         return self._emoji.score(text)
 
@@ -191,24 +193,36 @@ class SentimentAnalyzer:
         subjectivity = scored.subjectivity if scored else None
         if found.negative:
             return _TextVerdict(
-                "negative", polarity, subjectivity, found.negative.source, _why(found.negative)
+                SentimentLabel.NEGATIVE,
+                polarity,
+                subjectivity,
+                found.negative.source,
+                _why(found.negative),
             )
-        if scored and scored.label == "negative":
-            return _TextVerdict("negative", polarity, subjectivity, scored.source, scored.note)
+        if scored and scored.label == SentimentLabel.NEGATIVE:
+            return _TextVerdict(
+                SentimentLabel.NEGATIVE, polarity, subjectivity, scored.source, scored.note
+            )
         if found.positive:
             return _TextVerdict(
-                "positive", polarity, subjectivity, found.positive.source, _why(found.positive)
+                SentimentLabel.POSITIVE,
+                polarity,
+                subjectivity,
+                found.positive.source,
+                _why(found.positive),
             )
         if scored:
             return _TextVerdict(scored.label, polarity, subjectivity, scored.source, scored.note)
         if neutral_hits and not _ALNUM.search(masked):
             hit = neutral_hits[0]
-            return _TextVerdict("neutral", None, None, hit.source, _why(hit))
+            return _TextVerdict(SentimentLabel.NEUTRAL, None, None, hit.source, _why(hit))
         if not found.ignored and self._plain_statement(masked, lang):
             why = "a plain statement: 20+ words, no complaint/trouble word, I/you, negator or !"
-            return _TextVerdict("neutral", None, None, "statement", why)
+            return _TextVerdict(SentimentLabel.NEUTRAL, None, None, "statement", why)
         ignored = f"; ignored negated {_why(found.ignored[0])}" if found.ignored else ""
-        return _TextVerdict("unscored", None, None, "none", "no scorer or rule" + ignored)
+        return _TextVerdict(
+            SentimentLabel.UNSCORED, None, None, "none", "no scorer or rule" + ignored
+        )
 
     def _plain_statement(self, text: str, lang: DetectedLanguage) -> bool:
         """A news-length statement, surely in a language whose complaint phrases we know, with
@@ -272,7 +286,7 @@ def explain(
     if given and given != lang.code:
         lang_line += f"; the platform said {given}, the text says otherwise"
     label_line = f"label: {result.label}"
-    if result.label == "unscored":
+    if result.label == SentimentLabel.UNSCORED:
         known = result.language and result.language != UNDETERMINED
         shown = f"language: {result.language}" if known else "language unknown"
         label_line += f" ({shown}, not scored)"
@@ -282,7 +296,7 @@ def explain(
         f"polarity: {_fmt(result.polarity)}  subjectivity: {_fmt(result.subjectivity)}",
         f"decided by: {result.source}" + (f" ({why})" if why else ""),
     ]
-    if result.source == "rating" and verdict.label not in ("unscored", result.label):
+    if result.source == "rating" and verdict.label not in (SentimentLabel.UNSCORED, result.label):
         lines.append(f"text alone: {verdict.label} ({verdict.source}): the rating wins")
     return "\n".join(lines)
 

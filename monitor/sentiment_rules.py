@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from monitor import sentiment_lexicon as lexicon
+from monitor.states import SentimentLabel
 
 ANY = "*"
 UNDETERMINED = "und"
@@ -81,7 +82,10 @@ class _Compiled:
 
 def builtin_specs() -> list[RuleSpec]:
     specs = []
-    for label, table in (("negative", lexicon.NEGATIVE), ("positive", lexicon.POSITIVE)):
+    for label, table in (
+        (SentimentLabel.NEGATIVE, lexicon.NEGATIVE),
+        (SentimentLabel.POSITIVE, lexicon.POSITIVE),
+    ):
         for language, phrases in table.items():
             specs.append(RuleSpec(f"builtin-{language}-{label}", language, label, phrases))
     return specs
@@ -95,7 +99,7 @@ class RuleBook:
         self._by_language: dict[str, list[_Compiled]] = {}
         self._neutral: list[_Compiled] = []
         for order, spec in enumerate(specs):
-            if spec.label == "neutral":
+            if spec.label == SentimentLabel.NEUTRAL:
                 # Masked in the original text, before folding: these are product names.
                 pattern = _pattern(spec.phrases, fold_phrases=False)
                 self._neutral.append(_Compiled(order, spec, pattern))
@@ -114,7 +118,7 @@ class RuleBook:
                 continue
 
             def blank(match: re.Match[str], spec: RuleSpec = compiled.spec) -> str:
-                found.append(RuleMatch(spec.name, "neutral", match.group(0)))
+                found.append(RuleMatch(spec.name, SentimentLabel.NEUTRAL, match.group(0)))
                 return " " * len(match.group(0))
 
             text = compiled.pattern.sub(blank, text)
@@ -127,12 +131,16 @@ class RuleBook:
             if language == UNDETERMINED:
                 # Unknown language: a complaint word of any language still counts, praise not.
                 every = [c for rules in self._by_language.values() for c in rules]
-                cached = [c for c in every if c.spec.language == ANY or c.spec.label == "negative"]
+                cached = [
+                    c
+                    for c in every
+                    if c.spec.language == ANY or c.spec.label == SentimentLabel.NEGATIVE
+                ]
             else:
                 cached = self._by_language.get(language, []) + self._by_language.get(ANY, [])
                 for other in plausible:
                     negative = self._by_language.get(other, [])
-                    cached += [c for c in negative if c.spec.label == "negative"]
+                    cached += [c for c in negative if c.spec.label == SentimentLabel.NEGATIVE]
             cached.sort(key=lambda c: c.order)
             self._candidates_cache[key] = cached
         return cached
@@ -154,22 +162,24 @@ class RuleBook:
         negators = self._negators(language, plausible)
         for compiled in self._candidates(language, plausible):
             spec = compiled.spec
-            if spec.label == "positive" and verdict.positive:
+            if spec.label == SentimentLabel.POSITIVE and verdict.positive:
                 continue
             for match in compiled.pattern.finditer(folded):
                 negated = _negated(folded, match.start(), negators)
-                if spec.label == "negative":
-                    hit = RuleMatch(spec.name, "negative", match.group(0), negated)
+                if spec.label == SentimentLabel.NEGATIVE:
+                    hit = RuleMatch(spec.name, SentimentLabel.NEGATIVE, match.group(0), negated)
                     if negated:
                         verdict.ignored.append(hit)
                         continue
                     verdict.negative = verdict.negative or hit
                     return verdict  # a complaint: nothing else can change the label
                 if negated:
-                    verdict.negative = RuleMatch(spec.name, "negative", match.group(0), True)
+                    verdict.negative = RuleMatch(
+                        spec.name, SentimentLabel.NEGATIVE, match.group(0), True
+                    )
                     return verdict
                 verdict.positive = verdict.positive or RuleMatch(
-                    spec.name, "positive", match.group(0)
+                    spec.name, SentimentLabel.POSITIVE, match.group(0)
                 )
                 break
         return verdict

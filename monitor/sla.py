@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from monitor.business_hours import BusinessCalendar
 from monitor.config import Config, FeedConfig
 from monitor.models import Mention
+from monitor.states import SlaState
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Clocks:
 
     def start_times(
         self, feed: str, platform: str, created_at: datetime, now: datetime, max_age: float
-    ) -> tuple[datetime | None, datetime | None, str]:
+    ) -> tuple[datetime | None, datetime | None, SlaState]:
         """(at risk at, due at, state) of a mention created then: what `start` sets."""
         policy = self.policy(feed, platform)
         at_risk, due = policy.target * policy.at_risk, policy.target
@@ -75,7 +76,7 @@ class Clocks:
             calendar = self.calendar(feed)
             at_risk_at, due_at = calendar.add_business_seconds_each(created_at, (at_risk, due))
         old = created_at < now - timedelta(seconds=max_age)
-        return at_risk_at, due_at, "backfill" if old else "on_track"
+        return at_risk_at, due_at, SlaState.BACKFILL if old else SlaState.ON_TRACK
 
     def answer(self, mention: Mention, answered_at: datetime) -> None:
         """Both TTFR values and whether the SLA was met, stored once so reports agree."""
@@ -86,9 +87,9 @@ class Clocks:
         used = mention.ttfr_business_seconds if policy.clock == "business" else mention.ttfr_seconds
         mention.sla_met = used <= policy.target
 
-    def state(self, mention: Mention, now: datetime) -> str:
+    def state(self, mention: Mention, now: datetime) -> SlaState:
         if mention.sla_due_at is not None and now >= mention.sla_due_at:
-            return "breached"
+            return SlaState.BREACHED
         if mention.sla_at_risk_at is not None and now >= mention.sla_at_risk_at:
-            return "at_risk"
-        return "on_track"
+            return SlaState.AT_RISK
+        return SlaState.ON_TRACK

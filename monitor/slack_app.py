@@ -50,14 +50,15 @@ from monitor.sla import Clocks
 from monitor.slack_access import AccessList
 from monitor.slack_commands import answer
 from monitor.slack_http import HttpListener, ReplayGuard
+from monitor.states import ClickAction
 
 log = logging.getLogger(__name__)
 
 ACTIONS = {
-    ACTION_CLAIM: "claim",
-    ACTION_HANDLED: "handled",
-    ACTION_SNOOZE: "snooze",
-    ACTION_DISMISS: "dismiss",
+    ACTION_CLAIM: ClickAction.CLAIM,
+    ACTION_HANDLED: ClickAction.HANDLED,
+    ACTION_SNOOZE: ClickAction.SNOOZE,
+    ACTION_DISMISS: ClickAction.DISMISS,
 }
 
 
@@ -212,7 +213,7 @@ class SlackActions:
             if refusal is not None:
                 outcome = refuse_click(self.engine, click, now, refusal)
             else:
-                until = self._snooze_until(click, now) if kind == "snooze" else None
+                until = self._snooze_until(click, now) if kind == ClickAction.SNOOZE else None
                 outcome = apply_click(self.engine, click, now, until=until)
             log.info(
                 "slack: %s on mention %s by %s: %s", kind, mention_id, click.who, outcome.outcome

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from monitor.config import Config
 from monitor.models import Alert, Mention
 from monitor.routing import Router
+from monitor.states import AlertKind, SentimentLabel
 
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
 _COMMON = frozenset(
@@ -51,7 +52,7 @@ def find_spikes(session: Session, config: Config, now: datetime) -> list[Spike]:
     start = now - timedelta(hours=hours + 1)
     last_hour = now - timedelta(hours=1)
     bucket = _hour_bucket(session).label("bucket")
-    negative = sa.func.sum(sa.case((col(Mention.sentiment) == "negative", 1), else_=0))
+    negative = sa.func.sum(sa.case((col(Mention.sentiment) == SentimentLabel.NEGATIVE, 1), else_=0))
     baseline_rows = session.exec(
         select(Mention.feed, bucket, sa.func.count(), negative)
         .where(col(Mention.created_at) >= start, col(Mention.created_at) < last_hour)
@@ -130,10 +131,10 @@ def raise_spike_alerts(
             f"{usual[0].upper()}{usual[1:]} over the last {days} days."
             + (f"\nMost frequent words: {', '.join(terms)}" if terms else "")
         )
-        destination = router.route(kind="spike", feed=feed)
+        destination = router.route(kind=AlertKind.SPIKE, feed=feed)
         alert = Alert(
             key=key,
-            kind="spike",
+            kind=AlertKind.SPIKE,
             feed=feed,
             channel=destination.channel,
             route=destination.route,

@@ -20,6 +20,7 @@ from monitor.db import session as open_session
 from monitor.health import human_error, quiet_deadline
 from monitor.heartbeat import is_stale, last_beat
 from monitor.models import Alert, FeedState, Mention, SchedulerBeat, utcnow
+from monitor.states import AlertState, MentionStatus
 
 
 @dataclass
@@ -134,13 +135,13 @@ def outbox_status(engine: Engine) -> OutboxStatus:
         )
         problems = session.exec(
             select(Alert.channel, Alert.last_error, func.count())
-            .where(col(Alert.state) != "sent", col(Alert.last_error).is_not(None))
+            .where(col(Alert.state) != AlertState.SENT, col(Alert.last_error).is_not(None))
             .group_by(col(Alert.channel), col(Alert.last_error))
         ).all()
     return OutboxStatus(
-        pending=counts.get("pending", 0),
-        failed=counts.get("failed", 0),
-        sent=counts.get("sent", 0),
+        pending=counts.get(AlertState.PENDING, 0),
+        failed=counts.get(AlertState.FAILED, 0),
+        sent=counts.get(AlertState.SENT, 0),
         problems=[(c, e or "", n) for c, e, n in problems],
     )
 
@@ -231,7 +232,7 @@ class Claim:
 
 def open_claims(engine: Engine, limit: int = 20) -> tuple[int, list[Claim]]:
     """Open mentions someone claimed from Slack (monitor/actions.py): total and the oldest."""
-    claimed = (Mention.status == "open", col(Mention.claimed_by).is_not(None))
+    claimed = (Mention.status == MentionStatus.OPEN, col(Mention.claimed_by).is_not(None))
     with open_session(reader(engine)) as session:
         total = session.exec(select(func.count()).select_from(Mention).where(*claimed)).one()
         rows = session.exec(

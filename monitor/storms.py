@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from monitor.messages import THREAD_KINDS
 from monitor.models import Alert, Mention
 from monitor.routing import Router
+from monitor.states import AlertKind, AlertState
 
 DIGEST_LINES = 40  # Slack shows the rest as "... and N more"
 
@@ -23,7 +24,7 @@ def fold_storms(session: Session, router: Router, now: datetime) -> list[Alert]:
     """
     due = session.exec(
         select(Alert).where(
-            Alert.state == "pending",
+            Alert.state == AlertState.PENDING,
             col(Alert.next_attempt_at) <= now,
             col(Alert.digest_id).is_(None),
             col(Alert.mention_id).is_not(None),
@@ -45,8 +46,8 @@ def fold_storms(session: Session, router: Router, now: datetime) -> list[Alert]:
             .select_from(Alert)
             .where(
                 Alert.route == route_name,
-                Alert.state == "sent",
-                col(Alert.kind).not_in((*THREAD_KINDS, "digest")),
+                Alert.state == AlertState.SENT,
+                col(Alert.kind).not_in((*THREAD_KINDS, AlertKind.DIGEST)),
                 col(Alert.sent_at) >= now - timedelta(seconds=route.storm.window),
             )
         ).one()
@@ -54,7 +55,7 @@ def fold_storms(session: Session, router: Router, now: datetime) -> list[Alert]:
             continue
         digest = Alert(
             key=f"digest:{route_name}:{min(a.id or 0 for a in pending)}",
-            kind="digest",
+            kind=AlertKind.DIGEST,
             channel=route.channel,
             route=route_name,
             body=_digest_body(session, pending, route.storm.window),

@@ -19,10 +19,12 @@ from monitor.models import Alert, Mention, first_alert, utcnow
 from monitor.routing import Router
 from monitor.sla import Clocks
 from monitor.spikes import raise_spike_alerts
+from monitor.states import AlertKind, MentionStatus, SlaState
 
 log = logging.getLogger(__name__)
 BATCH = 1000
 SPIKE_EVERY = timedelta(minutes=10)
+_SLA_ALERTS = {SlaState.AT_RISK: AlertKind.SLA_AT_RISK, SlaState.BREACHED: AlertKind.SLA_BREACHED}
 
 
 @dataclass
@@ -53,8 +55,8 @@ class Sweeper:
             due = session.exec(
                 select(Mention)
                 .where(
-                    Mention.status == "open",
-                    col(Mention.sla_state).in_(("on_track", "at_risk")),
+                    Mention.status == MentionStatus.OPEN,
+                    col(Mention.sla_state).in_((SlaState.ON_TRACK, SlaState.AT_RISK)),
                     # snoozed from Slack: the SLA steps wait (monitor/actions.py)
                     or_(col(Mention.snoozed_until).is_(None), col(Mention.snoozed_until) <= now),
                     or_(
@@ -69,21 +71,21 @@ class Sweeper:
                 state = self.clocks.state(mention, now)
                 if state == mention.sla_state:
                     continue
-                if state == "breached":
+                if state == SlaState.BREACHED:
                     report.breached += 1
                 else:
                     report.at_risk += 1
                 mention.sla_state = state
                 session.add(mention)
-                self._alert(session, mention, f"sla_{state}", now)
+                self._alert(session, mention, _SLA_ALERTS[state], now)
             cutoff = now - timedelta(seconds=self.config.sla.expire_after)
             # One UPDATE, not every stale mention loaded as an object: a store that has been
             # off for a while can hold 100,000 of them (bench/memory_bench.py: 600 MB RSS).
             # Expired leaves the clock and is counted in the reply rate.
             expired = session.execute(
                 update(Mention)
-                .where(col(Mention.status) == "open", col(Mention.created_at) < cutoff)
-                .values(status="expired")
+                .where(col(Mention.status) == MentionStatus.OPEN, col(Mention.created_at) < cutoff)
+                .values(status=MentionStatus.EXPIRED)
             )
             report.expired = expired.rowcount  # type: ignore[attr-defined]
             report.feed_alerts = len(health.check_silence(session, self.config, self.router, now))
@@ -96,7 +98,7 @@ class Sweeper:
             session.commit()
         return report
 
-    def _alert(self, session: Session, mention: Mention, kind: str, now: datetime) -> None:
+    def _alert(self, session: Session, mention: Mention, kind: AlertKind, now: datetime) -> None:
         key = f"{kind}:{mention.id}"
         if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
             return

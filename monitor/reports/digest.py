@@ -19,6 +19,7 @@ from monitor.models import Alert, utcnow
 from monitor.reports.command import report_zone
 from monitor.reports.query import GroupStats, Window, aggregate, combine, local_midnight
 from monitor.reports.query import slowest_open as find_slowest
+from monitor.states import AlertKind
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def queue_digest(config: Config, engine: Engine, now: datetime) -> Alert | None:
             return None
         alert = Alert(
             key=key,
-            kind="digest",
+            kind=AlertKind.DIGEST,
             channel=channel,
             next_attempt_at=now,
             created_at=now,

@@ -20,10 +20,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from monitor.db import reader
 from monitor.language import UNDETERMINED
 from monitor.models import Mention, UTCDateTime, table_of
+from monitor.states import MentionStatus, SentimentLabel, SlaState
 
 Dimension = Literal["platform", "feed", "week", "sentiment", "language"]
 DIMENSIONS: tuple[Dimension, ...] = ("platform", "feed", "week", "sentiment", "language")
-SENTIMENTS = ("negative", "neutral", "positive", "unscored")
+SENTIMENTS = tuple(SentimentLabel)  # in report column order: negative, neutral, ...
 # Histogram buckets of calendar TTFR: lower bound inclusive, upper bound exclusive.
 BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("0-1h", 0, 3600),
@@ -279,7 +280,13 @@ _CLASS: dict[str, ColumnElement[Any]] = {
     "sentiment": M.sentiment,
     "language": M.language,
 }
-_STATUSES = ("answered", "handled", "dismissed", "expired", "open")
+_STATUSES = (
+    MentionStatus.ANSWERED,
+    MentionStatus.HANDLED,
+    MentionStatus.DISMISSED,
+    MentionStatus.EXPIRED,
+    MentionStatus.OPEN,
+)
 
 
 def _group_name(by: Dimension | Literal["all"], row: Any) -> str:
@@ -294,7 +301,7 @@ def _group_name(by: Dimension | Literal["all"], row: Any) -> str:
 # A survey answer (a 0-10 score) expects no public reply: out of reply rate, SLA and backlog.
 _REPLY_EXPECTED = M.score.is_(None)
 # History from a backfill got no SLA clock (monitor/sla.py): out of every SLA figure.
-_BACKFILL = "backfill"
+_BACKFILL = SlaState.BACKFILL
 
 
 def _clocked(first: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -312,13 +319,17 @@ def _count_rows(conn: Connection, window: Window) -> list[Any]:
         sa.func.count().label("mentions"),
         _count(M.score.is_not(None)).label("surveys"),
         _count(sa.and_(M.sla_state == _BACKFILL, _REPLY_EXPECTED)).label("no_clock"),
-        _count(_clocked(sa.and_(M.status == "open", M.sla_due_at < window.now))).label("past_sla"),
-        _count(_clocked(sa.and_(M.status == "answered", M.sla_met.is_(True)))).label("sla_met"),
-        _count(sa.and_(M.ttfr_exact.is_(False), M.status == "answered", _REPLY_EXPECTED)).label(
-            "not_exact"
+        _count(_clocked(sa.and_(M.status == MentionStatus.OPEN, M.sla_due_at < window.now))).label(
+            "past_sla"
         ),
+        _count(_clocked(sa.and_(M.status == MentionStatus.ANSWERED, M.sla_met.is_(True)))).label(
+            "sla_met"
+        ),
+        _count(
+            sa.and_(M.ttfr_exact.is_(False), M.status == MentionStatus.ANSWERED, _REPLY_EXPECTED)
+        ).label("not_exact"),
         sa.func.min(M.created_at)
-        .filter(sa.and_(M.status == "open", _REPLY_EXPECTED))
+        .filter(sa.and_(M.status == MentionStatus.OPEN, _REPLY_EXPECTED))
         .label("oldest"),
         # ranges, not round(): PostgreSQL rounds half to even, SQLite half away from zero
         *(_count(_stars(stars)).label(f"r{stars}") for stars in range(1, 6)),
@@ -345,18 +356,18 @@ def _add_counts(stats: GroupStats, row: Any) -> None:
         setattr(stats, status, getattr(stats, status) + expecting)
     if sentiment in stats.sentiment:
         stats.sentiment[sentiment] += mentions
-    if status == "open":
+    if status == MentionStatus.OPEN:
         stats.open_past_sla += past_sla
         stats.open_no_clock += no_clock
         stats.open_not_due += clocked - past_sla
         oldest = _aware(row["oldest"])
         if oldest is not None and (stats.oldest_open_at is None or oldest < stats.oldest_open_at):
             stats.oldest_open_at = oldest
-    if status == "answered":
+    if status == MentionStatus.ANSWERED:
         stats.sla_answered += clocked
         stats.sla_met += int(row["sla_met"] or 0)
         stats.ttfr_not_exact += int(row["not_exact"] or 0)
-    if status == "expired":
+    if status == MentionStatus.EXPIRED:
         stats.sla_expired += clocked
     stats.ratings = [n + int(row[f"r{i + 1}"] or 0) for i, n in enumerate(stats.ratings)]
     stats.rating_sum += float(row["rating_sum"] or 0.0)
@@ -387,7 +398,7 @@ def ttfr_query(engine: Engine, others: Sequence[Dimension]) -> sa.Executable:
         .where(
             M.created_at >= sa.bindparam("since"),
             M.created_at < sa.bindparam("until"),
-            M.status == "answered",
+            M.status == MentionStatus.ANSWERED,
             _REPLY_EXPECTED,
         )
         # the same class order, from the same index where the planner takes it
@@ -630,7 +641,7 @@ def slowest_open(engine: Engine, window: Window, limit: int = 10) -> list[OpenMe
             M.sentiment,
             M.sla_due_at,
         )
-        .where(M.status == "open", _REPLY_EXPECTED, M.created_at < window.until)
+        .where(M.status == MentionStatus.OPEN, _REPLY_EXPECTED, M.created_at < window.until)
         .order_by(M.created_at, M.id)
         .limit(limit)
     )

@@ -13,12 +13,13 @@ from connectors.durations import format_duration
 from monitor.reports.headline import Tile, headline_tiles, period_name
 from monitor.reports.query import BUCKETS, SENTIMENTS, GroupStats, Report, week_label
 from monitor.reports.render_text import percent
+from monitor.states import SentimentLabel
 
 SENTIMENT_COLOURS = {
-    "negative": "#d62728",
-    "neutral": "#9e9e9e",
-    "positive": "#2ca02c",
-    "unscored": "#ffbf00",
+    SentimentLabel.NEGATIVE: "#d62728",
+    SentimentLabel.NEUTRAL: "#9e9e9e",
+    SentimentLabel.POSITIVE: "#2ca02c",
+    SentimentLabel.UNSCORED: "#ffbf00",
 }
 # Wide tables scroll inside their own box, so the page itself never scrolls sideways (checked
 # in headless Chromium at 1280 and 390 px by tests/reports/test_html.py).
