@@ -8,14 +8,8 @@ from datetime import datetime
 from typing import TextIO
 
 from alerts.base import AlertMessage, SendResult
-from monitor.states import SentimentLabel
 
-_ICONS: dict[str, str] = {
-    SentimentLabel.NEGATIVE: "[NEG]",
-    SentimentLabel.UNSCORED: "[???]",
-    SentimentLabel.POSITIVE: "[POS]",
-    SentimentLabel.NEUTRAL: "[NEU]",
-}
+_ICONS = {"negative": "[NEG]", "unscored": "[???]", "positive": "[POS]", "neutral": "[NEU]"}
 
 
 class ConsoleSink:

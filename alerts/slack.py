@@ -33,7 +33,6 @@ from slack_sdk.models.metadata import Metadata
 
 from alerts.base import AlertMessage, LookupFailed, SendResult
 from alerts.escape import escape, safe_url
-from monitor.states import AlertKind, MentionStatus, SentimentLabel
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +56,7 @@ PERMANENT_ERRORS = frozenset(
         "channel_id_needed",  # ours: a lookup before a resend needs the channel's ID
     }
 )
-_EMOJI: dict[str, str] = {
-    SentimentLabel.NEGATIVE: ":red_circle:",
-    SentimentLabel.UNSCORED: ":grey_question:",
-    SentimentLabel.NEUTRAL: ":white_circle:",
-}
+_EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
 _EMOJI_POSITIVE = ":large_green_circle:"
 # Interactive elements: action_id says what, `value` carries the mention id (monitor/slack_app.py).
 ACTION_CLAIM = "monitor_claim"
@@ -70,17 +65,17 @@ ACTION_SNOOZE = "monitor_snooze"
 ACTION_DISMISS = "monitor_dismiss"
 ACTION_OPEN = "open_mention"  # a link button: Slack still sends a payload, we ignore it
 SNOOZE_CHOICES = {"1h": "Snooze 1 h", "4h": "Snooze 4 h", "tomorrow": "Snooze until tomorrow"}
-_THREAD_EMOJI: dict[str, str] = {
-    AlertKind.ANSWERED_UPDATE: ":white_check_mark:",
-    AlertKind.SLA_AT_RISK: ":hourglass_flowing_sand:",
-    AlertKind.SLA_BREACHED: ":rotating_light:",
-    AlertKind.REVIEW_EDITED: ":pencil2:",
+_THREAD_EMOJI = {
+    "answered_update": ":white_check_mark:",
+    "sla_at_risk": ":hourglass_flowing_sand:",
+    "sla_breached": ":rotating_light:",
+    "review_edited": ":pencil2:",
 }
-_KIND_BADGE: dict[str, str] = {
-    AlertKind.FEED_HEALTH: ":warning: *feed problem*",
-    AlertKind.FEED_RECOVERED: ":white_check_mark: *feed recovered*",
-    AlertKind.SPIKE: ":chart_with_upwards_trend: *spike*",
-    AlertKind.DIGEST: ":package: *storm digest*",
+_KIND_BADGE = {
+    "feed_health": ":warning: *feed problem*",
+    "feed_recovered": ":white_check_mark: *feed recovered*",
+    "spike": ":chart_with_upwards_trend: *spike*",
+    "digest": ":package: *storm digest*",
 }
 MAX_TEXT = 2800  # a section's text may hold 3,000 characters
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")  # a Slack user group ID
@@ -158,12 +153,12 @@ def _who(name: str | None) -> str:
 def _state_lines(message: AlertMessage) -> list[str]:
     """Who claimed, snoozed, handled or dismissed it (set from Slack buttons)."""
     lines = []
-    if message.resolution == MentionStatus.HANDLED:
+    if message.resolution == "handled":
         lines.append(
             f":ballot_box_with_check: marked handled by {_who(message.resolved_by)}"
             " (answered outside the monitored platforms)"
         )
-    elif message.resolution == MentionStatus.DISMISSED:
+    elif message.resolution == "dismissed":
         lines.append(f":no_entry_sign: dismissed as not relevant by {_who(message.resolved_by)}")
     if message.claimed_by:
         lines.append(f":raising_hand: claimed by {_who(message.claimed_by)}")
