@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-ROUTES = [
+ROUTES: list[dict[str, Any]] = [
     {"name": "reviews-low", "channel": "#reviews", "platforms": ["fake"], "max_rating": 2},
     {
         "name": "dutch",
@@ -146,7 +147,7 @@ def test_quiet_hours_with_a_fallback_route_send_there_at_once(
     sqlite_engine: Engine, slack: FakeSlack
 ) -> None:
     routes = [dict(ROUTES[1]), ROUTES[2]]
-    routes[0]["quiet_hours"] = {**routes[0]["quiet_hours"], "fallback": "night-owl"}  # type: ignore[dict-item]
+    routes[0]["quiet_hours"] = {**routes[0]["quiet_hours"], "fallback": "night-owl"}
     world = World(sqlite_engine, slack, make_config(routes))
     world.now = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
     world.poll("f1", mention("n1", language="nl", text="Dit is echt slecht"))
