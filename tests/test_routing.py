@@ -60,7 +60,7 @@ ROUTES: list[dict[str, Any]] = [
 ]
 
 
-def make_config(routes: list[dict] | None = None) -> Config:
+def make_config(routes: list[dict[str, Any]] | None = None) -> Config:
     return parse_config(
         {
             "alerts": {"on": ["all"]},
@@ -87,7 +87,9 @@ class World:
             router=Router(config),
         )
 
-    def poll(self, feed: str, *records: MentionRecord, replies: tuple = ()) -> None:
+    def poll(
+        self, feed: str, *records: MentionRecord, replies: tuple[BrandReply, ...] = ()
+    ) -> None:
         fake_connector.QUEUE[feed].append(
             PollResult(mentions=list(records), brand_replies=list(replies))
         )
@@ -254,7 +256,7 @@ def test_after_a_config_fix_unsent_alerts_follow_the_new_route(
         ([{"name": "a", "channel": "#a", "mention_group": "@here"}], "routes[0].mention_group"),
     ],
 )
-def test_route_mistakes_are_config_errors(routes: list[dict], problem: str) -> None:
+def test_route_mistakes_are_config_errors(routes: list[dict[str, Any]], problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         make_config(routes)
     assert any(problem in p for p in caught.value.problems), caught.value.problems

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors import PollResult
 from connectors.base import FeedCursor
 from connectors.errors import MalformedResponse
 from connectors.http import make_client
@@ -27,7 +28,7 @@ def connector(url: str = "https://feeds.example.test/feed") -> RSSConnector:
     return RSSConnector(RSSOptions(url=url), feed_name="t")
 
 
-def poll_bytes(body: bytes, headers: dict[str, str] | None = None):
+def poll_bytes(body: bytes, headers: dict[str, str] | None = None) -> PollResult:
     transport = httpx.MockTransport(lambda r: httpx.Response(200, content=body, headers=headers))
     with httpx.Client(transport=transport) as client:
         return connector().poll(client, FeedCursor(), NOW)

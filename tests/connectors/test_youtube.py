@@ -39,7 +39,7 @@ def thread_with_reply_page() -> dict[str, Any]:
     The thread was recorded as a single resource; commentThreads.list returns such resources
     in `items`, so it is wrapped in a real list response (no nextPageToken: the last page).
     """
-    envelope = json.loads(PAGE2)
+    envelope: dict[str, Any] = json.loads(PAGE2)
     item = json.loads(fixture_bytes("youtube", "commentThread_item_with_replies_part_2019.json"))
     envelope["items"] = [item]
     return envelope
