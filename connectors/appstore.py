@@ -107,9 +107,10 @@ def build_token(
     issued = int(now.timestamp())
     claims = {"iss": issuer_id, "iat": issued, "exp": issued + lifetime, "aud": AUDIENCE}
     try:
-        return jwt.encode(
+        token: str = jwt.encode(
             claims, private_key, algorithm="ES256", headers={"kid": key_id, "typ": "JWT"}
         )
+        return token
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         raise AuthError(
             f"the App Store Connect private key is not a usable ES256 .p8 key ({exc}); "

@@ -327,6 +327,7 @@ class GitHubConnector(Connector[GitHubOptions]):
         return items, etag, True
 
     def _page_items(self, data: Any) -> list[dict[str, Any]]:
+        raw: list[dict[str, Any]]  # checked below: a list of objects
         if self.options.query:
             if not isinstance(data, dict) or not isinstance(data.get("items"), list):
                 raise MalformedResponse("GitHub search answer has no `items` list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from connectors.base import Connector
 from connectors.errors import ConnectorUnavailable
@@ -31,7 +32,7 @@ def known_types() -> list[str]:
     return sorted(REGISTRY)
 
 
-def connector_class(type_name: str) -> type[Connector]:
+def connector_class(type_name: str) -> type[Connector[Any]]:
     """Return the class registered as `type_name`, or raise ConnectorUnavailable."""
     try:
         target = REGISTRY[type_name]
@@ -46,5 +47,5 @@ def connector_class(type_name: str) -> type[Connector]:
         raise ConnectorUnavailable(
             f"feed type {type_name!r} needs the package {exc.name!r}; install it with pip"
         ) from exc
-    cls: type[Connector] = getattr(module, class_name)
+    cls: type[Connector[Any]] = getattr(module, class_name)
     return cls

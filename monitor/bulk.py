@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 _SQLITE_MAX_PARAMETERS = 32_766
 
 
-def one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+def one_of(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """`column IN :name`, the list bound as `listed(dialect, values)`. On SQLite it is one
     JSON parameter read by `json_each`: the same index search, without a fresh statement of
     500 placeholders per lookup. Build the statement once and execute it with new values."""

@@ -645,7 +645,7 @@ class ReportsConfig(_Section):
         return value
 
 
-ConnectorClass = type[Connector]
+ConnectorClass = type[Connector[Any]]
 
 
 class FeedConfig(BaseModel):
@@ -758,7 +758,7 @@ class Config(_Section):
         known = ", ".join(f.name for f in self.feeds) or "none"
         raise ConfigError([f"no feed named {name!r} (feeds: {known})"])
 
-    def build_connector(self, feed: FeedConfig, logins: Logins | None = None) -> Connector:
+    def build_connector(self, feed: FeedConfig, logins: Logins | None = None) -> Connector[Any]:
         return feed.connector_cls(
             feed.options,
             feed_name=feed.name,

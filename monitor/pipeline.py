@@ -117,7 +117,7 @@ def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterable[Sequence[_T]]:
 class _Calling:
     """What a feed's calls share for the life of the pipeline."""
 
-    connector: Connector
+    connector: Connector[Any]
     lock: threading.Lock  # one call at a time on the connector
     host_slot: threading.BoundedSemaphore  # the platform's per_host limit
 
@@ -174,7 +174,7 @@ class Pipeline:
             self._hosts[host] = threading.BoundedSemaphore(self.config.scheduler.per_host)
         return self._hosts[host]
 
-    def connector(self, feed: FeedConfig) -> Connector:
+    def connector(self, feed: FeedConfig) -> Connector[Any]:
         """The feed's connector, built once for the life of this pipeline.
 
         Connectors keep their login, access token and rate-limit hints between calls; one
@@ -194,7 +194,7 @@ class Pipeline:
             return built
 
     @contextmanager
-    def _calling(self, feed: FeedConfig) -> Iterator[Connector]:
+    def _calling(self, feed: FeedConfig) -> Iterator[Connector[Any]]:
         """One call at a time per connector (a poll and a re-check of one feed may overlap;
         connectors count bytes per call on themselves), within the platform's host limit."""
         built = self._registered(feed)

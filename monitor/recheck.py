@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -32,12 +33,12 @@ MAX_TRIES = 3
 BOUND_OPTIONS = ("max_rechecks", "recheck_limit")  # the connectors' names for it
 
 
-def bound_option(connector: Connector) -> str | None:
+def bound_option(connector: Connector[Any]) -> str | None:
     """The option of the connector that bounds one `recheck` call, if it has one."""
     return next((n for n in BOUND_OPTIONS if hasattr(connector.options, n)), None)
 
 
-def batch_size(connector: Connector) -> int:
+def batch_size(connector: Connector[Any]) -> int:
     """Mentions one `recheck` call walks: the connector's own per-call bound.
 
     Connectors cut the list they are given to that bound and drop the rest unseen, so a

@@ -12,10 +12,10 @@ from monitor.config import BusinessHoursConfig
 AMS = "Europe/Amsterdam"
 
 
-def local(zone: str, *args: int) -> datetime:
+def local(zone: str, year: int, month: int, day: int, hour: int, minute: int) -> datetime:
     from zoneinfo import ZoneInfo
 
-    return datetime(*args, tzinfo=ZoneInfo(zone)).astimezone(UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def weekdays(ranges: str, zone: str = AMS, **kw: object) -> BusinessCalendar:

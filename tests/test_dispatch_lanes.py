@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -42,7 +43,7 @@ class RecordingSink:
 
     name = "slack"
 
-    def __init__(self, on_post=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, on_post: Callable[[str], object] | None = None) -> None:
         self.on_post = on_post
         self.posted: list[tuple[str, str]] = []
         self._lock = threading.Lock()

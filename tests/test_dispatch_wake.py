@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -41,7 +42,7 @@ class BlockingDispatcher:
         return 0
 
 
-def wait_until(condition, timeout: float = 5.0) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -51,7 +52,7 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
 
 
 @pytest.fixture
-def service(sqlite_engine: Engine):
+def service(sqlite_engine: Engine) -> Iterator[tuple[Service, BlockingDispatcher]]:
     # an hour between ticks: every round in these tests comes from a wake
     config = parse_config({"alerts": {"dispatch_interval": "1h"}, "feeds": []})
     with httpx.Client() as client:
@@ -62,7 +63,7 @@ def service(sqlite_engine: Engine):
 
 
 def test_wakes_during_a_round_run_the_dispatcher_once_more_right_after(
-    service,
+    service: tuple[Service, BlockingDispatcher],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     svc, dispatcher = service
@@ -78,7 +79,9 @@ def test_wakes_during_a_round_run_the_dispatcher_once_more_right_after(
     assert not [r for r in caplog.records if "maximum number of running instances" in r.message]
 
 
-def test_a_wake_while_idle_delivers_at_once_not_at_the_next_tick(service) -> None:
+def test_a_wake_while_idle_delivers_at_once_not_at_the_next_tick(
+    service: tuple[Service, BlockingDispatcher],
+) -> None:
     svc, dispatcher = service
     dispatcher.release.set()
     svc.start()
@@ -90,7 +93,9 @@ def test_a_wake_while_idle_delivers_at_once_not_at_the_next_tick(service) -> Non
     assert time.monotonic() - started < 0.5
 
 
-def test_stop_ends_the_dispatcher_loop_without_waiting_for_the_tick(service) -> None:
+def test_stop_ends_the_dispatcher_loop_without_waiting_for_the_tick(
+    service: tuple[Service, BlockingDispatcher],
+) -> None:
     svc, dispatcher = service
     dispatcher.release.set()
     svc.start()

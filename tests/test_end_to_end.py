@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_slack import FakeSlack, fake_slack
-from tests.support.http_server import LocalServer, Reply, local_server
+from tests.support.http_server import LocalServer, Reply, Request, local_server
 
 pytestmark = pytest.mark.e2e
 FEED = Path(__file__).parent / "fixtures" / "rss" / "heise_developer_atom_2016.atom"
@@ -92,7 +92,12 @@ def test_alerts_arrive_once_across_kill_and_restart(
     log = tmp_path / "monitor.log"
     # Slack answers slowly, so the kill lands while alerts are still being delivered.
     original = slack.server.routes["/api/chat.postMessage"]
-    slack.server.route("/api/chat.postMessage", lambda r: (time.sleep(0.2), original(r))[1])
+
+    def slowly(request: Request) -> Reply:
+        time.sleep(0.2)
+        return original(request)
+
+    slack.server.route("/api/chat.postMessage", slowly)
     process = start(config, slack, log)
     try:
         wait_for(lambda: len(slack.messages) >= 3, 60, "the first alerts")

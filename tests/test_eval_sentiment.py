@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "eval_sentiment.py"
@@ -17,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write(path: Path, rows: list[dict]) -> Path:
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return path
 
@@ -29,7 +30,7 @@ ROWS = [
 ]  # fmt: skip
 
 
-def test_rows_are_reported_per_set_with_the_unscored_share(tmp_path):
+def test_rows_are_reported_per_set_with_the_unscored_share(tmp_path: Path) -> None:
     done = run(str(write(tmp_path / "rows.jsonl", ROWS)))
     assert done.returncode == 0, done.stderr
     assert "set short: negatives found 1/1" in done.stdout
@@ -38,7 +39,7 @@ def test_rows_are_reported_per_set_with_the_unscored_share(tmp_path):
     assert "language detected: right for 2/2" in done.stdout  # the "en" tag was overruled
 
 
-def test_compare_fails_when_a_negative_got_worse(tmp_path):
+def test_compare_fails_when_a_negative_got_worse(tmp_path: Path) -> None:
     rows = write(tmp_path / "rows.jsonl", ROWS)
     saved = tmp_path / "before.jsonl"
     assert run(str(rows), "--save", str(saved)).returncode == 0

@@ -81,7 +81,10 @@ def test_broken_feeds_fail_alone_with_readable_reasons(tmp_path: Path) -> None:
                 env=env,
             )
         try:
-            good = lambda: len([r for r in server.requests if r.path == "/good.atom"])  # noqa: E731
+
+            def good() -> int:
+                return len([r for r in server.requests if r.path == "/good.atom"])
+
             wait_for(lambda: good() >= 2, 75, "the healthy feed's second scheduled poll")
             peak = peak_rss_mb(process.pid)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -123,9 +124,10 @@ def test_health_alerts_are_delivered_with_their_text(engine: Engine) -> None:
     for minute in range(3):
         fake_connector.QUEUE["f2"].append(AuthError("bad token"))
         pipeline.poll("f2", now=T0 + timedelta(minutes=minute))
-    sink = ConsoleSink(stream=__import__("io").StringIO())
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream)
     Dispatcher(engine, sink, pace=0, router=Router(config)).run_once(T0 + timedelta(hours=1))
-    out = sink.stream.getvalue()  # type: ignore[attr-defined]
+    out = stream.getvalue()
     assert "ALERT #ops" in out and "Feed f2 is failing" in out and "bad token" in out
 
 

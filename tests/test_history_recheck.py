@@ -415,12 +415,14 @@ def test_batches_cover_every_unanswered_mention_once_with_equal_times(engine: En
         s.commit()
     pipeline = Pipeline(config, engine, httpx.Client())
     seen: list[str] = []
-    place = None
+    place: tuple[datetime, int] | None = None
     while batch := pipeline.recheck_candidates(
         "acme-bsky", since=day, until=day + timedelta(hours=2), limit=2, before=place
     ):
         seen += [m.external_id for m in batch]
-        place = (batch[-1].created_at, batch[-1].id)
+        last = batch[-1]
+        assert last.id is not None  # read back from the database, so it has one
+        place = (last.created_at, last.id)
     # hours 2, 1, 0; within an hour the higher id first; 2 (answered), 3 (handled) left out
     assert seen == ["acme-bsky-6", "acme-bsky-5", "acme-bsky-4", "acme-bsky-1", "acme-bsky-0"]
 

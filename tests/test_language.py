@@ -7,8 +7,10 @@ import socket
 import subprocess
 import sys
 import textwrap
+from typing import NoReturn
 
 import pytest
+from lingua import ConfidenceValue
 
 from monitor.config import SentimentConfig
 from monitor.language import LanguageDetector, _lingua_detector, normalise_code
@@ -32,19 +34,25 @@ def detector() -> LanguageDetector:
         ("I was charged twice for the same subscription and can't get a refund", "en"),
     ],
 )
-def test_detects_the_language_of_a_customer_mention(detector, text, code):
+def test_detects_the_language_of_a_customer_mention(
+    detector: LanguageDetector, text: str, code: str | None
+) -> None:
     found = detector.detect(text)
     assert found.code == code
     assert found.confidence is not None and found.confidence >= 0.5
 
 
-def test_short_english_question_is_english_thanks_to_function_words(detector):
+def test_short_english_question_is_english_thanks_to_function_words(
+    detector: LanguageDetector,
+) -> None:
     # lingua's low-accuracy mode alone says French (0.95) for this one.
     found = detector.detect("Will the app be available on Android?")
     assert (found.code, found.method) == ("en", "english-words")
 
 
-def test_plain_english_is_told_by_its_function_words_without_the_detector(monkeypatch):
+def test_plain_english_is_told_by_its_function_words_without_the_detector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # lingua costs as much CPU per text as TextBlob's scoring; English that says so in its
     # function words needs neither its models nor its time (bench/ingest_bench.py)
     texts = [
@@ -58,9 +66,10 @@ def test_plain_english_is_told_by_its_function_words_without_the_detector(monkey
     real = _lingua_detector(tuple(sorted(set(LANGUAGES))))
 
     class Spy:
-        def compute_language_confidence_values(self, text):
+        def compute_language_confidence_values(self, text: str) -> list[ConfidenceValue]:
             asked.append(text)
-            return real.compute_language_confidence_values(text)
+            values: list[ConfidenceValue] = real.compute_language_confidence_values(text)
+            return values
 
     monkeypatch.setattr("monitor.language._lingua_detector", lambda codes: Spy())
     english, dutch, dutch_too = LanguageDetector(LANGUAGES).detect_many(texts)
@@ -71,14 +80,17 @@ def test_plain_english_is_told_by_its_function_words_without_the_detector(monkey
     assert asked == texts[1:]  # only the Dutch texts went to the detector
 
 
-def test_no_english_shortcut_when_english_is_not_a_configured_language(monkeypatch):
+def test_no_english_shortcut_when_english_is_not_a_configured_language(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     asked: list[str] = []
     real = _lingua_detector(("de", "nl"))
 
     class Spy:
-        def compute_language_confidence_values(self, text):
+        def compute_language_confidence_values(self, text: str) -> list[ConfidenceValue]:
             asked.append(text)
-            return real.compute_language_confidence_values(text)
+            values: list[ConfidenceValue] = real.compute_language_confidence_values(text)
+            return values
 
     monkeypatch.setattr("monitor.language._lingua_detector", lambda codes: Spy())
     text = "The app would not open and you never answered any of my emails about it."
@@ -87,7 +99,7 @@ def test_no_english_shortcut_when_english_is_not_a_configured_language(monkeypat
 
 
 @pytest.mark.parametrize("text", ["lol", "ok!", "👍👍", "https://t.co/abc @acme #fail"])
-def test_too_short_to_tell_is_undetermined(detector, text):
+def test_too_short_to_tell_is_undetermined(detector: LanguageDetector, text: str) -> None:
     assert detector.detect(text).code == "und"
 
 
@@ -101,22 +113,26 @@ def test_too_short_to_tell_is_undetermined(detector, text):
         ("日本 @acme1234 https://x.y/abcdef", True),  # handles and links are dropped first
     ],
 )
-def test_only_letters_count_towards_the_minimum(detector, text, too_short):
+def test_only_letters_count_towards_the_minimum(
+    detector: LanguageDetector, text: str, too_short: bool
+) -> None:
     assert (detector.detect(text).method == "too-short") is too_short
 
 
-def test_script_of_no_configured_language_is_undetermined(detector):
+def test_script_of_no_configured_language_is_undetermined(detector: LanguageDetector) -> None:
     found = detector.detect("Это просто ужасный сервис, верните деньги")
     assert found.code == "und"
 
 
-def test_low_confidence_is_undetermined_but_keeps_the_confidence(detector):
+def test_low_confidence_is_undetermined_but_keeps_the_confidence(
+    detector: LanguageDetector,
+) -> None:
     found = detector.detect("Normal, ni bien ni mal.")
     assert found.code == "und"
     assert found.confidence is not None and 0 < found.confidence < 0.5
 
 
-def test_the_lingua_detector_is_built_once_per_language_list():
+def test_the_lingua_detector_is_built_once_per_language_list() -> None:
     first = LanguageDetector(["en", "nl"])
     second = LanguageDetector(["nl", "en"])
     assert _lingua_detector(first.languages) is _lingua_detector(second.languages)
@@ -127,12 +143,16 @@ def test_the_lingua_detector_is_built_once_per_language_list():
     [("en-GB", "en"), ("pt_BR", "pt"), ("NL", "nl"), ("nld", "nl"), ("est", "et"),
      ("und", None), ("zxx", None), ("qme", None), ("", None), (None, None), ("x-klingon", None)],
 )  # fmt: skip
-def test_platform_language_codes_are_normalised_to_iso_639_1(given, code):
+def test_platform_language_codes_are_normalised_to_iso_639_1(
+    given: str | None, code: str | None
+) -> None:
     assert normalise_code(given) == code
 
 
-def test_detection_works_with_networking_disabled_in_this_process(monkeypatch):
-    def refuse(*args, **kwargs):
+def test_detection_works_with_networking_disabled_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
         raise OSError("network disabled by the test")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
@@ -141,7 +161,7 @@ def test_detection_works_with_networking_disabled_in_this_process(monkeypatch):
     assert detector.detect("Dziękuję bardzo, wszystko działa świetnie").code == "pl"
 
 
-def test_a_fresh_process_loads_the_models_with_networking_disabled():
+def test_a_fresh_process_loads_the_models_with_networking_disabled() -> None:
     script = textwrap.dedent(
         """
         import json, socket

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -52,7 +53,12 @@ def test_sqlite_always_grants_the_lease(sqlite_engine: Engine) -> None:
 
 
 def test_one_holder_and_a_standby_that_takes_over(postgres_engine: Engine) -> None:
-    quick = {"in_flight": 0.0, "proof_window": 0.5, "prove_every": 0.1, "retry_seconds": 0.05}
+    quick: dict[str, Any] = {
+        "in_flight": 0.0,
+        "proof_window": 0.5,
+        "prove_every": 0.1,
+        "retry_seconds": 0.05,
+    }
     first, second = (
         SchedulerLease(postgres_engine, **quick),
         SchedulerLease(postgres_engine, **quick),

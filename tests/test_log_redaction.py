@@ -152,7 +152,7 @@ def test_a_failing_private_feed_stores_and_shows_no_part_of_its_url(
     with session(sqlite_engine) as s:
         state = s.get(FeedState, "private")
         alert = s.exec(select(Alert).where(Alert.kind == "feed_health")).one()
-    assert state is not None and state.last_error is not None
+    assert state is not None and state.last_error is not None and alert.body is not None
     assert state.last_error == "TransientError: network error (ConnectError) fetching ***"
     assert "\nnetwork error (ConnectError) fetching ***\n" in alert.body
     status = render_status(config, sqlite_engine, T0)

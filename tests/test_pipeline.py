@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from connectors.errors import AuthError, RateLimited
 from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Alert, BrandReplyRow, FeedState, Mention
-from monitor.pipeline import Pipeline
+from monitor.pipeline import Pipeline, PollReport
 from tests.support import fake_connector
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -61,13 +62,15 @@ def reply(eid: str, to: str, minutes_ago: float, bot: bool = False) -> BrandRepl
     )
 
 
-def run(engine: Engine, result: PollResult, config: Config | None = None, **kw: object):
+def run(
+    engine: Engine, result: PollResult, config: Config | None = None, **kw: object
+) -> PollReport:
     fake_connector.QUEUE["f1"].append(result)
     pipeline = Pipeline(config or make_config(), engine, httpx.Client())
     return pipeline.poll("f1", now=NOW, **kw)  # type: ignore[arg-type]
 
 
-def all_rows(engine: Engine, model: type) -> list:
+def all_rows(engine: Engine, model: type) -> list[Any]:
     with session(engine) as s:
         return list(s.exec(select(model)))
 

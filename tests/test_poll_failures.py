@@ -93,7 +93,8 @@ def test_a_connector_bug_fails_its_feed_alone_with_a_reason_a_backoff_and_an_ale
     # the traceback is logged once, when the feed starts failing
     traces = [r for r in caplog.records if r.exc_info and r.getMessage().startswith("feed f1")]
     assert len(traces) == 1 and traces[0].exc_info is not None
-    assert isinstance(traces[0].exc_info[1].__cause__, ZeroDivisionError)
+    error = traces[0].exc_info[1]
+    assert error is not None and isinstance(error.__cause__, ZeroDivisionError)
 
 
 def test_a_value_the_database_refuses_rolls_the_poll_back_and_fails_the_feed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-ROUTES = [
+ROUTES: list[dict[str, Any]] = [
     {"name": "reviews-low", "channel": "#reviews", "platforms": ["fake"], "max_rating": 2},
     {
         "name": "dutch",
@@ -59,7 +60,7 @@ ROUTES = [
 ]
 
 
-def make_config(routes: list[dict] | None = None) -> Config:
+def make_config(routes: list[dict[str, Any]] | None = None) -> Config:
     return parse_config(
         {
             "alerts": {"on": ["all"]},
@@ -86,7 +87,9 @@ class World:
             router=Router(config),
         )
 
-    def poll(self, feed: str, *records: MentionRecord, replies: tuple = ()) -> None:
+    def poll(
+        self, feed: str, *records: MentionRecord, replies: tuple[BrandReply, ...] = ()
+    ) -> None:
         fake_connector.QUEUE[feed].append(
             PollResult(mentions=list(records), brand_replies=list(replies))
         )
@@ -146,7 +149,7 @@ def test_quiet_hours_with_a_fallback_route_send_there_at_once(
     sqlite_engine: Engine, slack: FakeSlack
 ) -> None:
     routes = [dict(ROUTES[1]), ROUTES[2]]
-    routes[0]["quiet_hours"] = {**routes[0]["quiet_hours"], "fallback": "night-owl"}  # type: ignore[dict-item]
+    routes[0]["quiet_hours"] = {**routes[0]["quiet_hours"], "fallback": "night-owl"}
     world = World(sqlite_engine, slack, make_config(routes))
     world.now = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
     world.poll("f1", mention("n1", language="nl", text="Dit is echt slecht"))
@@ -253,7 +256,7 @@ def test_after_a_config_fix_unsent_alerts_follow_the_new_route(
         ([{"name": "a", "channel": "#a", "mention_group": "@here"}], "routes[0].mention_group"),
     ],
 )
-def test_route_mistakes_are_config_errors(routes: list[dict], problem: str) -> None:
+def test_route_mistakes_are_config_errors(routes: list[dict[str, Any]], problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         make_config(routes)
     assert any(problem in p for p in caught.value.problems), caught.value.problems

@@ -151,7 +151,7 @@ def test_first_polls_are_staggered_per_host_not_globally(sqlite_engine: Engine) 
     cfg = parse_config({"scheduler": {"per_host": 2}, "feeds": feeds})
     pipeline = Pipeline(cfg, sqlite_engine, httpx.Client())
     service = Service(cfg, pipeline, Dispatcher(sqlite_engine, sink=None))  # type: ignore[arg-type]
-    service.scheduler.start = lambda *a, **k: None  # type: ignore[method-assign]
+    service.scheduler.start = lambda *a, **k: None
     service.heartbeat.start = lambda: None  # type: ignore[method-assign]
     service.start()
     starts = {

@@ -264,7 +264,10 @@ def test_no_secret_reaches_logs_rows_status_reports_or_slack(tmp_path: Path, dat
 
             everyone = set(FAILING + PLATFORMS)
             wait_for(lambda: told() == everyone, 90, f"feed-health alerts for {everyone}")
-            good = lambda: [r for r in server.requests if r.path == "/good.atom"]  # noqa: E731
+
+            def good() -> list[Request]:
+                return [r for r in server.requests if r.path == "/good.atom"]
+
             wait_for(lambda: len(good()) >= 1, 30, "a poll of the healthy feed")
             assert good()[0].query["token"] == [FEED_TOKENS["good"][1]], "the token was sent"
         finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from monitor.cli import cli
 
 
-def test_sentiment_command_explains_a_dutch_complaint_without_a_config_file(tmp_path):
+def test_sentiment_command_explains_a_dutch_complaint_without_a_config_file(tmp_path: Path) -> None:
     missing = tmp_path / "config.toml"
     result = CliRunner().invoke(
         cli, ["-c", str(missing), "sentiment", "Verschrikkelijke klantenservice, nooit meer"]
@@ -19,7 +21,7 @@ def test_sentiment_command_explains_a_dutch_complaint_without_a_config_file(tmp_
     assert lines[3] == 'decided by: rule:builtin-nl-negative (phrase "verschrikkelijke")'
 
 
-def test_sentiment_command_uses_the_operator_rules_of_the_config(tmp_path):
+def test_sentiment_command_uses_the_operator_rules_of_the_config(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
         '[[sentiment.rules]]\nname = "churn"\nlabel = "negative"\n'
@@ -34,7 +36,7 @@ def test_sentiment_command_uses_the_operator_rules_of_the_config(tmp_path):
     assert 'decided by: rule:churn (phrase "switching to zeta")' in result.output
 
 
-def test_sentiment_command_reports_config_errors_with_the_key_path(tmp_path):
+def test_sentiment_command_reports_config_errors_with_the_key_path(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[[sentiment.rules]]\nlabel = "angry"\nphrases = ["x"]\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["-c", str(config), "sentiment", "hello"])

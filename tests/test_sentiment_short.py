@@ -29,23 +29,25 @@ def plain() -> SentimentAnalyzer:
 
 
 @pytest.mark.parametrize("which", ["analyzer", "plain"])
-def test_thanks_acme_is_english_praise_not_afrikaans(request, which):
+def test_thanks_acme_is_english_praise_not_afrikaans(
+    request: pytest.FixtureRequest, which: str
+) -> None:
     result = request.getfixturevalue(which).analyse("thanks acme!")
     assert (result.language, result.label) == ("en", "positive")
 
 
-def test_acme_is_ok_i_guess_is_english_and_scored(analyzer):
+def test_acme_is_ok_i_guess_is_english_and_scored(analyzer: SentimentAnalyzer) -> None:
     result = analyzer.analyse("Acme is ok I guess")
     assert result.language == "en"
     assert result.label != "unscored"
 
 
-def test_this_is_so_beautiful_is_english_praise_not_french(analyzer):
+def test_this_is_so_beautiful_is_english_praise_not_french(analyzer: SentimentAnalyzer) -> None:
     result = analyzer.analyse("This is so beautiful !")
     assert (result.language, result.label) == ("en", "positive")
 
 
-def test_a_short_danish_complaint_is_danish_and_negative(analyzer):
+def test_a_short_danish_complaint_is_danish_and_negative(analyzer: SentimentAnalyzer) -> None:
     result = analyzer.analyse("Ingen svar fra jer")  # "no answer from you"; was nb, unscored
     assert (result.language, result.label) == ("da", "negative")
 
@@ -59,7 +61,9 @@ def test_a_short_danish_complaint_is_danish_and_negative(analyzer):
         ("my order never arrived", "pt", "en"),
     ],
 )
-def test_a_mislabelled_mastodon_post_is_read_in_its_own_language(analyzer, text, tag, language):
+def test_a_mislabelled_mastodon_post_is_read_in_its_own_language(
+    analyzer: SentimentAnalyzer, text: str, tag: str, language: str
+) -> None:
     # Mastodon tags a post with the author's interface language; these were scored as
     # English by TextBlob (neutral) or left unscored.
     result = analyzer.analyse(text, language=tag)
@@ -75,12 +79,14 @@ def test_a_mislabelled_mastodon_post_is_read_in_its_own_language(analyzer, text,
         ("ok", "de"),  # too short to say anything against the tag
     ],
 )
-def test_a_right_tag_wins_close_calls_and_unsure_guesses(analyzer, text, tag):
+def test_a_right_tag_wins_close_calls_and_unsure_guesses(
+    analyzer: SentimentAnalyzer, text: str, tag: str
+) -> None:
     found = analyzer.language_of(text, tag)
     assert (found.code, found.method, found.confidence) == (tag, "platform", None)
 
 
-def test_the_tag_loses_to_the_texts_own_words_but_its_guess_stays_plausible():
+def test_the_tag_loses_to_the_texts_own_words_but_its_guess_stays_plausible() -> None:
     detector = LanguageDetector(LANGUAGES)
     found = detector.detect("Great support, thx!", hint="de")
     assert (found.code, found.method) == ("en", "words")
@@ -88,7 +94,9 @@ def test_the_tag_loses_to_the_texts_own_words_but_its_guess_stays_plausible():
     assert "nl" in tied.plausible  # Dutch complaint phrases still count
 
 
-def test_a_tag_for_a_language_we_do_not_detect_stands_unless_the_text_plainly_says_otherwise():
+def test_a_tag_for_a_language_we_do_not_detect_stands_unless_the_text_plainly_says_otherwise() -> (
+    None
+):
     detector = LanguageDetector(LANGUAGES)
     found = detector.detect("Paket immer noch nicht da", hint="ja")
     assert (found.code, found.method) == ("de", "words")
@@ -98,7 +106,7 @@ def test_a_tag_for_a_language_we_do_not_detect_stands_unless_the_text_plainly_sa
     assert detector.detect("トゥートします", hint="ja").code == "ja"
 
 
-def test_brand_names_are_no_language_words():
+def test_brand_names_are_no_language_words() -> None:
     with_brand = LanguageDetector(LANGUAGES, ignore_words=["Acme Cloud", "acme"])
     found = with_brand.detect("Acme Cloud ist super schnell")
     assert found.code == "de"
@@ -114,7 +122,9 @@ def test_brand_names_are_no_language_words():
         ("värsta kundtjänsten någonsin", "sv"),
     ],
 )
-def test_short_texts_are_placed_by_their_common_words(analyzer, text, language):
+def test_short_texts_are_placed_by_their_common_words(
+    analyzer: SentimentAnalyzer, text: str, language: str
+) -> None:
     result = analyzer.analyse(text)
     assert result.language == language
     assert result.label in ("positive", "negative")
@@ -141,7 +151,9 @@ def news(name: str) -> list[str]:
     ("feed", "language"),
     [("heise_developer_atom_2016.atom", "de"), ("jn_pt_iso8859_1_feedburner_2018.rss", "pt")],
 )
-def test_most_recorded_german_and_portuguese_news_is_scored_neutral(analyzer, feed, language):
+def test_most_recorded_german_and_portuguese_news_is_scored_neutral(
+    analyzer: SentimentAnalyzer, feed: str, language: str
+) -> None:
     # Issue 19: 54 of 55 such items were unscored. What stays unscored has a negator, "I/you"
     # or a trouble word ("Tempestade ... violenta" is news, "ajuda" could be a customer).
     results = analyzer.analyse_many([(text, None, None) for text in news(feed)])
@@ -161,17 +173,19 @@ def test_most_recorded_german_and_portuguese_news_is_scored_neutral(analyzer, fe
         "Hoe laat gaat de winkel in Utrecht open op zaterdag?",
     ],
 )
-def test_a_statement_with_a_hint_of_trouble_stays_unscored(analyzer, text):
+def test_a_statement_with_a_hint_of_trouble_stays_unscored(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
     assert analyzer.analyse(text).label == "unscored"
 
 
-def test_without_builtin_rules_no_statement_is_called_neutral():
+def test_without_builtin_rules_no_statement_is_called_neutral() -> None:
     bare = SentimentAnalyzer(SentimentConfig(builtin_rules=False))
     text = "Der Konzern meldet für das dritte Quartal einen Umsatz von zwei Milliarden Euro"
     assert bare.analyse(text).label == "unscored"
 
 
-def test_a_statement_in_an_unsure_language_is_not_neutral(analyzer):
+def test_a_statement_in_an_unsure_language_is_not_neutral(analyzer: SentimentAnalyzer) -> None:
     # lingua read "lol this ad is brilliant" as Finnish: a misread language must not make a
     # text a "statement" of that language
     text = news("heise_developer_atom_2016.atom")[1]
@@ -191,19 +205,19 @@ def test_a_statement_in_an_unsure_language_is_not_neutral(analyzer):
         "Paguei pelo envio expresso e a encomenda demorou doze dias para chegar",
     ],
 )
-def test_a_short_plain_complaint_is_not_a_statement(analyzer, text):
+def test_a_short_plain_complaint_is_not_a_statement(analyzer: SentimentAnalyzer, text: str) -> None:
     assert analyzer.analyse(text).label == "unscored"
 
 
 # --- what people read ---------------------------------------------------------------------------
 
 
-def test_explain_says_language_unknown_not_und():
+def test_explain_says_language_unknown_not_und() -> None:
     text = explain("🤷 🤷 ok?")
     assert text.splitlines()[0].startswith("language unknown (")
     assert "und" not in text
 
 
-def test_explain_says_when_the_text_overrules_the_platform():
+def test_explain_says_when_the_text_overrules_the_platform() -> None:
     text = explain("Paket immer noch nicht da", language="en")
     assert text.splitlines()[0].endswith("the platform said en, the text says otherwise")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -93,7 +94,7 @@ def answer(eid: str, minutes: float) -> BrandReply:
     )
 
 
-def text_of(payload: dict) -> str:
+def text_of(payload: dict[str, Any]) -> str:
     return json.dumps(payload.get("blocks")) + str(payload.get("text"))
 
 

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -167,7 +167,7 @@ def test_a_leader_whose_lock_connection_is_dropped_stops_and_the_standby_takes_o
     growing = GrowingFeed()
     polls: dict[str, list[float]] = {"a": [], "b": []}
 
-    def route(name: str):  # type: ignore[no-untyped-def]
+    def route(name: str) -> Callable[[Request], Reply]:
         def feed(_request: Request) -> Reply:
             polls[name].append(time.monotonic())
             return Reply(200, growing.body(), {"Content-Type": "application/rss+xml"})

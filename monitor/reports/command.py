@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -11,7 +10,6 @@ from sqlalchemy.engine import Engine
 from monitor.config import Config
 from monitor.reports.query import (
     DIMENSIONS,
-    Dimension,
     Window,
     build_report,
     parse_since,
@@ -42,9 +40,7 @@ def render_report(
         raise ValueError(f"--since ({window.since:%Y-%m-%d %H:%M}) must be before --until")
     title = f"{config.brand.name}: response report"
     # JSON carries the weekly series too; HTML draws them
-    report = build_report(
-        engine, window, cast(Dimension, by), title=title, charts=fmt in ("json", "html")
-    )
+    report = build_report(engine, window, by, title=title, charts=fmt in ("json", "html"))
     if fmt == "csv":
         from monitor.reports.render_csv_json import render_csv
 

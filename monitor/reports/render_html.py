@@ -158,6 +158,7 @@ def chart_platforms(report: Report) -> Any:
 
     def draw(made: Any, ax: Any) -> None:
         positions = list(range(len(platforms)))
+        pick: Callable[[GroupStats], float | None]
         for offset, name, pick, colour in (
             (0.2, "reply rate", lambda p: p.reply_rate, "#1f77b4"),
             (-0.2, "SLA compliance", lambda p: p.sla_rate, "#ff7f0e"),

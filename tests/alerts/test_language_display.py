@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +37,7 @@ def unscored(language: str | None) -> Mention:
 
 
 @pytest.mark.parametrize("language", ["und", None])
-def test_an_undetermined_language_reads_language_unknown(language):
+def test_an_undetermined_language_reads_language_unknown(language: str | None) -> None:
     message = mention_message(ALERT, unscored(language), NOW)
     assert message.headline == "Mention on mastodon (language unknown, not scored)"
     assert ("Score", "not scored (language unknown)") in message.facts
@@ -45,7 +46,7 @@ def test_an_undetermined_language_reads_language_unknown(language):
     assert "und" not in blocks.replace("unknown", "")
 
 
-def test_the_slack_language_field_says_unknown_for_und():
+def test_the_slack_language_field_says_unknown_for_und() -> None:
     blocks = [
         block.to_dict() for block in build_blocks(mention_message(ALERT, unscored("und"), NOW))
     ]
@@ -53,20 +54,20 @@ def test_the_slack_language_field_says_unknown_for_und():
     assert "*Language*\nunknown" in fields
 
 
-def test_a_known_language_is_still_named():
+def test_a_known_language_is_still_named() -> None:
     message = mention_message(ALERT, unscored("nl"), NOW)
     assert message.headline == "Mention on mastodon (language: nl, not scored)"
     assert message.language == "nl"
 
 
-def test_the_console_sink_prints_language_unknown():
+def test_the_console_sink_prints_language_unknown() -> None:
     out = io.StringIO()
     ConsoleSink(out).post("#support", mention_message(ALERT, unscored("und"), NOW))
     assert "(language unknown, not scored)" in out.getvalue()
     assert "und," not in out.getvalue()
 
 
-def test_the_demo_summary_counts_undetermined_languages_as_unknown(tmp_path):
+def test_the_demo_summary_counts_undetermined_languages_as_unknown(tmp_path: Path) -> None:
     mentions = [unscored("und"), unscored(None), unscored("nl")]
     text = summary(mentions, decided=3, sent=3, folder=tmp_path, sink="console")
     assert "not scored (no scorer for the language): unknown 2, nl 1" in text

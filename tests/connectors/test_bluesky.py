@@ -22,8 +22,8 @@ NOTIFICATIONS = fixture_bytes("bluesky", "listNotifications_200_mixed_reasons_20
 SEARCH = fixture_bytes("bluesky", "searchPosts_single_hit_2023.json")
 SESSION = fixture_bytes("bluesky", "createSession_from_docs.json")
 ROOT_URI = "at://did:plc:by3jhwdqgbtrcc7q4tkkv3cf/app.bsky.feed.post/3jtvi2jrijx2y"
-TOKEN_ENV = {"token_env": "BSKY_TEST_TOKEN"}
-LOGIN_ENV = {"handle_env": "BSKY_TEST_HANDLE", "password_env": "BSKY_TEST_PASSWORD"}
+TOKEN_ENV: dict[str, Any] = {"token_env": "BSKY_TEST_TOKEN"}
+LOGIN_ENV: dict[str, Any] = {"handle_env": "BSKY_TEST_HANDLE", "password_env": "BSKY_TEST_PASSWORD"}
 
 
 @pytest.fixture(autouse=True)

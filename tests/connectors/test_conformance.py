@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ def _case(type_name: str) -> ConformanceCase:
     return case
 
 
-def _connector(type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connector:
+def _connector(type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connector[Any]:
     case = _case(type_name)
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)

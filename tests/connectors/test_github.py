@@ -196,7 +196,7 @@ def test_bot_reply_first_does_not_count_and_the_first_human_brand_reply_does() -
         "https://github.com/PyGithub/PyGithub/issues/3372#issuecomment-3300047905"
     )
     assert first_human.author_id == "44700269"
-    assert first_human.text.startswith("I could reproduce this with your code above.")
+    assert (first_human.text or "").startswith("I could reproduce this with your code above.")
 
 
 def test_a_bot_account_is_a_bot_reply_even_when_configured_without_bot() -> None:

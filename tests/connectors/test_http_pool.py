@@ -21,10 +21,14 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _pools(transport: httpx.BaseTransport) -> dict[int | None, httpx.HTTPTransport]:
+def _pools(transport: httpx.BaseTransport) -> dict[int, httpx.HTTPTransport]:
     """port -> that host's transport (every test server is http://127.0.0.1:port)."""
     assert isinstance(transport, PoolPerHost)
-    return {port: pool.transport for (_, _, port), pool in transport._pools.items()}
+    pools: dict[int, httpx.HTTPTransport] = {}
+    for (_, _, port), pool in transport._pools.items():
+        assert port is not None  # every test server's URL names its port
+        pools[port] = pool.transport
+    return pools
 
 
 def _port(server: LocalServer) -> int:

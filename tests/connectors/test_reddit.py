@@ -317,7 +317,7 @@ def test_brand_reply_in_the_comment_stream_answers_the_comment_it_replies_to() -
     assert reply.created_at == datetime(2017, 3, 29, 21, 52, 10, tzinfo=UTC)
     assert reply.author == "MC_Kloppedie"
     assert reply.author_id is None  # 2017 listings carry no author_fullname
-    assert reply.text.startswith("He's still relatively young")
+    assert (reply.text or "").startswith("He's still relatively young")
     assert reply.url == (
         "https://www.reddit.com/r/kakapo/comments/626c0c/"
         "star_kakapo_sirocco_has_20th_birthday_on_sanctuary/dfkuf3q/"
@@ -502,7 +502,7 @@ def test_recheck_finds_the_brand_reply_in_the_recorded_thread() -> None:
     by_id = {r.external_id: r for r in replies}
     assert by_id["t1_d8r79x6"].in_reply_to == question.external_id
     assert by_id["t1_d8r79x6"].created_at == datetime(2016, 10, 14, 2, 24, 34, tzinfo=UTC)
-    assert by_id["t1_d8r79x6"].text.startswith("Too many weird, wild things to")
+    assert (by_id["t1_d8r79x6"].text or "").startswith("Too many weird, wild things to")
     # StanGibson18's later t1_d9613va (1477338737 = 2016-10-24T19:52:17Z) answers Chris
     assert by_id["t1_d9613va"].in_reply_to == chris.external_id
     assert by_id["t1_d9613va"].created_at == datetime(2016, 10, 24, 19, 52, 17, tzinfo=UTC)

@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors import PollResult
 from connectors.base import FeedCursor
 from connectors.errors import MalformedResponse
 from connectors.http import make_client
 from connectors.rss import RSSConnector, RSSOptions, unwrap_google_redirect
-from tests.support.http_server import Reply, local_server
+from tests.support.http_server import Reply, Request, local_server
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rss"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -27,7 +28,7 @@ def connector(url: str = "https://feeds.example.test/feed") -> RSSConnector:
     return RSSConnector(RSSOptions(url=url), feed_name="t")
 
 
-def poll_bytes(body: bytes, headers: dict[str, str] | None = None):
+def poll_bytes(body: bytes, headers: dict[str, str] | None = None) -> PollResult:
     transport = httpx.MockTransport(lambda r: httpx.Response(200, content=body, headers=headers))
     with httpx.Client(transport=transport) as client:
         return connector().poll(client, FeedCursor(), NOW)
@@ -185,7 +186,7 @@ def test_an_xml_bomb_is_refused_before_parsing() -> None:
 def test_conditional_get_through_a_socket_sends_validators_and_parses_nothing_on_304() -> None:
     feed = (FIXTURES / "heise_developer_atom_2016.atom").read_bytes()
 
-    def serve(request):  # type: ignore[no-untyped-def]
+    def serve(request: Request) -> Reply:
         if request.headers.get("if-none-match") == '"v1"':
             return Reply(304, headers={"ETag": '"v1"'})
         return Reply(200, feed, {"ETag": '"v1"', "Last-Modified": "Tue, 02 Feb 2016 10:00:00 GMT"})

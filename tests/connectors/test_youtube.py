@@ -18,7 +18,7 @@ from connectors import (
     MentionRecord,
     RateLimited,
 )
-from connectors.youtube import YouTubeConnector, seconds_to_pacific_midnight
+from connectors.youtube import YouTubeConnector, YouTubeOptions, seconds_to_pacific_midnight
 from tests.connectors.conformance import fixture_bytes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -39,7 +39,7 @@ def thread_with_reply_page() -> dict[str, Any]:
     The thread was recorded as a single resource; commentThreads.list returns such resources
     in `items`, so it is wrapped in a real list response (no nextPageToken: the last page).
     """
-    envelope = json.loads(PAGE2)
+    envelope: dict[str, Any] = json.loads(PAGE2)
     item = json.loads(fixture_bytes("youtube", "commentThread_item_with_replies_part_2019.json"))
     envelope["items"] = [item]
     return envelope
@@ -53,7 +53,7 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def _connector(identities: tuple[BrandIdentity, ...] = (), **options: Any) -> YouTubeConnector:
     opts = {"video_id": "F1UP7wRCPH8", **options}
     return YouTubeConnector(
-        YouTubeConnector.Options.model_validate(opts), feed_name="yt", identities=identities
+        YouTubeOptions.model_validate(opts), feed_name="yt", identities=identities
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from connectors import BrandIdentity, FeedCursor, RateLimited
 from connectors.http import make_client
-from connectors.youtube import YouTubeConnector
+from connectors.youtube import YouTubeConnector, YouTubeOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.connectors.test_youtube import thread_with_reply_page
 from tests.support.http_server import Reply, local_server
@@ -30,7 +30,7 @@ def test_poll_finds_the_brand_reply_over_a_real_socket(monkeypatch: pytest.Monke
             "/commentThreads", Reply(200, json.dumps(thread_with_reply_page()).encode(), JSON)
         )
         connector = YouTubeConnector(
-            YouTubeConnector.Options.model_validate(
+            YouTubeOptions.model_validate(
                 {"video_id": "D-lhorsDlUQ", "api_key_env": "ACME_YT_KEY"}
             ),
             feed_name="acme-yt",
@@ -57,7 +57,7 @@ def test_quota_error_over_a_real_socket_is_rate_limited_not_auth(
     with local_server() as server:
         server.route("/commentThreads", Reply(403, body, JSON))
         connector = YouTubeConnector(
-            YouTubeConnector.Options.model_validate({"video_id": "F1UP7wRCPH8"}),
+            YouTubeOptions.model_validate({"video_id": "F1UP7wRCPH8"}),
             feed_name="acme-yt",
             base_url=server.url,
         )

@@ -43,7 +43,9 @@ def mention(platform: str, created_at: datetime, **fields: Any) -> Mention:
     return Mention(**values)
 
 
-def answered(platform: str, at: datetime, calendar: float, business: float, met: bool, **kw: Any):
+def answered(
+    platform: str, at: datetime, calendar: float, business: float, met: bool, **kw: Any
+) -> Mention:
     return mention(
         platform, at, ttfr_seconds=calendar, ttfr_business_seconds=business, sla_met=met, **kw
     )

@@ -6,6 +6,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from monitor.db import open_store
 from monitor.reports.query import (
     Durations,
+    GroupStats,
     Window,
     _count_rows,
     aggregate,
@@ -32,7 +34,7 @@ UTC_ZONE = ZoneInfo("UTC")
 WINDOW = Window(since=SINCE, until=UNTIL, now=NOW, tz=UTC_ZONE)
 
 
-def by_group(engine: Engine, by: str, window: Window = WINDOW) -> dict:
+def by_group(engine: Engine, by: str, window: Window = WINDOW) -> dict[str, GroupStats]:
     return {g.group: g for g in aggregate(engine, window, by)}  # type: ignore[arg-type]
 
 
@@ -246,7 +248,7 @@ def test_an_in_memory_store_reports_from_its_one_database() -> None:
     engine.dispose()
 
 
-def test_sqlite_reads_the_response_times_from_the_covering_index_alone(tmp_path) -> None:
+def test_sqlite_reads_the_response_times_from_the_covering_index_alone(tmp_path: Path) -> None:
     # SQLAlchemy's SQLite dialect drops with_hint(): the INDEXED BY must be in the SQL itself
     engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
     sql = str(ttfr_query(engine, ["platform", "language"]))
@@ -259,7 +261,7 @@ def test_sqlite_reads_the_response_times_from_the_covering_index_alone(tmp_path)
     engine.dispose()
 
 
-def test_a_report_neither_waits_for_nor_blocks_a_polls_write_transaction(tmp_path) -> None:
+def test_a_report_neither_waits_for_nor_blocks_a_polls_write_transaction(tmp_path: Path) -> None:
     engine = open_store(f"sqlite:///{tmp_path / 'busy.db'}")
     load(engine)
     poll = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
@@ -318,7 +320,7 @@ def test_one_pass_gives_every_grouping_and_the_same_total(engine: Engine) -> Non
     assert total.mentions == 17 and total.ttfr.median == 3600 and total.buckets == [2, 4, 0, 0, 1]
 
 
-def test_sqlite_counts_every_class_from_the_covering_index_alone(tmp_path) -> None:
+def test_sqlite_counts_every_class_from_the_covering_index_alone(tmp_path: Path) -> None:
     # the SLA counts read sla_state (backfill): it must be in ix_mention_report (0006), or
     # every mention of a year report would be read from the table as well
     engine = open_store(f"sqlite:///{tmp_path / 'plan.db'}")

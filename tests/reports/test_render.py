@@ -183,7 +183,7 @@ def test_a_json_report_over_26_years_leaves_the_empty_weeks_out(sqlite_engine: E
     window = Window(since, UNTIL, NOW, ZoneInfo("UTC"))
     weeks = ["2026-10-26", "2026-11-09", "2026-11-16"]
     for by in ("platform", "week"):
-        text = render_json(build_report(sqlite_engine, window, by, charts=True))  # type: ignore[arg-type]
+        text = render_json(build_report(sqlite_engine, window, by, charts=True))
         data = json.loads(text)
         # the data set's one mention before SINCE falls in the week of 10-26
         assert [w["group"] for w in data["weekly"]] == weeks

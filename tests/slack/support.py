@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,7 +217,9 @@ class App:
     def response_url(self) -> str:
         return self.slack.server.url + "/response/T123567/1509734234"
 
-    def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    def post(
+        self, body: bytes, headers: Mapping[str, str] | Mapping[bytes, bytes]
+    ) -> httpx.Response:
         return httpx.post(self.http.url, content=body, headers=headers, timeout=10)
 
     def settle(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 from alerts.slack import build_blocks
 from monitor.messages import mention_message
@@ -44,7 +45,7 @@ def test_an_open_mention_gets_claim_handled_snooze_dismiss_and_open() -> None:
         "open_mention",
     ]
     actions = next(b for b in blocks if b["type"] == "actions")
-    elements = actions["elements"]  # type: ignore[index]
+    elements = cast(list[dict[str, Any]], actions["elements"])
     assert [e.get("value") for e in elements] == ["7", "7", None, "7", None]
     assert [o["value"] for o in elements[2]["options"]] == ["7:1h", "7:4h", "7:tomorrow"]
     assert elements[3]["confirm"]["title"]["text"] == "Dismiss as not relevant?"

@@ -134,7 +134,7 @@ def test_a_malformed_signature_header_is_refused_quietly(
     """slack_sdk's verifier raises on these: a 500 and a traceback per request, if let through."""
     body = b"command=%2Fmonitor&text=status"
     headers = {**signed(body), header: value}
-    response = app.post(body, {k: v.encode() for k, v in headers.items()})  # type: ignore[arg-type]
+    response = app.post(body, {k.encode(): v.encode() for k, v in headers.items()})
     app.settle()
     assert response.status_code == 401
     assert [r.levelname for r in caplog.records if r.levelno >= 40] == []  # no ERROR, no trace

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import httpx
 
-from connectors.base import Connector, FeedCursor, PollResult
+from connectors.base import Connector, ConnectorOptions, FeedCursor, PollResult
 from connectors.http import fetch
 
 
-class BuggyConnector(Connector):
+class BuggyConnector(Connector[ConnectorOptions]):
     """Fetches its page (so a test can count its polls), then trips over it: the kind of
     error no connector error names, as a platform's new field would cause."""
 

@@ -17,7 +17,7 @@ class FakeOptions(ConnectorOptions):
     platform: str = "fake"
 
 
-class FakeConnector(Connector):
+class FakeConnector(Connector[FakeOptions]):
     """Test double; polls pop the next queued result (or raise the queued exception)."""
 
     name = "fake"
