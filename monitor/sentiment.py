@@ -180,7 +180,7 @@ class SentimentAnalyzer:
         # Unknown language: trust TextBlob only when it finds a complaint (a false alarm costs
         # a glance; a Dutch "super slecht" read as English praise would hide a complaint).
         scored = self._textblob.score(text) if self._scorers.get("en") else None
-        if scored and scored.label == SentimentLabel.NEGATIVE:
+        if scored and scored.label == "negative":  # a scorer's Label, checked by mypy
             return scored
         return self._emoji.score(text)
 
@@ -199,7 +199,7 @@ class SentimentAnalyzer:
                 found.negative.source,
                 _why(found.negative),
             )
-        if scored and scored.label == SentimentLabel.NEGATIVE:
+        if scored and scored.label == "negative":
             return _TextVerdict(
                 SentimentLabel.NEGATIVE, polarity, subjectivity, scored.source, scored.note
             )

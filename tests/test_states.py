@@ -28,7 +28,8 @@ def test_members_are_their_values_in_strings_json_and_csv() -> None:
     csv.writer(out).writerow([MentionStatus.EXPIRED, SlaState.ON_TRACK])
     assert out.getvalue() == "expired,on_track\r\n"
     # a plain string read back from the database finds the member's dictionary entry
-    assert {SentimentLabel.UNSCORED: "[???]"}["unscored"] == "[???]"
+    badges: dict[str, str] = {SentimentLabel.UNSCORED: "[???]"}
+    assert badges["unscored"] == "[???]"
 
 
 def test_the_database_keeps_the_plain_values(engine: Engine) -> None:
