@@ -284,7 +284,9 @@ class SlackSink:
     retry inside a call is a 429's, which Slack did not accept."""
 
     name = "slack"
-    MAX_HANGING = 4  # calls still stuck past their deadline before new ones are refused
+    # calls still stuck past their deadline before new ones are refused; the outbox sends to
+    # up to four channels at once, so one stuck call in each must still leave room
+    MAX_HANGING = 8
     MAX_PAGES = 50  # history pages read for one lookup (200 messages each)
 
     def __init__(

@@ -61,6 +61,7 @@ class ChannelPacer:
         self.sleep = sleep
         self.monotonic = monotonic
         self._last: dict[str, float] = {}
+        self._busy: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def wait(self, channel: str) -> None:
@@ -83,12 +84,19 @@ class ChannelPacer:
 
     @contextmanager
     def turn(self, channel: str) -> Iterator[None]:
-        """Wait for the channel's turn, make the call, and start its interval when it ends."""
-        self.wait(channel)
-        try:
-            yield
-        finally:
-            self.done(channel)
+        """Wait for the channel's turn, make the call, and start its interval when it ends.
+
+        One call to a channel at a time, whichever lane makes it: a thread reply goes to its
+        first message's channel and a quiet-hours fallback moves an alert to another channel,
+        so two lanes can meet on one channel, and the second must wait for the first to end."""
+        with self._lock:
+            busy = self._busy.setdefault(channel, threading.Lock())
+        with busy:
+            self.wait(channel)
+            try:
+                yield
+            finally:
+                self.done(channel)
 
 
 def retry_delay(attempts: int, result: SendResult) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from itertools import pairwise
 
 from monitor.outbox import ChannelPacer
@@ -74,3 +75,29 @@ def test_pace_zero_never_waits() -> None:
         with pacer.turn("#support"):
             pass
     assert clock.slept == []
+
+
+def test_two_lanes_never_call_one_channel_at_the_same_time() -> None:
+    # A thread reply or a quiet-hours fallback can bring a second lane to a channel: its call
+    # waits until the first one has ended, however long that takes.
+    pacer = ChannelPacer(0.0)
+    first_in, first_may_end, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with pacer.turn("#support"):
+            first_in.set()
+            first_may_end.wait(10)
+
+    def second() -> None:
+        with pacer.turn("#support"):
+            second_in.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_in.wait(10)
+    threads[1].start()
+    assert not second_in.wait(0.3), "the second call started while the first was in flight"
+    first_may_end.set()
+    assert second_in.wait(10)
+    for thread in threads:
+        thread.join(10)
