@@ -146,6 +146,7 @@ class HistoryRecheck:
         after: tuple[datetime, int] | None = None
         redo: tuple[datetime, int] | None = None
         retries = _Retries(self.max_wait)
+        redo_from: tuple[datetime, int] | None = None  # where a step back restarted the walk
         next_call = self.monotonic()
         while batch := self.pipeline.recheck_candidates(
             self.feed.name, since=self.since, until=self.until, limit=size, before=after
@@ -170,8 +171,12 @@ class HistoryRecheck:
                     return
                 self._wait(progress, wait, failure.text)
                 after, redo, next_call = retry_from, None, self.monotonic()
+                redo_from = after if failure.step_back else None
                 continue
-            retries.reset()
+            if after is None or after != redo_from:
+                # a batch walked again after a step back does not clear the count: a platform
+                # that pauses inside every walk would otherwise send it back for ever
+                retries.reset()
             first, last = batch[0], batch[-1]
             assert first.id is not None and last.id is not None
             redo = (first.created_at, first.id + 1)  # the batch again, its first included

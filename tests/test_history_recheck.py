@@ -469,3 +469,45 @@ def test_answer_watch_names_the_answers_after_which_a_walk_may_have_ended_early(
     if failure is not None:
         assert failure.wait == wait
         assert failure.rate_limited == (status != 503)
+
+
+def test_a_rate_limit_at_every_second_batch_ends_the_walk_instead_of_looping(
+    history: Path, bluesky: Bluesky
+) -> None:
+    """A platform that pauses inside every walk (Stack Exchange's `backoff`) raises at the
+    start of the next call; the walk steps back to the batch before, which then goes through.
+    That success must not clear the count, or the two batches alternate for ever."""
+    from connectors.errors import RateLimited
+    from connectors.http import make_client
+    from monitor.config import load_config
+    from monitor.db import open_store
+    from monitor.pipeline import Pipeline
+    from monitor.recheck import MAX_WAITS, HistoryRecheck
+
+    config = load_config(str(history))
+    engine = open_store(config.storage.resolved_url())
+    calls: list[str] = []
+    with make_client(timeout=10) as client:
+        pipeline = Pipeline(config, engine, client)
+        walk_batch = pipeline.recheck_mentions
+
+        def recheck_mentions(feed: Any, batch: Any, now: Any, **kwargs: Any) -> Any:
+            calls.append(batch[0].external_id)
+            assert len(calls) < 50, "the walk went back and forth without end"
+            if len(calls) % 2 == 0:  # every call after one that went through is refused
+                raise RateLimited("paused by the platform", retry_after=0)
+            return walk_batch(feed, batch, now, **kwargs)
+
+        pipeline.recheck_mentions = recheck_mentions  # type: ignore[method-assign,assignment]
+        walk = HistoryRecheck(
+            pipeline,
+            config.feed("acme-bsky"),
+            datetime(2023, 4, 1, tzinfo=UTC),
+            datetime(2023, 5, 1, tzinfo=UTC),
+            pace=0,
+            sleep=lambda _seconds: None,
+        )
+        outcome = walk.run()
+    engine.dispose()
+    assert outcome.stopped is not None and "paused by the platform" in outcome.stopped
+    assert len(calls) <= 2 * (MAX_WAITS + 1)
