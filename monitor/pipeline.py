@@ -62,11 +62,12 @@ _T = TypeVar("_T")
 UNANSWERED = (MentionStatus.OPEN, MentionStatus.EXPIRED)
 
 
-def worth_rechecking() -> Any:
-    """Mentions a thread walk may still change: unanswered ones, and answered ones whose first
-    reply came from a partial read (an earlier brand reply may sit in what was not read)."""
+def worth_rechecking(unanswered: tuple[MentionStatus, ...] = UNANSWERED) -> Any:
+    """Mentions a thread walk may still change: unanswered ones (of these statuses), and
+    answered ones whose first reply came from a partial read (an earlier brand reply may sit
+    in what was not read)."""
     return or_(
-        col(Mention.status).in_(UNANSWERED),
+        col(Mention.status).in_(unanswered),
         and_(col(Mention.status) == MentionStatus.ANSWERED, col(Mention.ttfr_exact).is_(False)),
     )
 
@@ -707,13 +708,7 @@ class Pipeline:
                 select(Mention)
                 .where(
                     Mention.feed == feed.name,
-                    or_(
-                        col(Mention.status) == MentionStatus.OPEN,
-                        and_(
-                            col(Mention.status) == MentionStatus.ANSWERED,
-                            col(Mention.ttfr_exact).is_(False),
-                        ),
-                    ),
+                    worth_rechecking((MentionStatus.OPEN,)),
                     Mention.created_at >= now - timedelta(seconds=sla.recheck_max_age),
                 )
                 # open mentions first: an answer to prove exact never crowds out a first answer
