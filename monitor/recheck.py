@@ -307,8 +307,10 @@ NOT_EXACT = "answered, not exact"  # a count beside the statuses: answered from 
 def status_counts(engine: Engine, feed: str, since: datetime, until: datetime) -> dict[str, int]:
     """The feed's mentions in the range by status; survey answers expect no reply, left out."""
     table = _MENTION
+    # answered from a partial read: counted in the same pass (only "answered" rows have it)
+    partial = sa.func.count().filter(table.c.ttfr_exact.is_(False))
     query = (
-        sa.select(table.c.status, sa.func.count())
+        sa.select(table.c.status, sa.func.count(), partial)
         .where(
             table.c.feed == feed,
             table.c.created_at >= since,
@@ -317,16 +319,12 @@ def status_counts(engine: Engine, feed: str, since: datetime, until: datetime) -
         )
         .group_by(table.c.status)
     )
-    not_exact = sa.select(sa.func.count()).where(
-        table.c.feed == feed,
-        table.c.created_at >= since,
-        table.c.created_at <= until,
-        table.c.status == MentionStatus.ANSWERED,
-        table.c.ttfr_exact.is_(False),
-    )
+    counts = {NOT_EXACT: 0}
     with reader(engine).connect() as conn:  # SQLite: beside a running poll, no write lock
-        counts = {status: count for status, count in conn.execute(query)}
-        counts[NOT_EXACT] = conn.execute(not_exact).scalar_one()
+        for status, count, not_exact in conn.execute(query):
+            counts[status] = count
+            if status == MentionStatus.ANSWERED:
+                counts[NOT_EXACT] = not_exact
     return counts
 
 
