@@ -1,0 +1,1 @@
+"""Alerting: what goes into the outbox, when, to which channel, and how it reaches Slack."""

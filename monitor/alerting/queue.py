@@ -1,0 +1,130 @@
+"""The one way an alert enters the outbox: a row per key, decided once, routed one way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import bindparam, select
+from sqlmodel import Session
+
+from monitor.bulk import insert_returning
+from monitor.inserted import QueuedAlert
+from monitor.models import Alert, table_of
+from monitor.routing import Router
+from monitor.states import AlertKind
+
+_ALERT = table_of(Alert)
+# asked before most single inserts: built once, run in Core
+_QUEUED = select(_ALERT.c.id).where(_ALERT.c.key == bindparam("key"))
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert to queue: the outbox row's fields before the dispatcher touches it."""
+
+    key: str
+    kind: AlertKind
+    channel: str
+    route: str | None = None
+    feed: str | None = None
+    mention_id: int | None = None
+    body: str | None = None
+
+
+class Routed(Protocol):
+    """What routing reads of a mention (a stored `Mention` or a just-inserted `NewMention`)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def feed(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def sentiment(self) -> str: ...
+    @property
+    def rating(self) -> float | None: ...
+    @property
+    def language(self) -> str | None: ...
+
+
+def about_mention(
+    router: Router, kind: AlertKind, mention: Routed, *, key: str | None = None
+) -> NewAlert:
+    """A mention's alert, sent where the routes send this kind of mention; `key` defaults
+    to `<kind>:<mention id>`, the one alert of this kind a mention gets."""
+    destination = router.route(
+        kind=kind,
+        feed=mention.feed,
+        platform=mention.platform,
+        sentiment=mention.sentiment,
+        rating=mention.rating,
+        language=mention.language,
+    )
+    return NewAlert(
+        key=key or f"{kind}:{mention.id}",
+        kind=kind,
+        channel=destination.channel,
+        route=destination.route,
+        feed=mention.feed,
+        mention_id=mention.id,
+    )
+
+
+def under_root(root: Alert, kind: AlertKind, key: str, *, body: str | None = None) -> NewAlert:
+    """A follow-up in the thread of the mention's root message: same channel and route."""
+    return NewAlert(
+        key=key,
+        kind=kind,
+        channel=root.channel,
+        route=root.route,
+        feed=root.feed,
+        mention_id=root.mention_id,
+        body=body,
+    )
+
+
+def about_feed(router: Router, kind: AlertKind, feed: str, key: str, body: str) -> NewAlert:
+    """An alert about a feed as a whole (its health, a spike), routed by kind and feed."""
+    destination = router.route(kind=kind, feed=feed)
+    return NewAlert(
+        key=key,
+        kind=kind,
+        channel=destination.channel,
+        route=destination.route,
+        feed=feed,
+        body=body,
+    )
+
+
+def is_queued(session: Session, key: str) -> bool:
+    """Whether an alert with this key was ever queued (sent, pending or failed)."""
+    return session.execute(_QUEUED, {"key": key}).first() is not None
+
+
+def queue_alert(session: Session, alert: NewAlert, now: datetime) -> Alert | None:
+    """Add one outbox row, unless its key was queued before: None then. Flushed, so the row
+    has its id; committed with the caller's transaction."""
+    if is_queued(session, alert.key):
+        return None
+    row = Alert(**asdict(alert), next_attempt_at=now, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def queue_new(session: Session, alerts: Sequence[NewAlert], now: datetime) -> list[QueuedAlert]:
+    """Add many rows whose keys cannot exist yet (alerts about mentions this transaction
+    inserted) in one multi-row INSERT: a poll's page of alerts without a lookup each.
+
+    A key that does exist is an IntegrityError, which rolls the poll back (a bug, not a race:
+    the mention ids in the keys are new)."""
+    if not alerts:
+        return []
+    rows = [asdict(a) | {"next_attempt_at": now, "created_at": now} for a in alerts]
+    # the ids are not needed: the dispatcher reads the rows (monitor/bulk.py)
+    insert_returning(session, _ALERT, rows, ("id",))
+    return [QueuedAlert(a.key, a.mention_id, a.kind, a.channel, a.route) for a in alerts]
