@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, SQLModel
 
 from monitor.states import AlertState, MentionStatus, SentimentLabel
 
@@ -252,15 +252,6 @@ class Action(SQLModel, table=True):
     source: str = Field(default="socket", max_length=10, description="socket | http")
     channel_id: str | None = Field(default=None, max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
-
-
-def first_alert(session: Session, mention_id: int | None) -> Alert | None:
-    """The mention's first top-level alert: the Slack message later steps thread under."""
-    return session.exec(
-        select(Alert)
-        .where(Alert.mention_id == mention_id, col(Alert.thread_ts).is_(None))
-        .order_by(col(Alert.id))
-    ).first()
 
 
 class SchedulerBeat(SQLModel, table=True):

@@ -32,6 +32,7 @@ from connectors.errors import RateLimited, TransientError
 from connectors.logins import Logins
 from connectors.text import storable
 from monitor import feed_state, health
+from monitor.alerting.roots import root_alert
 from monitor.bulk import insert_returning, listed, one_of
 from monitor.config import Config, FeedConfig
 from monitor.db import reader
@@ -42,7 +43,6 @@ from monitor.models import (
     BrandReplyRow,
     FeedState,
     Mention,
-    first_alert,
     table_of,
     utcnow,
 )
@@ -639,7 +639,7 @@ class Pipeline:
     ) -> None:
         """A review edited after our reply gets a note in its Slack thread: the customer
         may have changed their mind, or their rating, because of (or despite) the answer."""
-        root = first_alert(session, mention.id)
+        root = root_alert(session, mention.id)
         if root is None:
             return
         key = f"review_edited:{mention.id}"
@@ -668,7 +668,7 @@ class Pipeline:
         The key carries the reply time, so a late-found earlier reply updates it again."""
         alerts: list[QueuedAlert] = []
         for mention in mentions:
-            root = first_alert(session, mention.id)
+            root = root_alert(session, mention.id)
             if root is None or mention.first_response_at is None:
                 continue
             key = f"answered_update:{mention.id}:{int(mention.first_response_at.timestamp())}"

@@ -12,10 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
 from monitor import health
+from monitor.alerting.roots import root_alert
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.heartbeat import record_beat
-from monitor.models import Alert, Mention, first_alert, utcnow
+from monitor.models import Alert, Mention, utcnow
 from monitor.routing import Router
 from monitor.sla import Clocks
 from monitor.spikes import raise_spike_alerts
@@ -102,7 +103,7 @@ class Sweeper:
         key = f"{kind}:{mention.id}"
         if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
             return
-        root = first_alert(session, mention.id)
+        root = root_alert(session, mention.id)
         if root is not None:
             channel, route = root.channel, root.route
         else:
