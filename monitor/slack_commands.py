@@ -39,6 +39,8 @@ class Headline:
     open_past_sla: int = 0
     expired: int = 0
     median_ttfr: float | None = None
+    # answers found by a walk that did not read the whole thread: their TTFR is an upper bound
+    ttfr_not_exact: int = 0
     median_ttfr_business: float | None = None
     reply_rate: float | None = None
     sla_rate: float | None = None
@@ -58,6 +60,7 @@ def headline(engine: Engine, now: datetime, period: float) -> Headline:
         open_past_sla=numbers.open_past_sla,
         expired=numbers.expired,
         median_ttfr=numbers.ttfr.median,
+        ttfr_not_exact=numbers.ttfr_not_exact,
         median_ttfr_business=numbers.ttfr_business.median,
         reply_rate=numbers.reply_rate,
         sla_rate=numbers.sla_rate,
@@ -81,7 +84,13 @@ def report_text(
         f"• reply rate: {'-' if rate is None else f'{100 * rate:.0f} %'}"
         f" ({numbers.answered} answered, {numbers.open} open, {numbers.expired} expired)",
         f"• median time to first response: {format_duration(numbers.median_ttfr)}"
-        f" ({format_duration(numbers.median_ttfr_business)} in business hours)",
+        f" ({format_duration(numbers.median_ttfr_business)} in business hours"
+        + (
+            f"; {numbers.ttfr_not_exact} of {numbers.answered} answers not exact, upper bounds (≤)"
+            if numbers.ttfr_not_exact
+            else ""
+        )
+        + ")",
         f"• SLA compliance: {_percent(numbers.sla_rate)}"
         f" ({numbers.open_past_sla} open past SLA, {numbers.open_not_due} not yet due)",
         f"• handled outside the platforms (e-mail, phone): {numbers.handled}",

@@ -13,7 +13,7 @@ from monitor.business_hours import BusinessCalendar
 from monitor.db import session
 from monitor.models import Alert, Mention
 from monitor.sla import Clocks
-from monitor.slack_commands import headline
+from monitor.slack_commands import headline, report_text
 from monitor.status import render_status
 from monitor.sweeper import Sweeper
 from tests.slack.support import NOW, actions, add_mention, make_config, mention_row
@@ -171,6 +171,27 @@ def test_dismissed_mentions_stay_out_of_the_reply_rate_and_handled_is_counted_ap
     )
     assert numbers.reply_rate == 0.5
     assert numbers.median_ttfr == 1800.0 and numbers.median_ttfr_business == 1200.0
+
+
+def test_monitor_report_says_how_many_response_times_are_upper_bounds(engine: Engine) -> None:
+    ids = [add_mention(engine, NOW - timedelta(hours=h)) for h in (3, 4, 5)]
+    with session(engine) as s:
+        for mention_id, exact in zip(ids, (True, False, None), strict=True):
+            mention = s.get(Mention, mention_id)
+            assert mention is not None
+            mention.status, mention.ttfr_seconds, mention.ttfr_exact = "answered", 600.0, exact
+            s.add(mention)
+        s.commit()
+    assert headline(engine, NOW, 86400).ttfr_not_exact == 1
+    text = report_text(make_config(), engine, NOW, 86400, "24h")
+    assert "1 of 3 answers not exact, upper bounds (≤)" in text
+    with session(engine) as s:
+        mention = s.get(Mention, ids[1])
+        assert mention is not None
+        mention.ttfr_exact = True
+        s.add(mention)
+        s.commit()
+    assert "not exact" not in report_text(make_config(), engine, NOW, 86400, "24h")
 
 
 def test_monitor_status_lists_who_claimed_what(engine: Engine) -> None:
