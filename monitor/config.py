@@ -304,6 +304,11 @@ class SentimentConfig(_Section):
         description="text scorer per language; `*` for the others",
     )
     builtin_rules: bool = Field(default=True, description="ship the complaint word lists")
+    plain_statements: bool = Field(
+        default=False,
+        description="news/press feeds only: 20+ word texts with no complaint hint are `neutral`"
+        ", not `unscored` (it also hides third-person complaints)",
+    )
     rules: list[Rule] = Field(
         default_factory=list, description="operator phrases, checked before the built-in ones"
     )

@@ -36,10 +36,11 @@ _ENGLISH_COMMON = frozenset(
     "had will would can could should just very too what why how when where who all any".split()
 )
 MAX_SCORED_CHARS = 5000
-# A news item or announcement in a language with built-in phrase lists is `neutral` when it has
-# at least this many words and nothing that hints at a customer or a complaint
-# (`_plain_statement`). Shorter, the rule called 26 of 40 phrase-less complaints neutral
-# ("Der Techniker kam erst um 19 Uhr statt wie vereinbart um 8 Uhr"; docs/sentiment.md).
+# With `plain_statements` on (news and press feeds), a text in a language with built-in phrase
+# lists is `neutral` when it has at least this many words and nothing that hints at a customer
+# or a complaint (`_plain_statement`). Shorter, the rule called 26 of 40 phrase-less complaints
+# neutral ("Der Techniker kam erst um 19 Uhr statt wie vereinbart um 8 Uhr"); even at 20 words
+# it calls most third-person complaints neutral (set `long`, docs/sentiment.md): off by default.
 STATEMENT_MIN_WORDS = 20
 STATEMENT_MIN_CONFIDENCE = 0.9  # a misread language must not make its complaint a "statement"
 _LINK = re.compile(r"https?://\S+|www\.\S+")  # a "?" in a link's query is no question
@@ -99,14 +100,14 @@ class SentimentAnalyzer:
         self._scorers = {lang: available.get(name) for lang, name in config.scorers.items()}
         self._textblob = available["textblob"]
         self._emoji = available["emoji"]
-        # Only with the built-in complaint lists: without them a plain-looking complaint
-        # would pass as a statement.
+        # Only when asked for, and with the built-in complaint lists: without them a
+        # plain-looking complaint would pass as a statement.
         self._trouble = (
             {
                 lang: compile_phrases(phrases + PERSONAL.get(lang, ()))
                 for lang, phrases in TROUBLE.items()
             }
-            if config.builtin_rules
+            if config.plain_statements and config.builtin_rules
             else {}
         )
 
@@ -226,7 +227,8 @@ class SentimentAnalyzer:
 
     def _plain_statement(self, text: str, lang: DetectedLanguage) -> bool:
         """A news-length statement, surely in a language whose complaint phrases we know, with
-        no "!", no negator, and none of the language's trouble or first/second-person words."""
+        no "!", no negator, and none of the language's trouble or first/second-person words.
+        Never with `plain_statements` off: a third-person complaint reads the same."""
         language = lang.code
         text = _LINK.sub(" ", text)
         trouble = self._trouble.get(language)

@@ -56,7 +56,9 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "where's my | stuck | fix this | please fix | complain* | not happy | not impressed | "
         "not buying | stay away | sucks | garbage | trash | furious | fuming | annoying | "
         "frustrat* | wrong item | took my money | without fixing | so slow | too slow | thanks "
-        "for nothing | not helpful | unhelpful"
+        "for nothing | not helpful | unhelpful | not delivered | never delivered | wasn't "
+        "delivered | hasn't been delivered | wrong address | fix your | fix the | fix it | "
+        "won't load | doesn't load | not loading | can't load"
     ),
     "nl": _phrases(
         "verschrikkelijk* | waardelo* | slecht* | belachelijk* | teleurgesteld* | teleurstell* "
@@ -228,9 +230,9 @@ POSITIVE: dict[str, tuple[str, ...]] = {
 }
 
 # Words that often carry a complaint without being one on their own: waiting, again, still,
-# why, how long, please, help, anyone, and "my" (my order, my money). A text with none of them,
-# no negator and no phrase above is a plain statement or question: `neutral` (see
-# `SentimentAnalyzer`). With one, it stays `unscored` rather than risk calling a complaint neutral.
+# why, how long, please, help, anyone, and "my" (my order, my money). With `plain_statements`
+# on, a long text with none of them, no negator and no phrase above is a plain statement:
+# `neutral` (see `SentimentAnalyzer`). With one, it stays `unscored`.
 TROUBLE: dict[str, tuple[str, ...]] = {
     "nl": _phrases(
         "wacht* | weer | nog steeds | al weken | al dagen | waarom | hoe lang | help* | "

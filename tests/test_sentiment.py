@@ -48,6 +48,22 @@ def test_a_complaint_textblob_scores_zero_is_caught_by_a_builtin_rule(
     assert result.polarity == 0.0  # what TextBlob alone would have called neutral
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("order not delivered", "not delivered"),  # issue 19: both were neutral
+        ("fix your app", "fix your"),
+        ("app won't load since the update", "won't load"),
+        ("@acme fix the login pls", "fix the"),
+    ],
+)
+def test_a_short_english_complaint_with_no_opinion_word_is_negative(text: str, phrase: str) -> None:
+    assert explain(text).splitlines()[1:4:2] == [
+        "label: negative",
+        f'decided by: rule:builtin-en-negative (phrase "{phrase}")',
+    ]
+
+
 def test_a_negated_complaint_word_does_not_force_negative(analyzer: SentimentAnalyzer) -> None:
     result = analyzer.analyse("I was not disappointed, it is fine")
     assert (result.label, result.source) == ("positive", "textblob")

@@ -130,7 +130,13 @@ def test_short_texts_are_placed_by_their_common_words(
     assert result.label in ("positive", "negative")
 
 
-# --- plain statements: news is not unreadable -----------------------------------------------
+# --- plain statements: news is not unreadable, with the option on -----------------------------
+
+
+@pytest.fixture(scope="module")
+def newsroom() -> SentimentAnalyzer:
+    """An instance that watches news and press feeds: `plain_statements` on."""
+    return SentimentAnalyzer(SentimentConfig(brand_names=["acme"], plain_statements=True))
 
 
 FEEDS = Path(__file__).parent / "fixtures" / "rss"
@@ -152,11 +158,11 @@ def news(name: str) -> list[str]:
     [("heise_developer_atom_2016.atom", "de"), ("jn_pt_iso8859_1_feedburner_2018.rss", "pt")],
 )
 def test_most_recorded_german_and_portuguese_news_is_scored_neutral(
-    analyzer: SentimentAnalyzer, feed: str, language: str
+    newsroom: SentimentAnalyzer, feed: str, language: str
 ) -> None:
     # Issue 19: 54 of 55 such items were unscored. What stays unscored has a negator, "I/you"
     # or a trouble word ("Tempestade ... violenta" is news, "ajuda" could be a customer).
-    results = analyzer.analyse_many([(text, None, None) for text in news(feed)])
+    results = newsroom.analyse_many([(text, None, None) for text in news(feed)])
     assert all(r.language == language for r in results)
     neutral = [r for r in results if (r.label, r.source) == ("neutral", "statement")]
     assert len(neutral) * 2 >= len(results)  # de 12 of 15, pt 26 of 40 (docs/sentiment.md)
@@ -174,24 +180,65 @@ def test_most_recorded_german_and_portuguese_news_is_scored_neutral(
     ],
 )
 def test_a_statement_with_a_hint_of_trouble_stays_unscored(
-    analyzer: SentimentAnalyzer, text: str
+    newsroom: SentimentAnalyzer, text: str
 ) -> None:
-    assert analyzer.analyse(text).label == "unscored"
+    assert newsroom.analyse(text).label == "unscored"
 
 
 def test_without_builtin_rules_no_statement_is_called_neutral() -> None:
-    bare = SentimentAnalyzer(SentimentConfig(builtin_rules=False))
+    bare = SentimentAnalyzer(SentimentConfig(builtin_rules=False, plain_statements=True))
     text = "Der Konzern meldet für das dritte Quartal einen Umsatz von zwei Milliarden Euro"
     assert bare.analyse(text).label == "unscored"
 
 
-def test_a_statement_in_an_unsure_language_is_not_neutral(analyzer: SentimentAnalyzer) -> None:
+def test_a_statement_in_an_unsure_language_is_not_neutral(newsroom: SentimentAnalyzer) -> None:
     # lingua read "lol this ad is brilliant" as Finnish: a misread language must not make a
     # text a "statement" of that language
     text = news("heise_developer_atom_2016.atom")[1]
-    sure = analyzer._analyse(text, None, None, 5.0, DetectedLanguage("de", 0.95))[0]
-    unsure = analyzer._analyse(text, None, None, 5.0, DetectedLanguage("de", 0.6))[0]
+    sure = newsroom._analyse(text, None, None, 5.0, DetectedLanguage("de", 0.95))[0]
+    unsure = newsroom._analyse(text, None, None, 5.0, DetectedLanguage("de", 0.6))[0]
     assert (sure.label, unsure.label) == ("neutral", "unscored")
+
+
+# Issue 19: third-person complaints of 20+ words read like news, and the rule called them
+# neutral on every feed (9 of the 15 non-English rows of set `long` in the labelled set).
+LONG_COMPLAINTS = [
+    "Der Techniker kam erst um 19 Uhr statt wie vereinbart um 8 Uhr, die Kundin hat deshalb "
+    "den ganzen Tag zu Hause gewartet und einen Urlaubstag verloren",
+    "Het pakket werd volgens de bezorger afgeleverd om half drie, maar de camera bij de "
+    "voordeur laat zien dat er die middag alleen de postbode langs is gekomen",
+    "El repartidor dejó el paquete en la portería de otro edificio y la clienta tardó cuatro "
+    "días en recuperarlo después de llamar varias veces a la empresa",
+]
+
+
+@pytest.mark.parametrize("text", LONG_COMPLAINTS)
+def test_a_long_third_person_complaint_is_unscored_not_neutral_by_default(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    result = analyzer.analyse(text)
+    assert (result.label, result.source) == ("unscored", "none")
+
+
+def test_plain_statements_are_off_by_default(
+    analyzer: SentimentAnalyzer, newsroom: SentimentAnalyzer
+) -> None:
+    requests = [(text, None, None) for text in news("heise_developer_atom_2016.atom")]
+    by_default, with_option = analyzer.analyse_many(requests), newsroom.analyse_many(requests)
+    statements = [i for i, r in enumerate(with_option) if r.source == "statement"]
+    assert len(statements) == 12  # of 15 (docs/sentiment.md)
+    assert {(by_default[i].label, by_default[i].source) for i in statements} == {
+        ("unscored", "none")
+    }
+
+
+@pytest.mark.parametrize("text", LONG_COMPLAINTS)
+def test_with_plain_statements_on_a_long_third_person_complaint_reads_as_news(
+    newsroom: SentimentAnalyzer, text: str
+) -> None:
+    # Why the option is off by default: without a complaint word the two read the same.
+    result = newsroom.analyse(text)
+    assert (result.label, result.source) == ("neutral", "statement")
 
 
 @pytest.mark.parametrize(
@@ -205,8 +252,8 @@ def test_a_statement_in_an_unsure_language_is_not_neutral(analyzer: SentimentAna
         "Paguei pelo envio expresso e a encomenda demorou doze dias para chegar",
     ],
 )
-def test_a_short_plain_complaint_is_not_a_statement(analyzer: SentimentAnalyzer, text: str) -> None:
-    assert analyzer.analyse(text).label == "unscored"
+def test_a_short_plain_complaint_is_not_a_statement(newsroom: SentimentAnalyzer, text: str) -> None:
+    assert newsroom.analyse(text).label == "unscored"
 
 
 # --- what people read ---------------------------------------------------------------------------
