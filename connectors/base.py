@@ -144,6 +144,14 @@ class PollResult:
     bytes_received: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def add(self, found: MentionRecord | BrandReply | None) -> None:
+        """Keep what a connector's helper made of one item: a mention, a brand reply, or
+        nothing (an item that is neither)."""
+        if isinstance(found, BrandReply):
+            self.brand_replies.append(found)
+        elif found is not None:
+            self.mentions.append(found)
+
 
 class ConnectorOptions(BaseModel):
     """Base of every connector's own config keys; unknown keys are errors.

@@ -198,7 +198,7 @@ class DiscourseConnector(Connector[DiscourseOptions]):
                 continue
             if mark is None and _time(post.get("created_at")) < window_start:
                 continue
-            self._sort(post, titles, result)
+            result.add(self._sort(post, titles))
         result.state = FeedCursor(
             cursor=str(newest) if newest is not None else state.cursor, etag=etag or state.etag
         )
@@ -215,21 +215,22 @@ class DiscourseConnector(Connector[DiscourseOptions]):
         grouped = data.get("grouped_search_result") or {}
         return bool(grouped.get("more_full_page_results") or grouped.get("more_posts"))
 
-    def _sort(self, post: dict[str, Any], titles: dict[int, str], result: PollResult) -> None:
+    def _sort(
+        self, post: dict[str, Any], titles: dict[int, str]
+    ) -> MentionRecord | BrandReply | None:
         """A post is a brand reply, a mention, or neither (system users, staff-only posts)."""
         if not self._public(post):
-            return
+            return None
         reply = self._reply(post)
         if reply is not None:
-            result.brand_replies.append(reply)
-            return
+            return reply
         if self._is_brand(post):
-            return  # the brand opening a topic is not a mention
+            return None  # the brand opening a topic is not a mention
         if self.options.category is not None and post.get("category_id") != self.options.category:
-            return
+            return None
         if self.options.topics_only and post.get("post_number") != 1:
-            return
-        result.mentions.append(self._mention(post, titles))
+            return None
+        return self._mention(post, titles)
 
     @staticmethod
     def _public(post: dict[str, Any]) -> bool:

@@ -171,11 +171,12 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
                 result.warnings.append(str(exc))
                 continue
             newest = max(newest, int(created.timestamp()))
-            self._add(hit, created, result)
+            result.add(self._item(hit, created))
         result.state = FeedCursor(cursor=str(newest))
         return result
 
-    def _add(self, hit: dict[str, Any], created: datetime, result: PollResult) -> None:
+    def _item(self, hit: dict[str, Any], created: datetime) -> MentionRecord | BrandReply | None:
+        """A hit as a mention, or the brand's comment as its reply (None: a brand story)."""
         item_id = str(hit["objectID"])
         author = hit.get("author") if isinstance(hit.get("author"), str) else None
         raw_tags = hit.get("_tags")
@@ -184,20 +185,18 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
         parent = hit.get("parent_id")
         identity = self.brand_identity(author, None)
         if identity is not None:
-            if is_comment and parent is not None:
-                result.brand_replies.append(
-                    BrandReply(
-                        platform=self.platform,
-                        external_id=item_id,
-                        in_reply_to=str(parent),
-                        created_at=created,
-                        author=author,
-                        url=ITEM_URL.format(item_id),
-                        text=html_to_text(hit.get("comment_text")),
-                        bot=identity.bot,
-                    )
-                )
-            return
+            if not is_comment or parent is None:
+                return None
+            return BrandReply(
+                platform=self.platform,
+                external_id=item_id,
+                in_reply_to=str(parent),
+                created_at=created,
+                author=author,
+                url=ITEM_URL.format(item_id),
+                text=html_to_text(hit.get("comment_text")),
+                bot=identity.bot,
+            )
         if is_comment:
             text = html_to_text(hit.get("comment_text"))
             title = hit.get("story_title")
@@ -206,19 +205,17 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
             title = hit.get("title")
         story = hit.get("story_id")
         link = hit.get("url") or hit.get("story_url")
-        result.mentions.append(
-            MentionRecord(
-                platform=self.platform,
-                external_id=item_id,
-                created_at=created,
-                text=text,
-                url=ITEM_URL.format(item_id),
-                author=author,
-                title=clean_text(title) if isinstance(title, str) else None,
-                parent_id=str(parent) if is_comment and parent is not None else None,
-                thread_id=str(story) if story is not None else item_id,
-                extra={"link": link} if link else {},
-            )
+        return MentionRecord(
+            platform=self.platform,
+            external_id=item_id,
+            created_at=created,
+            text=text,
+            url=ITEM_URL.format(item_id),
+            author=author,
+            title=clean_text(title) if isinstance(title, str) else None,
+            parent_id=str(parent) if is_comment and parent is not None else None,
+            thread_id=str(story) if story is not None else item_id,
+            extra={"link": link} if link else {},
         )
 
     def recheck(

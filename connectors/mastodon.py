@@ -250,7 +250,10 @@ class MastodonConnector(Connector[MastodonOptions]):
         for item in items:
             if cursor is not None and id_key(str(item["id"])) <= id_key(cursor):
                 continue  # a server that ignored min_id: already seen
-            self._collect(item, result, oldest_wanted)
+            found, warning = self._collect(item, oldest_wanted)
+            result.add(found)
+            if warning:
+                result.warnings.append(warning)
         newest = max((str(item["id"]) for item in items), key=id_key, default=None)
         if newest is not None and (cursor is None or id_key(newest) > id_key(cursor)):
             cursor = newest
@@ -278,24 +281,23 @@ class MastodonConnector(Connector[MastodonOptions]):
         return min(times, default=datetime.max.replace(tzinfo=UTC))
 
     def _collect(
-        self, item: dict[str, Any], result: PollResult, oldest_wanted: datetime | None
-    ) -> None:
+        self, item: dict[str, Any], oldest_wanted: datetime | None
+    ) -> tuple[MentionRecord | BrandReply | None, str | None]:
+        """A status as a mention or the brand's reply (or neither), and a warning if skipped."""
         status = item.get("status") if self.options.mentions else item
         if not isinstance(status, dict):
-            return  # a notification whose status was deleted or is no longer visible
+            return None, None  # a notification whose status was deleted or is no longer visible
         if status.get("reblog"):
-            return  # a boost repeats someone else's post; it is not a new mention
+            return None, None  # a boost repeats someone else's post; it is not a new mention
         record = self._record(status)
         if record is None:
-            result.warnings.append(f"skipped status {status.get('id')}: no usable created_at")
-            return
+            return None, f"skipped status {status.get('id')}: no usable created_at"
         if oldest_wanted and record.created_at < oldest_wanted:
-            return
+            return None, None
         identity = self._brand(status.get("account"))
         if identity is None:
-            result.mentions.append(record)
-        elif record.parent_id:
-            result.brand_replies.append(BrandReply.answering(record, identity))
+            return record, None
+        return (BrandReply.answering(record, identity) if record.parent_id else None), None
 
     # --- records --------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -184,6 +184,19 @@ def _thread_id(data: dict[str, Any]) -> str | None:
     return f"t3_{match.group(1)}" if match else None
 
 
+def _load_cursor(raw: str | None) -> tuple[dict[str, str], list[str]]:
+    """The saved newest fullname per listing, and a warning when the cursor was unreadable."""
+    if not raw:
+        return {}, []
+    try:
+        loaded = loads(raw)
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        return {}, [f"ignored an unreadable reddit cursor {raw[:40]!r}"]
+    return {k: v for k, v in loaded.items() if isinstance(v, str) and _FULLNAME.match(v)}, []
+
+
 def _children(listing: Any) -> list[dict[str, Any]]:
     """The things of a Listing; anything else is not what Reddit documents."""
     if not isinstance(listing, dict) or listing.get("kind") != "Listing":
@@ -192,6 +205,16 @@ def _children(listing: Any) -> list[dict[str, Any]]:
     if not isinstance(children, list):
         raise MalformedResponse("a reddit Listing without data.children")
     return [c for c in children if isinstance(c, dict) and isinstance(c.get("data"), dict)]
+
+
+@dataclass
+class _PagedBack:
+    """One listing paged back: the items to keep, the newest id seen, what to tell the
+    operator."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    newest: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -418,36 +441,24 @@ class RedditConnector(Connector[RedditOptions]):
         return [("mentions", "/message/mentions", {})]
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        result = PollResult()
-        cursors = self._load_cursor(state.cursor, result)
+        cursors, warnings = _load_cursor(state.cursor)
         things: dict[str, dict[str, Any]] = {}
         for key, path, extra in self._listings():
             saved = cursors.get(key)
             floor = None if saved else now - timedelta(seconds=self.options.backfill)
-            page = self._page_back(client, path, extra, saved, floor, now, result)
+            page = self._page_back(client, path, extra, saved, floor, now)
             if page is None:
                 return PollResult(state=state, not_modified=True)
-            items, newest = page
-            for item in items:
+            warnings.extend(page.warnings)
+            for item in page.items:
                 things.setdefault(item["data"]["name"], item)
-            if newest and (not saved or id_value(newest) > id_value(saved)):
-                cursors[key] = newest
+            if page.newest and (not saved or id_value(page.newest) > id_value(saved)):
+                cursors[key] = page.newest
+        result = PollResult(warnings=warnings)
         for thing in things.values():
-            self._add(thing["kind"], thing["data"], result)
+            result.add(self._item(thing["kind"], thing["data"]))
         result.state = FeedCursor(cursor=json.dumps(cursors, sort_keys=True))
         return result
-
-    def _load_cursor(self, raw: str | None, result: PollResult) -> dict[str, str]:
-        if not raw:
-            return {}
-        try:
-            loaded = loads(raw)
-        except ValueError:
-            loaded = None
-        if not isinstance(loaded, dict):
-            result.warnings.append(f"ignored an unreadable reddit cursor {raw[:40]!r}")
-            return {}
-        return {k: v for k, v in loaded.items() if isinstance(v, str) and _FULLNAME.match(v)}
 
     def _page_back(
         self,
@@ -457,15 +468,13 @@ class RedditConnector(Connector[RedditOptions]):
         saved: str | None,
         floor: datetime | None,
         now: datetime,
-        result: PollResult,
-    ) -> tuple[list[dict[str, Any]], str | None] | None:
+    ) -> _PagedBack | None:
         """Items newer than `saved` (or than `floor` on a first run), and the newest id seen.
 
         None means the answer was a 304. The newest id counts items older than `floor` too:
         a first run over a quiet listing still leaves a cursor to continue from.
         """
-        kept: list[dict[str, Any]] = []
-        newest: str | None = None
+        walk = _PagedBack()
         after: str | None = None
         for _page in range(self.options.max_pages):
             params = {"limit": "100", "raw_json": "1", **extra}
@@ -483,30 +492,31 @@ class RedditConnector(Connector[RedditOptions]):
                     continue
                 if not _FULLNAME.match(name):
                     continue
-                if newest is None or id_value(name) > id_value(newest):
-                    newest = name
+                if walk.newest is None or id_value(name) > id_value(walk.newest):
+                    walk.newest = name
                 if saved and id_value(name) <= id_value(saved):
                     reached = True
                     continue
                 try:
                     created = _created(data)
                 except ValueError as exc:
-                    result.warnings.append(str(exc))
+                    walk.warnings.append(str(exc))
                     continue
                 if floor and created < floor:
                     reached = True
                     continue
-                kept.append(child)
+                walk.items.append(child)
             next_after = payload["data"].get("after")
             if reached or not children or not isinstance(next_after, str):
-                return kept, newest
+                return walk
             after = next_after
-        result.warnings.append(
+        walk.warnings.append(
             f"{path}: over {self.options.max_pages} pages since the last poll; older items skipped"
         )
-        return kept, newest
+        return walk
 
-    def _add(self, kind: str, data: dict[str, Any], result: PollResult) -> None:
+    def _item(self, kind: str, data: dict[str, Any]) -> MentionRecord | BrandReply | None:
+        """A listing item as a mention, the brand's reply, or None (deleted, brand post)."""
         name = str(data["name"])
         author = _author(data)
         author_id = data.get("author_fullname") if author else None
@@ -519,25 +529,23 @@ class RedditConnector(Connector[RedditOptions]):
         if identity is not None:
             parent = data.get("parent_id")
             if kind == "t1" and isinstance(parent, str):
-                result.brand_replies.append(self._reply(data, identity.bot))
-            return
+                return self._reply(data, identity.bot)
+            return None
         if kind == "t1" and str(data.get("body") or "").strip() in DELETED:
-            return  # a deleted or removed comment says nothing about anyone
+            return None  # a deleted or removed comment says nothing about anyone
         title = data.get("title") if kind == "t3" else data.get("link_title")
-        result.mentions.append(
-            MentionRecord(
-                platform=self.platform,
-                external_id=name,
-                created_at=created,
-                text="" if text in DELETED else text,
-                url=_url(data),
-                author=author,
-                author_id=author_id,
-                title=clean_text(str(title)) if isinstance(title, str) else None,
-                parent_id=data.get("parent_id") if kind == "t1" else None,
-                thread_id=_thread_id(data) if kind == "t1" else name,
-                extra={"subreddit": data.get("subreddit")},
-            )
+        return MentionRecord(
+            platform=self.platform,
+            external_id=name,
+            created_at=created,
+            text="" if text in DELETED else text,
+            url=_url(data),
+            author=author,
+            author_id=author_id,
+            title=clean_text(str(title)) if isinstance(title, str) else None,
+            parent_id=data.get("parent_id") if kind == "t1" else None,
+            thread_id=_thread_id(data) if kind == "t1" else name,
+            extra={"subreddit": data.get("subreddit")},
         )
 
     def _reply(self, data: dict[str, Any], bot: bool) -> BrandReply:
@@ -595,7 +603,7 @@ class RedditConnector(Connector[RedditOptions]):
             for data in walk.comments + shown:
                 reply = self._brand_reply(data, open_ids, unseen)
                 if reply is not None:
-                    _keep_earliest(found, reply)
+                    found[reply.external_id] = _earliest(found.get(reply.external_id), reply)
         return sorted(found.values(), key=lambda r: r.created_at)
 
     def _brand_reply(
@@ -660,13 +668,14 @@ class RedditConnector(Connector[RedditOptions]):
         return comments, hidden, calls
 
 
-def _keep_earliest(found: dict[str, BrandReply], reply: BrandReply) -> None:
-    """One entry per reply id: the earliest time, and exact if any walk read its thread."""
-    known = found.get(reply.external_id)
+def _earliest(known: BrandReply | None, reply: BrandReply) -> BrandReply:
+    """Of two sightings of one reply id, the earliest time, and exact if any walk read its
+    thread in full."""
     if known is None or reply.created_at < known.created_at:
-        found[reply.external_id] = reply
-    elif reply.created_at == known.created_at and not reply.earlier_unseen:
-        known.earlier_unseen = False
+        return reply
+    if reply.created_at == known.created_at and not reply.earlier_unseen:
+        return replace(known, earlier_unseen=False)
+    return known
 
 
 def found_parents(found: dict[str, BrandReply]) -> set[str]:
