@@ -15,6 +15,8 @@
   query arrives in the poll with its `parent_id`; otherwise `recheck` reads the item tree
   `/items/{id}` of each open mention (bounded by `recheck_limit`) for a direct child by
   the brand. The child's parent is the node that contains it in the tree.
+  An item the recheck cannot read (a 4xx, a malformed tree) is skipped and counted in a
+  warning; a recheck that reads none raises the first error.
 - Quirks: text is HTML (`comment_text`, `story_text`, item `text`) and is stripped to
   plain text; a story's own link goes to `extra["link"]`, the mention URL is the HN page.
   Items of the tree may have null text, title or points; deleted ones have no author.
@@ -43,6 +45,7 @@ from connectors.durations import Duration
 from connectors.errors import MalformedResponse, NotFoundError
 from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +230,7 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
         open_ids = {m.external_id for m in mentions if m.platform == self.platform}
         found: dict[str, BrandReply] = {}
         answered: set[str] = set()
+        unreadable = Unreadable("hn")
         walked = 0
         for mention in mentions:
             if walked >= self.options.recheck_limit:
@@ -238,11 +242,16 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
             walked += 1
             try:
                 _response, body = fetch(client, f"{self.base_url}/items/{mention.external_id}")
+                tree = decode_json_object(body, "Algolia items")
             except NotFoundError as exc:
                 # a deleted item: skip it, the others still count
                 log.warning("hn recheck of %s skipped: %s", mention.external_id, exc)
+                unreadable.answered()
                 continue
-            tree = decode_json_object(body, "Algolia items")
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
+                continue
+            unreadable.answered()
             children = list(walk_children(tree, MAX_TREE_NODES))
             # a tree cut at MAX_TREE_NODES may hide an earlier brand reply
             cut = len(children) >= MAX_TREE_NODES
@@ -271,4 +280,5 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
                 found.setdefault(reply.external_id, reply)
                 if not identity.bot:
                     answered.add(parent_id)
+        unreadable.done()
         return sorted(found.values(), key=lambda r: r.created_at)
