@@ -13,8 +13,11 @@
   refreshed by something else. Tokens are cached for their `expires_in`, renewed after a 401,
   and shared (through `Logins`) by every feed of the same app and user.
 - Rate limit: per token, announced on every answer as `x-ratelimit-remaining` (a float),
-  `x-ratelimit-used` and `x-ratelimit-reset` (seconds to the end of the window). Remaining
-  below one, or a 429, raises RateLimited(retry_after=Retry-After, else reset).
+  `x-ratelimit-used` and `x-ratelimit-reset` (seconds to the end of the window). A 429
+  raises RateLimited(retry_after=Retry-After, else reset). An answer with remaining below one
+  is kept; the poll (or recheck) stops asking and returns what it read, and the next request
+  before the reset raises RateLimited(retry_after=the rest of the window). A listing cut short
+  that way keeps its cursor, so the next poll reads back to it again.
 - Cursor: JSON `{listing: newest fullname seen}`. Each poll reads the newest page and pages
   back with `after=` until it meets an id at or below the saved one (base36 ids grow with
   time), at most `max_pages`; the first run keeps only the last `backfill`. The `before=`
@@ -184,6 +187,24 @@ def _thread_id(data: dict[str, Any]) -> str | None:
     return f"t3_{match.group(1)}" if match else None
 
 
+def _budget_wait(response: httpx.Response) -> float | None:
+    """Seconds to the window's reset when an answer says no request is left, else None."""
+    remaining = response.headers.get("x-ratelimit-remaining")
+    try:
+        exhausted = remaining is not None and float(remaining) < 1
+    except ValueError:
+        exhausted = False
+    if not exhausted:
+        return None
+    reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
+    return reset if reset is not None else MAX_RETRY_AFTER
+
+
+def _used_up(response: httpx.Response) -> str:
+    used = response.headers.get("x-ratelimit-used")
+    return f"reddit rate limit used up ({used} requests this window)"
+
+
 def _load_cursor(raw: str | None) -> tuple[dict[str, str], list[str]]:
     """The saved newest fullname per listing, and a warning when the cursor was unreadable."""
     if not raw:
@@ -210,11 +231,12 @@ def _children(listing: Any) -> list[dict[str, Any]]:
 @dataclass
 class _PagedBack:
     """One listing paged back: the items to keep, the newest id seen, what to tell the
-    operator."""
+    operator, and whether the rate limit stopped it before it met the saved id."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     newest: str | None = None
     warnings: list[str] = field(default_factory=list)
+    cut_short: bool = False  # the rate limit stopped it before the saved id
 
 
 @dataclass
@@ -268,6 +290,12 @@ class RedditConnector(Connector[RedditOptions]):
     platform = "reddit"
     default_interval = 120
     default_base_url = "https://oauth.reddit.com"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # an answer that used up the budget is kept; the wait holds back the NEXT request
+        self._wait_until: datetime | None = None
+        self._wait_reason = ""
 
     # -- auth -----------------------------------------------------------------------------
 
@@ -349,7 +377,8 @@ class RedditConnector(Connector[RedditOptions]):
     # -- HTTP -----------------------------------------------------------------------------
 
     def _check_rate(self, response: httpx.Response) -> None:
-        """Reddit's own rate-limit headers: an empty budget or a 429 waits for the reset."""
+        """A 429, or a failed answer that used up the budget, waits for the reset. A good
+        answer that used it up is kept (`_note_budget`): only the next request waits."""
         reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
         if response.status_code == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -357,22 +386,33 @@ class RedditConnector(Connector[RedditOptions]):
                 "reddit rate limit reached (429)",
                 retry_after=retry_after if retry_after is not None else reset,
             )
-        remaining = response.headers.get("x-ratelimit-remaining")
-        try:
-            exhausted = remaining is not None and float(remaining) < 1
-        except ValueError:
-            exhausted = False
-        if exhausted:
+        wait = _budget_wait(response)
+        if wait is not None and response.status_code >= 400:
+            raise RateLimited(_used_up(response), retry_after=wait)
+
+    def _note_budget(self, response: httpx.Response, now: datetime) -> None:
+        """An answer with the budget used up: no request before the window's reset."""
+        wait = _budget_wait(response)
+        if wait is not None:
+            until = now + timedelta(seconds=wait)
+            if self._wait_until is None or until > self._wait_until:
+                self._wait_until, self._wait_reason = until, _used_up(response)
+
+    def _paused(self, now: datetime) -> bool:
+        return self._wait_until is not None and now < self._wait_until
+
+    def _raise_if_waiting(self, now: datetime) -> None:
+        if self._wait_until is not None and now < self._wait_until:
             raise RateLimited(
-                f"reddit rate limit used up ({response.headers.get('x-ratelimit-used')} "
-                "requests this window)",
-                retry_after=reset if reset is not None else MAX_RETRY_AFTER,
+                self._wait_reason, retry_after=(self._wait_until - now).total_seconds()
             )
 
     def _get(
         self, client: httpx.Client, path: str, params: dict[str, str], now: datetime
     ) -> tuple[int, Any]:
-        """GET one API path; returns (status, parsed JSON), status 304 with None."""
+        """GET one API path; returns (status, parsed JSON), status 304 with None. Raises
+        RateLimited while an earlier answer's used-up budget has not been reset."""
+        self._raise_if_waiting(now)
         for attempt in (1, 2):
             token = self._access_token(client, now)
             try:
@@ -392,6 +432,7 @@ class RedditConnector(Connector[RedditOptions]):
                     self.logins.forget(self._account(client_id), token)
                     continue
                 raise
+            self._note_budget(response, now)
             if response.status_code == 304:
                 return 304, None
             try:
@@ -443,7 +484,10 @@ class RedditConnector(Connector[RedditOptions]):
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         cursors, warnings = _load_cursor(state.cursor)
         things: dict[str, dict[str, Any]] = {}
-        for key, path, extra in self._listings():
+        for number, (key, path, extra) in enumerate(self._listings()):
+            if number and self._paused(now):
+                warnings.append(f"{path}: rate limit used up; read next poll")
+                continue
             saved = cursors.get(key)
             floor = None if saved else now - timedelta(seconds=self.options.backfill)
             page = self._page_back(client, path, extra, saved, floor, now)
@@ -452,6 +496,8 @@ class RedditConnector(Connector[RedditOptions]):
             warnings.extend(page.warnings)
             for item in page.items:
                 things.setdefault(item["data"]["name"], item)
+            if page.cut_short:
+                continue  # the cursor stays: the next poll reads back to it again
             if page.newest and (not saved or id_value(page.newest) > id_value(saved)):
                 cursors[key] = page.newest
         result = PollResult(warnings=warnings)
@@ -477,6 +523,10 @@ class RedditConnector(Connector[RedditOptions]):
         walk = _PagedBack()
         after: str | None = None
         for _page in range(self.options.max_pages):
+            if after and self._paused(now):
+                walk.cut_short = True
+                walk.warnings.append(f"{path}: rate limit used up; older items read next poll")
+                return walk
             params = {"limit": "100", "raw_json": "1", **extra}
             if after:
                 params["after"] = after
@@ -576,6 +626,9 @@ class RedditConnector(Connector[RedditOptions]):
         for mention in mentions:
             if walked >= self.options.recheck_limit:
                 break
+            if walked and self._paused(now):
+                log.warning("reddit recheck stopped: rate limit used up; the rest next sweep")
+                break
             if mention.platform != self.platform or mention.external_id in found_parents(found):
                 continue
             article = _article_of(mention)
@@ -641,7 +694,7 @@ class RedditConnector(Connector[RedditOptions]):
                 hidden.add(parent)
                 continue
             for start in range(0, len(ids), 100):
-                if calls <= 0:
+                if calls <= 0 or self._paused(now):
                     hidden.add(parent)
                     break
                 calls -= 1
