@@ -22,7 +22,8 @@
   identity; `author_association` alone proves nothing. Comments by `user.type == "Bot"`
   accounts are returned with bot=True (they never stop the clock), even when the identity
   is configured without `bot = true`. In repo mode the poll sees them; in query mode
-  `recheck` reads GET /repos/{o}/{r}/issues/{n}/comments for open mentions (bounded).
+  `recheck` reads GET /repos/{o}/{r}/issues/{n}/comments for open mentions (bounded), in
+  pages of 100 following the Link header, at most `max_pages` per issue.
 - Ids: an issue is `owner/repo#number`; a comment is `owner/repo#number/comment/<id>` and
   its `in_reply_to` is its issue's id.
 - Quirks: the issues list includes pull requests (skipped unless `include_pulls`); `since`
@@ -33,6 +34,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +59,8 @@ from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse, RateLimited
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
@@ -83,7 +87,7 @@ class GitHubOptions(ConnectorOptions):
     search_overlap: Duration = 600.0
     """query mode: look this far behind the cursor (search index lag)"""
     max_pages: int = Field(default=5, ge=1, le=10)
-    """pages of 100 per request kind per poll"""
+    """pages of 100 per request kind per poll (and per issue a recheck reads)"""
     max_rechecks: int = Field(default=30, ge=0, le=200)
     """query mode: issues whose comments one recheck reads"""
 
@@ -490,32 +494,48 @@ class GitHubConnector(Connector[GitHubOptions]):
     def recheck(
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
-        """Query mode: read each open issue's comments (first 100), at most `max_rechecks`."""
+        """Query mode: read each open issue's comments, at most `max_rechecks` issues."""
         if not self.options.query or not self.identities:
             return []  # repo mode sees every comment in its poll
         headers = self._headers()
         replies: list[BrandReply] = []
         for mention in list(mentions)[: self.options.max_rechecks]:
             match = _ISSUE_ID.match(mention.external_id)
-            if not match:
-                continue
-            owner, repo, number = match.groups()
-            url = f"{self.base_url}/repos/{owner}/{repo}/issues/{number}/comments"
+            if match:
+                replies += self._issue_replies(client, headers, mention.external_id, match)
+        return replies
+
+    def _issue_replies(
+        self, client: httpx.Client, headers: dict[str, str], issue: str, match: re.Match[str]
+    ) -> list[BrandReply]:
+        """The brand's comments on one issue, pages of 100 in time order (GitHub lists them
+        by ascending id), up to `max_pages`. Once a page holds a human brand reply, later pages
+        can only hold later ones: the walk stops. A walk stopped by `max_pages` has read every
+        comment before the ones it skipped, so a reply it found is still the first (exact)."""
+        owner, repo, number = match.groups()
+        url: str | None = f"{self.base_url}/repos/{owner}/{repo}/issues/{number}/comments"
+        params: dict[str, str] | None = {"per_page": str(PER_PAGE)}
+        replies: list[BrandReply] = []
+        for _page in range(self.options.max_pages):
+            assert url is not None
             response, body = github_get(
-                client,
-                url,
-                params={"per_page": str(PER_PAGE)},
-                headers=headers,
-                token_env=self.options.token_env,
+                client, url, params=params, headers=headers, token_env=self.options.token_env
             )
             if response.status_code == 304:
-                continue
+                break
             data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
             for comment in data:
                 if isinstance(comment, dict):
-                    reply = self._reply(comment, mention.external_id)
+                    reply = self._reply(comment, issue)
                     if reply:
                         replies.append(reply)
+            if any(not r.bot for r in replies):
+                break
+            (url, warning), params = self._next_link(response), None
+            if warning:
+                log.warning("github recheck of %s: %s", issue, warning)
+            if url is None:
+                break
         return replies
