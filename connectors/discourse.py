@@ -18,6 +18,7 @@
   mode `recheck` reads the mention's topic (GET /t/{id}.json or /t/{id}/{post_number}.json),
   then the later posts of its `stream` (GET /t/{id}/posts.json?post_ids[]=.., 20 a call, at
   most `max_pages` calls), in post order: a bound leaves only later posts unread.
+  A deleted topic is skipped, an unreadable one skipped and counted (connectors/unreadable.py).
 - Quirks: content is HTML ("cooked") and is stripped; search hits carry only a `blurb` on
   some versions; whispers, moderator actions and small actions (post_type 2-4) are not
   public posts and are skipped; moving a post to another topic changes its id here.
@@ -45,9 +46,10 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, MalformedResponse
+from connectors.errors import AuthError, MalformedResponse, NotFoundError
 from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 REGULAR_POST = 1  # 2 moderator action, 3 small action, 4 whisper (staff only)
 SYSTEM_USERNAMES = {"system", "discobot"}  # search hits may lack user_id
@@ -342,8 +344,17 @@ class DiscourseConnector(Connector[DiscourseOptions]):
                 wanted.setdefault(topic, set()).add(mention.external_id)
         headers = self._headers()
         replies: list[BrandReply] = []
+        unreadable = Unreadable("discourse")
         for topic, number in list(earliest.items())[: self.options.max_rechecks]:
-            replies += self._topic_replies(client, headers, topic, number, wanted[topic])
+            try:
+                replies += self._topic_replies(client, headers, topic, number, wanted[topic])
+            except NotFoundError:
+                unreadable.answered()  # a deleted topic, or one the key may not see
+            except MalformedResponse as exc:
+                unreadable.skip(f"t/{topic}", exc)
+            else:
+                unreadable.answered()
+        unreadable.done()
         return replies
 
     def _topic_replies(

@@ -23,7 +23,8 @@
   accounts are returned with bot=True (they never stop the clock), even when the identity
   is configured without `bot = true`. In repo mode the poll sees them; in query mode
   `recheck` reads GET /repos/{o}/{r}/issues/{n}/comments for open mentions (bounded), in
-  pages of 100 following the Link header, at most `max_pages` per issue.
+  pages of 100 following the Link header, at most `max_pages` per issue. A deleted issue
+  is skipped, an unreadable one skipped and counted (connectors/unreadable.py).
 - Ids: an issue is `owner/repo#number`; a comment is `owner/repo#number/comment/<id>` and
   its `in_reply_to` is its issue's id.
 - Quirks: the issues list includes pull requests (skipped unless `include_pulls`); `since`
@@ -56,9 +57,10 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, MalformedResponse, RateLimited
+from connectors.errors import AuthError, MalformedResponse, NotFoundError, RateLimited
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -499,10 +501,20 @@ class GitHubConnector(Connector[GitHubOptions]):
             return []  # repo mode sees every comment in its poll
         headers = self._headers()
         replies: list[BrandReply] = []
+        unreadable = Unreadable("github")
         for mention in list(mentions)[: self.options.max_rechecks]:
             match = _ISSUE_ID.match(mention.external_id)
-            if match:
+            if not match:
+                continue
+            try:
                 replies += self._issue_replies(client, headers, mention.external_id, match)
+            except NotFoundError:
+                unreadable.answered()  # deleted, or moved to a repository we cannot see
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
+            else:
+                unreadable.answered()
+        unreadable.done()
         return replies
 
     def _issue_replies(

@@ -27,7 +27,8 @@
 - Brand reply: a comment (t1) whose author is a configured `reddit` identity. A subreddit's
   comment stream shows it in the poll; for search and mentions, `recheck` walks
   `/comments/{article}?comment={id}` (sort old, two levels) of each open mention, bounded
-  by `recheck_limit` threads per call.
+  by `recheck_limit` threads per call. A deleted thread is skipped, an unreadable one
+  skipped and counted (connectors/unreadable.py).
 - Quirks: `[deleted]` / `[removed]` comment bodies are skipped (a deleted post keeps its
   title and stays); a `[deleted]` author becomes None. `more` stubs (comments the tree left
   out) are not expanded: a brand reply hidden behind one is found once the thread is short
@@ -68,6 +69,7 @@ from connectors.errors import (
 )
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -623,6 +625,7 @@ class RedditConnector(Connector[RedditOptions]):
         found: dict[str, BrandReply] = {}
         walked = 0
         more_calls = self.options.max_more_calls
+        unreadable = Unreadable("reddit")
         for mention in mentions:
             if walked >= self.options.recheck_limit:
                 break
@@ -640,13 +643,19 @@ class RedditConnector(Connector[RedditOptions]):
             walked += 1
             try:
                 status, payload = self._get(client, f"/comments/{article}", params, now)
+                if status == 304 or not isinstance(payload, list) or len(payload) < 2:
+                    unreadable.answered()
+                    continue
+                walk = walk_tree(_children(payload[1]))
             except NotFoundError as exc:
                 # a deleted thread: skip it, the others still count
                 log.warning("reddit recheck of %s skipped: %s", mention.external_id, exc)
+                unreadable.answered()
                 continue
-            if status == 304 or not isinstance(payload, list) or len(payload) < 2:
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
                 continue
-            walk = walk_tree(_children(payload[1]))
+            unreadable.answered()
             # a stub under an open mention may hide its earliest brand reply: expand it
             stubs = [s for s in walk.stubs if s.get("parent_id") in open_ids]
             shown, hidden, more_calls = self._expand(
@@ -657,6 +666,7 @@ class RedditConnector(Connector[RedditOptions]):
                 reply = self._brand_reply(data, open_ids, unseen)
                 if reply is not None:
                     found[reply.external_id] = _earliest(found.get(reply.external_id), reply)
+        unreadable.done()
         return sorted(found.values(), key=lambda r: r.created_at)
 
     def _brand_reply(

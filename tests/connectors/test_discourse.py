@@ -117,6 +117,22 @@ def test_recheck_of_a_long_topic_stops_after_max_pages_more_calls(
     assert asked == [["84"], ["86"]], "two more calls, #14 (226) left for a later walk"
 
 
+@pytest.mark.parametrize("status", [404, 400])
+def test_recheck_skips_a_deleted_or_unreadable_topic_and_reads_the_next(status: int) -> None:
+    forum = connector((BrandIdentity("discourse", handle="splattne"),), query="sandbox")
+    gone = MentionRecord("discourse", "t/58/1", datetime(2013, 2, 4, 20, 26, tzinfo=UTC), "")
+    mention = MentionRecord("discourse", "t/57/1", datetime(2013, 2, 4, 20, 26, tzinfo=UTC), "")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/t/58.json":
+            return httpx.Response(status)
+        return httpx.Response(200, content=fixture_bytes("discourse", TOPIC_57))
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        (reply,) = forum.recheck(http, [gone, mention], datetime(2013, 2, 6, tzinfo=UTC))
+    assert reply.in_reply_to == "t/57/1"
+
+
 def test_staff_is_brand_counts_staff_posts_but_not_moderator_actions() -> None:
     forum = connector(query="sandbox", staff_is_brand=True)
     mention = MentionRecord("discourse", "t/57/3", datetime(2013, 2, 4, 20, 29, tzinfo=UTC), "")

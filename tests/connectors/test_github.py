@@ -246,6 +246,24 @@ def test_recheck_reads_at_most_max_pages_of_comments_per_issue() -> None:
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("status", [404, 410, 400])
+def test_recheck_skips_a_deleted_or_unreadable_issue_and_reads_the_next(status: int) -> None:
+    gh = connector((BrandIdentity("github", handle="EnricoMi"),), query="PyGithub per_page")
+    gone = MentionRecord("github", "PyGithub/PyGithub#1", datetime(2025, 9, 15, tzinfo=UTC), "")
+    mention = MentionRecord(
+        "github", "PyGithub/PyGithub#3372", datetime(2025, 9, 15, tzinfo=UTC), ""
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/issues/1/comments"):
+            return httpx.Response(status)
+        return reply_with("issue_pygithub_3372_comments_per_page4")
+
+    with client(answer, []) as http:
+        replies = gh.recheck(http, [gone, mention], datetime(2025, 9, 29, tzinfo=UTC))
+    assert {r.in_reply_to for r in replies} == {"PyGithub/PyGithub#3372"}
+
+
 def test_a_bot_account_is_a_bot_reply_even_when_configured_without_bot() -> None:
     """Recorded vercel[bot] comment (user.type "Bot") on CS485-Harmony/Harmony#546."""
     gh = connector((BrandIdentity("github", handle="vercel[bot]"),), query="deploy")

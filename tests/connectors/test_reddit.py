@@ -618,6 +618,41 @@ def test_recheck_skips_a_deleted_thread_and_walks_the_next() -> None:
     assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(400),
+        # the recorded thread cut short: a body that is not JSON
+        httpx.Response(
+            200, content=_fixture("comment_context_57dw9a_with_more_and_deleted.json")[:500]
+        ),
+    ],
+    ids=["refused", "malformed"],
+)
+@pytest.mark.usefixtures("env")
+def test_recheck_skips_one_unreadable_thread_counts_it_and_walks_the_next(
+    bad: httpx.Response, caplog: pytest.LogCaptureFixture
+) -> None:
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/comments/bad":
+            return bad
+        return httpx.Response(
+            200, content=_fixture("comment_context_57dw9a_with_more_and_deleted.json")
+        )
+
+    recorder = Recorder({"token": _token, "/comments/": route})
+    brand = BrandIdentity(platform="reddit", handle="StanGibson18")
+    connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
+    mentions = [_mention("t1_abc", "t3_bad"), _mention("t1_d8r4im1", "t3_57dw9a")]
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        replies = connector.recheck(client, mentions, NOW)
+    assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
+    assert any(
+        "reddit recheck: skipped 1 of 2 items it could not read (first: t1_abc:" in r.message
+        for r in caplog.records
+    )
+
+
 @pytest.mark.usefixtures("env")
 def test_recheck_without_brand_identities_asks_nothing() -> None:
     recorder = Recorder({})
