@@ -240,6 +240,9 @@ class Connector(ABC, Generic[OptionsT]):
     ) -> list[BrandReply]:
         """Look for brand replies to open mentions where only a thread walk finds them.
 
+        One item must not fail the others: a deleted one (NotFoundError) is skipped, one that
+        cannot be read (MalformedResponse) is skipped and counted with
+        `connectors.unreadable.Unreadable`, which raises only when no item could be read.
         The default finds nothing: most connectors see replies in their normal poll.
         """
         return []
