@@ -54,6 +54,7 @@ from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, NotFoundError
 from connectors.http import fetch
 from connectors.text import clean_text
+from connectors.unreadable import Unreadable
 
 RSS_BASE_URL = "https://itunes.apple.com"
 CONNECT_BASE_URL = "https://api.appstoreconnect.apple.com"
@@ -466,24 +467,34 @@ class AppStoreConnector(Connector[AppStoreOptions]):
     def recheck(
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
-        """Re-read open reviews: a reply written after the poll passed them is found here."""
+        """Re-read open reviews: a reply written after the poll passed them is found here.
+
+        A deleted review (404) is skipped; an unreadable one (a 4xx, a malformed answer) is
+        skipped and counted (`Unreadable`: raised when none could be read)."""
         if self.options.mode != "connect":
             return []  # the public feed has no replies to find
         replies: list[BrandReply] = []
         todo = [m for m in mentions if m.platform == self.platform][:RECHECK_LIMIT]
+        unreadable = Unreadable("appstore")
         for mention in todo:
             url = f"{self.base_url}/v1/customerReviews/{mention.external_id}"
             try:
                 _, body = self._connect_get(client, url, {"include": "response"}, now)
+                doc = decode_json(body, "App Store")
+                review = doc.get("data") if isinstance(doc, dict) else None
+                if not isinstance(review, dict):
+                    raise MalformedResponse("customerReviews/{id} response has no `data` object")
+                reply = self._connect_reply(review, _included_responses(doc), now)
             except NotFoundError:
+                unreadable.answered()
                 continue  # the review was deleted; nothing to answer
-            doc = decode_json(body, "App Store")
-            review = doc.get("data") if isinstance(doc, dict) else None
-            if not isinstance(review, dict):
-                raise MalformedResponse("customerReviews/{id} response has no `data` object")
-            reply = self._connect_reply(review, _included_responses(doc), now)
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
+                continue
+            unreadable.answered()
             if reply:
                 replies.append(reply)
+        unreadable.done()
         return replies
 
 

@@ -144,6 +144,14 @@ class PollResult:
     bytes_received: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def add(self, found: MentionRecord | BrandReply | None) -> None:
+        """Keep what a connector's helper made of one item: a mention, a brand reply, or
+        nothing (an item that is neither)."""
+        if isinstance(found, BrandReply):
+            self.brand_replies.append(found)
+        elif found is not None:
+            self.mentions.append(found)
+
 
 class ConnectorOptions(BaseModel):
     """Base of every connector's own config keys; unknown keys are errors.
@@ -232,6 +240,9 @@ class Connector(ABC, Generic[OptionsT]):
     ) -> list[BrandReply]:
         """Look for brand replies to open mentions where only a thread walk finds them.
 
+        One item must not fail the others: a deleted one (NotFoundError) is skipped, one that
+        cannot be read (MalformedResponse) is skipped and counted with
+        `connectors.unreadable.Unreadable`, which raises only when no item could be read.
         The default finds nothing: most connectors see replies in their normal poll.
         """
         return []

@@ -314,7 +314,7 @@ class BlueskyConnector(Connector[BlueskyOptions]):
                     reached_old = True
                     continue
                 newest = max(newest, sort_at) if newest else sort_at
-                self._collect(view, result)
+                result.add(self._collect(view))
             page_cursor = data.get("cursor") if isinstance(data.get("cursor"), str) else None
             if reached_old or not fresh or not page_cursor:
                 break
@@ -349,16 +349,16 @@ class BlueskyConnector(Connector[BlueskyOptions]):
             return created
 
     def _collect(
-        self, view: tuple[str, dict[str, Any], dict[str, Any], Any], result: PollResult
-    ) -> None:
+        self, view: tuple[str, dict[str, Any], dict[str, Any], Any]
+    ) -> MentionRecord | BrandReply | None:
+        """A post as a mention, or the brand's reply as its BrandReply (None: neither)."""
         record = self._record(*view)
         if record is None:
-            return
+            return None
         identity = self._brand(record.author, record.author_id)
         if identity is None:
-            result.mentions.append(record)
-        elif record.parent_id:
-            result.brand_replies.append(BrandReply.answering(record, identity))
+            return record
+        return BrandReply.answering(record, identity) if record.parent_id else None
 
     def _record(
         self, uri: str, author: dict[str, Any], record: dict[str, Any], indexed_at: Any

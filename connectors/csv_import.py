@@ -223,10 +223,12 @@ class CSVConnector(Connector[CSVOptions]):
             if not any(cell.strip() for cell in row):
                 continue  # a blank line
             try:
-                mention, reply = self._row(row, header, index, now, result, first)
+                mention, reply, warning = self._row(row, header, index, now, first)
             except ValueError as exc:
                 result.warnings.append(f"{self.path.name} line {first}: {exc}")
                 continue
+            if warning:
+                result.warnings.append(warning)
             result.mentions.append(mention)
             if reply is not None:
                 result.brand_replies.append(reply)
@@ -260,9 +262,9 @@ class CSVConnector(Connector[CSVOptions]):
         header: list[str],
         index: dict[str, int],
         now: datetime,
-        result: PollResult,
         line: int,
-    ) -> tuple[MentionRecord, BrandReply | None]:
+    ) -> tuple[MentionRecord, BrandReply | None, str | None]:
+        """A row's mention, its reply if the export has one, and a warning about the reply."""
         if len(row) > len(header):
             raise ValueError(f"{len(row)} fields but the header has {len(header)}")
 
@@ -295,13 +297,14 @@ class CSVConnector(Connector[CSVOptions]):
         reply_text = html_to_text(get("reply_text")) or None
         reply_time = get("reply_time")
         if not reply_time and not reply_text:
-            return mention, None
+            return mention, None, None
+        warning = None
         if reply_time:
             when = self._time(reply_time, options.columns.reply_time or "reply_time")
             modified_only = options.reply_time_is_modified
         else:
             when, modified_only = now, True
-            result.warnings.append(
+            warning = (
                 f"{self.path.name} line {line}: a reply without a reply time; "
                 "recorded at the poll time"
             )
@@ -317,7 +320,7 @@ class CSVConnector(Connector[CSVOptions]):
             bot=identity.bot if identity else False,
             seen_modified_only=modified_only,
         )
-        return mention, reply
+        return mention, reply, warning
 
     def _time(self, value: str, column: str) -> datetime:
         if not value:

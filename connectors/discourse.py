@@ -15,8 +15,10 @@
   staff member with `staff_is_brand = true`. It answers post `reply_to_post_number` of its
   topic when set, else the topic's first post. System users (user_id <= 0: system, discobot)
   are never the brand and never mentions. In latest mode the poll sees every post; in query
-  mode `recheck` reads the mention's topic (GET /t/{id}.json or /t/{id}/{post_number}.json,
-  one call per topic, bounded).
+  mode `recheck` reads the mention's topic (GET /t/{id}.json or /t/{id}/{post_number}.json),
+  then the later posts of its `stream` (GET /t/{id}/posts.json?post_ids[]=.., 20 a call, at
+  most `max_pages` calls), in post order: a bound leaves only later posts unread.
+  A deleted topic is skipped, an unreadable one skipped and counted (connectors/unreadable.py).
 - Quirks: content is HTML ("cooked") and is stripped; search hits carry only a `blurb` on
   some versions; whispers, moderator actions and small actions (post_type 2-4) are not
   public posts and are skipped; moving a post to another topic changes its id here.
@@ -28,6 +30,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import Field, model_validator
@@ -43,13 +46,16 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, MalformedResponse
+from connectors.errors import AuthError, MalformedResponse, NotFoundError
 from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 REGULAR_POST = 1  # 2 moderator action, 3 small action, 4 whisper (staff only)
 SYSTEM_USERNAMES = {"system", "discobot"}  # search hits may lack user_id
 _POST_ID = re.compile(r"^t/(\d+)/(\d+)$")
+# posts asked for per /t/{id}/posts.json call: the forum's own chunk size
+POSTS_PER_CALL = 20
 
 
 class DiscourseOptions(ConnectorOptions):
@@ -70,7 +76,7 @@ class DiscourseOptions(ConnectorOptions):
     backfill: Duration = 2 * 86400.0
     """first run only: how far back to read"""
     max_pages: int = Field(default=5, ge=1, le=20)
-    """pages per poll"""
+    """pages per poll (and further chunks of 20 posts per topic a recheck reads)"""
     max_rechecks: int = Field(default=30, ge=0, le=200)
     """query mode: topics one recheck reads"""
 
@@ -80,6 +86,21 @@ class DiscourseOptions(ConnectorOptions):
         if bool(self.query) == wants_latest:
             raise ValueError("give exactly one of `query` or `latest = true` (or `category`)")
         return self
+
+
+def _after_loaded(ids: Any, posts: list[dict[str, Any]]) -> list[int]:
+    """The ids of the topic's `stream` (every post id, in order) after the last loaded post."""
+    if not isinstance(ids, list) or not posts:
+        return []
+    loaded = {post["id"] for post in posts}
+    positions = [n for n, post_id in enumerate(ids) if post_id in loaded]
+    start = max(positions) + 1 if positions else len(ids)
+    return [i for i in ids[start:] if isinstance(i, int) and i not in loaded]
+
+
+def _post_number(post: dict[str, Any]) -> int:
+    number = post.get("post_number")
+    return number if isinstance(number, int) else 0
 
 
 def post_id(topic_id: Any, post_number: Any) -> str:
@@ -131,7 +152,9 @@ class DiscourseConnector(Connector[DiscourseOptions]):
         self, client: httpx.Client, path: str, params: dict[str, str], headers: dict[str, str]
     ) -> tuple[httpx.Response, bytes]:
         try:
-            return fetch(client, f"{self.base_url}{path}", params=params, headers=headers)
+            # no params at all keeps a query already in `path` (httpx drops it for {})
+            url = f"{self.base_url}{path}"
+            return fetch(client, url, params=params or None, headers=headers)
         except AuthError as exc:
             fix = (
                 f"check the key in {self.options.api_key_env} and its scopes"
@@ -198,7 +221,7 @@ class DiscourseConnector(Connector[DiscourseOptions]):
                 continue
             if mark is None and _time(post.get("created_at")) < window_start:
                 continue
-            self._sort(post, titles, result)
+            result.add(self._sort(post, titles))
         result.state = FeedCursor(
             cursor=str(newest) if newest is not None else state.cursor, etag=etag or state.etag
         )
@@ -215,21 +238,22 @@ class DiscourseConnector(Connector[DiscourseOptions]):
         grouped = data.get("grouped_search_result") or {}
         return bool(grouped.get("more_full_page_results") or grouped.get("more_posts"))
 
-    def _sort(self, post: dict[str, Any], titles: dict[int, str], result: PollResult) -> None:
+    def _sort(
+        self, post: dict[str, Any], titles: dict[int, str]
+    ) -> MentionRecord | BrandReply | None:
         """A post is a brand reply, a mention, or neither (system users, staff-only posts)."""
         if not self._public(post):
-            return
+            return None
         reply = self._reply(post)
         if reply is not None:
-            result.brand_replies.append(reply)
-            return
+            return reply
         if self._is_brand(post):
-            return  # the brand opening a topic is not a mention
+            return None  # the brand opening a topic is not a mention
         if self.options.category is not None and post.get("category_id") != self.options.category:
-            return
+            return None
         if self.options.topics_only and post.get("post_number") != 1:
-            return
-        result.mentions.append(self._mention(post, titles))
+            return None
+        return self._mention(post, titles)
 
     @staticmethod
     def _public(post: dict[str, Any]) -> bool:
@@ -311,25 +335,68 @@ class DiscourseConnector(Connector[DiscourseOptions]):
         if not self.options.query or not (self.identities or self.options.staff_is_brand):
             return []  # latest mode sees every post of the forum in its poll
         earliest: dict[int, int] = {}
+        wanted: dict[int, set[str]] = {}
         for mention in mentions:
             match = _POST_ID.match(mention.external_id)
             if match:
                 topic, number = int(match.group(1)), int(match.group(2))
                 earliest[topic] = min(number, earliest.get(topic, number))
+                wanted.setdefault(topic, set()).add(mention.external_id)
         headers = self._headers()
         replies: list[BrandReply] = []
+        unreadable = Unreadable("discourse")
         for topic, number in list(earliest.items())[: self.options.max_rechecks]:
-            path = f"/t/{topic}.json" if number <= 1 else f"/t/{topic}/{number}.json"
-            response, body = self._get(client, path, {}, headers)
-            if response.status_code == 304:
-                continue
-            data = decode_json_object(body, f"Discourse {path}")
-            stream = data.get("post_stream")
-            if not isinstance(stream, dict):
-                raise MalformedResponse(f"Discourse topic {topic} has no post_stream")
-            for post in _posts(stream, "posts", path):
-                if self._public(post):
-                    reply = self._reply(post)
-                    if reply is not None:
-                        replies.append(reply)
+            try:
+                replies += self._topic_replies(client, headers, topic, number, wanted[topic])
+            except NotFoundError:
+                unreadable.answered()  # a deleted topic, or one the key may not see
+            except MalformedResponse as exc:
+                unreadable.skip(f"t/{topic}", exc)
+            else:
+                unreadable.answered()
+        unreadable.done()
         return replies
+
+    def _topic_replies(
+        self,
+        client: httpx.Client,
+        headers: dict[str, str],
+        topic: int,
+        number: int,
+        wanted: set[str],
+    ) -> list[BrandReply]:
+        """The brand's posts in one topic, in post order from the chunk around the earliest
+        open mention, then the stream's later posts in chunks of `POSTS_PER_CALL`, up to
+        `max_pages` more calls, until every open mention has a human brand reply. Posts are
+        read in order, so a bound only leaves later posts unread: a reply found is exact."""
+        path = f"/t/{topic}.json" if number <= 1 else f"/t/{topic}/{number}.json"
+        response, body = self._get(client, path, {}, headers)
+        if response.status_code == 304:
+            return []
+        data = decode_json_object(body, f"Discourse {path}")
+        stream = data.get("post_stream")
+        if not isinstance(stream, dict):
+            raise MalformedResponse(f"Discourse topic {topic} has no post_stream")
+        posts = _posts(stream, "posts", path)
+        replies = self._brand_posts(posts)
+        unread = _after_loaded(stream.get("stream"), posts)
+        for _call in range(self.options.max_pages):
+            answered = {r.in_reply_to for r in replies if not r.bot}
+            if not unread or wanted <= answered:
+                break
+            chunk, unread = unread[:POSTS_PER_CALL], unread[POSTS_PER_CALL:]
+            more = f"/t/{topic}/posts.json?" + urlencode([("post_ids[]", i) for i in chunk])
+            response, body = self._get(client, more, {}, headers)
+            if response.status_code == 304:
+                break
+            page = decode_json_object(body, f"Discourse /t/{topic}/posts.json")
+            more_stream = page.get("post_stream")
+            if not isinstance(more_stream, dict):
+                raise MalformedResponse(f"Discourse /t/{topic}/posts.json has no post_stream")
+            batch = _posts(more_stream, "posts", f"/t/{topic}/posts.json")
+            replies += self._brand_posts(sorted(batch, key=_post_number))
+        return replies
+
+    def _brand_posts(self, posts: list[dict[str, Any]]) -> list[BrandReply]:
+        found = (self._reply(post) for post in posts if self._public(post))
+        return [reply for reply in found if reply is not None]

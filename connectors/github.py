@@ -22,7 +22,9 @@
   identity; `author_association` alone proves nothing. Comments by `user.type == "Bot"`
   accounts are returned with bot=True (they never stop the clock), even when the identity
   is configured without `bot = true`. In repo mode the poll sees them; in query mode
-  `recheck` reads GET /repos/{o}/{r}/issues/{n}/comments for open mentions (bounded).
+  `recheck` reads GET /repos/{o}/{r}/issues/{n}/comments for open mentions (bounded), in
+  pages of 100 following the Link header, at most `max_pages` per issue. A deleted issue
+  is skipped, an unreadable one skipped and counted (connectors/unreadable.py).
 - Ids: an issue is `owner/repo#number`; a comment is `owner/repo#number/comment/<id>` and
   its `in_reply_to` is its issue's id.
 - Quirks: the issues list includes pull requests (skipped unless `include_pulls`); `since`
@@ -33,8 +35,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,9 +57,12 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, MalformedResponse, RateLimited
+from connectors.errors import AuthError, MalformedResponse, NotFoundError, RateLimited
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
@@ -82,7 +89,7 @@ class GitHubOptions(ConnectorOptions):
     search_overlap: Duration = 600.0
     """query mode: look this far behind the cursor (search index lag)"""
     max_pages: int = Field(default=5, ge=1, le=10)
-    """pages of 100 per request kind per poll"""
+    """pages of 100 per request kind per poll (and per issue a recheck reads)"""
     max_rechecks: int = Field(default=30, ge=0, le=200)
     """query mode: issues whose comments one recheck reads"""
 
@@ -195,6 +202,30 @@ def github_get(
     return response, body
 
 
+@dataclass
+class _IssuePages:
+    """Issue pages read back to a floor: the items, the first page's ETag, whether anything
+    changed since that ETag, the bytes read, and what to tell the operator."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    etag: str | None = None
+    modified: bool = True
+    bytes_received: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _RepoComments:
+    """A repository's comments updated since the cursor: the brand's replies among them, the
+    newest update time, whether any page was new, the bytes read, and warnings."""
+
+    replies: list[BrandReply] = field(default_factory=list)
+    newest: datetime | None = None
+    modified: bool = False
+    bytes_received: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
 class GitHubConnector(Connector[GitHubOptions]):
     """Issues from a GitHub search or one repository, and the brand's comments on them."""
 
@@ -250,9 +281,10 @@ class GitHubConnector(Connector[GitHubOptions]):
         first_headers = dict(headers)
         if state.etag:
             first_headers["If-None-Match"] = state.etag
-        issues, etag, issues_modified = self._pages(
-            client, url, params, first_headers, headers, floor, result
-        )
+        walk = self._pages(client, url, params, first_headers, headers, floor)
+        result.bytes_received += walk.bytes_received
+        result.warnings.extend(walk.warnings)
+        issues, etag, issues_modified = walk.items, walk.etag, walk.modified
 
         newest = issues_mark
         seen: set[str] = set()
@@ -270,10 +302,11 @@ class GitHubConnector(Connector[GitHubOptions]):
         comments_modified = False
         if self.options.repo:
             comments_since = comments_mark or window_start
-            replies, comments_newest, comments_modified = self._repo_comments(
-                client, headers, comments_since, result
-            )
-            result.brand_replies.extend(replies)
+            comments = self._repo_comments(client, headers, comments_since)
+            result.bytes_received += comments.bytes_received
+            result.warnings.extend(comments.warnings)
+            result.brand_replies.extend(comments.replies)
+            comments_newest, comments_modified = comments.newest, comments.modified
             if comments_newest and (comments_mark is None or comments_newest > comments_mark):
                 comments_mark = comments_newest
             comments_mark = comments_mark or window_start
@@ -295,11 +328,9 @@ class GitHubConnector(Connector[GitHubOptions]):
         first_headers: dict[str, str],
         headers: dict[str, str],
         floor: datetime,
-        result: PollResult,
-    ) -> tuple[list[dict[str, Any]], str | None, bool]:
-        """Newest-first pages back to `floor`; returns items, the first ETag, and "modified"."""
-        items: list[dict[str, Any]] = []
-        etag: str | None = None
+    ) -> _IssuePages:
+        """Newest-first pages back to `floor`: the items, the first ETag, and "modified"."""
+        walk = _IssuePages()
         next_url: str | None = url
         for page in range(self.options.max_pages):
             assert next_url is not None
@@ -311,20 +342,22 @@ class GitHubConnector(Connector[GitHubOptions]):
                 token_env=self.options.token_env,
             )
             if response.status_code == 304:
-                return items, etag, page > 0
+                walk.modified = page > 0
+                return walk
             if page == 0:
-                etag = response.headers.get("ETag")
-            result.bytes_received += len(body)
+                walk.etag = response.headers.get("ETag")
+            walk.bytes_received += len(body)
             page_items = self._page_items(decode_json(body, f"GitHub {next_url}"))
-            items.extend(page_items)
+            walk.items.extend(page_items)
             reached_floor = any(_time(i.get("created_at")) < floor for i in page_items)
-            next_url = self._next_link(response, result)
+            next_url, warning = self._next_link(response)
+            walk.warnings += [warning] if warning else []
             if reached_floor or not page_items or next_url is None:
-                return items, etag, True
-        result.warnings.append(
+                return walk
+        walk.warnings.append(
             f"stopped after {self.options.max_pages} pages; older new issues were skipped"
         )
-        return items, etag, True
+        return walk
 
     def _page_items(self, data: Any) -> list[dict[str, Any]]:
         raw: list[dict[str, Any]]  # checked below: a list of objects
@@ -340,16 +373,16 @@ class GitHubConnector(Connector[GitHubOptions]):
             raise MalformedResponse("GitHub issue list holds entries without `created_at`")
         return raw
 
-    def _next_link(self, response: httpx.Response, result: PollResult) -> str | None:
+    def _next_link(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        """The Link header's next page, and a warning when it is not followed."""
         target = response.links.get("next", {}).get("url")
         if not target:
-            return None
+            return None, None
         base, nxt = urlsplit(self.base_url), urlsplit(target)
         if (base.scheme, base.netloc) != (nxt.scheme, nxt.netloc):
             # never send the token to a host the operator did not configure
-            result.warnings.append(f"not following a next page on another host: {nxt.netloc}")
-            return None
-        return target
+            return None, f"not following a next page on another host: {nxt.netloc}"
+        return target, None
 
     def _mention(self, item: dict[str, Any], floor: datetime) -> MentionRecord | None:
         created = _time(item.get("created_at"))
@@ -399,8 +432,8 @@ class GitHubConnector(Connector[GitHubOptions]):
     # ---- brand replies ------------------------------------------------------------------
 
     def _repo_comments(
-        self, client: httpx.Client, headers: dict[str, str], since: datetime, result: PollResult
-    ) -> tuple[list[BrandReply], datetime | None, bool]:
+        self, client: httpx.Client, headers: dict[str, str], since: datetime
+    ) -> _RepoComments:
         """All comments of the repository updated since `since`, oldest first: one call a cycle."""
         url: str | None = f"{self.base_url}/repos/{self.options.repo}/issues/comments"
         params: dict[str, str] | None = {
@@ -409,9 +442,7 @@ class GitHubConnector(Connector[GitHubOptions]):
             "since": _stamp(since),
             "per_page": str(PER_PAGE),
         }
-        replies: list[BrandReply] = []
-        newest: datetime | None = None
-        modified = False
+        walk = _RepoComments()
         for _page in range(self.options.max_pages):
             assert url is not None
             response, body = github_get(
@@ -419,8 +450,8 @@ class GitHubConnector(Connector[GitHubOptions]):
             )
             if response.status_code == 304:
                 break
-            modified = True
-            result.bytes_received += len(body)
+            walk.modified = True
+            walk.bytes_received += len(body)
             data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
@@ -428,17 +459,19 @@ class GitHubConnector(Connector[GitHubOptions]):
                 if not isinstance(comment, dict):
                     raise MalformedResponse("GitHub comment list holds a non-object")
                 updated = _time(comment.get("updated_at") or comment.get("created_at"))
-                newest = updated if newest is None or updated > newest else newest
+                if walk.newest is None or updated > walk.newest:
+                    walk.newest = updated
                 if "/pull/" in (comment.get("html_url") or "") and not self.options.include_pulls:
                     continue
                 ref = issue_ref_from_api_url(comment.get("issue_url") or "")
                 reply = self._reply(comment, ref) if ref else None
                 if reply:
-                    replies.append(reply)
-            url, params = self._next_link(response, result), None
+                    walk.replies.append(reply)
+            (url, warning), params = self._next_link(response), None
+            walk.warnings += [warning] if warning else []
             if url is None:
                 break
-        return replies, newest, modified
+        return walk
 
     def _reply(self, comment: dict[str, Any], in_reply_to: str) -> BrandReply | None:
         """A comment by a configured identity answers its issue; a Bot account never counts."""
@@ -463,32 +496,58 @@ class GitHubConnector(Connector[GitHubOptions]):
     def recheck(
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:
-        """Query mode: read each open issue's comments (first 100), at most `max_rechecks`."""
+        """Query mode: read each open issue's comments, at most `max_rechecks` issues."""
         if not self.options.query or not self.identities:
             return []  # repo mode sees every comment in its poll
         headers = self._headers()
         replies: list[BrandReply] = []
+        unreadable = Unreadable("github")
         for mention in list(mentions)[: self.options.max_rechecks]:
             match = _ISSUE_ID.match(mention.external_id)
             if not match:
                 continue
-            owner, repo, number = match.groups()
-            url = f"{self.base_url}/repos/{owner}/{repo}/issues/{number}/comments"
+            try:
+                replies += self._issue_replies(client, headers, mention.external_id, match)
+            except NotFoundError:
+                unreadable.answered()  # deleted, or moved to a repository we cannot see
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
+            else:
+                unreadable.answered()
+        unreadable.done()
+        return replies
+
+    def _issue_replies(
+        self, client: httpx.Client, headers: dict[str, str], issue: str, match: re.Match[str]
+    ) -> list[BrandReply]:
+        """The brand's comments on one issue, pages of 100 in time order (GitHub lists them
+        by ascending id), up to `max_pages`. Once a page holds a human brand reply, later pages
+        can only hold later ones: the walk stops. A walk stopped by `max_pages` has read every
+        comment before the ones it skipped, so a reply it found is still the first (exact)."""
+        owner, repo, number = match.groups()
+        url: str | None = f"{self.base_url}/repos/{owner}/{repo}/issues/{number}/comments"
+        params: dict[str, str] | None = {"per_page": str(PER_PAGE)}
+        replies: list[BrandReply] = []
+        for _page in range(self.options.max_pages):
+            assert url is not None
             response, body = github_get(
-                client,
-                url,
-                params={"per_page": str(PER_PAGE)},
-                headers=headers,
-                token_env=self.options.token_env,
+                client, url, params=params, headers=headers, token_env=self.options.token_env
             )
             if response.status_code == 304:
-                continue
+                break
             data = decode_json(body, f"GitHub {url}")
             if not isinstance(data, list):
                 raise MalformedResponse("GitHub comment list is not a JSON array")
             for comment in data:
                 if isinstance(comment, dict):
-                    reply = self._reply(comment, mention.external_id)
+                    reply = self._reply(comment, issue)
                     if reply:
                         replies.append(reply)
+            if any(not r.bot for r in replies):
+                break
+            (url, warning), params = self._next_link(response), None
+            if warning:
+                log.warning("github recheck of %s: %s", issue, warning)
+            if url is None:
+                break
         return replies

@@ -28,7 +28,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,7 @@ from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, MalformedResponse, TransientError
 from connectors.http import fetch
+from connectors.reviews import ReviewRead
 from connectors.text import html_to_text
 
 PAGE_SIZE = 50  # the documented maximum for reviews.list
@@ -246,7 +247,13 @@ class GoogleBusinessConnector(Connector[GoogleBusinessOptions]):
             data = _page_data(body)
             reached_boundary = False
             for review in data["reviews"]:
-                updated = self._review(review, saved, boundary, now, seen, result)
+                read = self._review(review, saved, boundary, now, seen)
+                result.warnings.extend(read.warnings)
+                if read.new_id is not None:
+                    seen.add(read.new_id)
+                result.add(read.mention)
+                result.add(read.reply)
+                updated = read.order_time
                 if updated is None:
                     continue
                 newest = updated if newest is None else max(newest, updated)
@@ -283,32 +290,29 @@ class GoogleBusinessConnector(Connector[GoogleBusinessOptions]):
         saved: datetime | None,
         boundary: datetime,
         now: datetime,
-        seen: set[str],
-        result: PollResult,
-    ) -> datetime | None:
-        """Add the review (if new or updated) and its reply to `result`; return updateTime."""
+        seen: Collection[str],
+    ) -> ReviewRead:
+        """The review (if new or updated), its reply, and its updateTime."""
         review_id = str(review.get("reviewId") or str(review.get("name") or "").rsplit("/")[-1])
         try:
             created = parse_time(review.get("createTime"))
             updated = parse_time(review.get("updateTime")) or created
         except ValueError as exc:
-            result.warnings.append(f"review {review_id or '?'}: bad time: {exc}")
-            return None
+            return ReviewRead(warnings=[f"review {review_id or '?'}: bad time: {exc}"])
         if not review_id or created is None or updated is None:
-            result.warnings.append(f"review {review_id or '?'} has no id or createTime; skipped")
-            return None
+            return ReviewRead(
+                warnings=[f"review {review_id or '?'} has no id or createTime; skipped"]
+            )
         if review_id in seen:
-            result.warnings.append(f"review {review_id} appears twice; the first copy is kept")
-            return updated
+            warning = f"review {review_id} appears twice; the first copy is kept"
+            return ReviewRead(order_time=updated, warnings=[warning])
         if updated < boundary and (saved is None or updated < saved):
-            return updated  # older than the window: the page that crosses it
-        seen.add(review_id)
-        reply = self._reply(review, review_id, now, result)
+            return ReviewRead(order_time=updated)  # older than the window: the page that crosses it
+        reply, warnings = self._reply(review, review_id, now)
+        mention = None
         if saved is None or updated >= saved:
-            result.mentions.append(self._mention(review, review_id, created, updated, reply))
-        if reply is not None:
-            result.brand_replies.append(reply)
-        return updated
+            mention = self._mention(review, review_id, created, updated, reply)
+        return ReviewRead(review_id, updated, mention, reply, warnings)
 
     def _mention(
         self,
@@ -338,19 +342,21 @@ class GoogleBusinessConnector(Connector[GoogleBusinessOptions]):
         )
 
     def _reply(
-        self, review: dict[str, Any], review_id: str, now: datetime, result: PollResult
-    ) -> BrandReply | None:
+        self, review: dict[str, Any], review_id: str, now: datetime
+    ) -> tuple[BrandReply | None, list[str]]:
+        """The owner's reply to a review, if any, and what was wrong with its time."""
         reply = review.get("reviewReply")
         if not isinstance(reply, dict) or not reply:
-            return None  # absent (the real API) or null (the recorded mock)
+            return None, []  # absent (the real API) or null (the recorded mock)
+        warnings: list[str] = []
         try:
             when = parse_time(reply.get("updateTime"))
         except ValueError as exc:
             when = None
-            result.warnings.append(f"review {review_id}: bad reviewReply time: {exc}")
+            warnings.append(f"review {review_id}: bad reviewReply time: {exc}")
         if when is None:
             when = now  # the reply exists; the poll time is the latest it can have been written
-            result.warnings.append(
+            warnings.append(
                 f"review {review_id}: reviewReply has no updateTime; recorded at the poll time"
             )
         identity = self.identities[0] if self.identities else None
@@ -364,7 +370,7 @@ class GoogleBusinessConnector(Connector[GoogleBusinessOptions]):
             text=html_to_text(reply.get("comment")) or None,
             bot=identity.bot if identity else False,
             seen_modified_only=True,
-        )
+        ), warnings
 
 
 def _edited_after_reply(review: dict[str, Any], updated: datetime) -> bool:

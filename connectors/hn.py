@@ -15,6 +15,8 @@
   query arrives in the poll with its `parent_id`; otherwise `recheck` reads the item tree
   `/items/{id}` of each open mention (bounded by `recheck_limit`) for a direct child by
   the brand. The child's parent is the node that contains it in the tree.
+  An item the recheck cannot read (a 4xx, a malformed tree) is skipped and counted in a
+  warning; a recheck that reads none raises the first error.
 - Quirks: text is HTML (`comment_text`, `story_text`, item `text`) and is stripped to
   plain text; a story's own link goes to `extra["link"]`, the mention URL is the HN page.
   Items of the tree may have null text, title or points; deleted ones have no author.
@@ -43,6 +45,7 @@ from connectors.durations import Duration
 from connectors.errors import MalformedResponse, NotFoundError
 from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +174,12 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
                 result.warnings.append(str(exc))
                 continue
             newest = max(newest, int(created.timestamp()))
-            self._add(hit, created, result)
+            result.add(self._item(hit, created))
         result.state = FeedCursor(cursor=str(newest))
         return result
 
-    def _add(self, hit: dict[str, Any], created: datetime, result: PollResult) -> None:
+    def _item(self, hit: dict[str, Any], created: datetime) -> MentionRecord | BrandReply | None:
+        """A hit as a mention, or the brand's comment as its reply (None: a brand story)."""
         item_id = str(hit["objectID"])
         author = hit.get("author") if isinstance(hit.get("author"), str) else None
         raw_tags = hit.get("_tags")
@@ -184,20 +188,18 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
         parent = hit.get("parent_id")
         identity = self.brand_identity(author, None)
         if identity is not None:
-            if is_comment and parent is not None:
-                result.brand_replies.append(
-                    BrandReply(
-                        platform=self.platform,
-                        external_id=item_id,
-                        in_reply_to=str(parent),
-                        created_at=created,
-                        author=author,
-                        url=ITEM_URL.format(item_id),
-                        text=html_to_text(hit.get("comment_text")),
-                        bot=identity.bot,
-                    )
-                )
-            return
+            if not is_comment or parent is None:
+                return None
+            return BrandReply(
+                platform=self.platform,
+                external_id=item_id,
+                in_reply_to=str(parent),
+                created_at=created,
+                author=author,
+                url=ITEM_URL.format(item_id),
+                text=html_to_text(hit.get("comment_text")),
+                bot=identity.bot,
+            )
         if is_comment:
             text = html_to_text(hit.get("comment_text"))
             title = hit.get("story_title")
@@ -206,19 +208,17 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
             title = hit.get("title")
         story = hit.get("story_id")
         link = hit.get("url") or hit.get("story_url")
-        result.mentions.append(
-            MentionRecord(
-                platform=self.platform,
-                external_id=item_id,
-                created_at=created,
-                text=text,
-                url=ITEM_URL.format(item_id),
-                author=author,
-                title=clean_text(title) if isinstance(title, str) else None,
-                parent_id=str(parent) if is_comment and parent is not None else None,
-                thread_id=str(story) if story is not None else item_id,
-                extra={"link": link} if link else {},
-            )
+        return MentionRecord(
+            platform=self.platform,
+            external_id=item_id,
+            created_at=created,
+            text=text,
+            url=ITEM_URL.format(item_id),
+            author=author,
+            title=clean_text(title) if isinstance(title, str) else None,
+            parent_id=str(parent) if is_comment and parent is not None else None,
+            thread_id=str(story) if story is not None else item_id,
+            extra={"link": link} if link else {},
         )
 
     def recheck(
@@ -230,6 +230,7 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
         open_ids = {m.external_id for m in mentions if m.platform == self.platform}
         found: dict[str, BrandReply] = {}
         answered: set[str] = set()
+        unreadable = Unreadable("hn")
         walked = 0
         for mention in mentions:
             if walked >= self.options.recheck_limit:
@@ -241,11 +242,16 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
             walked += 1
             try:
                 _response, body = fetch(client, f"{self.base_url}/items/{mention.external_id}")
+                tree = decode_json_object(body, "Algolia items")
             except NotFoundError as exc:
                 # a deleted item: skip it, the others still count
                 log.warning("hn recheck of %s skipped: %s", mention.external_id, exc)
+                unreadable.answered()
                 continue
-            tree = decode_json_object(body, "Algolia items")
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
+                continue
+            unreadable.answered()
             children = list(walk_children(tree, MAX_TREE_NODES))
             # a tree cut at MAX_TREE_NODES may hide an earlier brand reply
             cut = len(children) >= MAX_TREE_NODES
@@ -274,4 +280,5 @@ class HackerNewsConnector(Connector[HackerNewsOptions]):
                 found.setdefault(reply.external_id, reply)
                 if not identity.bot:
                     answered.add(parent_id)
+        unreadable.done()
         return sorted(found.values(), key=lambda r: r.created_at)

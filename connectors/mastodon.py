@@ -58,6 +58,7 @@ from connectors.errors import (
 )
 from connectors.http import fetch
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 PAGE_SIZE = 40  # the documented maximum for timelines, notifications and search
 # GET /api/v1/statuses/:id/context (app/controllers/api/v1/statuses_controller.rb):
@@ -250,7 +251,10 @@ class MastodonConnector(Connector[MastodonOptions]):
         for item in items:
             if cursor is not None and id_key(str(item["id"])) <= id_key(cursor):
                 continue  # a server that ignored min_id: already seen
-            self._collect(item, result, oldest_wanted)
+            found, warning = self._collect(item, oldest_wanted)
+            result.add(found)
+            if warning:
+                result.warnings.append(warning)
         newest = max((str(item["id"]) for item in items), key=id_key, default=None)
         if newest is not None and (cursor is None or id_key(newest) > id_key(cursor)):
             cursor = newest
@@ -278,24 +282,23 @@ class MastodonConnector(Connector[MastodonOptions]):
         return min(times, default=datetime.max.replace(tzinfo=UTC))
 
     def _collect(
-        self, item: dict[str, Any], result: PollResult, oldest_wanted: datetime | None
-    ) -> None:
+        self, item: dict[str, Any], oldest_wanted: datetime | None
+    ) -> tuple[MentionRecord | BrandReply | None, str | None]:
+        """A status as a mention or the brand's reply (or neither), and a warning if skipped."""
         status = item.get("status") if self.options.mentions else item
         if not isinstance(status, dict):
-            return  # a notification whose status was deleted or is no longer visible
+            return None, None  # a notification whose status was deleted or is no longer visible
         if status.get("reblog"):
-            return  # a boost repeats someone else's post; it is not a new mention
+            return None, None  # a boost repeats someone else's post; it is not a new mention
         record = self._record(status)
         if record is None:
-            result.warnings.append(f"skipped status {status.get('id')}: no usable created_at")
-            return
+            return None, f"skipped status {status.get('id')}: no usable created_at"
         if oldest_wanted and record.created_at < oldest_wanted:
-            return
+            return None, None
         identity = self._brand(status.get("account"))
         if identity is None:
-            result.mentions.append(record)
-        elif record.parent_id:
-            result.brand_replies.append(BrandReply.answering(record, identity))
+            return record, None
+        return (BrandReply.answering(record, identity) if record.parent_id else None), None
 
     # --- records --------------------------------------------------------------------------
 
@@ -350,28 +353,33 @@ class MastodonConnector(Connector[MastodonOptions]):
     ) -> list[BrandReply]:
         """The brand's replies among the descendants of open mentions (bounded walk).
 
-        A deleted mention (404) is skipped; a transient failure after the first request
-        ends the walk with what was found, the next sweep asks again.
+        A deleted mention (404) is skipped; an unreadable one (a 4xx, a malformed answer) is
+        skipped and counted (`Unreadable`: raised when none could be read); a transient
+        failure after the first request ends the walk with what was found, the next sweep
+        asks again.
         """
         if not self.identities:
             return []
         headers = self._auth_headers()
         replies: dict[str, BrandReply] = {}
         targets = [m for m in mentions if m.platform == self.platform][: self.options.max_rechecks]
+        unreadable = Unreadable("mastodon")
         for number, mention in enumerate(targets):
             path = f"/api/v1/statuses/{quote(mention.external_id, safe='')}/context"
             try:
                 response, body = self._get(client, path, {}, headers, now)
+                descendants = _descendants(body, path)
             except NotFoundError:
+                unreadable.answered()
                 continue  # gone or never visible to us: nothing to find
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
+                continue
             except TransientError:
                 if number == 0:
                     raise
                 break
-            data = decode_json(body, path)
-            descendants = data.get("descendants") if isinstance(data, dict) else None
-            if not isinstance(descendants, list):
-                raise MalformedResponse(f"{path}: no `descendants` list")
+            unreadable.answered()
             # /context has no paging: it stops at 60 descendants (20 levels deep) without a
             # token and at 4096 with one; a full list may have left an earlier reply out
             limit = CONTEXT_LIMIT if headers else ANONYMOUS_CONTEXT_LIMIT
@@ -387,7 +395,17 @@ class MastodonConnector(Connector[MastodonOptions]):
                     replies[record.external_id] = reply
             if self._exhausted(response):
                 break
+        unreadable.done()
         return list(replies.values())
+
+
+def _descendants(body: bytes, path: str) -> list[Any]:
+    """The `descendants` of a /context answer."""
+    data = decode_json(body, path)
+    descendants = data.get("descendants") if isinstance(data, dict) else None
+    if not isinstance(descendants, list):
+        raise MalformedResponse(f"{path}: no `descendants` list")
+    return descendants
 
 
 def _str_or_none(value: Any) -> str | None:

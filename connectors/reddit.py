@@ -13,8 +13,11 @@
   refreshed by something else. Tokens are cached for their `expires_in`, renewed after a 401,
   and shared (through `Logins`) by every feed of the same app and user.
 - Rate limit: per token, announced on every answer as `x-ratelimit-remaining` (a float),
-  `x-ratelimit-used` and `x-ratelimit-reset` (seconds to the end of the window). Remaining
-  below one, or a 429, raises RateLimited(retry_after=Retry-After, else reset).
+  `x-ratelimit-used` and `x-ratelimit-reset` (seconds to the end of the window). A 429
+  raises RateLimited(retry_after=Retry-After, else reset). An answer with remaining below one
+  is kept; the poll (or recheck) stops asking and returns what it read, and the next request
+  before the reset raises RateLimited(retry_after=the rest of the window). A listing cut short
+  that way keeps its cursor, so the next poll reads back to it again.
 - Cursor: JSON `{listing: newest fullname seen}`. Each poll reads the newest page and pages
   back with `after=` until it meets an id at or below the saved one (base36 ids grow with
   time), at most `max_pages`; the first run keeps only the last `backfill`. The `before=`
@@ -24,7 +27,8 @@
 - Brand reply: a comment (t1) whose author is a configured `reddit` identity. A subreddit's
   comment stream shows it in the poll; for search and mentions, `recheck` walks
   `/comments/{article}?comment={id}` (sort old, two levels) of each open mention, bounded
-  by `recheck_limit` threads per call.
+  by `recheck_limit` threads per call. A deleted thread is skipped, an unreadable one
+  skipped and counted (connectors/unreadable.py).
 - Quirks: `[deleted]` / `[removed]` comment bodies are skipped (a deleted post keeps its
   title and stays); a `[deleted]` author becomes None. `more` stubs (comments the tree left
   out) are not expanded: a brand reply hidden behind one is found once the thread is short
@@ -38,7 +42,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -65,6 +69,7 @@ from connectors.errors import (
 )
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch, parse_retry_after
 from connectors.text import clean_text, html_to_text
+from connectors.unreadable import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +189,37 @@ def _thread_id(data: dict[str, Any]) -> str | None:
     return f"t3_{match.group(1)}" if match else None
 
 
+def _budget_wait(response: httpx.Response) -> float | None:
+    """Seconds to the window's reset when an answer says no request is left, else None."""
+    remaining = response.headers.get("x-ratelimit-remaining")
+    try:
+        exhausted = remaining is not None and float(remaining) < 1
+    except ValueError:
+        exhausted = False
+    if not exhausted:
+        return None
+    reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
+    return reset if reset is not None else MAX_RETRY_AFTER
+
+
+def _used_up(response: httpx.Response) -> str:
+    used = response.headers.get("x-ratelimit-used")
+    return f"reddit rate limit used up ({used} requests this window)"
+
+
+def _load_cursor(raw: str | None) -> tuple[dict[str, str], list[str]]:
+    """The saved newest fullname per listing, and a warning when the cursor was unreadable."""
+    if not raw:
+        return {}, []
+    try:
+        loaded = loads(raw)
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        return {}, [f"ignored an unreadable reddit cursor {raw[:40]!r}"]
+    return {k: v for k, v in loaded.items() if isinstance(v, str) and _FULLNAME.match(v)}, []
+
+
 def _children(listing: Any) -> list[dict[str, Any]]:
     """The things of a Listing; anything else is not what Reddit documents."""
     if not isinstance(listing, dict) or listing.get("kind") != "Listing":
@@ -192,6 +228,17 @@ def _children(listing: Any) -> list[dict[str, Any]]:
     if not isinstance(children, list):
         raise MalformedResponse("a reddit Listing without data.children")
     return [c for c in children if isinstance(c, dict) and isinstance(c.get("data"), dict)]
+
+
+@dataclass
+class _PagedBack:
+    """One listing paged back: the items to keep, the newest id seen, what to tell the
+    operator, and whether the rate limit stopped it before it met the saved id."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    newest: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    cut_short: bool = False  # the rate limit stopped it before the saved id
 
 
 @dataclass
@@ -245,6 +292,12 @@ class RedditConnector(Connector[RedditOptions]):
     platform = "reddit"
     default_interval = 120
     default_base_url = "https://oauth.reddit.com"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # an answer that used up the budget is kept; the wait holds back the NEXT request
+        self._wait_until: datetime | None = None
+        self._wait_reason = ""
 
     # -- auth -----------------------------------------------------------------------------
 
@@ -326,7 +379,8 @@ class RedditConnector(Connector[RedditOptions]):
     # -- HTTP -----------------------------------------------------------------------------
 
     def _check_rate(self, response: httpx.Response) -> None:
-        """Reddit's own rate-limit headers: an empty budget or a 429 waits for the reset."""
+        """A 429, or a failed answer that used up the budget, waits for the reset. A good
+        answer that used it up is kept (`_note_budget`): only the next request waits."""
         reset = parse_retry_after(response.headers.get("x-ratelimit-reset"))
         if response.status_code == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -334,22 +388,33 @@ class RedditConnector(Connector[RedditOptions]):
                 "reddit rate limit reached (429)",
                 retry_after=retry_after if retry_after is not None else reset,
             )
-        remaining = response.headers.get("x-ratelimit-remaining")
-        try:
-            exhausted = remaining is not None and float(remaining) < 1
-        except ValueError:
-            exhausted = False
-        if exhausted:
+        wait = _budget_wait(response)
+        if wait is not None and response.status_code >= 400:
+            raise RateLimited(_used_up(response), retry_after=wait)
+
+    def _note_budget(self, response: httpx.Response, now: datetime) -> None:
+        """An answer with the budget used up: no request before the window's reset."""
+        wait = _budget_wait(response)
+        if wait is not None:
+            until = now + timedelta(seconds=wait)
+            if self._wait_until is None or until > self._wait_until:
+                self._wait_until, self._wait_reason = until, _used_up(response)
+
+    def _paused(self, now: datetime) -> bool:
+        return self._wait_until is not None and now < self._wait_until
+
+    def _raise_if_waiting(self, now: datetime) -> None:
+        if self._wait_until is not None and now < self._wait_until:
             raise RateLimited(
-                f"reddit rate limit used up ({response.headers.get('x-ratelimit-used')} "
-                "requests this window)",
-                retry_after=reset if reset is not None else MAX_RETRY_AFTER,
+                self._wait_reason, retry_after=(self._wait_until - now).total_seconds()
             )
 
     def _get(
         self, client: httpx.Client, path: str, params: dict[str, str], now: datetime
     ) -> tuple[int, Any]:
-        """GET one API path; returns (status, parsed JSON), status 304 with None."""
+        """GET one API path; returns (status, parsed JSON), status 304 with None. Raises
+        RateLimited while an earlier answer's used-up budget has not been reset."""
+        self._raise_if_waiting(now)
         for attempt in (1, 2):
             token = self._access_token(client, now)
             try:
@@ -369,6 +434,7 @@ class RedditConnector(Connector[RedditOptions]):
                     self.logins.forget(self._account(client_id), token)
                     continue
                 raise
+            self._note_budget(response, now)
             if response.status_code == 304:
                 return 304, None
             try:
@@ -418,36 +484,29 @@ class RedditConnector(Connector[RedditOptions]):
         return [("mentions", "/message/mentions", {})]
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
-        result = PollResult()
-        cursors = self._load_cursor(state.cursor, result)
+        cursors, warnings = _load_cursor(state.cursor)
         things: dict[str, dict[str, Any]] = {}
-        for key, path, extra in self._listings():
+        for number, (key, path, extra) in enumerate(self._listings()):
+            if number and self._paused(now):
+                warnings.append(f"{path}: rate limit used up; read next poll")
+                continue
             saved = cursors.get(key)
             floor = None if saved else now - timedelta(seconds=self.options.backfill)
-            page = self._page_back(client, path, extra, saved, floor, now, result)
+            page = self._page_back(client, path, extra, saved, floor, now)
             if page is None:
                 return PollResult(state=state, not_modified=True)
-            items, newest = page
-            for item in items:
+            warnings.extend(page.warnings)
+            for item in page.items:
                 things.setdefault(item["data"]["name"], item)
-            if newest and (not saved or id_value(newest) > id_value(saved)):
-                cursors[key] = newest
+            if page.cut_short:
+                continue  # the cursor stays: the next poll reads back to it again
+            if page.newest and (not saved or id_value(page.newest) > id_value(saved)):
+                cursors[key] = page.newest
+        result = PollResult(warnings=warnings)
         for thing in things.values():
-            self._add(thing["kind"], thing["data"], result)
+            result.add(self._item(thing["kind"], thing["data"]))
         result.state = FeedCursor(cursor=json.dumps(cursors, sort_keys=True))
         return result
-
-    def _load_cursor(self, raw: str | None, result: PollResult) -> dict[str, str]:
-        if not raw:
-            return {}
-        try:
-            loaded = loads(raw)
-        except ValueError:
-            loaded = None
-        if not isinstance(loaded, dict):
-            result.warnings.append(f"ignored an unreadable reddit cursor {raw[:40]!r}")
-            return {}
-        return {k: v for k, v in loaded.items() if isinstance(v, str) and _FULLNAME.match(v)}
 
     def _page_back(
         self,
@@ -457,17 +516,19 @@ class RedditConnector(Connector[RedditOptions]):
         saved: str | None,
         floor: datetime | None,
         now: datetime,
-        result: PollResult,
-    ) -> tuple[list[dict[str, Any]], str | None] | None:
+    ) -> _PagedBack | None:
         """Items newer than `saved` (or than `floor` on a first run), and the newest id seen.
 
         None means the answer was a 304. The newest id counts items older than `floor` too:
         a first run over a quiet listing still leaves a cursor to continue from.
         """
-        kept: list[dict[str, Any]] = []
-        newest: str | None = None
+        walk = _PagedBack()
         after: str | None = None
         for _page in range(self.options.max_pages):
+            if after and self._paused(now):
+                walk.cut_short = True
+                walk.warnings.append(f"{path}: rate limit used up; older items read next poll")
+                return walk
             params = {"limit": "100", "raw_json": "1", **extra}
             if after:
                 params["after"] = after
@@ -483,30 +544,31 @@ class RedditConnector(Connector[RedditOptions]):
                     continue
                 if not _FULLNAME.match(name):
                     continue
-                if newest is None or id_value(name) > id_value(newest):
-                    newest = name
+                if walk.newest is None or id_value(name) > id_value(walk.newest):
+                    walk.newest = name
                 if saved and id_value(name) <= id_value(saved):
                     reached = True
                     continue
                 try:
                     created = _created(data)
                 except ValueError as exc:
-                    result.warnings.append(str(exc))
+                    walk.warnings.append(str(exc))
                     continue
                 if floor and created < floor:
                     reached = True
                     continue
-                kept.append(child)
+                walk.items.append(child)
             next_after = payload["data"].get("after")
             if reached or not children or not isinstance(next_after, str):
-                return kept, newest
+                return walk
             after = next_after
-        result.warnings.append(
+        walk.warnings.append(
             f"{path}: over {self.options.max_pages} pages since the last poll; older items skipped"
         )
-        return kept, newest
+        return walk
 
-    def _add(self, kind: str, data: dict[str, Any], result: PollResult) -> None:
+    def _item(self, kind: str, data: dict[str, Any]) -> MentionRecord | BrandReply | None:
+        """A listing item as a mention, the brand's reply, or None (deleted, brand post)."""
         name = str(data["name"])
         author = _author(data)
         author_id = data.get("author_fullname") if author else None
@@ -519,25 +581,23 @@ class RedditConnector(Connector[RedditOptions]):
         if identity is not None:
             parent = data.get("parent_id")
             if kind == "t1" and isinstance(parent, str):
-                result.brand_replies.append(self._reply(data, identity.bot))
-            return
+                return self._reply(data, identity.bot)
+            return None
         if kind == "t1" and str(data.get("body") or "").strip() in DELETED:
-            return  # a deleted or removed comment says nothing about anyone
+            return None  # a deleted or removed comment says nothing about anyone
         title = data.get("title") if kind == "t3" else data.get("link_title")
-        result.mentions.append(
-            MentionRecord(
-                platform=self.platform,
-                external_id=name,
-                created_at=created,
-                text="" if text in DELETED else text,
-                url=_url(data),
-                author=author,
-                author_id=author_id,
-                title=clean_text(str(title)) if isinstance(title, str) else None,
-                parent_id=data.get("parent_id") if kind == "t1" else None,
-                thread_id=_thread_id(data) if kind == "t1" else name,
-                extra={"subreddit": data.get("subreddit")},
-            )
+        return MentionRecord(
+            platform=self.platform,
+            external_id=name,
+            created_at=created,
+            text="" if text in DELETED else text,
+            url=_url(data),
+            author=author,
+            author_id=author_id,
+            title=clean_text(str(title)) if isinstance(title, str) else None,
+            parent_id=data.get("parent_id") if kind == "t1" else None,
+            thread_id=_thread_id(data) if kind == "t1" else name,
+            extra={"subreddit": data.get("subreddit")},
         )
 
     def _reply(self, data: dict[str, Any], bot: bool) -> BrandReply:
@@ -565,8 +625,12 @@ class RedditConnector(Connector[RedditOptions]):
         found: dict[str, BrandReply] = {}
         walked = 0
         more_calls = self.options.max_more_calls
+        unreadable = Unreadable("reddit")
         for mention in mentions:
             if walked >= self.options.recheck_limit:
+                break
+            if walked and self._paused(now):
+                log.warning("reddit recheck stopped: rate limit used up; the rest next sweep")
                 break
             if mention.platform != self.platform or mention.external_id in found_parents(found):
                 continue
@@ -579,13 +643,19 @@ class RedditConnector(Connector[RedditOptions]):
             walked += 1
             try:
                 status, payload = self._get(client, f"/comments/{article}", params, now)
+                if status == 304 or not isinstance(payload, list) or len(payload) < 2:
+                    unreadable.answered()
+                    continue
+                walk = walk_tree(_children(payload[1]))
             except NotFoundError as exc:
                 # a deleted thread: skip it, the others still count
                 log.warning("reddit recheck of %s skipped: %s", mention.external_id, exc)
+                unreadable.answered()
                 continue
-            if status == 304 or not isinstance(payload, list) or len(payload) < 2:
+            except MalformedResponse as exc:
+                unreadable.skip(mention.external_id, exc)
                 continue
-            walk = walk_tree(_children(payload[1]))
+            unreadable.answered()
             # a stub under an open mention may hide its earliest brand reply: expand it
             stubs = [s for s in walk.stubs if s.get("parent_id") in open_ids]
             shown, hidden, more_calls = self._expand(
@@ -595,7 +665,8 @@ class RedditConnector(Connector[RedditOptions]):
             for data in walk.comments + shown:
                 reply = self._brand_reply(data, open_ids, unseen)
                 if reply is not None:
-                    _keep_earliest(found, reply)
+                    found[reply.external_id] = _earliest(found.get(reply.external_id), reply)
+        unreadable.done()
         return sorted(found.values(), key=lambda r: r.created_at)
 
     def _brand_reply(
@@ -633,7 +704,7 @@ class RedditConnector(Connector[RedditOptions]):
                 hidden.add(parent)
                 continue
             for start in range(0, len(ids), 100):
-                if calls <= 0:
+                if calls <= 0 or self._paused(now):
                     hidden.add(parent)
                     break
                 calls -= 1
@@ -660,13 +731,14 @@ class RedditConnector(Connector[RedditOptions]):
         return comments, hidden, calls
 
 
-def _keep_earliest(found: dict[str, BrandReply], reply: BrandReply) -> None:
-    """One entry per reply id: the earliest time, and exact if any walk read its thread."""
-    known = found.get(reply.external_id)
+def _earliest(known: BrandReply | None, reply: BrandReply) -> BrandReply:
+    """Of two sightings of one reply id, the earliest time, and exact if any walk read its
+    thread in full."""
     if known is None or reply.created_at < known.created_at:
-        found[reply.external_id] = reply
-    elif reply.created_at == known.created_at and not reply.earlier_unseen:
-        known.earlier_unseen = False
+        return reply
+    if reply.created_at == known.created_at and not reply.earlier_unseen:
+        return replace(known, earlier_unseen=False)
+    return known
 
 
 def found_parents(found: dict[str, BrandReply]) -> set[str]:

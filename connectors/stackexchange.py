@@ -36,7 +36,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,6 +145,17 @@ class _Question:
 
     owner_id: str | None
     link: str | None
+
+
+@dataclass
+class _Asked:
+    """A new question of a search page: its id, its time, and the mention it makes (None
+    when the brand asked it)."""
+
+    qid: int
+    created: int
+    mention: MentionRecord | None
+    question: _Question
 
 
 def _text(value: Any) -> str | None:
@@ -297,9 +308,14 @@ class StackExchangeConnector(Connector[StackExchangeOptions]):
             if wrapper is None:
                 return PollResult(state=state, not_modified=True)
             for item in wrapper["items"]:
-                record = self._question(item, floor, seen, questions, warnings)
-                if record is not None:
-                    mentions.append(record)
+                asked = self._question(item, floor, seen)
+                if isinstance(asked, str):
+                    warnings.append(asked)
+                elif asked is not None:
+                    seen[str(asked.qid)] = asked.created
+                    if asked.mention is not None:
+                        mentions.append(asked.mention)
+                        questions[asked.qid] = asked.question
             if not wrapper.get("has_more"):
                 break
             if self._paused(now):
@@ -324,29 +340,23 @@ class StackExchangeConnector(Connector[StackExchangeOptions]):
         )
 
     def _question(
-        self,
-        item: Any,
-        floor: int | None,
-        seen: dict[str, int],
-        questions: dict[int, _Question],
-        warnings: list[str],
-    ) -> MentionRecord | None:
+        self, item: Any, floor: int | None, seen: Mapping[str, int]
+    ) -> _Asked | str | None:
+        """A search item as a new question, a warning (str), or None (a repeat, too old)."""
         if not isinstance(item, dict):
             raise MalformedResponse("Stack Exchange search: an item is not an object")
         qid, created = item.get("question_id"), item.get("creation_date")
         if not isinstance(qid, int) or not isinstance(created, int):
-            warnings.append("skipped a question without question_id or creation_date")
-            return None
+            return "skipped a question without question_id or creation_date"
         if str(qid) in seen or (floor is not None and created < floor):
             return None  # a repeat, or older than asked for: handled by an earlier poll
-        seen[str(qid)] = created
         author, author_id = _owner(item)
-        if self.brand_identity(author, author_id):
-            return None  # the brand asking is not a mention
         link = item.get("link") if isinstance(item.get("link"), str) else None
-        questions[qid] = _Question(owner_id=author_id, link=link)
+        question = _Question(owner_id=author_id, link=link)
+        if self.brand_identity(author, author_id):
+            return _Asked(qid, created, None, question)  # the brand asking is not a mention
         tags = item.get("tags") if isinstance(item.get("tags"), list) else []
-        return MentionRecord(
+        mention = MentionRecord(
             platform=self.platform,
             external_id=f"{self.options.site}:q:{qid}",
             created_at=utc_from_timestamp(created),
@@ -362,6 +372,7 @@ class StackExchangeConnector(Connector[StackExchangeOptions]):
                 "is_answered": item.get("is_answered"),
             },
         )
+        return _Asked(qid, created, mention, question)
 
     # -- brand replies ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,7 @@ from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import AuthError, MalformedResponse
 from connectors.http import fetch
+from connectors.reviews import ReviewRead
 from connectors.text import clean_text, html_to_text
 
 PER_PAGE = 100
@@ -133,7 +135,13 @@ class TrustpilotConnector(Connector[TrustpilotOptions]):
             result.bytes_received += len(body)
             reviews = _reviews(body)
             for review in reviews:
-                created = self._review(review, saved, boundary, now, seen, result)
+                read = self._review(review, saved, boundary, now, seen)
+                result.warnings.extend(read.warnings)
+                if read.new_id is not None:
+                    seen.add(read.new_id)
+                result.add(read.mention)
+                result.add(read.reply)
+                created = read.order_time
                 if created is None:
                     continue
                 changed = max(created, parse_time(review.get("updatedAt")) or created)
@@ -157,30 +165,28 @@ class TrustpilotConnector(Connector[TrustpilotOptions]):
         saved: datetime | None,
         boundary: datetime,
         now: datetime,
-        seen: set[str],
-        result: PollResult,
-    ) -> datetime | None:
-        """Add the review (if new or edited) and its reply to `result`; return createdAt."""
+        seen: Collection[str],
+    ) -> ReviewRead:
+        """The review (if new or edited), its reply, and its createdAt."""
         review_id = str(review.get("id") or "")
         try:
             created = parse_time(review.get("createdAt"))
             updated = parse_time(review.get("updatedAt"))
         except ValueError as exc:
-            result.warnings.append(f"review {review_id or '?'}: bad time: {exc}")
-            return None
+            return ReviewRead(warnings=[f"review {review_id or '?'}: bad time: {exc}"])
         if not review_id or created is None:
-            result.warnings.append(f"review {review_id or '?'} has no id or createdAt; skipped")
-            return None
+            return ReviewRead(
+                warnings=[f"review {review_id or '?'} has no id or createdAt; skipped"]
+            )
         changed = max(created, updated or created)
         if review_id in seen or (created < boundary and (saved is None or changed < saved)):
-            return created  # a repeat, or older than the window (the page crossing it)
-        seen.add(review_id)
-        reply = self._reply(review, review_id, now, result)
+            # a repeat, or older than the window (the page crossing it)
+            return ReviewRead(order_time=created)
+        reply, warnings = self._reply(review, review_id, now)
+        mention = None
         if saved is None or changed >= saved:
-            result.mentions.append(self._mention(review, review_id, created, updated, reply))
-        if reply is not None:
-            result.brand_replies.append(reply)
-        return created
+            mention = self._mention(review, review_id, created, updated, reply)
+        return ReviewRead(review_id, created, mention, reply, warnings)
 
     def _mention(
         self,
@@ -215,22 +221,24 @@ class TrustpilotConnector(Connector[TrustpilotOptions]):
         )
 
     def _reply(
-        self, review: dict[str, Any], review_id: str, now: datetime, result: PollResult
-    ) -> BrandReply | None:
+        self, review: dict[str, Any], review_id: str, now: datetime
+    ) -> tuple[BrandReply | None, list[str]]:
+        """The company's reply to a review, if any, and what was wrong with its time."""
         reply = review.get("companyReply")
         if not isinstance(reply, dict) or not (reply.get("text") or reply.get("createdAt")):
-            return None
+            return None, []
+        warnings: list[str] = []
         try:
             created = parse_time(reply.get("createdAt"))
             updated = parse_time(reply.get("updatedAt"))
         except ValueError as exc:
             created = updated = None
-            result.warnings.append(f"review {review_id}: bad companyReply time: {exc}")
+            warnings.append(f"review {review_id}: bad companyReply time: {exc}")
         modified_only = created is None
         when = created or updated
         if when is None:
             when = now  # the reply exists; the poll time is the latest it can have been written
-            result.warnings.append(
+            warnings.append(
                 f"review {review_id}: companyReply has no time; recorded at the poll time"
             )
         business = review.get("businessUnit") or {}
@@ -248,7 +256,7 @@ class TrustpilotConnector(Connector[TrustpilotOptions]):
             text=html_to_text(reply.get("text")) or None,
             bot=identity.bot if identity else False,
             seen_modified_only=modified_only,
-        )
+        ), warnings
 
 
 def _reviews(body: bytes) -> list[dict[str, Any]]:

@@ -384,6 +384,44 @@ def test_connect_recheck_reads_open_reviews_and_finds_a_later_reply(
     ]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(400),
+        # a recorded answer that is not a customerReviews item: the public feed's JSON
+        httpx.Response(200, content=JP),
+    ],
+    ids=["refused", "malformed"],
+)
+def test_connect_recheck_skips_one_unreadable_review_and_reads_the_others(
+    bad: httpx.Response,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connector, _ = _connect(tmp_path, monkeypatch)
+    page = json.loads(CONNECT_PAGE1)
+    with_reply = {"data": page["data"][0], "included": [page["included"][0]], "links": {}}
+    chn = json.loads(CONNECT_CHN)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(REVIEW_A):
+            return httpx.Response(200, json=with_reply)
+        return bad
+
+    first = _poll(connector, _connect_pages, FeedCursor(cursor="2026-11-21T00:00:00+00:00"))
+    chn_mention = type(first.mentions[0])(
+        platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
+    )
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        replies = connector.recheck(client, [chn_mention, first.mentions[0]], NOW)
+    assert [r.in_reply_to for r in replies] == [REVIEW_A]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert f"appstore recheck: skipped 1 of 2 items it could not read (first: {chn['id']}:" in (
+        warning.message
+    )
+
+
 def test_connect_401_not_authorized_raises_auth_error_naming_the_env_vars(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
+from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, discourse
 from connectors.discourse import DiscourseConnector, DiscourseOptions, post_id
 from tests.connectors.conformance import fixture_bytes
 
@@ -63,6 +64,73 @@ def test_recorded_topic_reply_answers_the_post_it_replies_to() -> None:
     assert (reply.author, reply.author_id, reply.bot) == ("splattne", "50", False)
     assert reply.url == f"{FORUM}/t/this-site-is-a-sandbox-it-is-reset-every-day/57/14"
     assert reply.text == "What? So I have to post this every day?"
+
+
+def serve_topic_in_chunks(first: int, seen: list[httpx.Request]) -> httpx.Client:
+    """Recorded topic 57 whose /t/57.json carries only its first `first` posts (its `stream`
+    still lists all four ids, as a long topic's does); /t/57/posts.json?post_ids[]=..
+    answers the asked posts of the recording in the documented {"post_stream": {"posts"}}."""
+    topic = json.loads(fixture_bytes("discourse", TOPIC_57))
+    recorded = topic["post_stream"]["posts"]
+    topic["post_stream"]["posts"] = recorded[:first]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/t/57.json":
+            return httpx.Response(200, json=topic)
+        if request.url.path == "/t/57/posts.json":
+            asked = {int(i) for i in request.url.params.get_list("post_ids[]")}
+            posts = [p for p in recorded if p["id"] in asked]
+            return httpx.Response(200, json={"post_stream": {"posts": posts}, "id": 57})
+        return httpx.Response(404)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_recheck_reads_the_topic_past_its_first_chunk_to_the_brand_reply() -> None:
+    """splattne's #14 (id 226) answers #1 but is not in the first chunk: the walk asks for the
+    stream's later posts and finds it, exact (every post before it was read)."""
+    forum = connector((BrandIdentity("discourse", handle="splattne"),), query="sandbox")
+    mention = MentionRecord("discourse", "t/57/1", datetime(2013, 2, 4, 20, 26, tzinfo=UTC), "")
+    seen: list[httpx.Request] = []
+    with serve_topic_in_chunks(3, seen) as http:
+        (reply,) = forum.recheck(http, [mention], datetime(2013, 2, 6, tzinfo=UTC))
+    assert [r.url.path for r in seen] == ["/t/57.json", "/t/57/posts.json"]
+    assert seen[1].url.params.get_list("post_ids[]") == ["226"]
+    assert (reply.external_id, reply.in_reply_to) == ("t/57/14", "t/57/1")
+    assert reply.created_at == datetime(2013, 2, 5, 17, 14, 17, 364000, tzinfo=UTC)
+    assert reply.earlier_unseen is False
+
+
+def test_recheck_of_a_long_topic_stops_after_max_pages_more_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(discourse, "POSTS_PER_CALL", 1)
+    forum = connector(
+        (BrandIdentity("discourse", handle="splattne"),), query="sandbox", max_pages=2
+    )
+    mention = MentionRecord("discourse", "t/57/1", datetime(2013, 2, 4, 20, 26, tzinfo=UTC), "")
+    seen: list[httpx.Request] = []
+    with serve_topic_in_chunks(1, seen) as http:
+        assert forum.recheck(http, [mention], datetime(2013, 2, 6, tzinfo=UTC)) == []
+    asked = [r.url.params.get_list("post_ids[]") for r in seen[1:]]
+    assert asked == [["84"], ["86"]], "two more calls, #14 (226) left for a later walk"
+
+
+@pytest.mark.parametrize("status", [404, 400])
+def test_recheck_skips_a_deleted_or_unreadable_topic_and_reads_the_next(status: int) -> None:
+    forum = connector((BrandIdentity("discourse", handle="splattne"),), query="sandbox")
+    gone = MentionRecord("discourse", "t/58/1", datetime(2013, 2, 4, 20, 26, tzinfo=UTC), "")
+    mention = MentionRecord("discourse", "t/57/1", datetime(2013, 2, 4, 20, 26, tzinfo=UTC), "")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/t/58.json":
+            return httpx.Response(status)
+        return httpx.Response(200, content=fixture_bytes("discourse", TOPIC_57))
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        (reply,) = forum.recheck(http, [gone, mention], datetime(2013, 2, 6, tzinfo=UTC))
+    assert reply.in_reply_to == "t/57/1"
 
 
 def test_staff_is_brand_counts_staff_posts_but_not_moderator_actions() -> None:

@@ -199,6 +199,71 @@ def test_bot_reply_first_does_not_count_and_the_first_human_brand_reply_does() -
     assert (first_human.text or "").startswith("I could reproduce this with your code above.")
 
 
+def _comments_in_pages(size: int) -> Any:
+    """The recorded PyGithub#3372 comments served `size` a page, each page with a Link
+    header to the next in the recorded form (`<...&page=N>; rel="next"`)."""
+    body, _, headers = recorded("issue_pygithub_3372_comments_per_page4")
+    comments = json.loads(body)
+    url = "https://api.github.com/repos/PyGithub/PyGithub/issues/3372/comments"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        chunk = comments[(page - 1) * size : page * size]
+        links = dict(headers)
+        if page * size < len(comments):
+            links["Link"] = f'<{url}?per_page={size}&page={page + 1}>; rel="next"'
+        return httpx.Response(200, json=chunk, headers=links)
+
+    return answer
+
+
+def test_recheck_pages_through_the_comments_to_a_reply_after_the_first_page() -> None:
+    """EnricoMi (the brand) first answers in the recorded thread's second comment; served one
+    comment a page, the walk follows rel="next" to it and stops there."""
+    gh = connector((BrandIdentity("github", handle="EnricoMi"),), query="PyGithub per_page")
+    mention = MentionRecord(
+        "github", "PyGithub/PyGithub#3372", datetime(2025, 9, 15, tzinfo=UTC), ""
+    )
+    seen: list[httpx.Request] = []
+    with client(_comments_in_pages(1), seen) as http:
+        replies = gh.recheck(http, [mention], datetime(2025, 9, 29, tzinfo=UTC))
+    assert [r.url.params.get("page") for r in seen] == [None, "2"]
+    [reply] = replies
+    assert reply.created_at == datetime(2025, 9, 16, 19, 22, 2, tzinfo=UTC)
+    assert reply.earlier_unseen is False, "every comment before it was read"
+
+
+def test_recheck_reads_at_most_max_pages_of_comments_per_issue() -> None:
+    gh = connector(
+        (BrandIdentity("github", handle="EnricoMi"),), query="PyGithub per_page", max_pages=1
+    )
+    mention = MentionRecord(
+        "github", "PyGithub/PyGithub#3372", datetime(2025, 9, 15, tzinfo=UTC), ""
+    )
+    seen: list[httpx.Request] = []
+    with client(_comments_in_pages(1), seen) as http:
+        assert gh.recheck(http, [mention], datetime(2025, 9, 29, tzinfo=UTC)) == []
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("status", [404, 410, 400])
+def test_recheck_skips_a_deleted_or_unreadable_issue_and_reads_the_next(status: int) -> None:
+    gh = connector((BrandIdentity("github", handle="EnricoMi"),), query="PyGithub per_page")
+    gone = MentionRecord("github", "PyGithub/PyGithub#1", datetime(2025, 9, 15, tzinfo=UTC), "")
+    mention = MentionRecord(
+        "github", "PyGithub/PyGithub#3372", datetime(2025, 9, 15, tzinfo=UTC), ""
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/issues/1/comments"):
+            return httpx.Response(status)
+        return reply_with("issue_pygithub_3372_comments_per_page4")
+
+    with client(answer, []) as http:
+        replies = gh.recheck(http, [gone, mention], datetime(2025, 9, 29, tzinfo=UTC))
+    assert {r.in_reply_to for r in replies} == {"PyGithub/PyGithub#3372"}
+
+
 def test_a_bot_account_is_a_bot_reply_even_when_configured_without_bot() -> None:
     """Recorded vercel[bot] comment (user.type "Bot") on CS485-Harmony/Harmony#546."""
     gh = connector((BrandIdentity("github", handle="vercel[bot]"),), query="deploy")

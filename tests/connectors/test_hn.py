@@ -128,8 +128,34 @@ def test_recheck_skips_a_missing_item_and_reads_the_next() -> None:
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(400, json={"error": "bad request"}),
+        # the recorded tree cut short: a body that is not JSON
+        httpx.Response(200, content=ITEM_1[: len(ITEM_1) // 2]),
+    ],
+    ids=["refused", "malformed"],
+)
+def test_recheck_skips_one_unreadable_item_counts_it_and_reads_the_others(
+    bad: httpx.Response, caplog: pytest.LogCaptureFixture
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/items/2"):
+            return bad
+        return httpx.Response(200, content=ITEM_1)
+
+    mentions = [_mention("2"), _mention("1")]
+    with httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client:
+        replies = _connector((SAMA,)).recheck(client, mentions, NOW)
+    assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "hn recheck: skipped 1 of 2 items it could not read (first: 2:" in warning.message
+
+
 def test_recheck_reports_a_refusal_it_cannot_take_for_a_deleted_item() -> None:
-    # only a 404 means "deleted": a 400 (a changed API, a proxy's error page) is not skipped
+    # only a 404 means "deleted": a 400 on every item (a changed API, a proxy's error page)
+    # is the feed's failure, not one item's
     answer = lambda request: httpx.Response(400, json={"error": "bad request"})  # noqa: E731
     with (
         httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client,

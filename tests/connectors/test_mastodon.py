@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, RateLimited
+from connectors.errors import MalformedResponse
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
 
@@ -128,6 +129,42 @@ def test_recheck_skips_a_deleted_mention_and_goes_on() -> None:
     with _client(handler) as client:
         replies = connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert [r.external_id for r in replies] == ["110446984249325790"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(400),
+        # the recorded context cut short: a body that is not JSON
+        httpx.Response(200, content=CONTEXT[: len(CONTEXT) // 2]),
+    ],
+    ids=["refused", "malformed"],
+)
+def test_recheck_skips_one_unreadable_context_counts_it_and_reads_the_others(
+    bad: httpx.Response, caplog: pytest.LogCaptureFixture
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/1/" in request.url.path:
+            return bad
+        return httpx.Response(200, content=CONTEXT)
+
+    connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
+    with _client(handler) as client:
+        replies = connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
+    assert [r.external_id for r in replies] == ["110446984249325790"]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "mastodon recheck: skipped 1 of 2 items it could not read (first: 1:" in (
+        warning.message
+    )
+
+
+def test_recheck_raises_when_no_context_could_be_read() -> None:
+    connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
+    with (
+        _client(lambda request: httpx.Response(400)) as client,
+        pytest.raises(MalformedResponse, match="unexpected HTTP 400"),
+    ):
+        connector.recheck(client, [_mention("1"), _mention("2")], NOW)
 
 
 def test_brand_status_with_in_reply_to_in_the_poll_is_a_reply_not_a_mention() -> None:

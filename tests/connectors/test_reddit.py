@@ -227,21 +227,85 @@ def test_options_need_exactly_one_source() -> None:
 # -- rate limits -----------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("env")
-def test_recorded_headers_with_nothing_remaining_raise_rate_limited_until_the_reset() -> None:
+def _used_up() -> dict[str, str]:
+    """The recorded inbox answer's rate-limit headers, with nothing remaining."""
     headers = _recorded_headers("message_mentions_inbox_2025.headers.json")
     assert headers["x-ratelimit-reset"] == "53"
-    headers["x-ratelimit-remaining"] = "0.0"
+    return {**headers, "x-ratelimit-remaining": "0.0"}
+
+
+@pytest.mark.usefixtures("env")
+def test_an_answer_that_uses_up_the_budget_is_kept_and_the_next_request_waits() -> None:
     recorder = Recorder(
-        {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json", **headers)}
+        {
+            "token": _token,
+            "/message/mentions": _body("message_mentions_inbox_2025.json", **_used_up()),
+        }
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
-        pytest.raises(RateLimited) as caught,
-    ):
-        connector.poll(client, FeedCursor(), NOW)
-    assert caught.value.retry_after == 53
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+        assert len(result.mentions) == 16, "the answer that spent the budget is kept"
+        assert result.state.cursor
+        with pytest.raises(RateLimited) as caught:
+            connector.poll(client, result.state, NOW + timedelta(seconds=20))
+        assert caught.value.retry_after == 33, "53 s from the answer, 20 s of them gone"
+        assert len(recorder.api_requests()) == 1, "nothing is asked before the reset"
+        connector.poll(client, result.state, NOW + timedelta(seconds=53))
+    assert len(recorder.api_requests()) == 2
+
+
+@pytest.mark.usefixtures("env")
+def test_a_used_up_budget_stops_the_poll_before_its_next_listing_and_page() -> None:
+    """The comments answer spends the budget: its items are kept, the posts listing waits
+    for the next poll, and neither cursor skips what was not read."""
+    recorder = Recorder(
+        {
+            "token": _token,
+            "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json", **_used_up()),
+            "/r/kakapo/new": _body("r_askreddit_new_limit100.json"),
+        }
+    )
+    connector = _connector(subreddit="kakapo", listings=["comments", "posts"])
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+    assert [r.url.path for r in recorder.api_requests()] == ["/r/kakapo/comments"]
+    assert result.mentions, "the comments read are kept"
+    assert "posts" not in json.loads(result.state.cursor or "")
+    assert any("rate limit used up" in w for w in result.warnings)
+
+
+@pytest.mark.usefixtures("env")
+def test_a_used_up_budget_while_paging_back_keeps_the_page_and_the_saved_cursor() -> None:
+    recorder = Recorder(
+        {"token": _token, "/r/askreddit/new": _body("r_askreddit_new_limit100.json", **_used_up())}
+    )
+    connector = _connector(subreddit="askreddit", listings=["posts"])
+    state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        result = connector.poll(client, state, NOW)
+    assert len(recorder.api_requests()) == 1, "no second page before the reset"
+    assert len(result.mentions) == 100
+    assert json.loads(result.state.cursor or "") == {"posts": "t3_48e000"}, (
+        "the posts between the page and the saved id are read next poll"
+    )
+
+
+@pytest.mark.usefixtures("env")
+def test_a_used_up_budget_ends_the_recheck_with_the_replies_found() -> None:
+    recorder = Recorder(
+        {
+            "token": _token,
+            "/comments/": _body("comment_context_57dw9a_with_more_and_deleted.json", **_used_up()),
+        }
+    )
+    brand = BrandIdentity(platform="reddit", handle="StanGibson18")
+    connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
+    mentions = [_mention("t1_d8r4im1", "t3_57dw9a"), _mention("t1_abc", "t3_other")]
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        replies = connector.recheck(client, mentions, NOW)
+    assert len(recorder.api_requests()) == 1
+    assert "t1_d8r79x6" in {r.external_id for r in replies}
 
 
 @pytest.mark.usefixtures("env")
@@ -552,6 +616,41 @@ def test_recheck_skips_a_deleted_thread_and_walks_the_next() -> None:
     with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(400),
+        # the recorded thread cut short: a body that is not JSON
+        httpx.Response(
+            200, content=_fixture("comment_context_57dw9a_with_more_and_deleted.json")[:500]
+        ),
+    ],
+    ids=["refused", "malformed"],
+)
+@pytest.mark.usefixtures("env")
+def test_recheck_skips_one_unreadable_thread_counts_it_and_walks_the_next(
+    bad: httpx.Response, caplog: pytest.LogCaptureFixture
+) -> None:
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/comments/bad":
+            return bad
+        return httpx.Response(
+            200, content=_fixture("comment_context_57dw9a_with_more_and_deleted.json")
+        )
+
+    recorder = Recorder({"token": _token, "/comments/": route})
+    brand = BrandIdentity(platform="reddit", handle="StanGibson18")
+    connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
+    mentions = [_mention("t1_abc", "t3_bad"), _mention("t1_d8r4im1", "t3_57dw9a")]
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        replies = connector.recheck(client, mentions, NOW)
+    assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
+    assert any(
+        "reddit recheck: skipped 1 of 2 items it could not read (first: t1_abc:" in r.message
+        for r in caplog.records
+    )
 
 
 @pytest.mark.usefixtures("env")
