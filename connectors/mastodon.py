@@ -355,8 +355,8 @@ class MastodonConnector(Connector[MastodonOptions]):
 
         A deleted mention (404) is skipped; an unreadable one (a 4xx, a malformed answer) is
         skipped and counted (`Unreadable`: raised when none could be read); a transient
-        failure after the first request ends the walk with what was found, the next sweep
-        asks again.
+        failure once a context was read ends the walk with what was found (the next sweep
+        asks again), before that it is raised.
         """
         if not self.identities:
             return []
@@ -364,7 +364,7 @@ class MastodonConnector(Connector[MastodonOptions]):
         replies: dict[str, BrandReply] = {}
         targets = [m for m in mentions if m.platform == self.platform][: self.options.max_rechecks]
         unreadable = Unreadable("mastodon")
-        for number, mention in enumerate(targets):
+        for mention in targets:
             path = f"/api/v1/statuses/{quote(mention.external_id, safe='')}/context"
             try:
                 response, body = self._get(client, path, {}, headers, now)
@@ -376,7 +376,8 @@ class MastodonConnector(Connector[MastodonOptions]):
                 unreadable.skip(mention.external_id, exc)
                 continue
             except TransientError:
-                if number == 0:
+                if not unreadable.answers:
+                    # nothing read yet: the wait is the feed's news, not the skipped items
                     raise
                 break
             unreadable.answered()

@@ -641,6 +641,9 @@ class RedditConnector(Connector[RedditOptions]):
             if mention.external_id.startswith("t1_"):
                 params.update(comment=mention.external_id[3:], context="0")
             walked += 1
+            # a token that cannot be had is the feed's failure, not this thread's: raised here
+            # (skipped, every thread would ask the token endpoint again: a login per thread)
+            self._access_token(client, now)
             try:
                 status, payload = self._get(client, f"/comments/{article}", params, now)
                 if status == 304 or not isinstance(payload, list) or len(payload) < 2:

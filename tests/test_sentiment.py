@@ -64,6 +64,27 @@ def test_a_short_english_complaint_with_no_opinion_word_is_negative(text: str, p
     ]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason='review1: the built-in "fix the" / "fix it" complaint phrases win over the praise; '
+    "dropping them loses '@acme fix the login pls' (tools/data/labelled_mentions.jsonl)",
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks for helping me fix it!",
+        "Great support, they helped me fix it in 5 minutes",
+        "Awesome update, you managed to fix the battery drain. Thanks!",
+        "Excellent service, the technician came to fix the boiler on time",
+    ],
+)
+def test_praise_that_mentions_a_fix_is_not_a_complaint(
+    analyzer: SentimentAnalyzer, text: str
+) -> None:
+    # TextBlob reads each as positive; a complaint phrase must not turn thanks into a complaint
+    assert analyzer.analyse(text).label == "positive"
+
+
 def test_a_negated_complaint_word_does_not_force_negative(analyzer: SentimentAnalyzer) -> None:
     result = analyzer.analyse("I was not disappointed, it is fine")
     assert (result.label, result.source) == ("positive", "textblob")

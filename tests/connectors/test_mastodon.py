@@ -167,6 +167,21 @@ def test_recheck_raises_when_no_context_could_be_read() -> None:
         connector.recheck(client, [_mention("1"), _mention("2")], NOW)
 
 
+def test_recheck_a_rate_limit_after_only_unreadable_contexts_is_raised_as_a_rate_limit() -> None:
+    # The first context is refused (400, skipped as unreadable), the second answers 429: the
+    # walk read nothing, so the 429 is what the feed must see (a history walk waits it out),
+    # not the 400 as "nothing could be read" (a history walk stops on that).
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/1/" in request.url.path:
+            return httpx.Response(400)
+        return httpx.Response(429, headers={"Retry-After": "30"})
+
+    connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
+    with _client(handler) as client, pytest.raises(RateLimited) as raised:
+        connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
+    assert raised.value.retry_after == 30.0
+
+
 def test_brand_status_with_in_reply_to_in_the_poll_is_a_reply_not_a_mention() -> None:
     # The recorded reply by admin (id 117020583258292382, 2026-08-01T13:53:15.910Z) answers
     # status 117020583245459824; served here as a one-status tag timeline page.

@@ -654,6 +654,27 @@ def test_recheck_skips_one_unreadable_thread_counts_it_and_walks_the_next(
 
 
 @pytest.mark.usefixtures("env")
+def test_recheck_with_an_unreadable_token_answer_asks_for_a_token_once() -> None:
+    # a proxy's page instead of the token: the feed's login is broken, not one thread; asking
+    # again for every thread is a login attempt per thread (the password grant's too)
+    recorder = Recorder(
+        {
+            "token": lambda request: httpx.Response(200, text="<html>proxy login</html>"),
+            "/comments/": _body("comment_context_57dw9a_with_more_and_deleted.json"),
+        }
+    )
+    brand = BrandIdentity(platform="reddit", handle="StanGibson18")
+    connector = _connector((brand,), query="acme")
+    mentions = [_mention(f"t3_a{n}", f"t3_a{n}") for n in range(3)]
+    with (
+        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        pytest.raises(MalformedResponse, match="token endpoint"),
+    ):
+        connector.recheck(client, mentions, NOW)
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.usefixtures("env")
 def test_recheck_without_brand_identities_asks_nothing() -> None:
     recorder = Recorder({})
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
