@@ -57,7 +57,7 @@ NEGATIVE: dict[str, tuple[str, ...]] = {
         "not buying | stay away | sucks | garbage | trash | furious | fuming | annoying | "
         "frustrat* | wrong item | took my money | without fixing | so slow | too slow | thanks "
         "for nothing | not helpful | unhelpful | not delivered | never delivered | wasn't "
-        "delivered | hasn't been delivered | wrong address | fix your | fix the | fix it | "
+        "delivered | hasn't been delivered | wrong address | fix your | "
         "won't load | doesn't load | not loading | can't load"
     ),
     "nl": _phrases(

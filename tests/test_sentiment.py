@@ -54,7 +54,6 @@ def test_a_complaint_textblob_scores_zero_is_caught_by_a_builtin_rule(
         ("order not delivered", "not delivered"),  # issue 19: both were neutral
         ("fix your app", "fix your"),
         ("app won't load since the update", "won't load"),
-        ("@acme fix the login pls", "fix the"),
     ],
 )
 def test_a_short_english_complaint_with_no_opinion_word_is_negative(text: str, phrase: str) -> None:
@@ -64,11 +63,6 @@ def test_a_short_english_complaint_with_no_opinion_word_is_negative(text: str, p
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='review1: the built-in "fix the" / "fix it" complaint phrases win over the praise; '
-    "dropping them loses '@acme fix the login pls' (tools/data/labelled_mentions.jsonl)",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -82,7 +76,13 @@ def test_praise_that_mentions_a_fix_is_not_a_complaint(
     analyzer: SentimentAnalyzer, text: str
 ) -> None:
     # TextBlob reads each as positive; a complaint phrase must not turn thanks into a complaint
+    # ("fix the" / "fix it" did, so they are not complaint phrases: "@acme fix the login pls"
+    # is missed instead, a known miss in docs/sentiment.md)
     assert analyzer.analyse(text).label == "positive"
+
+
+def test_a_question_about_fixing_something_is_not_a_complaint(analyzer: SentimentAnalyzer) -> None:
+    assert analyzer.analyse("How do I fix the font size in the editor?").label != "negative"
 
 
 def test_a_negated_complaint_word_does_not_force_negative(analyzer: SentimentAnalyzer) -> None:
