@@ -136,7 +136,7 @@ class ReplayOptions(ConnectorOptions):
     platform: str = "bench"
 
 
-class ReplayConnector(Connector):
+class ReplayConnector(Connector[ReplayOptions]):
     """Each poll takes the next queued page; the markup is normalised inside the poll."""
 
     name = "bench-replay"
