@@ -1,4 +1,5 @@
-"""The config reference (docs/configuration.md) has every key a user can write, with its meaning."""
+"""The config reference (docs/configuration.md and each source's page) has every key a user can
+write, with its meaning."""
 
 from __future__ import annotations
 
@@ -11,9 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from connectors import REGISTRY, connector_class
+from connectors import REGISTRY, connector_class, known_types
 from monitor.config import Config, FeedConfig
-from monitor.config_reference import BEGIN, END, TARGET, render
+from monitor.config_reference import (
+    BEGIN,
+    END,
+    INDEX,
+    TARGET,
+    blocks,
+    page,
+    render,
+    render_index,
+    render_source,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,9 +54,10 @@ def reachable() -> list[type[BaseModel]]:
 
 
 def sections() -> list[dict[str, str]]:
-    """The rendered reference as its tables: key -> meaning."""
+    """The rendered reference, general and per source, as its tables: key -> meaning."""
     tables: list[dict[str, str]] = []
-    for line in render().splitlines():
+    text = "\n".join([render(), *(render_source(t) for t in known_types())])
+    for line in text.splitlines():
         if line.startswith("#### "):
             tables.append({})
         elif (match := ROW.match(line)) and tables:
@@ -83,23 +95,67 @@ def test_the_keys_new_users_missed_are_there() -> None:
     for heading in ("`[[routes]]`", "`[routes.quiet_hours]`", "`[routes.storm]`"):
         assert f"#### {heading}" in text
     assert "#### `[reports.digest]`" in text
-    csv = text[text.index('#### `type = "csv"`') :]
+    csv = render_source("csv")
+    csv = csv[csv.index('#### `type = "csv"`') :]
     assert "| `columns` | table | **required** |" in csv
     assert "#### `[feeds.columns]`" in csv
 
 
-def test_the_docs_reference_matches_the_models() -> None:
-    text = (ROOT / TARGET).read_text(encoding="utf-8")
-    block = text[text.index(BEGIN) : text.index(END) + len(END)]
-    assert block == render(), f"run `python -m monitor.config_reference` and commit {TARGET}"
+def test_every_source_has_a_page_and_the_generated_blocks_match_the_models() -> None:
+    missing = [t for t in known_types() if not (ROOT / page(t)).exists()]
+    assert missing == [], "each source needs its page docs/sources/<type>.md"
+    stale = []
+    for path, block in blocks(ROOT):
+        text = path.read_text(encoding="utf-8")
+        if BEGIN not in text or text[text.index(BEGIN) : text.index(END) + len(END)] != block:
+            stale.append(str(path.relative_to(ROOT)))
+    assert stale == [], "run `python -m monitor.config_reference` and commit them"
 
 
-def test_the_command_rewrites_a_stale_reference_in_place(tmp_path: Path) -> None:
-    stale = tmp_path / "configuration.md"
-    stale.write_text(f"# Keys\n\n{BEGIN}\nold table\n{END}\n\nafter\n", encoding="utf-8")
-    command = [sys.executable, "-m", "monitor.config_reference", str(stale)]
+def test_every_source_is_listed_with_what_it_watches_and_its_page() -> None:
+    for type_name in known_types():
+        module = sys.modules[connector_class(type_name).__module__]
+        watches = (module.__doc__ or "").strip().splitlines()[0]
+        assert watches, f"{module.__name__} has no docstring"
+        assert f"- [`{type_name}`](sources/{type_name}.md): {watches}\n" in render()
+        assert f"| `{type_name}` | {watches} | " in render_index()
+        assert f"| [{type_name}]({type_name}.md) |\n" in render_index()
+        assert f'#### `type = "{type_name}"`: ' in render_source(type_name)
+    for generated in (TARGET, INDEX):
+        text = (ROOT / generated).read_text(encoding="utf-8")
+        assert all(f"{t}.md)" in text for t in known_types()), generated
+
+
+def test_the_command_rewrites_every_stale_block_in_place_and_starts_a_missing_page(
+    tmp_path: Path,
+) -> None:
+    stale = f"# Keys\n\n{BEGIN}\nold table\n{END}\n\nafter\n"
+    (tmp_path / page("x").parent).mkdir(parents=True)
+    *present, absent = known_types()
+    for path in [TARGET, INDEX, *(page(t) for t in present)]:
+        (tmp_path / path).write_text(stale, encoding="utf-8")
+    command = [sys.executable, "-m", "monitor.config_reference", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == f"{stale} updated"
-    assert stale.read_text(encoding="utf-8") == f"# Keys\n\n{render()}\n\nafter\n"
+    count = len(known_types()) + 2
+    assert done.stdout.splitlines()[-1] == f"0 of {count} generated blocks already current"
+    assert len(done.stdout.splitlines()) == count + 1
+    for path, block in blocks(tmp_path):
+        expected = (
+            f"# `{absent}`\n\n{block}\n"
+            if path.stem == absent
+            else stale.replace(f"{BEGIN}\nold table\n{END}", block)
+        )
+        assert path.read_text(encoding="utf-8") == expected
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert again.stdout.strip() == f"{stale} already current"
+    assert again.stdout == f"{count} of {count} generated blocks already current\n"
+
+
+def test_a_page_without_the_generated_block_is_named(tmp_path: Path) -> None:
+    (tmp_path / page("x").parent).mkdir(parents=True)
+    for path, _ in blocks(tmp_path):
+        path.write_text(f"{BEGIN}\n{END}\n", encoding="utf-8")
+    (tmp_path / page("hn")).write_text("# Hacker News\n\nno block\n", encoding="utf-8")
+    command = [sys.executable, "-m", "monitor.config_reference", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"{tmp_path / page('hn')}: no generated block" in done.stderr

@@ -21,8 +21,9 @@ def test_the_demo_command_is_in_the_readme() -> None:
 
 def test_every_registered_source_is_in_the_sources_table() -> None:
     from connectors import REGISTRY
+    from monitor.config_reference import BEGIN, END
 
-    table = SOURCES[SOURCES.index("<!-- sources:begin -->") : SOURCES.index("<!-- sources:end -->")]
+    table = SOURCES[SOURCES.index(BEGIN) : SOURCES.index(END)]
     for type_name in REGISTRY:
         assert f"| `{type_name}` |" in table, f"{type_name} missing from docs/sources/README.md"
 
