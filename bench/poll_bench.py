@@ -275,7 +275,7 @@ class CountingParse:
     """Counts feedparser.parse calls made by the rss connector (a 304 must make none)."""
 
     def __init__(self) -> None:
-        import feedparser  # the module whose `parse` connectors.rss calls
+        import feedparser  # the module whose `parse` connectors.sources.rss calls
 
         self.module = feedparser
         self.original = feedparser.parse

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor, PollResult
-from connectors.appstore import AppStoreConnector, AppStoreOptions, build_token
 from connectors.http import make_client
+from connectors.sources.appstore import AppStoreConnector, AppStoreOptions, build_token
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
-from connectors.bluesky import BlueskyConnector, BlueskyOptions, post_text
+from connectors.sources.bluesky import BlueskyConnector, BlueskyOptions, post_text
 from tests.connectors.conformance import fixture_bytes
 
 THREAD = fixture_bytes("bluesky", "getPostThread_replies_with_blockedPost_notFoundPost_2023.json")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from connectors import BrandIdentity, FeedCursor, MentionRecord
-from connectors.bluesky import BlueskyConnector, BlueskyOptions
 from connectors.http import make_client
+from connectors.sources.bluesky import BlueskyConnector, BlueskyOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import LocalServer, Reply, local_server
 

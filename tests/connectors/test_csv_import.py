@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from connectors import BrandIdentity, FeedCursor, MalformedResponse, PollResult
-from connectors.csv_import import CSVConnector, CSVOptions
+from connectors.sources.csv import CSVConnector, CSVOptions
 from tests.connectors.conformance import FIXTURES, fixture_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, discourse
-from connectors.discourse import DiscourseConnector, DiscourseOptions, post_id
+from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
+from connectors.sources import discourse
+from connectors.sources.discourse import DiscourseConnector, DiscourseOptions, post_id
 from tests.connectors.conformance import fixture_bytes
 
 FORUM = "https://forum.acme.test"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors import BrandIdentity, FeedCursor, MentionRecord
-from connectors.discourse import DiscourseConnector, DiscourseOptions
 from connectors.http import make_client
+from connectors.sources.discourse import DiscourseConnector, DiscourseOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import LocalServer, Reply, Request, local_server
 

@@ -19,7 +19,7 @@ def _in_a_fresh_process(code: str) -> str:
 def test_importing_the_connectors_changes_no_feedparser_default() -> None:
     # rss.py emptied the list at import: every program importing the package was changed
     shown = _in_a_fresh_process(
-        "import feedparser.api, connectors.rss, connectors.registry\n"
+        "import feedparser.api, connectors.sources.rss, connectors.registry\n"
         "print(feedparser.api.PREFERRED_XML_PARSERS)"
     )
     assert shown == "['drv_libxml2']"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, RateLimited
-from connectors.github import GitHubConnector, GitHubOptions, issue_ref_from_api_url
+from connectors.sources.github import GitHubConnector, GitHubOptions, issue_ref_from_api_url
 from tests.connectors.conformance import fixture_bytes
 
 SEARCH_REPO = "octokit-fixture-org/tmp-scenario-search-issues-20220719044045959-jlcli"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors import BrandIdentity, FeedCursor, MentionRecord
-from connectors.github import GitHubConnector, GitHubOptions
 from connectors.http import make_client
+from connectors.sources.github import GitHubConnector, GitHubOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import LocalServer, Reply, local_server
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from connectors import AuthError, BrandIdentity, FeedCursor
-from connectors.googlebusiness import (
+from connectors.sources.googlebusiness import (
     GoogleBusinessConnector,
     GoogleBusinessOptions,
     parse_time,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from connectors import FeedCursor
-from connectors.googlebusiness import GoogleBusinessConnector, GoogleBusinessOptions
 from connectors.http import make_client
+from connectors.sources.googlebusiness import GoogleBusinessConnector, GoogleBusinessOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor, PollResult
-from connectors.googleplay import GooglePlayConnector, GooglePlayOptions
 from connectors.http import make_client
+from connectors.sources.googleplay import GooglePlayConnector, GooglePlayOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 

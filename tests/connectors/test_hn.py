@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import hn
 from connectors.base import BrandIdentity, FeedCursor, MentionRecord, PollResult
 from connectors.errors import MalformedResponse
-from connectors.hn import HackerNewsConnector, HackerNewsOptions
 from connectors.http import make_client
+from connectors.sources import hn
+from connectors.sources.hn import HackerNewsConnector, HackerNewsOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, local_server
 

@@ -12,7 +12,7 @@ import httpx
 
 from connectors import FeedCursor
 from connectors.http import make_client
-from connectors.jsonl import JSONLConnector, JSONLOptions
+from connectors.sources.jsonl import JSONLConnector, JSONLOptions
 from monitor.config import load_config
 from monitor.db import open_store
 from monitor.pipeline import Pipeline

@@ -13,7 +13,7 @@ import pytest
 
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, RateLimited
 from connectors.errors import MalformedResponse
-from connectors.mastodon import MastodonConnector, MastodonOptions
+from connectors.sources.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
 
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
@@ -242,7 +242,7 @@ def test_next_poll_asks_only_for_statuses_newer_than_the_cursor() -> None:
 def test_full_page_follows_the_link_prev_min_id(monkeypatch: pytest.MonkeyPatch) -> None:
     # With a page size of 1 the recorded one-item page counts as full, so the connector
     # follows rel="prev" (min_id=21 in the recorded Link header) and then meets an empty page.
-    monkeypatch.setattr("connectors.mastodon.PAGE_SIZE", 1)
+    monkeypatch.setattr("connectors.sources.mastodon.PAGE_SIZE", 1)
     monkeypatch.setenv("MASTODON_TOKEN", "t0k3n")
     page = fixture_bytes("mastodon", "notifications_types_mention_local_instance.json")
     headers = _headers("notifications_types_mention_local_instance.headers.json")

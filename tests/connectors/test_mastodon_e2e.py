@@ -10,7 +10,7 @@ from pathlib import Path
 
 from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
-from connectors.mastodon import MastodonConnector, MastodonOptions
+from connectors.sources.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, local_server
 

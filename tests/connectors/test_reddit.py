@@ -20,7 +20,7 @@ from connectors.base import BrandIdentity, FeedCursor, MentionRecord
 from connectors.errors import AuthError, MalformedResponse, RateLimited
 from connectors.http import make_client
 from connectors.logins import Logins
-from connectors.reddit import RedditConnector, RedditOptions
+from connectors.sources.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, local_server
 

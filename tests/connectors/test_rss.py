@@ -15,7 +15,7 @@ from connectors import PollResult
 from connectors.base import FeedCursor
 from connectors.errors import MalformedResponse
 from connectors.http import make_client
-from connectors.rss import RSSConnector, RSSOptions, unwrap_google_redirect
+from connectors.sources.rss import RSSConnector, RSSOptions, unwrap_google_redirect
 from tests.support.http_server import Reply, Request, local_server
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rss"

@@ -20,7 +20,7 @@ from connectors import (
     MentionRecord,
     RateLimited,
 )
-from connectors.stackexchange import StackExchangeConnector
+from connectors.sources.stackexchange import StackExchangeConnector
 from tests.connectors.conformance import fixture_bytes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
-from connectors.stackexchange import StackExchangeConnector
+from connectors.sources.stackexchange import StackExchangeConnector
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import LocalServer, Reply, Request, local_server
 

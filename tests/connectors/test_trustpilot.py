@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors import AuthError, BrandIdentity, FeedCursor
-from connectors.trustpilot import TrustpilotConnector, TrustpilotOptions
+from connectors.sources.trustpilot import TrustpilotConnector, TrustpilotOptions
 from tests.connectors.conformance import fixture_bytes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

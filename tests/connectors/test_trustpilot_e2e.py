@@ -12,7 +12,7 @@ import pytest
 
 from connectors import BrandIdentity, FeedCursor
 from connectors.http import make_client
-from connectors.trustpilot import TrustpilotConnector, TrustpilotOptions
+from connectors.sources.trustpilot import TrustpilotConnector, TrustpilotOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, local_server
 

@@ -18,7 +18,7 @@ from connectors import (
     MentionRecord,
     RateLimited,
 )
-from connectors.youtube import YouTubeConnector, YouTubeOptions, seconds_to_pacific_midnight
+from connectors.sources.youtube import YouTubeConnector, YouTubeOptions, seconds_to_pacific_midnight
 from tests.connectors.conformance import fixture_bytes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 
 from connectors import BrandIdentity, FeedCursor, RateLimited
 from connectors.http import make_client
-from connectors.youtube import YouTubeConnector, YouTubeOptions
+from connectors.sources.youtube import YouTubeConnector, YouTubeOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.connectors.test_youtube import thread_with_reply_page
 from tests.support.http_server import Reply, local_server

@@ -4,7 +4,7 @@ import json
 
 import httpx
 
-from connectors.mastodon import id_key
+from connectors.sources.mastodon import id_key
 from tests.connectors.conformance import ConformanceCase, fixture_bytes
 
 PAGE = fixture_bytes("mastodon", "timeline_tag_hoot_local_instance.json")

@@ -4,7 +4,7 @@ import json
 
 import httpx
 
-from connectors.reddit import id_value
+from connectors.sources.reddit import id_value
 from tests.connectors.conformance import ConformanceCase, fixture_bytes
 
 NEW = fixture_bytes("reddit", "r_askreddit_new_limit100.json")

@@ -29,8 +29,8 @@ from connectors.base import (
     MentionRecord,
     PollResult,
 )
-from connectors.csv_import import _rating, _score
 from connectors.errors import MalformedResponse
+from connectors.sources.csv import _rating, _score
 
 
 class JSONLOptions(ConnectorOptions):
