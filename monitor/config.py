@@ -232,6 +232,13 @@ class SlackConfig(_Section):
         return os.environ.get(self.signing_secret_env) or None
 
 
+def supported_languages() -> frozenset[str]:
+    """ISO 639-1 codes the bundled language detector knows (lingua loads only when asked)."""
+    from lingua import Language
+
+    return frozenset(language.iso_code_639_1.name.lower() for language in Language.all())
+
+
 class SentimentConfig(_Section):
     """How mentions get a label; docs/sentiment.md explains the order of decisions."""
 
@@ -318,8 +325,6 @@ class SentimentConfig(_Section):
     @field_validator("languages")
     @classmethod
     def _known_languages(cls, value: list[str]) -> list[str]:
-        from monitor.language import supported_languages  # lingua loads only when asked
-
         codes = [code.strip().lower() for code in value]
         unknown = [code for code in codes if code not in supported_languages()]
         if unknown:

@@ -68,13 +68,6 @@ class DetectedLanguage:
 
 
 @lru_cache(maxsize=1)
-def supported_languages() -> frozenset[str]:
-    """ISO 639-1 codes the bundled detector knows."""
-    from lingua import Language
-
-    return frozenset(language.iso_code_639_1.name.lower() for language in Language.all())
-
-
 def normalise_code(code: str | None) -> str | None:
     """ "en-GB", "pt_BR", "NLD" -> ISO 639-1; None when the platform did not really say."""
     if not code:
