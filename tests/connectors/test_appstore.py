@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +18,9 @@ from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCurso
 from connectors.appstore import AppStoreConnector, AppStoreOptions, build_token
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
 AL = fixture_bytes("appstore", "customerreviews_al_382617920_json_2018_first_entry_is_app.json")
@@ -520,7 +518,6 @@ def test_end_to_end_rss_and_connect_through_a_local_server(
 
 def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path) -> None:
     key_path, public = _p8(tmp_path)
-    database = tmp_path / "monitor.db"
 
     def connect_route(request: Request) -> Reply:
         token = request.headers["authorization"].removeprefix("Bearer ")
@@ -533,47 +530,27 @@ def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path
 
     with local_server() as server:
         server.route("/v1/apps/682658836/customerReviews", connect_route)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "appstore"
-handle = "Acme Support"
-bot = false
-
-[[feeds]]
-name = "acme-ios"
-type = "appstore"
-interval = "30m"
-base_url = "{server.url}"
-mode = "connect"
-app_id = "682658836"
-pages = 2
-backfill = "3650d"
-key_id_env = "ACME_ASC_KEY_ID"
-issuer_id_env = "ACME_ASC_ISSUER"
-private_key_path_env = "ACME_ASC_KEY_FILE"
-"""
-        )
-        env = {
-            **os.environ,
-            "ACME_ASC_KEY_ID": "TESTKEY123",
-            "ACME_ASC_ISSUER": "57246542-96fe-1a63-e053-0824d011072a",
-            "ACME_ASC_KEY_FILE": str(key_path),
-        }
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-ios", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "appstore", "handle": "Acme Support", "bot": False},
+            feed={
+                "name": "acme-ios",
+                "type": "appstore",
+                "interval": "30m",
+                "base_url": server.url,
+                "mode": "connect",
+                "app_id": "682658836",
+                "pages": 2,
+                "backfill": "3650d",
+                "key_id_env": "ACME_ASC_KEY_ID",
+                "issuer_id_env": "ACME_ASC_ISSUER",
+                "private_key_path_env": "ACME_ASC_KEY_FILE",
+            },
+            env={
+                "ACME_ASC_KEY_ID": "TESTKEY123",
+                "ACME_ASC_ISSUER": "57246542-96fe-1a63-e053-0824d011072a",
+                "ACME_ASC_KEY_FILE": str(key_path),
+            },
         )
     assert done.returncode == 0, done.stderr
     assert f"appstore:{REVIEW_DE}" in done.stdout

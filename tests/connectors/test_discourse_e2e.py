@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,9 +9,9 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.discourse import DiscourseConnector, DiscourseOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply, Request, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 LATEST = fixture_bytes("discourse", "posts_latest_2018_topic8_user_posts_then_system_staff.json")
 TOPIC_57 = fixture_bytes(
     "discourse", "topic_57_try_discourse_2013_reply_to_post_1_PARTLY_EDITED.json"
@@ -65,35 +63,19 @@ def test_poll_and_recheck_over_a_real_socket() -> None:
 
 
 def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         _serve(server)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "discourse"
-handle = "acme_support"
-bot = false
-
-[[feeds]]
-name = "acme-forum"
-type = "discourse"
-interval = "5m"
-base_url = "{server.url}"
-latest = true
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config), "poll"]
-        command += ["acme-forum", "--dry-run"]
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "discourse", "handle": "acme_support", "bot": False},
+            feed={
+                "name": "acme-forum",
+                "type": "discourse",
+                "interval": "5m",
+                "base_url": server.url,
+                "latest": True,
+                "backfill": "3650d",
+            },
         )
     assert done.returncode == 0, done.stderr
     assert "discourse:t/8/17" in done.stdout

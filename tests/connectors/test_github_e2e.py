@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,9 +10,9 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.github import GitHubConnector, GitHubOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 REPO = "octokit-fixture-org/tmp-scenario-paginate-issues-20220719043836917-izyoe"
 NOW = datetime(2022, 7, 20, tzinfo=UTC)
 
@@ -73,39 +71,19 @@ def test_repo_poll_and_recheck_over_a_real_socket() -> None:
 
 
 def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         _serve_repo(server)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "github"
-handle = "acme-support"
-bot = false
-
-[[feeds]]
-name = "acme-github"
-type = "github"
-interval = "5m"
-base_url = "{server.url}"
-repo = "{REPO}"
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config), "poll"]
-        command += ["acme-github", "--dry-run"]
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "github", "handle": "acme-support", "bot": False},
+            feed={
+                "name": "acme-github",
+                "type": "github",
+                "interval": "5m",
+                "base_url": server.url,
+                "repo": REPO,
+                "backfill": "3650d",
+            },
         )
     assert done.returncode == 0, done.stderr
     assert f"github:{REPO}#13" in done.stdout

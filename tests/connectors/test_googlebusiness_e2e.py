@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +11,9 @@ from connectors import FeedCursor
 from connectors.googlebusiness import GoogleBusinessConnector, GoogleBusinessOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PATH = "/v4/accounts/108494581129006735086/locations/6394464039148850881/reviews"
 
@@ -62,41 +59,22 @@ def test_refresh_and_poll_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_cli_dry_run_lists_the_reviews_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         server.route(PATH, _reviews)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "googlebusiness"
-handle = "Acme Coffee"
-bot = false
-
-[[feeds]]
-name = "acme-google"
-type = "googlebusiness"
-interval = "15m"
-base_url = "{server.url}"
-account = "accounts/108494581129006735086"
-location = "locations/6394464039148850881"
-access_token_env = "ACME_GBP_TOKEN"
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-google", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "ACME_GBP_TOKEN": "ya29.cli"},
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "googlebusiness", "handle": "Acme Coffee", "bot": False},
+            feed={
+                "name": "acme-google",
+                "type": "googlebusiness",
+                "interval": "15m",
+                "base_url": server.url,
+                "account": "accounts/108494581129006735086",
+                "location": "locations/6394464039148850881",
+                "access_token_env": "ACME_GBP_TOKEN",
+                "backfill": "3650d",
+            },
+            env={"ACME_GBP_TOKEN": "ya29.cli"},
         )
     assert done.returncode == 0, done.stderr
     assert "googlebusiness:AbFvOqnDocsBuilt0001" in done.stdout

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +19,9 @@ from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCurso
 from connectors.googleplay import GooglePlayConnector, GooglePlayOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DOCS = fixture_bytes("googleplay", "reviews_list_DOCS_EXAMPLE_with_developerComment.json")
 BUILT = fixture_bytes(
@@ -329,8 +327,6 @@ def test_end_to_end_service_account_and_reviews_through_a_local_server(
 
 
 def test_cli_dry_run_lists_play_reviews_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-
     def reviews(request: Request) -> Reply:
         if request.headers.get("authorization") != "Bearer ya29.cli":
             return Reply(401, ERROR_401, {"Content-Type": "application/json"})
@@ -341,36 +337,18 @@ def test_cli_dry_run_lists_play_reviews_and_writes_no_database(tmp_path: Path) -
         _service_account(tmp_path, f"{server.url}/token")
         server.route("/token", Reply.json({"access_token": "ya29.cli", "expires_in": 3599}))
         server.route(REVIEWS_PATH, reviews)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "googleplay"
-handle = "Example Team"
-bot = false
-
-[[feeds]]
-name = "acme-android"
-type = "googleplay"
-interval = "1h"
-base_url = "{server.url}"
-package_name = "com.example.app"
-credentials_path_env = "ACME_PLAY_KEY_FILE"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-android", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to config
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "googleplay", "handle": "Example Team", "bot": False},
+            feed={
+                "name": "acme-android",
+                "type": "googleplay",
+                "interval": "1h",
+                "base_url": server.url,
+                "package_name": "com.example.app",
+                "credentials_path_env": "ACME_PLAY_KEY_FILE",
+            },
+            env={"ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to the config file
         )
     assert done.returncode == 0, done.stderr
     assert "googleplay:22334455" in done.stdout

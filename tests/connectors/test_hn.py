@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +16,9 @@ from connectors.errors import MalformedResponse
 from connectors.hn import HackerNewsConnector, HackerNewsOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
-MONITOR = [sys.executable, "-m", "monitor"]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # epoch 1795435200
 RELEVANCE = fixture_bytes("hn", "algolia_search_query_relevance_2024.json")
 STORY_AND_COMMENT = fixture_bytes("hn", "algolia_search_by_date_story_and_comment_from_docs.json")
@@ -279,36 +276,19 @@ def test_end_to_end_over_a_real_socket_polls_and_finds_the_brand_reply() -> None
 
 
 def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         server.route("/search_by_date", Reply(200, RELEVANCE, {"Content-Type": "application/json"}))
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "hn"
-handle = "sama"
-
-[[feeds]]
-name = "acme-hn"
-type = "hn"
-interval = "5m"
-base_url = "{server.url}"
-query = "query"
-backfill = "36500d"
-"""
-        )
-        done = subprocess.run(
-            [*MONITOR, "--config", str(config), "poll", "acme-hn", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "hn", "handle": "sama"},
+            feed={
+                "name": "acme-hn",
+                "type": "hn",
+                "interval": "5m",
+                "base_url": server.url,
+                "query": "query",
+                "backfill": "36500d",
+            },
         )
     assert done.returncode == 0, done.stderr
     assert "hn:21150606" in done.stdout

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,9 +10,9 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 
 
@@ -62,38 +60,19 @@ def test_poll_and_recheck_over_a_real_socket() -> None:
 
 
 def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         server.route("/api/v1/timelines/tag/hoot", _recorded("timeline_tag_hoot_local_instance"))
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "mastodon"
-handle = "acme_support"
-bot = false
-
-[[feeds]]
-name = "acme-mastodon"
-type = "mastodon"
-interval = "5m"
-base_url = "{server.url}"
-tag = "hoot"
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-mastodon", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "mastodon", "handle": "acme_support", "bot": False},
+            feed={
+                "name": "acme-mastodon",
+                "type": "mastodon",
+                "interval": "5m",
+                "base_url": server.url,
+                "tag": "hoot",
+                "backfill": "3650d",
+            },
         )
     assert done.returncode == 0, done.stderr
     assert "mastodon:117020593741189701" in done.stdout

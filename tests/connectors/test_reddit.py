@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +19,9 @@ from connectors.http import make_client
 from connectors.logins import Logins
 from connectors.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
-MONITOR = [sys.executable, "-m", "monitor"]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOKEN_URL = "https://auth.example.test/api/v1/access_token"
 ENV = {"REDDIT_CLIENT_ID": "app-id", "REDDIT_CLIENT_SECRET": "app-secret"}
@@ -725,7 +721,6 @@ def test_end_to_end_over_a_real_socket_finds_the_brand_reply() -> None:
 
 
 def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         server.route(
             "/api/v1/access_token",
@@ -734,37 +729,20 @@ def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -
         server.route(
             "/r/kakapo/comments", Reply(200, _fixture("r_kakapo_comments_limit100.json"), JSON)
         )
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "reddit"
-handle = "MC_Kloppedie"
-bot = false
-
-[[feeds]]
-name = "acme-reddit"
-type = "reddit"
-interval = "5m"
-base_url = "{server.url}"
-token_url = "{server.url}/api/v1/access_token"
-subreddit = "kakapo"
-listings = ["comments"]
-backfill = "36500d"
-"""
-        )
-        done = subprocess.run(
-            [*MONITOR, "--config", str(config), "poll", "acme-reddit", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **ENV},
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={"platform": "reddit", "handle": "MC_Kloppedie", "bot": False},
+            feed={
+                "name": "acme-reddit",
+                "type": "reddit",
+                "interval": "5m",
+                "base_url": server.url,
+                "token_url": f"{server.url}/api/v1/access_token",
+                "subreddit": "kakapo",
+                "listings": ["comments"],
+                "backfill": "36500d",
+            },
+            env=ENV,
         )
     assert done.returncode == 0, done.stderr
     assert "reddit:t1_dgauydy" in done.stdout

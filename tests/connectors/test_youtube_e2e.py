@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +13,9 @@ from connectors.http import make_client
 from connectors.youtube import YouTubeConnector, YouTubeOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.connectors.test_youtube import thread_with_reply_page
+from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
 
@@ -66,51 +63,28 @@ def test_quota_error_over_a_real_socket_is_rate_limited_not_auth(
 
 
 def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
     with local_server() as server:
         server.route(
             "/commentThreads",
             Reply(200, fixture_bytes("youtube", "commentThreads_videoId_page1_2019.json"), JSON),
         )
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "youtube"
-handle = "Acme"
-id = "UCacmeacmeacmeacmeacmeac"
-bot = false
-
-[[feeds]]
-name = "acme-yt"
-type = "youtube"
-interval = "10m"
-base_url = "{server.url}"
-video_id = "F1UP7wRCPH8"
-api_key_env = "ACME_YT_KEY"
-"""
-        )
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--config",
-                str(config),
-                "poll",
-                "acme-yt",
-                "--dry-run",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "ACME_YT_KEY": "AIza-test"},
-            capture_output=True,
-            text=True,
-            timeout=60,
+        done, database = dry_run_poll(
+            tmp_path,
+            identity={
+                "platform": "youtube",
+                "handle": "Acme",
+                "id": "UCacmeacmeacmeacmeacmeac",
+                "bot": False,
+            },
+            feed={
+                "name": "acme-yt",
+                "type": "youtube",
+                "interval": "10m",
+                "base_url": server.url,
+                "video_id": "F1UP7wRCPH8",
+                "api_key_env": "ACME_YT_KEY",
+            },
+            env={"ACME_YT_KEY": "AIza-test"},
         )
     assert done.returncode == 0, done.stderr
     assert "youtube:UgyZ1jqkHKYvi1-ruOZ4AaABAg" in done.stdout
