@@ -14,23 +14,14 @@ import pytest
 from connectors import BrandIdentity, FeedCursor, MalformedResponse, PollResult
 from connectors.csv_import import CSVConnector, CSVOptions
 from tests.connectors.conformance import FIXTURES, fixture_bytes
+from tests.connectors.conformance_cases.csv import YELP_COLUMNS
 from tests.support.dry_run import dry_run_poll
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 YELP = json.loads(
     fixture_bytes("csv", "business_reviews_gary-danko_2022-09_3_excerpts_TRANSCRIBED.json")
 )
-YELP_COLUMNS = {
-    "id": "Review ID",
-    "author": "Reviewer",
-    "rating": "Rating",
-    "created_at": "Date",
-    "text": "Review",
-    "reply_text": "Owner Response",
-    "reply_time": "Owner Response Date",
-    "url": "URL",
-}
-YELP_OPTIONS = {
+YELP_OPTIONS: dict[str, Any] = {
     "path": "reviews.csv",
     "platform": "yelp",
     "columns": YELP_COLUMNS,
@@ -250,20 +241,7 @@ def test_cli_dry_run_lists_the_rows_and_writes_no_database(tmp_path: Path, yelp_
             "name": "yelp-export",
             "type": "csv",
             "interval": "5m",
-            "path": "reviews.csv",
-            "platform": "yelp",
-            "time_format": "%Y-%m-%d %H:%M:%S",
-            "timezone": "America/Los_Angeles",
-            "columns": {
-                "id": "Review ID",
-                "author": "Reviewer",
-                "rating": "Rating",
-                "created_at": "Date",
-                "text": "Review",
-                "reply_text": "Owner Response",
-                "reply_time": "Owner Response Date",
-                "url": "URL",
-            },
+            **YELP_OPTIONS,
         },
     )
     assert done.returncode == 0, done.stderr
