@@ -20,6 +20,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
@@ -44,7 +45,7 @@ def _rss(**options: Any) -> AppStoreConnector:
 def _poll(
     connector: AppStoreConnector, handler: Any, state: FeedCursor | None = None, now: datetime = NOW
 ) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         return connector.poll(client, state or FeedCursor(), now)
 
 
@@ -374,7 +375,7 @@ def test_connect_recheck_reads_open_reviews_and_finds_a_later_reply(
     chn_mention = type(first.mentions[0])(
         platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
     )
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [first.mentions[0], chn_mention], NOW)
     assert paths == [f"/v1/customerReviews/{REVIEW_A}", f"/v1/customerReviews/{chn['id']}"]
     assert [(r.in_reply_to, r.created_at) for r in replies] == [
@@ -411,7 +412,7 @@ def test_connect_recheck_skips_one_unreadable_review_and_reads_the_others(
     chn_mention = type(first.mentions[0])(
         platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
     )
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [chn_mention, first.mentions[0]], NOW)
     assert [r.in_reply_to for r in replies] == [REVIEW_A]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]

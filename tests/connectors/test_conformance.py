@@ -20,6 +20,7 @@ from connectors import (
     connector_class,
 )
 from tests.connectors.conformance import ConformanceCase
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TYPES = sorted(REGISTRY)
@@ -67,10 +68,6 @@ def connector(
     )
 
 
-def _client(handler: object) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
-
-
 def _reading(connector: Connector[Any], case: ConformanceCase, path: Path) -> Any:
     """The options of a file-reading connector pointed at another file."""
     return connector.Options.model_validate({**case.options, "path": str(path)})
@@ -90,7 +87,7 @@ def test_every_registered_type_has_a_case_and_documents_itself(
 def test_happy_page_yields_normalised_mentions(
     case: ConformanceCase, connector: Connector[Any]
 ) -> None:
-    with _client(case.happy) as client:
+    with mock_client(case.happy) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert len(result.mentions) >= case.min_mentions
     ids = [(m.platform, m.external_id) for m in result.mentions]
@@ -108,7 +105,7 @@ def test_empty_page_is_not_an_error(
 ) -> None:
     if not case.http:
         connector.options = _reading(connector, case, tmp_path / "empty.jsonl")
-    with _client(case.empty) as client:
+    with mock_client(case.empty) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert result.mentions == []
 
@@ -116,7 +113,7 @@ def test_empty_page_is_not_an_error(
 @pytest.mark.usefixtures("http_case")
 def test_not_modified_parses_nothing(connector: Connector[Any]) -> None:
     state = FeedCursor(cursor="c1", etag='"v1"', last_modified="Mon, 01 Jan 2026 00:00:00 GMT")
-    with _client(lambda request: httpx.Response(304)) as client:
+    with mock_client(lambda request: httpx.Response(304)) as client:
         result = connector.poll(client, state, NOW)
     assert result.mentions == [] and result.brand_replies == []
     assert result.state.cursor == "c1", "a 304 must not lose the cursor"
@@ -125,7 +122,7 @@ def test_not_modified_parses_nothing(connector: Connector[Any]) -> None:
 @pytest.mark.usefixtures("http_case")
 def test_429_raises_rate_limited_with_retry_after(connector: Connector[Any]) -> None:
     handler = lambda request: httpx.Response(429, headers={"Retry-After": "7"}, json={})  # noqa: E731
-    with _client(handler) as client, pytest.raises(RateLimited) as caught:
+    with mock_client(handler) as client, pytest.raises(RateLimited) as caught:
         connector.poll(client, FeedCursor(), NOW)
     assert caught.value.retry_after == 7
 
@@ -133,7 +130,7 @@ def test_429_raises_rate_limited_with_retry_after(connector: Connector[Any]) -> 
 @pytest.mark.usefixtures("http_case")
 def test_500_raises_transient(connector: Connector[Any]) -> None:
     with (
-        _client(lambda request: httpx.Response(500, text="oops")) as client,
+        mock_client(lambda request: httpx.Response(500, text="oops")) as client,
         pytest.raises(TransientError) as caught,
     ):
         connector.poll(client, FeedCursor(), NOW)
@@ -146,14 +143,14 @@ def test_malformed_body_raises_malformed_response(
     if not case.http:
         connector.options = _reading(connector, case, tmp_path / "missing.jsonl")
     handler = lambda request: httpx.Response(200, content=case.malformed_body)  # noqa: E731
-    with _client(handler) as client, pytest.raises(MalformedResponse):
+    with mock_client(handler) as client, pytest.raises(MalformedResponse):
         connector.poll(client, FeedCursor(), NOW)
 
 
 def test_cursor_moves_forward_and_repeats_nothing_new(
     case: ConformanceCase, connector: Connector[Any]
 ) -> None:
-    with _client(case.happy) as client:
+    with mock_client(case.happy) as client:
         first = connector.poll(client, FeedCursor(), NOW)
         second = connector.poll(client, first.state, NOW)
     first_ids = {m.external_id for m in first.mentions}

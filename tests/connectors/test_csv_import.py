@@ -16,6 +16,7 @@ from connectors.csv_import import CSVConnector, CSVOptions
 from tests.connectors.conformance import FIXTURES, fixture_bytes
 from tests.connectors.conformance_cases.csv import YELP_COLUMNS
 from tests.support.dry_run import dry_run_poll
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 YELP = json.loads(
@@ -40,7 +41,7 @@ def _connector(tmp_path: Path, **options: Any) -> CSVConnector:
 
 
 def _poll(connector: CSVConnector, state: FeedCursor | None = None) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(599))) as client:
+    with mock_client(lambda r: httpx.Response(599)) as client:
         return connector.poll(client, state or FeedCursor(), NOW)
 
 

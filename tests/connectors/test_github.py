@@ -13,6 +13,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, RateLimited
 from connectors.github import GitHubConnector, GitHubOptions, issue_ref_from_api_url
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 SEARCH_REPO = "octokit-fixture-org/tmp-scenario-search-issues-20220719044045959-jlcli"
 PAGINATE_REPO = "octokit-fixture-org/tmp-scenario-paginate-issues-20220719043836917-izyoe"
@@ -48,7 +49,7 @@ def client(handler: Any, seen: list[httpx.Request]) -> httpx.Client:
         response: httpx.Response = handler(request)
         return response
 
-    return httpx.Client(transport=httpx.MockTransport(record))
+    return mock_client(record)
 
 
 def test_search_asks_for_issues_created_since_the_backfill_newest_first_with_api_headers(

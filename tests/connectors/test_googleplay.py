@@ -21,6 +21,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DOCS = fixture_bytes("googleplay", "reviews_list_DOCS_EXAMPLE_with_developerComment.json")
@@ -52,7 +53,7 @@ def _pages(request: httpx.Request) -> httpx.Response:
 def _poll(
     connector: GooglePlayConnector, handler: Any, state: FeedCursor | None = None
 ) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         return connector.poll(client, state or FeedCursor(), NOW)
 
 

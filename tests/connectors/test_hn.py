@@ -18,6 +18,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # epoch 1795435200
 RELEVANCE = fixture_bytes("hn", "algolia_search_query_relevance_2024.json")
@@ -53,7 +54,7 @@ def _serve(*bodies: bytes) -> Recorder:
 def _poll(
     recorder: Recorder, connector: HackerNewsConnector, state: FeedCursor | None = None
 ) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         return connector.poll(client, state or FeedCursor(), NOW)
 
 
@@ -71,7 +72,7 @@ def test_recheck_finds_the_brand_child_in_the_recorded_item_tree() -> None:
     so 2006-10-09T19:51:01Z (the recorded created_at says the same), 5350 s later."""
     recorder = _serve(ITEM_1)
     story = _mention("1")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = _connector((SAMA,)).recheck(client, [story], NOW)
     assert recorder.requests[0].url.path == "/api/v1/items/1"
     assert len(replies) == 1
@@ -92,21 +93,21 @@ def test_a_tree_cut_at_the_node_bound_marks_the_reply_not_exact(
     """The walk reads at most MAX_TREE_NODES nodes (5000); lowered to the recorded tree's
     one child, the walk is full at its bound, so sama's comment may not be the first."""
     monkeypatch.setattr(hn, "MAX_TREE_NODES", 1)
-    with httpx.Client(transport=httpx.MockTransport(_serve(ITEM_1))) as client:
+    with mock_client(_serve(ITEM_1)) as client:
         [reply] = _connector((SAMA,)).recheck(client, [_mention("1")], NOW)
     assert reply.external_id == "15"
     assert reply.earlier_unseen is True
 
 
 def test_recheck_of_an_item_with_null_fields_and_no_children_finds_nothing() -> None:
-    with httpx.Client(transport=httpx.MockTransport(_serve(ITEM_1_NULLS))) as client:
+    with mock_client(_serve(ITEM_1_NULLS)) as client:
         assert _connector((SAMA,)).recheck(client, [_mention("1")], NOW) == []
 
 
 def test_recheck_ignores_children_by_others_and_is_bounded() -> None:
     recorder = _serve(ITEM_1, ITEM_1)
     pg = BrandIdentity(platform="hn", handle="pg")  # pg wrote the story, not a reply
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = _connector((pg,), recheck_limit=1).recheck(
             client, [_mention("1"), _mention("2")], NOW
         )
@@ -120,7 +121,7 @@ def test_recheck_skips_a_missing_item_and_reads_the_next() -> None:
             return httpx.Response(404, json={"error": "Not Found"})
         return httpx.Response(200, content=ITEM_1)
 
-    with httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client:
+    with mock_client(Recorder(answer)) as client:
         replies = _connector((SAMA,)).recheck(client, [_mention("99"), _mention("1")], NOW)
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
 
@@ -143,7 +144,7 @@ def test_recheck_skips_one_unreadable_item_counts_it_and_reads_the_others(
         return httpx.Response(200, content=ITEM_1)
 
     mentions = [_mention("2"), _mention("1")]
-    with httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client:
+    with mock_client(Recorder(answer)) as client:
         replies = _connector((SAMA,)).recheck(client, mentions, NOW)
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -155,7 +156,7 @@ def test_recheck_reports_a_refusal_it_cannot_take_for_a_deleted_item() -> None:
     # is the feed's failure, not one item's
     answer = lambda request: httpx.Response(400, json={"error": "bad request"})  # noqa: E731
     with (
-        httpx.Client(transport=httpx.MockTransport(Recorder(answer))) as client,
+        mock_client(Recorder(answer)) as client,
         pytest.raises(MalformedResponse, match="unexpected HTTP 400"),
     ):
         _connector((SAMA,)).recheck(client, [_mention("1")], NOW)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, Rate
 from connectors.errors import MalformedResponse
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 CONTEXT = fixture_bytes("mastodon", "context_110446983926957470_mastodon_social_2023.json")
@@ -39,10 +39,6 @@ def _connector(
         identities=identities,
         base_url=base_url,
     )
-
-
-def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(handler))
 
 
 def _mention(external_id: str) -> MentionRecord:
@@ -76,7 +72,7 @@ def test_recheck_attaches_recorded_context_reply_to_the_mention_it_answers(
         return httpx.Response(200, content=CONTEXT)
 
     connector = _connector((identity,), base_url="https://mastodon.social", tag="x")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("110446983926957470")], NOW)
 
     assert requests[0].url.path == "/api/v1/statuses/110446983926957470/context"
@@ -107,7 +103,7 @@ def test_a_context_cut_at_the_anonymous_limit_marks_the_reply_not_exact() -> Non
     data["descendants"] = [*others, recorded]
     halcy = BrandIdentity("mastodon", handle="halcy")
     connector = _connector((halcy,), base_url="https://mastodon.social", tag="x")
-    with _client(lambda request: httpx.Response(200, json=data)) as client:
+    with mock_client(lambda request: httpx.Response(200, json=data)) as client:
         [reply] = connector.recheck(client, [_mention("110446983926957470")], NOW)
     assert reply.external_id == "110446984249325790"
     assert reply.earlier_unseen is True
@@ -115,7 +111,7 @@ def test_a_context_cut_at_the_anonymous_limit_marks_the_reply_not_exact() -> Non
 
 def test_recheck_finds_nothing_when_no_descendant_is_the_brand() -> None:
     connector = _connector((BrandIdentity("mastodon", handle="acme"),), tag="x")
-    with _client(lambda request: httpx.Response(200, content=CONTEXT)) as client:
+    with mock_client(lambda request: httpx.Response(200, content=CONTEXT)) as client:
         assert connector.recheck(client, [_mention("110446983926957470")], NOW) == []
 
 
@@ -126,7 +122,7 @@ def test_recheck_skips_a_deleted_mention_and_goes_on() -> None:
         return httpx.Response(200, content=CONTEXT)
 
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert [r.external_id for r in replies] == ["110446984249325790"]
 
@@ -149,7 +145,7 @@ def test_recheck_skips_one_unreadable_context_counts_it_and_reads_the_others(
         return httpx.Response(200, content=CONTEXT)
 
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert [r.external_id for r in replies] == ["110446984249325790"]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -161,7 +157,7 @@ def test_recheck_skips_one_unreadable_context_counts_it_and_reads_the_others(
 def test_recheck_raises_when_no_context_could_be_read() -> None:
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
     with (
-        _client(lambda request: httpx.Response(400)) as client,
+        mock_client(lambda request: httpx.Response(400)) as client,
         pytest.raises(MalformedResponse, match="unexpected HTTP 400"),
     ):
         connector.recheck(client, [_mention("1"), _mention("2")], NOW)
@@ -186,7 +182,7 @@ def test_brand_status_with_in_reply_to_in_the_poll_is_a_reply_not_a_mention() ->
     # The recorded reply by admin (id 117020583258292382, 2026-08-01T13:53:15.910Z) answers
     # status 117020583245459824; served here as a one-status tag timeline page.
     connector = _connector((BrandIdentity("mastodon", handle="admin"),), tag="hoot")
-    with _client(lambda request: httpx.Response(200, json=[REPLY])) as client:
+    with mock_client(lambda request: httpx.Response(200, json=[REPLY])) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert result.mentions == []
     [reply] = result.brand_replies
@@ -206,7 +202,7 @@ def test_tag_timeline_first_poll_yields_the_status_and_saves_its_id() -> None:
             200, content=TAG_PAGE, headers=_headers("timeline_tag_hoot_local_instance.headers.json")
         )
 
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = _connector(tag="#hoot").poll(client, FeedCursor(), NOW)
 
     assert requests[0].url.path == "/api/v1/timelines/tag/hoot"
@@ -231,7 +227,7 @@ def test_next_poll_asks_only_for_statuses_newer_than_the_cursor() -> None:
         return httpx.Response(200, json=[])
 
     state = FeedCursor(cursor="117020593741189701", etag='W/"v1"')
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = _connector(tag="hoot").poll(client, state, NOW)
     assert requests[0].url.params["min_id"] == "117020593741189701"
     assert requests[0].headers["If-None-Match"] == 'W/"v1"'
@@ -255,7 +251,7 @@ def test_full_page_follows_the_link_prev_min_id(monkeypatch: pytest.MonkeyPatch)
         return httpx.Response(200, json=[])
 
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(cursor="20"), NOW)
     assert [r.url.params["min_id"] for r in requests] == ["20", "21"]
     assert [m.external_id for m in result.mentions] == ["117020577157693549"]
@@ -275,7 +271,7 @@ def test_mentions_skip_notifications_whose_status_is_null_and_send_the_token(
         return httpx.Response(200, content=page)
 
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN", backfill="60d")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2026, 4, 12, tzinfo=UTC))
 
     assert requests[0].url.path == "/api/v1/notifications"
@@ -295,7 +291,7 @@ def test_missing_token_env_is_an_auth_error_naming_the_variable(
     monkeypatch.delenv("MASTODON_TOKEN", raising=False)
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
     with (
-        _client(lambda request: httpx.Response(200, json=[])) as client,
+        mock_client(lambda request: httpx.Response(200, json=[])) as client,
         pytest.raises(AuthError, match="MASTODON_TOKEN"),
     ):
         connector.poll(client, FeedCursor(), NOW)
@@ -305,7 +301,7 @@ def test_401_tells_the_operator_which_token_to_fix(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MASTODON_TOKEN", "expired")
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
     handler = lambda request: httpx.Response(401, json={"error": "The access token is invalid"})  # noqa: E731
-    with _client(handler) as client, pytest.raises(AuthError, match="MASTODON_TOKEN"):
+    with mock_client(handler) as client, pytest.raises(AuthError, match="MASTODON_TOKEN"):
         connector.poll(client, FeedCursor(), NOW)
 
 
@@ -321,7 +317,7 @@ def test_search_keeps_the_local_id_and_the_remote_url(monkeypatch: pytest.Monkey
         return httpx.Response(200, content=page)
 
     connector = _connector(query="halcy", token_env="MASTODON_TOKEN", backfill="7d")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2026, 4, 12, tzinfo=UTC))
 
     assert requests[0].url.params["type"] == "statuses"
@@ -345,7 +341,7 @@ def test_429_without_retry_after_waits_for_the_rate_limit_reset() -> None:
         ]
     )
     connector = _connector(tag="hoot")
-    with _client(lambda request: next(answers)) as client:
+    with mock_client(lambda request: next(answers)) as client:
         connector.poll(client, FeedCursor(), NOW)
         with pytest.raises(RateLimited) as caught:
             connector.poll(client, FeedCursor(), NOW)
@@ -356,7 +352,7 @@ def test_429_with_nothing_known_waits_for_the_next_five_minute_window() -> None:
     connector = _connector(tag="hoot")
     now = datetime(2026, 8, 2, 12, 1, 30, tzinfo=UTC)
     with (
-        _client(lambda request: httpx.Response(429)) as client,
+        mock_client(lambda request: httpx.Response(429)) as client,
         pytest.raises(RateLimited) as caught,
     ):
         connector.poll(client, FeedCursor(), now)
@@ -365,7 +361,7 @@ def test_429_with_nothing_known_waits_for_the_next_five_minute_window() -> None:
 
 def test_first_poll_ignores_statuses_older_than_the_backfill_window() -> None:
     connector = _connector(tag="hoot", backfill="1h")
-    with _client(lambda request: httpx.Response(200, content=TAG_PAGE)) as client:
+    with mock_client(lambda request: httpx.Response(200, content=TAG_PAGE)) as client:
         result = connector.poll(client, FeedCursor(), NOW)  # the status is 22 h old
     assert result.mentions == []
     assert result.state.cursor == "117020593741189701"

@@ -21,6 +21,7 @@ from connectors.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOKEN_URL = "https://auth.example.test/api/v1/access_token"
@@ -90,7 +91,7 @@ def test_token_is_fetched_with_basic_auth_and_sent_as_bearer_with_raw_json() -> 
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         connector.poll(client, FeedCursor(), NOW)
     token_request, listing = recorder.requests
     assert token_request.method == "POST"
@@ -110,7 +111,7 @@ def test_token_is_reused_until_its_expires_in_runs_out() -> None:
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         connector.poll(client, FeedCursor(), NOW)
         connector.poll(client, FeedCursor(), NOW + timedelta(minutes=30))
         assert len(recorder.requests) - len(recorder.api_requests()) == 1
@@ -145,7 +146,7 @@ def test_feeds_of_one_app_share_its_token_and_a_user_login_gets_its_own(
     first = built(subreddit="kakapo", listings=["comments"])
     second = built(subreddit="kakapo", listings=["comments"])
     mentions = built(mentions=True, username_env="REDDIT_USERNAME", password_env="REDDIT_PASSWORD")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         first.poll(client, FeedCursor(), NOW)
         second.poll(client, FeedCursor(), NOW + timedelta(minutes=2))
         mentions.poll(client, FeedCursor(), NOW + timedelta(minutes=3))
@@ -168,7 +169,7 @@ def test_mentions_log_in_with_the_password_grant(monkeypatch: pytest.MonkeyPatch
     connector = _connector(
         mentions=True, username_env="ACME_REDDIT_USER", password_env="ACME_REDDIT_PW"
     )
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         connector.poll(client, FeedCursor(), NOW)
     form = parse_qs(recorder.requests[0].content.decode())
     assert form == {"grant_type": ["password"], "username": ["acme_support"], "password": ["pw"]}
@@ -180,7 +181,7 @@ def test_a_missing_client_secret_is_an_auth_error_naming_the_variable(
     monkeypatch.setenv("REDDIT_CLIENT_ID", "app-id")
     monkeypatch.delenv("REDDIT_CLIENT_SECRET", raising=False)
     with (
-        httpx.Client(transport=httpx.MockTransport(Recorder({}))) as client,
+        mock_client(Recorder({})) as client,
         pytest.raises(AuthError, match="REDDIT_CLIENT_SECRET"),
     ):
         _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
@@ -190,7 +191,7 @@ def test_a_missing_client_secret_is_an_auth_error_naming_the_variable(
 def test_a_wrong_password_answered_as_invalid_grant_is_an_auth_error() -> None:
     recorder = Recorder({"token": lambda r: httpx.Response(200, json={"error": "invalid_grant"})})
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(AuthError, match="invalid_grant"),
     ):
         _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
@@ -206,7 +207,7 @@ def test_a_401_from_the_api_fetches_one_new_token_and_retries() -> None:
     )
     recorder = Recorder({"token": _token, "/r/kakapo/comments": lambda r: next(answers)})
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert len(result.mentions) == 16
     assert len(recorder.requests) == 4  # token, 401, token, listing
@@ -239,7 +240,7 @@ def test_an_answer_that_uses_up_the_budget_is_kept_and_the_next_request_waits() 
         }
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
         assert len(result.mentions) == 16, "the answer that spent the budget is kept"
         assert result.state.cursor
@@ -263,7 +264,7 @@ def test_a_used_up_budget_stops_the_poll_before_its_next_listing_and_page() -> N
         }
     )
     connector = _connector(subreddit="kakapo", listings=["comments", "posts"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert [r.url.path for r in recorder.api_requests()] == ["/r/kakapo/comments"]
     assert result.mentions, "the comments read are kept"
@@ -278,7 +279,7 @@ def test_a_used_up_budget_while_paging_back_keeps_the_page_and_the_saved_cursor(
     )
     connector = _connector(subreddit="askreddit", listings=["posts"])
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, state, NOW)
     assert len(recorder.api_requests()) == 1, "no second page before the reset"
     assert len(result.mentions) == 100
@@ -298,7 +299,7 @@ def test_a_used_up_budget_ends_the_recheck_with_the_replies_found() -> None:
     brand = BrandIdentity(platform="reddit", handle="StanGibson18")
     connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
     mentions = [_mention("t1_d8r4im1", "t3_57dw9a"), _mention("t1_abc", "t3_other")]
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert len(recorder.api_requests()) == 1
     assert "t1_d8r79x6" in {r.external_id for r in replies}
@@ -315,7 +316,7 @@ def test_a_429_without_retry_after_waits_for_the_ratelimit_reset() -> None:
         }
     )
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(RateLimited) as caught,
     ):
         _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
@@ -329,7 +330,7 @@ def test_recorded_headers_with_budget_left_poll_normally() -> None:
         {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json", **headers)}
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert len(result.mentions) == 16
 
@@ -364,7 +365,7 @@ def test_brand_reply_in_the_comment_stream_answers_the_comment_it_replies_to() -
     )
     brand = BrandIdentity(platform="reddit", handle="mc_kloppedie")  # case-insensitive
     connector = _connector((brand,), subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
 
     mentions = {m.external_id: m for m in result.mentions}
@@ -396,7 +397,7 @@ def test_comment_mentions_carry_parent_thread_and_a_permalink() -> None:
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     first = result.mentions[0]
     assert first.external_id == "t1_dgauydy"
@@ -418,7 +419,7 @@ def test_mentions_inbox_items_get_the_context_permalink_and_thread() -> None:
         {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json")}
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     first = result.mentions[0]
     assert first.external_id == "t1_ekftbox"
@@ -445,7 +446,7 @@ def test_a_deleted_comment_is_skipped_without_failing_the_poll() -> None:
         {"token": _token, "/r/test/comments": _body("api_info_deleted_comment_t1_d7ltvl0.json")}
     )
     connector = _connector(subreddit="test", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert result.mentions == []
     # the deleted comment still moves the cursor: it will not be fetched again
@@ -460,7 +461,7 @@ def test_paging_back_stops_at_the_saved_fullname() -> None:
     connector = _connector(subreddit="askreddit", listings=["posts"])
     # the 4th newest recorded post; the 3 above it are new
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48fbg9"}))
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, state, NOW)
     assert [m.external_id for m in result.mentions] == ["t3_48fbm9", "t3_48fbig", "t3_48fbgl"]
     assert len(recorder.api_requests()) == 1
@@ -483,7 +484,7 @@ def test_paging_back_follows_after_until_the_saved_position() -> None:
     )
     connector = _connector(subreddit="askreddit", listings=["posts"])
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, state, NOW)
     assert len(result.mentions) == 100
     assert [r.url.params.get("after") for r in recorder.api_requests()] == [None, "t3_48f6io"]
@@ -498,7 +499,7 @@ def test_first_run_keeps_only_the_backfill_window() -> None:
     )
     connector = _connector(subreddit="askreddit", listings=["posts"], backfill="10m")
     now = datetime(2016, 3, 1, 8, 37, 38, tzinfo=UTC)
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), now)
     assert len(result.mentions) == 21
     assert len(recorder.api_requests()) == 1, "older than the window: no second page"
@@ -510,7 +511,7 @@ def test_search_asks_for_the_newest_posts_matching_the_query() -> None:
         {"token": _token, "/search": _body("search_r_all_q_praw_oauth_search.json")}
     )
     connector = _connector(query="praw oauth search")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     request = recorder.api_requests()[0]
     assert request.url.params["q"] == "praw oauth search"
@@ -551,7 +552,7 @@ def test_recheck_finds_the_brand_reply_in_the_recorded_thread() -> None:
     question = _mention("t1_d8r4im1", "t3_57dw9a")
     # ChrisHardwick's t1_d8ray04 sits in the same recorded tree: one walk serves both
     chris = _mention("t1_d8ray04", "t3_57dw9a")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, [question, chris], NOW)
 
     request = recorder.api_requests()[0]
@@ -588,7 +589,7 @@ def test_recheck_of_a_tree_full_of_more_stubs_is_bounded_and_finds_the_op_reply(
     )
     mentions = [_mention("t1_dm96bm3", "t3_6wmniq"), _mention("t1_dm9lopq", "t3_6wmniq")]
     mentions.append(_mention("t3_zzzzzz", "t3_zzzzzz"))
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert len(recorder.api_requests()) == 1, "recheck_limit bounds the walks"
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("t1_dm96vjw", "t1_dm96bm3")]
@@ -609,7 +610,7 @@ def test_recheck_skips_a_deleted_thread_and_walks_the_next() -> None:
     brand = BrandIdentity(platform="reddit", handle="StanGibson18")
     connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
     mentions = [_mention("t1_abc", "t3_gone"), _mention("t1_d8r4im1", "t3_57dw9a")]
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
 
@@ -640,7 +641,7 @@ def test_recheck_skips_one_unreadable_thread_counts_it_and_walks_the_next(
     brand = BrandIdentity(platform="reddit", handle="StanGibson18")
     connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
     mentions = [_mention("t1_abc", "t3_bad"), _mention("t1_d8r4im1", "t3_57dw9a")]
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
     assert any(
@@ -674,7 +675,7 @@ def test_recheck_with_an_unreadable_token_answer_asks_for_a_token_once() -> None
 def test_recheck_without_brand_identities_asks_nothing() -> None:
     recorder = Recorder({})
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         assert connector.recheck(client, [_mention("t1_d8r4im1", "t3_57dw9a")], NOW) == []
     assert recorder.requests == []
 
@@ -756,7 +757,7 @@ def test_a_403_on_a_private_subreddit_is_an_auth_error_without_a_token_retry() -
     recorder = Recorder({"token": _token, "/r/secret": lambda r: httpx.Response(403)})
     connector = _connector(subreddit="secret", listings=["posts"])
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(AuthError, match="private"),
     ):
         connector.poll(client, FeedCursor(), NOW)
@@ -780,7 +781,7 @@ def test_recheck_expands_the_more_stub_that_hides_the_brand_reply() -> None:
     connector = _connector((brand,), query="kitten", access_token_env="REDDIT_CLIENT_ID")
     post = _mention("t3_3hahrw", "t3_3hahrw")
     post.created_at = datetime.fromtimestamp(1439797480, UTC)
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, [post], NOW)
     [reply] = replies
     assert (reply.external_id, reply.in_reply_to) == ("t1_cu5oufs", "t3_3hahrw")

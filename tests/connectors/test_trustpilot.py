@@ -13,6 +13,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor
 from connectors.trustpilot import TrustpilotConnector, TrustpilotOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BUSINESS_UNIT = "507f191e810c19729de860ea"
@@ -42,7 +43,7 @@ def _serve(pages: dict[str, Any], requests: list[httpx.Request] | None = None) -
         body = pages.get(request.url.params["page"], {"links": [], "reviews": []})
         return httpx.Response(200, json=body)
 
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    return mock_client(handler)
 
 
 def test_first_poll_sends_the_key_header_and_backfills_thirty_days() -> None:
@@ -176,7 +177,7 @@ def test_full_pages_are_followed_up_to_max_pages_with_a_warning() -> None:
         requests.append(request)
         return httpx.Response(200, json={"links": [], "reviews": full})
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         result = _connector(max_pages=2).poll(client, FeedCursor(), NOW)
     assert [r.url.params["page"] for r in requests] == ["1", "2"]
     assert len(result.mentions) == 100, "the same ids on page 2 are deduplicated"
@@ -194,7 +195,7 @@ def test_missing_api_key_says_which_variable_to_set(monkeypatch: pytest.MonkeyPa
 def test_rejected_api_key_is_an_auth_error_naming_the_variable(status: int) -> None:
     handler = lambda request: httpx.Response(status)  # noqa: E731
     with (
-        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        mock_client(handler) as client,
         pytest.raises(AuthError) as caught,
     ):
         _connector(api_key_env="TRUSTPILOT_API_KEY").poll(client, FeedCursor(), NOW)
