@@ -20,7 +20,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
@@ -178,16 +178,12 @@ def test_rss_requests_every_country_most_recent_json_pages_and_stops_when_nothin
 
 
 def test_rss_second_poll_stops_at_the_saved_review_id() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=JP)
+    handler = Recording(lambda request: httpx.Response(200, content=JP))
 
     state = FeedCursor(cursor=json.dumps({"jp": "6285559638"}))
     result = _poll(_rss(app_id="1404176564", countries=["jp"]), handler, state)
     assert [m.external_id for m in result.mentions] == ["6290024630"]
-    assert len(requests) == 1, "the saved id is on page 1: no need to read page 2"
+    assert len(handler.requests) == 1, "the saved id is on page 1: no need to read page 2"
     assert json.loads(result.state.cursor or "") == {"jp": "6290024630"}
 
 
@@ -270,14 +266,10 @@ def test_connect_first_run_pages_with_links_next_until_the_backfill_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch)
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return _connect_pages(request)
+    handler = Recording(_connect_pages)
 
     result = _poll(connector, handler)
-    first, second = requests
+    first, second = handler.requests
     assert first.url.path == "/v1/apps/682658836/customerReviews"
     assert dict(first.url.params) == {"include": "response", "sort": "-createdDate", "limit": "200"}
     # links.next is followed on our base URL, so a proxy or test server gets page 2 too
@@ -340,15 +332,11 @@ def test_connect_second_poll_stops_on_the_first_page_at_the_cursor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch)
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return _connect_pages(request)
+    handler = Recording(_connect_pages)
 
     state = FeedCursor(cursor="2026-11-20T00:00:00+00:00")
     result = _poll(connector, handler, state)
-    assert len(requests) == 1
+    assert len(handler.requests) == 1
     assert [m.external_id for m in result.mentions] == [REVIEW_A, REVIEW_DE]
     # replies on older reviews of the page are still reported
     assert {r.in_reply_to for r in result.brand_replies} == {REVIEW_A, REVIEW_DE}

@@ -12,7 +12,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
 from connectors.bluesky import BlueskyConnector, BlueskyOptions, post_text
 from tests.connectors.conformance import fixture_bytes
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import Recording, mock_client
 
 THREAD = fixture_bytes("bluesky", "getPostThread_replies_with_blockedPost_notFoundPost_2023.json")
 HELLTHREAD = json.loads(
@@ -50,21 +50,17 @@ def test_recheck_attaches_the_brands_thread_reply_to_the_mention_it_answers() ->
     # Recorded getPostThread of alice's post 3jtvi2jrijx2y (2023-04-21). nvpkp.bsky.social
     # (did:plc:xbxpdv7nstw5ybmlneupnuaa) plays the brand: its reply 3jtvjdinqcm2a has
     # createdAt "2023-04-21T17:16:55.017Z" and record.reply.parent.uri = the root post.
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=THREAD)
+    handler = Recording(lambda request: httpx.Response(200, content=THREAD))
 
     brand = BrandIdentity("bluesky", handle="nvpkp.bsky.social")
     connector = _connector((brand,), query="heatmap", **TOKEN_ENV)
     with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention(ROOT_URI)], datetime(2023, 4, 22, tzinfo=UTC))
 
-    assert requests[0].url.path == "/xrpc/app.bsky.feed.getPostThread"
-    assert requests[0].url.params["uri"] == ROOT_URI
-    assert requests[0].url.params["parentHeight"] == "0"
-    assert requests[0].headers["Authorization"] == "Bearer env-token"
+    assert handler.requests[0].url.path == "/xrpc/app.bsky.feed.getPostThread"
+    assert handler.requests[0].url.params["uri"] == ROOT_URI
+    assert handler.requests[0].url.params["parentHeight"] == "0"
+    assert handler.requests[0].headers["Authorization"] == "Bearer env-token"
     [reply] = replies
     assert reply.in_reply_to == ROOT_URI
     assert (
@@ -177,18 +173,14 @@ def test_a_link_facet_puts_the_full_url_back_into_shortened_text() -> None:
 
 
 def test_search_first_poll_reads_the_backfill_window_and_saves_the_newest_time() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=SEARCH)
+    handler = Recording(lambda request: httpx.Response(200, content=SEARCH))
 
     connector = _connector(query="fone de ouvido", backfill="2d", lang="pt", **TOKEN_ENV)
     with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2023, 4, 25, tzinfo=UTC))
 
-    params = requests[0].url.params
-    assert requests[0].url.path == "/xrpc/app.bsky.feed.searchPosts"
+    params = handler.requests[0].url.params
+    assert handler.requests[0].url.path == "/xrpc/app.bsky.feed.searchPosts"
     assert (params["q"], params["sort"], params["lang"]) == ("fone de ouvido", "latest", "pt")
     assert params["since"] == "2023-04-23T00:00:00.000Z"
     [mention] = result.mentions
@@ -201,7 +193,7 @@ def test_search_first_poll_reads_the_backfill_window_and_saves_the_newest_time()
     assert mention.created_at == datetime(2023, 4, 24, 13, 50, 19, 672000, tzinfo=UTC)
     assert mention.text.startswith("eu queria um fone de ouvido com fio")
     # the recorded page has a cursor ("xxxxxxx"); the second page repeats the post: stop
-    assert len(requests) == 2 and requests[1].url.params["cursor"] == "xxxxxxx"
+    assert len(handler.requests) == 2 and handler.requests[1].url.params["cursor"] == "xxxxxxx"
     assert result.state.cursor == "2023-04-24T13:50:19.672Z"
 
 
@@ -224,18 +216,14 @@ def test_indexed_before_created_the_cursor_uses_the_earlier_time() -> None:
 
 
 def test_next_poll_stops_at_the_saved_time_less_the_overlap() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=SEARCH)
+    handler = Recording(lambda request: httpx.Response(200, content=SEARCH))
 
     state = FeedCursor(cursor="2023-04-25T00:00:00.000Z")
     connector = _connector(query="fone", **TOKEN_ENV)
     with mock_client(handler) as client:
         result = connector.poll(client, state, datetime(2023, 4, 26, tzinfo=UTC))
-    assert requests[0].url.params["since"] == "2023-04-24T23:50:00.000Z"
-    assert len(requests) == 1  # the post is older than the saved time: no second page
+    assert handler.requests[0].url.params["since"] == "2023-04-24T23:50:00.000Z"
+    assert len(handler.requests) == 1  # the post is older than the saved time: no second page
     assert result.mentions == []
     assert result.state.cursor == "2023-04-25T00:00:00.000Z"
 

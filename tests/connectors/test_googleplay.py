@@ -21,7 +21,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, Request, local_server
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DOCS = fixture_bytes("googleplay", "reviews_list_DOCS_EXAMPLE_with_developerComment.json")
@@ -115,17 +115,13 @@ def test_developer_comment_without_a_time_gets_the_fetch_time() -> None:
 
 
 def test_pages_follow_next_page_token_and_stop_when_it_repeats() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return _pages(request)
+    handler = Recording(_pages)
 
     result = _poll(_connector(), handler)
-    assert [r.url.path for r in requests] == [REVIEWS_PATH, REVIEWS_PATH]
-    assert dict(requests[0].url.params) == {"maxResults": "100"}
-    assert dict(requests[1].url.params) == {"maxResults": "100", "token": "12334566"}
-    assert requests[0].headers["Authorization"] == "Bearer ya29.test-token"
+    assert [r.url.path for r in handler.requests] == [REVIEWS_PATH, REVIEWS_PATH]
+    assert dict(handler.requests[0].url.params) == {"maxResults": "100"}
+    assert dict(handler.requests[1].url.params) == {"maxResults": "100", "token": "12334566"}
+    assert handler.requests[0].headers["Authorization"] == "Bearer ya29.test-token"
     assert len(result.mentions) == 5
     assert result.state.cursor == "2026-11-22T08:00:00.000000+00:00"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import Reply, local_server
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # epoch 1795435200
 RELEVANCE = fixture_bytes("hn", "algolia_search_query_relevance_2024.json")
@@ -36,23 +35,13 @@ def _connector(identities: tuple[BrandIdentity, ...] = (), **options: Any) -> Ha
     )
 
 
-class Recorder:
-    def __init__(self, answer: Callable[[httpx.Request], httpx.Response]) -> None:
-        self.answer = answer
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.answer(request)
-
-
-def _serve(*bodies: bytes) -> Recorder:
+def _serve(*bodies: bytes) -> Recording:
     answers = iter(bodies)
-    return Recorder(lambda request: httpx.Response(200, content=next(answers)))
+    return Recording(lambda request: httpx.Response(200, content=next(answers)))
 
 
 def _poll(
-    recorder: Recorder, connector: HackerNewsConnector, state: FeedCursor | None = None
+    recorder: Recording, connector: HackerNewsConnector, state: FeedCursor | None = None
 ) -> PollResult:
     with mock_client(recorder) as client:
         return connector.poll(client, state or FeedCursor(), NOW)
@@ -121,7 +110,7 @@ def test_recheck_skips_a_missing_item_and_reads_the_next() -> None:
             return httpx.Response(404, json={"error": "Not Found"})
         return httpx.Response(200, content=ITEM_1)
 
-    with mock_client(Recorder(answer)) as client:
+    with mock_client(Recording(answer)) as client:
         replies = _connector((SAMA,)).recheck(client, [_mention("99"), _mention("1")], NOW)
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
 
@@ -144,7 +133,7 @@ def test_recheck_skips_one_unreadable_item_counts_it_and_reads_the_others(
         return httpx.Response(200, content=ITEM_1)
 
     mentions = [_mention("2"), _mention("1")]
-    with mock_client(Recorder(answer)) as client:
+    with mock_client(Recording(answer)) as client:
         replies = _connector((SAMA,)).recheck(client, mentions, NOW)
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -156,7 +145,7 @@ def test_recheck_reports_a_refusal_it_cannot_take_for_a_deleted_item() -> None:
     # is the feed's failure, not one item's
     answer = lambda request: httpx.Response(400, json={"error": "bad request"})  # noqa: E731
     with (
-        mock_client(Recorder(answer)) as client,
+        mock_client(Recording(answer)) as client,
         pytest.raises(MalformedResponse, match="unexpected HTTP 400"),
     ):
         _connector((SAMA,)).recheck(client, [_mention("1")], NOW)
@@ -238,7 +227,7 @@ def test_a_full_page_narrows_the_time_window_instead_of_numbering_pages() -> Non
 
 
 def test_max_pages_bounds_one_poll_and_says_what_was_skipped() -> None:
-    recorder = Recorder(lambda request: httpx.Response(200, content=RELEVANCE))
+    recorder = Recording(lambda request: httpx.Response(200, content=RELEVANCE))
     result = _poll(recorder, _connector(hits_per_page=20, max_pages=3), FeedCursor(cursor="1"))
     assert len(recorder.requests) == 3
     # the same 20 hits again: the window cannot narrow, so the page number moves on

@@ -14,7 +14,7 @@ from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, Rate
 from connectors.errors import MalformedResponse
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 CONTEXT = fixture_bytes("mastodon", "context_110446983926957470_mastodon_social_2023.json")
@@ -65,17 +65,13 @@ def test_recheck_attaches_recorded_context_reply_to_the_mention_it_answers(
     # ancestor (110446983178245440) and one descendant by halcy (account id 43), who plays
     # the brand here: id 110446984249325790, created_at "2023-05-28T15:20:35.248Z",
     # in_reply_to_id "110446983926957470".
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=CONTEXT)
+    handler = Recording(lambda request: httpx.Response(200, content=CONTEXT))
 
     connector = _connector((identity,), base_url="https://mastodon.social", tag="x")
     with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("110446983926957470")], NOW)
 
-    assert requests[0].url.path == "/api/v1/statuses/110446983926957470/context"
+    assert handler.requests[0].url.path == "/api/v1/statuses/110446983926957470/context"
     assert len(replies) == 1
     reply = replies[0]
     assert reply.in_reply_to == "110446983926957470"
@@ -194,19 +190,17 @@ def test_brand_status_with_in_reply_to_in_the_poll_is_a_reply_not_a_mention() ->
 
 
 def test_tag_timeline_first_poll_yields_the_status_and_saves_its_id() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(
+    handler = Recording(
+        lambda request: httpx.Response(
             200, content=TAG_PAGE, headers=_headers("timeline_tag_hoot_local_instance.headers.json")
         )
+    )
 
     with mock_client(handler) as client:
         result = _connector(tag="#hoot").poll(client, FeedCursor(), NOW)
 
-    assert requests[0].url.path == "/api/v1/timelines/tag/hoot"
-    assert "min_id" not in requests[0].url.params
+    assert handler.requests[0].url.path == "/api/v1/timelines/tag/hoot"
+    assert "min_id" not in handler.requests[0].url.params
     [mention] = result.mentions
     assert mention.external_id == "117020593741189701"
     assert mention.created_at == datetime(2026, 8, 1, 13, 55, 55, 867000, tzinfo=UTC)
@@ -220,17 +214,13 @@ def test_tag_timeline_first_poll_yields_the_status_and_saves_its_id() -> None:
 
 
 def test_next_poll_asks_only_for_statuses_newer_than_the_cursor() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, json=[])
+    handler = Recording(lambda request: httpx.Response(200, json=[]))
 
     state = FeedCursor(cursor="117020593741189701", etag='W/"v1"')
     with mock_client(handler) as client:
         result = _connector(tag="hoot").poll(client, state, NOW)
-    assert requests[0].url.params["min_id"] == "117020593741189701"
-    assert requests[0].headers["If-None-Match"] == 'W/"v1"'
+    assert handler.requests[0].url.params["min_id"] == "117020593741189701"
+    assert handler.requests[0].headers["If-None-Match"] == 'W/"v1"'
     assert result.mentions == []
     assert result.state.cursor == "117020593741189701"
 
@@ -264,19 +254,15 @@ def test_mentions_skip_notifications_whose_status_is_null_and_send_the_token(
     # Recorded on mastodon.social: 40 mention notifications, 39 with "status": null.
     monkeypatch.setenv("MASTODON_TOKEN", "t0k3n")
     page = fixture_bytes("mastodon", "notifications_mastodon_social_mentions_some_null_status.json")
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=page)
+    handler = Recording(lambda request: httpx.Response(200, content=page))
 
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN", backfill="60d")
     with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2026, 4, 12, tzinfo=UTC))
 
-    assert requests[0].url.path == "/api/v1/notifications"
-    assert requests[0].url.params.get_list("types[]") == ["mention"]
-    assert requests[0].headers["Authorization"] == "Bearer t0k3n"
+    assert handler.requests[0].url.path == "/api/v1/notifications"
+    assert handler.requests[0].url.params.get_list("types[]") == ["mention"]
+    assert handler.requests[0].headers["Authorization"] == "Bearer t0k3n"
     [mention] = result.mentions
     assert mention.external_id == "116275331587890092"
     assert mention.author == "latencyobs@icosahedron.website"
@@ -310,18 +296,14 @@ def test_search_keeps_the_local_id_and_the_remote_url(monkeypatch: pytest.Monkey
     # from the id in their home-server url/uri.
     monkeypatch.setenv("MASTODON_TOKEN", "t0k3n")
     page = fixture_bytes("mastodon", "search_v2_q_halcy_resolve_mastodon_social.json")
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=page)
+    handler = Recording(lambda request: httpx.Response(200, content=page))
 
     connector = _connector(query="halcy", token_env="MASTODON_TOKEN", backfill="7d")
     with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2026, 4, 12, tzinfo=UTC))
 
-    assert requests[0].url.params["type"] == "statuses"
-    assert requests[0].url.params["q"] == "halcy"
+    assert handler.requests[0].url.params["type"] == "statuses"
+    assert handler.requests[0].url.params["q"] == "halcy"
     by_id = {m.external_id: m for m in result.mentions}
     greg = by_id["116388149027005349"]
     assert greg.url == "https://icosahedron.website/@greg/116388148912635764"

@@ -13,7 +13,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor
 from connectors.trustpilot import TrustpilotConnector, TrustpilotOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BUSINESS_UNIT = "507f191e810c19729de860ea"
@@ -171,15 +171,11 @@ def test_full_pages_are_followed_up_to_max_pages_with_a_warning() -> None:
         review["createdAt"] = (NOW - timedelta(minutes=n + 1)).isoformat()
         review["updatedAt"] = review["createdAt"]
         full.append(review)
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, json={"links": [], "reviews": full})
+    handler = Recording(lambda request: httpx.Response(200, json={"links": [], "reviews": full}))
 
     with mock_client(handler) as client:
         result = _connector(max_pages=2).poll(client, FeedCursor(), NOW)
-    assert [r.url.params["page"] for r in requests] == ["1", "2"]
+    assert [r.url.params["page"] for r in handler.requests] == ["1", "2"]
     assert len(result.mentions) == 100, "the same ids on page 2 are deduplicated"
     assert any("max_pages" in w for w in result.warnings)
 
