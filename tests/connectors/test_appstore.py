@@ -19,7 +19,7 @@ from connectors.appstore import AppStoreConnector, AppStoreOptions, build_token
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
-from tests.support.http_server import Reply, Request, local_server
+from tests.support.http_server import LocalServer, Reply, Request
 from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -466,7 +466,7 @@ def test_connect_mode_defaults_to_the_connect_api_host(
 
 
 def test_end_to_end_rss_and_connect_through_a_local_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, public = _connect(tmp_path, monkeypatch, pages=2)
 
@@ -479,7 +479,7 @@ def test_end_to_end_rss_and_connect_through_a_local_server(
         body = CONNECT_DOCS if request.query.get("cursor") else CONNECT_PAGE1
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server, make_client() as client:
+    with make_client() as client:
         server.route(
             "/jp/rss/customerreviews/page=1/id=1404176564/sortby=mostrecent/json",
             Reply(200, JP, {"Content-Type": "application/json"}),
@@ -505,7 +505,9 @@ def test_end_to_end_rss_and_connect_through_a_local_server(
     assert {r.in_reply_to for r in connect_result.brand_replies} == {REVIEW_A, REVIEW_DE}
 
 
-def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path) -> None:
+def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
     key_path, public = _p8(tmp_path)
 
     def connect_route(request: Request) -> Reply:
@@ -517,30 +519,29 @@ def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path
         body = CONNECT_DOCS if request.query.get("cursor") else CONNECT_PAGE1
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server:
-        server.route("/v1/apps/682658836/customerReviews", connect_route)
-        done, database = dry_run_poll(
-            tmp_path,
-            identity={"platform": "appstore", "handle": "Acme Support", "bot": False},
-            feed={
-                "name": "acme-ios",
-                "type": "appstore",
-                "interval": "30m",
-                "base_url": server.url,
-                "mode": "connect",
-                "app_id": "682658836",
-                "pages": 2,
-                "backfill": "3650d",
-                "key_id_env": "ACME_ASC_KEY_ID",
-                "issuer_id_env": "ACME_ASC_ISSUER",
-                "private_key_path_env": "ACME_ASC_KEY_FILE",
-            },
-            env={
-                "ACME_ASC_KEY_ID": "TESTKEY123",
-                "ACME_ASC_ISSUER": "57246542-96fe-1a63-e053-0824d011072a",
-                "ACME_ASC_KEY_FILE": str(key_path),
-            },
-        )
+    server.route("/v1/apps/682658836/customerReviews", connect_route)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "appstore", "handle": "Acme Support", "bot": False},
+        feed={
+            "name": "acme-ios",
+            "type": "appstore",
+            "interval": "30m",
+            "base_url": server.url,
+            "mode": "connect",
+            "app_id": "682658836",
+            "pages": 2,
+            "backfill": "3650d",
+            "key_id_env": "ACME_ASC_KEY_ID",
+            "issuer_id_env": "ACME_ASC_ISSUER",
+            "private_key_path_env": "ACME_ASC_KEY_FILE",
+        },
+        env={
+            "ACME_ASC_KEY_ID": "TESTKEY123",
+            "ACME_ASC_ISSUER": "57246542-96fe-1a63-e053-0824d011072a",
+            "ACME_ASC_KEY_FILE": str(key_path),
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert f"appstore:{REVIEW_DE}" in done.stdout
     assert "Kundin_HH" in done.stdout

@@ -11,7 +11,7 @@ from connectors.github import GitHubConnector, GitHubOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
-from tests.support.http_server import LocalServer, Reply, local_server
+from tests.support.http_server import LocalServer, Reply
 
 REPO = "octokit-fixture-org/tmp-scenario-paginate-issues-20220719043836917-izyoe"
 NOW = datetime(2022, 7, 20, tzinfo=UTC)
@@ -29,32 +29,31 @@ def _serve_repo(server: LocalServer) -> None:
     server.route(f"/repos/{REPO}/issues/comments", Reply.json([]))
 
 
-def test_repo_poll_and_recheck_over_a_real_socket() -> None:
-    with local_server() as server:
-        _serve_repo(server)
-        server.route(
-            "/repos/PyGithub/PyGithub/issues/3372/comments",
-            _recorded("issue_pygithub_3372_comments_per_page4"),
+def test_repo_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
+    _serve_repo(server)
+    server.route(
+        "/repos/PyGithub/PyGithub/issues/3372/comments",
+        _recorded("issue_pygithub_3372_comments_per_page4"),
+    )
+    connector = GitHubConnector(
+        GitHubOptions(repo=REPO),
+        feed_name="acme-github",
+        identities=[BrandIdentity("github", handle="EnricoMi")],
+        base_url=server.url,
+    )
+    search = GitHubConnector(
+        GitHubOptions(query="per_page"),
+        feed_name="acme-github-search",
+        identities=[BrandIdentity("github", handle="EnricoMi")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+        replies = search.recheck(
+            client,
+            [MentionRecord("github", "PyGithub/PyGithub#3372", NOW, "open issue")],
+            NOW,
         )
-        connector = GitHubConnector(
-            GitHubOptions(repo=REPO),
-            feed_name="acme-github",
-            identities=[BrandIdentity("github", handle="EnricoMi")],
-            base_url=server.url,
-        )
-        search = GitHubConnector(
-            GitHubOptions(query="per_page"),
-            feed_name="acme-github-search",
-            identities=[BrandIdentity("github", handle="EnricoMi")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
-            replies = search.recheck(
-                client,
-                [MentionRecord("github", "PyGithub/PyGithub#3372", NOW, "open issue")],
-                NOW,
-            )
 
     assert [m.external_id for m in result.mentions] == [f"{REPO}#13", f"{REPO}#12", f"{REPO}#11"]
     # the recorded Link header points at api.github.com: not followed from another host
@@ -70,21 +69,22 @@ def test_repo_poll_and_recheck_over_a_real_socket() -> None:
     ]
 
 
-def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    with local_server() as server:
-        _serve_repo(server)
-        done, database = dry_run_poll(
-            tmp_path,
-            identity={"platform": "github", "handle": "acme-support", "bot": False},
-            feed={
-                "name": "acme-github",
-                "type": "github",
-                "interval": "5m",
-                "base_url": server.url,
-                "repo": REPO,
-                "backfill": "3650d",
-            },
-        )
+def test_cli_dry_run_lists_the_mention_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    _serve_repo(server)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "github", "handle": "acme-support", "bot": False},
+        feed={
+            "name": "acme-github",
+            "type": "github",
+            "interval": "5m",
+            "base_url": server.url,
+            "repo": REPO,
+            "backfill": "3650d",
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert f"github:{REPO}#13" in done.stdout
     assert "octokit-fixture-user-a" in done.stdout

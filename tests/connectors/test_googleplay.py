@@ -20,7 +20,7 @@ from connectors.googleplay import GooglePlayConnector, GooglePlayOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
-from tests.support.http_server import Reply, Request, local_server
+from tests.support.http_server import LocalServer, Reply, Request
 from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -294,7 +294,7 @@ def test_config_warnings_when_polling_less_than_daily() -> None:
 
 
 def test_end_to_end_service_account_and_reviews_through_a_local_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def reviews(request: Request) -> Reply:
         if request.headers.get("authorization") != "Bearer ya29.local":
@@ -302,7 +302,7 @@ def test_end_to_end_service_account_and_reviews_through_a_local_server(
         body = DOCS if request.query.get("token") == ["12334566"] else BUILT
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server, make_client() as client:
+    with make_client() as client:
         _service_account(tmp_path, f"{server.url}/token")
         server.route("/token", Reply.json({"access_token": "ya29.local", "expires_in": 3599}))
         server.route(REVIEWS_PATH, reviews)
@@ -323,30 +323,31 @@ def test_end_to_end_service_account_and_reviews_through_a_local_server(
     assert {r.in_reply_to for r in result.brand_replies} == {"11223344", "33445566", "44556677"}
 
 
-def test_cli_dry_run_lists_play_reviews_and_writes_no_database(tmp_path: Path) -> None:
+def test_cli_dry_run_lists_play_reviews_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
     def reviews(request: Request) -> Reply:
         if request.headers.get("authorization") != "Bearer ya29.cli":
             return Reply(401, ERROR_401, {"Content-Type": "application/json"})
         body = DOCS if request.query.get("token") == ["12334566"] else BUILT
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server:
-        _service_account(tmp_path, f"{server.url}/token")
-        server.route("/token", Reply.json({"access_token": "ya29.cli", "expires_in": 3599}))
-        server.route(REVIEWS_PATH, reviews)
-        done, database = dry_run_poll(
-            tmp_path,
-            identity={"platform": "googleplay", "handle": "Example Team", "bot": False},
-            feed={
-                "name": "acme-android",
-                "type": "googleplay",
-                "interval": "1h",
-                "base_url": server.url,
-                "package_name": "com.example.app",
-                "credentials_path_env": "ACME_PLAY_KEY_FILE",
-            },
-            env={"ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to the config file
-        )
+    _service_account(tmp_path, f"{server.url}/token")
+    server.route("/token", Reply.json({"access_token": "ya29.cli", "expires_in": 3599}))
+    server.route(REVIEWS_PATH, reviews)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "googleplay", "handle": "Example Team", "bot": False},
+        feed={
+            "name": "acme-android",
+            "type": "googleplay",
+            "interval": "1h",
+            "base_url": server.url,
+            "package_name": "com.example.app",
+            "credentials_path_env": "ACME_PLAY_KEY_FILE",
+        },
+        env={"ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to the config file
+    )
     assert done.returncode == 0, done.stderr
     assert "googleplay:22334455" in done.stdout
     assert "Anna de Vries" in done.stdout

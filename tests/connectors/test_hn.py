@@ -16,7 +16,7 @@ from connectors.hn import HackerNewsConnector, HackerNewsOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
-from tests.support.http_server import Reply, local_server
+from tests.support.http_server import LocalServer, Reply
 from tests.support.mock_http import Recording, mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # epoch 1795435200
@@ -244,20 +244,19 @@ def test_query_must_not_be_blank() -> None:
 # -- end to end ------------------------------------------------------------------------
 
 
-def test_end_to_end_over_a_real_socket_polls_and_finds_the_brand_reply() -> None:
-    with local_server() as server:
-        server.route("/search_by_date", Reply(200, RELEVANCE, {"Content-Type": "application/json"}))
-        server.route("/items/1", Reply(200, ITEM_1, {"Content-Type": "application/json"}))
-        connector = HackerNewsConnector(
-            HackerNewsOptions.model_validate({"query": "query", "backfill": "36500d"}),
-            feed_name="acme-hn",
-            identities=[SAMA],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
-            replies = connector.recheck(client, [_mention("1")], NOW)
-        search, item = server.requests
+def test_end_to_end_over_a_real_socket_polls_and_finds_the_brand_reply(server: LocalServer) -> None:
+    server.route("/search_by_date", Reply(200, RELEVANCE, {"Content-Type": "application/json"}))
+    server.route("/items/1", Reply(200, ITEM_1, {"Content-Type": "application/json"}))
+    connector = HackerNewsConnector(
+        HackerNewsOptions.model_validate({"query": "query", "backfill": "36500d"}),
+        feed_name="acme-hn",
+        identities=[SAMA],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+        replies = connector.recheck(client, [_mention("1")], NOW)
+    search, item = server.requests
     assert search.path == "/search_by_date"
     assert search.query["tags"] == ["(story,comment)"]
     assert item.path == "/items/1"
@@ -265,21 +264,22 @@ def test_end_to_end_over_a_real_socket_polls_and_finds_the_brand_reply() -> None
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("15", "1")]
 
 
-def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    with local_server() as server:
-        server.route("/search_by_date", Reply(200, RELEVANCE, {"Content-Type": "application/json"}))
-        done, database = dry_run_poll(
-            tmp_path,
-            identity={"platform": "hn", "handle": "sama"},
-            feed={
-                "name": "acme-hn",
-                "type": "hn",
-                "interval": "5m",
-                "base_url": server.url,
-                "query": "query",
-                "backfill": "36500d",
-            },
-        )
+def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route("/search_by_date", Reply(200, RELEVANCE, {"Content-Type": "application/json"}))
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "hn", "handle": "sama"},
+        feed={
+            "name": "acme-hn",
+            "type": "hn",
+            "interval": "5m",
+            "base_url": server.url,
+            "query": "query",
+            "backfill": "36500d",
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert "hn:21150606" in done.stdout
     assert "protomyth" in done.stdout

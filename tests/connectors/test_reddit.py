@@ -20,7 +20,7 @@ from connectors.logins import Logins
 from connectors.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
-from tests.support.http_server import Reply, local_server
+from tests.support.http_server import LocalServer, Reply
 from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -684,33 +684,32 @@ def test_recheck_without_brand_identities_asks_nothing() -> None:
 
 
 @pytest.mark.usefixtures("env")
-def test_end_to_end_over_a_real_socket_finds_the_brand_reply() -> None:
+def test_end_to_end_over_a_real_socket_finds_the_brand_reply(server: LocalServer) -> None:
     headers = _recorded_headers("message_mentions_inbox_2025.headers.json")
-    with local_server() as server:
-        server.route(
-            "/api/v1/access_token",
-            Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
-        )
-        server.route(
-            "/r/kakapo/comments",
-            Reply(200, _fixture("r_kakapo_comments_limit100.json"), {**JSON, **headers}),
-        )
-        connector = RedditConnector(
-            RedditOptions.model_validate(
-                {
-                    "subreddit": "kakapo",
-                    "listings": ["comments"],
-                    "token_url": f"{server.url}/api/v1/access_token",
-                    "backfill": "36500d",
-                }
-            ),
-            feed_name="acme-reddit",
-            identities=[BrandIdentity(platform="reddit", handle="MC_Kloppedie")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
-        token_request, listing = server.requests
+    server.route(
+        "/api/v1/access_token",
+        Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
+    )
+    server.route(
+        "/r/kakapo/comments",
+        Reply(200, _fixture("r_kakapo_comments_limit100.json"), {**JSON, **headers}),
+    )
+    connector = RedditConnector(
+        RedditOptions.model_validate(
+            {
+                "subreddit": "kakapo",
+                "listings": ["comments"],
+                "token_url": f"{server.url}/api/v1/access_token",
+                "backfill": "36500d",
+            }
+        ),
+        feed_name="acme-reddit",
+        identities=[BrandIdentity(platform="reddit", handle="MC_Kloppedie")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+    token_request, listing = server.requests
     assert token_request.method == "POST" and token_request.path == "/api/v1/access_token"
     assert token_request.headers["authorization"].startswith("Basic ")
     assert listing.headers["authorization"] == "bearer <ACCESS_TOKEN>"
@@ -721,30 +720,31 @@ def test_end_to_end_over_a_real_socket_finds_the_brand_reply() -> None:
     assert len(result.mentions) == 7
 
 
-def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    with local_server() as server:
-        server.route(
-            "/api/v1/access_token",
-            Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
-        )
-        server.route(
-            "/r/kakapo/comments", Reply(200, _fixture("r_kakapo_comments_limit100.json"), JSON)
-        )
-        done, database = dry_run_poll(
-            tmp_path,
-            identity={"platform": "reddit", "handle": "MC_Kloppedie", "bot": False},
-            feed={
-                "name": "acme-reddit",
-                "type": "reddit",
-                "interval": "5m",
-                "base_url": server.url,
-                "token_url": f"{server.url}/api/v1/access_token",
-                "subreddit": "kakapo",
-                "listings": ["comments"],
-                "backfill": "36500d",
-            },
-            env=ENV,
-        )
+def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route(
+        "/api/v1/access_token",
+        Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
+    )
+    server.route(
+        "/r/kakapo/comments", Reply(200, _fixture("r_kakapo_comments_limit100.json"), JSON)
+    )
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "reddit", "handle": "MC_Kloppedie", "bot": False},
+        feed={
+            "name": "acme-reddit",
+            "type": "reddit",
+            "interval": "5m",
+            "base_url": server.url,
+            "token_url": f"{server.url}/api/v1/access_token",
+            "subreddit": "kakapo",
+            "listings": ["comments"],
+            "backfill": "36500d",
+        },
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr
     assert "reddit:t1_dgauydy" in done.stdout
     assert "butt_woman" in done.stdout
