@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.github import GitHubConnector, GitHubOptions
 from connectors.http import make_client
-from tests.connectors.conformance import fixture_bytes
+from tests.connectors.recorded import recorded_reply
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply
 
@@ -17,15 +16,11 @@ REPO = "octokit-fixture-org/tmp-scenario-paginate-issues-20220719043836917-izyoe
 NOW = datetime(2022, 7, 20, tzinfo=UTC)
 
 
-def _recorded(name: str) -> Reply:
-    headers = json.loads(fixture_bytes("github", f"{name}.headers.json"))["headers"]
-    keep = {"etag", "content-type", "link"}
-    kept = {k: v for k, v in headers.items() if k.lower() in keep or "ratelimit" in k.lower()}
-    return Reply(200, fixture_bytes("github", f"{name}.json"), kept)
-
-
 def _serve_repo(server: LocalServer) -> None:
-    server.route(f"/repos/{REPO}/issues", _recorded("repo_issues_per_page3_page1_link_header_2022"))
+    server.route(
+        f"/repos/{REPO}/issues",
+        recorded_reply("github", "repo_issues_per_page3_page1_link_header_2022"),
+    )
     server.route(f"/repos/{REPO}/issues/comments", Reply.json([]))
 
 
@@ -33,7 +28,7 @@ def test_repo_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
     _serve_repo(server)
     server.route(
         "/repos/PyGithub/PyGithub/issues/3372/comments",
-        _recorded("issue_pygithub_3372_comments_per_page4"),
+        recorded_reply("github", "issue_pygithub_3372_comments_per_page4"),
     )
     connector = GitHubConnector(
         GitHubOptions(repo=REPO),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,21 +9,17 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.connectors.recorded import recorded_reply
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply
 
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 
 
-def _recorded(name: str) -> Reply:
-    headers = json.loads(fixture_bytes("mastodon", f"{name}.headers.json"))["headers"]
-    keep = {"link", "etag", "content-type"}
-    kept = {k: v for k, v in headers.items() if k in keep or "ratelimit" in k}
-    return Reply(200, fixture_bytes("mastodon", f"{name}.json"), kept)
-
-
 def test_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
-    server.route("/api/v1/timelines/tag/hoot", _recorded("timeline_tag_hoot_local_instance"))
+    server.route(
+        "/api/v1/timelines/tag/hoot", recorded_reply("mastodon", "timeline_tag_hoot_local_instance")
+    )
     server.route(
         "/api/v1/statuses/110446983926957470/context",
         Reply(
@@ -61,7 +56,9 @@ def test_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
 def test_cli_dry_run_lists_the_mention_and_writes_no_database(
     server: LocalServer, tmp_path: Path
 ) -> None:
-    server.route("/api/v1/timelines/tag/hoot", _recorded("timeline_tag_hoot_local_instance"))
+    server.route(
+        "/api/v1/timelines/tag/hoot", recorded_reply("mastodon", "timeline_tag_hoot_local_instance")
+    )
     done, database = dry_run_poll(
         tmp_path,
         identity={"platform": "mastodon", "handle": "acme_support", "bot": False},
