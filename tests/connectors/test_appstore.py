@@ -14,13 +14,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor, PollResult
+from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor
 from connectors.appstore import AppStoreConnector, AppStoreOptions, build_token
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply, Request
-from tests.support.mock_http import Recording, mock_client
+from tests.support.mock_http import Recording, mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
@@ -40,13 +40,6 @@ REVIEW_PENDING = "00000041-7c2e-4a01-9f3b-1a2b00000005"
 
 def _rss(**options: Any) -> AppStoreConnector:
     return AppStoreConnector(AppStoreOptions.model_validate(options), feed_name="ios")
-
-
-def _poll(
-    connector: AppStoreConnector, handler: Any, state: FeedCursor | None = None, now: datetime = NOW
-) -> PollResult:
-    with mock_client(handler) as client:
-        return connector.poll(client, state or FeedCursor(), now)
 
 
 def _p8(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePublicKey]:
@@ -86,9 +79,10 @@ def _connect_pages(request: httpx.Request) -> httpx.Response:
 
 
 def test_rss_first_entry_that_is_the_app_itself_is_skipped() -> None:
-    result = _poll(
+    result = poll_with(
         _rss(app_id="382617920", countries=["al"], pages=1),
         lambda r: httpx.Response(200, content=AL),
+        NOW,
     )
     ids = [m.external_id for m in result.mentions]
     assert len(ids) == 50  # 51 entries, the first is Viber itself
@@ -97,9 +91,10 @@ def test_rss_first_entry_that_is_the_app_itself_is_skipped() -> None:
 
 
 def test_rss_review_in_italian_storefront_al_keeps_one_star_rating() -> None:
-    result = _poll(
+    result = poll_with(
         _rss(app_id="382617920", countries=["al"], pages=1),
         lambda r: httpx.Response(200, content=AL),
+        NOW,
     )
     review = next(m for m in result.mentions if m.external_id == "1818269499")
     assert review.rating == 1.0
@@ -108,9 +103,10 @@ def test_rss_review_in_italian_storefront_al_keeps_one_star_rating() -> None:
 
 
 def test_rss_payload_without_dates_uses_fetch_time_and_says_so() -> None:
-    result = _poll(
+    result = poll_with(
         _rss(app_id="1404176564", countries=["jp"], pages=1),
         lambda r: httpx.Response(200, content=JP),
+        NOW,
     )
     first = result.mentions[0]
     assert first.external_id == "6290024630"
@@ -125,9 +121,10 @@ def test_rss_payload_without_dates_uses_fetch_time_and_says_so() -> None:
 
 
 def test_rss_one_star_japanese_review_keeps_rating_and_text() -> None:
-    result = _poll(
+    result = poll_with(
         _rss(app_id="1404176564", countries=["jp"], pages=1),
         lambda r: httpx.Response(200, content=JP),
+        NOW,
     )
     review = next(m for m in result.mentions if m.external_id == "6282758619")
     assert review.rating == 1.0
@@ -137,10 +134,10 @@ def test_rss_one_star_japanese_review_keeps_rating_and_text() -> None:
 
 
 def test_rss_entry_updated_with_offset_becomes_utc_and_is_marked_modified() -> None:
-    result = _poll(
+    result = poll_with(
         _rss(app_id="1592550875", countries=["in"], backfill="30d"),
         lambda r: httpx.Response(200, content=IN),
-        now=datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
+        datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
     )
     first, second = result.mentions
     assert first.external_id == "14548543799"
@@ -150,10 +147,10 @@ def test_rss_entry_updated_with_offset_becomes_utc_and_is_marked_modified() -> N
 
 
 def test_rss_first_run_backfill_drops_dated_reviews_older_than_the_window() -> None:
-    result = _poll(
+    result = poll_with(
         _rss(app_id="1592550875", countries=["in"], backfill="7d"),
         lambda r: httpx.Response(200, content=IN),
-        now=datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
+        datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
     )
     assert [m.external_id for m in result.mentions] == ["14548543799"]
     assert json.loads(result.state.cursor or "") == {"in": "14548543799"}
@@ -166,7 +163,7 @@ def test_rss_requests_every_country_most_recent_json_pages_and_stops_when_nothin
         seen.append(request.url.path)
         return httpx.Response(200, content=JP)
 
-    result = _poll(_rss(app_id="1404176564", countries=["jp", "us"], pages=3), handler)
+    result = poll_with(_rss(app_id="1404176564", countries=["jp", "us"], pages=3), handler, NOW)
     assert seen == [
         "/jp/rss/customerreviews/page=1/id=1404176564/sortby=mostrecent/json",
         "/jp/rss/customerreviews/page=2/id=1404176564/sortby=mostrecent/json",  # all seen: stop
@@ -181,7 +178,7 @@ def test_rss_second_poll_stops_at_the_saved_review_id() -> None:
     handler = Recording(lambda request: httpx.Response(200, content=JP))
 
     state = FeedCursor(cursor=json.dumps({"jp": "6285559638"}))
-    result = _poll(_rss(app_id="1404176564", countries=["jp"]), handler, state)
+    result = poll_with(_rss(app_id="1404176564", countries=["jp"]), handler, NOW, state)
     assert [m.external_id for m in result.mentions] == ["6290024630"]
     assert len(handler.requests) == 1, "the saved id is on page 1: no need to read page 2"
     assert json.loads(result.state.cursor or "") == {"jp": "6290024630"}
@@ -189,9 +186,10 @@ def test_rss_second_poll_stops_at_the_saved_review_id() -> None:
 
 def test_rss_cursor_never_moves_backwards() -> None:
     state = FeedCursor(cursor=json.dumps({"jp": "9999999999", "de": "5"}))
-    result = _poll(
+    result = poll_with(
         _rss(app_id="1404176564", countries=["jp"]),
         lambda r: httpx.Response(200, content=JP),
+        NOW,
         state,
     )
     assert result.mentions == []
@@ -206,7 +204,7 @@ def test_rss_single_store_sends_etag_and_a_304_keeps_the_cursor() -> None:
         return httpx.Response(304)
 
     state = FeedCursor(cursor='{"jp": "6290024630"}', etag='"abc"')
-    result = _poll(_rss(app_id="1404176564", countries=["jp"]), handler, state)
+    result = poll_with(_rss(app_id="1404176564", countries=["jp"]), handler, NOW, state)
     assert result.not_modified and result.state == state
     assert sent == ['"abc"']
 
@@ -248,8 +246,8 @@ def test_connect_poll_sends_the_signed_token_and_reuses_it(
         tokens.append(request.headers["Authorization"].removeprefix("Bearer "))
         return httpx.Response(200, content=CONNECT_PAGE1)
 
-    _poll(connector, handler)
-    _poll(connector, handler)
+    poll_with(connector, handler, NOW)
+    poll_with(connector, handler, NOW)
     assert tokens[0] == tokens[1], "a token is valid 15 minutes: do not sign one per request"
     claims = jwt.decode(
         tokens[0],
@@ -268,7 +266,7 @@ def test_connect_first_run_pages_with_links_next_until_the_backfill_window(
     connector, _ = _connect(tmp_path, monkeypatch)
     handler = Recording(_connect_pages)
 
-    result = _poll(connector, handler)
+    result = poll_with(connector, handler, NOW)
     first, second = handler.requests
     assert first.url.path == "/v1/apps/682658836/customerReviews"
     assert dict(first.url.params) == {"include": "response", "sort": "-createdDate", "limit": "200"}
@@ -289,7 +287,7 @@ def test_connect_published_response_is_a_seen_modified_only_brand_reply(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch, pages=1)
-    result = _poll(connector, _connect_pages)
+    result = poll_with(connector, _connect_pages, NOW)
     review = next(m for m in result.mentions if m.external_id == REVIEW_A)
     assert review.created_at == datetime(2026, 11, 21, 17, 12, 40, tzinfo=UTC)  # 09:12:40-08:00
     assert review.rating == 2.0 and review.author == "kiwi_dev"
@@ -306,7 +304,7 @@ def test_connect_one_star_german_review_with_a_reply_missing_its_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch, pages=1)
-    result = _poll(connector, _connect_pages)
+    result = poll_with(connector, _connect_pages, NOW)
     review = next(m for m in result.mentions if m.external_id == REVIEW_DE)
     assert review.rating == 1.0
     assert review.title == "Stürzt ständig ab"
@@ -321,7 +319,7 @@ def test_connect_review_without_response_and_pending_response_have_no_brand_repl
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch, pages=1)
-    result = _poll(connector, _connect_pages)
+    result = poll_with(connector, _connect_pages, NOW)
     answered = {r.in_reply_to for r in result.brand_replies}
     assert answered == {REVIEW_A, REVIEW_DE}
     assert REVIEW_NO_REPLY not in answered
@@ -335,7 +333,7 @@ def test_connect_second_poll_stops_on_the_first_page_at_the_cursor(
     handler = Recording(_connect_pages)
 
     state = FeedCursor(cursor="2026-11-20T00:00:00+00:00")
-    result = _poll(connector, handler, state)
+    result = poll_with(connector, handler, NOW, state)
     assert len(handler.requests) == 1
     assert [m.external_id for m in result.mentions] == [REVIEW_A, REVIEW_DE]
     # replies on older reviews of the page are still reported
@@ -359,7 +357,9 @@ def test_connect_recheck_reads_open_reviews_and_finds_a_later_reply(
             return httpx.Response(200, json=with_reply)
         return httpx.Response(200, json={"data": chn, "links": {}})
 
-    first = _poll(connector, _connect_pages, FeedCursor(cursor="2026-11-21T00:00:00+00:00"))
+    first = poll_with(
+        connector, _connect_pages, NOW, FeedCursor(cursor="2026-11-21T00:00:00+00:00")
+    )
     chn_mention = type(first.mentions[0])(
         platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
     )
@@ -396,7 +396,9 @@ def test_connect_recheck_skips_one_unreadable_review_and_reads_the_others(
             return httpx.Response(200, json=with_reply)
         return bad
 
-    first = _poll(connector, _connect_pages, FeedCursor(cursor="2026-11-21T00:00:00+00:00"))
+    first = poll_with(
+        connector, _connect_pages, NOW, FeedCursor(cursor="2026-11-21T00:00:00+00:00")
+    )
     chn_mention = type(first.mentions[0])(
         platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
     )
@@ -414,7 +416,7 @@ def test_connect_401_not_authorized_raises_auth_error_naming_the_env_vars(
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch)
     with pytest.raises(AuthError) as caught:
-        _poll(connector, lambda r: httpx.Response(401, content=ERROR_401))
+        poll_with(connector, lambda r: httpx.Response(401, content=ERROR_401), NOW)
     message = str(caught.value)
     assert "ASC_KEY_ID" in message and "ASC_ISSUER_ID" in message
     assert "ASC_PRIVATE_KEY_PATH" in message
@@ -426,7 +428,7 @@ def test_connect_missing_env_var_raises_auth_error_naming_it(
     connector, _ = _connect(tmp_path, monkeypatch)
     monkeypatch.delenv("ASC_ISSUER_ID")
     with pytest.raises(AuthError, match="ASC_ISSUER_ID is not set"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
 
 
 def test_connect_unreadable_or_invalid_key_file_raises_auth_error(
@@ -435,14 +437,14 @@ def test_connect_unreadable_or_invalid_key_file_raises_auth_error(
     connector, _ = _connect(tmp_path, monkeypatch)
     monkeypatch.setenv("ASC_PRIVATE_KEY_PATH", str(tmp_path / "missing.p8"))
     with pytest.raises(AuthError, match="cannot read the App Store Connect private key"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
     (tmp_path / "junk.p8").write_text(
         "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"
     )
     monkeypatch.setenv("ASC_PRIVATE_KEY_PATH", "junk.p8")  # relative: to the config directory
     connector.config_dir = tmp_path
     with pytest.raises(AuthError, match="not a usable ES256"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
 
 
 def test_connect_without_pyjwt_is_connector_unavailable(
@@ -451,7 +453,7 @@ def test_connect_without_pyjwt_is_connector_unavailable(
     connector, _ = _connect(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "jwt", None)
     with pytest.raises(ConnectorUnavailable, match=r"pyjwt\[crypto\]"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
 
 
 def test_connect_mode_defaults_to_the_connect_api_host(

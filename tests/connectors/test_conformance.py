@@ -20,7 +20,7 @@ from connectors import (
     connector_class,
 )
 from tests.connectors.conformance import ConformanceCase
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TYPES = sorted(REGISTRY)
@@ -87,8 +87,7 @@ def test_every_registered_type_has_a_case_and_documents_itself(
 def test_happy_page_yields_normalised_mentions(
     case: ConformanceCase, connector: Connector[Any]
 ) -> None:
-    with mock_client(case.happy) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, case.happy, NOW)
     assert len(result.mentions) >= case.min_mentions
     ids = [(m.platform, m.external_id) for m in result.mentions]
     assert len(ids) == len(set(ids)), "a page must not repeat a mention"
@@ -105,8 +104,7 @@ def test_empty_page_is_not_an_error(
 ) -> None:
     if not case.http:
         connector.options = _reading(connector, case, tmp_path / "empty.jsonl")
-    with mock_client(case.empty) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, case.empty, NOW)
     assert result.mentions == []
 
 

@@ -15,13 +15,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor, PollResult
+from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor
 from connectors.googleplay import GooglePlayConnector, GooglePlayOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply, Request
-from tests.support.mock_http import Recording, mock_client
+from tests.support.mock_http import Recording, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DOCS = fixture_bytes("googleplay", "reviews_list_DOCS_EXAMPLE_with_developerComment.json")
@@ -50,20 +50,13 @@ def _pages(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=BUILT)
 
 
-def _poll(
-    connector: GooglePlayConnector, handler: Any, state: FeedCursor | None = None
-) -> PollResult:
-    with mock_client(handler) as client:
-        return connector.poll(client, state or FeedCursor(), NOW)
-
-
 @pytest.fixture(autouse=True)
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAY_TOKEN", "ya29.test-token")
 
 
 def test_developer_comment_is_a_seen_modified_only_brand_reply() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to == "11223344")
     assert reply.external_id == "11223344:reply"
     assert reply.created_at == datetime(2015, 2, 5, 1, 57, 47, 813000, tzinfo=UTC)
@@ -73,7 +66,7 @@ def test_developer_comment_is_a_seen_modified_only_brand_reply() -> None:
 
 
 def test_docs_example_reply_later_than_the_1974_review_is_not_edited_after_reply() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     review = next(m for m in result.mentions if m.external_id == "11223344")
     assert review.created_at == datetime(1974, 6, 27, 16, 22, 14, 213000, tzinfo=UTC)
     assert review.created_is_modified is True
@@ -83,7 +76,7 @@ def test_docs_example_reply_later_than_the_1974_review_is_not_edited_after_reply
 
 
 def test_user_comment_modified_after_the_reply_marks_edited_after_reply() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     review = next(m for m in result.mentions if m.external_id == "33445566")
     assert review.created_at == datetime(2026, 11, 21, 20, 0, 0, 500000, tzinfo=UTC)
     reply = next(r for r in result.brand_replies if r.in_reply_to == "33445566")
@@ -92,7 +85,7 @@ def test_user_comment_modified_after_the_reply_marks_edited_after_reply() -> Non
 
 
 def test_one_star_dutch_review_without_reply_keeps_rating_and_language() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     review = next(m for m in result.mentions if m.external_id == "22334455")
     assert review.rating == 1.0
     assert review.language == "nl"
@@ -106,7 +99,7 @@ def test_one_star_dutch_review_without_reply_keeps_rating_and_language() -> None
 
 
 def test_developer_comment_without_a_time_gets_the_fetch_time() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to == "44556677")
     assert reply.created_at == NOW
     assert reply.text == "Thanks for the feedback!"
@@ -117,7 +110,7 @@ def test_developer_comment_without_a_time_gets_the_fetch_time() -> None:
 def test_pages_follow_next_page_token_and_stop_when_it_repeats() -> None:
     handler = Recording(_pages)
 
-    result = _poll(_connector(), handler)
+    result = poll_with(_connector(), handler, NOW)
     assert [r.url.path for r in handler.requests] == [REVIEWS_PATH, REVIEWS_PATH]
     assert dict(handler.requests[0].url.params) == {"maxResults": "100"}
     assert dict(handler.requests[1].url.params) == {"maxResults": "100", "token": "12334566"}
@@ -128,7 +121,7 @@ def test_pages_follow_next_page_token_and_stop_when_it_repeats() -> None:
 
 def test_second_poll_returns_only_reviews_modified_since_but_every_reply() -> None:
     state = FeedCursor(cursor="2026-11-21T12:00:00.000000+00:00")
-    result = _poll(_connector(), _pages, state)
+    result = poll_with(_connector(), _pages, NOW, state)
     assert sorted(m.external_id for m in result.mentions) == ["22334455", "33445566"]
     assert sorted(r.in_reply_to for r in result.brand_replies) == [
         "11223344",
@@ -140,7 +133,7 @@ def test_second_poll_returns_only_reviews_modified_since_but_every_reply() -> No
 
 def test_cursor_never_moves_backwards() -> None:
     state = FeedCursor(cursor="2027-01-01T00:00:00.000000+00:00")
-    result = _poll(_connector(), _pages, state)
+    result = poll_with(_connector(), _pages, NOW, state)
     assert result.mentions == []
     assert result.state.cursor == state.cursor
 
@@ -152,7 +145,7 @@ def test_translation_language_is_sent_and_the_original_text_kept() -> None:
         params.append(dict(request.url.params))
         return httpx.Response(200, json={"reviews": [json.loads(TRANSLATED)]})
 
-    result = _poll(_connector(translation_language="en"), handler)
+    result = poll_with(_connector(translation_language="en"), handler, NOW)
     assert params == [{"maxResults": "100", "translationLanguage": "en"}]
     (review,) = result.mentions
     assert review.text == "This is the best app ever!"
@@ -164,7 +157,7 @@ def test_401_permission_denied_raises_auth_error_saying_what_to_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(AuthError, match="token in PLAY_TOKEN"):
-        _poll(_connector(), lambda r: httpx.Response(401, content=ERROR_401))
+        poll_with(_connector(), lambda r: httpx.Response(401, content=ERROR_401), NOW)
     _service_account(tmp_path, "https://oauth2.example.test/token")
     connector = _service_connector(tmp_path, monkeypatch)
 
@@ -174,7 +167,7 @@ def test_401_permission_denied_raises_auth_error_saying_what_to_fix(
         return httpx.Response(401, content=ERROR_401)
 
     with pytest.raises(AuthError) as caught:
-        _poll(connector, handler)
+        poll_with(connector, handler, NOW)
     message = str(caught.value)
     assert "Reply to reviews" in message and "com.example.app" in message
 
@@ -187,10 +180,10 @@ def test_missing_credentials_env_var_raises_auth_error_naming_it(
         GooglePlayOptions(package_name="com.example.app"), feed_name="android"
     )
     with pytest.raises(AuthError, match="GOOGLE_PLAY_CREDENTIALS is not set"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
     monkeypatch.delenv("PLAY_TOKEN")
     with pytest.raises(AuthError, match="PLAY_TOKEN"):
-        _poll(_connector(), _pages)
+        poll_with(_connector(), _pages, NOW)
 
 
 def _service_account(tmp_path: Path, token_uri: str) -> rsa.RSAPublicKey:
@@ -239,8 +232,8 @@ def test_service_account_token_is_fetched_through_the_injected_client_once(
         api_auth.append(request.headers["Authorization"])
         return httpx.Response(200, content=BUILT if "token" not in request.url.params else DOCS)
 
-    _poll(connector, handler)
-    _poll(connector, handler)
+    poll_with(connector, handler, NOW)
+    poll_with(connector, handler, NOW)
     assert len(assertions) == 1, "a valid token is reused"
     assert set(api_auth) == {"Bearer ya29.minted"}
     claims = jwt.decode(
@@ -260,7 +253,7 @@ def test_token_endpoint_invalid_grant_raises_auth_error(
     _service_account(tmp_path, "https://oauth2.example.test/token")
     connector = _service_connector(tmp_path, monkeypatch)
     with pytest.raises(AuthError, match="GOOGLE_PLAY_CREDENTIALS") as caught:
-        _poll(connector, lambda r: httpx.Response(400, content=INVALID_GRANT))
+        poll_with(connector, lambda r: httpx.Response(400, content=INVALID_GRANT), NOW)
     assert "invalid_grant" in str(caught.value)
 
 
@@ -269,10 +262,10 @@ def test_unreadable_key_file_raises_auth_error(
 ) -> None:
     connector = _service_connector(tmp_path, monkeypatch)
     with pytest.raises(AuthError, match="cannot read the service-account key file"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
     (tmp_path / "play-key.json").write_text('{"type": "service_account"}')
     with pytest.raises(AuthError, match="not a service-account JSON key"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
 
 
 def test_without_google_auth_the_connector_is_unavailable(
@@ -282,7 +275,7 @@ def test_without_google_auth_the_connector_is_unavailable(
     connector = _service_connector(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "connectors.googleauth", None)
     with pytest.raises(ConnectorUnavailable, match="pip install google-auth"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
 
 
 def test_config_warnings_when_polling_less_than_daily() -> None:

@@ -10,14 +10,14 @@ import httpx
 import pytest
 
 from connectors import hn
-from connectors.base import BrandIdentity, FeedCursor, MentionRecord, PollResult
+from connectors.base import BrandIdentity, FeedCursor, MentionRecord
 from connectors.errors import MalformedResponse
 from connectors.hn import HackerNewsConnector, HackerNewsOptions
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply
-from tests.support.mock_http import Recording, mock_client
+from tests.support.mock_http import Recording, mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # epoch 1795435200
 RELEVANCE = fixture_bytes("hn", "algolia_search_query_relevance_2024.json")
@@ -38,13 +38,6 @@ def _connector(identities: tuple[BrandIdentity, ...] = (), **options: Any) -> Ha
 def _serve(*bodies: bytes) -> Recording:
     answers = iter(bodies)
     return Recording(lambda request: httpx.Response(200, content=next(answers)))
-
-
-def _poll(
-    recorder: Recording, connector: HackerNewsConnector, state: FeedCursor | None = None
-) -> PollResult:
-    with mock_client(recorder) as client:
-        return connector.poll(client, state or FeedCursor(), NOW)
 
 
 def _mention(external_id: str) -> MentionRecord:
@@ -156,7 +149,7 @@ def test_recheck_reports_a_refusal_it_cannot_take_for_a_deleted_item() -> None:
 
 def test_first_poll_asks_for_the_backfill_window_newest_first() -> None:
     recorder = _serve(EMPTY)
-    result = _poll(recorder, _connector(query="acme corp"))
+    result = poll_with(_connector(query="acme corp"), recorder, NOW)
     params = recorder.requests[0].url.params
     assert recorder.requests[0].url.path == "/api/v1/search_by_date"
     assert params["query"] == "acme corp"
@@ -171,14 +164,14 @@ def test_first_poll_asks_for_the_backfill_window_newest_first() -> None:
 
 def test_a_later_poll_starts_from_the_cursor_less_the_overlap() -> None:
     recorder = _serve(EMPTY)
-    result = _poll(recorder, _connector(), FeedCursor(cursor="1707256226"))
+    result = poll_with(_connector(), recorder, NOW, FeedCursor(cursor="1707256226"))
     # 1707256226 - 600 s of overlap for hits the index adds late
     assert recorder.requests[0].url.params["numericFilters"] == "created_at_i>1707255626"
     assert result.state.cursor == "1707256226", "an empty page keeps the cursor"
 
 
 def test_story_hits_become_mentions_and_the_cursor_is_the_newest_time() -> None:
-    result = _poll(_serve(RELEVANCE), _connector(backfill="36500d"))
+    result = poll_with(_connector(backfill="36500d"), _serve(RELEVANCE), NOW)
     assert len(result.mentions) == 20
     first = result.mentions[0]
     assert first.external_id == "21150606"
@@ -196,7 +189,7 @@ def test_story_hits_become_mentions_and_the_cursor_is_the_newest_time() -> None:
 
 
 def test_a_brand_comment_among_the_hits_is_a_reply_to_its_parent() -> None:
-    result = _poll(_serve(STORY_AND_COMMENT), _connector((SAMA,), backfill="36500d"))
+    result = poll_with(_connector((SAMA,), backfill="36500d"), _serve(STORY_AND_COMMENT), NOW)
     assert [m.external_id for m in result.mentions] == ["1"]
     assert result.mentions[0].author == "pg"
     assert len(result.brand_replies) == 1
@@ -206,7 +199,7 @@ def test_a_brand_comment_among_the_hits_is_a_reply_to_its_parent() -> None:
 
 
 def test_a_comment_hit_carries_its_parent_story_and_plain_text() -> None:
-    result = _poll(_serve(STORY_AND_COMMENT), _connector(backfill="36500d"))
+    result = poll_with(_connector(backfill="36500d"), _serve(STORY_AND_COMMENT), NOW)
     comment = {m.external_id: m for m in result.mentions}["15"]
     assert comment.parent_id == "1"
     assert comment.thread_id == "1"
@@ -217,7 +210,7 @@ def test_a_comment_hit_carries_its_parent_story_and_plain_text() -> None:
 
 def test_a_full_page_narrows_the_time_window_instead_of_numbering_pages() -> None:
     recorder = _serve(RELEVANCE, EMPTY)
-    result = _poll(recorder, _connector(hits_per_page=20), FeedCursor(cursor="1300000000"))
+    result = poll_with(_connector(hits_per_page=20), recorder, NOW, FeedCursor(cursor="1300000000"))
     second = recorder.requests[1].url.params
     # 1300000000 - 600 = 1299999400; the oldest of the 20 hits is 3215317 at 1320843974
     assert second["numericFilters"] == "created_at_i>1299999400,created_at_i<=1320843974"
@@ -228,7 +221,9 @@ def test_a_full_page_narrows_the_time_window_instead_of_numbering_pages() -> Non
 
 def test_max_pages_bounds_one_poll_and_says_what_was_skipped() -> None:
     recorder = Recording(lambda request: httpx.Response(200, content=RELEVANCE))
-    result = _poll(recorder, _connector(hits_per_page=20, max_pages=3), FeedCursor(cursor="1"))
+    result = poll_with(
+        _connector(hits_per_page=20, max_pages=3), recorder, NOW, FeedCursor(cursor="1")
+    )
     assert len(recorder.requests) == 3
     # the same 20 hits again: the window cannot narrow, so the page number moves on
     assert [r.url.params["page"] for r in recorder.requests] == ["0", "0", "1"]

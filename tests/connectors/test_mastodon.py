@@ -14,7 +14,7 @@ from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, Rate
 from connectors.errors import MalformedResponse
 from connectors.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.mock_http import Recording, mock_client
+from tests.support.mock_http import Recording, mock_client, poll_with
 
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 CONTEXT = fixture_bytes("mastodon", "context_110446983926957470_mastodon_social_2023.json")
@@ -241,8 +241,7 @@ def test_full_page_follows_the_link_prev_min_id(monkeypatch: pytest.MonkeyPatch)
         return httpx.Response(200, json=[])
 
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
-    with mock_client(handler) as client:
-        result = connector.poll(client, FeedCursor(cursor="20"), NOW)
+    result = poll_with(connector, handler, NOW, FeedCursor(cursor="20"))
     assert [r.url.params["min_id"] for r in requests] == ["20", "21"]
     assert [m.external_id for m in result.mentions] == ["117020577157693549"]
     assert result.state.cursor == "21"

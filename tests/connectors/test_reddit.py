@@ -21,7 +21,7 @@ from connectors.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
 from tests.support.http_server import LocalServer, Reply
-from tests.support.mock_http import mock_client
+from tests.support.mock_http import mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOKEN_URL = "https://auth.example.test/api/v1/access_token"
@@ -207,8 +207,7 @@ def test_a_401_from_the_api_fetches_one_new_token_and_retries() -> None:
     )
     recorder = Recorder({"token": _token, "/r/kakapo/comments": lambda r: next(answers)})
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert len(result.mentions) == 16
     assert len(recorder.requests) == 4  # token, 401, token, listing
 
@@ -264,8 +263,7 @@ def test_a_used_up_budget_stops_the_poll_before_its_next_listing_and_page() -> N
         }
     )
     connector = _connector(subreddit="kakapo", listings=["comments", "posts"])
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert [r.url.path for r in recorder.api_requests()] == ["/r/kakapo/comments"]
     assert result.mentions, "the comments read are kept"
     assert "posts" not in json.loads(result.state.cursor or "")
@@ -279,8 +277,7 @@ def test_a_used_up_budget_while_paging_back_keeps_the_page_and_the_saved_cursor(
     )
     connector = _connector(subreddit="askreddit", listings=["posts"])
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
-    with mock_client(recorder) as client:
-        result = connector.poll(client, state, NOW)
+    result = poll_with(connector, recorder, NOW, state)
     assert len(recorder.api_requests()) == 1, "no second page before the reset"
     assert len(result.mentions) == 100
     assert json.loads(result.state.cursor or "") == {"posts": "t3_48e000"}, (
@@ -330,8 +327,7 @@ def test_recorded_headers_with_budget_left_poll_normally() -> None:
         {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json", **headers)}
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert len(result.mentions) == 16
 
 
@@ -365,8 +361,7 @@ def test_brand_reply_in_the_comment_stream_answers_the_comment_it_replies_to() -
     )
     brand = BrandIdentity(platform="reddit", handle="mc_kloppedie")  # case-insensitive
     connector = _connector((brand,), subreddit="kakapo", listings=["comments"])
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
 
     mentions = {m.external_id: m for m in result.mentions}
     replies = {r.external_id: r for r in result.brand_replies}
@@ -397,8 +392,7 @@ def test_comment_mentions_carry_parent_thread_and_a_permalink() -> None:
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     first = result.mentions[0]
     assert first.external_id == "t1_dgauydy"
     assert first.author == "butt_woman"
@@ -419,8 +413,7 @@ def test_mentions_inbox_items_get_the_context_permalink_and_thread() -> None:
         {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json")}
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     first = result.mentions[0]
     assert first.external_id == "t1_ekftbox"
     assert first.author == "2Botter2Loop"
@@ -446,8 +439,7 @@ def test_a_deleted_comment_is_skipped_without_failing_the_poll() -> None:
         {"token": _token, "/r/test/comments": _body("api_info_deleted_comment_t1_d7ltvl0.json")}
     )
     connector = _connector(subreddit="test", listings=["comments"])
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert result.mentions == []
     # the deleted comment still moves the cursor: it will not be fetched again
     assert json.loads(result.state.cursor or "") == {"comments": "t1_d7ltvl0"}
@@ -461,8 +453,7 @@ def test_paging_back_stops_at_the_saved_fullname() -> None:
     connector = _connector(subreddit="askreddit", listings=["posts"])
     # the 4th newest recorded post; the 3 above it are new
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48fbg9"}))
-    with mock_client(recorder) as client:
-        result = connector.poll(client, state, NOW)
+    result = poll_with(connector, recorder, NOW, state)
     assert [m.external_id for m in result.mentions] == ["t3_48fbm9", "t3_48fbig", "t3_48fbgl"]
     assert len(recorder.api_requests()) == 1
     assert json.loads(result.state.cursor or "") == {"posts": "t3_48fbm9"}
@@ -484,8 +475,7 @@ def test_paging_back_follows_after_until_the_saved_position() -> None:
     )
     connector = _connector(subreddit="askreddit", listings=["posts"])
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
-    with mock_client(recorder) as client:
-        result = connector.poll(client, state, NOW)
+    result = poll_with(connector, recorder, NOW, state)
     assert len(result.mentions) == 100
     assert [r.url.params.get("after") for r in recorder.api_requests()] == [None, "t3_48f6io"]
 
@@ -499,8 +489,7 @@ def test_first_run_keeps_only_the_backfill_window() -> None:
     )
     connector = _connector(subreddit="askreddit", listings=["posts"], backfill="10m")
     now = datetime(2016, 3, 1, 8, 37, 38, tzinfo=UTC)
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), now)
+    result = poll_with(connector, recorder, now)
     assert len(result.mentions) == 21
     assert len(recorder.api_requests()) == 1, "older than the window: no second page"
 
@@ -511,8 +500,7 @@ def test_search_asks_for_the_newest_posts_matching_the_query() -> None:
         {"token": _token, "/search": _body("search_r_all_q_praw_oauth_search.json")}
     )
     connector = _connector(query="praw oauth search")
-    with mock_client(recorder) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     request = recorder.api_requests()[0]
     assert request.url.params["q"] == "praw oauth search"
     assert request.url.params["sort"] == "new"

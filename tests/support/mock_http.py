@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import httpx
+
+from connectors import Connector, FeedCursor, PollResult
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -24,3 +28,11 @@ class Recording:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         return self.answer(request)
+
+
+def poll_with(
+    connector: Connector[Any], handler: Handler, now: datetime, state: FeedCursor | None = None
+) -> PollResult:
+    """One poll of connector from state (a first run without it), answered by handler."""
+    with mock_client(handler) as client:
+        return connector.poll(client, state or FeedCursor(), now)
