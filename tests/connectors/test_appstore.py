@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor
+from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor, PollResult
 from connectors.appstore import AppStoreConnector, AppStoreOptions, build_token
 from connectors.http import make_client
 from tests.connectors.conformance import fixture_bytes
@@ -23,6 +23,7 @@ from tests.support.http_server import LocalServer, Reply, Request
 from tests.support.mock_http import Recording, mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+IN_NOW = datetime(2026, 9, 20, 12, 0, tzinfo=UTC)  # 6 days after the IN page's newest review
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
 AL = fixture_bytes("appstore", "customerreviews_al_382617920_json_2018_first_entry_is_app.json")
 IN = fixture_bytes("appstore", "customerreviews_in_1592550875_2026_PARTLY_EDITED.json")
@@ -40,6 +41,11 @@ REVIEW_PENDING = "00000041-7c2e-4a01-9f3b-1a2b00000005"
 
 def _rss(**options: Any) -> AppStoreConnector:
     return AppStoreConnector(AppStoreOptions.model_validate(options), feed_name="ios")
+
+
+def _rss_poll(body: bytes, now: datetime = NOW, **options: Any) -> PollResult:
+    """A first poll of an RSS feed with these options whose every page answers with body."""
+    return poll_with(_rss(**options), lambda r: httpx.Response(200, content=body), now)
 
 
 def _p8(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePublicKey]:
@@ -79,11 +85,7 @@ def _connect_pages(request: httpx.Request) -> httpx.Response:
 
 
 def test_rss_first_entry_that_is_the_app_itself_is_skipped() -> None:
-    result = poll_with(
-        _rss(app_id="382617920", countries=["al"], pages=1),
-        lambda r: httpx.Response(200, content=AL),
-        NOW,
-    )
+    result = _rss_poll(AL, app_id="382617920", countries=["al"], pages=1)
     ids = [m.external_id for m in result.mentions]
     assert len(ids) == 50  # 51 entries, the first is Viber itself
     assert ids[0] == "2221577708"
@@ -91,11 +93,7 @@ def test_rss_first_entry_that_is_the_app_itself_is_skipped() -> None:
 
 
 def test_rss_review_in_italian_storefront_al_keeps_one_star_rating() -> None:
-    result = poll_with(
-        _rss(app_id="382617920", countries=["al"], pages=1),
-        lambda r: httpx.Response(200, content=AL),
-        NOW,
-    )
+    result = _rss_poll(AL, app_id="382617920", countries=["al"], pages=1)
     review = next(m for m in result.mentions if m.external_id == "1818269499")
     assert review.rating == 1.0
     assert review.title == "Rallentamento del sistema"
@@ -103,11 +101,7 @@ def test_rss_review_in_italian_storefront_al_keeps_one_star_rating() -> None:
 
 
 def test_rss_payload_without_dates_uses_fetch_time_and_says_so() -> None:
-    result = poll_with(
-        _rss(app_id="1404176564", countries=["jp"], pages=1),
-        lambda r: httpx.Response(200, content=JP),
-        NOW,
-    )
+    result = _rss_poll(JP, app_id="1404176564", countries=["jp"], pages=1)
     first = result.mentions[0]
     assert first.external_id == "6290024630"
     assert first.created_at == NOW
@@ -121,11 +115,7 @@ def test_rss_payload_without_dates_uses_fetch_time_and_says_so() -> None:
 
 
 def test_rss_one_star_japanese_review_keeps_rating_and_text() -> None:
-    result = poll_with(
-        _rss(app_id="1404176564", countries=["jp"], pages=1),
-        lambda r: httpx.Response(200, content=JP),
-        NOW,
-    )
+    result = _rss_poll(JP, app_id="1404176564", countries=["jp"], pages=1)
     review = next(m for m in result.mentions if m.external_id == "6282758619")
     assert review.rating == 1.0
     assert review.title == "ラグが酷すぎる"
@@ -134,11 +124,7 @@ def test_rss_one_star_japanese_review_keeps_rating_and_text() -> None:
 
 
 def test_rss_entry_updated_with_offset_becomes_utc_and_is_marked_modified() -> None:
-    result = poll_with(
-        _rss(app_id="1592550875", countries=["in"], backfill="30d"),
-        lambda r: httpx.Response(200, content=IN),
-        datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
-    )
+    result = _rss_poll(IN, app_id="1592550875", countries=["in"], backfill="30d", now=IN_NOW)
     first, second = result.mentions
     assert first.external_id == "14548543799"
     assert first.created_at == datetime(2026, 9, 14, 11, 24, 23, tzinfo=UTC)  # 04:24:23-07:00
@@ -147,11 +133,7 @@ def test_rss_entry_updated_with_offset_becomes_utc_and_is_marked_modified() -> N
 
 
 def test_rss_first_run_backfill_drops_dated_reviews_older_than_the_window() -> None:
-    result = poll_with(
-        _rss(app_id="1592550875", countries=["in"], backfill="7d"),
-        lambda r: httpx.Response(200, content=IN),
-        datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
-    )
+    result = _rss_poll(IN, app_id="1592550875", countries=["in"], backfill="7d", now=IN_NOW)
     assert [m.external_id for m in result.mentions] == ["14548543799"]
     assert json.loads(result.state.cursor or "") == {"in": "14548543799"}
 
