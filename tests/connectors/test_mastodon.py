@@ -169,7 +169,7 @@ def test_recheck_a_rate_limit_after_only_unreadable_contexts_is_raised_as_a_rate
         return httpx.Response(429, headers={"Retry-After": "30"})
 
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
-    with _client(handler) as client, pytest.raises(RateLimited) as raised:
+    with mock_client(handler) as client, pytest.raises(RateLimited) as raised:
         connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert raised.value.retry_after == 30.0
 

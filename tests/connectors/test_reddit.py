@@ -652,7 +652,7 @@ def test_recheck_with_an_unreadable_token_answer_asks_for_a_token_once() -> None
     connector = _connector((brand,), query="acme")
     mentions = [_mention(f"t3_a{n}", f"t3_a{n}") for n in range(3)]
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(MalformedResponse, match="token endpoint"),
     ):
         connector.recheck(client, mentions, NOW)
