@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +18,12 @@ from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCurso
 from connectors.http import make_client
 from connectors.sources.appstore import AppStoreConnector, AppStoreOptions, build_token
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import Reply, Request, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply, Request
+from tests.support.mock_http import Recording, mock_client, poll_with
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+IN_NOW = datetime(2026, 9, 20, 12, 0, tzinfo=UTC)  # 6 days after the IN page's newest review
 JP = fixture_bytes("appstore", "customerreviews_jp_1404176564_page1_json_2020_no_entry_dates.json")
 AL = fixture_bytes("appstore", "customerreviews_al_382617920_json_2018_first_entry_is_app.json")
 IN = fixture_bytes("appstore", "customerreviews_in_1592550875_2026_PARTLY_EDITED.json")
@@ -43,11 +43,9 @@ def _rss(**options: Any) -> AppStoreConnector:
     return AppStoreConnector(AppStoreOptions.model_validate(options), feed_name="ios")
 
 
-def _poll(
-    connector: AppStoreConnector, handler: Any, state: FeedCursor | None = None, now: datetime = NOW
-) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        return connector.poll(client, state or FeedCursor(), now)
+def _rss_poll(body: bytes, now: datetime = NOW, **options: Any) -> PollResult:
+    """A first poll of an RSS feed with these options whose every page answers with body."""
+    return poll_with(_rss(**options), lambda r: httpx.Response(200, content=body), now)
 
 
 def _p8(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePublicKey]:
@@ -87,10 +85,7 @@ def _connect_pages(request: httpx.Request) -> httpx.Response:
 
 
 def test_rss_first_entry_that_is_the_app_itself_is_skipped() -> None:
-    result = _poll(
-        _rss(app_id="382617920", countries=["al"], pages=1),
-        lambda r: httpx.Response(200, content=AL),
-    )
+    result = _rss_poll(AL, app_id="382617920", countries=["al"], pages=1)
     ids = [m.external_id for m in result.mentions]
     assert len(ids) == 50  # 51 entries, the first is Viber itself
     assert ids[0] == "2221577708"
@@ -98,10 +93,7 @@ def test_rss_first_entry_that_is_the_app_itself_is_skipped() -> None:
 
 
 def test_rss_review_in_italian_storefront_al_keeps_one_star_rating() -> None:
-    result = _poll(
-        _rss(app_id="382617920", countries=["al"], pages=1),
-        lambda r: httpx.Response(200, content=AL),
-    )
+    result = _rss_poll(AL, app_id="382617920", countries=["al"], pages=1)
     review = next(m for m in result.mentions if m.external_id == "1818269499")
     assert review.rating == 1.0
     assert review.title == "Rallentamento del sistema"
@@ -109,10 +101,7 @@ def test_rss_review_in_italian_storefront_al_keeps_one_star_rating() -> None:
 
 
 def test_rss_payload_without_dates_uses_fetch_time_and_says_so() -> None:
-    result = _poll(
-        _rss(app_id="1404176564", countries=["jp"], pages=1),
-        lambda r: httpx.Response(200, content=JP),
-    )
+    result = _rss_poll(JP, app_id="1404176564", countries=["jp"], pages=1)
     first = result.mentions[0]
     assert first.external_id == "6290024630"
     assert first.created_at == NOW
@@ -126,10 +115,7 @@ def test_rss_payload_without_dates_uses_fetch_time_and_says_so() -> None:
 
 
 def test_rss_one_star_japanese_review_keeps_rating_and_text() -> None:
-    result = _poll(
-        _rss(app_id="1404176564", countries=["jp"], pages=1),
-        lambda r: httpx.Response(200, content=JP),
-    )
+    result = _rss_poll(JP, app_id="1404176564", countries=["jp"], pages=1)
     review = next(m for m in result.mentions if m.external_id == "6282758619")
     assert review.rating == 1.0
     assert review.title == "ラグが酷すぎる"
@@ -138,11 +124,7 @@ def test_rss_one_star_japanese_review_keeps_rating_and_text() -> None:
 
 
 def test_rss_entry_updated_with_offset_becomes_utc_and_is_marked_modified() -> None:
-    result = _poll(
-        _rss(app_id="1592550875", countries=["in"], backfill="30d"),
-        lambda r: httpx.Response(200, content=IN),
-        now=datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
-    )
+    result = _rss_poll(IN, app_id="1592550875", countries=["in"], backfill="30d", now=IN_NOW)
     first, second = result.mentions
     assert first.external_id == "14548543799"
     assert first.created_at == datetime(2026, 9, 14, 11, 24, 23, tzinfo=UTC)  # 04:24:23-07:00
@@ -151,11 +133,7 @@ def test_rss_entry_updated_with_offset_becomes_utc_and_is_marked_modified() -> N
 
 
 def test_rss_first_run_backfill_drops_dated_reviews_older_than_the_window() -> None:
-    result = _poll(
-        _rss(app_id="1592550875", countries=["in"], backfill="7d"),
-        lambda r: httpx.Response(200, content=IN),
-        now=datetime(2026, 9, 20, 12, 0, tzinfo=UTC),
-    )
+    result = _rss_poll(IN, app_id="1592550875", countries=["in"], backfill="7d", now=IN_NOW)
     assert [m.external_id for m in result.mentions] == ["14548543799"]
     assert json.loads(result.state.cursor or "") == {"in": "14548543799"}
 
@@ -167,7 +145,7 @@ def test_rss_requests_every_country_most_recent_json_pages_and_stops_when_nothin
         seen.append(request.url.path)
         return httpx.Response(200, content=JP)
 
-    result = _poll(_rss(app_id="1404176564", countries=["jp", "us"], pages=3), handler)
+    result = poll_with(_rss(app_id="1404176564", countries=["jp", "us"], pages=3), handler, NOW)
     assert seen == [
         "/jp/rss/customerreviews/page=1/id=1404176564/sortby=mostrecent/json",
         "/jp/rss/customerreviews/page=2/id=1404176564/sortby=mostrecent/json",  # all seen: stop
@@ -179,24 +157,21 @@ def test_rss_requests_every_country_most_recent_json_pages_and_stops_when_nothin
 
 
 def test_rss_second_poll_stops_at_the_saved_review_id() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=JP)
+    handler = Recording(lambda request: httpx.Response(200, content=JP))
 
     state = FeedCursor(cursor=json.dumps({"jp": "6285559638"}))
-    result = _poll(_rss(app_id="1404176564", countries=["jp"]), handler, state)
+    result = poll_with(_rss(app_id="1404176564", countries=["jp"]), handler, NOW, state)
     assert [m.external_id for m in result.mentions] == ["6290024630"]
-    assert len(requests) == 1, "the saved id is on page 1: no need to read page 2"
+    assert len(handler.requests) == 1, "the saved id is on page 1: no need to read page 2"
     assert json.loads(result.state.cursor or "") == {"jp": "6290024630"}
 
 
 def test_rss_cursor_never_moves_backwards() -> None:
     state = FeedCursor(cursor=json.dumps({"jp": "9999999999", "de": "5"}))
-    result = _poll(
+    result = poll_with(
         _rss(app_id="1404176564", countries=["jp"]),
         lambda r: httpx.Response(200, content=JP),
+        NOW,
         state,
     )
     assert result.mentions == []
@@ -211,7 +186,7 @@ def test_rss_single_store_sends_etag_and_a_304_keeps_the_cursor() -> None:
         return httpx.Response(304)
 
     state = FeedCursor(cursor='{"jp": "6290024630"}', etag='"abc"')
-    result = _poll(_rss(app_id="1404176564", countries=["jp"]), handler, state)
+    result = poll_with(_rss(app_id="1404176564", countries=["jp"]), handler, NOW, state)
     assert result.not_modified and result.state == state
     assert sent == ['"abc"']
 
@@ -253,8 +228,8 @@ def test_connect_poll_sends_the_signed_token_and_reuses_it(
         tokens.append(request.headers["Authorization"].removeprefix("Bearer "))
         return httpx.Response(200, content=CONNECT_PAGE1)
 
-    _poll(connector, handler)
-    _poll(connector, handler)
+    poll_with(connector, handler, NOW)
+    poll_with(connector, handler, NOW)
     assert tokens[0] == tokens[1], "a token is valid 15 minutes: do not sign one per request"
     claims = jwt.decode(
         tokens[0],
@@ -271,14 +246,10 @@ def test_connect_first_run_pages_with_links_next_until_the_backfill_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch)
-    requests: list[httpx.Request] = []
+    handler = Recording(_connect_pages)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return _connect_pages(request)
-
-    result = _poll(connector, handler)
-    first, second = requests
+    result = poll_with(connector, handler, NOW)
+    first, second = handler.requests
     assert first.url.path == "/v1/apps/682658836/customerReviews"
     assert dict(first.url.params) == {"include": "response", "sort": "-createdDate", "limit": "200"}
     # links.next is followed on our base URL, so a proxy or test server gets page 2 too
@@ -298,7 +269,7 @@ def test_connect_published_response_is_a_seen_modified_only_brand_reply(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch, pages=1)
-    result = _poll(connector, _connect_pages)
+    result = poll_with(connector, _connect_pages, NOW)
     review = next(m for m in result.mentions if m.external_id == REVIEW_A)
     assert review.created_at == datetime(2026, 11, 21, 17, 12, 40, tzinfo=UTC)  # 09:12:40-08:00
     assert review.rating == 2.0 and review.author == "kiwi_dev"
@@ -315,7 +286,7 @@ def test_connect_one_star_german_review_with_a_reply_missing_its_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch, pages=1)
-    result = _poll(connector, _connect_pages)
+    result = poll_with(connector, _connect_pages, NOW)
     review = next(m for m in result.mentions if m.external_id == REVIEW_DE)
     assert review.rating == 1.0
     assert review.title == "Stürzt ständig ab"
@@ -330,7 +301,7 @@ def test_connect_review_without_response_and_pending_response_have_no_brand_repl
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch, pages=1)
-    result = _poll(connector, _connect_pages)
+    result = poll_with(connector, _connect_pages, NOW)
     answered = {r.in_reply_to for r in result.brand_replies}
     assert answered == {REVIEW_A, REVIEW_DE}
     assert REVIEW_NO_REPLY not in answered
@@ -341,15 +312,11 @@ def test_connect_second_poll_stops_on_the_first_page_at_the_cursor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch)
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return _connect_pages(request)
+    handler = Recording(_connect_pages)
 
     state = FeedCursor(cursor="2026-11-20T00:00:00+00:00")
-    result = _poll(connector, handler, state)
-    assert len(requests) == 1
+    result = poll_with(connector, handler, NOW, state)
+    assert len(handler.requests) == 1
     assert [m.external_id for m in result.mentions] == [REVIEW_A, REVIEW_DE]
     # replies on older reviews of the page are still reported
     assert {r.in_reply_to for r in result.brand_replies} == {REVIEW_A, REVIEW_DE}
@@ -372,11 +339,13 @@ def test_connect_recheck_reads_open_reviews_and_finds_a_later_reply(
             return httpx.Response(200, json=with_reply)
         return httpx.Response(200, json={"data": chn, "links": {}})
 
-    first = _poll(connector, _connect_pages, FeedCursor(cursor="2026-11-21T00:00:00+00:00"))
+    first = poll_with(
+        connector, _connect_pages, NOW, FeedCursor(cursor="2026-11-21T00:00:00+00:00")
+    )
     chn_mention = type(first.mentions[0])(
         platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
     )
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [first.mentions[0], chn_mention], NOW)
     assert paths == [f"/v1/customerReviews/{REVIEW_A}", f"/v1/customerReviews/{chn['id']}"]
     assert [(r.in_reply_to, r.created_at) for r in replies] == [
@@ -409,11 +378,13 @@ def test_connect_recheck_skips_one_unreadable_review_and_reads_the_others(
             return httpx.Response(200, json=with_reply)
         return bad
 
-    first = _poll(connector, _connect_pages, FeedCursor(cursor="2026-11-21T00:00:00+00:00"))
+    first = poll_with(
+        connector, _connect_pages, NOW, FeedCursor(cursor="2026-11-21T00:00:00+00:00")
+    )
     chn_mention = type(first.mentions[0])(
         platform="appstore", external_id=chn["id"], created_at=NOW, text="x"
     )
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [chn_mention, first.mentions[0]], NOW)
     assert [r.in_reply_to for r in replies] == [REVIEW_A]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -427,7 +398,7 @@ def test_connect_401_not_authorized_raises_auth_error_naming_the_env_vars(
 ) -> None:
     connector, _ = _connect(tmp_path, monkeypatch)
     with pytest.raises(AuthError) as caught:
-        _poll(connector, lambda r: httpx.Response(401, content=ERROR_401))
+        poll_with(connector, lambda r: httpx.Response(401, content=ERROR_401), NOW)
     message = str(caught.value)
     assert "ASC_KEY_ID" in message and "ASC_ISSUER_ID" in message
     assert "ASC_PRIVATE_KEY_PATH" in message
@@ -439,7 +410,7 @@ def test_connect_missing_env_var_raises_auth_error_naming_it(
     connector, _ = _connect(tmp_path, monkeypatch)
     monkeypatch.delenv("ASC_ISSUER_ID")
     with pytest.raises(AuthError, match="ASC_ISSUER_ID is not set"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
 
 
 def test_connect_unreadable_or_invalid_key_file_raises_auth_error(
@@ -448,14 +419,14 @@ def test_connect_unreadable_or_invalid_key_file_raises_auth_error(
     connector, _ = _connect(tmp_path, monkeypatch)
     monkeypatch.setenv("ASC_PRIVATE_KEY_PATH", str(tmp_path / "missing.p8"))
     with pytest.raises(AuthError, match="cannot read the App Store Connect private key"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
     (tmp_path / "junk.p8").write_text(
         "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"
     )
     monkeypatch.setenv("ASC_PRIVATE_KEY_PATH", "junk.p8")  # relative: to the config directory
     connector.config_dir = tmp_path
     with pytest.raises(AuthError, match="not a usable ES256"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
 
 
 def test_connect_without_pyjwt_is_connector_unavailable(
@@ -464,7 +435,7 @@ def test_connect_without_pyjwt_is_connector_unavailable(
     connector, _ = _connect(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "jwt", None)
     with pytest.raises(ConnectorUnavailable, match=r"pyjwt\[crypto\]"):
-        _poll(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1))
+        poll_with(connector, lambda r: httpx.Response(200, content=CONNECT_PAGE1), NOW)
 
 
 def test_connect_mode_defaults_to_the_connect_api_host(
@@ -479,7 +450,7 @@ def test_connect_mode_defaults_to_the_connect_api_host(
 
 
 def test_end_to_end_rss_and_connect_through_a_local_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector, public = _connect(tmp_path, monkeypatch, pages=2)
 
@@ -492,7 +463,7 @@ def test_end_to_end_rss_and_connect_through_a_local_server(
         body = CONNECT_DOCS if request.query.get("cursor") else CONNECT_PAGE1
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server, make_client() as client:
+    with make_client() as client:
         server.route(
             "/jp/rss/customerreviews/page=1/id=1404176564/sortby=mostrecent/json",
             Reply(200, JP, {"Content-Type": "application/json"}),
@@ -518,9 +489,10 @@ def test_end_to_end_rss_and_connect_through_a_local_server(
     assert {r.in_reply_to for r in connect_result.brand_replies} == {REVIEW_A, REVIEW_DE}
 
 
-def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path) -> None:
+def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
     key_path, public = _p8(tmp_path)
-    database = tmp_path / "monitor.db"
 
     def connect_route(request: Request) -> Reply:
         token = request.headers["authorization"].removeprefix("Bearer ")
@@ -531,50 +503,29 @@ def test_cli_dry_run_lists_connect_reviews_and_writes_no_database(tmp_path: Path
         body = CONNECT_DOCS if request.query.get("cursor") else CONNECT_PAGE1
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server:
-        server.route("/v1/apps/682658836/customerReviews", connect_route)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "appstore"
-handle = "Acme Support"
-bot = false
-
-[[feeds]]
-name = "acme-ios"
-type = "appstore"
-interval = "30m"
-base_url = "{server.url}"
-mode = "connect"
-app_id = "682658836"
-pages = 2
-backfill = "3650d"
-key_id_env = "ACME_ASC_KEY_ID"
-issuer_id_env = "ACME_ASC_ISSUER"
-private_key_path_env = "ACME_ASC_KEY_FILE"
-"""
-        )
-        env = {
-            **os.environ,
+    server.route("/v1/apps/682658836/customerReviews", connect_route)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "appstore", "handle": "Acme Support", "bot": False},
+        feed={
+            "name": "acme-ios",
+            "type": "appstore",
+            "interval": "30m",
+            "base_url": server.url,
+            "mode": "connect",
+            "app_id": "682658836",
+            "pages": 2,
+            "backfill": "3650d",
+            "key_id_env": "ACME_ASC_KEY_ID",
+            "issuer_id_env": "ACME_ASC_ISSUER",
+            "private_key_path_env": "ACME_ASC_KEY_FILE",
+        },
+        env={
             "ACME_ASC_KEY_ID": "TESTKEY123",
             "ACME_ASC_ISSUER": "57246542-96fe-1a63-e053-0824d011072a",
             "ACME_ASC_KEY_FILE": str(key_path),
-        }
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-ios", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert f"appstore:{REVIEW_DE}" in done.stdout
     assert "Kundin_HH" in done.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
 from connectors.sources.bluesky import BlueskyConnector, BlueskyOptions, post_text
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import Recording, mock_client
 
 THREAD = fixture_bytes("bluesky", "getPostThread_replies_with_blockedPost_notFoundPost_2023.json")
 HELLTHREAD = json.loads(
@@ -42,10 +42,6 @@ def _connector(identities: tuple[BrandIdentity, ...] = (), **options: Any) -> Bl
     )
 
 
-def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(handler))
-
-
 def _mention(uri: str) -> MentionRecord:
     return MentionRecord("bluesky", uri, datetime(2023, 4, 21, 16, 54, tzinfo=UTC), "mention")
 
@@ -54,21 +50,17 @@ def test_recheck_attaches_the_brands_thread_reply_to_the_mention_it_answers() ->
     # Recorded getPostThread of alice's post 3jtvi2jrijx2y (2023-04-21). nvpkp.bsky.social
     # (did:plc:xbxpdv7nstw5ybmlneupnuaa) plays the brand: its reply 3jtvjdinqcm2a has
     # createdAt "2023-04-21T17:16:55.017Z" and record.reply.parent.uri = the root post.
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=THREAD)
+    handler = Recording(lambda request: httpx.Response(200, content=THREAD))
 
     brand = BrandIdentity("bluesky", handle="nvpkp.bsky.social")
     connector = _connector((brand,), query="heatmap", **TOKEN_ENV)
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention(ROOT_URI)], datetime(2023, 4, 22, tzinfo=UTC))
 
-    assert requests[0].url.path == "/xrpc/app.bsky.feed.getPostThread"
-    assert requests[0].url.params["uri"] == ROOT_URI
-    assert requests[0].url.params["parentHeight"] == "0"
-    assert requests[0].headers["Authorization"] == "Bearer env-token"
+    assert handler.requests[0].url.path == "/xrpc/app.bsky.feed.getPostThread"
+    assert handler.requests[0].url.params["uri"] == ROOT_URI
+    assert handler.requests[0].url.params["parentHeight"] == "0"
+    assert handler.requests[0].headers["Authorization"] == "Bearer env-token"
     [reply] = replies
     assert reply.in_reply_to == ROOT_URI
     assert (
@@ -91,7 +83,7 @@ def test_recheck_marks_a_reply_not_exact_when_the_thread_shows_fewer_replies_tha
     data["thread"]["post"]["replyCount"] = 3
     brand = BrandIdentity("bluesky", handle="nvpkp.bsky.social")
     connector = _connector((brand,), query="heatmap", **TOKEN_ENV)
-    with _client(lambda request: httpx.Response(200, json=data)) as client:
+    with mock_client(lambda request: httpx.Response(200, json=data)) as client:
         [reply] = connector.recheck(client, [_mention(ROOT_URI)], datetime(2023, 4, 22, tzinfo=UTC))
     assert reply.in_reply_to == ROOT_URI
     assert reply.earlier_unseen is True
@@ -102,7 +94,7 @@ def test_recheck_walks_past_blocked_and_not_found_nodes_to_a_nested_brand_reply(
     # 2023-04-21T20:30:55.432Z; its siblings are a #blockedPost and a #notFoundPost node.
     brand = BrandIdentity("bluesky", account_id="did:plc:kef63ihhci7f5xhriu4asjhb", bot=True)
     connector = _connector((brand,), query="heatmap", **TOKEN_ENV)
-    with _client(lambda request: httpx.Response(200, content=THREAD)) as client:
+    with mock_client(lambda request: httpx.Response(200, content=THREAD)) as client:
         [reply] = connector.recheck(client, [_mention(ROOT_URI)], datetime(2023, 4, 22, tzinfo=UTC))
     assert (
         reply.in_reply_to
@@ -121,7 +113,7 @@ def test_recheck_skips_a_mention_that_is_gone() -> None:
     brand = BrandIdentity("bluesky", handle="nvpkp.bsky.social")
     connector = _connector((brand,), query="heatmap", **TOKEN_ENV)
     gone = _mention("at://did:plc:x/app.bsky.feed.post/gone")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [gone, _mention(ROOT_URI)], datetime.now(UTC))
     assert [r.in_reply_to for r in replies] == [ROOT_URI]
 
@@ -140,7 +132,7 @@ def test_notifications_log_in_and_turn_the_brands_reply_into_a_brand_reply() -> 
 
     brand = BrandIdentity("bluesky", handle="mackuba.eu")
     connector = _connector((brand,), mentions=True, backfill="7d", **LOGIN_ENV)
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2023, 9, 4, 12, tzinfo=UTC))
 
     login = requests[0]
@@ -181,18 +173,14 @@ def test_a_link_facet_puts_the_full_url_back_into_shortened_text() -> None:
 
 
 def test_search_first_poll_reads_the_backfill_window_and_saves_the_newest_time() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=SEARCH)
+    handler = Recording(lambda request: httpx.Response(200, content=SEARCH))
 
     connector = _connector(query="fone de ouvido", backfill="2d", lang="pt", **TOKEN_ENV)
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2023, 4, 25, tzinfo=UTC))
 
-    params = requests[0].url.params
-    assert requests[0].url.path == "/xrpc/app.bsky.feed.searchPosts"
+    params = handler.requests[0].url.params
+    assert handler.requests[0].url.path == "/xrpc/app.bsky.feed.searchPosts"
     assert (params["q"], params["sort"], params["lang"]) == ("fone de ouvido", "latest", "pt")
     assert params["since"] == "2023-04-23T00:00:00.000Z"
     [mention] = result.mentions
@@ -205,7 +193,7 @@ def test_search_first_poll_reads_the_backfill_window_and_saves_the_newest_time()
     assert mention.created_at == datetime(2023, 4, 24, 13, 50, 19, 672000, tzinfo=UTC)
     assert mention.text.startswith("eu queria um fone de ouvido com fio")
     # the recorded page has a cursor ("xxxxxxx"); the second page repeats the post: stop
-    assert len(requests) == 2 and requests[1].url.params["cursor"] == "xxxxxxx"
+    assert len(handler.requests) == 2 and handler.requests[1].url.params["cursor"] == "xxxxxxx"
     assert result.state.cursor == "2023-04-24T13:50:19.672Z"
 
 
@@ -214,7 +202,7 @@ def test_indexed_before_created_the_cursor_uses_the_earlier_time() -> None:
     post = HELLTHREAD["thread"]["replies"][0]["post"]
     page = {"posts": [post]}
     connector = _connector(query="hellthread", backfill="1d", **TOKEN_ENV)
-    with _client(lambda request: httpx.Response(200, json=page)) as client:
+    with mock_client(lambda request: httpx.Response(200, json=page)) as client:
         result = connector.poll(client, FeedCursor(), datetime(2023, 5, 10, 12, tzinfo=UTC))
         again = connector.poll(client, result.state, datetime(2023, 5, 10, 12, 5, tzinfo=UTC))
     [mention] = result.mentions
@@ -228,18 +216,14 @@ def test_indexed_before_created_the_cursor_uses_the_earlier_time() -> None:
 
 
 def test_next_poll_stops_at_the_saved_time_less_the_overlap() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=SEARCH)
+    handler = Recording(lambda request: httpx.Response(200, content=SEARCH))
 
     state = FeedCursor(cursor="2023-04-25T00:00:00.000Z")
     connector = _connector(query="fone", **TOKEN_ENV)
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, state, datetime(2023, 4, 26, tzinfo=UTC))
-    assert requests[0].url.params["since"] == "2023-04-24T23:50:00.000Z"
-    assert len(requests) == 1  # the post is older than the saved time: no second page
+    assert handler.requests[0].url.params["since"] == "2023-04-24T23:50:00.000Z"
+    assert len(handler.requests) == 1  # the post is older than the saved time: no second page
     assert result.mentions == []
     assert result.state.cursor == "2023-04-25T00:00:00.000Z"
 
@@ -250,7 +234,7 @@ def test_missing_handle_env_is_an_auth_error_naming_the_variable(
     monkeypatch.delenv("BSKY_TEST_HANDLE")
     connector = _connector(mentions=True, **LOGIN_ENV)
     with (
-        _client(lambda request: httpx.Response(200, content=SESSION)) as client,
+        mock_client(lambda request: httpx.Response(200, content=SESSION)) as client,
         pytest.raises(AuthError, match="BSKY_TEST_HANDLE"),
     ):
         connector.poll(client, FeedCursor(), datetime.now(UTC))
@@ -260,7 +244,7 @@ def test_a_refused_login_names_both_env_vars() -> None:
     answer = {"error": "AuthenticationRequired", "message": "Invalid identifier or password"}
     connector = _connector(mentions=True, **LOGIN_ENV)
     with (
-        _client(lambda request: httpx.Response(401, json=answer)) as client,
+        mock_client(lambda request: httpx.Response(401, json=answer)) as client,
         pytest.raises(AuthError, match=r"BSKY_TEST_HANDLE.*BSKY_TEST_PASSWORD"),
     ):
         connector.poll(client, FeedCursor(), datetime.now(UTC))
@@ -280,7 +264,7 @@ def test_session_is_reused_and_renewed_once_after_a_401() -> None:
 
     connector = _connector(query="fone", backfill="3650d", **LOGIN_ENV)
     now = datetime(2023, 4, 25, tzinfo=UTC)
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         connector.poll(client, FeedCursor(), now)
         assert len(logins) == 1
         result = connector.poll(client, FeedCursor(), now)  # 401, one new login, then ok

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +11,9 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
 from connectors.sources.bluesky import BlueskyConnector, BlueskyOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import LocalServer, Reply, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
 ROOT_URI = "at://did:plc:by3jhwdqgbtrcc7q4tkkv3cf/app.bsky.feed.post/3jtvi2jrijx2y"
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 
@@ -35,26 +32,27 @@ def route_recorded_bluesky(server: LocalServer) -> None:
     )
 
 
-def test_login_search_and_recheck_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_search_and_recheck_over_a_real_socket(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACME_BSKY_HANDLE", "shinyakato.dev")
     monkeypatch.setenv("ACME_BSKY_APP_PASSWORD", "app-pass-word")
-    with local_server() as server:
-        route_recorded_bluesky(server)
-        connector = BlueskyConnector(
-            BlueskyOptions(
-                query="fone",
-                handle_env="ACME_BSKY_HANDLE",
-                password_env="ACME_BSKY_APP_PASSWORD",
-                backfill=3 * 86400,
-            ),
-            feed_name="acme-bluesky",
-            identities=[BrandIdentity("bluesky", handle="nvpkp.bsky.social")],
-            base_url=server.url,
-        )
-        now = datetime(2023, 4, 25, tzinfo=UTC)
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), now)
-            replies = connector.recheck(client, [MentionRecord("bluesky", ROOT_URI, now, "m")], now)
+    route_recorded_bluesky(server)
+    connector = BlueskyConnector(
+        BlueskyOptions(
+            query="fone",
+            handle_env="ACME_BSKY_HANDLE",
+            password_env="ACME_BSKY_APP_PASSWORD",
+            backfill=3 * 86400,
+        ),
+        feed_name="acme-bluesky",
+        identities=[BrandIdentity("bluesky", handle="nvpkp.bsky.social")],
+        base_url=server.url,
+    )
+    now = datetime(2023, 4, 25, tzinfo=UTC)
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), now)
+        replies = connector.recheck(client, [MentionRecord("bluesky", ROOT_URI, now, "m")], now)
 
     login, search = server.requests[0], server.requests[1]
     assert (login.method, login.json()) == (
@@ -70,45 +68,30 @@ def test_login_search_and_recheck_over_a_real_socket(monkeypatch: pytest.MonkeyP
     assert [(r.in_reply_to, r.author) for r in replies] == [(ROOT_URI, "nvpkp.bsky.social")]
 
 
-def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        route_recorded_bluesky(server)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "bluesky"
-handle = "acme.bsky.social"
-id = "did:plc:acmeacmeacmeacmeacmeacme"
-bot = false
-
-[[feeds]]
-name = "acme-bluesky"
-type = "bluesky"
-interval = "5m"
-base_url = "{server.url}"
-query = "fone"
-handle_env = "ACME_BSKY_HANDLE"
-password_env = "ACME_BSKY_APP_PASSWORD"
-backfill = "3650d"
-"""
-        )
-        env = {**os.environ, "ACME_BSKY_HANDLE": "acme.bsky.social", "ACME_BSKY_APP_PASSWORD": "pw"}
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-bluesky", "--dry-run"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+def test_cli_dry_run_lists_the_mention_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    route_recorded_bluesky(server)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={
+            "platform": "bluesky",
+            "handle": "acme.bsky.social",
+            "id": "did:plc:acmeacmeacmeacmeacmeacme",
+            "bot": False,
+        },
+        feed={
+            "name": "acme-bluesky",
+            "type": "bluesky",
+            "interval": "5m",
+            "base_url": server.url,
+            "query": "fone",
+            "handle_env": "ACME_BSKY_HANDLE",
+            "password_env": "ACME_BSKY_APP_PASSWORD",
+            "backfill": "3650d",
+        },
+        env={"ACME_BSKY_HANDLE": "acme.bsky.social", "ACME_BSKY_APP_PASSWORD": "pw"},
+    )
     assert done.returncode == 0, done.stderr
     assert "bluesky:at://did:plc:d3zpokjdspr22chfrc427eis/app.bsky.feed.post/3ju4p6u2i3a2g" in (
         done.stdout

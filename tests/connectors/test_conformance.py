@@ -20,6 +20,7 @@ from connectors import (
     connector_class,
 )
 from tests.connectors.conformance import ConformanceCase
+from tests.support.mock_http import mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TYPES = sorted(REGISTRY)
@@ -31,8 +32,29 @@ def _case(type_name: str) -> ConformanceCase:
     return case
 
 
-def _connector(type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connector[Any]:
-    case = _case(type_name)
+@pytest.fixture(params=TYPES)
+def type_name(request: pytest.FixtureRequest) -> str:
+    """Each test below runs once for every registered connector type."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def case(type_name: str) -> ConformanceCase:
+    return _case(type_name)
+
+
+@pytest.fixture
+def http_case(case: ConformanceCase, type_name: str) -> ConformanceCase:
+    if not case.http:
+        pytest.skip(f"{type_name} reads a local file; HTTP status cases do not apply")
+    return case
+
+
+@pytest.fixture
+def connector(
+    type_name: str, case: ConformanceCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Connector[Any]:
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
     options = dict(case.options)
@@ -46,20 +68,15 @@ def _connector(type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
 
 
-def _client(handler: object) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+def _reading(connector: Connector[Any], case: ConformanceCase, path: Path) -> Any:
+    """The options of a file-reading connector pointed at another file."""
+    return connector.Options.model_validate({**case.options, "path": str(path)})
 
 
-def _http_case(type_name: str) -> ConformanceCase:
-    case = _case(type_name)
-    if not case.http:
-        pytest.skip(f"{type_name} reads a local file; HTTP status cases do not apply")
-    return case
-
-
-@pytest.mark.parametrize("type_name", TYPES)
-def test_every_registered_type_has_a_case_and_documents_itself(type_name: str) -> None:
-    assert _case(type_name).options is not None
+def test_every_registered_type_has_a_case_and_documents_itself(
+    type_name: str, case: ConformanceCase
+) -> None:
+    assert case.options is not None
     cls = connector_class(type_name)
     module = importlib.import_module(cls.__module__)
     assert module.__doc__ and len(module.__doc__.splitlines()) >= 3, "module docstring too thin"
@@ -67,14 +84,10 @@ def test_every_registered_type_has_a_case_and_documents_itself(type_name: str) -
     assert cls.default_interval >= 30
 
 
-@pytest.mark.parametrize("type_name", TYPES)
 def test_happy_page_yields_normalised_mentions(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: ConformanceCase, connector: Connector[Any]
 ) -> None:
-    case = _case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
-    with _client(case.happy) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, case.happy, NOW)
     assert len(result.mentions) >= case.min_mentions
     ids = [(m.platform, m.external_id) for m in result.mentions]
     assert len(ids) == len(set(ids)), "a page must not repeat a mention"
@@ -86,82 +99,56 @@ def test_happy_page_yields_normalised_mentions(
     assert result.state != FeedCursor(), "a successful poll must leave state to continue from"
 
 
-@pytest.mark.parametrize("type_name", TYPES)
 def test_empty_page_is_not_an_error(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: ConformanceCase, connector: Connector[Any], tmp_path: Path
 ) -> None:
-    case = _case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
     if not case.http:
-        connector.options = connector.Options.model_validate(
-            {**case.options, "path": str(tmp_path / "empty.jsonl")}
-        )
-    with _client(case.empty) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+        connector.options = _reading(connector, case, tmp_path / "empty.jsonl")
+    result = poll_with(connector, case.empty, NOW)
     assert result.mentions == []
 
 
-@pytest.mark.parametrize("type_name", TYPES)
-def test_not_modified_parses_nothing(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _http_case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
+@pytest.mark.usefixtures("http_case")
+def test_not_modified_parses_nothing(connector: Connector[Any]) -> None:
     state = FeedCursor(cursor="c1", etag='"v1"', last_modified="Mon, 01 Jan 2026 00:00:00 GMT")
-    with _client(lambda request: httpx.Response(304)) as client:
+    with mock_client(lambda request: httpx.Response(304)) as client:
         result = connector.poll(client, state, NOW)
     assert result.mentions == [] and result.brand_replies == []
     assert result.state.cursor == "c1", "a 304 must not lose the cursor"
 
 
-@pytest.mark.parametrize("type_name", TYPES)
-def test_429_raises_rate_limited_with_retry_after(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _http_case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
+@pytest.mark.usefixtures("http_case")
+def test_429_raises_rate_limited_with_retry_after(connector: Connector[Any]) -> None:
     handler = lambda request: httpx.Response(429, headers={"Retry-After": "7"}, json={})  # noqa: E731
-    with _client(handler) as client, pytest.raises(RateLimited) as caught:
+    with mock_client(handler) as client, pytest.raises(RateLimited) as caught:
         connector.poll(client, FeedCursor(), NOW)
     assert caught.value.retry_after == 7
 
 
-@pytest.mark.parametrize("type_name", TYPES)
-def test_500_raises_transient(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _http_case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
+@pytest.mark.usefixtures("http_case")
+def test_500_raises_transient(connector: Connector[Any]) -> None:
     with (
-        _client(lambda request: httpx.Response(500, text="oops")) as client,
+        mock_client(lambda request: httpx.Response(500, text="oops")) as client,
         pytest.raises(TransientError) as caught,
     ):
         connector.poll(client, FeedCursor(), NOW)
     assert not isinstance(caught.value, RateLimited)
 
 
-@pytest.mark.parametrize("type_name", TYPES)
 def test_malformed_body_raises_malformed_response(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: ConformanceCase, connector: Connector[Any], tmp_path: Path
 ) -> None:
-    case = _case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
     if not case.http:
-        connector.options = connector.Options.model_validate(
-            {**case.options, "path": str(tmp_path / "missing.jsonl")}
-        )
+        connector.options = _reading(connector, case, tmp_path / "missing.jsonl")
     handler = lambda request: httpx.Response(200, content=case.malformed_body)  # noqa: E731
-    with _client(handler) as client, pytest.raises(MalformedResponse):
+    with mock_client(handler) as client, pytest.raises(MalformedResponse):
         connector.poll(client, FeedCursor(), NOW)
 
 
-@pytest.mark.parametrize("type_name", TYPES)
 def test_cursor_moves_forward_and_repeats_nothing_new(
-    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: ConformanceCase, connector: Connector[Any]
 ) -> None:
-    case = _case(type_name)
-    connector = _connector(type_name, tmp_path, monkeypatch)
-    with _client(case.happy) as client:
+    with mock_client(case.happy) as client:
         first = connector.poll(client, FeedCursor(), NOW)
         second = connector.poll(client, first.state, NOW)
     first_ids = {m.external_id for m in first.mentions}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,23 +14,15 @@ import pytest
 from connectors import BrandIdentity, FeedCursor, MalformedResponse, PollResult
 from connectors.sources.csv import CSVConnector, CSVOptions
 from tests.connectors.conformance import FIXTURES, fixture_bytes
+from tests.connectors.conformance_cases.csv import YELP_COLUMNS
+from tests.support.dry_run import dry_run_poll
+from tests.support.mock_http import mock_client
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 YELP = json.loads(
     fixture_bytes("csv", "business_reviews_gary-danko_2022-09_3_excerpts_TRANSCRIBED.json")
 )
-YELP_COLUMNS = {
-    "id": "Review ID",
-    "author": "Reviewer",
-    "rating": "Rating",
-    "created_at": "Date",
-    "text": "Review",
-    "reply_text": "Owner Response",
-    "reply_time": "Owner Response Date",
-    "url": "URL",
-}
-YELP_OPTIONS = {
+YELP_OPTIONS: dict[str, Any] = {
     "path": "reviews.csv",
     "platform": "yelp",
     "columns": YELP_COLUMNS,
@@ -51,7 +41,7 @@ def _connector(tmp_path: Path, **options: Any) -> CSVConnector:
 
 
 def _poll(connector: CSVConnector, state: FeedCursor | None = None) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(599))) as client:
+    with mock_client(lambda r: httpx.Response(599)) as client:
         return connector.poll(client, state or FeedCursor(), NOW)
 
 
@@ -244,47 +234,16 @@ def test_unknown_time_zone_is_a_config_error() -> None:
 
 
 def test_cli_dry_run_lists_the_rows_and_writes_no_database(tmp_path: Path, yelp_file: Path) -> None:
-    database = tmp_path / "monitor.db"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Gary Danko"
-[[brand.identities]]
-platform = "yelp"
-handle = "Gary Danko"
-bot = false
-
-[[feeds]]
-name = "yelp-export"
-type = "csv"
-interval = "5m"
-path = "reviews.csv"
-platform = "yelp"
-time_format = "%Y-%m-%d %H:%M:%S"
-timezone = "America/Los_Angeles"
-
-[feeds.columns]
-id = "Review ID"
-author = "Reviewer"
-rating = "Rating"
-created_at = "Date"
-text = "Review"
-reply_text = "Owner Response"
-reply_time = "Owner Response Date"
-url = "URL"
-"""
-    )
-    command = [sys.executable, "-m", "monitor", "--config", str(config)]
-    done = subprocess.run(
-        [*command, "poll", "yelp-export", "--dry-run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done, database = dry_run_poll(
+        tmp_path,
+        brand="Gary Danko",
+        identity={"platform": "yelp", "handle": "Gary Danko", "bot": False},
+        feed={
+            "name": "yelp-export",
+            "type": "csv",
+            "interval": "5m",
+            **YELP_OPTIONS,
+        },
     )
     assert done.returncode == 0, done.stderr
     assert "yelp:eC0QYbq3kJIlnswekVlvOg" in done.stdout

@@ -13,6 +13,7 @@ from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
 from connectors.sources import discourse
 from connectors.sources.discourse import DiscourseConnector, DiscourseOptions, post_id
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 FORUM = "https://forum.acme.test"
 LATEST_2018 = "posts_latest_2018_topic8_user_posts_then_system_staff.json"
@@ -41,7 +42,7 @@ def serve(files: dict[str, str], seen: list[httpx.Request]) -> httpx.Client:
             return httpx.Response(404)
         return httpx.Response(200, content=fixture_bytes("discourse", name))
 
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    return mock_client(handler)
 
 
 def test_recorded_topic_reply_answers_the_post_it_replies_to() -> None:
@@ -85,7 +86,7 @@ def serve_topic_in_chunks(first: int, seen: list[httpx.Request]) -> httpx.Client
             return httpx.Response(200, json={"post_stream": {"posts": posts}, "id": 57})
         return httpx.Response(404)
 
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    return mock_client(handler)
 
 
 def test_recheck_reads_the_topic_past_its_first_chunk_to_the_brand_reply() -> None:
@@ -129,7 +130,7 @@ def test_recheck_skips_a_deleted_or_unreadable_topic_and_reads_the_next(status: 
             return httpx.Response(status)
         return httpx.Response(200, content=fixture_bytes("discourse", TOPIC_57))
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+    with mock_client(handler) as http:
         (reply,) = forum.recheck(http, [gone, mention], datetime(2013, 2, 6, tzinfo=UTC))
     assert reply.in_reply_to == "t/57/1"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,9 +9,9 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
 from connectors.sources.discourse import DiscourseConnector, DiscourseOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import LocalServer, Reply, Request, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply, Request
 
-ROOT = Path(__file__).resolve().parents[2]
 LATEST = fixture_bytes("discourse", "posts_latest_2018_topic8_user_posts_then_system_staff.json")
 TOPIC_57 = fixture_bytes(
     "discourse", "topic_57_try_discourse_2013_reply_to_post_1_PARTLY_EDITED.json"
@@ -32,29 +30,28 @@ def _serve(server: LocalServer) -> None:
     server.route("/t/57.json", Reply(200, TOPIC_57, {"Content-Type": "application/json"}))
 
 
-def test_poll_and_recheck_over_a_real_socket() -> None:
-    with local_server() as server:
-        _serve(server)
-        latest = DiscourseConnector(
-            DiscourseOptions(latest=True),
-            feed_name="acme-forum",
-            identities=[BrandIdentity("discourse", handle="splattne")],
-            base_url=server.url,
+def test_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
+    _serve(server)
+    latest = DiscourseConnector(
+        DiscourseOptions(latest=True),
+        feed_name="acme-forum",
+        identities=[BrandIdentity("discourse", handle="splattne")],
+        base_url=server.url,
+    )
+    search = DiscourseConnector(
+        DiscourseOptions(query="sandbox"),
+        feed_name="acme-forum-search",
+        identities=[BrandIdentity("discourse", handle="splattne")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        first = latest.poll(client, FeedCursor(), NOW)
+        second = latest.poll(client, first.state, NOW)
+        replies = search.recheck(
+            client,
+            [MentionRecord("discourse", "t/57/1", NOW, "open question")],
+            NOW,
         )
-        search = DiscourseConnector(
-            DiscourseOptions(query="sandbox"),
-            feed_name="acme-forum-search",
-            identities=[BrandIdentity("discourse", handle="splattne")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            first = latest.poll(client, FeedCursor(), NOW)
-            second = latest.poll(client, first.state, NOW)
-            replies = search.recheck(
-                client,
-                [MentionRecord("discourse", "t/57/1", NOW, "open question")],
-                NOW,
-            )
 
     assert first.mentions[-1].external_id == "t/8/17"
     assert first.state.cursor == "29"
@@ -64,37 +61,22 @@ def test_poll_and_recheck_over_a_real_socket() -> None:
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("t/57/14", "t/57/1")]
 
 
-def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        _serve(server)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "discourse"
-handle = "acme_support"
-bot = false
-
-[[feeds]]
-name = "acme-forum"
-type = "discourse"
-interval = "5m"
-base_url = "{server.url}"
-latest = true
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config), "poll"]
-        command += ["acme-forum", "--dry-run"]
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-        )
+def test_cli_dry_run_lists_the_mention_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    _serve(server)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "discourse", "handle": "acme_support", "bot": False},
+        feed={
+            "name": "acme-forum",
+            "type": "discourse",
+            "interval": "5m",
+            "base_url": server.url,
+            "latest": True,
+            "backfill": "3650d",
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert "discourse:t/8/17" in done.stdout
     assert "ukilfqevjozbcgxrhnp" in done.stdout

@@ -13,6 +13,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, RateLimited
 from connectors.sources.github import GitHubConnector, GitHubOptions, issue_ref_from_api_url
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 SEARCH_REPO = "octokit-fixture-org/tmp-scenario-search-issues-20220719044045959-jlcli"
 PAGINATE_REPO = "octokit-fixture-org/tmp-scenario-paginate-issues-20220719043836917-izyoe"
@@ -48,7 +49,14 @@ def client(handler: Any, seen: list[httpx.Request]) -> httpx.Client:
         response: httpx.Response = handler(request)
         return response
 
-    return httpx.Client(transport=httpx.MockTransport(record))
+    return mock_client(record)
+
+
+def _paginate_issues(request: httpx.Request) -> httpx.Response:
+    """The recorded first page of PAGINATE_REPO's issues; its next page and comments are empty."""
+    if request.url.path == f"/repos/{PAGINATE_REPO}/issues":
+        return reply_with("repo_issues_per_page3_page1_link_header_2022")
+    return httpx.Response(200, content=b"[]")  # page 2 and the comments: nothing recorded
 
 
 def test_search_asks_for_issues_created_since_the_backfill_newest_first_with_api_headers(
@@ -92,13 +100,7 @@ def test_later_search_re_asks_the_overlap_window_for_the_lagging_index() -> None
 def test_repo_issues_follow_link_next_on_first_run() -> None:
     gh = connector(repo=PAGINATE_REPO)
     seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == f"/repos/{PAGINATE_REPO}/issues":
-            return reply_with("repo_issues_per_page3_page1_link_header_2022")
-        return httpx.Response(200, content=b"[]")  # page 2 and the comments: nothing recorded
-
-    with client(handler, seen) as http:
+    with client(_paginate_issues, seen) as http:
         result = gh.poll(http, FeedCursor(), datetime(2022, 7, 20, tzinfo=UTC))
     assert [str(r.url) for r in seen[:2]] == [
         f"https://api.github.com/repos/{PAGINATE_REPO}/issues?state=all&sort=created"
@@ -120,14 +122,8 @@ def test_repo_issues_follow_link_next_on_first_run() -> None:
 def test_repo_issues_stop_paging_at_the_saved_creation_time() -> None:
     gh = connector(repo=PAGINATE_REPO)
     seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == f"/repos/{PAGINATE_REPO}/issues":
-            return reply_with("repo_issues_per_page3_page1_link_header_2022")
-        return httpx.Response(200, content=b"[]")
-
     state = FeedCursor(cursor="2022-07-19T04:39:13Z 2022-07-19T00:00:00Z")
-    with client(handler, seen) as http:
+    with client(_paginate_issues, seen) as http:
         result = gh.poll(http, state, datetime(2022, 7, 20, tzinfo=UTC))
     # #11 (04:39:10) is older than the cursor: page 2 is never asked for
     assert [r.url.path for r in seen] == [

@@ -19,6 +19,7 @@ from connectors.sources.googlebusiness import (
     split_translation,
 )
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ACCOUNT, LOCATION = "108494581129006735086", "6394464039148850881"
@@ -55,7 +56,7 @@ def _pages(
             requests.append(request)
         return httpx.Response(200, json=second if "pageToken" in request.url.params else first)
 
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    return mock_client(handler)
 
 
 def test_first_poll_pages_by_update_time_and_stops_at_the_backfill_window() -> None:
@@ -174,7 +175,7 @@ def test_rejected_token_is_an_auth_error_saying_what_to_fix(
     body = fixture_bytes("googlebusiness", fixture)
     handler = lambda request: httpx.Response(status, content=body)  # noqa: E731
     with (
-        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        mock_client(handler) as client,
         pytest.raises(AuthError) as caught,
     ):
         _connector().poll(client, FeedCursor(), NOW)
@@ -211,7 +212,7 @@ def test_refresh_token_flow_gets_one_access_token_through_the_feed_client() -> N
         return httpx.Response(200, json=PAGE1 if "pageToken" not in request.url.params else {})
 
     connector = _connector(**REFRESH)
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         connector.poll(client, FeedCursor(), NOW)
         connector.poll(client, FeedCursor(), NOW)
     assert len(token_requests) == 1, "the access token is reused while valid"
@@ -228,7 +229,7 @@ def test_revoked_refresh_token_is_an_auth_error_naming_the_variables() -> None:
     body = fixture_bytes("googlebusiness", "token_invalid_grant_from_docs.json")
     handler = lambda request: httpx.Response(400, content=body)  # noqa: E731
     with (
-        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        mock_client(handler) as client,
         pytest.raises(AuthError) as caught,
     ):
         _connector(**REFRESH).poll(client, FeedCursor(), NOW)

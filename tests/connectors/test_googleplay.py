@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +15,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor, PollResult
+from connectors import AuthError, BrandIdentity, ConnectorUnavailable, FeedCursor
 from connectors.http import make_client
 from connectors.sources.googleplay import GooglePlayConnector, GooglePlayOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import Reply, Request, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply, Request
+from tests.support.mock_http import Recording, poll_with
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DOCS = fixture_bytes("googleplay", "reviews_list_DOCS_EXAMPLE_with_developerComment.json")
 BUILT = fixture_bytes(
@@ -51,20 +50,13 @@ def _pages(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, content=BUILT)
 
 
-def _poll(
-    connector: GooglePlayConnector, handler: Any, state: FeedCursor | None = None
-) -> PollResult:
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        return connector.poll(client, state or FeedCursor(), NOW)
-
-
 @pytest.fixture(autouse=True)
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAY_TOKEN", "ya29.test-token")
 
 
 def test_developer_comment_is_a_seen_modified_only_brand_reply() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to == "11223344")
     assert reply.external_id == "11223344:reply"
     assert reply.created_at == datetime(2015, 2, 5, 1, 57, 47, 813000, tzinfo=UTC)
@@ -74,7 +66,7 @@ def test_developer_comment_is_a_seen_modified_only_brand_reply() -> None:
 
 
 def test_docs_example_reply_later_than_the_1974_review_is_not_edited_after_reply() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     review = next(m for m in result.mentions if m.external_id == "11223344")
     assert review.created_at == datetime(1974, 6, 27, 16, 22, 14, 213000, tzinfo=UTC)
     assert review.created_is_modified is True
@@ -84,7 +76,7 @@ def test_docs_example_reply_later_than_the_1974_review_is_not_edited_after_reply
 
 
 def test_user_comment_modified_after_the_reply_marks_edited_after_reply() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     review = next(m for m in result.mentions if m.external_id == "33445566")
     assert review.created_at == datetime(2026, 11, 21, 20, 0, 0, 500000, tzinfo=UTC)
     reply = next(r for r in result.brand_replies if r.in_reply_to == "33445566")
@@ -93,7 +85,7 @@ def test_user_comment_modified_after_the_reply_marks_edited_after_reply() -> Non
 
 
 def test_one_star_dutch_review_without_reply_keeps_rating_and_language() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     review = next(m for m in result.mentions if m.external_id == "22334455")
     assert review.rating == 1.0
     assert review.language == "nl"
@@ -107,7 +99,7 @@ def test_one_star_dutch_review_without_reply_keeps_rating_and_language() -> None
 
 
 def test_developer_comment_without_a_time_gets_the_fetch_time() -> None:
-    result = _poll(_connector(), _pages)
+    result = poll_with(_connector(), _pages, NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to == "44556677")
     assert reply.created_at == NOW
     assert reply.text == "Thanks for the feedback!"
@@ -116,24 +108,20 @@ def test_developer_comment_without_a_time_gets_the_fetch_time() -> None:
 
 
 def test_pages_follow_next_page_token_and_stop_when_it_repeats() -> None:
-    requests: list[httpx.Request] = []
+    handler = Recording(_pages)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return _pages(request)
-
-    result = _poll(_connector(), handler)
-    assert [r.url.path for r in requests] == [REVIEWS_PATH, REVIEWS_PATH]
-    assert dict(requests[0].url.params) == {"maxResults": "100"}
-    assert dict(requests[1].url.params) == {"maxResults": "100", "token": "12334566"}
-    assert requests[0].headers["Authorization"] == "Bearer ya29.test-token"
+    result = poll_with(_connector(), handler, NOW)
+    assert [r.url.path for r in handler.requests] == [REVIEWS_PATH, REVIEWS_PATH]
+    assert dict(handler.requests[0].url.params) == {"maxResults": "100"}
+    assert dict(handler.requests[1].url.params) == {"maxResults": "100", "token": "12334566"}
+    assert handler.requests[0].headers["Authorization"] == "Bearer ya29.test-token"
     assert len(result.mentions) == 5
     assert result.state.cursor == "2026-11-22T08:00:00.000000+00:00"
 
 
 def test_second_poll_returns_only_reviews_modified_since_but_every_reply() -> None:
     state = FeedCursor(cursor="2026-11-21T12:00:00.000000+00:00")
-    result = _poll(_connector(), _pages, state)
+    result = poll_with(_connector(), _pages, NOW, state)
     assert sorted(m.external_id for m in result.mentions) == ["22334455", "33445566"]
     assert sorted(r.in_reply_to for r in result.brand_replies) == [
         "11223344",
@@ -145,7 +133,7 @@ def test_second_poll_returns_only_reviews_modified_since_but_every_reply() -> No
 
 def test_cursor_never_moves_backwards() -> None:
     state = FeedCursor(cursor="2027-01-01T00:00:00.000000+00:00")
-    result = _poll(_connector(), _pages, state)
+    result = poll_with(_connector(), _pages, NOW, state)
     assert result.mentions == []
     assert result.state.cursor == state.cursor
 
@@ -157,7 +145,7 @@ def test_translation_language_is_sent_and_the_original_text_kept() -> None:
         params.append(dict(request.url.params))
         return httpx.Response(200, json={"reviews": [json.loads(TRANSLATED)]})
 
-    result = _poll(_connector(translation_language="en"), handler)
+    result = poll_with(_connector(translation_language="en"), handler, NOW)
     assert params == [{"maxResults": "100", "translationLanguage": "en"}]
     (review,) = result.mentions
     assert review.text == "This is the best app ever!"
@@ -169,7 +157,7 @@ def test_401_permission_denied_raises_auth_error_saying_what_to_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(AuthError, match="token in PLAY_TOKEN"):
-        _poll(_connector(), lambda r: httpx.Response(401, content=ERROR_401))
+        poll_with(_connector(), lambda r: httpx.Response(401, content=ERROR_401), NOW)
     _service_account(tmp_path, "https://oauth2.example.test/token")
     connector = _service_connector(tmp_path, monkeypatch)
 
@@ -179,7 +167,7 @@ def test_401_permission_denied_raises_auth_error_saying_what_to_fix(
         return httpx.Response(401, content=ERROR_401)
 
     with pytest.raises(AuthError) as caught:
-        _poll(connector, handler)
+        poll_with(connector, handler, NOW)
     message = str(caught.value)
     assert "Reply to reviews" in message and "com.example.app" in message
 
@@ -192,10 +180,10 @@ def test_missing_credentials_env_var_raises_auth_error_naming_it(
         GooglePlayOptions(package_name="com.example.app"), feed_name="android"
     )
     with pytest.raises(AuthError, match="GOOGLE_PLAY_CREDENTIALS is not set"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
     monkeypatch.delenv("PLAY_TOKEN")
     with pytest.raises(AuthError, match="PLAY_TOKEN"):
-        _poll(_connector(), _pages)
+        poll_with(_connector(), _pages, NOW)
 
 
 def _service_account(tmp_path: Path, token_uri: str) -> rsa.RSAPublicKey:
@@ -244,8 +232,8 @@ def test_service_account_token_is_fetched_through_the_injected_client_once(
         api_auth.append(request.headers["Authorization"])
         return httpx.Response(200, content=BUILT if "token" not in request.url.params else DOCS)
 
-    _poll(connector, handler)
-    _poll(connector, handler)
+    poll_with(connector, handler, NOW)
+    poll_with(connector, handler, NOW)
     assert len(assertions) == 1, "a valid token is reused"
     assert set(api_auth) == {"Bearer ya29.minted"}
     claims = jwt.decode(
@@ -265,7 +253,7 @@ def test_token_endpoint_invalid_grant_raises_auth_error(
     _service_account(tmp_path, "https://oauth2.example.test/token")
     connector = _service_connector(tmp_path, monkeypatch)
     with pytest.raises(AuthError, match="GOOGLE_PLAY_CREDENTIALS") as caught:
-        _poll(connector, lambda r: httpx.Response(400, content=INVALID_GRANT))
+        poll_with(connector, lambda r: httpx.Response(400, content=INVALID_GRANT), NOW)
     assert "invalid_grant" in str(caught.value)
 
 
@@ -274,10 +262,10 @@ def test_unreadable_key_file_raises_auth_error(
 ) -> None:
     connector = _service_connector(tmp_path, monkeypatch)
     with pytest.raises(AuthError, match="cannot read the service-account key file"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
     (tmp_path / "play-key.json").write_text('{"type": "service_account"}')
     with pytest.raises(AuthError, match="not a service-account JSON key"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
 
 
 def test_without_google_auth_the_connector_is_unavailable(
@@ -287,7 +275,7 @@ def test_without_google_auth_the_connector_is_unavailable(
     connector = _service_connector(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "connectors.googleauth", None)
     with pytest.raises(ConnectorUnavailable, match="pip install google-auth"):
-        _poll(connector, _pages)
+        poll_with(connector, _pages, NOW)
 
 
 def test_config_warnings_when_polling_less_than_daily() -> None:
@@ -299,7 +287,7 @@ def test_config_warnings_when_polling_less_than_daily() -> None:
 
 
 def test_end_to_end_service_account_and_reviews_through_a_local_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def reviews(request: Request) -> Reply:
         if request.headers.get("authorization") != "Bearer ya29.local":
@@ -307,7 +295,7 @@ def test_end_to_end_service_account_and_reviews_through_a_local_server(
         body = DOCS if request.query.get("token") == ["12334566"] else BUILT
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server, make_client() as client:
+    with make_client() as client:
         _service_account(tmp_path, f"{server.url}/token")
         server.route("/token", Reply.json({"access_token": "ya29.local", "expires_in": 3599}))
         server.route(REVIEWS_PATH, reviews)
@@ -328,50 +316,31 @@ def test_end_to_end_service_account_and_reviews_through_a_local_server(
     assert {r.in_reply_to for r in result.brand_replies} == {"11223344", "33445566", "44556677"}
 
 
-def test_cli_dry_run_lists_play_reviews_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-
+def test_cli_dry_run_lists_play_reviews_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
     def reviews(request: Request) -> Reply:
         if request.headers.get("authorization") != "Bearer ya29.cli":
             return Reply(401, ERROR_401, {"Content-Type": "application/json"})
         body = DOCS if request.query.get("token") == ["12334566"] else BUILT
         return Reply(200, body, {"Content-Type": "application/json"})
 
-    with local_server() as server:
-        _service_account(tmp_path, f"{server.url}/token")
-        server.route("/token", Reply.json({"access_token": "ya29.cli", "expires_in": 3599}))
-        server.route(REVIEWS_PATH, reviews)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "googleplay"
-handle = "Example Team"
-bot = false
-
-[[feeds]]
-name = "acme-android"
-type = "googleplay"
-interval = "1h"
-base_url = "{server.url}"
-package_name = "com.example.app"
-credentials_path_env = "ACME_PLAY_KEY_FILE"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-android", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to config
-        )
+    _service_account(tmp_path, f"{server.url}/token")
+    server.route("/token", Reply.json({"access_token": "ya29.cli", "expires_in": 3599}))
+    server.route(REVIEWS_PATH, reviews)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "googleplay", "handle": "Example Team", "bot": False},
+        feed={
+            "name": "acme-android",
+            "type": "googleplay",
+            "interval": "1h",
+            "base_url": server.url,
+            "package_name": "com.example.app",
+            "credentials_path_env": "ACME_PLAY_KEY_FILE",
+        },
+        env={"ACME_PLAY_KEY_FILE": "play-key.json"},  # relative to the config file
+    )
     assert done.returncode == 0, done.stderr
     assert "googleplay:22334455" in done.stdout
     assert "Anna de Vries" in done.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, Rate
 from connectors.errors import MalformedResponse
 from connectors.sources.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import Recording, mock_client, poll_with
 
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 CONTEXT = fixture_bytes("mastodon", "context_110446983926957470_mastodon_social_2023.json")
@@ -41,10 +41,6 @@ def _connector(
     )
 
 
-def _client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(handler))
-
-
 def _mention(external_id: str) -> MentionRecord:
     return MentionRecord(
         platform="mastodon",
@@ -69,17 +65,13 @@ def test_recheck_attaches_recorded_context_reply_to_the_mention_it_answers(
     # ancestor (110446983178245440) and one descendant by halcy (account id 43), who plays
     # the brand here: id 110446984249325790, created_at "2023-05-28T15:20:35.248Z",
     # in_reply_to_id "110446983926957470".
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=CONTEXT)
+    handler = Recording(lambda request: httpx.Response(200, content=CONTEXT))
 
     connector = _connector((identity,), base_url="https://mastodon.social", tag="x")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("110446983926957470")], NOW)
 
-    assert requests[0].url.path == "/api/v1/statuses/110446983926957470/context"
+    assert handler.requests[0].url.path == "/api/v1/statuses/110446983926957470/context"
     assert len(replies) == 1
     reply = replies[0]
     assert reply.in_reply_to == "110446983926957470"
@@ -107,7 +99,7 @@ def test_a_context_cut_at_the_anonymous_limit_marks_the_reply_not_exact() -> Non
     data["descendants"] = [*others, recorded]
     halcy = BrandIdentity("mastodon", handle="halcy")
     connector = _connector((halcy,), base_url="https://mastodon.social", tag="x")
-    with _client(lambda request: httpx.Response(200, json=data)) as client:
+    with mock_client(lambda request: httpx.Response(200, json=data)) as client:
         [reply] = connector.recheck(client, [_mention("110446983926957470")], NOW)
     assert reply.external_id == "110446984249325790"
     assert reply.earlier_unseen is True
@@ -115,7 +107,7 @@ def test_a_context_cut_at_the_anonymous_limit_marks_the_reply_not_exact() -> Non
 
 def test_recheck_finds_nothing_when_no_descendant_is_the_brand() -> None:
     connector = _connector((BrandIdentity("mastodon", handle="acme"),), tag="x")
-    with _client(lambda request: httpx.Response(200, content=CONTEXT)) as client:
+    with mock_client(lambda request: httpx.Response(200, content=CONTEXT)) as client:
         assert connector.recheck(client, [_mention("110446983926957470")], NOW) == []
 
 
@@ -126,7 +118,7 @@ def test_recheck_skips_a_deleted_mention_and_goes_on() -> None:
         return httpx.Response(200, content=CONTEXT)
 
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert [r.external_id for r in replies] == ["110446984249325790"]
 
@@ -149,7 +141,7 @@ def test_recheck_skips_one_unreadable_context_counts_it_and_reads_the_others(
         return httpx.Response(200, content=CONTEXT)
 
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         replies = connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert [r.external_id for r in replies] == ["110446984249325790"]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -161,7 +153,7 @@ def test_recheck_skips_one_unreadable_context_counts_it_and_reads_the_others(
 def test_recheck_raises_when_no_context_could_be_read() -> None:
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
     with (
-        _client(lambda request: httpx.Response(400)) as client,
+        mock_client(lambda request: httpx.Response(400)) as client,
         pytest.raises(MalformedResponse, match="unexpected HTTP 400"),
     ):
         connector.recheck(client, [_mention("1"), _mention("2")], NOW)
@@ -177,7 +169,7 @@ def test_recheck_a_rate_limit_after_only_unreadable_contexts_is_raised_as_a_rate
         return httpx.Response(429, headers={"Retry-After": "30"})
 
     connector = _connector((BrandIdentity("mastodon", handle="halcy"),), tag="x")
-    with _client(handler) as client, pytest.raises(RateLimited) as raised:
+    with mock_client(handler) as client, pytest.raises(RateLimited) as raised:
         connector.recheck(client, [_mention("1"), _mention("110446983926957470")], NOW)
     assert raised.value.retry_after == 30.0
 
@@ -186,7 +178,7 @@ def test_brand_status_with_in_reply_to_in_the_poll_is_a_reply_not_a_mention() ->
     # The recorded reply by admin (id 117020583258292382, 2026-08-01T13:53:15.910Z) answers
     # status 117020583245459824; served here as a one-status tag timeline page.
     connector = _connector((BrandIdentity("mastodon", handle="admin"),), tag="hoot")
-    with _client(lambda request: httpx.Response(200, json=[REPLY])) as client:
+    with mock_client(lambda request: httpx.Response(200, json=[REPLY])) as client:
         result = connector.poll(client, FeedCursor(), NOW)
     assert result.mentions == []
     [reply] = result.brand_replies
@@ -198,19 +190,17 @@ def test_brand_status_with_in_reply_to_in_the_poll_is_a_reply_not_a_mention() ->
 
 
 def test_tag_timeline_first_poll_yields_the_status_and_saves_its_id() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(
+    handler = Recording(
+        lambda request: httpx.Response(
             200, content=TAG_PAGE, headers=_headers("timeline_tag_hoot_local_instance.headers.json")
         )
+    )
 
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = _connector(tag="#hoot").poll(client, FeedCursor(), NOW)
 
-    assert requests[0].url.path == "/api/v1/timelines/tag/hoot"
-    assert "min_id" not in requests[0].url.params
+    assert handler.requests[0].url.path == "/api/v1/timelines/tag/hoot"
+    assert "min_id" not in handler.requests[0].url.params
     [mention] = result.mentions
     assert mention.external_id == "117020593741189701"
     assert mention.created_at == datetime(2026, 8, 1, 13, 55, 55, 867000, tzinfo=UTC)
@@ -224,17 +214,13 @@ def test_tag_timeline_first_poll_yields_the_status_and_saves_its_id() -> None:
 
 
 def test_next_poll_asks_only_for_statuses_newer_than_the_cursor() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, json=[])
+    handler = Recording(lambda request: httpx.Response(200, json=[]))
 
     state = FeedCursor(cursor="117020593741189701", etag='W/"v1"')
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = _connector(tag="hoot").poll(client, state, NOW)
-    assert requests[0].url.params["min_id"] == "117020593741189701"
-    assert requests[0].headers["If-None-Match"] == 'W/"v1"'
+    assert handler.requests[0].url.params["min_id"] == "117020593741189701"
+    assert handler.requests[0].headers["If-None-Match"] == 'W/"v1"'
     assert result.mentions == []
     assert result.state.cursor == "117020593741189701"
 
@@ -255,8 +241,7 @@ def test_full_page_follows_the_link_prev_min_id(monkeypatch: pytest.MonkeyPatch)
         return httpx.Response(200, json=[])
 
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
-    with _client(handler) as client:
-        result = connector.poll(client, FeedCursor(cursor="20"), NOW)
+    result = poll_with(connector, handler, NOW, FeedCursor(cursor="20"))
     assert [r.url.params["min_id"] for r in requests] == ["20", "21"]
     assert [m.external_id for m in result.mentions] == ["117020577157693549"]
     assert result.state.cursor == "21"
@@ -268,19 +253,15 @@ def test_mentions_skip_notifications_whose_status_is_null_and_send_the_token(
     # Recorded on mastodon.social: 40 mention notifications, 39 with "status": null.
     monkeypatch.setenv("MASTODON_TOKEN", "t0k3n")
     page = fixture_bytes("mastodon", "notifications_mastodon_social_mentions_some_null_status.json")
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=page)
+    handler = Recording(lambda request: httpx.Response(200, content=page))
 
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN", backfill="60d")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2026, 4, 12, tzinfo=UTC))
 
-    assert requests[0].url.path == "/api/v1/notifications"
-    assert requests[0].url.params.get_list("types[]") == ["mention"]
-    assert requests[0].headers["Authorization"] == "Bearer t0k3n"
+    assert handler.requests[0].url.path == "/api/v1/notifications"
+    assert handler.requests[0].url.params.get_list("types[]") == ["mention"]
+    assert handler.requests[0].headers["Authorization"] == "Bearer t0k3n"
     [mention] = result.mentions
     assert mention.external_id == "116275331587890092"
     assert mention.author == "latencyobs@icosahedron.website"
@@ -295,7 +276,7 @@ def test_missing_token_env_is_an_auth_error_naming_the_variable(
     monkeypatch.delenv("MASTODON_TOKEN", raising=False)
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
     with (
-        _client(lambda request: httpx.Response(200, json=[])) as client,
+        mock_client(lambda request: httpx.Response(200, json=[])) as client,
         pytest.raises(AuthError, match="MASTODON_TOKEN"),
     ):
         connector.poll(client, FeedCursor(), NOW)
@@ -305,7 +286,7 @@ def test_401_tells_the_operator_which_token_to_fix(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MASTODON_TOKEN", "expired")
     connector = _connector(mentions=True, token_env="MASTODON_TOKEN")
     handler = lambda request: httpx.Response(401, json={"error": "The access token is invalid"})  # noqa: E731
-    with _client(handler) as client, pytest.raises(AuthError, match="MASTODON_TOKEN"):
+    with mock_client(handler) as client, pytest.raises(AuthError, match="MASTODON_TOKEN"):
         connector.poll(client, FeedCursor(), NOW)
 
 
@@ -314,18 +295,14 @@ def test_search_keeps_the_local_id_and_the_remote_url(monkeypatch: pytest.Monkey
     # from the id in their home-server url/uri.
     monkeypatch.setenv("MASTODON_TOKEN", "t0k3n")
     page = fixture_bytes("mastodon", "search_v2_q_halcy_resolve_mastodon_social.json")
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=page)
+    handler = Recording(lambda request: httpx.Response(200, content=page))
 
     connector = _connector(query="halcy", token_env="MASTODON_TOKEN", backfill="7d")
-    with _client(handler) as client:
+    with mock_client(handler) as client:
         result = connector.poll(client, FeedCursor(), datetime(2026, 4, 12, tzinfo=UTC))
 
-    assert requests[0].url.params["type"] == "statuses"
-    assert requests[0].url.params["q"] == "halcy"
+    assert handler.requests[0].url.params["type"] == "statuses"
+    assert handler.requests[0].url.params["q"] == "halcy"
     by_id = {m.external_id: m for m in result.mentions}
     greg = by_id["116388149027005349"]
     assert greg.url == "https://icosahedron.website/@greg/116388148912635764"
@@ -345,7 +322,7 @@ def test_429_without_retry_after_waits_for_the_rate_limit_reset() -> None:
         ]
     )
     connector = _connector(tag="hoot")
-    with _client(lambda request: next(answers)) as client:
+    with mock_client(lambda request: next(answers)) as client:
         connector.poll(client, FeedCursor(), NOW)
         with pytest.raises(RateLimited) as caught:
             connector.poll(client, FeedCursor(), NOW)
@@ -356,7 +333,7 @@ def test_429_with_nothing_known_waits_for_the_next_five_minute_window() -> None:
     connector = _connector(tag="hoot")
     now = datetime(2026, 8, 2, 12, 1, 30, tzinfo=UTC)
     with (
-        _client(lambda request: httpx.Response(429)) as client,
+        mock_client(lambda request: httpx.Response(429)) as client,
         pytest.raises(RateLimited) as caught,
     ):
         connector.poll(client, FeedCursor(), now)
@@ -365,7 +342,7 @@ def test_429_with_nothing_known_waits_for_the_next_five_minute_window() -> None:
 
 def test_first_poll_ignores_statuses_older_than_the_backfill_window() -> None:
     connector = _connector(tag="hoot", backfill="1h")
-    with _client(lambda request: httpx.Response(200, content=TAG_PAGE)) as client:
+    with mock_client(lambda request: httpx.Response(200, content=TAG_PAGE)) as client:
         result = connector.poll(client, FeedCursor(), NOW)  # the status is 22 h old
     assert result.mentions == []
     assert result.state.cursor == "117020593741189701"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,43 +9,38 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
 from connectors.sources.mastodon import MastodonConnector, MastodonOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import Reply, local_server
+from tests.connectors.recorded import recorded_reply
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 
 
-def _recorded(name: str) -> Reply:
-    headers = json.loads(fixture_bytes("mastodon", f"{name}.headers.json"))["headers"]
-    keep = {"link", "etag", "content-type"}
-    kept = {k: v for k, v in headers.items() if k in keep or "ratelimit" in k}
-    return Reply(200, fixture_bytes("mastodon", f"{name}.json"), kept)
-
-
-def test_poll_and_recheck_over_a_real_socket() -> None:
-    with local_server() as server:
-        server.route("/api/v1/timelines/tag/hoot", _recorded("timeline_tag_hoot_local_instance"))
-        server.route(
-            "/api/v1/statuses/110446983926957470/context",
-            Reply(
-                200,
-                fixture_bytes("mastodon", "context_110446983926957470_mastodon_social_2023.json"),
-            ),
+def test_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
+    server.route(
+        "/api/v1/timelines/tag/hoot", recorded_reply("mastodon", "timeline_tag_hoot_local_instance")
+    )
+    server.route(
+        "/api/v1/statuses/110446983926957470/context",
+        Reply(
+            200,
+            fixture_bytes("mastodon", "context_110446983926957470_mastodon_social_2023.json"),
+        ),
+    )
+    connector = MastodonConnector(
+        MastodonOptions(tag="hoot"),
+        feed_name="acme-mastodon",
+        identities=[BrandIdentity("mastodon", handle="halcy")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        first = connector.poll(client, FeedCursor(), NOW)
+        second = connector.poll(client, first.state, NOW)
+        replies = connector.recheck(
+            client,
+            [MentionRecord("mastodon", "110446983926957470", NOW, "open mention")],
+            NOW,
         )
-        connector = MastodonConnector(
-            MastodonOptions(tag="hoot"),
-            feed_name="acme-mastodon",
-            identities=[BrandIdentity("mastodon", handle="halcy")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            first = connector.poll(client, FeedCursor(), NOW)
-            second = connector.poll(client, first.state, NOW)
-            replies = connector.recheck(
-                client,
-                [MentionRecord("mastodon", "110446983926957470", NOW, "open mention")],
-                NOW,
-            )
 
     assert [m.external_id for m in first.mentions] == ["117020593741189701"]
     assert first.state.cursor == "117020593741189701"
@@ -61,40 +53,24 @@ def test_poll_and_recheck_over_a_real_socket() -> None:
     ]
 
 
-def test_cli_dry_run_lists_the_mention_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        server.route("/api/v1/timelines/tag/hoot", _recorded("timeline_tag_hoot_local_instance"))
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "mastodon"
-handle = "acme_support"
-bot = false
-
-[[feeds]]
-name = "acme-mastodon"
-type = "mastodon"
-interval = "5m"
-base_url = "{server.url}"
-tag = "hoot"
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-mastodon", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+def test_cli_dry_run_lists_the_mention_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route(
+        "/api/v1/timelines/tag/hoot", recorded_reply("mastodon", "timeline_tag_hoot_local_instance")
+    )
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "mastodon", "handle": "acme_support", "bot": False},
+        feed={
+            "name": "acme-mastodon",
+            "type": "mastodon",
+            "interval": "5m",
+            "base_url": server.url,
+            "tag": "hoot",
+            "backfill": "3650d",
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert "mastodon:117020593741189701" in done.stdout
     assert "mastodonpy_test_2" in done.stdout

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +19,10 @@ from connectors.http import make_client
 from connectors.logins import Logins
 from connectors.sources.reddit import RedditConnector, RedditOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import Reply, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply
+from tests.support.mock_http import mock_client, poll_with
 
-ROOT = Path(__file__).resolve().parents[2]
-MONITOR = [sys.executable, "-m", "monitor"]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOKEN_URL = "https://auth.example.test/api/v1/access_token"
 ENV = {"REDDIT_CLIENT_ID": "app-id", "REDDIT_CLIENT_SECRET": "app-secret"}
@@ -94,7 +91,7 @@ def test_token_is_fetched_with_basic_auth_and_sent_as_bearer_with_raw_json() -> 
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         connector.poll(client, FeedCursor(), NOW)
     token_request, listing = recorder.requests
     assert token_request.method == "POST"
@@ -114,7 +111,7 @@ def test_token_is_reused_until_its_expires_in_runs_out() -> None:
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         connector.poll(client, FeedCursor(), NOW)
         connector.poll(client, FeedCursor(), NOW + timedelta(minutes=30))
         assert len(recorder.requests) - len(recorder.api_requests()) == 1
@@ -149,7 +146,7 @@ def test_feeds_of_one_app_share_its_token_and_a_user_login_gets_its_own(
     first = built(subreddit="kakapo", listings=["comments"])
     second = built(subreddit="kakapo", listings=["comments"])
     mentions = built(mentions=True, username_env="REDDIT_USERNAME", password_env="REDDIT_PASSWORD")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         first.poll(client, FeedCursor(), NOW)
         second.poll(client, FeedCursor(), NOW + timedelta(minutes=2))
         mentions.poll(client, FeedCursor(), NOW + timedelta(minutes=3))
@@ -172,7 +169,7 @@ def test_mentions_log_in_with_the_password_grant(monkeypatch: pytest.MonkeyPatch
     connector = _connector(
         mentions=True, username_env="ACME_REDDIT_USER", password_env="ACME_REDDIT_PW"
     )
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         connector.poll(client, FeedCursor(), NOW)
     form = parse_qs(recorder.requests[0].content.decode())
     assert form == {"grant_type": ["password"], "username": ["acme_support"], "password": ["pw"]}
@@ -184,7 +181,7 @@ def test_a_missing_client_secret_is_an_auth_error_naming_the_variable(
     monkeypatch.setenv("REDDIT_CLIENT_ID", "app-id")
     monkeypatch.delenv("REDDIT_CLIENT_SECRET", raising=False)
     with (
-        httpx.Client(transport=httpx.MockTransport(Recorder({}))) as client,
+        mock_client(Recorder({})) as client,
         pytest.raises(AuthError, match="REDDIT_CLIENT_SECRET"),
     ):
         _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
@@ -194,7 +191,7 @@ def test_a_missing_client_secret_is_an_auth_error_naming_the_variable(
 def test_a_wrong_password_answered_as_invalid_grant_is_an_auth_error() -> None:
     recorder = Recorder({"token": lambda r: httpx.Response(200, json={"error": "invalid_grant"})})
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(AuthError, match="invalid_grant"),
     ):
         _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
@@ -210,8 +207,7 @@ def test_a_401_from_the_api_fetches_one_new_token_and_retries() -> None:
     )
     recorder = Recorder({"token": _token, "/r/kakapo/comments": lambda r: next(answers)})
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert len(result.mentions) == 16
     assert len(recorder.requests) == 4  # token, 401, token, listing
 
@@ -243,7 +239,7 @@ def test_an_answer_that_uses_up_the_budget_is_kept_and_the_next_request_waits() 
         }
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         result = connector.poll(client, FeedCursor(), NOW)
         assert len(result.mentions) == 16, "the answer that spent the budget is kept"
         assert result.state.cursor
@@ -267,8 +263,7 @@ def test_a_used_up_budget_stops_the_poll_before_its_next_listing_and_page() -> N
         }
     )
     connector = _connector(subreddit="kakapo", listings=["comments", "posts"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert [r.url.path for r in recorder.api_requests()] == ["/r/kakapo/comments"]
     assert result.mentions, "the comments read are kept"
     assert "posts" not in json.loads(result.state.cursor or "")
@@ -282,8 +277,7 @@ def test_a_used_up_budget_while_paging_back_keeps_the_page_and_the_saved_cursor(
     )
     connector = _connector(subreddit="askreddit", listings=["posts"])
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, state, NOW)
+    result = poll_with(connector, recorder, NOW, state)
     assert len(recorder.api_requests()) == 1, "no second page before the reset"
     assert len(result.mentions) == 100
     assert json.loads(result.state.cursor or "") == {"posts": "t3_48e000"}, (
@@ -302,7 +296,7 @@ def test_a_used_up_budget_ends_the_recheck_with_the_replies_found() -> None:
     brand = BrandIdentity(platform="reddit", handle="StanGibson18")
     connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
     mentions = [_mention("t1_d8r4im1", "t3_57dw9a"), _mention("t1_abc", "t3_other")]
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert len(recorder.api_requests()) == 1
     assert "t1_d8r79x6" in {r.external_id for r in replies}
@@ -319,7 +313,7 @@ def test_a_429_without_retry_after_waits_for_the_ratelimit_reset() -> None:
         }
     )
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(RateLimited) as caught,
     ):
         _connector(subreddit="kakapo").poll(client, FeedCursor(), NOW)
@@ -333,8 +327,7 @@ def test_recorded_headers_with_budget_left_poll_normally() -> None:
         {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json", **headers)}
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert len(result.mentions) == 16
 
 
@@ -368,8 +361,7 @@ def test_brand_reply_in_the_comment_stream_answers_the_comment_it_replies_to() -
     )
     brand = BrandIdentity(platform="reddit", handle="mc_kloppedie")  # case-insensitive
     connector = _connector((brand,), subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
 
     mentions = {m.external_id: m for m in result.mentions}
     replies = {r.external_id: r for r in result.brand_replies}
@@ -400,8 +392,7 @@ def test_comment_mentions_carry_parent_thread_and_a_permalink() -> None:
         {"token": _token, "/r/kakapo/comments": _body("r_kakapo_comments_limit100.json")}
     )
     connector = _connector(subreddit="kakapo", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     first = result.mentions[0]
     assert first.external_id == "t1_dgauydy"
     assert first.author == "butt_woman"
@@ -422,8 +413,7 @@ def test_mentions_inbox_items_get_the_context_permalink_and_thread() -> None:
         {"token": _token, "/message/mentions": _body("message_mentions_inbox_2025.json")}
     )
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     first = result.mentions[0]
     assert first.external_id == "t1_ekftbox"
     assert first.author == "2Botter2Loop"
@@ -449,8 +439,7 @@ def test_a_deleted_comment_is_skipped_without_failing_the_poll() -> None:
         {"token": _token, "/r/test/comments": _body("api_info_deleted_comment_t1_d7ltvl0.json")}
     )
     connector = _connector(subreddit="test", listings=["comments"])
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     assert result.mentions == []
     # the deleted comment still moves the cursor: it will not be fetched again
     assert json.loads(result.state.cursor or "") == {"comments": "t1_d7ltvl0"}
@@ -464,8 +453,7 @@ def test_paging_back_stops_at_the_saved_fullname() -> None:
     connector = _connector(subreddit="askreddit", listings=["posts"])
     # the 4th newest recorded post; the 3 above it are new
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48fbg9"}))
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, state, NOW)
+    result = poll_with(connector, recorder, NOW, state)
     assert [m.external_id for m in result.mentions] == ["t3_48fbm9", "t3_48fbig", "t3_48fbgl"]
     assert len(recorder.api_requests()) == 1
     assert json.loads(result.state.cursor or "") == {"posts": "t3_48fbm9"}
@@ -487,8 +475,7 @@ def test_paging_back_follows_after_until_the_saved_position() -> None:
     )
     connector = _connector(subreddit="askreddit", listings=["posts"])
     state = FeedCursor(cursor=json.dumps({"posts": "t3_48e000"}))  # older than the whole page
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, state, NOW)
+    result = poll_with(connector, recorder, NOW, state)
     assert len(result.mentions) == 100
     assert [r.url.params.get("after") for r in recorder.api_requests()] == [None, "t3_48f6io"]
 
@@ -502,8 +489,7 @@ def test_first_run_keeps_only_the_backfill_window() -> None:
     )
     connector = _connector(subreddit="askreddit", listings=["posts"], backfill="10m")
     now = datetime(2016, 3, 1, 8, 37, 38, tzinfo=UTC)
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), now)
+    result = poll_with(connector, recorder, now)
     assert len(result.mentions) == 21
     assert len(recorder.api_requests()) == 1, "older than the window: no second page"
 
@@ -514,8 +500,7 @@ def test_search_asks_for_the_newest_posts_matching_the_query() -> None:
         {"token": _token, "/search": _body("search_r_all_q_praw_oauth_search.json")}
     )
     connector = _connector(query="praw oauth search")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
-        result = connector.poll(client, FeedCursor(), NOW)
+    result = poll_with(connector, recorder, NOW)
     request = recorder.api_requests()[0]
     assert request.url.params["q"] == "praw oauth search"
     assert request.url.params["sort"] == "new"
@@ -555,7 +540,7 @@ def test_recheck_finds_the_brand_reply_in_the_recorded_thread() -> None:
     question = _mention("t1_d8r4im1", "t3_57dw9a")
     # ChrisHardwick's t1_d8ray04 sits in the same recorded tree: one walk serves both
     chris = _mention("t1_d8ray04", "t3_57dw9a")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, [question, chris], NOW)
 
     request = recorder.api_requests()[0]
@@ -592,7 +577,7 @@ def test_recheck_of_a_tree_full_of_more_stubs_is_bounded_and_finds_the_op_reply(
     )
     mentions = [_mention("t1_dm96bm3", "t3_6wmniq"), _mention("t1_dm9lopq", "t3_6wmniq")]
     mentions.append(_mention("t3_zzzzzz", "t3_zzzzzz"))
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert len(recorder.api_requests()) == 1, "recheck_limit bounds the walks"
     assert [(r.external_id, r.in_reply_to) for r in replies] == [("t1_dm96vjw", "t1_dm96bm3")]
@@ -613,7 +598,7 @@ def test_recheck_skips_a_deleted_thread_and_walks_the_next() -> None:
     brand = BrandIdentity(platform="reddit", handle="StanGibson18")
     connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
     mentions = [_mention("t1_abc", "t3_gone"), _mention("t1_d8r4im1", "t3_57dw9a")]
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
 
@@ -644,7 +629,7 @@ def test_recheck_skips_one_unreadable_thread_counts_it_and_walks_the_next(
     brand = BrandIdentity(platform="reddit", handle="StanGibson18")
     connector = _connector((brand,), mentions=True, access_token_env="REDDIT_CLIENT_ID")
     mentions = [_mention("t1_abc", "t3_bad"), _mention("t1_d8r4im1", "t3_57dw9a")]
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, mentions, NOW)
     assert [r.in_reply_to for r in replies] == ["t1_d8r4im1"]
     assert any(
@@ -667,7 +652,7 @@ def test_recheck_with_an_unreadable_token_answer_asks_for_a_token_once() -> None
     connector = _connector((brand,), query="acme")
     mentions = [_mention(f"t3_a{n}", f"t3_a{n}") for n in range(3)]
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(MalformedResponse, match="token endpoint"),
     ):
         connector.recheck(client, mentions, NOW)
@@ -678,7 +663,7 @@ def test_recheck_with_an_unreadable_token_answer_asks_for_a_token_once() -> None
 def test_recheck_without_brand_identities_asks_nothing() -> None:
     recorder = Recorder({})
     connector = _connector(mentions=True, access_token_env="REDDIT_CLIENT_ID")
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         assert connector.recheck(client, [_mention("t1_d8r4im1", "t3_57dw9a")], NOW) == []
     assert recorder.requests == []
 
@@ -687,33 +672,32 @@ def test_recheck_without_brand_identities_asks_nothing() -> None:
 
 
 @pytest.mark.usefixtures("env")
-def test_end_to_end_over_a_real_socket_finds_the_brand_reply() -> None:
+def test_end_to_end_over_a_real_socket_finds_the_brand_reply(server: LocalServer) -> None:
     headers = _recorded_headers("message_mentions_inbox_2025.headers.json")
-    with local_server() as server:
-        server.route(
-            "/api/v1/access_token",
-            Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
-        )
-        server.route(
-            "/r/kakapo/comments",
-            Reply(200, _fixture("r_kakapo_comments_limit100.json"), {**JSON, **headers}),
-        )
-        connector = RedditConnector(
-            RedditOptions.model_validate(
-                {
-                    "subreddit": "kakapo",
-                    "listings": ["comments"],
-                    "token_url": f"{server.url}/api/v1/access_token",
-                    "backfill": "36500d",
-                }
-            ),
-            feed_name="acme-reddit",
-            identities=[BrandIdentity(platform="reddit", handle="MC_Kloppedie")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
-        token_request, listing = server.requests
+    server.route(
+        "/api/v1/access_token",
+        Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
+    )
+    server.route(
+        "/r/kakapo/comments",
+        Reply(200, _fixture("r_kakapo_comments_limit100.json"), {**JSON, **headers}),
+    )
+    connector = RedditConnector(
+        RedditOptions.model_validate(
+            {
+                "subreddit": "kakapo",
+                "listings": ["comments"],
+                "token_url": f"{server.url}/api/v1/access_token",
+                "backfill": "36500d",
+            }
+        ),
+        feed_name="acme-reddit",
+        identities=[BrandIdentity(platform="reddit", handle="MC_Kloppedie")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+    token_request, listing = server.requests
     assert token_request.method == "POST" and token_request.path == "/api/v1/access_token"
     assert token_request.headers["authorization"].startswith("Basic ")
     assert listing.headers["authorization"] == "bearer <ACCESS_TOKEN>"
@@ -724,48 +708,31 @@ def test_end_to_end_over_a_real_socket_finds_the_brand_reply() -> None:
     assert len(result.mentions) == 7
 
 
-def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        server.route(
-            "/api/v1/access_token",
-            Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
-        )
-        server.route(
-            "/r/kakapo/comments", Reply(200, _fixture("r_kakapo_comments_limit100.json"), JSON)
-        )
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "reddit"
-handle = "MC_Kloppedie"
-bot = false
-
-[[feeds]]
-name = "acme-reddit"
-type = "reddit"
-interval = "5m"
-base_url = "{server.url}"
-token_url = "{server.url}/api/v1/access_token"
-subreddit = "kakapo"
-listings = ["comments"]
-backfill = "36500d"
-"""
-        )
-        done = subprocess.run(
-            [*MONITOR, "--config", str(config), "poll", "acme-reddit", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **ENV},
-        )
+def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route(
+        "/api/v1/access_token",
+        Reply(200, _fixture("access_token_client_credentials_2016.json"), JSON),
+    )
+    server.route(
+        "/r/kakapo/comments", Reply(200, _fixture("r_kakapo_comments_limit100.json"), JSON)
+    )
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "reddit", "handle": "MC_Kloppedie", "bot": False},
+        feed={
+            "name": "acme-reddit",
+            "type": "reddit",
+            "interval": "5m",
+            "base_url": server.url,
+            "token_url": f"{server.url}/api/v1/access_token",
+            "subreddit": "kakapo",
+            "listings": ["comments"],
+            "backfill": "36500d",
+        },
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr
     assert "reddit:t1_dgauydy" in done.stdout
     assert "butt_woman" in done.stdout
@@ -778,7 +745,7 @@ def test_a_403_on_a_private_subreddit_is_an_auth_error_without_a_token_retry() -
     recorder = Recorder({"token": _token, "/r/secret": lambda r: httpx.Response(403)})
     connector = _connector(subreddit="secret", listings=["posts"])
     with (
-        httpx.Client(transport=httpx.MockTransport(recorder)) as client,
+        mock_client(recorder) as client,
         pytest.raises(AuthError, match="private"),
     ):
         connector.poll(client, FeedCursor(), NOW)
@@ -802,7 +769,7 @@ def test_recheck_expands_the_more_stub_that_hides_the_brand_reply() -> None:
     connector = _connector((brand,), query="kitten", access_token_env="REDDIT_CLIENT_ID")
     post = _mention("t3_3hahrw", "t3_3hahrw")
     post.created_at = datetime.fromtimestamp(1439797480, UTC)
-    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+    with mock_client(recorder) as client:
         replies = connector.recheck(client, [post], NOW)
     [reply] = replies
     assert (reply.external_id, reply.in_reply_to) == ("t1_cu5oufs", "t3_3hahrw")

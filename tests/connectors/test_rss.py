@@ -16,7 +16,7 @@ from connectors.base import FeedCursor
 from connectors.errors import MalformedResponse
 from connectors.http import make_client
 from connectors.sources.rss import RSSConnector, RSSOptions, unwrap_google_redirect
-from tests.support.http_server import Reply, Request, local_server
+from tests.support.http_server import LocalServer, Reply, Request
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rss"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -183,7 +183,9 @@ def test_an_xml_bomb_is_refused_before_parsing() -> None:
         poll_bytes(bomb)
 
 
-def test_conditional_get_through_a_socket_sends_validators_and_parses_nothing_on_304() -> None:
+def test_conditional_get_through_a_socket_sends_validators_and_parses_nothing_on_304(
+    server: LocalServer,
+) -> None:
     feed = (FIXTURES / "heise_developer_atom_2016.atom").read_bytes()
 
     def serve(request: Request) -> Reply:
@@ -191,7 +193,7 @@ def test_conditional_get_through_a_socket_sends_validators_and_parses_nothing_on
             return Reply(304, headers={"ETag": '"v1"'})
         return Reply(200, feed, {"ETag": '"v1"', "Last-Modified": "Tue, 02 Feb 2016 10:00:00 GMT"})
 
-    with local_server() as server, make_client() as client:
+    with make_client() as client:
         server.route("/feed.atom", serve)
         rss = connector(server.url + "/feed.atom")
         first = rss.poll(client, FeedCursor(), NOW)
@@ -202,8 +204,8 @@ def test_conditional_get_through_a_socket_sends_validators_and_parses_nothing_on
     assert server.requests[1].headers["if-modified-since"] == "Tue, 02 Feb 2016 10:00:00 GMT"
 
 
-def test_a_body_over_the_cap_is_refused_without_reading_it_all() -> None:
-    with local_server() as server, make_client() as client:
+def test_a_body_over_the_cap_is_refused_without_reading_it_all(server: LocalServer) -> None:
+    with make_client() as client:
         server.route("/huge", Reply(200, b"<rss>" + b"x" * (11 * 1024 * 1024)))
         with pytest.raises(MalformedResponse, match="exceeds"):
             connector(server.url + "/huge").poll(client, FeedCursor(), NOW)

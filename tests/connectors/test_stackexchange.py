@@ -22,6 +22,7 @@ from connectors import (
 )
 from connectors.sources.stackexchange import StackExchangeConnector
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ENTERPRISE = fixture_bytes("stackexchange", "questions_tagged_openshift-enterprise_2014.json")
@@ -64,13 +65,9 @@ class Api:
         return [r.url.path for r in self.requests]
 
 
-def _client(api: Api) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(api))
-
-
 def test_search_questions_become_mentions_with_decoded_fields() -> None:
     api = Api({"/search/advanced": ENTERPRISE})
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector().poll(client, FeedCursor(), NOW)
     assert len(result.mentions) == 8
     first = result.mentions[0]
@@ -92,7 +89,7 @@ def test_search_questions_become_mentions_with_decoded_fields() -> None:
 
 def test_new_questions_are_checked_for_replies_in_one_batched_call_per_kind() -> None:
     api = Api({"/search/advanced": ENTERPRISE})
-    with _client(api) as client:
+    with mock_client(api) as client:
         _connector(identities=(DINAH,)).poll(client, FeedCursor(), NOW)
     ids = "24631393;25765161;25852447;26299939;26731739;26846345;27143724;27406879"
     assert api.paths()[1:] == [f"/2.3/questions/{ids}/answers", f"/2.3/questions/{ids}/comments"]
@@ -107,7 +104,7 @@ def test_recheck_finds_the_brand_answer_and_attaches_it_to_question_4() -> None:
         text="",
         url="https://stackoverflow.com/questions/4/how-to-convert-decimal-to-double-in-c",
     )
-    with _client(api) as client:
+    with mock_client(api) as client:
         replies = _connector(identities=(DINAH,), max_pages=1).recheck(client, [question], NOW)
     assert len(replies) == 1
     reply = replies[0]
@@ -139,7 +136,7 @@ def test_brand_comment_counts_unless_it_answers_another_commenter() -> None:
         )
 
     api = Api({"/comments": COMMENTS_Q13})
-    with _client(api) as client:
+    with mock_client(api) as client:
         to_asker = connector.recheck(client, [question("1073106")], NOW)
         to_someone_else = connector.recheck(client, [question("9")], NOW)
     by_id = {r.external_id: r for r in to_asker}
@@ -157,7 +154,7 @@ def test_brand_comment_counts_unless_it_answers_another_commenter() -> None:
 
 def test_a_question_asked_by_the_brand_is_not_a_mention() -> None:
     sriraman = BrandIdentity(platform="stackexchange", account_id="2859018")
-    with _client(Api({"/search/advanced": ENTERPRISE})) as client:
+    with mock_client(Api({"/search/advanced": ENTERPRISE})) as client:
         result = _connector(identities=(sriraman,)).poll(client, FeedCursor(), NOW)
     ids = {m.external_id for m in result.mentions}
     assert len(ids) == 7 and "stackoverflow:q:27406879" not in ids
@@ -166,7 +163,7 @@ def test_a_question_asked_by_the_brand_is_not_a_mention() -> None:
 def test_second_poll_rereads_five_minutes_back_and_drops_the_repeats() -> None:
     api = Api({"/search/advanced": ENTERPRISE})
     connector = _connector()
-    with _client(api) as client:
+    with mock_client(api) as client:
         first = connector.poll(client, FeedCursor(), NOW)
         second = connector.poll(client, first.state, NOW)
     cursor = json.loads(first.state.cursor or "")
@@ -180,7 +177,7 @@ def test_backoff_stops_the_poll_and_the_next_poll_waits_for_it() -> None:
         "stackexchange", "search_advanced_has_more_with_backoff_from_docs.json"
     )
     api = Api({"/search/advanced": backoff_page})
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector(identities=(DINAH,)).poll(client, FeedCursor(), NOW)
         # has_more is true, but backoff 10 forbids page 2 and the reply look-ups
         assert api.paths() == ["/2.3/search/advanced"]
@@ -204,7 +201,7 @@ def test_backoff_seen_by_poll_also_holds_back_recheck() -> None:
     )
     connector = _connector(identities=(DINAH,))
     mention = MentionRecord("stackexchange", "stackoverflow:q:4", NOW, "")
-    with _client(Api({"/search/advanced": backoff_page})) as client:
+    with mock_client(Api({"/search/advanced": backoff_page})) as client:
         connector.poll(client, FeedCursor(), NOW)
         with pytest.raises(RateLimited) as caught:
             connector.recheck(client, [mention], NOW + timedelta(seconds=4))
@@ -215,7 +212,7 @@ def test_exhausted_quota_waits_until_the_next_utc_day() -> None:
     last = fixture_bytes("stackexchange", "search_advanced_quota_exhausted_from_docs.json")
     api = Api({"/search/advanced": last})
     connector = _connector()
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = connector.poll(client, FeedCursor(), NOW)
         assert len(result.mentions) == 8  # what the last request returned is kept
         with pytest.raises(RateLimited) as caught:
@@ -234,7 +231,7 @@ def test_exhausted_quota_waits_until_the_next_utc_day() -> None:
 def test_throttle_violation_raises_rate_limited(fixture: str, retry_after: float) -> None:
     body = fixture_bytes("stackexchange", fixture)
     api = Api({"/search/advanced": lambda request: httpx.Response(400, content=body)})
-    with _client(api) as client, pytest.raises(RateLimited) as caught:
+    with mock_client(api) as client, pytest.raises(RateLimited) as caught:
         _connector().poll(client, FeedCursor(), NOW)
     assert caught.value.retry_after == retry_after
     assert "throttle_violation" in str(caught.value)
@@ -244,12 +241,12 @@ def test_error_envelopes_map_to_auth_and_config_errors() -> None:
     denied = fixture_bytes("stackexchange", "error_403_access_denied_from_docs.json")
     bad = fixture_bytes("stackexchange", "error_400_bad_parameter_site_from_docs.json")
     with (
-        _client(Api({"/search/advanced": lambda r: httpx.Response(400, content=denied)})) as c1,
+        mock_client(Api({"/search/advanced": lambda r: httpx.Response(400, content=denied)})) as c1,
         pytest.raises(AuthError, match="access_denied"),
     ):
         _connector().poll(c1, FeedCursor(), NOW)
     with (
-        _client(Api({"/search/advanced": lambda r: httpx.Response(400, content=bad)})) as c2,
+        mock_client(Api({"/search/advanced": lambda r: httpx.Response(400, content=bad)})) as c2,
         pytest.raises(MalformedResponse, match=r"site is required.*check the feed's site"),
     ):
         _connector().poll(c2, FeedCursor(), NOW)
@@ -258,7 +255,7 @@ def test_error_envelopes_map_to_auth_and_config_errors() -> None:
 def test_app_key_is_read_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     connector = _connector(key_env="SO_TEST_KEY")
     api = Api({"/search/advanced": ENTERPRISE})
-    with _client(api) as client:
+    with mock_client(api) as client:
         monkeypatch.delenv("SO_TEST_KEY", raising=False)
         with pytest.raises(AuthError, match="SO_TEST_KEY is not set"):
             connector.poll(client, FeedCursor(), NOW)
@@ -269,7 +266,7 @@ def test_app_key_is_read_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch)
 
 def test_gzip_body_that_lost_its_header_is_inflated() -> None:
     api = Api({"/search/advanced": gzip.compress(ENTERPRISE)})
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector().poll(client, FeedCursor(), NOW)
     assert len(result.mentions) == 8
 
@@ -288,7 +285,7 @@ def test_saved_cursor_yields_only_newer_questions_and_moves_forward() -> None:
     api = Api({"/search/advanced": page})
     # last poll ended at jenova's question 27745223 (1420216026 = 2015-01-02T16:27:06Z)
     saved = FeedCursor(cursor=json.dumps({"since": 1420216026, "seen": {"27745223": 1420216026}}))
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector(max_pages=1).poll(client, saved, NOW)
     assert [m.external_id for m in result.mentions] == ["stackoverflow:q:27751666"]
     assert result.mentions[0].created_at == datetime(2015, 1, 3, 4, 17, 12, tzinfo=UTC)

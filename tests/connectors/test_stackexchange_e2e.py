@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,9 +10,9 @@ from connectors import BrandIdentity, FeedCursor, MentionRecord
 from connectors.http import make_client
 from connectors.sources.stackexchange import StackExchangeConnector
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import LocalServer, Reply, Request, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply, Request
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -36,23 +33,22 @@ def _serve(server: LocalServer) -> None:
     server.route("/questions/*", _questions)
 
 
-def test_poll_and_recheck_over_a_real_socket() -> None:
-    with local_server() as server:
-        _serve(server)
-        connector = StackExchangeConnector(
-            StackExchangeConnector.Options.model_validate(
-                {"site": "stackoverflow", "tagged": "openshift-enterprise", "max_pages": 1}
-            ),
-            feed_name="acme-so",
-            identities=[BrandIdentity("stackexchange", handle="Dinah", account_id="356")],
-            base_url=server.url,
-        )
-        question_4 = MentionRecord(
-            "stackexchange", "stackoverflow:q:4", NOW, "", url="https://stackoverflow.com/q/4"
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
-            replies = connector.recheck(client, [question_4], NOW)
+def test_poll_and_recheck_over_a_real_socket(server: LocalServer) -> None:
+    _serve(server)
+    connector = StackExchangeConnector(
+        StackExchangeConnector.Options.model_validate(
+            {"site": "stackoverflow", "tagged": "openshift-enterprise", "max_pages": 1}
+        ),
+        feed_name="acme-so",
+        identities=[BrandIdentity("stackexchange", handle="Dinah", account_id="356")],
+        base_url=server.url,
+    )
+    question_4 = MentionRecord(
+        "stackexchange", "stackoverflow:q:4", NOW, "", url="https://stackoverflow.com/q/4"
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
+        replies = connector.recheck(client, [question_4], NOW)
 
     search = server.requests[0]
     assert search.path == "/search/advanced"
@@ -75,51 +71,23 @@ def test_poll_and_recheck_over_a_real_socket() -> None:
     ]
 
 
-def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        _serve(server)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "stackexchange"
-handle = "Dinah"
-id = "356"
-bot = false
-
-[[feeds]]
-name = "acme-so"
-type = "stackexchange"
-interval = "5m"
-base_url = "{server.url}"
-site = "stackoverflow"
-tagged = "openshift-enterprise"
-max_pages = 1
-"""
-        )
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--config",
-                str(config),
-                "poll",
-                "acme-so",
-                "--dry-run",
-            ],
-            cwd=ROOT,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    _serve(server)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={"platform": "stackexchange", "handle": "Dinah", "id": "356", "bot": False},
+        feed={
+            "name": "acme-so",
+            "type": "stackexchange",
+            "interval": "5m",
+            "base_url": server.url,
+            "site": "stackoverflow",
+            "tagged": "openshift-enterprise",
+            "max_pages": 1,
+        },
+    )
     assert done.returncode == 0, done.stderr
     assert "stackexchange:stackoverflow:q:27406879" in done.stdout
     assert "by sriraman" in done.stdout

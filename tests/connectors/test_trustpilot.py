@@ -13,6 +13,7 @@ import pytest
 from connectors import AuthError, BrandIdentity, FeedCursor
 from connectors.sources.trustpilot import TrustpilotConnector, TrustpilotOptions
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import Recording, mock_client, poll_with
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BUSINESS_UNIT = "507f191e810c19729de860ea"
@@ -35,22 +36,19 @@ def _connector(**options: Any) -> TrustpilotConnector:
     )
 
 
-def _serve(pages: dict[str, Any], requests: list[httpx.Request] | None = None) -> httpx.Client:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if requests is not None:
-            requests.append(request)
-        body = pages.get(request.url.params["page"], {"links": [], "reviews": []})
-        return httpx.Response(200, json=body)
-
-    return httpx.Client(transport=httpx.MockTransport(handler))
+def _pages(pages: dict[str, Any]) -> Recording:
+    """Answers ?page=N with pages[N]; a page not given is empty."""
+    empty: dict[str, list[Any]] = {"links": [], "reviews": []}
+    return Recording(
+        lambda request: httpx.Response(200, json=pages.get(request.url.params["page"], empty))
+    )
 
 
 def test_first_poll_sends_the_key_header_and_backfills_thirty_days() -> None:
-    requests: list[httpx.Request] = []
-    with _serve({"1": PAGE}, requests) as client:
-        result = _connector().poll(client, FeedCursor(), NOW)
-    assert len(requests) == 1, "a page of 6 < perPage 100 is the last page"
-    request = requests[0]
+    api = _pages({"1": PAGE})
+    result = poll_with(_connector(), api, NOW)
+    assert len(api.requests) == 1, "a page of 6 < perPage 100 is the last page"
+    request = api.requests[0]
     assert request.url.path == f"/v1/business-units/{BUSINESS_UNIT}/reviews"
     assert dict(request.url.params) == {"orderBy": "createdat.desc", "perPage": "100", "page": "1"}
     assert request.headers["apikey"] == "test-key"
@@ -68,8 +66,7 @@ def test_first_poll_sends_the_key_header_and_backfills_thirty_days() -> None:
 
 
 def test_one_star_danish_review_without_a_reply() -> None:
-    with _serve({"1": PAGE}) as client:
-        result = _connector().poll(client, FeedCursor(), NOW)
+    result = poll_with(_connector(), _pages({"1": PAGE}), NOW)
     danish = result.mentions[0]
     assert danish.rating == 1.0
     assert danish.language == "da"
@@ -85,8 +82,7 @@ def test_one_star_danish_review_without_a_reply() -> None:
 
 
 def test_company_reply_is_a_brand_reply_at_its_creation_time() -> None:
-    with _serve({"1": PAGE}) as client:
-        result = _connector().poll(client, FeedCursor(), NOW)
+    result = poll_with(_connector(), _pages({"1": PAGE}), NOW)
     replies = {r.in_reply_to: r for r in result.brand_replies}
     assert set(replies) == {
         "6740a1b2c3d4e5f601234568",
@@ -106,8 +102,7 @@ def test_company_reply_is_a_brand_reply_at_its_creation_time() -> None:
 
 
 def test_zoneless_reply_times_are_utc_and_a_later_review_edit_is_flagged() -> None:
-    with _serve({"1": PAGE}) as client:
-        result = _connector().poll(client, FeedCursor(), NOW)
+    result = poll_with(_connector(), _pages({"1": PAGE}), NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to.endswith("568"))
     # "2026-11-21T21:40:00" has no zone: read as UTC
     assert reply.created_at == datetime(2026, 11, 21, 21, 40, tzinfo=UTC)
@@ -117,8 +112,7 @@ def test_zoneless_reply_times_are_utc_and_a_later_review_edit_is_flagged() -> No
 
 
 def test_missing_reply_creation_time_falls_back_to_updated_at_as_modified_only() -> None:
-    with _serve({"1": PAGE}) as client:
-        result = _connector().poll(client, FeedCursor(), NOW)
+    result = poll_with(_connector(), _pages({"1": PAGE}), NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to.endswith("569"))
     assert reply.created_at == datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
     assert reply.seen_modified_only is True
@@ -129,16 +123,14 @@ def test_missing_reply_creation_time_falls_back_to_updated_at_as_modified_only()
 def test_a_reply_with_no_time_at_all_is_recorded_at_the_poll_time_with_a_warning() -> None:
     page = copy.deepcopy(PAGE)
     page["reviews"][2]["companyReply"] = {"text": "Thank you!"}
-    with _serve({"1": page}) as client:
-        result = _connector().poll(client, FeedCursor(), NOW)
+    result = poll_with(_connector(), _pages({"1": page}), NOW)
     reply = next(r for r in result.brand_replies if r.in_reply_to.endswith("569"))
     assert (reply.created_at, reply.seen_modified_only) == (NOW, True)
     assert any("6740a1b2c3d4e5f601234569" in w and "no time" in w for w in result.warnings)
 
 
 def test_recorded_docs_sample_placeholders_are_tolerated() -> None:
-    with _serve({"1": DOCS_SAMPLE}) as client:
-        result = _connector(backfill="5000d").poll(client, FeedCursor(), NOW)
+    result = poll_with(_connector(backfill="5000d"), _pages({"1": DOCS_SAMPLE}), NOW)
     [mention] = result.mentions
     assert mention.external_id == "1"
     assert mention.rating is None, "stars 0 is outside 1-5"
@@ -151,8 +143,7 @@ def test_recorded_docs_sample_placeholders_are_tolerated() -> None:
 
 
 def test_later_poll_rereads_the_reply_window_but_returns_only_changed_reviews() -> None:
-    requests: list[httpx.Request] = []
-    with _serve({"1": PAGE}, requests) as client:
+    with mock_client(_pages({"1": PAGE})) as client:
         first = _connector().poll(client, FeedCursor(), NOW)
         second = _connector().poll(client, first.state, NOW + timedelta(minutes=15))
     # only the review whose change time equals the cursor comes back (ties are re-sent)
@@ -170,22 +161,18 @@ def test_full_pages_are_followed_up_to_max_pages_with_a_warning() -> None:
         review["createdAt"] = (NOW - timedelta(minutes=n + 1)).isoformat()
         review["updatedAt"] = review["createdAt"]
         full.append(review)
-    requests: list[httpx.Request] = []
+    handler = Recording(lambda request: httpx.Response(200, json={"links": [], "reviews": full}))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, json={"links": [], "reviews": full})
-
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    with mock_client(handler) as client:
         result = _connector(max_pages=2).poll(client, FeedCursor(), NOW)
-    assert [r.url.params["page"] for r in requests] == ["1", "2"]
+    assert [r.url.params["page"] for r in handler.requests] == ["1", "2"]
     assert len(result.mentions) == 100, "the same ids on page 2 are deduplicated"
     assert any("max_pages" in w for w in result.warnings)
 
 
 def test_missing_api_key_says_which_variable_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRUSTPILOT_API_KEY")
-    with _serve({"1": PAGE}) as client, pytest.raises(AuthError) as caught:
+    with mock_client(_pages({"1": PAGE})) as client, pytest.raises(AuthError) as caught:
         _connector().poll(client, FeedCursor(), NOW)
     assert "TRUSTPILOT_API_KEY" in str(caught.value)
 
@@ -194,7 +181,7 @@ def test_missing_api_key_says_which_variable_to_set(monkeypatch: pytest.MonkeyPa
 def test_rejected_api_key_is_an_auth_error_naming_the_variable(status: int) -> None:
     handler = lambda request: httpx.Response(status)  # noqa: E731
     with (
-        httpx.Client(transport=httpx.MockTransport(handler)) as client,
+        mock_client(handler) as client,
         pytest.raises(AuthError) as caught,
     ):
         _connector(api_key_env="TRUSTPILOT_API_KEY").poll(client, FeedCursor(), NOW)

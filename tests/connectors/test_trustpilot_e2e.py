@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +11,9 @@ from connectors import BrandIdentity, FeedCursor
 from connectors.http import make_client
 from connectors.sources.trustpilot import TrustpilotConnector, TrustpilotOptions
 from tests.connectors.conformance import fixture_bytes
-from tests.support.http_server import Reply, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PATH = "/v1/business-units/507f191e810c19729de860ea/reviews"
 PAGE = Reply(
@@ -26,18 +23,17 @@ PAGE = Reply(
 )
 
 
-def test_poll_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_poll_over_a_real_socket(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUSTPILOT_API_KEY", "socket-key")
-    with local_server() as server:
-        server.route(PATH, PAGE)
-        connector = TrustpilotConnector(
-            TrustpilotOptions(business_unit_id="507f191e810c19729de860ea"),
-            feed_name="acme-trustpilot",
-            identities=[BrandIdentity("trustpilot", handle="Acme")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
+    server.route(PATH, PAGE)
+    connector = TrustpilotConnector(
+        TrustpilotOptions(business_unit_id="507f191e810c19729de860ea"),
+        feed_name="acme-trustpilot",
+        identities=[BrandIdentity("trustpilot", handle="Acme")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
     [request] = server.requests
     assert request.headers["apikey"] == "socket-key"
     assert request.query == {"orderBy": ["createdat.desc"], "perPage": ["100"], "page": ["1"]}
@@ -45,43 +41,29 @@ def test_poll_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.bytes_received == len(PAGE.body)
 
 
-def test_cli_dry_run_lists_the_reviews_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        server.route(PATH, PAGE)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "trustpilot"
-handle = "Acme"
-id = "507f191e810c19729de860ea"
-bot = false
-
-[[feeds]]
-name = "acme-trustpilot"
-type = "trustpilot"
-interval = "15m"
-base_url = "{server.url}"
-business_unit_id = "507f191e810c19729de860ea"
-api_key_env = "ACME_TRUSTPILOT_KEY"
-backfill = "3650d"
-"""
-        )
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        done = subprocess.run(
-            [*command, "poll", "acme-trustpilot", "--dry-run"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "ACME_TRUSTPILOT_KEY": "cli-key"},
-        )
+def test_cli_dry_run_lists_the_reviews_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route(PATH, PAGE)
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={
+            "platform": "trustpilot",
+            "handle": "Acme",
+            "id": "507f191e810c19729de860ea",
+            "bot": False,
+        },
+        feed={
+            "name": "acme-trustpilot",
+            "type": "trustpilot",
+            "interval": "15m",
+            "base_url": server.url,
+            "business_unit_id": "507f191e810c19729de860ea",
+            "api_key_env": "ACME_TRUSTPILOT_KEY",
+            "backfill": "3650d",
+        },
+        env={"ACME_TRUSTPILOT_KEY": "cli-key"},
+    )
     assert done.returncode == 0, done.stderr
     assert "trustpilot:6740a1b2c3d4e5f601234567" in done.stdout
     assert "Mette Jensen" in done.stdout

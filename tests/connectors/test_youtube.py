@@ -20,6 +20,7 @@ from connectors import (
 )
 from connectors.sources.youtube import YouTubeConnector, YouTubeOptions, seconds_to_pacific_midnight
 from tests.connectors.conformance import fixture_bytes
+from tests.support.mock_http import mock_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PAGE1 = fixture_bytes("youtube", "commentThreads_videoId_page1_2019.json")
@@ -72,13 +73,9 @@ class Api:
         return httpx.Response(200, content=answer)
 
 
-def _client(api: Api) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(api))
-
-
 def test_first_run_reads_one_page_of_threads_as_mentions() -> None:
     api = Api(PAGE1)
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector().poll(client, FeedCursor(), NOW)
     assert len(api.requests) == 1, "the first run reads back backfill_pages=1 page only"
     params = api.requests[0].url.params
@@ -107,7 +104,7 @@ def test_first_run_reads_one_page_of_threads_as_mentions() -> None:
 
 
 def test_recorded_brand_reply_is_attached_to_its_thread() -> None:
-    with _client(Api(thread_with_reply_page())) as client:
+    with mock_client(Api(thread_with_reply_page())) as client:
         result = _connector(identities=(DIAN,), video_id="D-lhorsDlUQ").poll(
             client, FeedCursor(), NOW
         )
@@ -135,7 +132,7 @@ def test_owner_is_brand_counts_the_video_owners_reply_without_an_identity() -> N
     # The docs' snippet.channelId (the video owner's channel) is absent from this 2019
     # recording; here the replier is declared the owner to exercise owner_is_brand.
     page["items"][0]["snippet"]["channelId"] = "UCsl2A_QzcSnFD2hpCyVwXxA"
-    with _client(Api(page)) as client:
+    with mock_client(Api(page)) as client:
         owner = _connector(video_id="D-lhorsDlUQ", owner_is_brand=True).poll(
             client, FeedCursor(), NOW
         )
@@ -146,7 +143,7 @@ def test_owner_is_brand_counts_the_video_owners_reply_without_an_identity() -> N
 
 def test_top_level_comments_by_the_brand_are_not_mentions() -> None:
     kun_liu = BrandIdentity(platform="youtube", account_id="UCNvMBmCASzTNNX8lW3JRMbw")
-    with _client(Api(CHANNEL)) as client:
+    with mock_client(Api(CHANNEL)) as client:
         result = _connector(
             identities=(kun_liu,), video_id=None, channel_id="UCa-vrCLQHviTOVnEKDOdetQ"
         ).poll(client, FeedCursor(), NOW)
@@ -162,7 +159,7 @@ def test_saved_position_stops_the_walk_and_skips_what_was_seen() -> None:
     saved = json.dumps(
         {"since": "2019-11-17T11:34:48+00:00", "ids": ["UgysQP-vp089eFP0Stl4AaABAg"]}
     )
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector().poll(client, FeedCursor(cursor=saved), NOW)
     assert [m.external_id for m in result.mentions] == [
         "UgyZ1jqkHKYvi1-ruOZ4AaABAg",
@@ -175,7 +172,7 @@ def test_saved_position_stops_the_walk_and_skips_what_was_seen() -> None:
 def test_pages_follow_next_page_token_and_repeats_are_dropped() -> None:
     api = Api(lambda request: PAGE2 if "pageToken" in request.url.params else PAGE1)
     saved = json.dumps({"since": "2019-01-01T00:00:00+00:00", "ids": []})
-    with _client(api) as client:
+    with mock_client(api) as client:
         result = _connector().poll(client, FeedCursor(cursor=saved), NOW)
     assert len(api.requests) == 2
     assert api.requests[1].url.params["pageToken"].startswith("QURTSl9pMzdZOUVzMkI0")
@@ -185,7 +182,7 @@ def test_pages_follow_next_page_token_and_repeats_are_dropped() -> None:
 
 def test_page_cap_before_the_saved_position_warns_about_the_gap() -> None:
     saved = json.dumps({"since": "2019-01-01T00:00:00+00:00", "ids": []})
-    with _client(Api(PAGE1)) as client:
+    with mock_client(Api(PAGE1)) as client:
         result = _connector(max_pages=1).poll(client, FeedCursor(cursor=saved), NOW)
     assert len(result.mentions) == 5
     assert result.warnings and "before the saved position" in result.warnings[0]
@@ -197,7 +194,7 @@ def test_etag_is_sent_back_and_a_304_keeps_the_cursor() -> None:
             return httpx.Response(304)
         return httpx.Response(200, content=PAGE2, headers={"ETag": '"v1"'})
 
-    with _client(Api(answer)) as client:
+    with mock_client(Api(answer)) as client:
         connector = _connector()
         first = connector.poll(client, FeedCursor(), NOW)
         second = connector.poll(client, first.state, NOW)
@@ -231,7 +228,7 @@ def test_recheck_reads_all_replies_of_a_thread_with_more_than_the_replies_part()
     connector = _connector(
         identities=(kun_liu,), video_id=None, channel_id="UCa-vrCLQHviTOVnEKDOdetQ"
     )
-    with _client(api) as client:
+    with mock_client(api) as client:
         replies = connector.recheck(client, [mention], NOW)
     assert [r.url.path.rsplit("/", 1)[1] for r in api.requests] == [
         "commentThreads",
@@ -251,7 +248,7 @@ def test_recheck_reads_all_replies_of_a_thread_with_more_than_the_replies_part()
 def test_recheck_without_anyone_to_look_for_makes_no_request() -> None:
     api = Api(CHANNEL)
     mention = MentionRecord("youtube", "Ugw5zYU6n9pmIgAZWvN4AaABAg", NOW, "")
-    with _client(api) as client:
+    with mock_client(api) as client:
         assert _connector().recheck(client, [mention], NOW) == []
     assert api.requests == []
 
@@ -259,7 +256,7 @@ def test_recheck_without_anyone_to_look_for_makes_no_request() -> None:
 def test_quota_exceeded_waits_until_midnight_pacific() -> None:
     body = fixture_bytes("youtube", "error_403_quotaExceeded_from_docs.json")
     with (
-        _client(Api(httpx.Response(403, content=body))) as client,
+        mock_client(Api(httpx.Response(403, content=body))) as client,
         pytest.raises(RateLimited, match="quotaExceeded") as caught,
     ):
         _connector().poll(client, FeedCursor(), NOW)
@@ -272,7 +269,7 @@ def test_quota_exceeded_waits_until_midnight_pacific() -> None:
 def test_rate_limit_exceeded_is_rate_limited_not_auth() -> None:
     body = fixture_bytes("youtube", "error_403_rateLimitExceeded_from_docs.json")
     with (
-        _client(Api(httpx.Response(403, content=body))) as client,
+        mock_client(Api(httpx.Response(403, content=body))) as client,
         pytest.raises(RateLimited) as caught,
     ):
         _connector().poll(client, FeedCursor(), NOW)
@@ -289,7 +286,7 @@ def test_rate_limit_exceeded_is_rate_limited_not_auth() -> None:
 def test_key_and_permission_errors_say_what_to_fix(fixture: str, status: int, says: str) -> None:
     body = fixture_bytes("youtube", fixture)
     with (
-        _client(Api(httpx.Response(status, content=body))) as client,
+        mock_client(Api(httpx.Response(status, content=body))) as client,
         pytest.raises(AuthError, match=says),
     ):
         _connector().poll(client, FeedCursor(), NOW)
@@ -298,7 +295,7 @@ def test_key_and_permission_errors_say_what_to_fix(fixture: str, status: int, sa
 def test_missing_api_key_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("YOUTUBE_API_KEY")
     api = Api(PAGE1)
-    with _client(api) as client, pytest.raises(AuthError, match="YOUTUBE_API_KEY is not set"):
+    with mock_client(api) as client, pytest.raises(AuthError, match="YOUTUBE_API_KEY is not set"):
         _connector().poll(client, FeedCursor(), NOW)
     assert api.requests == []
 
@@ -315,7 +312,7 @@ def test_a_reply_from_the_replies_part_of_a_longer_thread_is_not_exact() -> None
     thread has just that one (totalReplyCount 1), and an upper bound once the thread counts
     more replies than the part carries (raised to 7 here), until comments.list reads them."""
     page = thread_with_reply_page()
-    with _client(Api(page)) as client:
+    with mock_client(Api(page)) as client:
         [exact] = (
             _connector((DIAN,), video_id="D-lhorsDlUQ")
             .poll(client, FeedCursor(), NOW)
@@ -323,7 +320,7 @@ def test_a_reply_from_the_replies_part_of_a_longer_thread_is_not_exact() -> None
         )
     longer = copy.deepcopy(page)
     longer["items"][0]["snippet"]["totalReplyCount"] = 7
-    with _client(Api(longer)) as client:
+    with mock_client(Api(longer)) as client:
         [bound] = (
             _connector((DIAN,), video_id="D-lhorsDlUQ")
             .poll(client, FeedCursor(), NOW)
@@ -356,7 +353,7 @@ def test_a_reply_walk_stopped_by_max_reply_pages_is_not_exact() -> None:
     connector = _connector(
         (kun_liu,), video_id=None, channel_id="UCa-vrCLQHviTOVnEKDOdetQ", max_reply_pages=1
     )
-    with _client(api) as client:
+    with mock_client(api) as client:
         replies = connector.recheck(client, [mention], NOW)
     assert len(api.requests) == 2, "one commentThreads call, one comments page"
     assert min(r.created_at for r in replies) == datetime(2019, 12, 1, 4, 46, 20, tzinfo=UTC)

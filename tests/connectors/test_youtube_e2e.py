@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,29 +13,26 @@ from connectors.http import make_client
 from connectors.sources.youtube import YouTubeConnector, YouTubeOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.connectors.test_youtube import thread_with_reply_page
-from tests.support.http_server import Reply, local_server
+from tests.support.dry_run import dry_run_poll
+from tests.support.http_server import LocalServer, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
 
 
-def test_poll_finds_the_brand_reply_over_a_real_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_poll_finds_the_brand_reply_over_a_real_socket(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACME_YT_KEY", "AIza-test")
-    with local_server() as server:
-        server.route(
-            "/commentThreads", Reply(200, json.dumps(thread_with_reply_page()).encode(), JSON)
-        )
-        connector = YouTubeConnector(
-            YouTubeOptions.model_validate(
-                {"video_id": "D-lhorsDlUQ", "api_key_env": "ACME_YT_KEY"}
-            ),
-            feed_name="acme-yt",
-            identities=[BrandIdentity("youtube", account_id="UCsl2A_QzcSnFD2hpCyVwXxA")],
-            base_url=server.url,
-        )
-        with make_client() as client:
-            result = connector.poll(client, FeedCursor(), NOW)
+    server.route("/commentThreads", Reply(200, json.dumps(thread_with_reply_page()).encode(), JSON))
+    connector = YouTubeConnector(
+        YouTubeOptions.model_validate({"video_id": "D-lhorsDlUQ", "api_key_env": "ACME_YT_KEY"}),
+        feed_name="acme-yt",
+        identities=[BrandIdentity("youtube", account_id="UCsl2A_QzcSnFD2hpCyVwXxA")],
+        base_url=server.url,
+    )
+    with make_client() as client:
+        result = connector.poll(client, FeedCursor(), NOW)
 
     [request] = server.requests
     assert request.query["key"] == ["AIza-test"]
@@ -50,68 +44,46 @@ def test_poll_finds_the_brand_reply_over_a_real_socket(monkeypatch: pytest.Monke
 
 
 def test_quota_error_over_a_real_socket_is_rate_limited_not_auth(
+    server: LocalServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("YOUTUBE_API_KEY", "AIza-test")
     body = fixture_bytes("youtube", "error_403_quotaExceeded_from_docs.json")
-    with local_server() as server:
-        server.route("/commentThreads", Reply(403, body, JSON))
-        connector = YouTubeConnector(
-            YouTubeOptions.model_validate({"video_id": "F1UP7wRCPH8"}),
-            feed_name="acme-yt",
-            base_url=server.url,
-        )
-        with make_client() as client, pytest.raises(RateLimited):
-            connector.poll(client, FeedCursor(), NOW)
+    server.route("/commentThreads", Reply(403, body, JSON))
+    connector = YouTubeConnector(
+        YouTubeOptions.model_validate({"video_id": "F1UP7wRCPH8"}),
+        feed_name="acme-yt",
+        base_url=server.url,
+    )
+    with make_client() as client, pytest.raises(RateLimited):
+        connector.poll(client, FeedCursor(), NOW)
 
 
-def test_cli_dry_run_lists_the_mentions_and_writes_no_database(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
-    with local_server() as server:
-        server.route(
-            "/commentThreads",
-            Reply(200, fixture_bytes("youtube", "commentThreads_videoId_page1_2019.json"), JSON),
-        )
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[storage]
-url = "sqlite:///{database}"
-
-[brand]
-name = "Acme"
-[[brand.identities]]
-platform = "youtube"
-handle = "Acme"
-id = "UCacmeacmeacmeacmeacmeac"
-bot = false
-
-[[feeds]]
-name = "acme-yt"
-type = "youtube"
-interval = "10m"
-base_url = "{server.url}"
-video_id = "F1UP7wRCPH8"
-api_key_env = "ACME_YT_KEY"
-"""
-        )
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--config",
-                str(config),
-                "poll",
-                "acme-yt",
-                "--dry-run",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "ACME_YT_KEY": "AIza-test"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.route(
+        "/commentThreads",
+        Reply(200, fixture_bytes("youtube", "commentThreads_videoId_page1_2019.json"), JSON),
+    )
+    done, database = dry_run_poll(
+        tmp_path,
+        identity={
+            "platform": "youtube",
+            "handle": "Acme",
+            "id": "UCacmeacmeacmeacmeacmeac",
+            "bot": False,
+        },
+        feed={
+            "name": "acme-yt",
+            "type": "youtube",
+            "interval": "10m",
+            "base_url": server.url,
+            "video_id": "F1UP7wRCPH8",
+            "api_key_env": "ACME_YT_KEY",
+        },
+        env={"ACME_YT_KEY": "AIza-test"},
+    )
     assert done.returncode == 0, done.stderr
     assert "youtube:UgyZ1jqkHKYvi1-ruOZ4AaABAg" in done.stdout
     assert "by himani agarwal" in done.stdout

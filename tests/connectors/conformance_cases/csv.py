@@ -8,7 +8,8 @@ import httpx
 
 from tests.connectors.conformance import FIXTURES, ConformanceCase
 
-COLUMNS = {
+# the header row of tests/fixtures/csv/yelp_export_from_recordings.csv, per option key
+YELP_COLUMNS = {
     "id": "Review ID",
     "author": "Reviewer",
     "rating": "Rating",
@@ -33,7 +34,7 @@ def _unused(request: httpx.Request) -> httpx.Response:
 CASE = ConformanceCase(
     options={
         "path": "reviews.csv",
-        "columns": COLUMNS,
+        "columns": YELP_COLUMNS,
         "time_format": "%Y-%m-%d %H:%M:%S",
         "timezone": "America/Los_Angeles",
     },
