@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from alerts.base import AlertMessage, LookupFailed, SendResult, Sink
+from monitor.alerting.roots import root_alert
 from monitor.db import session as open_session
 from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.models import Alert, Mention, utcnow
@@ -221,7 +222,11 @@ class Dispatcher:
             if self._held_for_quiet_hours(session, alert, now):
                 return True
             mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
-            root = self._root(session, alert) if alert.kind in THREAD_KINDS else None
+            root = (
+                root_alert(session, alert.mention_id, before=alert.id)
+                if alert.kind in THREAD_KINDS
+                else None
+            )
             if root is not None and root.slack_ts is None:
                 if alert.kind == AlertKind.ANSWERED_UPDATE:
                     # the first message is not out yet; it will show the answer when it goes
@@ -377,20 +382,6 @@ class Dispatcher:
                 session.add(alert)
             session.commit()
         return changed
-
-    @staticmethod
-    def _root(session: Session, alert: Alert) -> Alert | None:
-        """The mention's first top-level alert, which later alerts thread under."""
-        return session.exec(
-            select(Alert)
-            .where(
-                Alert.mention_id == alert.mention_id,
-                col(Alert.thread_ts).is_(None),
-                col(Alert.kind).not_in(THREAD_KINDS) | col(Alert.slack_ts).is_not(None),
-                col(Alert.id) != alert.id,
-            )
-            .order_by(col(Alert.id))
-        ).first()
 
     def _record(
         self,
