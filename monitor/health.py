@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from connectors.durations import format_duration
 from connectors.redact import redact_urls
+from monitor.alerting.queue import about_feed, is_queued, queue_alert
 from monitor.config import Config, FeedConfig
 from monitor.models import Alert, FeedState, UTCDateTime, table_of
 from monitor.routing import Router
@@ -19,31 +20,12 @@ from monitor.states import AlertKind
 
 log = logging.getLogger(__name__)
 
-_A = table_of(Alert).c
-# Asked by every poll that brings new items to a feed that had some (was it told quiet?):
-# built once and run in Core, 0.05 ms where the ORM select built each time took 0.3 ms.
-_TOLD = select(_A.id).where(_A.key == bindparam("key"), _A.kind == AlertKind.FEED_HEALTH)
-
 
 def _raise(
     session: Session, router: Router, feed: str, kind: AlertKind, key: str, body: str, now: datetime
 ) -> Alert | None:
-    """Insert one outbox row for `key`, unless it exists already (decided once)."""
-    if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
-        return None
-    destination = router.route(kind=kind, feed=feed)
-    alert = Alert(
-        key=key,
-        kind=kind,
-        feed=feed,
-        channel=destination.channel,
-        route=destination.route,
-        body=body,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(alert)
-    return alert
+    """Queue one alert about `feed` for `key`, unless it was queued before (decided once)."""
+    return queue_alert(session, about_feed(router, kind, feed, key, body), now)
 
 
 # The pipeline keeps "<ErrorClass>: <message>" (the class decides retries); a person reads
@@ -134,7 +116,10 @@ def _recovered(
     session: Session, router: Router, feed: str, key: str, what: str, now: datetime
 ) -> Alert | None:
     """Says "Feed X recovered" once, and only where the problem `key` was told."""
-    if session.connection().execute(_TOLD, {"key": key}).first() is None:
+    # asked by every poll that brings new items to a feed that had some (was it told quiet?):
+    # is_queued runs a statement built once, 0.03 ms (an ORM select built each time: 0.3 ms);
+    # feed_health: and feed_quiet: keys are only ever queued as feed_health alerts
+    if not is_queued(session, key):
         return None
     body = f"Feed {feed} recovered: it {what}"
     return _raise(session, router, feed, AlertKind.FEED_RECOVERED, f"recovered:{key}", body, now)

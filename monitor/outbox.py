@@ -6,20 +6,23 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from alerts.base import AlertMessage, LookupFailed, SendResult, Sink
+from monitor.alerting.roots import root_alert
+from monitor.db import reader
 from monitor.db import session as open_session
 from monitor.messages import THREAD_KINDS, mention_message, plain_message, thread_message
-from monitor.models import Alert, Mention, utcnow
+from monitor.models import Alert, Mention, UTCDateTime, table_of, utcnow
 from monitor.routing import Router, quiet_until
 from monitor.states import AlertKind, AlertState
 from monitor.storms import fold_storms
@@ -34,6 +37,74 @@ ROOT_WAIT = 5.0  # a thread reply waits this long for its first message to be po
 # Channels sent to at once. Each keeps Slack's pace of one message a second; four channels
 # at once stay far below chat.postMessage's workspace-wide limit (several hundred a minute).
 MAX_LANES = 4
+
+
+_A = table_of(Alert).c
+# One alert's outcome, and what it moves, each one statement built once (bench/dispatch_bench.py)
+_SENT = (
+    update(table_of(Alert))
+    .where(_A.id == bindparam("alert_id"))
+    .values(
+        state=AlertState.SENT,
+        slack_ts=bindparam("ts"),
+        sent_at=bindparam("at", type_=UTCDateTime()),
+        thread_ts=bindparam("thread"),
+        last_error=None,
+    )
+)
+_NOT_SENT = (
+    update(table_of(Alert))
+    .where(_A.id == bindparam("alert_id"))
+    .values(
+        state=bindparam("outcome"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("retry_at", type_=UTCDateTime()),
+    )
+)
+_DRAIN = (
+    update(table_of(Alert))
+    .where(
+        _A.channel == bindparam("lane"),
+        _A.state == AlertState.PENDING,
+        _A.next_attempt_at > bindparam("at", type_=UTCDateTime()),
+        _A.attempts > 0,
+        _A.id != bindparam("alert_id"),
+    )
+    .values(next_attempt_at=bindparam("at", type_=UTCDateTime()))
+)
+# the alert to claim and its mention (None for alerts about no mention), in one statement
+_WITH_MENTION = (
+    select(Alert, Mention)
+    .outerjoin(Mention, col(Mention.id) == col(Alert.mention_id))
+    .where(col(Alert.id) == bindparam("alert_id"))
+)
+# a digest's folded alerts become sent with it
+_FOLDED_SENT = (
+    update(table_of(Alert))
+    .where(_A.digest_id == bindparam("digest"))
+    .values(
+        state=AlertState.SENT,
+        slack_ts=bindparam("ts"),
+        sent_at=bindparam("at", type_=UTCDateTime()),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """An alert whose attempt is counted: what to send, where, and what to record."""
+
+    alert_id: int
+    key: str
+    kind: str
+    channel: str
+    attempts: int
+    message: AlertMessage
+    oldest: datetime  # a lookup of an earlier attempt reads from here
+    look_up: bool  # an earlier attempt may have reached Slack: look before sending
+    root_id: int | None  # the first message to redraw before the reply
+    root_channel: str | None
+    root_ts: str | None
 
 
 @dataclass
@@ -127,6 +198,7 @@ class Dispatcher:
         lanes: int = MAX_LANES,
     ) -> None:
         self.engine = engine
+        self._reader = reader(engine)
         self.lanes = lanes
         self.sink = sink
         self.clock = clock
@@ -200,81 +272,121 @@ class Dispatcher:
     def _deliver_lane(
         self, ids: list[int], held_from: int | None, abort: threading.Event
     ) -> DispatchReport:
-        """One channel's due alerts in order; an alert that must wait holds back the rest."""
+        """One channel's due alerts in order; an alert that must wait holds back the rest.
+
+        Two transactions frame each send: the claim (the attempt counted, committed before
+        anything goes to Slack, so a crash is looked up, never resent blindly) and the record
+        of its outcome. The record of one alert and the claim of the next are one commit:
+        the claim still precedes its send, and one transaction an alert is half the cost
+        (bench/dispatch_bench.py)."""
         report = DispatchReport()
-        for alert_id in ids:
-            if self.stopping.is_set() or abort.is_set():
-                break  # the rest stays pending for the next start
-            if held_from is not None and held_from < alert_id:
-                break  # an earlier alert to this channel is waiting out a retry
-            if not self._deliver(alert_id, report):
-                break
+        waiting = deque(ids)
+        with open_session(self.engine) as session:
+            claimed = self._claim_next(session, waiting, held_from, abort)
+            session.commit()
+        while claimed is not None:
+            result, reconciled = self._send(claimed)
+            with open_session(self.engine) as session:
+                self._record(session, claimed, result, report, reconciled)
+                claimed = None
+                if result.ok or result.permanent:  # otherwise it waits, and holds the rest
+                    claimed = self._claim_next(session, waiting, held_from, abort)
+                session.commit()
         return report
 
-    def _deliver(self, alert_id: int, report: DispatchReport) -> bool:
-        """Try one alert; False when it must wait (a retry), which holds its channel back."""
-        now = self.clock()
-        with open_session(self.engine) as session:
-            alert = session.get(Alert, alert_id)
-            if alert is None or alert.state == AlertState.SENT:
-                return True
-            if self._held_for_quiet_hours(session, alert, now):
-                return True
-            mention = session.get(Mention, alert.mention_id) if alert.mention_id else None
-            root = self._root(session, alert) if alert.kind in THREAD_KINDS else None
-            if root is not None and root.slack_ts is None:
-                if alert.kind == AlertKind.ANSWERED_UPDATE:
-                    # the first message is not out yet; it will show the answer when it goes
-                    alert.state, alert.sent_at = AlertState.SENT, now
-                    alert.last_error = "first message not posted yet; it carries the answer"
-                else:
-                    alert.next_attempt_at = now + timedelta(seconds=ROOT_WAIT)
-                session.add(alert)
-                session.commit()
-                return True
-            # Any earlier attempt may have reached Slack (a crash, a reset after Slack took
-            # it, a missed deadline): it is looked up before anything is sent again.
-            look_up = alert.attempts > 0 and alert.slack_ts is None
-            oldest = _aware(alert.created_at) - timedelta(minutes=5)
-            # Count the attempt before sending: after a crash we then know to reconcile.
-            alert.attempts += 1
-            session.add(alert)
-            session.commit()
-            if mention is None:
-                message = plain_message(alert)
-            elif root is None:
-                message = mention_message(alert, mention, now)
+    def _claim_next(
+        self,
+        session: Session,
+        waiting: deque[int],
+        held_from: int | None,
+        abort: threading.Event,
+    ) -> _Claimed | None:
+        """The lane's next alert to send, its attempt counted (the caller commits); None when
+        the lane ends here. Alerts with nothing to send (sent already, held for quiet hours,
+        waiting for their first message) are dealt with on the way."""
+        while waiting:
+            if self.stopping.is_set() or abort.is_set():
+                return None  # the rest stays pending for the next start
+            if held_from is not None and held_from < waiting[0]:
+                return None  # an earlier alert to this channel is waiting out a retry
+            claimed = self._claim(session, waiting.popleft(), self.clock())
+            if claimed is not None:
+                return claimed
+        return None
+
+    def _claim(self, session: Session, alert_id: int, now: datetime) -> _Claimed | None:
+        """Count an attempt at one alert and draw its message; None when there is nothing to
+        send now. Writes go into `session`, which the caller commits before any send."""
+        found = session.exec(_WITH_MENTION, params={"alert_id": alert_id}).first()
+        if found is None:
+            return None
+        alert, mention = found
+        if alert.state == AlertState.SENT or self._held_for_quiet_hours(alert, now):
+            return None
+        root = (
+            root_alert(session, alert.mention_id, before=alert.id)
+            if alert.kind in THREAD_KINDS
+            else None
+        )
+        if root is not None and root.slack_ts is None:
+            if alert.kind == AlertKind.ANSWERED_UPDATE:
+                # the first message is not out yet; it will show the answer when it goes
+                alert.state, alert.sent_at = AlertState.SENT, now
+                alert.last_error = "first message not posted yet; it carries the answer"
             else:
-                message = thread_message(alert, mention, now)
-            # a root folded into a storm digest is the digest: reply under it, never rewrite it
-            refresh = root is not None and mention is not None and root.digest_id is None
-            root_id = root.id if refresh and root else None
-            if root is not None and root.digest_id is None and alert.kind == AlertKind.SLA_BREACHED:
-                message.ping = self._group_for(root.route)
-            target = (
-                alert.channel,
-                root.channel if root else None,
-                root.slack_ts if root else None,
-            )
-            key, attempts = alert.key, alert.attempts
-        channel, root_channel, root_ts = target
-        reconciled = False
-        if root_channel and root_ts:
-            result = SendResult(ok=True)
-            if root_id is not None:
-                # refresh the first message in place first: it is idempotent, the reply is not
-                with self.pacer.turn(root_channel):
-                    root_message = self._fresh_root_message(root_id)
-                    if root_message is not None:
-                        result = self.sink.update(root_channel, root_ts, root_message)
-            if result.ok:
-                result, reconciled = self._send_once(
-                    root_channel, message, key, oldest, look_up, root_ts
-                )
+                alert.next_attempt_at = now + timedelta(seconds=ROOT_WAIT)
+            session.add(alert)
+            return None
+        # Any earlier attempt may have reached Slack (a crash, a reset after Slack took
+        # it, a missed deadline): it is looked up before anything is sent again.
+        look_up = alert.attempts > 0 and alert.slack_ts is None
+        # Count the attempt before sending: after a crash we then know to reconcile.
+        alert.attempts += 1
+        session.add(alert)
+        if mention is None:
+            message = plain_message(alert)
+        elif root is None:
+            message = mention_message(alert, mention, now)
         else:
-            result, reconciled = self._send_once(channel, message, key, oldest, look_up, None)
-        self._record(alert_id, key, channel, attempts, result, root_ts, report, reconciled)
-        return result.ok or result.permanent
+            message = thread_message(alert, mention, now)
+        # a root folded into a storm digest is the digest: reply under it, never rewrite it
+        refresh = root is not None and mention is not None and root.digest_id is None
+        if root is not None and root.digest_id is None and alert.kind == AlertKind.SLA_BREACHED:
+            message.ping = self._group_for(root.route)
+        return _Claimed(
+            alert_id=alert_id,
+            key=alert.key,
+            kind=alert.kind,
+            channel=alert.channel,
+            attempts=alert.attempts,
+            message=message,
+            oldest=_aware(alert.created_at) - timedelta(minutes=5),
+            look_up=look_up,
+            root_id=root.id if refresh and root else None,
+            root_channel=root.channel if root else None,
+            root_ts=root.slack_ts if root else None,
+        )
+
+    def _send(self, claimed: _Claimed) -> tuple[SendResult, bool]:
+        """Send one claimed alert (no transaction open): the result, and whether it was found
+        in Slack rather than sent."""
+        root_channel, root_ts = claimed.root_channel, claimed.root_ts
+        if not (root_channel and root_ts):
+            return self._send_once(
+                claimed.channel, claimed.message, claimed.key, claimed.oldest, claimed.look_up, None
+            )
+        result = SendResult(ok=True)
+        if claimed.root_id is not None:
+            # refresh the first message in place first: it is idempotent, the reply is not
+            with self.pacer.turn(root_channel):
+                root_message = self._fresh_root_message(claimed.root_id)
+                if root_message is not None:
+                    result = self.sink.update(root_channel, root_ts, root_message)
+        if not result.ok:
+            return result, False
+        return self._send_once(
+            root_channel, claimed.message, claimed.key, claimed.oldest, claimed.look_up, root_ts
+        )
 
     def _send_once(
         self,
@@ -314,14 +426,15 @@ class Dispatcher:
     def _fresh_root_message(self, root_id: int) -> AlertMessage | None:
         """Drawn right before chat.update, after the pacer's wait: a button clicked meanwhile
         (a claim, a snooze) must not be painted over by an older picture of the mention."""
-        with open_session(self.engine) as session:
-            root = session.get(Alert, root_id)
-            mention = session.get(Mention, root.mention_id) if root and root.mention_id else None
-            if root is None or mention is None:
-                return None
-            return mention_message(root, mention, self.clock())
+        # a read-only transaction: on SQLite it takes no write lock from the pipeline
+        with open_session(self._reader) as session:
+            found = session.exec(_WITH_MENTION, params={"alert_id": root_id}).first()
+        if found is None or found[1] is None:
+            return None
+        root, mention = found
+        return mention_message(root, mention, self.clock())
 
-    def _held_for_quiet_hours(self, session: Session, alert: Alert, now: datetime) -> bool:
+    def _held_for_quiet_hours(self, alert: Alert, now: datetime) -> bool:
         """Inside a route's quiet hours: move to its fallback route, or hold until they end."""
         route = self.router.get(alert.route) if self.router else None
         if route is None or route.quiet_hours is None:
@@ -332,12 +445,8 @@ class Dispatcher:
         fallback = self.router.get(route.quiet_hours.fallback) if self.router else None
         if fallback is not None and alert.kind not in THREAD_KINDS:
             alert.route, alert.channel = fallback.name, fallback.channel
-            session.add(alert)
-            session.commit()
             return False
         alert.next_attempt_at = until.astimezone(UTC)
-        session.add(alert)
-        session.commit()
         return True
 
     def _group_for(self, route_name: str | None) -> str | None:
@@ -378,81 +487,55 @@ class Dispatcher:
             session.commit()
         return changed
 
-    @staticmethod
-    def _root(session: Session, alert: Alert) -> Alert | None:
-        """The mention's first top-level alert, which later alerts thread under."""
-        return session.exec(
-            select(Alert)
-            .where(
-                Alert.mention_id == alert.mention_id,
-                col(Alert.thread_ts).is_(None),
-                col(Alert.kind).not_in(THREAD_KINDS) | col(Alert.slack_ts).is_not(None),
-                col(Alert.id) != alert.id,
-            )
-            .order_by(col(Alert.id))
-        ).first()
-
     def _record(
         self,
-        alert_id: int,
-        key: str,
-        channel: str,
-        attempts: int,
+        session: Session,
+        claimed: _Claimed,
         result: SendResult,
-        thread_ts: str | None,
         report: DispatchReport,
-        reconciled: bool = False,
+        reconciled: bool,
     ) -> None:
-        with open_session(self.engine) as session:
-            alert = session.get(Alert, alert_id)
-            assert alert is not None
-            if result.ok:
-                alert.state, alert.slack_ts, alert.sent_at = (
-                    AlertState.SENT,
-                    result.ts,
-                    self.clock(),
-                )
-                alert.thread_ts = thread_ts
-                alert.last_error = None
-                if reconciled:
-                    report.reconciled += 1  # found in Slack, not sent again
-                else:
-                    report.sent += 1
-                self._drain(session, alert.channel, alert.id)
-                if alert.kind == AlertKind.DIGEST:
-                    for folded in session.exec(select(Alert).where(Alert.digest_id == alert.id)):
-                        folded.state, folded.slack_ts = AlertState.SENT, result.ts
-                        folded.sent_at = alert.sent_at
-                        session.add(folded)
-            else:
-                alert.state = AlertState.FAILED if result.permanent else AlertState.PENDING
-                error = result.error or "unknown error"
-                if result.unknown and not result.permanent and not error.startswith("outcome"):
-                    error = f"outcome unknown (looked up before any resend): {error}"
-                alert.last_error = error[:500]
-                alert.next_attempt_at = self.clock() + timedelta(
-                    seconds=retry_delay(attempts, result)
-                )
-                report.failed += 1
-                self._log_failure(key, channel, result)
-            session.add(alert)
-            session.commit()
-
-    def _drain(self, session: Session, channel: str, alert_id: int | None) -> None:
-        """A call to `channel` went through: its alerts waiting out a backoff go now, in order
-        and at the channel's pace, instead of each waiting out its own delay."""
+        """Write one alert's outcome into `session` (the caller commits), in Core: the claim
+        drew the row already, nothing of it is read again."""
         now = self.clock()
-        for waiting in session.exec(
-            select(Alert).where(
-                Alert.channel == channel,
-                Alert.state == AlertState.PENDING,
-                Alert.next_attempt_at > now,
-                col(Alert.attempts) > 0,
-                col(Alert.id) != alert_id,
+        if result.ok:
+            session.execute(
+                _SENT,
+                {
+                    "alert_id": claimed.alert_id,
+                    "ts": result.ts,
+                    "at": now,
+                    "thread": claimed.root_ts,
+                },
             )
-        ):
-            waiting.next_attempt_at = now
-            session.add(waiting)
+            if reconciled:
+                report.reconciled += 1  # found in Slack, not sent again
+            else:
+                report.sent += 1
+            # the call to the channel went through: its alerts waiting out a backoff go now,
+            # in order and at the channel's pace, instead of each waiting out its own delay
+            session.execute(
+                _DRAIN, {"lane": claimed.channel, "alert_id": claimed.alert_id, "at": now}
+            )
+            if claimed.kind == AlertKind.DIGEST:
+                session.execute(
+                    _FOLDED_SENT, {"digest": claimed.alert_id, "ts": result.ts, "at": now}
+                )
+            return
+        error = result.error or "unknown error"
+        if result.unknown and not result.permanent and not error.startswith("outcome"):
+            error = f"outcome unknown (looked up before any resend): {error}"
+        session.execute(
+            _NOT_SENT,
+            {
+                "alert_id": claimed.alert_id,
+                "outcome": AlertState.FAILED if result.permanent else AlertState.PENDING,
+                "error": error[:500],
+                "retry_at": now + timedelta(seconds=retry_delay(claimed.attempts, result)),
+            },
+        )
+        report.failed += 1
+        self._log_failure(claimed.key, claimed.channel, result)
 
     def _log_failure(self, key: str, channel: str, result: SendResult) -> None:
         signature = f"{channel}:{result.error}"

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from monitor.alerting.queue import about_feed, is_queued, queue_alert
 from monitor.config import Config
 from monitor.models import Alert, Mention
 from monitor.routing import Router
@@ -110,10 +111,7 @@ def raise_spike_alerts(
         by_feed.setdefault(spike.feed, []).append(spike)
     for feed, spikes in by_feed.items():
         key = f"spike:{feed}:{hour}"
-        taken = session.exec(
-            select(Alert.id).where(col(Alert.key).in_((key, f"spike:{feed}:{hour - 1}")))
-        ).first()
-        if taken is not None:
+        if is_queued(session, key) or is_queued(session, f"spike:{feed}:{hour - 1}"):
             continue  # one alert per spike, not one per minute while it lasts
         texts = session.exec(
             select(Mention.text).where(
@@ -131,17 +129,7 @@ def raise_spike_alerts(
             f"{usual[0].upper()}{usual[1:]} over the last {days} days."
             + (f"\nMost frequent words: {', '.join(terms)}" if terms else "")
         )
-        destination = router.route(kind=AlertKind.SPIKE, feed=feed)
-        alert = Alert(
-            key=key,
-            kind=AlertKind.SPIKE,
-            feed=feed,
-            channel=destination.channel,
-            route=destination.route,
-            body=body,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(alert)
-        alerts.append(alert)
+        alert = queue_alert(session, about_feed(router, AlertKind.SPIKE, feed, key, body), now)
+        if alert is not None:
+            alerts.append(alert)
     return alerts

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from monitor.alerting.queue import NewAlert, queue_alert
 from monitor.messages import THREAD_KINDS
 from monitor.models import Alert, Mention
 from monitor.routing import Router
@@ -53,17 +54,19 @@ def fold_storms(session: Session, router: Router, now: datetime) -> list[Alert]:
         ).one()
         if len(pending) + recent <= route.storm.threshold:
             continue
-        digest = Alert(
-            key=f"digest:{route_name}:{min(a.id or 0 for a in pending)}",
-            kind=AlertKind.DIGEST,
-            channel=route.channel,
-            route=route_name,
-            body=_digest_body(session, pending, route.storm.window),
-            next_attempt_at=now,
-            created_at=now,
+        digest = queue_alert(
+            session,
+            NewAlert(
+                key=f"digest:{route_name}:{min(a.id or 0 for a in pending)}",
+                kind=AlertKind.DIGEST,
+                channel=route.channel,
+                route=route_name,
+                body=_digest_body(session, pending, route.storm.window),
+            ),
+            now,
         )
-        session.add(digest)
-        session.flush()
+        if digest is None:
+            continue  # the key names an alert that, once folded, is no longer due: unreached
         for alert in pending:
             alert.digest_id = digest.id
             session.add(alert)

@@ -12,11 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
 from monitor import health
+from monitor.alerting.queue import about_mention, is_queued, queue_alert, under_root
 from monitor.alerting.roots import root_alert
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.heartbeat import record_beat
-from monitor.models import Alert, Mention, utcnow
+from monitor.models import Mention, utcnow
 from monitor.routing import Router
 from monitor.sla import Clocks
 from monitor.spikes import raise_spike_alerts
@@ -100,31 +101,14 @@ class Sweeper:
         return report
 
     def _alert(self, session: Session, mention: Mention, kind: AlertKind, now: datetime) -> None:
+        """An SLA step threads under the mention's first message; without one, it is routed
+        as the mention would be and becomes the first message."""
         key = f"{kind}:{mention.id}"
-        if session.exec(select(Alert.id).where(Alert.key == key)).first() is not None:
+        if is_queued(session, key):
             return
         root = root_alert(session, mention.id)
         if root is not None:
-            channel, route = root.channel, root.route
+            alert = under_root(root, kind, key)
         else:
-            destination = self.router.route(
-                kind=kind,
-                feed=mention.feed,
-                platform=mention.platform,
-                sentiment=mention.sentiment,
-                rating=mention.rating,
-                language=mention.language,
-            )
-            channel, route = destination.channel, destination.route
-        session.add(
-            Alert(
-                key=key,
-                mention_id=mention.id,
-                feed=mention.feed,
-                kind=kind,
-                channel=channel,
-                route=route,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+            alert = about_mention(self.router, kind, mention)
+        queue_alert(session, alert, now)

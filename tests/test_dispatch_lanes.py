@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
 from alerts.base import AlertMessage, SendResult
@@ -155,3 +156,39 @@ def test_a_lost_lease_in_one_lane_reaches_the_caller_and_nothing_more_is_sent(
     # #b finishes the post in flight; neither lane sends anything after the loss
     assert [c for c, _ in inner.posted] == ["#b"]
     assert list(states(sqlite_engine).values()).count("sent") <= 1
+
+
+def test_a_lane_takes_one_transaction_an_alert_and_counts_each_attempt_before_its_send(
+    engine: Engine,
+) -> None:
+    # What each post sees stored: its own attempt counted and committed (a crash during the
+    # post makes the next start look it up in Slack, never post it blindly), the earlier
+    # ones recorded as sent, the later ones not touched yet.
+    seen: list[list[tuple[str, int]]] = []
+
+    def on_post(_channel: str) -> None:
+        with session(engine) as s:
+            rows = s.exec(select(Alert).order_by(col(Alert.id)))
+            seen.append([(a.state, a.attempts) for a in rows])
+
+    transactions = 0
+
+    def count(_conn: Connection) -> None:
+        nonlocal transactions
+        transactions += 1
+
+    add_alerts(engine, ["#a"], 3)
+    event.listen(engine, "begin", count)
+    try:
+        report = Dispatcher(engine, RecordingSink(on_post), pace=0, clock=lambda: NOW).run_once(NOW)
+    finally:
+        event.remove(engine, "begin", count)
+    assert report.sent == 3
+    assert seen == [
+        [("pending", 1), ("pending", 0), ("pending", 0)],
+        [("sent", 1), ("pending", 1), ("pending", 0)],
+        [("sent", 1), ("sent", 1), ("pending", 1)],
+    ]
+    # the round's query, the first claim, then one commit an alert: its outcome together
+    # with the next alert's claim (on_post's three reads are the rest)
+    assert transactions - len(seen) == 1 + 1 + 3

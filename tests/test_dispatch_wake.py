@@ -153,5 +153,8 @@ def test_a_stopping_dispatcher_ends_its_round_after_the_alert_in_flight(
     report = dispatcher.run_once(now)
     assert (report.sent, sink.posted) == (1, ["#c"])
     with session(sqlite_engine) as s:
-        states = [a.state for a in s.exec(select(Alert).order_by(col(Alert.id)))]
+        rows = list(s.exec(select(Alert).order_by(col(Alert.id))))
+    states = [a.state for a in rows]
     assert states == ["sent", "pending", "pending"]  # kept for the next start
+    # and not claimed: the next start sends them without looking them up in Slack first
+    assert [a.attempts for a in rows] == [1, 0, 0]

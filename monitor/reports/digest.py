@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 
 from connectors.durations import format_duration
+from monitor.alerting.queue import NewAlert, queue_alert
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.models import Alert, utcnow
@@ -113,18 +113,12 @@ def queue_digest(config: Config, engine: Engine, now: datetime) -> Alert | None:
     key, body = digest_body(config, engine, now)
     channel = config.reports.digest.channel or config.slack.default_channel
     with open_session(engine) as session:
-        if session.exec(select(Alert).where(Alert.key == key)).first() is not None:
+        alert = queue_alert(
+            session, NewAlert(key=key, kind=AlertKind.DIGEST, channel=channel, body=body), now
+        )
+        if alert is None:
             log.info("digest %s already queued", key)
             return None
-        alert = Alert(
-            key=key,
-            kind=AlertKind.DIGEST,
-            channel=channel,
-            next_attempt_at=now,
-            created_at=now,
-            body=body,
-        )
-        session.add(alert)
         session.commit()
         return alert
 
