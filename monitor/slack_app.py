@@ -42,6 +42,7 @@ from sqlmodel import col, select
 from alerts.base import Sink
 from alerts.slack import ACTION_CLAIM, ACTION_DISMISS, ACTION_HANDLED, ACTION_OPEN, ACTION_SNOOZE
 from monitor.actions import SNOOZE_CHOICES, Click, apply_click, refuse_click, snooze_until
+from monitor.alerting.roots import root_alert
 from monitor.config import Config
 from monitor.db import session as open_session
 from monitor.messages import mention_message
@@ -238,15 +239,16 @@ class SlackActions:
         now = self.clock()
         with open_session(self.engine) as session:
             mention = session.get(Mention, mention_id)
-            roots = session.exec(
-                select(Alert)
-                .where(Alert.mention_id == mention_id, col(Alert.thread_ts).is_(None))
-                .order_by(col(Alert.id))
-            ).all()
-        if mention is None or not roots:
+            # the row whose message was clicked; else the mention's root message
+            alert = session.exec(
+                select(Alert).where(
+                    Alert.mention_id == mention_id,
+                    col(Alert.thread_ts).is_(None),
+                    Alert.slack_ts == message_ts,
+                )
+            ).first() or root_alert(session, mention_id)
+        if mention is None or alert is None:
             return
-        # the row whose message was clicked; else the mention's first alert
-        alert = next((a for a in roots if a.slack_ts == message_ts), roots[0])
         result = self.sink.update(channel_id, message_ts, mention_message(alert, mention, now))
         if not result.ok:
             log.warning(
