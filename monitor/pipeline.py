@@ -240,8 +240,11 @@ class Pipeline:
             return self._failed(feed, exc, "poll", now, started, dry_run=dry_run)
         try:
             if not dry_run and self._store_nothing(feed, result, now):
-                report = PollReport(feed=feed.name, not_modified=result.not_modified)
-                report.warnings.extend(result.warnings)
+                report = PollReport(
+                    feed=feed.name,
+                    not_modified=result.not_modified,
+                    warnings=list(result.warnings),
+                )
             else:
                 report = self.store(feed, result, now=now, dry_run=dry_run)
             if result.warnings and not dry_run:
@@ -314,8 +317,7 @@ class Pipeline:
                     ids = read.stored_ids(session, page.records)
                     fresh = page.fresh(ids)
                     # Performance (bench/ingest_bench.py): score the page in one batch (the
-                    # language detector runs on all cores). One SQLModel object per row,
-                    # flushed one by one, cost 3x TextBlob itself (monitor/ingest/write.py).
+                    # language detector runs on all cores)
                     scores = (
                         self.analyzer.analyse_many([scoring_request(r) for r in fresh])
                         if fresh

@@ -203,7 +203,7 @@ def decide(
     fresh = page.fresh(stored.ids)
     values = [mention_row(rules, page.feed, r, s, now) for r, s in zip(fresh, scores, strict=True)]
     inserts, changes, replies = _replies(page.replies, stored.replies, now)
-    answers = _attach(page, values, stored, [*stored.answers, *replies], rules.clocks)
+    answers = _attach(values, stored, [*stored.answers, *replies], rules.clocks)
     status = {(a.platform, a.external_id): a.status for a in answers if a.id is None}
     oldest = now - timedelta(seconds=rules.max_age)
     rows = []
@@ -324,7 +324,6 @@ def _replies(
 
 
 def _attach(
-    page: Page,
     fresh: Sequence[dict[str, Any]],
     stored: Stored,
     replies: Iterable[ReplyRow],

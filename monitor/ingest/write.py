@@ -110,8 +110,10 @@ def _insert_mentions(session: Session, plan: Plan) -> list[NewMention]:
     if not plan.mentions:
         return []
     values = [row.values for row in plan.mentions]
-    # An INSERT returning the ids only: ORM bulk persistence and loading the rows back as
-    # `Mention` objects cost 5x what sqlite3 spends on the INSERT (bench/README.md).
+    # Performance (bench/ingest_bench.py): one multi-row INSERT ... RETURNING from plain
+    # dicts. One SQLModel object per row, flushed one by one, cost 3x TextBlob itself; an
+    # INSERT returning the ids only, because ORM bulk persistence and loading the rows back
+    # as `Mention` objects cost 5x what sqlite3 spends on the INSERT (bench/README.md).
     # RETURNING order is not the VALUES order: the unique key gives each row its id.
     returned = insert_returning(session, _MENTION, values, ("id", "platform", "external_id"))
     id_of = {(platform, external_id): id_ for id_, platform, external_id in returned}
