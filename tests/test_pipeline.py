@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from connectors.base import BrandReply, FeedCursor, MentionRecord, PollResult
 from connectors.errors import AuthError, RateLimited
+from monitor import feed_state
 from monitor.config import Config, parse_config
 from monitor.db import session
 from monitor.models import Alert, BrandReplyRow, FeedState, Mention
@@ -198,7 +199,7 @@ def test_a_crash_inside_the_transaction_leaves_nothing_behind(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("crash after mentions were written")
 
-    monkeypatch.setattr(Pipeline, "_save_state", boom)
+    monkeypatch.setattr(feed_state, "record_success", boom)
     report = run(engine, PollResult(mentions=[mention("1", "Terrible")], state=FeedCursor("c9")))
     assert not report.ok
     assert all_rows(engine, Mention) == [] and all_rows(engine, Alert) == []

@@ -18,6 +18,7 @@ from sqlmodel import select
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from monitor.config import Config, parse_config
 from monitor.db import session
+from monitor.ingest import decide
 from monitor.models import Alert, FeedState, Mention
 from monitor.pipeline import Pipeline
 from tests.support import fake_connector
@@ -107,14 +108,14 @@ def test_a_value_the_database_refuses_rolls_the_poll_back_and_fails_the_feed(
     assert pipeline.poll("f1", now=NOW).ok
 
     refused = "\x00" if engine.dialect.name == "postgresql" else "\ud800"
-    made = Pipeline._mention_row
+    made = decide.mention_row
 
-    def unclean(self: Pipeline, *args: Any) -> dict[str, Any]:
-        row = made(self, *args)
+    def unclean(*args: Any) -> dict[str, Any]:
+        row = made(*args)
         row["text"] = f"bad {refused} text"
         return row
 
-    monkeypatch.setattr(Pipeline, "_mention_row", unclean)
+    monkeypatch.setattr(decide, "mention_row", unclean)
     fake_connector.QUEUE["f1"].append(good("2", "c2"))
     report = pipeline.poll("f1", now=NOW + timedelta(minutes=1))
     assert not report.ok
@@ -130,7 +131,7 @@ def test_a_value_the_database_refuses_rolls_the_poll_back_and_fails_the_feed(
         assert (state.last_error or "").startswith("PollFailed: storing the poll failed: ")
     assert [m.external_id for m in rows(engine, Mention)] == ["1"]
 
-    monkeypatch.setattr(Pipeline, "_mention_row", made)
+    monkeypatch.setattr(decide, "mention_row", made)
     fake_connector.QUEUE["f1"].append(good("2", "c2"))
     assert pipeline.poll("f1", now=NOW + timedelta(minutes=5)).ok
     state = state_of(engine, "f1")

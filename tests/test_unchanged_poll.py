@@ -1,5 +1,5 @@
 """A poll's Core writes of the feed state (one UPDATE after a 304; one SELECT and one UPDATE or
-INSERT after a page) leave it exactly as the ORM path would."""
+INSERT after a page) leave it exactly as the full path would (the whole row read and written)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlmodel import col, select, update
 from alerts.console import ConsoleSink
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import TransientError
-from monitor import health
+from monitor import feed_state, health
 from monitor.config import Config, parse_config
 from monitor.db import open_store, session
 from monitor.models import Alert, FeedState, Mention
@@ -92,9 +92,9 @@ def history(engine: Engine, results: list[Step]) -> dict[str, object]:
     return state_row(engine)
 
 
-def orm_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def full_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Pipeline, "_store_nothing", lambda *args: False)
-    monkeypatch.setattr(Pipeline, "_save_state", Pipeline._save_state_through_orm)
+    monkeypatch.setattr(feed_state, "record_success", feed_state.record_recovery)
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def orm_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
         "still-quiet",
     ],
 )
-def test_a_poll_saves_the_same_state_as_the_orm_path(
+def test_a_poll_saves_the_same_state_as_the_full_path(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, results: list[Step]
 ) -> None:
     fast = history(engine, results)
@@ -139,7 +139,7 @@ def test_a_poll_saves_the_same_state_as_the_orm_path(
                 s.delete(row)
             s.flush()
         s.commit()
-    orm_path_only(monkeypatch)
+    full_path_only(monkeypatch)
     assert history(engine, results) == fast
     assert health_kinds(engine) == fast_health
 
