@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from connectors import FeedCursor
 from connectors.errors import RateLimited, TransientError
+from connectors.redact import redact_urls
 from monitor import health
 from monitor.config import Config, FeedConfig
 from monitor.models import FeedState, UTCDateTime, table_of
@@ -76,6 +77,18 @@ _FIRST = insert(FeedState).values(
 )
 
 
+# A good poll that warned: `monitor status` shows it while `last_warning_at` is the time of
+# the last success (a later good poll without warnings leaves it behind).
+_WARNED = (
+    update(FeedState)
+    .where(_T.feed == bindparam("feed_name"))
+    .values(
+        last_warning=bindparam("warning"),
+        last_warning_at=bindparam("now", type_=UTCDateTime()),
+    )
+)
+
+
 class Health(NamedTuple):
     """What decides how a good poll is saved."""
 
@@ -89,6 +102,12 @@ class SavedState:
 
     cursor: FeedCursor
     next_poll_after: datetime | None = None
+
+
+def record_warnings(conn: Connection, feed: str, warnings: list[str], now: datetime) -> None:
+    """A good poll that warned (a malformed document, skipped entries), its URLs redacted."""
+    text = redact_urls("; ".join(warnings))[:2000]
+    conn.execute(_WARNED, {"feed_name": feed, "warning": text, "now": now})
 
 
 def read(conn: Connection, feed: str) -> SavedState:

@@ -6,15 +6,13 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
-from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from connectors.durations import format_duration
 from connectors.redact import redact_urls
 from monitor.alerting.queue import about_feed, is_queued, queue_alert
 from monitor.config import Config, FeedConfig
-from monitor.models import Alert, FeedState, UTCDateTime, table_of
+from monitor.models import Alert, FeedState
 from monitor.routing import Router
 from monitor.states import AlertKind
 
@@ -39,23 +37,6 @@ def human_error(error: str | None) -> str:
         return "unknown error"
     # errors stored by older versions may still carry a URL's query or credentials
     return _ERROR_CLASS.sub("", redact_urls(error), count=1)
-
-
-_WARNED = (
-    update(FeedState)
-    .where(table_of(FeedState).c.feed == bindparam("feed_name"))
-    .values(
-        last_warning=bindparam("warning"),
-        last_warning_at=bindparam("now", type_=UTCDateTime()),
-    )
-)
-
-
-def note_warnings(conn: Connection, feed: str, warnings: list[str], now: datetime) -> None:
-    """A good poll that warned (a malformed document, skipped entries): `monitor status`
-    shows it while `last_warning_at` is the time of the last success."""
-    text = redact_urls("; ".join(warnings))[:2000]
-    conn.execute(_WARNED, {"feed_name": feed, "warning": text, "now": now})
 
 
 def _incident(state: FeedState) -> int:

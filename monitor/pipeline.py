@@ -28,7 +28,7 @@ from connectors import (
 )
 from connectors.logins import Logins
 from connectors.text import storable
-from monitor import feed_state, health
+from monitor import feed_state
 from monitor.config import Config, FeedConfig
 from monitor.db import reader
 from monitor.db import session as open_session
@@ -249,7 +249,7 @@ class Pipeline:
                 report = self.store(feed, result, now=now, dry_run=dry_run)
             if result.warnings and not dry_run:
                 with self.db_turn(), self.engine.begin() as conn:
-                    health.note_warnings(conn, feed.name, result.warnings, now)
+                    feed_state.record_warnings(conn, feed.name, result.warnings, now)
         except Exception as exc:
             # the transaction is rolled back whole: no half-written poll, no cursor moved
             return self._failed(feed, exc, "store", now, started, dry_run=dry_run)

@@ -103,7 +103,7 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
 
 
 def _warned(state: FeedState) -> bool:
-    """The last good poll warned (monitor/health.py `note_warnings`); a later one clears it."""
+    """The last good poll warned (feed_state.py `record_warnings`); a later one clears it."""
     return (
         state.last_warning_at is not None
         and state.last_success_at is not None
