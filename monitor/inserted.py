@@ -24,14 +24,3 @@ class NewMention:
     rating: float | None
     sentiment: str
     status: str  # "open", or "answered" when a reply stored already answers it
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedAlert:
-    """An alert this poll put in the outbox (the row itself is what the dispatcher reads)."""
-
-    key: str
-    mention_id: int | None
-    kind: str
-    channel: str
-    route: str | None

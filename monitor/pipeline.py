@@ -29,13 +29,14 @@ from connectors import (
 from connectors.logins import Logins
 from connectors.text import storable
 from monitor import feed_state
+from monitor.alerting.queue import QueuedAlert
 from monitor.config import Config, FeedConfig
 from monitor.db import reader
 from monitor.db import session as open_session
 from monitor.ingest import read
 from monitor.ingest.decide import MAX_TEXT, Answer, Page, Plan, Rules, decide, scoring_request
 from monitor.ingest.write import Written, write
-from monitor.inserted import NewMention, QueuedAlert
+from monitor.inserted import NewMention
 from monitor.models import Mention, utcnow
 from monitor.redaction import safe_error
 from monitor.routing import Router

@@ -11,7 +11,6 @@ from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from monitor.bulk import insert_returning
-from monitor.inserted import QueuedAlert
 from monitor.models import Alert, table_of
 from monitor.routing import Router
 from monitor.states import AlertKind
@@ -32,6 +31,17 @@ class NewAlert:
     feed: str | None = None
     mention_id: int | None = None
     body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedAlert:
+    """An alert put in the outbox, for a poll's report (the dispatcher reads the row itself)."""
+
+    key: str
+    mention_id: int | None
+    kind: str
+    channel: str
+    route: str | None
 
 
 class Routed(Protocol):
@@ -124,7 +134,21 @@ def queue_new(session: Session, alerts: Sequence[NewAlert], now: datetime) -> li
     the mention ids in the keys are new)."""
     if not alerts:
         return []
-    rows = [asdict(a) | {"next_attempt_at": now, "created_at": now} for a in alerts]
+    # the fields spelled out: asdict() copies each value recursively, per alert of a backfill
+    rows = [
+        {
+            "key": a.key,
+            "kind": a.kind,
+            "channel": a.channel,
+            "route": a.route,
+            "feed": a.feed,
+            "mention_id": a.mention_id,
+            "body": a.body,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for a in alerts
+    ]
     # the ids are not needed: the dispatcher reads the rows (monitor/bulk.py)
     insert_returning(session, _ALERT, rows, ("id",))
     return [QueuedAlert(a.key, a.mention_id, a.kind, a.channel, a.route) for a in alerts]

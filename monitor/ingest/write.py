@@ -9,11 +9,11 @@ from sqlalchemy import Boolean, bindparam, insert, update
 from sqlmodel import Session
 
 from monitor import feed_state
-from monitor.alerting.queue import about_mention, queue_alert, queue_new, under_root
+from monitor.alerting.queue import QueuedAlert, about_mention, queue_alert, queue_new, under_root
 from monitor.alerting.roots import root_alert
 from monitor.bulk import insert_returning
 from monitor.ingest.decide import Answer, FollowUp, Plan
-from monitor.inserted import NewMention, QueuedAlert
+from monitor.inserted import NewMention
 from monitor.models import BrandReplyRow, Mention, UTCDateTime, table_of
 from monitor.routing import Router
 
