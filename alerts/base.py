@@ -31,7 +31,7 @@ class AlertMessage:
     facts: list[tuple[str, str]] = field(default_factory=list)
     mention_id: int | None = None
     thread: bool = False  # a short reply under the first message, not a new message
-    # What people did from Slack (monitor/actions.py); buttons only while the mention is open.
+    # What people did from Slack (monitor/slack/actions.py); buttons only while the mention is open.
     buttons: bool = False
     claimed_by: str | None = None
     snoozed_until: datetime | None = None

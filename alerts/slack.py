@@ -58,7 +58,7 @@ PERMANENT_ERRORS = frozenset(
 )
 _EMOJI = {"negative": ":red_circle:", "unscored": ":grey_question:", "neutral": ":white_circle:"}
 _EMOJI_POSITIVE = ":large_green_circle:"
-# Interactive elements: action_id says what, `value` carries the mention id (monitor/slack_app.py).
+# Interactive elements: action_id says what, `value` carries the mention id (monitor/slack/app.py).
 ACTION_CLAIM = "monitor_claim"
 ACTION_HANDLED = "monitor_handled"
 ACTION_SNOOZE = "monitor_snooze"
@@ -271,7 +271,7 @@ def call_deadline(timeout: float) -> float:
     """The longest one Slack call may take, whatever the peer does: one answer within
     `slack.timeout`, plus a little. A 429 is retried inside the call only when its Retry-After
     fits; the outbox waits out longer ones. A new scheduler-lease holder waits this long for
-    an old holder's call in flight (monitor/lease.py), so it is kept short."""
+    an old holder's call in flight (monitor/leadership/lease.py), so it is kept short."""
     return max(1.0, timeout) + 2.0
 
 

@@ -6,7 +6,7 @@
 Latency part. Judged by: p95 of commit-to-Slack latency under 1 s while no channel gets more
 than one message a second. `--channels` jsonl feeds (one route and channel each,
 `alerts.on = ["negative"]`), the real `monitor.scheduler.Service` (APScheduler, the
-dispatcher loop woken by polls) with the real `SlackSink` (`monitor.sinks.make_sink`,
+dispatcher loop woken by polls) with the real `SlackSink` (`monitor.alerting.sinks.make_sink`,
 pace 1 message/s per channel as `monitor run` sets it) posting to `tests/support/fake_slack.py`
 over loopback. The bench drives the polls itself through `Service.poll_feed` (what the
 scheduled job calls; feed intervals are 1 h so the scheduler's own polls find nothing), from
@@ -54,14 +54,14 @@ from sqlmodel import Session, col, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.routing import Router
+from monitor.alerting.sinks import make_sink
 from monitor.config import Config, parse_config
-from monitor.db import open_store
-from monitor.models import Alert
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline, PollReport
-from monitor.routing import Router
+from monitor.ingest.pipeline import Pipeline, PollReport
 from monitor.scheduler import Service
-from monitor.sinks import make_sink
+from monitor.store.db import open_store
+from monitor.store.models import Alert
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack
 
 NEGATIVE = (

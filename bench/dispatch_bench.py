@@ -36,10 +36,10 @@ from sqlmodel import Session, col, func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.base import AlertMessage, SendResult
-from monitor.db import normalise_url, open_store
-from monitor.models import Alert, Mention
-from monitor.outbox import Dispatcher
+from monitor.alerting.outbox import Dispatcher
 from monitor.states import AlertKind, AlertState, MentionStatus, SentimentLabel
+from monitor.store.db import normalise_url, open_store
+from monitor.store.models import Alert, Mention
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 

@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _corpus
 from connectors.text import clean_text, html_to_text
 from monitor.config import Config, parse_config
-from monitor.db import normalise_url, open_store
-from monitor.models import Alert, Mention
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
+from monitor.store.db import normalise_url, open_store
+from monitor.store.models import Alert, Mention
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 FEED = "bench"

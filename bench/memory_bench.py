@@ -54,7 +54,7 @@ ITEMS = 5
 def build_store(path: Path, count: int) -> None:
     """The 1M-mention SQLite file, built once (about a minute or two) and reused."""
     from bench.report_bench import fill
-    from monitor.db import open_store
+    from monitor.store.db import open_store
 
     if path.exists():
         return

@@ -128,12 +128,12 @@ def monitor_side(args: argparse.Namespace) -> dict[str, Any]:
 
     from bench.poll_bench import NullSink, TimedService
     from connectors.http import make_client
+    from monitor.alerting.outbox import Dispatcher
+    from monitor.alerting.routing import Router
     from monitor.config import parse_config
-    from monitor.db import open_store
-    from monitor.outbox import Dispatcher
-    from monitor.pipeline import Pipeline
-    from monitor.routing import Router
-    from monitor.status import outbox_status
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.reports.status import outbox_status
+    from monitor.store.db import open_store
 
     # "deliver alerts ... skipped: maximum number of running instances" while alerts flow
     logging.getLogger("apscheduler").setLevel(logging.ERROR)

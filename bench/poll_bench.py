@@ -64,11 +64,11 @@ from alerts.base import AlertMessage, SendResult
 from bench import _corpus
 from connectors.base import FeedCursor
 from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
 from monitor.config import Config, parse_config
-from monitor.db import open_store
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline, PollReport, scoring_request
+from monitor.ingest.pipeline import Pipeline, PollReport, scoring_request
 from monitor.scheduler import Service
+from monitor.store.db import open_store
 from tests.support.http_server import LocalServer, Reply, Request
 
 ENTRIES_PER_FEED = 5

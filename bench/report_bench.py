@@ -30,10 +30,10 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.db import normalise_url, open_store
-from monitor.models import Mention
 from monitor.reports.query import Window, build_report
 from monitor.reports.render_text import render_text
+from monitor.store.db import normalise_url, open_store
+from monitor.store.models import Mention
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PLATFORMS = (

@@ -9,7 +9,7 @@ ConnectorError                 anything a poll can fail with; the feed is marked
 └── ConnectorUnavailable       an optional dependency of this connector is not installed
 
 A class's name is stored with its message ("AuthError: ...") and cut off where a person reads
-it (monitor/health.py): it ends in Error, Response, Limited or Unavailable.
+it (monitor/alerting/feed_health.py): it ends in Error, Response, Limited or Unavailable.
 """
 
 from __future__ import annotations

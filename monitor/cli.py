@@ -101,8 +101,8 @@ def _config(ctx: click.Context) -> Config:
 def check_config(ctx: click.Context, file: str | None) -> None:
     """Validate FILE (default: --config) and that its database can be opened; print ok and a
     summary with warnings (env vars not set), or one line per problem and exit 2."""
-    from monitor.db import check_store
-    from monitor.sinks import make_sink
+    from monitor.alerting.sinks import make_sink
+    from monitor.store.db import check_store
 
     config = _load(file or ctx.obj["config_path"])
     ctx.obj["config"] = config
@@ -135,15 +135,15 @@ def run(ctx: click.Context) -> None:
     """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
     from alerts.slack import call_deadline
     from connectors.http import make_client
-    from monitor.db import check_store, open_store
-    from monitor.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
-    from monitor.leader_sink import LeaderOnlySink
-    from monitor.lease import SchedulerLease
-    from monitor.outbox import Dispatcher
-    from monitor.pipeline import Pipeline
-    from monitor.routing import Router
+    from monitor.alerting.outbox import Dispatcher
+    from monitor.alerting.routing import Router
+    from monitor.alerting.sinks import clicks_served, make_sink
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.leadership.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
+    from monitor.leadership.leader_sink import LeaderOnlySink
+    from monitor.leadership.lease import SchedulerLease
     from monitor.scheduler import Service, lead
-    from monitor.sinks import clicks_served, make_sink
+    from monitor.store.db import check_store, open_store
 
     config = _config(ctx)
     url = config.storage.resolved_url()
@@ -185,7 +185,7 @@ def run(ctx: click.Context) -> None:
         pipeline = Pipeline(config, engine, client)
         pipeline.warm_up()
         # every instance serves Slack clicks; only the lease holder polls and delivers, and
-        # only while it can prove it holds the lease (monitor/lease.py)
+        # only while it can prove it holds the lease (monitor/leadership/lease.py)
         lease = SchedulerLease(engine, in_flight=call_deadline(config.slack.timeout))
         dispatcher = Dispatcher(
             engine,
@@ -204,7 +204,7 @@ def run(ctx: click.Context) -> None:
 
 def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:
     """Buttons and /monitor (docs/slack_app.md) when an app token or `http_port` is set."""
-    from monitor.slack_app import SlackApp
+    from monitor.slack.app import SlackApp
 
     if not SlackApp.wanted(config):
         return None
@@ -218,8 +218,8 @@ def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:
 @click.pass_context
 def slack_listen(ctx: click.Context) -> None:
     """Serve Slack buttons and /monitor only (no polling): one more instance, or HTTP mode."""
-    from monitor.db import open_store
-    from monitor.sinks import make_sink
+    from monitor.alerting.sinks import make_sink
+    from monitor.store.db import open_store
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
@@ -249,8 +249,8 @@ def slack_listen(ctx: click.Context) -> None:
 def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
     """Poll FEED once and show what was (or would be) stored and alerted."""
     from connectors.http import make_client
-    from monitor.db import open_store
-    from monitor.pipeline import Pipeline
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.store.db import open_store
 
     config = _config(ctx)
     try:
@@ -298,9 +298,9 @@ def backfill(ctx: click.Context, feed: str, max_polls: int) -> None:
 
     Mentions older than [alerts] max_age are stored without alerting, as on a first run."""
     from connectors.http import make_client
-    from monitor.db import open_store
-    from monitor.pipeline import Pipeline, PollReport
+    from monitor.ingest.pipeline import Pipeline, PollReport
     from monitor.reports.command import report_zone  # --since dates are read in this zone
+    from monitor.store.db import open_store
 
     config = _config(ctx)
     try:
@@ -376,13 +376,13 @@ def recheck(
     their threads: exit 0 when all were checked, 1 when stopped early, 2 on bad usage."""
     from connectors.durations import parse_duration
     from connectors.http import make_client
-    from monitor.db import open_store
-    from monitor.models import utcnow
-    from monitor.pipeline import Pipeline
-    from monitor.recheck import HistoryRecheck, batch_size, bound_option, summary
-    from monitor.recheck_progress import BarDisplay, LineDisplay
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.ingest.recheck import HistoryRecheck, batch_size, bound_option, summary
+    from monitor.ingest.recheck_progress import BarDisplay, LineDisplay
     from monitor.reports.command import report_zone
     from monitor.reports.query import parse_since, parse_until
+    from monitor.store.db import open_store
+    from monitor.store.models import utcnow
 
     config = _config(ctx)
     try:
@@ -453,9 +453,9 @@ def recheck(
 @click.pass_context
 def status(ctx: click.Context, problems: bool) -> None:
     """Show every feed's health, whether `monitor run` is running, the outbox and claims."""
-    from monitor.db import open_store
-    from monitor.models import utcnow
-    from monitor.status import status_report
+    from monitor.reports.status import status_report
+    from monitor.store.db import open_store
+    from monitor.store.models import utcnow
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
@@ -489,9 +489,9 @@ def report(
     ctx: click.Context, since: str, until: str | None, by: str, fmt: str, output: Path | None
 ) -> None:
     """Response times for managers: TTFR, reply rate, SLA, backlog (docs/reports.md)."""
-    from monitor.db import open_store
-    from monitor.models import utcnow
     from monitor.reports.command import render_report, report_zone
+    from monitor.store.db import open_store
+    from monitor.store.models import utcnow
 
     config = _config(ctx)
     engine = open_store(config.storage.resolved_url())
@@ -532,7 +532,7 @@ def report(
 def demo(folder: Path | None) -> None:
     """Run the whole path offline on bundled sample data; alerts go to the console."""
     from monitor.demo import default_folder, run_demo
-    from monitor.models import utcnow
+    from monitor.store.models import utcnow
 
     folder = folder or default_folder()
     folder.mkdir(parents=True, exist_ok=True)  # a folder it cannot write is one line, exit 2
@@ -547,7 +547,7 @@ def demo(folder: Path | None) -> None:
 @click.pass_context
 def sentiment(ctx: click.Context, text: str, language: str | None, rating: float | None) -> None:
     """Show how TEXT would be labelled: language, label, score and what decided."""
-    from monitor.sentiment import explain
+    from monitor.sentiment.analyzer import explain
 
     path = ctx.obj["config_path"]
     config = _load(path).sentiment if os.path.exists(path) else None
@@ -563,7 +563,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply the schema migrations (also done at every start)."""
-    from monitor.db import make_engine, upgrade
+    from monitor.store.db import make_engine, upgrade
 
     config = _config(ctx)
     engine = make_engine(config.storage.resolved_url())

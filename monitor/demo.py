@@ -16,15 +16,15 @@ from sqlmodel import select
 
 from connectors.durations import format_duration
 from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.sinks import make_sink
 from monitor.config import Config, load_config
-from monitor.db import open_store
-from monitor.db import session as open_session
-from monitor.language import UNDETERMINED
-from monitor.models import Mention
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
-from monitor.sinks import make_sink
+from monitor.ingest.pipeline import Pipeline
+from monitor.sentiment.language import UNDETERMINED
 from monitor.states import MentionStatus, SentimentLabel
+from monitor.store.db import open_store
+from monitor.store.db import session as open_session
+from monitor.store.models import Mention
 
 DEMO_IDENTITIES: list[dict[str, Any]] = [
     {"platform": "reddit", "handle": "AcmeAutoBot", "bot": True},

@@ -11,15 +11,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.sweeper import Sweeper
 from monitor.config import Config
-from monitor.heartbeat import Heartbeat
-from monitor.leader_sink import LeaseLost
-from monitor.lease import SchedulerLease
-from monitor.models import utcnow
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline, PollReport
+from monitor.ingest.pipeline import Pipeline, PollReport
+from monitor.leadership.heartbeat import Heartbeat
+from monitor.leadership.leader_sink import LeaseLost
+from monitor.leadership.lease import SchedulerLease
 from monitor.reports.digest import schedule_digest
-from monitor.sweeper import Sweeper
+from monitor.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Service:
 
     def health(self) -> dict[str, object]:
         """What /healthz reports besides liveness: failing feeds and undelivered alerts."""
-        from monitor.status import feed_statuses, outbox_status
+        from monitor.reports.status import feed_statuses, outbox_status
 
         feeds = feed_statuses(self.config, self.pipeline.engine, self.clock())
         outbox = outbox_status(self.pipeline.engine)

@@ -41,7 +41,7 @@ class AlertState(StrEnum):
 
 
 class SentimentLabel(StrEnum):
-    # not `Sentiment`: monitor/sentiment.py has a result class of that name
+    # not `Sentiment`: monitor/sentiment/analyzer.py has a result class of that name
     NEGATIVE = "negative"
     NEUTRAL = "neutral"
     POSITIVE = "positive"
@@ -56,7 +56,7 @@ class SlaState(StrEnum):
 
 
 class ClickAction(StrEnum):
-    # a Slack button press (monitor/actions.py); each is kept in the `action` table
+    # a Slack button press (monitor/slack/actions.py); each is kept in the `action` table
     CLAIM = "claim"
     HANDLED = "handled"
     SNOOZE = "snooze"

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from monitor.db import make_engine, normalise_url, open_store
+from monitor.store.db import make_engine, normalise_url, open_store
 
 POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
 

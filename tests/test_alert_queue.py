@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from monitor.alerting.queue import NewAlert, is_queued, queue_alert, queue_new
-from monitor.models import Alert
 from monitor.states import AlertKind, AlertState
+from monitor.store.models import Alert
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 

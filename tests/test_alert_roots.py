@@ -18,15 +18,15 @@ from sqlmodel import col, select
 
 from alerts.slack import SlackSink
 from connectors.base import BrandReply, MentionRecord, PollResult
+from monitor.alerting.outbox import Dispatcher
 from monitor.alerting.roots import root_alert
+from monitor.alerting.routing import Router
+from monitor.alerting.sweeper import Sweeper
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Alert
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
-from monitor.routing import Router
+from monitor.ingest.pipeline import Pipeline
 from monitor.states import AlertKind, AlertState
-from monitor.sweeper import Sweeper
+from monitor.store.db import session
+from monitor.store.models import Alert
 from tests.support import fake_connector
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack
 

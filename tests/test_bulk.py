@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from monitor.bulk import insert_returning, listed, one_of
-from monitor.models import Mention, table_of
+from monitor.store.bulk import insert_returning, listed, one_of
+from monitor.store.models import Mention, table_of
 
 MENTION = table_of(Mention)
 AMSTERDAM_SUMMER = timezone(timedelta(hours=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from itertools import pairwise
 
-from monitor.outbox import ChannelPacer
+from monitor.alerting.outbox import ChannelPacer
 
 
 class FakeClock:

@@ -13,8 +13,8 @@ import pytest
 from connectors.base import FeedCursor, PollResult
 from connectors.http import make_client
 from monitor.config import parse_config
-from monitor.db import open_store
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
+from monitor.store.db import open_store
 from tests.connectors.test_bluesky_e2e import route_recorded_bluesky
 from tests.support import fake_connector
 from tests.support.http_server import local_server

@@ -12,10 +12,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
 from alerts.base import AlertMessage, SendResult
-from monitor.db import session
-from monitor.leader_sink import LeaderOnlySink, LeaseLost
-from monitor.models import Alert
-from monitor.outbox import Dispatcher
+from monitor.alerting.outbox import Dispatcher
+from monitor.leadership.leader_sink import LeaderOnlySink, LeaseLost
+from monitor.store.db import session
+from monitor.store.models import Alert
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 

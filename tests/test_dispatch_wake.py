@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.base import AlertMessage, SendResult
+from monitor.alerting.outbox import Dispatcher, DispatchReport
 from monitor.config import parse_config
-from monitor.db import session
-from monitor.models import Alert
-from monitor.outbox import Dispatcher, DispatchReport
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
 from monitor.scheduler import Service
+from monitor.store.db import session
+from monitor.store.models import Alert
 
 
 class BlockingDispatcher:

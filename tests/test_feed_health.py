@@ -16,14 +16,14 @@ from sqlmodel import col, select
 from alerts.console import ConsoleSink
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import AuthError, TransientError
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.routing import Router
+from monitor.alerting.sweeper import Sweeper
 from monitor.config import Config, HeartbeatConfig, parse_config
-from monitor.db import session
-from monitor.heartbeat import Heartbeat
-from monitor.models import Alert
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
-from monitor.routing import Router
-from monitor.sweeper import Sweeper
+from monitor.ingest.pipeline import Pipeline
+from monitor.leadership.heartbeat import Heartbeat
+from monitor.store.db import session
+from monitor.store.models import Alert
 from tests.support import fake_connector
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -11,13 +11,13 @@ from sqlalchemy.engine import Engine
 
 from alerts.slack import SlackSink
 from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.routing import Router
+from monitor.alerting.sweeper import Sweeper
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Mention
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
-from monitor.routing import Router
-from monitor.sweeper import Sweeper
+from monitor.ingest.pipeline import Pipeline
+from monitor.store.db import session
+from monitor.store.models import Mention
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack
 from tests.support.http_server import LocalServer, Reply, local_server
 

@@ -185,7 +185,8 @@ def test_recheck_gives_history_its_ttfr(tmp_path: Path, history: Path, bluesky: 
     assert stored[ALICE][1] == 1374.549
     assert stored[ALICE][2] == pytest.approx(359.532, abs=1e-6)
     # skeet Sat 2023-04-29 15:25:02.510 -> xowap Sun 04-30 21:19:56.103: 86400 + 21293.593 s;
-    # no opening time between them, so the business TTFR is the calendar one (monitor/sla.py)
+    # no opening time between them, so the business TTFR is the calendar one
+    # (monitor/alerting/sla.py)
     assert stored[SKEET][0] == "answered"
     assert stored[SKEET][1] == 107693.593
     assert stored[SKEET][2] == 107693.593
@@ -356,9 +357,9 @@ def test_calls_are_paced_by_the_mentions_they_walk(
     """--pace 0.5: a batch of 20 is followed by 10 s before the next call; none after the last."""
     from connectors.http import make_client
     from monitor.config import load_config
-    from monitor.db import open_store
-    from monitor.pipeline import Pipeline
-    from monitor.recheck import HistoryRecheck
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.ingest.recheck import HistoryRecheck
+    from monitor.store.db import open_store
 
     config = load_config(str(history))
     engine = open_store(config.storage.resolved_url())
@@ -390,9 +391,9 @@ def test_batches_cover_every_unanswered_mention_once_with_equal_times(engine: En
     """SQLite and PostgreSQL: newest first, ties on created_at split by id, range inclusive,
     answered, handled and other feeds' mentions left out."""
     from monitor.config import parse_config
-    from monitor.db import session
-    from monitor.models import Mention
-    from monitor.pipeline import Pipeline
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.store.db import session
+    from monitor.store.models import Mention
 
     config = parse_config(
         {"feeds": [{"name": "acme-bsky", "type": "bluesky", "query": "acme", **BSKY_TOKEN}]}
@@ -459,7 +460,7 @@ def test_a_thread_that_keeps_failing_stops_the_walk_after_three_tries(
 def test_answer_watch_names_the_answers_after_which_a_walk_may_have_ended_early(
     status: int, headers: dict[str, str], cut: bool, wait: float | None
 ) -> None:
-    from monitor.recheck import AnswerWatch
+    from monitor.ingest.recheck import AnswerWatch
 
     watch = AnswerWatch()
     watch(httpx.Response(200))
@@ -480,9 +481,9 @@ def test_a_rate_limit_at_every_second_batch_ends_the_walk_instead_of_looping(
     from connectors.errors import RateLimited
     from connectors.http import make_client
     from monitor.config import load_config
-    from monitor.db import open_store
-    from monitor.pipeline import Pipeline
-    from monitor.recheck import MAX_WAITS, HistoryRecheck
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.ingest.recheck import MAX_WAITS, HistoryRecheck
+    from monitor.store.db import open_store
 
     config = load_config(str(history))
     engine = open_store(config.storage.resolved_url())

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from monitor.db import make_engine
-from monitor.models import Mention
+from monitor.store.db import make_engine
+from monitor.store.models import Mention
 from tests.support.http_server import LocalServer, Reply, Request, local_server
 from tests.test_end_to_end import FEED, wait_for
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from connectors.base import BrandIdentity, BrandReply, FeedCursor, MentionRecord, PollResult
+from monitor.alerting.sla import Clocks
 from monitor.config import parse_config
 from monitor.ingest.decide import (
     Answer,
@@ -17,8 +18,7 @@ from monitor.ingest.decide import (
     Stored,
     decide,
 )
-from monitor.sentiment import Sentiment
-from monitor.sla import Clocks
+from monitor.sentiment.analyzer import Sentiment
 from monitor.states import AlertKind, MentionStatus
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

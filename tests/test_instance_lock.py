@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
+from monitor.leadership.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
 
 
 def test_a_second_holder_is_refused_with_the_file_and_the_pid(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from lingua import ConfidenceValue
 
 from monitor.config import SentimentConfig
-from monitor.language import LanguageDetector, _lingua_detector, normalise_code
+from monitor.sentiment.language import LanguageDetector, _lingua_detector, normalise_code
 
 LANGUAGES = SentimentConfig().languages
 
@@ -71,7 +71,7 @@ def test_plain_english_is_told_by_its_function_words_without_the_detector(
             values: list[ConfidenceValue] = real.compute_language_confidence_values(text)
             return values
 
-    monkeypatch.setattr("monitor.language._lingua_detector", lambda codes: Spy())
+    monkeypatch.setattr("monitor.sentiment.language._lingua_detector", lambda codes: Spy())
     english, dutch, dutch_too = LanguageDetector(LANGUAGES).detect_many(texts)
     assert (english.code, english.method) == ("en", "english-words")
     assert english.confidence is not None and english.confidence >= 0.25
@@ -92,7 +92,7 @@ def test_no_english_shortcut_when_english_is_not_a_configured_language(
             values: list[ConfidenceValue] = real.compute_language_confidence_values(text)
             return values
 
-    monkeypatch.setattr("monitor.language._lingua_detector", lambda codes: Spy())
+    monkeypatch.setattr("monitor.sentiment.language._lingua_detector", lambda codes: Spy())
     text = "The app would not open and you never answered any of my emails about it."
     found = LanguageDetector(["de", "nl"]).detect(text)
     assert found.code != "en" and asked == [text]
@@ -169,7 +169,7 @@ def test_a_fresh_process_loads_the_models_with_networking_disabled() -> None:
             raise OSError("network disabled by the test")
         socket.socket.connect = refuse
         socket.create_connection = refuse
-        from monitor.sentiment import SentimentAnalyzer
+        from monitor.sentiment.analyzer import SentimentAnalyzer
         analyzer = SentimentAnalyzer()
         result = analyzer.analyse("Verschrikkelijke klantenservice, nooit meer")
         print(json.dumps([result.language, result.label, result.source]))

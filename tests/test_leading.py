@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from monitor.alerting.outbox import Dispatcher
 from monitor.config import parse_config
-from monitor.db import session
-from monitor.leader_sink import LeaderOnlySink
-from monitor.models import Alert
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
+from monitor.leadership.leader_sink import LeaderOnlySink
 from monitor.scheduler import Service
+from monitor.store.db import session
+from monitor.store.models import Alert
 from tests.support import fake_connector
 from tests.test_lease import CountingSink
 from tests.test_unchanged_poll import T0, page

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from alerts.base import AlertMessage, SendResult
-from monitor.leader_sink import LeaderOnlySink, LeaseLost
-from monitor.lease import LOCK_KEY, SchedulerLease
+from monitor.leadership.leader_sink import LeaderOnlySink, LeaseLost
+from monitor.leadership.lease import LOCK_KEY, SchedulerLease
 
 # pg_locks shows the whole server; other tests' databases hold the same advisory key
 THIS_DATABASE = " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"

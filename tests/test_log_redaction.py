@@ -17,11 +17,11 @@ from sqlmodel import select
 from connectors.redact import Secrets
 from monitor import cli as cli_module
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Alert, FeedState
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
 from monitor.redaction import RedactingFilter, config_secrets, feed_secrets
-from monitor.status import render_status
+from monitor.reports.status import render_status
+from monitor.store.db import session
+from monitor.store.models import Alert, FeedState
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 FEED_TOKEN = "PATHTOKEN0123456789"

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import monitor.models  # noqa: F401  (registers the tables)
-from monitor.db import upgrade
+import monitor.store.models  # noqa: F401  (registers the tables)
+from monitor.store.db import upgrade
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -12,11 +12,11 @@ from sqlmodel import select
 
 from connectors.base import BrandReply, FeedCursor, MentionRecord, PollResult
 from connectors.errors import AuthError, RateLimited
-from monitor import feed_state
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Alert, BrandReplyRow, FeedState, Mention
-from monitor.pipeline import Pipeline, PollReport
+from monitor.ingest import feed_state
+from monitor.ingest.pipeline import Pipeline, PollReport
+from monitor.store.db import session
+from monitor.store.models import Alert, BrandReplyRow, FeedState, Mention
 from tests.support import fake_connector
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -17,10 +17,10 @@ from sqlmodel import select
 
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from monitor.config import Config, parse_config
-from monitor.db import session
 from monitor.ingest import decide
-from monitor.models import Alert, FeedState, Mention
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
+from monitor.store.db import session
+from monitor.store.models import Alert, FeedState, Mention
 from tests.support import fake_connector
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -15,15 +15,15 @@ from sqlmodel import select
 
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
 from monitor.cli import cli
 from monitor.config import parse_config
-from monitor.db import session
-from monitor.language import LanguageDetector
-from monitor.models import Alert, FeedState, Mention
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
 from monitor.scheduler import Service
-from monitor.sentiment import SentimentAnalyzer
+from monitor.sentiment.analyzer import SentimentAnalyzer
+from monitor.sentiment.language import LanguageDetector
+from monitor.store.db import session
+from monitor.store.models import Alert, FeedState, Mention
 from tests.support import fake_connector
 from tests.support.http_server import Reply, local_server
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from monitor.config import ConfigError, SentimentConfig, parse_config
-from monitor.scorers import Signals, signals
-from monitor.sentiment import SentimentAnalyzer, explain
+from monitor.sentiment.analyzer import SentimentAnalyzer, explain
+from monitor.sentiment.scorers import Signals, signals
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from connectors.text import clean_text, html_to_text
 from monitor.config import SentimentConfig
-from monitor.language import DetectedLanguage, LanguageDetector
-from monitor.sentiment import SentimentAnalyzer, explain
+from monitor.sentiment.analyzer import SentimentAnalyzer, explain
+from monitor.sentiment.language import DetectedLanguage, LanguageDetector
 
 LANGUAGES = SentimentConfig().languages
 

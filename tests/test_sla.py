@@ -14,12 +14,12 @@ from sqlmodel import col, select
 
 from alerts.slack import SlackSink
 from connectors.base import BrandReply, MentionRecord, PollResult
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.sweeper import Sweeper
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Alert, Mention
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
-from monitor.sweeper import Sweeper
+from monitor.ingest.pipeline import Pipeline
+from monitor.store.db import session
+from monitor.store.models import Alert, Mention
 from tests.support import fake_connector
 from tests.support.fake_slack import FakeSlack, fake_slack
 
@@ -189,7 +189,7 @@ def test_backfilled_history_gets_no_sla_alerts(sqlite_engine: Engine, slack: Fak
 
 
 def test_a_per_platform_and_per_feed_target_override_the_default() -> None:
-    from monitor.sla import Clocks
+    from monitor.alerting.sla import Clocks
 
     config = parse_config(
         {

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from monitor.alerting.sweeper import Sweeper
 from monitor.config import parse_config
-from monitor.db import session
-from monitor.models import Alert, Mention
-from monitor.sweeper import Sweeper
+from monitor.store.db import session
+from monitor.store.models import Alert, Mention
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = parse_config(

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from monitor.db import session
-from monitor.models import Alert, Mention
 from monitor.states import AlertKind, AlertState, MentionStatus, SentimentLabel, SlaState
+from monitor.store.db import session
+from monitor.store.models import Alert, Mention
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

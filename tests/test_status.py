@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.config import parse_config
-from monitor.db import open_store
-from monitor.db import session as open_session
-from monitor.models import Alert, FeedState
-from monitor.status import render_status
+from monitor.reports.status import render_status
+from monitor.store.db import open_store
+from monitor.store.db import session as open_session
+from monitor.store.models import Alert, FeedState
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

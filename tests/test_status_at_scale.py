@@ -10,11 +10,11 @@ from sqlalchemy.engine import Engine
 
 from monitor.cli import cli
 from monitor.config import Config, parse_config
-from monitor.db import open_store
-from monitor.db import session as open_session
-from monitor.models import FeedState
-from monitor.slack_commands import STATUS_FEED_LINES, status_text
-from monitor.status import feed_statuses, render_status
+from monitor.reports.status import feed_statuses, render_status
+from monitor.slack.commands import STATUS_FEED_LINES, status_text
+from monitor.store.db import open_store
+from monitor.store.db import session as open_session
+from monitor.store.models import FeedState
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -146,8 +146,8 @@ def test_healthz_names_the_quiet_feeds_beside_the_failing(tmp_path: Path) -> Non
     import httpx
 
     from alerts.console import ConsoleSink
-    from monitor.outbox import Dispatcher
-    from monitor.pipeline import Pipeline
+    from monitor.alerting.outbox import Dispatcher
+    from monitor.ingest.pipeline import Pipeline
     from monitor.scheduler import Service
 
     config, engine, _ = _store(

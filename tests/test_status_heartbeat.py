@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from monitor.models import utcnow
+from monitor.store.models import utcnow
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import LocalServer, Reply, local_server
 from tests.test_end_to_end import ENTRIES, FEED, wait_for, write_config

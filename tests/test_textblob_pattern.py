@@ -1,6 +1,7 @@
 """TextBlob's pattern analyser loads on first use, without nltk, and scores as TextBlob does.
 
-monitor/textblob_pattern.py reads textblob's private layout; these tests fail when it moves."""
+monitor/sentiment/textblob_pattern.py reads textblob's private layout; these tests fail when it
+moves."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_our_lexicon_copy_scores_like_textblob_and_textblobs_own_is_untouched() 
     done = run(
         """
         import json
-        from monitor import scorers, textblob_pattern
+        from monitor.sentiment import scorers
+        from monitor.sentiment import textblob_pattern
         scorers.TextBlobScorer()  # loads our copy of the lexicon
         ours = textblob_pattern.analyser()
         from textblob import TextBlob
@@ -60,7 +62,8 @@ def test_importing_the_scorers_loads_nothing_of_textblob_and_scoring_leaves_no_t
         import sys
         imported = []
         sys.addaudithook(lambda event, args: event == "import" and imported.append(args[0]))
-        from monitor import sentiment, scorers
+        from monitor.sentiment import analyzer as sentiment
+        from monitor.sentiment import scorers
         assert not [m for m in imported if m.startswith("textblob")]
         before = set(sys.modules)
         score = scorers.TextBlobScorer().score("The app isn't great, support was terrible")
@@ -80,7 +83,7 @@ def test_textblob_imported_first_is_used_as_it_is() -> None:
     done = run(
         """
         import textblob.en
-        from monitor import textblob_pattern
+        from monitor.sentiment import textblob_pattern
         assert textblob_pattern.analyser() is textblob.en.sentiment
         assert type(textblob.en.sentiment).__name__ == "Sentiment"
         print("theirs")
@@ -101,7 +104,7 @@ def test_a_changed_textblob_layout_fails_loudly_and_leaves_sys_modules_clean(
     done = run(
         """
         import sys
-        from monitor import textblob_pattern
+        from monitor.sentiment import textblob_pattern
         try:
             textblob_pattern.analyser()
         except textblob_pattern.TextBlobLayoutChanged as exc:

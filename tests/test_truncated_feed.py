@@ -13,13 +13,13 @@ from sqlmodel import select
 
 from alerts.slack import SlackSink
 from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.routing import Router
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Mention
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
-from monitor.routing import Router
-from monitor.status import feed_statuses, status_report
+from monitor.ingest.pipeline import Pipeline
+from monitor.reports.status import feed_statuses, status_report
+from monitor.store.db import session
+from monitor.store.models import Mention
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import LocalServer, Reply, local_server
 

@@ -23,15 +23,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from connectors.http import make_client
+from monitor.alerting.messages import mention_message, thread_message
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.messages import mention_message, thread_message
-from monitor.models import Alert, BrandReplyRow, Mention
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
 from monitor.reports.query import Window, build_report
 from monitor.reports.render_csv_json import render_csv, render_json
 from monitor.reports.render_html import render_html
 from monitor.reports.render_text import render_text
+from monitor.store.db import session
+from monitor.store.models import Alert, BrandReplyRow, Mention
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import LocalServer, Reply, Request, local_server
 

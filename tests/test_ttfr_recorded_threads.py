@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Mention
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
+from monitor.store.db import session
+from monitor.store.models import Mention
 from tests.connectors import test_bluesky, test_github, test_reddit, test_youtube
 from tests.connectors.conformance import fixture_bytes
 

@@ -16,13 +16,14 @@ from sqlmodel import col, select, update
 from alerts.console import ConsoleSink
 from connectors.base import FeedCursor, MentionRecord, PollResult
 from connectors.errors import TransientError
-from monitor import feed_state, health
+from monitor.alerting import feed_health as health
+from monitor.alerting.outbox import Dispatcher
 from monitor.config import Config, parse_config
-from monitor.db import open_store, session
-from monitor.models import Alert, FeedState, Mention
-from monitor.outbox import Dispatcher
-from monitor.pipeline import Pipeline
+from monitor.ingest import feed_state
+from monitor.ingest.pipeline import Pipeline
 from monitor.scheduler import Service
+from monitor.store.db import open_store, session
+from monitor.store.models import Alert, FeedState, Mention
 from tests.support import fake_connector
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

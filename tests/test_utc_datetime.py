@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from monitor.models import Mention
+from monitor.store.models import Mention
 
 AMSTERDAM_SUMMER = timezone(timedelta(hours=2))
 

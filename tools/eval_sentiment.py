@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor.config import SentimentConfig, load_config
-from monitor.sentiment import SentimentAnalyzer
+from monitor.sentiment.analyzer import SentimentAnalyzer
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "labelled_mentions.jsonl"
 TRUE = ("negative", "neutral", "positive")

@@ -10,10 +10,10 @@ from typing import Protocol
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
-from monitor.bulk import insert_returning
-from monitor.models import Alert, table_of
-from monitor.routing import Router
+from monitor.alerting.routing import Router
 from monitor.states import AlertKind
+from monitor.store.bulk import insert_returning
+from monitor.store.models import Alert, table_of
 
 _ALERT = table_of(Alert)
 # asked before most single inserts: built once, run in Core
@@ -149,6 +149,6 @@ def queue_new(session: Session, alerts: Sequence[NewAlert], now: datetime) -> li
         }
         for a in alerts
     ]
-    # the ids are not needed: the dispatcher reads the rows (monitor/bulk.py)
+    # the ids are not needed: the dispatcher reads the rows (monitor/store/bulk.py)
     insert_returning(session, _ALERT, rows, ("id",))
     return [QueuedAlert(a.key, a.mention_id, a.kind, a.channel, a.route) for a in alerts]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from monitor.models import Alert
+from monitor.store.models import Alert
 
 # asked for every SLA step queued and every thread reply delivered: built once
 _ROOT = (

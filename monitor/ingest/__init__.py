@@ -1,1 +1,1 @@
-"""The ingest of one poll: read what is stored, decide what to write (pure), write it."""
+"""Ingest: poll a feed, decide what to write (pure), write it in one transaction."""

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors import BrandIdentity, BrandReply, FeedCursor, MentionRecord, PollResult
-from monitor.models import Mention
-from monitor.sentiment import Request, Sentiment
-from monitor.sla import Clocks
+from monitor.alerting.sla import Clocks
+from monitor.sentiment.analyzer import Request, Sentiment
 from monitor.states import AlertKind, MentionStatus, SentimentLabel
+from monitor.store.models import Mention
 
 MAX_TEXT = 20_000  # characters of a mention kept; a 100 KB post is stored cut, not refused
 

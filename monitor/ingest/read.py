@@ -14,9 +14,9 @@ from sqlalchemy import Select, bindparam, select
 from sqlmodel import Session
 
 from connectors import MentionRecord
-from monitor.bulk import listed, one_of
 from monitor.ingest.decide import Answer, MentionKey, Page, ReplyRow, Stored
-from monitor.models import BrandReplyRow, Mention, table_of
+from monitor.store.bulk import listed, one_of
+from monitor.store.models import BrandReplyRow, Mention, table_of
 
 _CHUNK = 500  # ids per IN (...) query: below SQLite's and PostgreSQL's parameter limits
 _T = TypeVar("_T")

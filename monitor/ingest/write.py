@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy import Boolean, bindparam, insert, update
 from sqlmodel import Session
 
-from monitor import feed_state
 from monitor.alerting.queue import QueuedAlert, about_mention, queue_alert, queue_new, under_root
 from monitor.alerting.roots import root_alert
-from monitor.bulk import insert_returning
+from monitor.alerting.routing import Router
+from monitor.ingest import feed_state
 from monitor.ingest.decide import Answer, FollowUp, Plan
-from monitor.inserted import NewMention
-from monitor.models import BrandReplyRow, Mention, UTCDateTime, table_of
-from monitor.routing import Router
+from monitor.ingest.inserted import NewMention
+from monitor.store.bulk import insert_returning
+from monitor.store.models import BrandReplyRow, Mention, UTCDateTime, table_of
 
 _MENTION = table_of(Mention)
 _REPLY = table_of(BrandReplyRow)

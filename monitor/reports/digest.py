@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 from connectors.durations import format_duration
 from monitor.alerting.queue import NewAlert, queue_alert
 from monitor.config import Config
-from monitor.db import session as open_session
-from monitor.models import Alert, utcnow
 from monitor.reports.command import report_zone
 from monitor.reports.query import GroupStats, Window, aggregate, combine, local_midnight
 from monitor.reports.query import slowest_open as find_slowest
 from monitor.states import AlertKind
+from monitor.store.db import session as open_session
+from monitor.store.models import Alert, utcnow
 
 log = logging.getLogger(__name__)
 

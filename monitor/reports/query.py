@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from monitor.db import reader
-from monitor.language import UNDETERMINED
-from monitor.models import Mention, UTCDateTime, table_of
+from monitor.sentiment.language import UNDETERMINED
 from monitor.states import MentionStatus, SentimentLabel, SlaState
+from monitor.store.db import reader
+from monitor.store.models import Mention, UTCDateTime, table_of
 
 Dimension = Literal["platform", "feed", "week", "sentiment", "language"]
 DIMENSIONS: tuple[Dimension, ...] = ("platform", "feed", "week", "sentiment", "language")
@@ -300,7 +300,7 @@ def _group_name(by: Dimension | Literal["all"], row: Any) -> str:
 
 # A survey answer (a 0-10 score) expects no public reply: out of reply rate, SLA and backlog.
 _REPLY_EXPECTED = M.score.is_(None)
-# History from a backfill got no SLA clock (monitor/sla.py): out of every SLA figure.
+# History from a backfill got no SLA clock (monitor/alerting/sla.py): out of every SLA figure.
 _BACKFILL = SlaState.BACKFILL
 
 

@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from alerts.base import AlertMessage, LookupFailed, SendResult
 from alerts.slack import EVENT_TYPE, SlackSink
-from monitor.db import session
-from monitor.models import Alert, Mention
-from monitor.outbox import PROBE_DELAY, Dispatcher, retry_delay
+from monitor.alerting.outbox import PROBE_DELAY, Dispatcher, retry_delay
+from monitor.store.db import session
+from monitor.store.models import Alert, Mention
 from tests.alerts.test_slack import NOW, alert_row
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack
 from tests.support.http_server import DROP, Reply

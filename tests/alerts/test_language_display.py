@@ -11,9 +11,9 @@ import pytest
 
 from alerts.console import ConsoleSink
 from alerts.slack import build_blocks
+from monitor.alerting.messages import mention_message
 from monitor.demo import summary
-from monitor.messages import mention_message
-from monitor.models import Alert, Mention
+from monitor.store.models import Alert, Mention
 from tests.slack.support import NOW
 
 ALERT = Alert(

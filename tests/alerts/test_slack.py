@@ -14,9 +14,9 @@ from sqlmodel import select
 from alerts.base import AlertMessage
 from alerts.escape import escape
 from alerts.slack import SlackSink
-from monitor.db import session
-from monitor.models import Alert, Mention
-from monitor.outbox import Dispatcher
+from monitor.alerting.outbox import Dispatcher
+from monitor.store.db import session
+from monitor.store.models import Alert, Mention
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import Reply
 

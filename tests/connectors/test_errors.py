@@ -10,7 +10,7 @@ import pytest
 from connectors import errors
 from connectors.errors import ConnectorError, MalformedResponse, NotFoundError
 from connectors.http import check_response
-from monitor.health import human_error
+from monitor.alerting.feed_health import human_error
 
 
 @pytest.mark.parametrize(("status", "reason"), [(404, "Not Found"), (410, "Gone")])
@@ -37,5 +37,6 @@ def test_other_refusals_are_not_taken_for_a_missing_page() -> None:
     [c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, ConnectorError)],
 )
 def test_every_error_class_is_cut_from_the_message_a_person_reads(cls: type) -> None:
-    # the pipeline stores "<Class>: <message>"; monitor/health.py shows the message alone
+    # the pipeline stores "<Class>: <message>"; monitor/alerting/feed_health.py shows the
+    # message alone
     assert human_error(f"{cls.__name__}: check the feed's url") == "check the feed's url"

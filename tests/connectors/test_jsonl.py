@@ -14,9 +14,9 @@ from connectors import FeedCursor
 from connectors.http import make_client
 from connectors.sources.jsonl import JSONLConnector, JSONLOptions
 from monitor.config import load_config
-from monitor.db import open_store
-from monitor.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline
 from monitor.reports.query import Window, build_report
+from monitor.store.db import open_store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

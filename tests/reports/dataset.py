@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from monitor.db import session
-from monitor.models import Mention
+from monitor.store.db import session
+from monitor.store.models import Mention
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
 SINCE = datetime(2026, 11, 2, tzinfo=UTC)  # three weeks: 11-02 (empty), 11-09, 11-16

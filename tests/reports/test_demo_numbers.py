@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.db import open_store
 from monitor.demo import run_demo
 from monitor.reports.command import render_report
-from monitor.slack_commands import report_text
+from monitor.slack.commands import report_text
+from monitor.store.db import open_store
 
 # A Friday afternoon: reddit's mention of 11:30 is past its 4 business hours, the three of
 # the last hour are not yet due (the clock stops at 17:00 and resumes on Monday).

@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from alerts.slack import SlackSink
+from monitor.alerting.outbox import Dispatcher
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Alert
-from monitor.outbox import Dispatcher
 from monitor.reports.digest import JOB_ID, DigestJob, digest_body, last_week, schedule_digest
+from monitor.store.db import session
+from monitor.store.models import Alert
 from tests.reports.dataset import answered, load, mention
 from tests.support.fake_slack import FakeSlack, fake_slack
 
@@ -158,9 +158,9 @@ def test_the_digest_says_how_many_answers_are_upper_bounds(engine: Engine) -> No
 
 
 def test_the_service_registers_the_digest_job(sqlite_engine: Engine) -> None:
-    from monitor.pipeline import Pipeline
+    from monitor.alerting.sinks import make_sink
+    from monitor.ingest.pipeline import Pipeline
     from monitor.scheduler import Service
-    from monitor.sinks import make_sink
 
     config = make_config()
     with httpx.Client() as client:

@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from monitor.db import open_store
 from monitor.reports.query import (
     Durations,
     GroupStats,
@@ -28,6 +27,7 @@ from monitor.reports.query import (
     percentile,
     ttfr_query,
 )
+from monitor.store.db import open_store
 from tests.reports.dataset import NOW, SINCE, UNTIL, WEEK2, H, answered, load, mention
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -95,7 +95,7 @@ def test_one_answered_of_five_reads_20_percent_not_100(engine: Engine) -> None:
 
 
 def test_backfilled_history_without_a_clock_is_never_past_sla(engine: Engine) -> None:
-    # a backfill stores a due time but no clock (sla_state "backfill", monitor/sla.py)
+    # a backfill stores a due time but no clock (sla_state "backfill", monitor/alerting/sla.py)
     history = [
         mention("reddit", WEEK2, sla_due_at=WEEK2 + timedelta(hours=4), sla_state="backfill")
         for _ in range(3)

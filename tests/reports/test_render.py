@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from monitor.db import open_store
 from monitor.reports.query import Window, build_report
 from monitor.reports.render_csv_json import COLUMNS, render_csv, render_json
 from monitor.reports.render_text import render_text
+from monitor.store.db import open_store
 from tests.reports.dataset import NOW, SINCE, UNTIL, load
 
 WINDOW = Window(SINCE, UNTIL, NOW, ZoneInfo("UTC"))

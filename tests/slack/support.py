@@ -21,12 +21,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.slack import SlackSink
+from monitor.alerting.outbox import Dispatcher
 from monitor.config import Config, parse_config
-from monitor.db import session
-from monitor.models import Action, Alert, Mention
-from monitor.outbox import Dispatcher
-from monitor.slack_app import SlackActions
-from monitor.slack_http import HttpListener
+from monitor.slack.app import SlackActions
+from monitor.slack.http import HttpListener
+from monitor.store.db import session
+from monitor.store.models import Action, Alert, Mention
 from tests.support.fake_slack import FakeSlack, Posted
 from tests.support.http_server import Reply, Request
 

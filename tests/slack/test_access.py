@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from monitor.config import ConfigError, parse_config
-from monitor.slack_access import NOT_ALLOWED, UNCHECKED, AccessList
+from monitor.slack.access import NOT_ALLOWED, UNCHECKED, AccessList
 from tests.slack.support import (
     NOW,
     App,
@@ -218,5 +218,5 @@ def test_the_slack_app_leaves_the_monitor_s_own_log_lines_on(
     assert status == 200
     assert (ours.level, ours.filters) == (level, filters)
     with caplog.at_level(logging.INFO):
-        logging.getLogger("monitor.pipeline").info("feed acme: 3 new")
+        logging.getLogger("monitor.ingest.pipeline").info("feed acme: 3 new")
     assert "feed acme: 3 new" in caplog.text

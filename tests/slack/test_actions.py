@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from monitor.actions import Click, apply_click, snooze_until
+from monitor.alerting.sla import Clocks
+from monitor.alerting.sweeper import Sweeper
 from monitor.business_hours import BusinessCalendar
-from monitor.db import session
-from monitor.models import Alert, Mention
-from monitor.sla import Clocks
-from monitor.slack_commands import headline, report_text
-from monitor.status import render_status
-from monitor.sweeper import Sweeper
+from monitor.reports.status import render_status
+from monitor.slack.actions import Click, apply_click, snooze_until
+from monitor.slack.commands import headline, report_text
+from monitor.store.db import session
+from monitor.store.models import Alert, Mention
 from tests.slack.support import NOW, actions, add_mention, make_config, mention_row
 
 

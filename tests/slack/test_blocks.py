@@ -6,8 +6,8 @@ from datetime import timedelta
 from typing import Any, cast
 
 from alerts.slack import build_blocks
-from monitor.messages import mention_message
-from monitor.models import Alert, Mention
+from monitor.alerting.messages import mention_message
+from monitor.store.models import Alert, Mention
 from tests.slack.support import NOW, action_ids, block_text
 
 ALERT = Alert(

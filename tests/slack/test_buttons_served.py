@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.alerting.sinks import clicks_served
 from monitor.config import Config
-from monitor.sinks import clicks_served
 from tests.slack.support import make_config
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import LocalServer, Reply, local_server

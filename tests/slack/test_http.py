@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from alerts.slack import ACTION_DISMISS, ACTION_HANDLED
-from monitor.slack_app import SlackApp
+from monitor.slack.app import SlackApp
 from tests.slack.support import (
     NOW,
     SECRET,

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy.engine import Engine
 
-from monitor.slack_http import MAX_BODY, ReplayGuard
+from monitor.slack.http import MAX_BODY, ReplayGuard
 from tests.slack.support import (
     App,
     actions,

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from monitor.config import Config
-from monitor.slack_access import NOT_ALLOWED
-from monitor.slack_app import SlackActions, SocketModeListener
+from monitor.slack.access import NOT_ALLOWED
+from monitor.slack.app import SlackActions, SocketModeListener
 
 # the local socket-mode server needs `websockets` (test extra; see the report to the lead)
 pytest.importorskip("websockets", reason="pip install websockets (a test dependency)")

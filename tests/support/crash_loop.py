@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from alerts.slack import call_deadline
-from monitor.db import normalise_url, open_store
-from monitor.lease import NETWORK_MARGIN, PROOF_WINDOW
-from monitor.messages import THREAD_KINDS
-from monitor.models import Alert, Mention
+from monitor.alerting.messages import THREAD_KINDS
+from monitor.leadership.lease import NETWORK_MARGIN, PROOF_WINDOW
+from monitor.store.db import normalise_url, open_store
+from monitor.store.models import Alert, Mention
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack
 from tests.support.http_server import DROP, Reply, Request
 
@@ -194,7 +194,7 @@ def run_crash_loop(
                 )
 
         # On PostgreSQL each start holds the lease and waits out its grace before it polls
-        # or sends (monitor/lease.py): the kill window opens when it may act.
+        # or sends (monitor/leadership/lease.py): the kill window opens when it may act.
         grace = lease_grace(SLACK_TIMEOUT) if store_url.startswith("postgresql") else 0.0
         expected: list[str] = []
         for cycle in range(kills):
@@ -232,7 +232,7 @@ def run_crash_loop(
 
 
 def lease_grace(slack_timeout: float) -> float:
-    """How long a new PostgreSQL lease holder waits before acting (monitor/lease.py)."""
+    """How long a new PostgreSQL lease holder waits before acting (monitor/leadership/lease.py)."""
     return PROOF_WINDOW + call_deadline(slack_timeout) + NETWORK_MARGIN
 
 

@@ -1,0 +1,263 @@
+"""The health of every feed and of the outbox, for `monitor status` and the demo.
+
+Read through `db.reader`: on SQLite a status read takes no write lock, so `monitor status`
+(or `/monitor status` in Slack) during a backfill neither waits for a poll nor holds one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from connectors.durations import format_duration
+from connectors.redact import redact_urls
+from monitor.alerting.feed_health import human_error, quiet_deadline
+from monitor.config import Config
+from monitor.leadership.heartbeat import is_stale, last_beat
+from monitor.states import AlertState, MentionStatus
+from monitor.store.db import reader
+from monitor.store.db import session as open_session
+from monitor.store.models import Alert, FeedState, Mention, SchedulerBeat, utcnow
+
+
+@dataclass
+class FeedStatus:
+    name: str
+    type: str
+    enabled: bool
+    kind: str  # ok | failing | quiet | warning | never polled | disabled
+    health: str  # the kind with its detail: "failing x3", "quiet 4d 2h"
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    items_seen: int
+    next_poll_at: datetime | None
+
+    @property
+    def needs_attention(self) -> bool:
+        """Failing, quiet past its `expect_activity_within`, its last good poll warned (a
+        malformed document), or not polled yet."""
+        return self.kind in _ATTENTION_ORDER
+
+
+# Listed first where there is no room for every feed: the worst first.
+_ATTENTION_ORDER = {"failing": 0, "quiet": 1, "warning": 2, "never polled": 3}
+
+
+@dataclass
+class OutboxStatus:
+    pending: int
+    failed: int
+    sent: int
+    problems: list[tuple[str, str, int]]  # (channel, last error, count)
+
+
+def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -> list[FeedStatus]:
+    """Every configured feed, in config order; `now` decides which feeds are quiet."""
+    now = now or utcnow()
+    with open_session(reader(engine)) as session:
+        states = {s.feed: s for s in session.exec(select(FeedState))}
+    rows = []
+    for feed in config.feeds:
+        state = states.get(feed.name)
+        quiet_since = quiet_deadline(state, feed) if state else None
+        if not feed.enabled:
+            kind = health = "disabled"
+        elif state is None or state.last_poll_at is None:
+            kind = health = "never polled"
+        elif state.consecutive_failures:
+            kind, health = "failing", f"failing x{state.consecutive_failures}"
+        elif quiet_since and now > quiet_since and state.last_item_at:
+            # it answers, but nothing new for longer than the operator expects
+            silent = format_duration((now - state.last_item_at).total_seconds())
+            kind, health = "quiet", f"quiet {silent}"
+        elif _warned(state):
+            kind = health = "warning"
+        else:
+            kind = health = "ok"
+        next_poll = None
+        if state and state.next_poll_after:
+            next_poll = state.next_poll_after
+        elif state and state.last_poll_at:
+            next_poll = state.last_poll_at + timedelta(seconds=feed.effective_interval)
+        rows.append(
+            FeedStatus(
+                name=feed.name,
+                type=feed.type,
+                enabled=feed.enabled,
+                kind=kind,
+                health=health,
+                last_success_at=state.last_success_at if state else None,
+                last_error=human_error(state.last_error)
+                if state and state.consecutive_failures
+                else (state.last_warning if state and kind == "warning" else None),
+                consecutive_failures=state.consecutive_failures if state else 0,
+                items_seen=state.items_seen if state else 0,
+                next_poll_at=next_poll,
+            )
+        )
+    return rows
+
+
+def _warned(state: FeedState) -> bool:
+    """The last good poll warned (feed_state.py `record_warnings`); a later one clears it."""
+    return (
+        state.last_warning_at is not None
+        and state.last_success_at is not None
+        and state.last_warning_at >= state.last_success_at
+    )
+
+
+def summary_line(rows: list[FeedStatus]) -> str:
+    """ "feeds: 1000 (994 ok, 3 failing, 2 quiet, 1 never polled)": the count of each health."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.kind] = counts.get(row.kind, 0) + 1
+    order = ("ok", "failing", "quiet", "warning", "never polled", "disabled")
+    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    return f"feeds: {len(rows)} ({', '.join(parts)})" if parts else "feeds: none configured"
+
+
+def attention_first(rows: list[FeedStatus]) -> list[FeedStatus]:
+    """The feeds that need a look, failing first (most failures first), then quiet, then
+    never polled; config order within each."""
+    needy = [r for r in rows if r.needs_attention]
+    return sorted(needy, key=lambda r: (_ATTENTION_ORDER[r.kind], -r.consecutive_failures))
+
+
+def outbox_status(engine: Engine) -> OutboxStatus:
+    with open_session(reader(engine)) as session:
+        counts = dict(
+            session.exec(select(Alert.state, func.count()).group_by(col(Alert.state))).all()
+        )
+        problems = session.exec(
+            select(Alert.channel, Alert.last_error, func.count())
+            .where(col(Alert.state) != AlertState.SENT, col(Alert.last_error).is_not(None))
+            .group_by(col(Alert.channel), col(Alert.last_error))
+        ).all()
+    return OutboxStatus(
+        pending=counts.get(AlertState.PENDING, 0),
+        failed=counts.get(AlertState.FAILED, 0),
+        sent=counts.get(AlertState.SENT, 0),
+        problems=[(c, e or "", n) for c, e, n in problems],
+    )
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "-"
+    delta = (now - when).total_seconds()
+    return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
+
+
+def scheduler_line(beat: SchedulerBeat | None, now: datetime) -> str:
+    """Is `monitor run` alive? Its minute sweep writes a row (monitor/leadership/heartbeat.py)."""
+    if beat is None:
+        return "scheduler: not running (`monitor run` never ran against this database)"
+    where = f"{beat.host} pid {beat.pid}" if beat.host else f"pid {beat.pid}"
+    if is_stale(beat, now):
+        return (
+            f"scheduler: NOT RUNNING since {beat.beat_at:%Y-%m-%d %H:%M} UTC "
+            f"(last heartbeat {_ago(beat.beat_at, now)}, {where})"
+        )
+    return f"scheduler: running, last heartbeat {_ago(beat.beat_at, now)} ({where})"
+
+
+# `monitor status --problems` exit codes, for cron and monitoring scripts (docs/operations.md)
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
+def render_status(
+    config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
+) -> str:
+    """`monitor status`: a table of the feeds (only those needing a look with
+    `problems_only`, worst first), then the count of each health, the outbox and claims."""
+    return status_report(config, engine, now, problems_only=problems_only)[0]
+
+
+def status_report(
+    config: Config, engine: Engine, now: datetime, *, problems_only: bool = False
+) -> tuple[str, int]:
+    """The text of `monitor status` and its exit code with `--problems`: EXIT_PROBLEMS when
+    a feed needs a look, the scheduler is not running, or alerts cannot be delivered."""
+    rows = feed_statuses(config, engine, now)
+    listed = attention_first(rows) if problems_only else rows
+    header = ("FEED", "TYPE", "HEALTH", "LAST SUCCESS", "ITEMS", "NEXT POLL", "LAST ERROR")
+    table = [header]
+    for row in listed:
+        table.append(
+            (
+                row.name,
+                row.type,
+                row.health,
+                _ago(row.last_success_at, now),
+                str(row.items_seen),
+                _ago(row.next_poll_at, now) if row.enabled else "-",
+                redact_urls(row.last_error or "")[:80],  # rows stored before redaction
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
+    ]
+    if problems_only and not listed:
+        lines = ["no feed needs attention"]
+    outbox = outbox_status(engine)
+    beat = last_beat(engine)
+    lines.append("")
+    # at the end, where a terminal leaves the eye after 1,000 rows
+    lines.append(scheduler_line(beat, now))
+    lines.append(summary_line(rows))
+    lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
+    for channel, error, count in outbox.problems:
+        lines.append(f"  {count} alert(s) to {channel} not delivered: {redact_urls(error)}")
+    lines.extend(claim_lines(engine, now))
+    trouble = bool(listed if problems_only else attention_first(rows))
+    trouble = trouble or is_stale(beat, now) or outbox.failed > 0
+    return "\n".join(lines), EXIT_PROBLEMS if trouble else EXIT_OK
+
+
+@dataclass
+class Claim:
+    mention_id: int
+    platform: str
+    feed: str
+    claimed_by: str
+    claimed_at: datetime | None
+    snoozed_until: datetime | None
+
+
+def open_claims(engine: Engine, limit: int = 20) -> tuple[int, list[Claim]]:
+    """Open mentions someone claimed from Slack (monitor/slack/actions.py): total and the oldest."""
+    claimed = (Mention.status == MentionStatus.OPEN, col(Mention.claimed_by).is_not(None))
+    with open_session(reader(engine)) as session:
+        total = session.exec(select(func.count()).select_from(Mention).where(*claimed)).one()
+        rows = session.exec(
+            select(Mention).where(*claimed).order_by(col(Mention.claimed_at)).limit(limit)
+        ).all()
+    claims = [
+        Claim(m.id or 0, m.platform, m.feed, m.claimed_by or "", m.claimed_at, m.snoozed_until)
+        for m in rows
+    ]
+    return total, claims
+
+
+def claim_lines(engine: Engine, now: datetime) -> list[str]:
+    total, claims = open_claims(engine)
+    if not total:
+        return []
+    lines = ["", f"claimed, still open: {total}"]
+    for claim in claims:
+        line = (
+            f"  #{claim.mention_id} {claim.platform} ({claim.feed}) claimed by @{claim.claimed_by}"
+        )
+        line += f" {_ago(claim.claimed_at, now)}"
+        if claim.snoozed_until and claim.snoozed_until > now:
+            line += f", snoozed until {claim.snoozed_until:%Y-%m-%d %H:%M} UTC"
+        lines.append(line)
+    if total > len(claims):
+        lines.append(f"  ... and {total - len(claims)} more")
+    return lines

@@ -1,0 +1,1 @@
+"""Sentiment: which language a text is in, and how its author feels."""

@@ -1,0 +1,1 @@
+"""The Slack app: slash commands, the alert buttons, and the signed HTTP endpoint."""

@@ -1,0 +1,1 @@
+"""The store: the database, its tables and migrations, and the rows a poll writes fast."""
