@@ -288,11 +288,24 @@ class Dispatcher:
             result, reconciled = self._send(claimed)
             with open_session(self.engine) as session:
                 self._record(session, claimed, result, report, reconciled)
-                claimed = None
+                done, claimed = claimed, None
                 if result.ok or result.permanent:  # otherwise it waits, and holds the rest
-                    claimed = self._claim_next(session, waiting, held_from, abort)
+                    try:
+                        claimed = self._claim_next(session, waiting, held_from, abort)
+                    except Exception:
+                        # the outcome stands without the claim: left pending, a posted alert
+                        # would be looked up every round and its thread wait for it
+                        session.rollback()
+                        self._record_alone(done, result, reconciled)
+                        raise
                 session.commit()
         return report
+
+    def _record_alone(self, claimed: _Claimed, result: SendResult, reconciled: bool) -> None:
+        """Commit one alert's outcome in its own transaction (the next claim failed)."""
+        with open_session(self.engine) as session:
+            self._record(session, claimed, result, DispatchReport(), reconciled)
+            session.commit()
 
     def _claim_next(
         self,
