@@ -267,6 +267,37 @@ def test_a_full_walk_proves_the_first_reply_exact_and_a_partial_one_never_undoes
     stamp = int((NOW - timedelta(minutes=60)).timestamp())
     notes = sorted(a.key for a in all_rows(engine, Alert) if a.kind == "answered_update")
     assert notes == [
-        f"answered_update:{stored.id}:{stamp}",
+        f"answered_update:{stored.id}:{stamp}:exact",
         f"answered_update:{stored.id}:{stamp}:upper",
     ]
+
+
+def test_an_answer_stored_before_0007_proven_exact_after_a_bound_gets_its_note(
+    engine: Engine,
+) -> None:
+    """A mention answered before migration 0007 (exactness unknown) had its note under the
+    plain key. A partial walk then marks it an upper bound (a "<=" note); the full walk that
+    proves it exact must still reach Slack, or the thread keeps saying "<=" for good."""
+    run(engine, PollResult(mentions=[mention("1", "Terrible, broken again", minutes_ago=120)]))
+    old = reply("r1", "1", minutes_ago=60)
+    run(engine, PollResult(brand_replies=[old]))
+    with session(engine) as s:  # as 0007 left it: exactness unknown, the plain note sent
+        [stored] = s.exec(select(Mention)).all()
+        stored.ttfr_exact = None
+        s.add(stored)
+        for row in s.exec(select(BrandReplyRow)).all():
+            row.earlier_unseen = None
+            s.add(row)
+        s.commit()
+    stamp = int((NOW - timedelta(minutes=60)).timestamp())
+    plain = f"answered_update:{stored.id}:{stamp}"
+    assert plain in [a.key for a in all_rows(engine, Alert)]
+
+    partial = reply("r1", "1", minutes_ago=60)
+    partial.earlier_unseen = True
+    run(engine, PollResult(brand_replies=[partial]))
+    run(engine, PollResult(brand_replies=[reply("r1", "1", minutes_ago=60)]))
+    [stored] = all_rows(engine, Mention)
+    assert stored.ttfr_exact is True
+    notes = sorted(a.key for a in all_rows(engine, Alert) if a.kind == "answered_update")
+    assert notes == [plain, f"{plain}:exact", f"{plain}:upper"]

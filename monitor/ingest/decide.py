@@ -211,7 +211,7 @@ def decide(
         state = MentionStatus(status.get((v["platform"], v["external_id"]), MentionStatus.OPEN))
         rows.append(NewRow(v, state, _alert(rules, v, state, oldest)))
     updates = tuple(
-        _answered_update(a)
+        _answered_update(a, stored.targets.get((a.platform, a.external_id)))
         for a in answers
         if a.id is not None and (page.updates_since is None or a.created_at >= page.updates_since)
     )
@@ -419,14 +419,22 @@ def _alert(
     return AlertKind.MENTION
 
 
-def _answered_update(answer: Answer) -> FollowUp:
+def _answered_update(answer: Answer, before: Answer | None) -> FollowUp:
     """A mention that was alerted gets its Slack message updated once it is answered.
 
     The key carries the reply time, so a late-found earlier reply updates it again."""
     assert answer.id is not None and answer.first_response_at is not None
     key = f"answered_update:{answer.id}:{int(answer.first_response_at.timestamp())}"
     if answer.ttfr_exact is False:
-        # an upper bound gets its own message: once a full walk proves the same reply the
-        # first, the plain key updates the note again without the "<="
+        # an upper bound gets its own message, and so does its proof: once a full walk proves
+        # the same reply the first, ":exact" updates the note again without the "<=". (Not
+        # the plain key: a mention answered before migration 0007 already used it.)
         key += ":upper"
+    elif (
+        before is not None
+        and before.ttfr_exact is False
+        and answer.ttfr_exact is True
+        and before.first_response_at == answer.first_response_at
+    ):
+        key += ":exact"
     return FollowUp(answer.id, AlertKind.ANSWERED_UPDATE, key, routed=False)
