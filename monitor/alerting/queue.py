@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
@@ -42,6 +42,10 @@ class QueuedAlert:
     kind: str
     channel: str
     route: str | None
+
+    @classmethod
+    def of(cls, alert: NewAlert | Alert) -> QueuedAlert:
+        return cls(alert.key, alert.mention_id, alert.kind, alert.channel, alert.route)
 
 
 class Routed(Protocol):
@@ -120,7 +124,7 @@ def queue_alert(session: Session, alert: NewAlert, now: datetime) -> Alert | Non
     has its id; committed with the caller's transaction."""
     if is_queued(session, alert.key):
         return None
-    row = Alert(**asdict(alert), next_attempt_at=now, created_at=now)
+    row = Alert(**_values(alert, now))
     session.add(row)
     session.flush()
     return row
@@ -134,21 +138,22 @@ def queue_new(session: Session, alerts: Sequence[NewAlert], now: datetime) -> li
     the mention ids in the keys are new)."""
     if not alerts:
         return []
-    # the fields spelled out: asdict() copies each value recursively, per alert of a backfill
-    rows = [
-        {
-            "key": a.key,
-            "kind": a.kind,
-            "channel": a.channel,
-            "route": a.route,
-            "feed": a.feed,
-            "mention_id": a.mention_id,
-            "body": a.body,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for a in alerts
-    ]
     # the ids are not needed: the dispatcher reads the rows (monitor/store/bulk.py)
-    insert_returning(session, _ALERT, rows, ("id",))
-    return [QueuedAlert(a.key, a.mention_id, a.kind, a.channel, a.route) for a in alerts]
+    insert_returning(session, _ALERT, [_values(a, now) for a in alerts], ("id",))
+    return [QueuedAlert.of(a) for a in alerts]
+
+
+def _values(alert: NewAlert, now: datetime) -> dict[str, Any]:
+    """The outbox row of `alert`, due now. The fields spelled out: asdict() copies each value
+    recursively, per alert of a backfill."""
+    return {
+        "key": alert.key,
+        "kind": alert.kind,
+        "channel": alert.channel,
+        "route": alert.route,
+        "feed": alert.feed,
+        "mention_id": alert.mention_id,
+        "body": alert.body,
+        "next_attempt_at": now,
+        "created_at": now,
+    }

@@ -24,29 +24,6 @@ _REPLY = table_of(BrandReplyRow)
 _EDITED = (
     update(_MENTION).where(_MENTION.c.id == bindparam("mention_id")).values(edited_after_reply=True)
 )
-_ANSWERED = (
-    update(_MENTION)
-    .where(_MENTION.c.id == bindparam("mention_id"))
-    .values(
-        status=bindparam("a_status"),
-        first_response_at=bindparam("a_first_response_at", type_=UTCDateTime()),
-        first_response_seen_at=bindparam("a_first_response_seen_at", type_=UTCDateTime()),
-        first_response_by=bindparam("a_first_response_by"),
-        first_response_url=bindparam("a_first_response_url"),
-        ttfr_exact=bindparam("a_ttfr_exact", type_=Boolean()),
-        ttfr_seconds=bindparam("a_ttfr_seconds"),
-        ttfr_business_seconds=bindparam("a_ttfr_business_seconds"),
-        sla_met=bindparam("a_sla_met", type_=Boolean()),
-    )
-)
-_REPLY_CHANGED = (
-    update(_REPLY)
-    .where(_REPLY.c.id == bindparam("reply_id"))
-    .values(
-        created_at=bindparam("r_created_at", type_=UTCDateTime()),
-        earlier_unseen=bindparam("r_earlier_unseen", type_=Boolean()),
-    )
-)
 _ANSWER_FIELDS = (
     "status",
     "first_response_at",
@@ -57,6 +34,21 @@ _ANSWER_FIELDS = (
     "ttfr_seconds",
     "ttfr_business_seconds",
     "sla_met",
+)
+# A first response set or moved: the same fields of `Answer`, bound as a_<field> (each with
+# its column's type, so datetimes go through UTCDateTime)
+_ANSWERED = (
+    update(_MENTION)
+    .where(_MENTION.c.id == bindparam("mention_id"))
+    .values({f: bindparam(f"a_{f}", type_=_MENTION.c[f].type) for f in _ANSWER_FIELDS})
+)
+_REPLY_CHANGED = (
+    update(_REPLY)
+    .where(_REPLY.c.id == bindparam("reply_id"))
+    .values(
+        created_at=bindparam("r_created_at", type_=UTCDateTime()),
+        earlier_unseen=bindparam("r_earlier_unseen", type_=Boolean()),
+    )
 )
 
 
@@ -156,4 +148,4 @@ def _follow_up(session: Session, follow_up: FollowUp, now: datetime) -> QueuedAl
     row = queue_alert(session, alert, now)
     if row is None:
         return None
-    return QueuedAlert(row.key, row.mention_id, row.kind, row.channel, row.route)
+    return QueuedAlert.of(row)
