@@ -263,3 +263,34 @@ class SchedulerBeat(SQLModel, table=True):
     beat_at: datetime = Field(sa_column=_utc_column(nullable=False))
     host: str = Field(default="", max_length=255)
     pid: int = 0
+
+
+class WorkerRow(SQLModel, table=True):
+    """One row per `monitor worker` process: what `monitor status` shows of it.
+
+    Written by the worker's own presence thread every second (monitor/cluster/presence.py);
+    the job queue's own tables (procrastinate_*) say which jobs it holds."""
+
+    __tablename__ = "monitor_worker"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(default="", max_length=255)
+    pid: int = 0
+    concurrency: int = 0
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    beat_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    queue_worker_id: int | None = Field(default=None, description="procrastinate's worker id")
+    jobs_done: int = 0
+    failures: int = 0
+    last_failure: str | None = Field(default=None, max_length=500)
+
+
+class ChannelPace(SQLModel, table=True):
+    """When a Slack channel was last posted to, by whichever worker: the pace holds across
+    them (one message a second per channel)."""
+
+    __tablename__ = "channel_pace"
+
+    channel: str = Field(primary_key=True, max_length=200)
+    last_post_at: datetime = Field(sa_column=_utc_column(nullable=False))
