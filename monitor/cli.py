@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from datetime import datetime
@@ -34,6 +35,8 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose and ours else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
+    # procrastinate logs every job's start and end, and every periodic deferral, at INFO
+    logging.getLogger("procrastinate").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _load(path: str) -> Config:
@@ -132,22 +135,30 @@ def check_config(ctx: click.Context, file: str | None) -> None:
 @cli.command()
 @click.pass_context
 def run(ctx: click.Context) -> None:
-    """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM."""
-    from alerts.slack import call_deadline
-    from connectors.http import make_client
-    from monitor.alerting.outbox import Dispatcher
-    from monitor.alerting.routing import Router
-    from monitor.alerting.sinks import clicks_served, make_sink
-    from monitor.ingest.pipeline import Pipeline
-    from monitor.leadership.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
-    from monitor.leadership.leader_sink import LeaderOnlySink
-    from monitor.leadership.lease import SchedulerLease
-    from monitor.scheduler import Service, lead
-    from monitor.store.db import check_store, open_store
+    """Poll every feed on its interval and deliver alerts until Ctrl-C or SIGTERM.
+
+    On PostgreSQL this is one worker (`monitor worker`) that also serves Slack clicks."""
+    from monitor.store.db import check_store
 
     config = _config(ctx)
     url = config.storage.resolved_url()
     check_store(url)  # a store that cannot be used is named before its lock file is
+    if make_url_dialect(url) == "postgresql":
+        sys.exit(_run_worker(config, config.workers.concurrency, serve_clicks=True))
+    _run_single(config, url)
+
+
+def _run_single(config: Config, url: str) -> None:
+    """SQLite: one process, APScheduler, the file locked against a second `run`."""
+    from connectors.http import make_client
+    from monitor.alerting.outbox import Dispatcher
+    from monitor.alerting.routing import Router
+    from monitor.alerting.sinks import make_sink
+    from monitor.ingest.pipeline import Pipeline
+    from monitor.leadership.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
+    from monitor.scheduler import Service
+    from monitor.store.db import open_store
+
     database = sqlite_file(url)
     try:
         # held until the process ends: a second `run` on the same SQLite file is refused
@@ -165,6 +176,31 @@ def run(ctx: click.Context) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     sink = make_sink(config)
+    _announce_sink(config, sink)
+    slack_app = _start_slack_app(config, engine, sink)
+    # a stop ends the platform requests in flight: a peer that drips never holds a SIGTERM
+    with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
+        pipeline = Pipeline(config, engine, client)
+        pipeline.warm_up()
+        dispatcher = Dispatcher(
+            engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
+        )
+        service = Service(config, pipeline, dispatcher)
+        service.start()
+        try:
+            stop.wait()
+        finally:
+            service.stop()
+    if slack_app is not None:
+        slack_app.stop()
+    engine.dispose()
+    if instance is not None:
+        instance.release()
+
+
+def _announce_sink(config: Config, sink: Any) -> None:
+    from monitor.alerting.sinks import clicks_served
+
     if sink.name == "console":
         logging.getLogger("monitor").warning(
             "%s is not set: alerts are printed here instead of Slack", config.slack.token_env
@@ -179,27 +215,70 @@ def run(ctx: click.Context) -> None:
             config.slack.app_token_env,
             config.slack.signing_secret_env,
         )
-    slack_app = _start_slack_app(config, engine, sink)
-    # a stop ends the platform requests in flight: a peer that drips never holds a SIGTERM
-    with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
-        pipeline = Pipeline(config, engine, client)
-        pipeline.warm_up()
-        # every instance serves Slack clicks; only the lease holder polls and delivers, and
-        # only while it can prove it holds the lease (monitor/leadership/lease.py)
-        lease = SchedulerLease(engine, in_flight=call_deadline(config.slack.timeout))
-        dispatcher = Dispatcher(
-            engine,
-            LeaderOnlySink(sink, lease.holds),
-            pace=1.0 if sink.name == "slack" else 0.0,
-            router=Router(config),
+
+
+def _run_worker(config: Config, concurrency: int, *, serve_clicks: bool) -> int:
+    """One worker on the job queue (PostgreSQL); its exit status."""
+    from monitor.alerting.sinks import make_sink
+    from monitor.store.db import open_store
+
+    try:
+        from monitor.cluster.worker import run_worker
+    except ImportError as exc:
+        raise ConfigError(
+            [
+                "storage.url: PostgreSQL runs the monitor as workers on a job queue, which "
+                "needs procrastinate: pip install 'social-response-monitor[distributed]' "
+                f"({exc})"
+            ]
+        ) from None
+    # every connection of this process shows in pg_stat_activity as this worker (libpq reads
+    # PGAPPNAME where a connection names itself not: the presence connection does)
+    os.environ.setdefault("PGAPPNAME", f"monitor worker {socket.gethostname()[:32]}:{os.getpid()}")
+    engine = open_store(config.storage.resolved_url())
+    sink = make_sink(config)
+    _announce_sink(config, sink)
+    slack_app = _start_slack_app(config, engine, sink) if serve_clicks else None
+    try:
+        return run_worker(config, engine, sink, concurrency=concurrency)
+    finally:
+        if slack_app is not None:
+            slack_app.stop()
+        engine.dispose()
+
+
+@cli.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Jobs at once in this process (default: [workers] concurrency).",
+)
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None) -> None:
+    """Take polls, re-checks and deliveries from the shared job queue (PostgreSQL).
+
+    Run as many as wanted, on any hosts: one process a core. Slack clicks are served by
+    `monitor slack-listen` (or `monitor run`)."""
+    from monitor.store.db import check_store
+
+    config = _config(ctx)
+    url = config.storage.resolved_url()
+    if make_url_dialect(url) != "postgresql":
+        click.echo(
+            "storage.url: workers share their jobs through PostgreSQL; on SQLite run "
+            "`monitor run` (one process)",
+            err=True,
         )
-        lease.on_lost(dispatcher.stopping.set)
-        lead(lease, lambda: Service(config, pipeline, dispatcher, leading=lease.holds), stop)
-    if slack_app is not None:
-        slack_app.stop()
-    engine.dispose()
-    if instance is not None:
-        instance.release()
+        sys.exit(2)
+    check_store(url)
+    sys.exit(_run_worker(config, concurrency or config.workers.concurrency, serve_clicks=False))
+
+
+def make_url_dialect(url: str) -> str:
+    """ "postgresql" or "sqlite", from a store URL (no driver loaded)."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    return "postgresql" if scheme in ("postgres", "postgresql") else scheme
 
 
 def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:

@@ -589,6 +589,31 @@ class SchedulerConfig(_Section):
     )
 
 
+class WorkersConfig(_Section):
+    """Worker mode on PostgreSQL (`monitor worker`, docs/workers.md): jobs shared by processes."""
+
+    concurrency: int = Field(
+        default=8, ge=1, le=64, description="jobs at once in one worker process (polls mostly wait)"
+    )
+    listen_notify: bool = Field(
+        default=True,
+        description="hear of new jobs at once; false behind PgBouncer in transaction mode",
+    )
+    fetch_every: Annotated[Duration, _bounded(0.1, MINUTE)] = Field(
+        default=2.0, description="how often an idle worker looks for jobs besides notifications"
+    )
+    stalled_after: Annotated[Duration, _bounded(10, HOUR)] = Field(
+        default=30.0,
+        description=(
+            "a worker silent this long has its jobs taken over; it stops acting well before "
+            "(must exceed 5 s + the longest Slack call + 3 s)"
+        ),
+    )
+    stop_timeout: Annotated[Duration, _bounded(1, HOUR)] = Field(
+        default=30.0, description="on SIGTERM, jobs in flight get this long to finish"
+    )
+
+
 class IdentityConfig(_Section):
     platform: str = Field(description="the platform name, as in the sources table")
     handle: str | None = Field(default=None, description="username / login / handle")
@@ -736,6 +761,9 @@ class Config(_Section):
     )
     heartbeat: HeartbeatConfig = Field(
         default_factory=HeartbeatConfig, description="liveness for a process supervisor"
+    )
+    workers: WorkersConfig = Field(
+        default_factory=WorkersConfig, description="worker mode on PostgreSQL"
     )
     feeds: list[FeedConfig] = Field(
         default_factory=list, exclude=True, description="the sources watched"

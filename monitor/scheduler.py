@@ -1,4 +1,5 @@
-"""The running service: one APScheduler job per feed plus the dispatcher, stopped on a signal."""
+"""The single process on SQLite: one APScheduler job per feed plus the dispatcher, stopped on a
+signal. (On PostgreSQL the same work runs as jobs shared by workers: monitor/cluster/.)"""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from monitor.alerting.sweeper import Sweeper
 from monitor.config import Config
 from monitor.ingest.pipeline import Pipeline, PollReport
 from monitor.leadership.heartbeat import Heartbeat
-from monitor.leadership.leader_sink import LeaseLost
-from monitor.leadership.lease import SchedulerLease
 from monitor.reports.digest import schedule_digest
 from monitor.store.models import utcnow
 
@@ -37,11 +36,8 @@ class Service:
         dispatcher: Dispatcher,
         *,
         clock: Callable[[], datetime] = utcnow,
-        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config
-        # asked before every poll, re-check and sweep: True only while the lease is proved
-        self.leading = leading
         self.pipeline = pipeline
         self.dispatcher = dispatcher
         self.clock = clock
@@ -66,9 +62,6 @@ class Service:
 
     def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
         """One scheduled poll; skipped while the feed is backing off after failures."""
-        if not self.leading():
-            log.debug("feed %s: not polled, the scheduler lease is not proved", name)
-            return None
         now = now or self.clock()
         try:
             report = self.pipeline.poll_due(name, now=now)
@@ -91,8 +84,6 @@ class Service:
         return report
 
     def sweep(self, now: datetime | None = None) -> None:
-        if not self.leading():
-            return
         try:
             report = self.sweeper.run_once(now or self.clock())
         except Exception:
@@ -103,8 +94,6 @@ class Service:
             self.wake_dispatcher()
 
     def recheck_feed(self, name: str, now: datetime | None = None) -> None:
-        if not self.leading():
-            return
         try:
             report = self.pipeline.recheck(name, now=now or self.clock())
         except Exception:
@@ -116,8 +105,6 @@ class Service:
     def dispatch(self) -> None:
         try:
             self.dispatcher.run_once()
-        except LeaseLost:
-            log.debug("dispatcher: round ended, the scheduler lease is not proved")
         except Exception:
             log.exception("dispatcher: internal error")
 
@@ -226,21 +213,3 @@ class Service:
             self._dispatch_thread.join()
             self._dispatch_thread = None
         self.heartbeat.stop()
-
-
-def lead(lease: SchedulerLease, make_service: Callable[[], Service], stop: threading.Event) -> None:
-    """Run a service while this instance holds the lease; stand by again when it is lost.
-
-    Standing by (rather than exiting) keeps the process serving Slack clicks, and it takes
-    the lease back if the other instances are gone too."""
-    while lease.wait(stop):
-        service = make_service()
-        service.start()
-        try:
-            # the guard and `leading` stop acting the moment a proof is missing; this only
-            # tears the jobs down, so a short tick is plenty
-            while not stop.wait(0.2) and not lease.lost.is_set():
-                pass
-        finally:
-            service.stop()
-            lease.release()

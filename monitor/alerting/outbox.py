@@ -21,6 +21,7 @@ from alerts.base import AlertMessage, LookupFailed, SendResult, Sink
 from monitor.alerting.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.alerting.roots import root_alert
 from monitor.alerting.routing import Router, quiet_until
+from monitor.alerting.shared_pace import SharedPace
 from monitor.alerting.storms import fold_storms
 from monitor.states import AlertKind, AlertState
 from monitor.store.db import reader
@@ -127,10 +128,13 @@ class ChannelPacer:
         interval: float,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        shared: SharedPace | None = None,
     ) -> None:
         self.interval = interval
         self.sleep = sleep
         self.monotonic = monotonic
+        # workers: the last post to a channel may have been another worker's
+        self.shared = shared
         self._last: dict[str, float] = {}
         self._busy: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -163,11 +167,17 @@ class ChannelPacer:
         with self._lock:
             busy = self._busy.setdefault(channel, threading.Lock())
         with busy:
+            if self.shared is not None and self.interval > 0:
+                since = self.shared.seconds_since(channel)
+                if since is not None and 0 <= since < self.interval:
+                    self.sleep(self.interval - since)
             self.wait(channel)
             try:
                 yield
             finally:
                 self.done(channel)
+                if self.shared is not None and self.interval > 0:
+                    self.shared.record(channel)
 
 
 def retry_delay(attempts: int, result: SendResult) -> float:
@@ -196,6 +206,7 @@ class Dispatcher:
         monotonic: Callable[[], float] = time.monotonic,
         router: Router | None = None,
         lanes: int = MAX_LANES,
+        shared_pace: SharedPace | None = None,
     ) -> None:
         self.engine = engine
         self._reader = reader(engine)
@@ -203,7 +214,7 @@ class Dispatcher:
         self.sink = sink
         self.clock = clock
         self.batch = batch
-        self.pacer = ChannelPacer(pace, sleep, monotonic)
+        self.pacer = ChannelPacer(pace, sleep, monotonic, shared_pace)
         self.router = router
         self._warned: set[str] = set()
         self._lock = threading.Lock()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -20,7 +20,7 @@ from monitor.leadership.heartbeat import is_stale, last_beat
 from monitor.states import AlertState, MentionStatus
 from monitor.store.db import reader
 from monitor.store.db import session as open_session
-from monitor.store.models import Alert, FeedState, Mention, SchedulerBeat, utcnow
+from monitor.store.models import Alert, FeedState, Mention, SchedulerBeat, WorkerRow, utcnow
 
 
 @dataclass
@@ -78,11 +78,11 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
             kind = health = "warning"
         else:
             kind = health = "ok"
-        next_poll = None
-        if state and state.next_poll_after:
-            next_poll = state.next_poll_after
-        elif state and state.last_poll_at:
-            next_poll = state.last_poll_at + timedelta(seconds=feed.effective_interval)
+        # an interval after the last poll, not before a backoff or rate-limit wait ends
+        dues = [state.next_poll_after] if state and state.next_poll_after else []
+        if state and state.last_poll_at:
+            dues.append(state.last_poll_at + timedelta(seconds=feed.effective_interval))
+        next_poll = max(dues) if dues else None
         rows.append(
             FeedStatus(
                 name=feed.name,
@@ -166,6 +166,100 @@ def scheduler_line(beat: SchedulerBeat | None, now: datetime) -> str:
     return f"scheduler: running, last heartbeat {_ago(beat.beat_at, now)} ({where})"
 
 
+# a worker proves itself every second (monitor/leadership/presence.py): silent this long, it
+# is shown as such (its jobs are taken over after `[workers] stalled_after`)
+WORKER_SILENT_AFTER = 15.0
+STOPPED_SHOWN_FOR = timedelta(hours=1)
+# a poll runs within seconds of its time when workers keep up; a minute late, they do not
+OVERDUE_AFTER = 60.0
+
+
+@dataclass
+class WorkerStatus:
+    host: str
+    pid: int
+    started_at: datetime
+    beat_at: datetime
+    stopped_at: datetime | None
+    jobs_done: int
+    failures: int
+    last_failure: str | None
+    alive: bool
+
+
+def worker_rows(engine: Engine, now: datetime) -> list[WorkerStatus]:
+    """The workers running, silent, or stopped within the last hour (PostgreSQL only)."""
+    with open_session(reader(engine)) as session:
+        rows = session.exec(
+            select(WorkerRow)
+            .where(
+                or_(
+                    col(WorkerRow.stopped_at).is_(None),
+                    col(WorkerRow.stopped_at) > now - STOPPED_SHOWN_FOR,
+                ),
+                col(WorkerRow.beat_at) > now - timedelta(days=1),
+            )
+            .order_by(col(WorkerRow.host), col(WorkerRow.pid))
+        ).all()
+    return [
+        WorkerStatus(
+            host=row.host,
+            pid=row.pid,
+            started_at=row.started_at,
+            beat_at=row.beat_at,
+            stopped_at=row.stopped_at,
+            jobs_done=row.jobs_done,
+            failures=row.failures,
+            last_failure=row.last_failure,
+            alive=row.stopped_at is None
+            and (now - row.beat_at).total_seconds() < WORKER_SILENT_AFTER,
+        )
+        for row in rows
+    ]
+
+
+def worker_lines(workers: list[WorkerStatus], now: datetime) -> list[str]:
+    """Each worker (host, pid, last heartbeat, jobs done, failures), alive ones first."""
+    alive = [w for w in workers if w.alive]
+    if not alive:
+        head = "workers: NONE RUNNING (start `monitor worker` or `monitor run`)"
+    else:
+        head = f"workers: {len(alive)} running"
+    lines = [head]
+    for w in sorted(workers, key=lambda w: (not w.alive, w.host, w.pid)):
+        if w.alive:
+            state = f"heartbeat {_ago(w.beat_at, now)}"
+        elif w.stopped_at is not None:
+            state = f"stopped {_ago(w.stopped_at, now)}"
+        else:
+            state = f"SILENT since {_ago(w.beat_at, now)}"
+        line = (
+            f"  {w.host} pid {w.pid}: {state}, up since {_ago(w.started_at, now)}, "
+            f"{w.jobs_done} jobs, {w.failures} failed"
+        )
+        if w.last_failure:
+            line += f" (last: {redact_urls(w.last_failure)[:80]})"
+        lines.append(line)
+    return lines
+
+
+def schedule_line(rows: list[FeedStatus], now: datetime) -> str:
+    """How far behind schedule the polls are: the oldest overdue poll."""
+    late = [
+        ((now - row.next_poll_at).total_seconds(), row.name)
+        for row in rows
+        if row.enabled and row.next_poll_at is not None and row.next_poll_at < now
+    ]
+    behind = [(seconds, name) for seconds, name in late if seconds >= OVERDUE_AFTER]
+    if not behind:
+        return "schedule: polls on time"
+    seconds, name = max(behind)
+    return (
+        f"schedule: BEHIND, the oldest overdue poll is {format_duration(seconds)} late "
+        f"({name}); {len(behind)} feed(s) over {OVERDUE_AFTER:.0f} s late"
+    )
+
+
 # `monitor status --problems` exit codes, for cron and monitoring scripts (docs/operations.md)
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
@@ -209,14 +303,23 @@ def status_report(
     beat = last_beat(engine)
     lines.append("")
     # at the end, where a terminal leaves the eye after 1,000 rows
-    lines.append(scheduler_line(beat, now))
+    workers = worker_rows(engine, now)
+    if workers or engine.dialect.name == "postgresql":
+        lines.extend(worker_lines(workers, now))
+    else:
+        lines.append(scheduler_line(beat, now))
+    lines.append(schedule_line(rows, now))
     lines.append(summary_line(rows))
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
         lines.append(f"  {count} alert(s) to {channel} not delivered: {redact_urls(error)}")
     lines.extend(claim_lines(engine, now))
     trouble = bool(listed if problems_only else attention_first(rows))
-    trouble = trouble or is_stale(beat, now) or outbox.failed > 0
+    if workers or engine.dialect.name == "postgresql":
+        trouble = trouble or not any(w.alive for w in workers)
+    else:
+        trouble = trouble or is_stale(beat, now)
+    trouble = trouble or outbox.failed > 0
     return "\n".join(lines), EXIT_PROBLEMS if trouble else EXIT_OK
 
 

@@ -23,11 +23,11 @@ from itertools import pairwise
 from pathlib import Path
 
 import sqlalchemy as sa
+from monitor.leadership.lease import NETWORK_MARGIN, PROOF_WINDOW
 from sqlmodel import Session, select
 
 from alerts.slack import call_deadline
 from monitor.alerting.messages import THREAD_KINDS
-from monitor.leadership.lease import NETWORK_MARGIN, PROOF_WINDOW
 from monitor.store.db import normalise_url, open_store
 from monitor.store.models import Alert, Mention
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack

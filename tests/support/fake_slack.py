@@ -26,6 +26,7 @@ class Posted:
     at: float
     thread_ts: str | None = None
     updates: list[dict[str, Any]] = field(default_factory=list)
+    token: str = ""  # whose post it was, when several tokens are accepted
 
 
 class FakeSlack:
@@ -38,6 +39,9 @@ class FakeSlack:
     def __init__(self, server: LocalServer, token: str = "xoxb-test-token") -> None:
         self.server = server
         self.token = token
+        # more bot tokens taken as valid: processes that post as the same app, each with its
+        # own token, so a test can tell who posted what
+        self.other_tokens: set[str] = set()
         self.messages: list[Posted] = []
         self.script: deque[Reply] = deque()
         self.lookup_script: deque[Reply] = deque()
@@ -70,7 +74,8 @@ class FakeSlack:
         return body
 
     def _gate(self, request: Request) -> Reply | None:
-        if request.headers.get("authorization") != f"Bearer {self.token}":
+        tokens = {self.token, *self.other_tokens}
+        if request.headers.get("authorization") not in {f"Bearer {t}" for t in tokens}:
             self.unauthorised += 1
             return Reply.json({"ok": False, "error": "invalid_auth"})
         with self._lock:
@@ -126,6 +131,7 @@ class FakeSlack:
                     raw=body,
                     at=time.monotonic(),
                     thread_ts=body.get("thread_ts"),
+                    token=request.headers.get("authorization", "").removeprefix("Bearer "),
                 )
             )
         channel_id = "C" + str(body.get("channel")).lstrip("#")
@@ -145,7 +151,8 @@ class FakeSlack:
         return Reply.json({"ok": False, "error": "message_not_found"})
 
     def _lookup_gate(self, request: Request) -> tuple[Reply | None, dict[str, Any]]:
-        if request.headers.get("authorization") != f"Bearer {self.token}":
+        tokens = {self.token, *self.other_tokens}
+        if request.headers.get("authorization") not in {f"Bearer {t}" for t in tokens}:
             return Reply.json({"ok": False, "error": "invalid_auth"}), {}
         with self._lock:
             self.lookups += 1
@@ -171,7 +178,8 @@ class FakeSlack:
 
     def _list(self, request: Request) -> Reply:
         """The channels the bot can see, paged: `C` + name is each one's ID, as in posts."""
-        if request.headers.get("authorization") != f"Bearer {self.token}":
+        tokens = {self.token, *self.other_tokens}
+        if request.headers.get("authorization") not in {f"Bearer {t}" for t in tokens}:
             return Reply.json({"ok": False, "error": "invalid_auth"})
         body = self._body(request)
         with self._lock:

@@ -1,0 +1,1 @@
+"""Worker mode on PostgreSQL: polls, re-checks and deliveries shared by processes."""

@@ -1,0 +1,214 @@
+"""The jobs workers share, as procrastinate tasks: poll, re-check, deliver, plan, sweep, reap.
+
+Each feed has one poll job at a time: a poll job defers the feed's next one for when it is
+due (the `queueing_lock` lets one wait in the queue, the `lock` lets one run); re-checks
+likewise. The planner, every few seconds on whichever worker
+takes it, defers the jobs that are missing: feeds new in the config, and chains broken by a
+worker that died mid-job (the reaper fails its jobs once its heartbeat is `stalled_after`
+old). Deliveries run one at a time cluster-wide (`lock` slack), so the outbox's order per
+channel and its one message a second per channel hold across workers (the pace is kept in
+the database, monitor/alerting/shared_pace.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Status
+
+from monitor.cluster.planner import enabled_feeds, next_poll, polled
+from monitor.cluster.runtime import Next, Runtime
+from monitor.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+POLL = "monitor.poll"
+RECHECK = "monitor.recheck"
+DELIVER = "monitor.deliver"
+PLAN = "monitor.plan"
+SWEEP = "monitor.sweep"
+REAP = "monitor.reap"
+PLAN_CRON = "* * * * * */5"  # every 5 s: a new feed or a broken chain waits at most this
+REAP_CRON = "* * * * * */5"
+SWEEP_CRON = "* * * * *"  # every minute, as in the single process
+
+
+def conninfo(url: str) -> str:
+    """The libpq URL psycopg takes, from the store's SQLAlchemy URL."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgres") else url
+
+
+def delivery_cron(seconds: float) -> str:
+    """A cron for the delivery tick (retries and quiet-hours releases): every N seconds
+    below a minute, else every minute (new alerts wake a delivery at once anyway)."""
+    step = max(1, round(seconds))
+    return f"* * * * * */{step}" if step < 60 else "* * * * *"
+
+
+def _runtime(context: JobContext) -> Runtime:
+    runtime: Runtime = context.additional_context["runtime"]
+    return runtime
+
+
+Job = Callable[..., Awaitable[str]]
+
+
+def _counted(body: Job) -> Job:
+    """Count the job, and its failure, in the worker's row (`monitor status` shows them)."""
+
+    @functools.wraps(body)
+    async def counted(context: JobContext, **kwargs: Any) -> str:
+        presence = _runtime(context).presence
+        try:
+            did = await body(context, **kwargs)
+        except Exception as exc:
+            presence.job_done(failure=f"{context.job.task_name}: {exc.__class__.__name__}: {exc}")
+            raise
+        presence.job_done()
+        return did
+
+    return counted
+
+
+def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> App:
+    """The procrastinate app with our tasks; opened by the worker (or by a test)."""
+    app = App(
+        connector=PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=pool_size),
+        # a worker that was down for a while defers one plan, sweep... not one per tick missed
+        periodic_defaults={"max_delay": 30},
+    )
+
+    async def defer(task: str, *, at: datetime | None = None, **kwargs: Any) -> None:
+        """Defer one job; one already waiting with the same queueing lock is enough."""
+        deferrer = app.tasks[task].configure(schedule_at=at, **_locks(task, kwargs))
+        with contextlib.suppress(AlreadyEnqueued):
+            await deferrer.defer_async(**kwargs)
+
+    async def follow(task: str, feed: str, after: Next) -> None:
+        if after.at is not None:
+            await defer(task, at=after.at, feed=feed)
+        if after.alerts:
+            await defer(DELIVER)
+
+    @app.task(name=POLL, pass_context=True)
+    @_counted
+    async def poll(context: JobContext, feed: str) -> str:
+        after = await asyncio.to_thread(_runtime(context).poll, feed)
+        await follow(POLL, feed, after)
+        return after.did
+
+    @app.task(name=RECHECK, pass_context=True)
+    @_counted
+    async def recheck(context: JobContext, feed: str) -> str:
+        after = await asyncio.to_thread(_runtime(context).recheck, feed)
+        await follow(RECHECK, feed, after)
+        return after.did
+
+    @app.periodic(cron=delivery_cron(dispatch_interval))
+    @app.task(name=DELIVER, pass_context=True, lock="slack", queueing_lock="slack")
+    @_counted
+    async def deliver(context: JobContext, timestamp: int | None = None) -> str:
+        more = await asyncio.to_thread(_runtime(context).deliver)
+        if more:
+            await defer(DELIVER)
+        return "more due" if more else "nothing more due"
+
+    @app.periodic(cron=SWEEP_CRON)
+    @app.task(name=SWEEP, pass_context=True, queueing_lock=SWEEP)
+    @_counted
+    async def sweep(context: JobContext, timestamp: int) -> str:
+        tick = datetime.fromtimestamp(timestamp, UTC)
+        if await asyncio.to_thread(_runtime(context).sweep, tick):
+            await defer(DELIVER)
+        return "swept"
+
+    @app.periodic(cron=PLAN_CRON)
+    @app.task(name=PLAN, pass_context=True, queueing_lock=PLAN)
+    @_counted
+    async def plan(context: JobContext, timestamp: int) -> str:
+        runtime = _runtime(context)
+        queued = {
+            (job.task_name, job.queueing_lock)
+            for status in (Status.TODO, Status.DOING)
+            for task in (POLL, RECHECK)
+            for job in await app.job_manager.list_jobs_async(task=task, status=status.value)
+        }
+        missing = await asyncio.to_thread(_missing, runtime, queued)
+        jobs = [
+            app.tasks[task]
+            .configure(schedule_at=at, **_locks(task, {"feed": feed}))
+            .make_new_job(feed=feed)
+            for task, feed, at in missing
+        ]
+        if jobs:
+            try:
+                await app.job_manager.batch_defer_jobs_async(jobs)
+            except AlreadyEnqueued:
+                # a poll job deferred meanwhile by its own chain: one at a time instead
+                for task, feed, at in missing:
+                    await defer(task, at=at, feed=feed)
+            log.info("planned %d jobs (new feeds, or chains a stopped worker broke)", len(jobs))
+        return f"{len(jobs)} planned"
+
+    @app.periodic(cron=REAP_CRON)
+    @app.task(name=REAP, pass_context=True, queueing_lock=REAP)
+    @_counted
+    async def reap(context: JobContext, timestamp: int) -> str:
+        runtime = _runtime(context)
+        stalled = await app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=runtime.presence.stalled_after
+        )
+        taken = 0
+        for job in stalled:
+            # failed, not retried: the planner defers a fresh poll for when the feed is due
+            # (a retried job would keep its old queueing lock beside the planner's)
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            log.warning(
+                "job %s of a silent worker (%s) is taken over", job.call_string, job.worker_id
+            )
+            taken += 1
+            if job.task_name == DELIVER:
+                await defer(DELIVER)
+        return f"{taken} taken over"
+
+    _ = (poll, recheck, deliver, sweep, plan, reap)  # registered on the app by the decorators
+    return app
+
+
+def _locks(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One waiting and one running job per feed and task.
+
+    Not one lock for a feed's polls and re-checks: procrastinate runs the jobs of a lock in
+    the order they were deferred, so a re-check deferred for in ten minutes would hold back
+    every poll deferred after it. A poll and a re-check of one feed may run at once on two
+    workers, as they may on two threads of one process."""
+    feed = kwargs.get("feed")
+    if feed is None:
+        return {}
+    return {"lock": f"{task}:{feed}", "queueing_lock": f"{task}:{feed}"}
+
+
+def _missing(runtime: Runtime, queued: set[tuple[str, str | None]]) -> list[tuple[str, str, Any]]:
+    """(task, feed, when) for every enabled feed with no poll job, or no re-check job where
+    it needs one, waiting or running."""
+    now = utcnow()
+    feeds = enabled_feeds(runtime.config)
+    seen = polled(runtime.engine)
+    jitter = runtime.config.scheduler.jitter
+    missing: list[tuple[str, str, Any]] = []
+    for feed in feeds:
+        if (POLL, f"{POLL}:{feed.name}") not in queued:
+            missing.append((POLL, feed.name, next_poll(feed, seen.get(feed.name), now, jitter)))
+        wants_recheck = runtime.pipeline.needs_recheck(feed)
+        if wants_recheck and (RECHECK, f"{RECHECK}:{feed.name}") not in queued:
+            missing.append((RECHECK, feed.name, runtime.first_recheck(spread=True)))
+    return missing

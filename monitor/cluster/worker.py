@@ -1,0 +1,154 @@
+"""`monitor worker`: one process taking jobs from the queue until SIGTERM, or until it can no
+longer prove it may act (then it exits 1 and its supervisor starts a fresh one)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from procrastinate import App
+from procrastinate.worker import Worker
+from sqlalchemy.engine import Engine
+
+from alerts.base import Sink
+from alerts.slack import call_deadline
+from connectors.http import make_client
+from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.routing import Router
+from monitor.alerting.shared_pace import SharedPace
+from monitor.alerting.sweeper import Sweeper
+from monitor.cluster.jobs import build_app
+from monitor.cluster.runtime import Runtime
+from monitor.config import Config, ConfigError
+from monitor.ingest.pipeline import Pipeline
+from monitor.leadership.leader_sink import LeaderOnlySink
+from monitor.leadership.presence import HEARTBEAT_EVERY, WorkerPresence, shortest_stalled_after
+
+log = logging.getLogger(__name__)
+
+# Beside the jobs, a worker's pool serves procrastinate's own connections: the job fetcher,
+# the LISTEN connection, the heartbeat and the periodic deferrer.
+OWN_CONNECTIONS = 4
+
+
+def check_timing(config: Config) -> None:
+    """`[workers] stalled_after` must leave a silent worker time to stop acting."""
+    in_flight = call_deadline(config.slack.timeout)
+    least = shortest_stalled_after(in_flight)
+    if config.workers.stalled_after < least:
+        raise ConfigError(
+            [
+                f"workers.stalled_after: {config.workers.stalled_after:g} s is too short: a "
+                f"silent worker needs {least:g} s to stop acting before its jobs are taken "
+                f"over (5 s proof window + {in_flight:g} s for a Slack call with "
+                f"slack.timeout = {config.slack.timeout:g} s + margins)"
+            ]
+        )
+
+
+def run_worker(config: Config, engine: Engine, sink: Sink, *, concurrency: int) -> int:
+    """Take jobs until stopped; the exit status: 0 after SIGTERM or SIGINT, 1 when this
+    worker lost its proof (its jobs may have been taken over) or its database."""
+    check_timing(config)
+    workers = config.workers
+    in_flight = call_deadline(config.slack.timeout)
+    presence = WorkerPresence(
+        engine,
+        stalled_after=workers.stalled_after,
+        in_flight=in_flight,
+        concurrency=concurrency,
+    )
+    stop = threading.Event()  # set on SIGTERM: platform requests in flight end at once
+    with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
+        pipeline = Pipeline(config, engine, client)
+        pipeline.warm_up()
+        dispatcher = Dispatcher(
+            engine,
+            LeaderOnlySink(sink, presence.holds),
+            pace=1.0 if sink.name == "slack" else 0.0,
+            router=Router(config),
+            shared_pace=SharedPace(engine),
+        )
+        rerouted = dispatcher.reroute_unsent()
+        if rerouted:
+            log.info("%d undelivered alerts follow the current routes", rerouted)
+        runtime = Runtime(
+            config=config,
+            engine=engine,
+            pipeline=pipeline,
+            dispatcher=dispatcher,
+            sweeper=Sweeper(config, engine),
+            presence=presence,
+        )
+        app = build_app(
+            engine.url.render_as_string(hide_password=False),
+            pool_size=concurrency + OWN_CONNECTIONS,
+            dispatch_interval=config.alerts.dispatch_interval,
+        )
+        return asyncio.run(_work(app, runtime, concurrency, stop))
+
+
+async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Event) -> int:
+    workers = runtime.config.workers
+    presence = runtime.presence
+    loop = asyncio.get_running_loop()
+    # the jobs' blocking parts run on these threads (asyncio.to_thread): one per job at once,
+    # and a few for the presence and procrastinate's own synchronous calls
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=concurrency + OWN_CONNECTIONS, thread_name_prefix="job")
+    )
+    lost: list[str] = []
+    async with app.open_async():
+        worker = Worker(
+            app,
+            name=f"{socket.gethostname()[:40]}:{os.getpid()}",
+            concurrency=concurrency,
+            listen_notify=workers.listen_notify,
+            fetch_job_polling_interval=workers.fetch_every,
+            update_heartbeat_interval=HEARTBEAT_EVERY,
+            stalled_worker_timeout=workers.stalled_after,
+            shutdown_graceful_timeout=workers.stop_timeout,
+            delete_jobs="always",
+            install_signal_handlers=False,
+            additional_context={"runtime": runtime},
+        )
+
+        def _signal(signum: int) -> None:
+            log.info("stopping (%s): jobs in flight finish first", signal.Signals(signum).name)
+            stop.set()
+            worker.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _signal, signum)
+
+        def _lost(reason: str) -> None:
+            lost.append(reason)
+            dispatcher_stopping = runtime.dispatcher.stopping
+            dispatcher_stopping.set()  # the lanes end before their next send
+            loop.call_soon_threadsafe(worker.stop)
+
+        presence.on_lost(_lost)
+        await asyncio.to_thread(presence.register)
+        presence.start(lambda: worker.worker_id)
+        log.info(
+            "worker %s taking jobs (concurrency %d, %d feeds configured)",
+            worker.worker_name,
+            concurrency,
+            len([f for f in runtime.config.feeds if f.enabled]),
+        )
+        try:
+            await worker.run()
+        finally:
+            await asyncio.to_thread(presence.stop)
+    if lost:
+        return 1
+    if not stop.is_set():
+        # procrastinate stopped on its own: a side task (heartbeat, listener) failed
+        log.error("worker stopped: it lost its database connection (see above)")
+        return 1
+    return 0
