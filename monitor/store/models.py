@@ -263,3 +263,17 @@ class SchedulerBeat(SQLModel, table=True):
     beat_at: datetime = Field(sa_column=_utc_column(nullable=False))
     host: str = Field(default="", max_length=255)
     pid: int = 0
+
+
+class LoginToken(SQLModel, table=True):
+    """An access token shared by every worker that logs in as one account, so that ten
+    workers log in once (monitor/leadership/shared_logins.py); a secret, like the row's
+    database."""
+
+    __tablename__ = "login_token"
+
+    account: str = Field(
+        sa_type=sa.Text, primary_key=True, description="names the account, never a secret"
+    )
+    token: str = Field(sa_type=sa.Text)
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
