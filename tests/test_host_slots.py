@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from connectors.base import PollResult
 from monitor.config import parse_config
-from monitor.ingest.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline, PollReport
 from monitor.leadership.host_slots import (
     NAMESPACE,
     ClusterHostSlots,
@@ -29,6 +29,7 @@ from monitor.leadership.host_slots import (
     slot_key,
 )
 from tests.support import fake_connector
+from tests.support.http_server import Reply, Request, local_server
 
 HOST = "api.example.test"
 OTHER = "other.example.test"
@@ -294,3 +295,50 @@ def test_the_pipeline_calls_within_the_slots_it_is_given(sqlite_engine: Engine) 
     default = Pipeline(config, sqlite_engine, httpx.Client())
     assert isinstance(default.host_slots, LocalHostSlots)
     assert default.host_slots.per_host == config.scheduler.per_host
+
+
+def test_two_workers_pipelines_keep_to_per_host_at_the_platform(postgres_engine: Engine) -> None:
+    """Two pipelines (two workers), each with six feeds on one platform host and its own
+    ClusterHostSlots, poll everything at once: the platform never sees more than per_host
+    requests at a time (alone, each process would send two, so four at once)."""
+    running = most = 0
+    count = threading.Lock()
+
+    def slow_feed(_request: Request) -> Reply:
+        nonlocal running, most
+        with count:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # the platform's latency, so that polls overlap
+        with count:
+            running -= 1
+        return Reply(200, b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+
+    with local_server() as server:
+        server.route("/feed/*", slow_feed)
+        config = parse_config(
+            {
+                "scheduler": {"per_host": 2},
+                "feeds": [
+                    {"name": f"f{i}", "type": "rss", "url": f"{server.url}/feed/{i}"}
+                    for i in range(6)
+                ],
+            }
+        )
+        slots = [ClusterHostSlots(postgres_engine, 2) for _ in range(2)]
+        workers = [Pipeline(config, postgres_engine, httpx.Client(), host_slots=s) for s in slots]
+        reports: list[PollReport] = []
+
+        def poll(pipeline: Pipeline, feed: str) -> Callable[[], None]:
+            return lambda: reports.append(pipeline.poll(feed))
+
+        try:
+            with threads([poll(w, f.name) for w in workers for f in config.feeds]):
+                pass
+        finally:
+            for worker, own in zip(workers, slots, strict=True):
+                worker.client.close()
+                own.dispose()
+    assert len(reports) == 12 and all(r.ok for r in reports)
+    assert len(server.requests) == 12
+    assert 1 <= most <= 2
