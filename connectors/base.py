@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from connectors.logins import Logins
+from connectors.logins import Logins, TokenStore
 from connectors.text import storable
 
 _TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
@@ -210,11 +210,11 @@ class Connector(ABC, Generic[OptionsT]):
         identities: Sequence[BrandIdentity] = (),
         base_url: str | None = None,
         config_dir: Path | None = None,
-        logins: Logins | None = None,
+        logins: TokenStore | None = None,
     ) -> None:
         self.options = options
         # tokens shared with the pipeline's other connectors (one login per account)
-        self.logins = logins if logins is not None else Logins()
+        self.logins: TokenStore = logins if logins is not None else Logins()
         self.config_dir = config_dir or Path.cwd()
         self.feed_name = feed_name
         # a connector with a `platform` option (rss, csv, jsonl) answers for that platform
@@ -229,6 +229,15 @@ class Connector(ABC, Generic[OptionsT]):
     def host(self) -> str:
         """The host this feed talks to, for per-host politeness limits."""
         return urlsplit(self.base_url).netloc or self.name
+
+    def not_before(self, now: datetime) -> datetime | None:
+        """When this connector may be called again, if a good answer asked it to wait (a
+        rate-limit window used up, a backoff); None when it may be called at any time.
+
+        The pipeline asks after each good poll and keeps the time with the feed's state, so
+        that a poll of the feed by another process waits too. A wait that comes with a
+        failure travels in the error instead (`RateLimited.retry_after`)."""
+        return None
 
     @classmethod
     def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:

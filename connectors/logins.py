@@ -5,8 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from datetime import datetime
+from typing import Protocol
 
 Login = Callable[[], tuple[str, datetime]]  # logs in: the token and when to stop using it
+
+
+class TokenStore(Protocol):
+    """Where connectors get their access tokens: `Logins` in one process; the monitor's
+    workers share theirs through the database (monitor/leadership/shared_logins.py)."""
+
+    def token(self, key: Hashable, now: datetime, login: Login) -> str:
+        """The account's token while it is valid at `now`; else `login()` once for all."""
+        ...  # pragma: no cover
+
+    def forget(self, key: Hashable, token: str) -> None:
+        """The platform refused `token`: drop it, unless it was renewed meanwhile."""
+        ...  # pragma: no cover
 
 
 class Logins:

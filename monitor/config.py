@@ -28,7 +28,7 @@ from pydantic import (
 from connectors import BrandIdentity, ConnectorUnavailable, connector_class
 from connectors.base import Connector, ConnectorOptions
 from connectors.durations import Duration, parse_duration
-from connectors.logins import Logins
+from connectors.logins import TokenStore
 from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
 from monitor.store_url import redact, url_problem
 
@@ -796,7 +796,7 @@ class Config(_Section):
         known = ", ".join(f.name for f in self.feeds) or "none"
         raise ConfigError([f"no feed named {name!r} (feeds: {known})"])
 
-    def build_connector(self, feed: FeedConfig, logins: Logins | None = None) -> Connector[Any]:
+    def build_connector(self, feed: FeedConfig, logins: TokenStore | None = None) -> Connector[Any]:
         return feed.connector_cls(
             feed.options,
             feed_name=feed.name,

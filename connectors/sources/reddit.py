@@ -403,6 +403,11 @@ class RedditConnector(Connector[RedditOptions]):
     def _paused(self, now: datetime) -> bool:
         return self._wait_until is not None and now < self._wait_until
 
+    def not_before(self, now: datetime) -> datetime | None:
+        """The window's reset after an answer that used up the budget (kept by the pipeline
+        with the feed's state, so another worker's poll waits for it too)."""
+        return self._wait_until if self._paused(now) else None
+
     def _raise_if_waiting(self, now: datetime) -> None:
         if self._wait_until is not None and now < self._wait_until:
             raise RateLimited(

@@ -222,6 +222,11 @@ class StackExchangeConnector(Connector[StackExchangeOptions]):
     def _paused(self, now: datetime) -> bool:
         return self._wait_until is not None and self._wait_until > now
 
+    def not_before(self, now: datetime) -> datetime | None:
+        """The end of a backoff or of a spent daily quota (kept by the pipeline with the
+        feed's state, so another worker's poll or recheck waits for it too)."""
+        return self._wait_until if self._paused(now) else None
+
     def _wait(self, until: datetime) -> None:
         if self._wait_until is None or until > self._wait_until:
             self._wait_until = until

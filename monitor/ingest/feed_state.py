@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -38,6 +38,17 @@ _READ = select(_T.cursor, _T.etag, _T.last_modified, _T.next_poll_after).where(
 )
 
 _HEALTH = select(_T.consecutive_failures, _T.last_item_at).where(_T.feed == bindparam("feed_name"))
+
+# A good answer asked the connector to wait (connectors/base.py `not_before`): the next poll
+# waits too, whichever process makes it. A later wait already stored is kept.
+_HOLD = (
+    update(FeedState)
+    .where(
+        _T.feed == bindparam("feed_name"),
+        or_(_T.next_poll_after.is_(None), _T.next_poll_after < bindparam("until")),
+    )
+    .values(next_poll_after=bindparam("until", type_=UTCDateTime()))
+)
 
 # The whole row, for the rare writes that let health.py read and change it.
 _ROW = select(_TABLE).where(_T.feed == bindparam("feed_name"))
@@ -109,6 +120,12 @@ def record_warnings(conn: Connection, feed: str, warnings: list[str], now: datet
     """A good poll that warned (a malformed document, skipped entries), its URLs redacted."""
     text = redact_urls("; ".join(warnings))[:2000]
     conn.execute(_WARNED, {"feed_name": feed, "warning": text, "now": now})
+
+
+def record_hold(conn: Connection, feed: str, until: datetime) -> None:
+    """No poll of the feed before `until` (a rate limit a good poll used up), without
+    counting a failure: `Pipeline.poll_due` skips it meanwhile, in every process."""
+    conn.execute(_HOLD, {"feed_name": feed, "until": until})
 
 
 def read(conn: Connection, feed: str) -> SavedState:

@@ -26,7 +26,7 @@ from connectors import (
     PollResult,
     deadline,
 )
-from connectors.logins import Logins
+from connectors.logins import Logins, TokenStore
 from connectors.text import storable
 from monitor.alerting.queue import QueuedAlert
 from monitor.alerting.routing import Router
@@ -36,6 +36,7 @@ from monitor.ingest import feed_state, read
 from monitor.ingest.decide import MAX_TEXT, Answer, Page, Plan, Rules, decide, scoring_request
 from monitor.ingest.inserted import NewMention
 from monitor.ingest.write import Written, write
+from monitor.leadership.host_slots import HostSlots, LocalHostSlots
 from monitor.redaction import safe_error
 from monitor.sentiment.analyzer import SentimentAnalyzer
 from monitor.states import MentionStatus
@@ -111,7 +112,7 @@ class _Calling:
 
     connector: Connector[Any]
     lock: threading.Lock  # one call at a time on the connector
-    host_slot: threading.BoundedSemaphore  # the platform's per_host limit
+    host: str  # the platform's host, for its per_host limit
 
 
 class Pipeline:
@@ -125,7 +126,12 @@ class Pipeline:
         *,
         analyzer: SentimentAnalyzer | None = None,
         clock: Callable[[], datetime] = utcnow,
+        host_slots: HostSlots | None = None,
+        logins: TokenStore | None = None,
     ) -> None:
+        """`host_slots` and `logins` default to this process's own (one process polls); the
+        workers of a cluster pass the database-backed ones of monitor/leadership/ so that
+        `per_host` and each account's login hold across all of them."""
         self.config = config
         self.engine = engine
         self._reader = reader(engine)
@@ -136,10 +142,12 @@ class Pipeline:
         self.clocks = Clocks(config)
         self.router = Router(config)
         self.rules = Rules(self.clocks, frozenset(config.alerts.on), config.alerts.max_age)
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        # polite to each platform: a bounded number of calls to one host at a time
+        self.host_slots = host_slots or LocalHostSlots(config.scheduler.per_host)
         self._connectors: dict[str, _Calling] = {}
-        self._registry_lock = threading.Lock()  # guards the two dicts above
-        self.logins = Logins()  # one login per account, however many feeds use it
+        self._registry_lock = threading.Lock()  # guards the dict above
+        # one login per account, however many feeds use it
+        self.logins: TokenStore = logins if logins is not None else Logins()
         # SQLite has one writer at a time and makes the others sleep-poll (its busy handler
         # backs off up to 100 ms a try); with 32 polls in flight that sleeping cost 3x the
         # cycle (bench/poll_bench.py). Our threads queue here instead and go at once.
@@ -159,14 +167,6 @@ class Pipeline:
         """Hold while a session is open: this process's turn at the SQLite write lock."""
         return self._sqlite_turn or nullcontext()
 
-    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
-        """Polite to each platform: a bounded number of polls to one host at a time.
-
-        Call with the registry lock held."""
-        if host not in self._hosts:
-            self._hosts[host] = threading.BoundedSemaphore(self.config.scheduler.per_host)
-        return self._hosts[host]
-
     def connector(self, feed: FeedConfig) -> Connector[Any]:
         """The feed's connector, built once for the life of this pipeline.
 
@@ -182,8 +182,8 @@ class Pipeline:
             built = self._connectors.get(feed.name)
             if built is None:
                 connector = self.config.build_connector(feed, self.logins)
-                slot = self._host_slot(connector.host())
-                built = self._connectors[feed.name] = _Calling(connector, threading.Lock(), slot)
+                built = _Calling(connector, threading.Lock(), connector.host())
+                self._connectors[feed.name] = built
             return built
 
     @contextmanager
@@ -191,7 +191,7 @@ class Pipeline:
         """One call at a time per connector (a poll and a re-check of one feed may overlap;
         connectors count bytes per call on themselves), within the platform's host limit."""
         built = self._registered(feed)
-        with built.lock, built.host_slot:
+        with built.lock, self.host_slots.slot(built.host):
             yield built.connector
 
     # -- polling ---------------------------------------------------------------------------
@@ -236,6 +236,7 @@ class Pipeline:
         try:
             with self._calling(feed) as connector:
                 result = connector.poll(self.client, saved.cursor, now)
+                hold = connector.not_before(now)
         except Exception as exc:
             return self._failed(feed, exc, "poll", now, started, dry_run=dry_run)
         try:
@@ -250,11 +251,19 @@ class Pipeline:
             if result.warnings and not dry_run:
                 with self.db_turn(), self.engine.begin() as conn:
                     feed_state.record_warnings(conn, feed.name, result.warnings, now)
+            if hold is not None and not dry_run:
+                self._hold(feed, hold)
         except Exception as exc:
             # the transaction is rolled back whole: no half-written poll, no cursor moved
             return self._failed(feed, exc, "store", now, started, dry_run=dry_run)
         report.seconds = time.monotonic() - started
         return report
+
+    def _hold(self, feed: FeedConfig, until: datetime) -> None:
+        """A good answer asked the connector to wait (a used-up rate limit, a backoff): the
+        feed's next poll waits too, in whichever process it runs (`poll_due`)."""
+        with self.db_turn(), self.engine.begin() as conn:
+            feed_state.record_hold(conn, feed.name, until)
 
     def _failed(
         self,
@@ -434,7 +443,11 @@ class Pipeline:
         ]
         with self._calling(feed) as connector:
             replies = connector.recheck(self.client, records, now)
-        return self.store_replies(feed, replies, now, updates_since=updates_since)
+            hold = connector.not_before(now)
+        report = self.store_replies(feed, replies, now, updates_since=updates_since)
+        if hold is not None:
+            self._hold(feed, hold)
+        return report
 
     def recheck_candidates(
         self,

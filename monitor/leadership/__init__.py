@@ -1,1 +1,2 @@
-"""One leader at a time: the scheduler lease, the instance lock and the heartbeat."""
+"""What processes share: the scheduler lease, the instance lock, the heartbeat, per-host
+slots and login tokens."""

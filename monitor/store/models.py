@@ -294,3 +294,17 @@ class ChannelPace(SQLModel, table=True):
 
     channel: str = Field(primary_key=True, max_length=200)
     last_post_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class LoginToken(SQLModel, table=True):
+    """An access token shared by every worker that logs in as one account, so that ten
+    workers log in once (monitor/leadership/shared_logins.py); a secret, like the row's
+    database."""
+
+    __tablename__ = "login_token"
+
+    account: str = Field(
+        sa_type=sa.Text, primary_key=True, description="names the account, never a secret"
+    )
+    token: str = Field(sa_type=sa.Text)
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))

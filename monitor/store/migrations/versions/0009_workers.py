@@ -1,7 +1,7 @@
 """workers: the job queue's schema (procrastinate, PostgreSQL only), worker rows, channel pace
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import monitor.store.models
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
