@@ -519,6 +519,11 @@ def _counts(engine: Engine, window: Window, dims: Sequence[Dimension]) -> dict[s
     with reader(engine).connect() as conn:
         if engine.dialect.name == "sqlite":
             _ensure_statistics(conn)
+        if engine.dialect.name == "postgresql":
+            # This runs beside the durations query (aggregate_many), which is the longer of
+            # the two: parallel workers here only shorten the shorter one while taking the
+            # cores the other needs. A whole year, 1M mentions, 2 cores: 0.61 s against 0.72.
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         if "week" not in dims:
             return {ALL: _count_rows(conn, window)}
         # the weeks partition the window: their rows are the window's rows too
