@@ -4,6 +4,8 @@
     python bench/report_bench.py --postgres postgresql://postgres@127.0.0.1/postgres
     python bench/report_bench.py --rows 100000 --keep /tmp/bench.db
     python bench/report_bench.py --keep /tmp/bench.db --reuse   # time again, no refill
+    python bench/report_bench.py --no-sqlite --postgres URL --keep-postgres monitor_bench_1m
+    python bench/report_bench.py --no-sqlite --postgres URL --keep-postgres monitor_bench_1m --reuse
 
 The mentions arrive in time order (as a poller stores them), spread over `--days` days
 (default 365) across 8 platforms and 16 feeds, with statuses, TTFRs, sentiments, languages,
@@ -160,7 +162,14 @@ def main() -> None:
     parser.add_argument("--postgres", help="also run on this PostgreSQL server (a temporary db)")
     parser.add_argument("--keep", help="SQLite file to build and keep (default: a temp file)")
     parser.add_argument(
-        "--reuse", action="store_true", help="with --keep: time the file as it is, no refill"
+        "--keep-postgres",
+        metavar="NAME",
+        help="with --postgres: build and keep this database (default: a temporary one)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep / --keep-postgres: time the database as it is, no refill",
     )
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--html", action="store_true", help="also time the HTML report")
@@ -175,9 +184,15 @@ def main() -> None:
             engine.dispose()
     if args.postgres:
         admin = sa.create_engine(normalise_url(args.postgres), isolation_level="AUTOCOMMIT")
-        name = f"monitor_bench_{uuid.uuid4().hex[:8]}"
+        name = args.keep_postgres or f"monitor_bench_{uuid.uuid4().hex[:8]}"
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}
+            ).scalar()
+            if exists and not args.reuse:
+                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            if not exists or not args.reuse:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         url = sa.engine.make_url(normalise_url(args.postgres)).set(database=name)
         try:
             engine = open_store(url.render_as_string(hide_password=False))
@@ -186,8 +201,9 @@ def main() -> None:
             bench(engine, f"PostgreSQL {version}", args)
             engine.dispose()
         finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not args.keep_postgres:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.dispose()
 
 

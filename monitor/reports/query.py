@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -414,33 +414,22 @@ def _durations(
     alone, never from the table rows. Weeks are read one range at a time (a CASE over every
     week boundary, evaluated per row, cost more than the fetch itself)."""
     others = [dim for dim in dims if dim != "week"]
-    query = ttfr_query(engine, others)
+    # psycopg 3 (what a postgresql:// URL opens) can read arrays in binary; psycopg2 cannot
+    binary_arrays = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+    runs_of = _pg_runs if binary_arrays else _ordered_runs(engine, others)
     ranges = (
         [(week_label(start, window.tz), start, end) for start, end in window.weeks()]
         if "week" in dims
         else [(ALL, window.since, window.until)]
     )
     found: dict[str, dict[Any, tuple[list[float], list[float]]]] = {d: {} for d in dims}
-    width = len(others)
-    calendar_of, business_of = itemgetter(width), itemgetter(width + 1)
     with reader(engine).connect() as conn:
         for label, since, until in ranges:
-            # Plain floats and strings: read the DBAPI cursor directly, skipping per-row
-            # result processing (a third of the time at a million rows).
-            rows = conn.execute(query, {"since": since, "until": until}).cursor.fetchall()
-            # Rows arrive class by class, and every dimension is constant within a class, so
-            # they form a few hundred runs: split per run with itemgetter and groupby (C)
-            # rather than a Python loop over every row. Another order gives more, shorter
-            # runs and the same lists.
-            for key, run in groupby(rows, itemgetter(*range(width))) if width else [((), rows)]:
-                values = list(run)
-                calendar = _present(map(calendar_of, values))
-                business = _present(map(business_of, values))
+            for keys, calendar, business in runs_of(conn, others, since, until):
                 if "week" in dims:
                     week = found["week"].setdefault(label, ([], []))
                     week[0].extend(calendar)
                     week[1].extend(business)
-                keys = key if width != 1 else (key,)
                 for dim, value in zip(others, keys, strict=True):
                     if dim == "language" and value in _UNKNOWN_LANGUAGES:
                         value = None  # one "unknown" group, as in the counts
@@ -455,6 +444,64 @@ def _durations(
         unknown = UNKNOWN_LANGUAGE if kind == "language" else "None"
         named[kind] = {unknown if key is None else str(key): v for key, v in groups.items()}
     return named
+
+
+# Runs of TTFRs: the values of the dimensions, then the calendar and business TTFRs of
+# answered mentions having them (NULLs left out, unsorted). A group may come as several runs.
+Run = tuple[tuple[Any, ...], list[float], list[float]]
+Runs = Callable[[Connection, Sequence[Dimension], datetime, datetime], Iterator[Run]]
+
+
+def _ordered_runs(engine: Engine, others: Sequence[Dimension]) -> Runs:
+    """A row per answered mention, in class order (ttfr_query), split into runs."""
+    query = ttfr_query(engine, others)
+    width = len(others)
+    calendar_of, business_of = itemgetter(width), itemgetter(width + 1)
+
+    def runs(
+        conn: Connection, others: Sequence[Dimension], since: datetime, until: datetime
+    ) -> Iterator[Run]:
+        # Plain floats and strings: read the DBAPI cursor directly, skipping per-row
+        # result processing (a third of the time at a million rows).
+        rows = conn.execute(query, {"since": since, "until": until}).cursor.fetchall()
+        # Rows arrive class by class, and every dimension is constant within a class, so
+        # they form a few hundred runs: split per run with itemgetter and groupby (C)
+        # rather than a Python loop over every row. Another order gives more, shorter
+        # runs and the same lists.
+        for key, run in groupby(rows, itemgetter(*range(width))) if width else [((), rows)]:
+            values = list(run)
+            keys = key if width != 1 else (key,)
+            yield keys, _present(map(calendar_of, values)), _present(map(business_of, values))
+
+    return runs
+
+
+def _pg_runs(
+    conn: Connection, others: Sequence[Dimension], since: datetime, until: datetime
+) -> Iterator[Run]:
+    """PostgreSQL: one row per combination of the dimensions, its TTFRs as two arrays
+    (array_agg over a hash aggregate), read in binary. The row-per-mention query sorted
+    600,000 rows by four text columns (on disk, past work_mem) for a whole year, and psycopg
+    parsed 1.2 million floats from text: 1.2 s of a 1.7 s report, against 0.3 s for this.
+    The arrays are not sorted in SQL: Python sorts each group's list once, as for SQLite."""
+    names = [str(_CLASS[dim].name) for dim in others]
+    keys = ", ".join(names)
+    sql = (
+        f"SELECT {keys + ', ' if keys else ''}"
+        "array_agg(ttfr_seconds), array_agg(ttfr_business_seconds) FROM mention"
+        " WHERE status = %(status)s AND score IS NULL"
+        " AND created_at >= %(since)s AND created_at < %(until)s"
+        + (f" GROUP BY {keys}" if keys else "")
+    )
+    params = {"status": str(MentionStatus.ANSWERED.value), "since": since, "until": until}
+    # the driver's own cursor: SQLAlchemy cannot ask psycopg for binary results
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        for *values, calendar, business in cursor.fetchall():
+            # without GROUP BY, a window with no answers still gives one row, of NULLs
+            yield tuple(values), _present(calendar or []), _present(business or [])
 
 
 def _present(values: Iterable[float | None]) -> list[float]:
@@ -472,6 +519,11 @@ def _counts(engine: Engine, window: Window, dims: Sequence[Dimension]) -> dict[s
     with reader(engine).connect() as conn:
         if engine.dialect.name == "sqlite":
             _ensure_statistics(conn)
+        if engine.dialect.name == "postgresql":
+            # This runs beside the durations query (aggregate_many), which is the longer of
+            # the two: parallel workers here only shorten the shorter one while taking the
+            # cores the other needs. A whole year, 1M mentions, 2 cores: 0.61 s against 0.72.
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         if "week" not in dims:
             return {ALL: _count_rows(conn, window)}
         # the weeks partition the window: their rows are the window's rows too
