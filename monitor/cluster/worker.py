@@ -26,14 +26,23 @@ from monitor.cluster.jobs import build_app
 from monitor.cluster.runtime import Runtime
 from monitor.config import Config, ConfigError
 from monitor.ingest.pipeline import Pipeline
+from monitor.leadership.host_slots import ClusterHostSlots
 from monitor.leadership.leader_sink import LeaderOnlySink
 from monitor.leadership.presence import HEARTBEAT_EVERY, WorkerPresence, shortest_stalled_after
+from monitor.leadership.shared_logins import SharedLogins
 
 log = logging.getLogger(__name__)
 
 # Beside the jobs, a worker's pool serves procrastinate's own connections: the job fetcher,
 # the LISTEN connection, the heartbeat and the periodic deferrer.
 OWN_CONNECTIONS = 4
+EXIT_MARGIN = 5.0  # after `stop_timeout`, the stop gets this long before a hard exit
+
+
+def _exit_now() -> None:
+    log.error("worker stop did not finish (database unreachable?): exiting now")
+    logging.shutdown()
+    os._exit(1)
 
 
 def check_timing(config: Config) -> None:
@@ -65,7 +74,17 @@ def run_worker(config: Config, engine: Engine, sink: Sink, *, concurrency: int) 
     )
     stop = threading.Event()  # set on SIGTERM: platform requests in flight end at once
     with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
-        pipeline = Pipeline(config, engine, client)
+        # per_host and each account's login hold across all workers (monitor/leadership/)
+        host_slots = ClusterHostSlots(engine, config.scheduler.per_host, connections=concurrency)
+        logins = SharedLogins(engine)
+        pipeline = Pipeline(
+            config,
+            engine,
+            client,
+            host_slots=host_slots,
+            logins=logins,
+            may_act=presence.holds,
+        )
         pipeline.warm_up()
         dispatcher = Dispatcher(
             engine,
@@ -90,7 +109,11 @@ def run_worker(config: Config, engine: Engine, sink: Sink, *, concurrency: int) 
             pool_size=concurrency + OWN_CONNECTIONS,
             dispatch_interval=config.alerts.dispatch_interval,
         )
-        return asyncio.run(_work(app, runtime, concurrency, stop))
+        try:
+            return asyncio.run(_work(app, runtime, concurrency, stop))
+        finally:
+            host_slots.dispose()
+            logins.dispose()
 
 
 async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Event) -> int:
@@ -128,9 +151,12 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
 
         def _lost(reason: str) -> None:
             lost.append(reason)
-            dispatcher_stopping = runtime.dispatcher.stopping
-            dispatcher_stopping.set()  # the lanes end before their next send
+            runtime.dispatcher.stopping.set()  # the lanes end before their next send
+            stop.set()  # platform requests in flight end
             loop.call_soon_threadsafe(worker.stop)
+            # A cut network can hang the stop itself (jobs and procrastinate's own statements
+            # wait on the database): exit anyway, so the supervisor starts a fresh worker.
+            threading.Timer(workers.stop_timeout + EXIT_MARGIN, _exit_now).start()
 
         presence.on_lost(_lost)
         await asyncio.to_thread(presence.register)

@@ -46,6 +46,7 @@ from monitor.store.models import Mention, utcnow
 
 __all__ = [
     "MAX_TEXT",
+    "NotActing",
     "Pipeline",
     "PollFailed",
     "PollReport",
@@ -85,6 +86,11 @@ class PollReport:
     alerts: list[QueuedAlert] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+class NotActing(Exception):
+    """This process may not call platforms now (a worker that cannot prove its jobs are still
+    its own: monitor/leadership/presence.py). Nothing is fetched and nothing recorded."""
 
 
 class PollFailed(Exception):
@@ -128,12 +134,16 @@ class Pipeline:
         clock: Callable[[], datetime] = utcnow,
         host_slots: HostSlots | None = None,
         logins: TokenStore | None = None,
+        may_act: Callable[[], bool] | None = None,
     ) -> None:
         """`host_slots` and `logins` default to this process's own (one process polls); the
         workers of a cluster pass the database-backed ones of monitor/leadership/ so that
         `per_host` and each account's login hold across all of them."""
         self.config = config
         self.engine = engine
+        # asked right before each platform call, after the host's slot is taken: a worker
+        # whose statements hung on a cut network must not poll when they return
+        self.may_act = may_act
         self._reader = reader(engine)
         self.client = client
         self.analyzer = analyzer or SentimentAnalyzer(config.sentiment)
@@ -192,6 +202,8 @@ class Pipeline:
         connectors count bytes per call on themselves), within the platform's host limit."""
         built = self._registered(feed)
         with built.lock, self.host_slots.slot(built.host):
+            if self.may_act is not None and not self.may_act():
+                raise NotActing("this worker cannot prove its jobs are its own: not calling")
             yield built.connector
 
     # -- polling ---------------------------------------------------------------------------
@@ -277,6 +289,9 @@ class Pipeline:
     ) -> PollReport:
         """Any failure of a poll (KeyboardInterrupt and SystemExit aside) is the feed's: it is
         marked failing with its reason and backs off, and the other feeds carry on."""
+        if isinstance(exc, NotActing):
+            log.info("feed %s: %s", feed.name, exc)
+            return PollReport(feed=feed.name, ok=False, error=str(exc))
         if deadline.cancelled(exc):
             # the process is stopping (SIGTERM): not the feed's fault, nothing to record
             log.info("feed %s: poll cancelled, the monitor is stopping", feed.name)

@@ -160,8 +160,9 @@ def duplicates(*slacks: FakeSlack) -> dict[str, int]:
 
 
 def terminate_worker_connections(engine: Engine, pid: int) -> int:
-    """pg_terminate_backend on every connection of one worker process (its connections are
-    named "monitor worker HOST:PID"); how many there were."""
+    """pg_terminate_backend on every connection of one worker process (each of its
+    connections names the process: "monitor worker HOST:PID", "monitor host slots HOST:PID");
+    how many there were."""
     import sqlalchemy as sa
 
     with engine.connect() as conn:
@@ -170,7 +171,7 @@ def terminate_worker_connections(engine: Engine, pid: int) -> int:
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE pid <> pg_backend_pid() AND application_name LIKE :mine"
             ),
-            {"mine": f"monitor worker %:{pid}"},
+            {"mine": f"monitor %:{pid}"},
         ).scalar()
         conn.commit()
     return int(killed or 0)
