@@ -17,11 +17,12 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Job as Job_
 from procrastinate.jobs import Status
 
 from monitor.cluster.planner import enabled_feeds, next_poll, polled
@@ -39,6 +40,12 @@ REAP = "monitor.reap"
 PLAN_CRON = "* * * * * */5"  # every 5 s: a new feed or a broken chain waits at most this
 REAP_CRON = "* * * * * */5"
 SWEEP_CRON = "* * * * *"  # every minute, as in the single process
+# Taken before any poll or re-check due (procrastinate takes jobs by priority, then by id, and
+# a chain defers its next poll long before the tick's jobs exist): a backlog of due polls must
+# not hold back alerts, the takeover of a dead worker's jobs, or a sweep, whose next tick would
+# otherwise find it still queued and be dropped on its queueing lock.
+TICK_PRIORITY = 10
+LATE_MARGIN = 1.0  # seconds a queued poll may be later than its feed is due before it moves
 
 
 def conninfo(url: str) -> str:
@@ -60,6 +67,20 @@ def _runtime(context: JobContext) -> Runtime:
 
 
 Job = Callable[..., Awaitable[str]]
+T = TypeVar("T")
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """`asyncio.to_thread`, but a cancelled job (a stop past `stop_timeout`) still waits for
+    its thread: procrastinate deletes the job, and so frees its lock, once this returns, and
+    a thread cannot be cancelled. A delivery still posting, or a poll still storing, must
+    keep the `slack` lock or its feed's lock until it is really over."""
+    work = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 def _counted(body: Job) -> Job:
@@ -102,47 +123,63 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
     @app.task(name=POLL, pass_context=True)
     @_counted
     async def poll(context: JobContext, feed: str) -> str:
-        after = await asyncio.to_thread(_runtime(context).poll, feed)
+        after = await _in_thread(_runtime(context).poll, feed)
         await follow(POLL, feed, after)
         return after.did
 
     @app.task(name=RECHECK, pass_context=True)
     @_counted
     async def recheck(context: JobContext, feed: str) -> str:
-        after = await asyncio.to_thread(_runtime(context).recheck, feed)
+        after = await _in_thread(_runtime(context).recheck, feed)
         await follow(RECHECK, feed, after)
         return after.did
 
     @app.periodic(cron=delivery_cron(dispatch_interval))
-    @app.task(name=DELIVER, pass_context=True, lock="slack", queueing_lock="slack")
+    @app.task(
+        name=DELIVER,
+        pass_context=True,
+        lock="slack",
+        queueing_lock="slack",
+        priority=TICK_PRIORITY,
+    )
     @_counted
     async def deliver(context: JobContext, timestamp: int | None = None) -> str:
-        more = await asyncio.to_thread(_runtime(context).deliver)
+        more = await _in_thread(_runtime(context).deliver)
         if more:
             await defer(DELIVER)
         return "more due" if more else "nothing more due"
 
     @app.periodic(cron=SWEEP_CRON)
-    @app.task(name=SWEEP, pass_context=True, queueing_lock=SWEEP)
+    @app.task(name=SWEEP, pass_context=True, queueing_lock=SWEEP, priority=TICK_PRIORITY)
     @_counted
     async def sweep(context: JobContext, timestamp: int) -> str:
         tick = datetime.fromtimestamp(timestamp, UTC)
-        if await asyncio.to_thread(_runtime(context).sweep, tick):
+        if await _in_thread(_runtime(context).sweep, tick):
             await defer(DELIVER)
         return "swept"
 
     @app.periodic(cron=PLAN_CRON)
-    @app.task(name=PLAN, pass_context=True, queueing_lock=PLAN)
+    @app.task(name=PLAN, pass_context=True, queueing_lock=PLAN, priority=TICK_PRIORITY)
     @_counted
     async def plan(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
-        queued = {
-            (job.task_name, job.queueing_lock)
+        listed = [
+            job
             for status in (Status.TODO, Status.DOING)
             for task in (POLL, RECHECK)
             for job in await app.job_manager.list_jobs_async(task=task, status=status.value)
-        }
-        missing = await asyncio.to_thread(_missing, runtime, queued)
+        ]
+        queued = {(job.task_name, job.queueing_lock) for job in listed}
+        waiting = [
+            job for job in listed if job.task_name == POLL and job.status == Status.TODO.value
+        ]
+        late, missing = await asyncio.to_thread(_missing, runtime, queued, waiting)
+        for job, due in late:
+            # queued for later than its feed is due now (the interval was shortened): the
+            # poll moves to when it is due, unless it started meanwhile
+            assert job.id is not None
+            if await app.job_manager.cancel_job_by_id_async(job.id, delete_job=True):
+                missing.append((POLL, str(job.task_kwargs["feed"]), due))
         jobs = [
             app.tasks[task]
             .configure(schedule_at=at, **_locks(task, {"feed": feed}))
@@ -160,7 +197,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return f"{len(jobs)} planned"
 
     @app.periodic(cron=REAP_CRON)
-    @app.task(name=REAP, pass_context=True, queueing_lock=REAP)
+    @app.task(name=REAP, pass_context=True, queueing_lock=REAP, priority=TICK_PRIORITY)
     @_counted
     async def reap(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
@@ -197,18 +234,32 @@ def _locks(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"lock": f"{task}:{feed}", "queueing_lock": f"{task}:{feed}"}
 
 
-def _missing(runtime: Runtime, queued: set[tuple[str, str | None]]) -> list[tuple[str, str, Any]]:
+def _missing(
+    runtime: Runtime, queued: set[tuple[str, str | None]], waiting: list[Job_]
+) -> tuple[list[tuple[Job_, datetime]], list[tuple[str, str, Any]]]:
     """(task, feed, when) for every enabled feed with no poll job, or no re-check job where
-    it needs one, waiting or running."""
+    it needs one, waiting or running; and the poll jobs `waiting` for later than their feed
+    is due (with the time it is due), whose feed is left out of the first list."""
     now = utcnow()
     feeds = enabled_feeds(runtime.config)
     seen = polled(runtime.engine)
     jitter = runtime.config.scheduler.jitter
+    by_name = {feed.name: feed for feed in feeds}
+    late: list[tuple[Job_, datetime]] = []
+    for job in waiting:
+        feed = by_name.get(str(job.task_kwargs.get("feed")))
+        if feed is None or job.scheduled_at is None:
+            continue  # a feed gone from the config ends its chain itself
+        due = next_poll(feed, seen.get(feed.name), now, 0)
+        if job.scheduled_at > due + timedelta(seconds=jitter + LATE_MARGIN):
+            late.append((job, next_poll(feed, seen.get(feed.name), now, jitter)))
+    moving = {f"{POLL}:{job.task_kwargs.get('feed')}" for job, _ in late}
     missing: list[tuple[str, str, Any]] = []
     for feed in feeds:
-        if (POLL, f"{POLL}:{feed.name}") not in queued:
+        lock = f"{POLL}:{feed.name}"
+        if (POLL, lock) not in queued and lock not in moving:
             missing.append((POLL, feed.name, next_poll(feed, seen.get(feed.name), now, jitter)))
         wants_recheck = runtime.pipeline.needs_recheck(feed)
         if wants_recheck and (RECHECK, f"{RECHECK}:{feed.name}") not in queued:
             missing.append((RECHECK, feed.name, runtime.first_recheck(spread=True)))
-    return missing
+    return late, missing

@@ -143,6 +143,9 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
 
         def _signal(signum: int) -> None:
             log.info("stopping (%s): jobs in flight finish first", signal.Signals(signum).name)
+            # a delivery ends after the post in flight, not after a backlog's 60 s of rounds
+            # (past `stop_timeout` its job would be aborted while its thread still posts)
+            runtime.dispatcher.stopping.set()
             stop.set()
             worker.stop()
 
