@@ -19,7 +19,7 @@ from monitor.config import Config
 from monitor.ingest.pipeline import Pipeline
 from monitor.leadership.leader_sink import LeaseLost
 from monitor.leadership.presence import WorkerPresence
-from monitor.reports.digest import digest_trigger, queue_digest
+from monitor.reports.digest import MISFIRE_GRACE, digest_trigger, queue_digest
 from monitor.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,10 @@ class Runtime:
 
 
 def digest_due(config: Config, tick: datetime) -> bool:
-    """Whether the digest's cron fires within the minute ending at `tick` (a sweep tick)."""
-    start = tick - timedelta(minutes=1)
+    """Whether the digest's cron fired within `MISFIRE_GRACE` before `tick` (a sweep tick):
+    the tick of its own minute may be lost (every worker down then; procrastinate defers a
+    tick only within 30 s of it, and drops one that meets the previous still queued). The
+    week's outbox key keeps it to one digest, and `queue_digest` reads nothing once queued."""
+    start = tick - timedelta(seconds=MISFIRE_GRACE)
     fire = digest_trigger(config).get_next_fire_time(None, start.astimezone(UTC))
     return fire is not None and start < fire <= tick
