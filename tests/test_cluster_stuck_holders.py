@@ -1,0 +1,111 @@
+"""A worker frozen or cut off while it holds a cluster-wide lock (an account's login, a
+host's slot) must not stop every other worker: the lock is given up after a bound."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from connectors.errors import TransientError
+from monitor.leadership.host_slots import ClusterHostSlots
+from monitor.leadership.shared_logins import NAMESPACE, SharedLogins, account_of, lock_key
+
+KEY = ("bluesky", "https://bsky.example.test", "acme.example.test")
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+GUARD = 60.0  # the test's own bound: a wait longer than this is a hang
+
+
+def test_a_login_held_by_a_frozen_worker_fails_the_poll_instead_of_waiting_for_ever(
+    postgres_engine: Engine,
+) -> None:
+    """Worker A takes the account's advisory lock to log in and freezes (SIGSTOP, a paused
+    VM) or its network goes silent: the server keeps A's transaction (no server-side
+    keepalive on this connection: the kernel's two hours; for ever while A is frozen). Every
+    other worker's poll of that account waited on `pg_advisory_xact_lock` without a bound,
+    each holding its job slot and the platform host's slot, so the host, then the jobs of
+    the whole cluster, stopped. The wait must end as a TransientError (the poll backs off)."""
+    frozen = postgres_engine.connect()
+    frozen.begin()
+    frozen.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+        {"ns": NAMESPACE, "key": lock_key(account_of(KEY))},
+    )
+    logins = SharedLogins(postgres_engine, lock_wait=1.0)
+    outcome: list[BaseException | str] = []
+
+    def poll() -> None:
+        try:
+            outcome.append(logins.token(KEY, NOW, lambda: ("t", NOW + timedelta(hours=1))))
+        except BaseException as exc:  # the outcome is the test's
+            outcome.append(exc)
+
+    asker = threading.Thread(target=poll, daemon=True)
+    asker.start()
+    asker.join(GUARD)
+    hung = asker.is_alive()
+    frozen.rollback()  # the frozen worker goes away: the asker may end now
+    frozen.close()
+    asker.join(GUARD)
+    logins.dispose()
+    assert not hung, "the poll waited for the frozen worker's login"
+    assert len(outcome) == 1 and isinstance(outcome[0], TransientError), outcome
+    assert "another worker's login" in str(outcome[0])
+
+
+def test_the_login_connection_lets_the_server_notice_a_dead_host_in_seconds(
+    postgres_engine: Engine,
+) -> None:
+    """The server frees a silent host's lock only when it notices the connection is dead:
+    keepalives in seconds, as the host slots and the presence connection set them."""
+    logins = SharedLogins(postgres_engine)
+    try:
+        with logins.engine.connect() as conn:
+            idle = conn.execute(sa.text("SHOW tcp_keepalives_idle")).scalar()
+    finally:
+        logins.dispose()
+    assert idle is not None and int(idle) <= 10, f"tcp_keepalives_idle = {idle}"
+
+
+pytest.importorskip("psycopg")
+
+
+def test_a_host_slot_held_by_a_frozen_worker_is_freed_after_the_hold_limit(
+    postgres_engine: Engine,
+) -> None:
+    """Worker A holds a host's slot (its transaction open for the platform call) and
+    freezes: its kernel still answers the server's keepalives, so the slot stayed taken
+    for as long as A was frozen. With `per_host` slots all A's (it may hold all of them),
+    every worker's polls of that host waited for ever, each in a job slot, until no job of
+    any kind ran. A slot held past the hold limit is freed by the server."""
+    frozen = ClusterHostSlots(postgres_engine, 1, connections=1, hold_limit=1.0)
+    other = ClusterHostSlots(postgres_engine, 1, connections=1, hold_limit=1.0)
+    entered = threading.Event()
+    thaw = threading.Event()
+
+    def freeze() -> None:
+        with frozen.slot("platform.example"):
+            entered.set()
+            thaw.wait(GUARD)
+
+    holder = threading.Thread(target=freeze, daemon=True)
+    holder.start()
+    assert entered.wait(GUARD)
+    got = threading.Event()
+
+    def poll() -> None:
+        with other.slot("platform.example"):
+            got.set()
+
+    asker = threading.Thread(target=poll, daemon=True)
+    asker.start()
+    asker.join(GUARD)
+    thaw.set()
+    holder.join(GUARD)
+    asker.join(GUARD)
+    frozen.dispose()
+    other.dispose()
+    assert got.is_set(), "the other worker waited for the frozen worker's slot"
