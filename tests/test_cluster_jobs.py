@@ -216,3 +216,68 @@ def test_a_shorter_interval_in_the_config_applies_to_a_poll_already_queued(
     due = [job["scheduled_at"] for job in _jobs(postgres_engine, POLL) if job["status"] == "todo"]
     assert len(due) == 1
     assert due[0] <= polled_at + timedelta(minutes=5, seconds=1)
+
+
+@pytest.mark.parametrize("task", [SWEEP, PLAN])
+def test_a_tick_job_does_not_run_beside_the_previous_tick_of_its_kind(
+    postgres_engine: Engine, task: str
+) -> None:
+    """A sweep slower than its minute (a big store) had the next tick's sweep start on
+    another worker beside it: both find the same mention crossing its SLA and insert its
+    alert, and the loser fails on the outbox's unique key (the weekly digest likewise). One
+    at a time, as the single process runs them (`max_instances=1`)."""
+
+    async def second_taken() -> str | None:
+        app = build_app(_url(postgres_engine), pool_size=2)
+        async with app.open_async():
+            worker_id = await app.job_manager.register_worker()
+            await app.tasks[task].defer_async(timestamp=0)
+            first = await app.job_manager.fetch_job(queues=None, worker_id=worker_id)
+            assert first is not None and first.task_name == task
+            await app.tasks[task].defer_async(timestamp=60)  # the next tick, while it runs
+            second = await app.job_manager.fetch_job(queues=None, worker_id=worker_id)
+            return None if second is None else second.task_name
+
+    assert asyncio.run(second_taken()) is None
+
+
+def test_two_reapers_taking_over_the_same_jobs_both_finish_their_lists(
+    postgres_engine: Engine,
+) -> None:
+    """Reaps are not locked (a reap stalled on a dead worker must not hold back the next), so
+    two may find the same stalled jobs: the one that comes second must skip a job already
+    taken over, not fail on it and leave the rest of its list (a delivery among them)."""
+    runtime = SimpleNamespace(presence=_Presence())
+
+    async def reap_twice() -> list[Any]:
+        app = build_app(_url(postgres_engine), pool_size=4)
+        async with app.open_async():
+            dead = await app.job_manager.register_worker()
+            for n in range(20):
+                feed = f"f{n}"
+                await (
+                    app.tasks[POLL].configure(**_locks(POLL, {"feed": feed})).defer_async(feed=feed)
+                )
+                assert await app.job_manager.fetch_job(queues=None, worker_id=dead) is not None
+            await app.job_manager.prune_stalled_workers(-1)  # its heartbeat row is gone
+            task = app.tasks[REAP]
+
+            def context() -> JobContext:
+                job = task.configure().job.evolve(task_kwargs={"timestamp": 0})
+                return JobContext(
+                    app=app,
+                    job=job,
+                    start_timestamp=time.time(),
+                    additional_context={"runtime": runtime},
+                    abort_reason=lambda: None,
+                )
+
+            return await asyncio.gather(
+                task.func(context(), timestamp=0),
+                task.func(context(), timestamp=5),
+                return_exceptions=True,
+            )
+
+    outcomes = asyncio.run(reap_twice())
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    assert _jobs(postgres_engine, POLL) == []

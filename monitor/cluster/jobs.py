@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from procrastinate import App, JobContext, PsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Job as Job_
 from procrastinate.jobs import Status
 
@@ -150,7 +150,11 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return "more due" if more else "nothing more due"
 
     @app.periodic(cron=SWEEP_CRON)
-    @app.task(name=SWEEP, pass_context=True, queueing_lock=SWEEP, priority=TICK_PRIORITY)
+    # one at a time, as the single process runs it (max_instances=1): a tick slower than
+    # its period holds the next one back rather than running beside it
+    @app.task(
+        name=SWEEP, pass_context=True, lock=SWEEP, queueing_lock=SWEEP, priority=TICK_PRIORITY
+    )
     @_counted
     async def sweep(context: JobContext, timestamp: int) -> str:
         tick = datetime.fromtimestamp(timestamp, UTC)
@@ -159,7 +163,9 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return "swept"
 
     @app.periodic(cron=PLAN_CRON)
-    @app.task(name=PLAN, pass_context=True, queueing_lock=PLAN, priority=TICK_PRIORITY)
+    # one at a time, as the single process runs it (max_instances=1): a tick slower than
+    # its period holds the next one back rather than running beside it
+    @app.task(name=PLAN, pass_context=True, lock=PLAN, queueing_lock=PLAN, priority=TICK_PRIORITY)
     @_counted
     async def plan(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
@@ -208,7 +214,14 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         for job in stalled:
             # failed, not retried: the planner defers a fresh poll for when the feed is due
             # (a retried job would keep its old queueing lock beside the planner's)
-            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            try:
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            except ConnectorException as exc:
+                # finished meanwhile, by its worker or by another reaper (reaps are not
+                # locked: a reap stalled on a dead worker would hold back every other)
+                if "was not found" in str(exc.__cause__):
+                    continue
+                raise
             log.warning(
                 "job %s of a silent worker (%s) is taken over", job.call_string, job.worker_id
             )
