@@ -249,7 +249,7 @@ def test_two_reapers_taking_over_the_same_jobs_both_finish_their_lists(
     taken over, not fail on it and leave the rest of its list (a delivery among them)."""
     runtime = SimpleNamespace(presence=_Presence())
 
-    async def reap_twice() -> list[Any]:
+    async def reap_twice() -> tuple[Any, ...]:
         app = build_app(_url(postgres_engine), pool_size=4)
         async with app.open_async():
             dead = await app.job_manager.register_worker()
