@@ -590,7 +590,7 @@ class SchedulerConfig(_Section):
 
 
 class WorkersConfig(_Section):
-    """Worker mode on PostgreSQL (`monitor worker`, docs/deployment.md): processes share jobs."""
+    """Worker mode on PostgreSQL (`monitor worker`, docs/workers.md): processes share jobs."""
 
     concurrency: int = Field(
         default=8, ge=1, le=64, description="jobs at once in one worker process (polls mostly wait)"

@@ -247,7 +247,7 @@ def test_two_reapers_taking_over_the_same_jobs_both_finish_their_lists(
     """Reaps are not locked (a reap stalled on a dead worker must not hold back the next), so
     two may find the same stalled jobs: the one that comes second must skip a job already
     taken over, not fail on it and leave the rest of its list (a delivery among them)."""
-    runtime = SimpleNamespace(presence=_Presence())
+    runtime = SimpleNamespace(presence=_Presence(), engine=postgres_engine)
 
     async def reap_twice() -> tuple[Any, ...]:
         app = build_app(_url(postgres_engine), pool_size=4)

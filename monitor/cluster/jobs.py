@@ -27,6 +27,7 @@ from procrastinate.jobs import Status
 
 from monitor.cluster.planner import enabled_feeds, next_poll, polled
 from monitor.cluster.runtime import Next, Runtime
+from monitor.leadership.presence import cut_off_silent
 from monitor.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,15 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
             taken += 1
             if job.task_name == DELIVER:
                 await defer(DELIVER)
+        for host, pid, sessions in await asyncio.to_thread(
+            cut_off_silent, runtime.engine, runtime.presence.stalled_after
+        ):
+            log.warning(
+                "worker %s pid %s is silent: its %d database sessions are closed",
+                host,
+                pid,
+                sessions,
+            )
         return f"{taken} taken over"
 
     _ = (poll, recheck, deliver, sweep, plan, reap)  # registered on the app by the decorators

@@ -17,7 +17,7 @@ from monitor.alerting.sweeper import Sweeper
 from monitor.cluster import planner
 from monitor.config import Config
 from monitor.ingest.pipeline import Pipeline
-from monitor.leadership.leader_sink import LeaseLost
+from monitor.leadership.leader_sink import ProofLost
 from monitor.leadership.presence import WorkerPresence
 from monitor.reports.digest import MISFIRE_GRACE, digest_trigger, queue_digest
 from monitor.store.models import utcnow
@@ -117,7 +117,7 @@ class Runtime:
             self.await_presence()
             try:
                 report = self.dispatcher.run_once()
-            except LeaseLost:
+            except ProofLost:
                 raise NotPresent("lost the proof mid-delivery: the rest is left") from None
             if report.sent + report.failed + report.reconciled == 0:
                 return False
