@@ -3,6 +3,8 @@ host's slot) must not stop every other worker: the lock is given up after a boun
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors.errors import TransientError
-from monitor.leadership.host_slots import ClusterHostSlots
 from monitor.leadership.shared_logins import NAMESPACE, SharedLogins, account_of, lock_key
 
 KEY = ("bluesky", "https://bsky.example.test", "acme.example.test")
@@ -73,39 +74,16 @@ def test_the_login_connection_lets_the_server_notice_a_dead_host_in_seconds(
 pytest.importorskip("psycopg")
 
 
-def test_a_host_slot_held_by_a_frozen_worker_is_freed_after_the_hold_limit(
+def test_a_silent_workers_login_session_is_closed_with_its_other_sessions(
     postgres_engine: Engine,
 ) -> None:
-    """Worker A holds a host's slot (its transaction open for the platform call) and
-    freezes: its kernel still answers the server's keepalives, so the slot stayed taken
-    for as long as A was frozen. With `per_host` slots all A's (it may hold all of them),
-    every worker's polls of that host waited for ever, each in a job slot, until no job of
-    any kind ran. A slot held past the hold limit is freed by the server."""
-    frozen = ClusterHostSlots(postgres_engine, 1, connections=1, hold_limit=1.0)
-    other = ClusterHostSlots(postgres_engine, 1, connections=1, hold_limit=1.0)
-    entered = threading.Event()
-    thaw = threading.Event()
-
-    def freeze() -> None:
-        with frozen.slot("platform.example"):
-            entered.set()
-            thaw.wait(GUARD)
-
-    holder = threading.Thread(target=freeze, daemon=True)
-    holder.start()
-    assert entered.wait(GUARD)
-    got = threading.Event()
-
-    def poll() -> None:
-        with other.slot("platform.example"):
-            got.set()
-
-    asker = threading.Thread(target=poll, daemon=True)
-    asker.start()
-    asker.join(GUARD)
-    thaw.set()
-    holder.join(GUARD)
-    asker.join(GUARD)
-    frozen.dispose()
-    other.dispose()
-    assert got.is_set(), "the other worker waited for the frozen worker's slot"
+    """The reaper closes every session of a worker found silent (a frozen one keeps them
+    open), matching the HOST:PID each of its connections is named after; the login
+    connection was named "monitor logins" alone, so a frozen worker's login lock stayed."""
+    logins = SharedLogins(postgres_engine)
+    try:
+        with logins.engine.connect() as conn:
+            name = conn.execute(sa.text("SELECT current_setting('application_name')")).scalar()
+    finally:
+        logins.dispose()
+    assert name == f"monitor logins {socket.gethostname()[:32]}:{os.getpid()}"

@@ -75,14 +75,7 @@ def run_worker(config: Config, engine: Engine, sink: Sink, *, concurrency: int) 
     stop = threading.Event()  # set on SIGTERM: platform requests in flight end at once
     with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
         # per_host and each account's login hold across all workers (monitor/leadership/)
-        host_slots = ClusterHostSlots(
-            engine,
-            config.scheduler.per_host,
-            connections=concurrency,
-            # a frozen worker's slots are freed once its jobs are others' and its last
-            # request would have timed out
-            hold_limit=workers.stalled_after + config.scheduler.http_timeout,
-        )
+        host_slots = ClusterHostSlots(engine, config.scheduler.per_host, connections=concurrency)
         logins = SharedLogins(engine)
         pipeline = Pipeline(
             config,

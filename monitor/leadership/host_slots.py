@@ -107,12 +107,7 @@ class ClusterHostSlots:
         *,
         connections: int = 8,
         sleep: Callable[[float], None] = time.sleep,
-        hold_limit: float | None = None,
     ) -> None:
-        """`hold_limit`: seconds after which the server ends a slot's transaction, so that a
-        process frozen while it holds slots (SIGSTOP, a paused VM: its kernel still answers
-        keepalives) does not keep a host from the whole cluster. A call that outlasts it
-        goes on without its slot (logged when it ends)."""
         if not 1 <= per_host <= 1 << _SLOT_BITS:
             raise ValueError(f"per_host must be 1 to {1 << _SLOT_BITS}, not {per_host}")
         self.per_host = per_host
@@ -135,12 +130,7 @@ class ClusterHostSlots:
                 "application_name": f"{APPLICATION_NAME} {socket.gethostname()[:32]}:{os.getpid()}",
                 # the server frees a dead host's slots after ~11 s instead of TCP's hours
                 "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
-                " -c tcp_keepalives_count=3"
-                + (
-                    f" -c idle_in_transaction_session_timeout={int(hold_limit * 1000)}"
-                    if hold_limit is not None
-                    else ""
-                ),
+                " -c tcp_keepalives_count=3",
             },
         )
 

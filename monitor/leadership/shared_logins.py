@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -94,7 +96,9 @@ class SharedLogins:
             hide_parameters=True,
             connect_args={
                 "connect_timeout": 10,
-                "application_name": "monitor logins",
+                # named after its process as the worker's other connections are: a worker
+                # found silent has them all closed (presence.cut_off_silent), this one too
+                "application_name": f"monitor logins {socket.gethostname()[:32]}:{os.getpid()}",
                 # the server ends a dead host's transaction, and frees its account's lock,
                 # after ~11 s instead of TCP's two hours (as the host slots' connections)
                 "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
