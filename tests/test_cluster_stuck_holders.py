@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors.errors import TransientError
+from monitor.leadership.presence import cut_off_silent
 from monitor.leadership.shared_logins import NAMESPACE, SharedLogins, account_of, lock_key
 
 KEY = ("bluesky", "https://bsky.example.test", "acme.example.test")
@@ -87,3 +88,76 @@ def test_a_silent_workers_login_session_is_closed_with_its_other_sessions(
     finally:
         logins.dispose()
     assert name == f"monitor logins {socket.gethostname()[:32]}:{os.getpid()}"
+
+
+def _silent_row(engine: Engine, host: str, pid: int) -> None:
+    """A worker's row whose last beat was a minute ago (killed, frozen or cut off)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO monitor_worker (host, pid, concurrency, started_at, beat_at,"
+                " jobs_done, failures) VALUES (:host, :pid, 1, now() - interval '1 hour',"
+                " now() - interval '60 seconds', 0, 0)"
+            ),
+            {"host": host, "pid": pid},
+        )
+
+
+@pytest.mark.parametrize(
+    ("silent", "live"),
+    [
+        # a container restarted after a kill -9: the same hostname, the same pid 1
+        (("worker-7f3a", 1), ("worker-7f3a", 1)),
+        # another host whose name ends like the silent one's, with the same pid
+        (("web1", 4242), ("staging-web1", 4242)),
+    ],
+)
+def test_closing_a_silent_workers_sessions_spares_a_live_worker_of_the_same_name(
+    postgres_engine: Engine, silent: tuple[str, int], live: tuple[str, int]
+) -> None:
+    _silent_row(postgres_engine, *silent)
+    named = sa.create_engine(
+        postgres_engine.url,
+        poolclass=sa.pool.NullPool,
+        connect_args={"application_name": f"monitor worker {live[0]}:{live[1]}"},
+    )
+    try:
+        with named.connect() as conn:
+            closed = cut_off_silent(postgres_engine, 30.0)
+            conn.execute(sa.text("SELECT 1"))  # still open
+    finally:
+        named.dispose()
+    assert [(host, pid) for host, pid, _ in closed] == [silent]
+
+
+def test_a_silent_workers_own_sessions_are_closed(postgres_engine: Engine) -> None:
+    """What the cut-off is for: the session a frozen worker opened before going silent."""
+    named = sa.create_engine(
+        postgres_engine.url,
+        poolclass=sa.pool.NullPool,
+        connect_args={"application_name": "monitor host slots web1:4242"},
+    )
+    try:
+        with named.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            with postgres_engine.begin() as other:  # its row: last beat after it connected
+                other.execute(
+                    sa.text(
+                        "INSERT INTO monitor_worker (host, pid, concurrency, started_at,"
+                        " beat_at, jobs_done, failures) VALUES ('web1', 4242, 1,"
+                        " now() - interval '1 hour', now() - interval '60 seconds', 0, 0)"
+                    )
+                )
+                other.execute(
+                    sa.text(
+                        "UPDATE monitor_worker SET beat_at = (SELECT backend_start"
+                        " + interval '1 second' FROM pg_stat_activity WHERE application_name"
+                        " = 'monitor host slots web1:4242') WHERE host = 'web1'"
+                    )
+                )
+            # silent "for -5 s": its beat, a second after it connected, is just now
+            assert cut_off_silent(postgres_engine, -5.0) == [("web1", 4242, 1)]
+            with pytest.raises(sa.exc.OperationalError):
+                conn.execute(sa.text("SELECT 1"))
+    finally:
+        named.dispose()
