@@ -25,7 +25,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Status
 
 from monitor.cluster.planner import enabled_feeds, next_poll, polled
-from monitor.cluster.runtime import Next, Runtime
+from monitor.cluster.runtime import Next, NotPresent, Runtime
 from monitor.leadership.presence import cut_off_silent
 from monitor.store.models import utcnow
 
@@ -40,6 +40,11 @@ REAP = "monitor.reap"
 PLAN_CRON = "* * * * * */5"  # every 5 s: a new feed or a broken chain waits at most this
 REAP_CRON = "* * * * * */5"
 SWEEP_CRON = "* * * * *"  # every minute, as in the single process
+# the poll and re-check jobs waiting or running, by their queueing locks (one per feed)
+QUEUED = (
+    "SELECT task_name, queueing_lock FROM procrastinate_jobs"
+    " WHERE status IN ('todo', 'doing') AND task_name IN ('monitor.poll', 'monitor.recheck')"
+)
 
 
 def conninfo(url: str) -> str:
@@ -71,6 +76,12 @@ def _counted(body: Job) -> Job:
         presence = _runtime(context).presence
         try:
             did = await body(context, **kwargs)
+        except NotPresent as exc:
+            # not a failure of the job: another worker does it (the planner defers it again,
+            # or the next tick does), and a traceback would only alarm
+            log.warning("%s left to another worker: %s", context.job.call_string, exc)
+            presence.job_done()
+            return "left"
         except Exception as exc:
             presence.job_done(failure=f"{context.job.task_name}: {exc.__class__.__name__}: {exc}")
             raise
@@ -137,12 +148,10 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
     @_counted
     async def plan(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
-        queued = {
-            (job.task_name, job.queueing_lock)
-            for status in (Status.TODO, Status.DOING)
-            for task in (POLL, RECHECK)
-            for job in await app.job_manager.list_jobs_async(task=task, status=status.value)
-        }
+        # one narrow read of the queue's table (list_jobs would read every job's whole row:
+        # 100,000 of them every 5 s at 50,000 feeds)
+        rows = await app.connector.execute_query_all_async(QUEUED)
+        queued = {(row["task_name"], row["queueing_lock"]) for row in rows}
         missing = await asyncio.to_thread(_missing, runtime, queued)
         jobs = [
             app.tasks[task]
