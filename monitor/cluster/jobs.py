@@ -135,7 +135,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return "more due" if more else "nothing more due"
 
     @app.periodic(cron=SWEEP_CRON)
-    @app.task(name=SWEEP, pass_context=True, queueing_lock=SWEEP)
+    @app.task(name=SWEEP, pass_context=True, lock=SWEEP, queueing_lock=SWEEP)
     @_counted
     async def sweep(context: JobContext, timestamp: int) -> str:
         tick = datetime.fromtimestamp(timestamp, UTC)
@@ -144,7 +144,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return "swept"
 
     @app.periodic(cron=PLAN_CRON)
-    @app.task(name=PLAN, pass_context=True, queueing_lock=PLAN)
+    @app.task(name=PLAN, pass_context=True, lock=PLAN, queueing_lock=PLAN)
     @_counted
     async def plan(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
@@ -170,7 +170,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return f"{len(jobs)} planned"
 
     @app.periodic(cron=REAP_CRON)
-    @app.task(name=REAP, pass_context=True, queueing_lock=REAP)
+    @app.task(name=REAP, pass_context=True, lock=REAP, queueing_lock=REAP)
     @_counted
     async def reap(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
