@@ -69,8 +69,17 @@ Job = Callable[..., Awaitable[str]]
 
 
 def _counted(body: Job) -> Job:
-    """Count the job, and its failure, in the worker's row (`monitor status` shows them)."""
+    """Count the job, or its failure, in the worker's row (`monitor status` shows them)."""
+    return _counting(body, housekeeping=False)
 
+
+def _housekeeping(body: Job) -> Job:
+    """The periodic jobs (plan, reap, sweep, delivery ticks) count only when they fail: a
+    count of them would grow by thousands a day and say nothing."""
+    return _counting(body, housekeeping=True)
+
+
+def _counting(body: Job, *, housekeeping: bool) -> Job:
     @functools.wraps(body)
     async def counted(context: JobContext, **kwargs: Any) -> str:
         presence = _runtime(context).presence
@@ -80,12 +89,12 @@ def _counted(body: Job) -> Job:
             # not a failure of the job: another worker does it (the planner defers it again,
             # or the next tick does), and a traceback would only alarm
             log.warning("%s left to another worker: %s", context.job.call_string, exc)
-            presence.job_done()
             return "left"
         except Exception as exc:
             presence.job_done(failure=f"{context.job.task_name}: {exc.__class__.__name__}: {exc}")
             raise
-        presence.job_done()
+        if not housekeeping:
+            presence.job_done()
         return did
 
     return counted
@@ -127,7 +136,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
 
     @app.periodic(cron=delivery_cron(dispatch_interval))
     @app.task(name=DELIVER, pass_context=True, lock="slack", queueing_lock="slack")
-    @_counted
+    @_housekeeping
     async def deliver(context: JobContext, timestamp: int | None = None) -> str:
         more = await asyncio.to_thread(_runtime(context).deliver)
         if more:
@@ -136,7 +145,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
 
     @app.periodic(cron=SWEEP_CRON)
     @app.task(name=SWEEP, pass_context=True, lock=SWEEP, queueing_lock=SWEEP)
-    @_counted
+    @_housekeeping
     async def sweep(context: JobContext, timestamp: int) -> str:
         tick = datetime.fromtimestamp(timestamp, UTC)
         if await asyncio.to_thread(_runtime(context).sweep, tick):
@@ -145,7 +154,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
 
     @app.periodic(cron=PLAN_CRON)
     @app.task(name=PLAN, pass_context=True, lock=PLAN, queueing_lock=PLAN)
-    @_counted
+    @_housekeeping
     async def plan(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
         # one narrow read of the queue's table (list_jobs would read every job's whole row:
@@ -171,7 +180,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
 
     @app.periodic(cron=REAP_CRON)
     @app.task(name=REAP, pass_context=True, lock=REAP, queueing_lock=REAP)
-    @_counted
+    @_housekeeping
     async def reap(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
         stalled = await app.job_manager.get_stalled_jobs(

@@ -57,7 +57,7 @@ def _health(runtime: Runtime) -> dict[str, object]:
     outbox = outbox_status(runtime.engine)
     counts = runtime.presence.counts
     return {
-        "worker": {"proved": runtime.presence.holds(), "jobs": counts.jobs_done},
+        "worker": {"proved": runtime.presence.holds(), "polls": counts.jobs_done},
         "feeds": len(feeds),
         "feeds_failing": [f.name for f in feeds if f.kind == "failing"],
         "alerts_pending": outbox.pending,
