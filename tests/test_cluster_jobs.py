@@ -281,3 +281,27 @@ def test_two_reapers_taking_over_the_same_jobs_both_finish_their_lists(
     outcomes = asyncio.run(reap_twice())
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
     assert _jobs(postgres_engine, POLL) == []
+
+
+def test_a_reap_stalled_on_a_dead_worker_does_not_lock_out_the_next_reap(
+    postgres_engine: Engine,
+) -> None:
+    """A worker killed (or cut off) while it reaps leaves its reap job 'doing'. Only a reap
+    takes a stalled job over: with a `lock` on reaps, that dead reap held the lock and no reap
+    could run again, so no dead worker's jobs (a delivery among them) were ever taken over
+    and no silent worker's sessions closed."""
+
+    async def next_reap_taken() -> bool:
+        app = build_app(_url(postgres_engine), pool_size=2)
+        async with app.open_async():
+            dead = await app.job_manager.register_worker()
+            await app.tasks[REAP].defer_async(timestamp=0)
+            stalled = await app.job_manager.fetch_job(queues=None, worker_id=dead)
+            assert stalled is not None and stalled.task_name == REAP
+            await app.job_manager.prune_stalled_workers(-1)  # the worker is gone
+            await app.tasks[REAP].defer_async(timestamp=5)
+            alive = await app.job_manager.register_worker()
+            taken = await app.job_manager.fetch_job(queues=None, worker_id=alive)
+            return taken is not None and taken.task_name == REAP
+
+    assert asyncio.run(next_reap_taken())

@@ -174,7 +174,10 @@ def test_status_after_a_run_shows_the_feed_healthy(
     if mode.command == "worker":
         # the worker stopped cleanly: shown as such, with what it did
         assert "workers: NONE RUNNING" in result.stdout
-        assert re.search(r"pid \d+: stopped .* ago, up since .*, \d+ jobs, 0 failed", result.stdout)
+        assert re.search(
+            r"pid \d+: stopped .* ago, up since .*, \d+ polls and re-checks, 0 jobs failed",
+            result.stdout,
+        )
 
 
 def test_a_broken_feed_is_marked_unhealthy_and_the_others_keep_running(

@@ -3,13 +3,16 @@ them per interval, every alert posted once at Slack's pace, a dead worker's feed
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -266,3 +269,63 @@ def test_a_worker_behind_a_silent_network_cut_stops_acting_and_exits_once_it_hea
     assert len(set(slack.keys())) == count
     # the cut worker's last polls and the takeover are more than half an interval apart
     assert feeds.polled_twice_within(INTERVAL / 2) == {}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "status", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_and_healthz_show_a_worker_and_say_when_it_went_silent(
+    postgres_engine: Engine, tmp_path: Path
+) -> None:
+    port = free_port()
+    beat_file = tmp_path / "alive"
+    with local_server() as server, fake_slack() as slack:
+        feeds = CountedFeeds(server, 5)
+        config = workers_config(
+            tmp_path / "config.toml",
+            postgres_engine,
+            feeds,
+            slack,
+            interval=INTERVAL,
+            extra=f'[heartbeat]\nport = {port}\nfile = "{beat_file}"\n',
+        )
+        before = status(config, "--problems")
+        assert "workers: NONE RUNNING" in before.stdout
+        assert before.returncode == 1
+        process = start_worker(config, tmp_path / "w.log", slack.token)
+        with running([process]):
+            wait_for(lambda: len(set(slack.keys())) >= 5, 120, "the alerts")
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            assert health.status_code == 200, health.text
+            assert health.json()["worker"]["proved"] is True
+            assert beat_file.exists()
+            shown = status(config, "--problems")
+            assert shown.returncode == 0, shown.stdout
+            assert "workers: 1 running" in shown.stdout
+            assert re.search(rf"pid {process.pid}: heartbeat \S+ ago, up since", shown.stdout)
+            assert "schedule: polls on time" in shown.stdout
+            process.send_signal(signal.SIGKILL)  # a crash: nothing says goodbye
+            process.wait(timeout=10)
+            wait_for(
+                lambda: f"pid {process.pid}: SILENT since" in status(config).stdout,
+                60,
+                "the worker shown silent",
+            )
+        after = status(config, "--problems")
+    assert after.returncode == 1, after.stdout
+    assert "workers: NONE RUNNING" in after.stdout

@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 
 from connectors.durations import format_duration
-from monitor.alerting.queue import NewAlert, is_queued, queue_alert
+from monitor.alerting.queue import NewAlert, queue_alert
 from monitor.config import Config
 from monitor.reports.command import report_zone
 from monitor.reports.query import GroupStats, Window, aggregate, combine, local_midnight
@@ -24,9 +24,6 @@ from monitor.store.models import Alert, utcnow
 log = logging.getLogger(__name__)
 
 JOB_ID = "weekly-digest"
-# A digest whose minute passed while nothing ran (a restart at 9:20) is still sent this long
-# after it: by APScheduler in the single process, by the minute's sweep job in worker mode.
-MISFIRE_GRACE = 3600
 
 
 def last_week(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -71,9 +68,10 @@ def _not_exact(stats: GroupStats) -> list[str]:
 
 
 def digest_key(config: Config, now: datetime) -> str:
-    """The outbox key of the digest sent at `now`: one per week."""
-    start, _ = last_week(now, report_zone(config))
-    return f"weekly-digest:{start.astimezone(report_zone(config)).date().isoformat()}"
+    """The outbox key of the digest due at `now`: one per week."""
+    tz = report_zone(config)
+    start, _end = last_week(now, tz)
+    return f"weekly-digest:{start.astimezone(tz).date().isoformat()}"
 
 
 def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str]:
@@ -119,10 +117,6 @@ def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str
 
 def queue_digest(config: Config, engine: Engine, now: datetime) -> Alert | None:
     """Insert the digest into the outbox once per week (the key makes a rerun harmless)."""
-    with open_session(engine) as session:
-        if is_queued(session, digest_key(config, now)):
-            # asked again within the misfire grace: the week's numbers are not read again
-            return None
     key, body = digest_body(config, engine, now)
     channel = config.reports.digest.channel or config.slack.default_channel
     with open_session(engine) as session:
@@ -186,5 +180,5 @@ def schedule_digest(
         name="weekly digest",
         max_instances=1,
         coalesce=True,
-        misfire_grace_time=MISFIRE_GRACE,  # a restart at 9:20 still sends Monday's digest
+        misfire_grace_time=3600,  # a restart at 9:20 still sends Monday's digest
     )
