@@ -106,13 +106,13 @@ def _silent_row(engine: Engine, host: str, pid: int) -> None:
 @pytest.mark.parametrize(
     ("silent", "live"),
     [
-        # a container restarted after a kill -9: the same hostname, the same pid 1
-        (("worker-7f3a", 1), ("worker-7f3a", 1)),
         # another host whose name ends like the silent one's, with the same pid
         (("web1", 4242), ("staging-web1", 4242)),
+        # a `_` in a host name is no LIKE wildcard
+        (("web_1", 4242), ("web-1", 4242)),
     ],
 )
-def test_closing_a_silent_workers_sessions_spares_a_live_worker_of_the_same_name(
+def test_closing_a_silent_workers_sessions_spares_a_live_worker_of_another_host(
     postgres_engine: Engine, silent: tuple[str, int], live: tuple[str, int]
 ) -> None:
     _silent_row(postgres_engine, *silent)

@@ -114,18 +114,17 @@ _PROVE = text(
 _SILENT = text(
     "UPDATE monitor_worker SET stopped_at = now(), last_failure = :why"
     " WHERE stopped_at IS NULL AND beat_at < now() - make_interval(secs => :seconds)"
-    " RETURNING host, pid, beat_at"
+    " RETURNING host, pid"
 )
 # Every connection of a worker names it: "monitor worker HOST:PID" (PGAPPNAME and the proof
 # connection), "monitor host slots HOST:PID" (its per-host slots).
-# Only sessions opened before the silent worker's last beat: a process that reuses its host
-# name and pid (a container restarted: same hostname, pid 1) is another worker, whose
-# sessions all began later. The name's tail is compared whole, not with LIKE: "web1:12" is
-# not "staging-web1:12", and a `_` in a host name is no wildcard.
+# The name's tail is compared whole, not with LIKE: "web1:12" is not "staging-web1:12", and
+# a `_` in a host name is no wildcard. (Every session of the name is closed, also those
+# opened after the last beat: a pool opens connections until the very moment of a cut.)
 _CUT_OFF = text(
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
     " WHERE pid <> pg_backend_pid() AND application_name LIKE 'monitor %'"
-    " AND right(application_name, length(:tail)) = :tail AND backend_start <= :beat"
+    " AND right(application_name, length(:tail)) = :tail"
 )
 
 
@@ -147,10 +146,9 @@ def cut_off_silent(engine: Engine, silent_for: float) -> list[tuple[str, int, in
                 "why": f"silent for {silent_for:g} s: jobs taken over, sessions closed",
             },
         ).all()
-    for host, pid, beat in rows:
+    for host, pid in rows:
         with engine.begin() as conn:
-            tail = f" {host[:32]}:{pid}"
-            count = conn.execute(_CUT_OFF, {"tail": tail, "beat": beat}).scalar()
+            count = conn.execute(_CUT_OFF, {"tail": f" {host[:32]}:{pid}"}).scalar()
         closed.append((host, pid, int(count or 0)))
     return closed
 
