@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from datetime import datetime
@@ -220,6 +219,7 @@ def _announce_sink(config: Config, sink: Any) -> None:
 def _run_worker(config: Config, concurrency: int, *, serve_clicks: bool) -> int:
     """One worker on the job queue (PostgreSQL); its exit status."""
     from monitor.alerting.sinks import make_sink
+    from monitor.leadership.session_names import session_name
     from monitor.store.db import open_store
 
     try:
@@ -234,7 +234,7 @@ def _run_worker(config: Config, concurrency: int, *, serve_clicks: bool) -> int:
         ) from None
     # every connection of this process shows in pg_stat_activity as this worker (libpq reads
     # PGAPPNAME where a connection names itself not: the presence connection does)
-    os.environ.setdefault("PGAPPNAME", f"monitor worker {socket.gethostname()[:32]}:{os.getpid()}")
+    os.environ.setdefault("PGAPPNAME", session_name("worker"))
     engine = open_store(config.storage.resolved_url())
     sink = make_sink(config)
     _announce_sink(config, sink)

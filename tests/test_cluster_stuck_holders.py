@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from connectors.errors import TransientError
 from monitor.leadership.presence import cut_off_silent
+from monitor.leadership.session_names import process_tag
 from monitor.leadership.shared_logins import NAMESPACE, SharedLogins, account_of, lock_key
 
 KEY = ("bluesky", "https://bsky.example.test", "acme.example.test")
@@ -79,7 +80,7 @@ def test_a_silent_workers_login_session_is_closed_with_its_other_sessions(
     postgres_engine: Engine,
 ) -> None:
     """The reaper closes every session of a worker found silent (a frozen one keeps them
-    open), matching the HOST:PID each of its connections is named after; the login
+    open), matching the HOST:PID:NONCE each of its connections is named after; the login
     connection was named "monitor logins" alone, so a frozen worker's login lock stayed."""
     logins = SharedLogins(postgres_engine)
     try:
@@ -87,19 +88,23 @@ def test_a_silent_workers_login_session_is_closed_with_its_other_sessions(
             name = conn.execute(sa.text("SELECT current_setting('application_name')")).scalar()
     finally:
         logins.dispose()
-    assert name == f"monitor logins {socket.gethostname()[:32]}:{os.getpid()}"
+    assert name == f"monitor logins {process_tag()}"
+    assert process_tag().startswith(f"{socket.gethostname()[:24]}:{os.getpid()}:")
 
 
-def _silent_row(engine: Engine, host: str, pid: int) -> None:
+NONCE = "0123abcd"
+
+
+def _silent_row(engine: Engine, host: str, pid: int, nonce: str = NONCE) -> None:
     """A worker's row whose last beat was a minute ago (killed, frozen or cut off)."""
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO monitor_worker (host, pid, concurrency, started_at, beat_at,"
-                " jobs_done, failures) VALUES (:host, :pid, 1, now() - interval '1 hour',"
-                " now() - interval '60 seconds', 0, 0)"
+                "INSERT INTO monitor_worker (host, pid, tag, stalled_after, concurrency,"
+                " started_at, beat_at, jobs_done, failures) VALUES (:host, :pid, :tag, 30, 1,"
+                " now() - interval '1 hour', now() - interval '60 seconds', 0, 0)"
             ),
-            {"host": host, "pid": pid},
+            {"host": host, "pid": pid, "tag": f"{host}:{pid}:{nonce}"},
         )
 
 
@@ -107,19 +112,21 @@ def _silent_row(engine: Engine, host: str, pid: int) -> None:
     ("silent", "live"),
     [
         # another host whose name ends like the silent one's, with the same pid
-        (("web1", 4242), ("staging-web1", 4242)),
+        (("web1", 4242, NONCE), ("staging-web1", 4242, NONCE)),
         # a `_` in a host name is no LIKE wildcard
-        (("web_1", 4242), ("web-1", 4242)),
+        (("web_1", 4242, NONCE), ("web-1", 4242, NONCE)),
+        # the same host and pid, a new process: a container restarted after a kill -9
+        (("web1", 1, NONCE), ("web1", 1, "fedcba98")),
     ],
 )
-def test_closing_a_silent_workers_sessions_spares_a_live_worker_of_another_host(
-    postgres_engine: Engine, silent: tuple[str, int], live: tuple[str, int]
+def test_closing_a_silent_workers_sessions_spares_a_live_worker_of_another_process(
+    postgres_engine: Engine, silent: tuple[str, int, str], live: tuple[str, int, str]
 ) -> None:
     _silent_row(postgres_engine, *silent)
     named = sa.create_engine(
         postgres_engine.url,
         poolclass=sa.pool.NullPool,
-        connect_args={"application_name": f"monitor worker {live[0]}:{live[1]}"},
+        connect_args={"application_name": "monitor worker {}:{}:{}".format(*live)},
     )
     try:
         with named.connect() as conn:
@@ -127,7 +134,7 @@ def test_closing_a_silent_workers_sessions_spares_a_live_worker_of_another_host(
             conn.execute(sa.text("SELECT 1"))  # still open
     finally:
         named.dispose()
-    assert [(host, pid) for host, pid, _ in closed] == [silent]
+    assert [(host, pid) for host, pid, _ in closed] == [silent[:2]]
 
 
 def test_a_silent_workers_own_sessions_are_closed(postgres_engine: Engine) -> None:
@@ -135,7 +142,7 @@ def test_a_silent_workers_own_sessions_are_closed(postgres_engine: Engine) -> No
     named = sa.create_engine(
         postgres_engine.url,
         poolclass=sa.pool.NullPool,
-        connect_args={"application_name": "monitor host slots web1:4242"},
+        connect_args={"application_name": f"monitor host slots web1:4242:{NONCE}"},
     )
     try:
         with named.connect() as conn:
@@ -143,17 +150,20 @@ def test_a_silent_workers_own_sessions_are_closed(postgres_engine: Engine) -> No
             with postgres_engine.begin() as other:  # its row: last beat after it connected
                 other.execute(
                     sa.text(
-                        "INSERT INTO monitor_worker (host, pid, concurrency, started_at,"
-                        " beat_at, jobs_done, failures) VALUES ('web1', 4242, 1,"
-                        " now() - interval '1 hour', now() - interval '60 seconds', 0, 0)"
-                    )
+                        "INSERT INTO monitor_worker (host, pid, tag, stalled_after, concurrency,"
+                        " started_at, beat_at, jobs_done, failures) VALUES ('web1', 4242,"
+                        " :tag, 30, 1, now() - interval '1 hour', now() - interval '60 seconds',"
+                        " 0, 0)"
+                    ),
+                    {"tag": f"web1:4242:{NONCE}"},
                 )
                 other.execute(
                     sa.text(
                         "UPDATE monitor_worker SET beat_at = (SELECT backend_start"
                         " + interval '1 second' FROM pg_stat_activity WHERE application_name"
-                        " = 'monitor host slots web1:4242') WHERE host = 'web1'"
-                    )
+                        " = :name) WHERE host = 'web1'"
+                    ),
+                    {"name": f"monitor host slots web1:4242:{NONCE}"},
                 )
             # silent "for -5 s": its beat, a second after it connected, is just now
             assert cut_off_silent(postgres_engine, -5.0) == [("web1", 4242, 1)]

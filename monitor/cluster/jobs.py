@@ -26,7 +26,7 @@ from procrastinate.jobs import Status
 
 from monitor.cluster.planner import enabled_feeds, next_poll, polled
 from monitor.cluster.runtime import Next, NotPresent, Runtime
-from monitor.leadership.presence import cut_off_silent
+from monitor.leadership.presence import cluster_stalled_after, cut_off_silent
 from monitor.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -221,9 +221,10 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
     @_housekeeping
     async def reap(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
-        stalled = await app.job_manager.get_stalled_jobs(
-            seconds_since_heartbeat=runtime.presence.stalled_after
+        silent_for = await asyncio.to_thread(
+            cluster_stalled_after, runtime.engine, runtime.presence.stalled_after
         )
+        stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_for)
         taken = 0
         for job in stalled:
             # failed, not retried: the planner defers a fresh poll for when the feed is due
@@ -243,7 +244,7 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
             if job.task_name == DELIVER:
                 await defer(DELIVER)
         for host, pid, sessions in await asyncio.to_thread(
-            cut_off_silent, runtime.engine, runtime.presence.stalled_after
+            cut_off_silent, runtime.engine, silent_for
         ):
             log.warning(
                 "worker %s pid %s is silent: its %d database sessions are closed",

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,7 +28,13 @@ from monitor.ingest.pipeline import Pipeline
 from monitor.leadership.heartbeat import Heartbeat
 from monitor.leadership.host_slots import ClusterHostSlots
 from monitor.leadership.leader_sink import LeaderOnlySink
-from monitor.leadership.presence import HEARTBEAT_EVERY, WorkerPresence, shortest_stalled_after
+from monitor.leadership.presence import (
+    HEARTBEAT_EVERY,
+    WorkerPresence,
+    cluster_stalled_after,
+    shortest_stalled_after,
+)
+from monitor.leadership.session_names import process_tag
 from monitor.leadership.shared_logins import SharedLogins
 
 log = logging.getLogger(__name__)
@@ -155,12 +160,16 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
     async with app.open_async():
         worker = Worker(
             app,
-            name=f"{socket.gethostname()[:40]}:{os.getpid()}",
+            name=process_tag(),
             concurrency=concurrency,
             listen_notify=workers.listen_notify,
             fetch_job_polling_interval=workers.fetch_every,
             update_heartbeat_interval=HEARTBEAT_EVERY,
-            stalled_worker_timeout=workers.stalled_after,
+            # procrastinate prunes workers silent this long when it starts: the cluster's
+            # longest, as the reaper's (workers configured apart)
+            stalled_worker_timeout=await asyncio.to_thread(
+                cluster_stalled_after, runtime.engine, workers.stalled_after
+            ),
             shutdown_graceful_timeout=workers.stop_timeout,
             delete_jobs="always",
             install_signal_handlers=False,
@@ -174,6 +183,7 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
             # start of a stop, so a long stop would lose the proof anyway; the jobs left
             # over are deferred again by whichever worker runs next.
             stop.set()
+            presence.stopping.set()
             runtime.dispatcher.stopping.set()
             worker.stop()
 

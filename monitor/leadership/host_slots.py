@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
+
+from monitor.leadership.session_names import session_name
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ _SLOT_BITS = 6
 _HASH_BITS = 31 - _SLOT_BITS  # the key stays a non-negative int4
 FIRST_WAIT = 0.02  # seconds before trying again when every slot of a host is taken
 MAX_WAIT = 0.5
-APPLICATION_NAME = "monitor host slots"
 
 
 class HostSlots(Protocol):
@@ -127,7 +126,7 @@ class ClusterHostSlots:
             hide_parameters=True,
             connect_args={
                 "connect_timeout": 10,
-                "application_name": f"{APPLICATION_NAME} {socket.gethostname()[:32]}:{os.getpid()}",
+                "application_name": session_name("host slots"),
                 # the server frees a dead host's slots after ~11 s instead of TCP's hours
                 "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
                 " -c tcp_keepalives_count=3",

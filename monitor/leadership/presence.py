@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from monitor.leadership.session_names import process_tag, session_name
 from monitor.store.models import WorkerRow, table_of, utcnow
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def proof_engine(engine: Engine, name: str) -> Engine:
             **KEEPALIVE,
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
             "connect_timeout": 5,
-            "application_name": f"{name} {socket.gethostname()[:32]}:{os.getpid()}"[:63],
+            "application_name": session_name(name),
             "options": server_side,
         },
     )
@@ -114,13 +115,30 @@ _PROVE = text(
 _SILENT = text(
     "UPDATE monitor_worker SET stopped_at = now(), last_failure = :why"
     " WHERE stopped_at IS NULL AND beat_at < now() - make_interval(secs => :seconds)"
-    " RETURNING host, pid"
+    " RETURNING host, pid, tag"
 )
-# Every connection of a worker names it: "monitor worker HOST:PID" (PGAPPNAME and the proof
-# connection), "monitor host slots HOST:PID" (its per-host slots).
-# The name's tail is compared whole, not with LIKE: "web1:12" is not "staging-web1:12", and
-# a `_` in a host name is no wildcard. (Every session of the name is closed, also those
-# opened after the last beat: a pool opens connections until the very moment of a cut.)
+# The longest `stalled_after` of the workers running: with workers configured apart, the
+# takeover waits for the most patient, whose fence counts on it.
+_LONGEST_STALL = text(
+    "SELECT max(stalled_after) FROM monitor_worker"
+    " WHERE stopped_at IS NULL AND beat_at > now() - interval '1 day'"
+)
+
+
+def cluster_stalled_after(engine: Engine, own: float) -> float:
+    """How long a worker must be silent before its jobs are taken over: the longest
+    `stalled_after` among the running workers (a worker proves itself against its own)."""
+    with engine.connect() as conn:
+        longest = conn.execute(_LONGEST_STALL).scalar()
+    return max(own, float(longest or 0.0))
+
+
+# Every session of a worker ends its name with the worker's tag, HOST:PID:NONCE
+# (monitor/leadership/session_names.py). The tail is compared whole, not with LIKE:
+# "web1:12:..." is not "staging-web1:12:...", and a `_` in a host name is no wildcard. The
+# nonce spares a new process of the same host and pid (a container restarted as pid 1).
+# (Every session of the tag is closed, also those opened after the last beat: a pool opens
+# connections until the very moment of a cut.)
 _CUT_OFF = text(
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
     " WHERE pid <> pg_backend_pid() AND application_name LIKE 'monitor %'"
@@ -146,10 +164,12 @@ def cut_off_silent(engine: Engine, silent_for: float) -> list[tuple[str, int, in
                 "why": f"silent for {silent_for:g} s: jobs taken over, sessions closed",
             },
         ).all()
-    for host, pid in rows:
-        with engine.begin() as conn:
-            count = conn.execute(_CUT_OFF, {"tail": f" {host[:32]}:{pid}"}).scalar()
-        closed.append((host, pid, int(count or 0)))
+    for host, pid, tag in rows:
+        count = 0
+        if tag:
+            with engine.begin() as conn:
+                count = conn.execute(_CUT_OFF, {"tail": f" {tag}"}).scalar() or 0
+        closed.append((host, pid, int(count)))
     return closed
 
 
@@ -181,7 +201,7 @@ class WorkerPresence:
         self.queue_worker_id: int | None = None  # procrastinate's id, once it registered us
         self.row_id: int | None = None
         self.lost = threading.Event()
-        self._engine = proof_engine(engine, "monitor worker")
+        self._engine = proof_engine(engine, "worker")
         self._connection: Connection | None = None
         self._proved_at: float | None = None
         self._stop = threading.Event()
@@ -190,6 +210,9 @@ class WorkerPresence:
         self._failing = False
         self._lock = threading.Lock()
         self._started_at = monotonic()
+        # set on SIGTERM: procrastinate removes this worker's heartbeat row when its stop
+        # ends, which a proof would read as "taken over"; stopping, that is expected
+        self.stopping = threading.Event()
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
         """Call `callback(reason)` (from the proof thread) when this worker's jobs are gone."""
@@ -213,6 +236,8 @@ class WorkerPresence:
         row = {
             "host": socket.gethostname()[:255],
             "pid": os.getpid(),
+            "tag": process_tag(),
+            "stalled_after": self.stalled_after,
             "concurrency": self.concurrency,
             "started_at": sa.func.now(),  # the database's clock, as every beat
             "beat_at": sa.func.now(),
@@ -299,6 +324,9 @@ class WorkerPresence:
             if self.lost.is_set() or self._stop.is_set():
                 return
             self.lost.set()
+        if self.stopping.is_set():
+            log.info("worker presence ended while stopping: %s", reason)
+            return
         log.error("worker presence lost: %s; this worker stops", reason)
         for callback in self._on_lost:
             callback(reason)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -19,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import TransientError
 from connectors.logins import Login
+from monitor.leadership.session_names import session_name
 from monitor.store.models import LoginToken, UTCDateTime, table_of
 
 # The two-int advisory lock space of logins (pg_advisory_xact_lock(int4, int4)): this
@@ -98,7 +97,7 @@ class SharedLogins:
                 "connect_timeout": 10,
                 # named after its process as the worker's other connections are: a worker
                 # found silent has them all closed (presence.cut_off_silent), this one too
-                "application_name": f"monitor logins {socket.gethostname()[:32]}:{os.getpid()}",
+                "application_name": session_name("logins"),
                 # the server ends a dead host's transaction, and frees its account's lock,
                 # after ~11 s instead of TCP's two hours (as the host slots' connections)
                 "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"

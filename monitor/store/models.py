@@ -281,6 +281,8 @@ class WorkerRow(SQLModel, table=True):
     beat_at: datetime = Field(sa_column=_utc_column(nullable=False))
     stopped_at: datetime | None = Field(default=None, sa_column=_utc_column())
     queue_worker_id: int | None = Field(default=None, description="procrastinate's worker id")
+    tag: str = Field(default="", max_length=60, description="HOST:PID:NONCE its sessions end with")
+    stalled_after: float = Field(default=30.0, description="its [workers] stalled_after")
     jobs_done: int = 0
     failures: int = 0
     last_failure: str | None = Field(default=None, max_length=500)

@@ -173,8 +173,8 @@ def duplicates(*slacks: FakeSlack) -> dict[str, int]:
 
 def terminate_worker_connections(engine: Engine, pid: int) -> int:
     """pg_terminate_backend on every connection of one worker process (each of its
-    connections names the process: "monitor worker HOST:PID", "monitor host slots HOST:PID");
-    how many there were."""
+    connections names the process: "monitor worker HOST:PID:NONCE", "monitor host slots
+    HOST:PID:NONCE"...); how many there were."""
     import sqlalchemy as sa
 
     with engine.connect() as conn:
@@ -183,7 +183,7 @@ def terminate_worker_connections(engine: Engine, pid: int) -> int:
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE pid <> pg_backend_pid() AND application_name LIKE :mine"
             ),
-            {"mine": f"monitor %:{pid}"},
+            {"mine": f"monitor %:{pid}:%"},
         ).scalar()
         conn.commit()
     return int(killed or 0)

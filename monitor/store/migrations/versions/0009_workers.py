@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("beat_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("stopped_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("queue_worker_id", sa.Integer(), nullable=True),
+        sa.Column("tag", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("stalled_after", sa.Float(), nullable=False),
         sa.Column("jobs_done", sa.Integer(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_failure", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
