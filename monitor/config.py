@@ -590,7 +590,7 @@ class SchedulerConfig(_Section):
 
 
 class WorkersConfig(_Section):
-    """Worker mode on PostgreSQL (`monitor worker`, docs/workers.md): jobs shared by processes."""
+    """Worker mode on PostgreSQL (`monitor worker`, docs/workers.md): processes share jobs."""
 
     concurrency: int = Field(
         default=8, ge=1, le=64, description="jobs at once in one worker process (polls mostly wait)"
@@ -606,7 +606,7 @@ class WorkersConfig(_Section):
         default=30.0,
         description=(
             "a worker silent this long has its jobs taken over; it stops acting well before "
-            "(must exceed 5 s + the longest Slack call + 3 s)"
+            "(at least 5 s + the longest Slack call + 5 s: 22 s by default)"
         ),
     )
     stop_timeout: Annotated[Duration, _bounded(1, HOUR)] = Field(

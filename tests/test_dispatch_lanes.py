@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from alerts.base import AlertMessage, SendResult
 from monitor.alerting.outbox import Dispatcher
-from monitor.leadership.leader_sink import LeaderOnlySink, LeaseLost
+from monitor.leadership.leader_sink import LeaderOnlySink, ProofLost
 from monitor.store.db import session
 from monitor.store.models import Alert
 
@@ -135,23 +135,23 @@ def test_a_stop_ends_every_lane_after_its_alert_in_flight(sqlite_engine: Engine)
     assert set(found.values()) <= {"sent", "pending"}  # the rest kept for the next start
 
 
-def test_a_lost_lease_in_one_lane_reaches_the_caller_and_nothing_more_is_sent(
+def test_a_lost_proof_in_one_lane_reaches_the_caller_and_nothing_more_is_sent(
     sqlite_engine: Engine,
 ) -> None:
     lost = threading.Event()
     in_flight = threading.Barrier(2, timeout=10)
 
     def on_post(channel: str) -> None:
-        in_flight.wait()  # both first posts passed the lease check
+        in_flight.wait()  # both first posts passed the proof check
         if channel == "#a":
             lost.set()  # the lock connection dies while #a posts
-            raise LeaseLost("no fresh proof of the scheduler lease: not sending")
+            raise ProofLost("no fresh proof that this worker may act: not sending")
         assert lost.wait(10)
 
     inner = RecordingSink(on_post=on_post)
     sink = LeaderOnlySink(inner, holds=lambda: not lost.is_set())
     add_alerts(sqlite_engine, ["#a", "#b"], 3)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(ProofLost):
         Dispatcher(sqlite_engine, sink, pace=0, clock=lambda: NOW).run_once(NOW)
     # #b finishes the post in flight; neither lane sends anything after the loss
     assert [c for c, _ in inner.posted] == ["#b"]

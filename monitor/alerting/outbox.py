@@ -276,7 +276,7 @@ class Dispatcher:
             futures = [pool.submit(self._deliver_lane, ids, held, abort) for ids, held in work]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             if any(future.exception() is not None for future in done):
-                abort.set()  # LeaseLost above all: the other lanes stop before their next send
+                abort.set()  # ProofLost above all: the other lanes stop before their next send
             wait(futures)
         return [future.result() for future in futures]  # re-raises a lane's exception
 

@@ -17,15 +17,16 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from procrastinate import App, JobContext, PsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Status
 
 from monitor.cluster.planner import enabled_feeds, next_poll, polled
-from monitor.cluster.runtime import Next, Runtime
+from monitor.cluster.runtime import Next, NotPresent, Runtime
+from monitor.leadership.presence import cut_off_silent
 from monitor.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,19 @@ REAP = "monitor.reap"
 PLAN_CRON = "* * * * * */5"  # every 5 s: a new feed or a broken chain waits at most this
 REAP_CRON = "* * * * * */5"
 SWEEP_CRON = "* * * * *"  # every minute, as in the single process
+# Taken before any poll or re-check due (procrastinate takes jobs by priority, then by id, and
+# a chain defers its next poll long before the tick's jobs exist): a backlog of due polls must
+# not hold back alerts, the takeover of a dead worker's jobs, or a sweep, whose next tick would
+# otherwise find it still queued and be dropped on its queueing lock.
+TICK_PRIORITY = 10
+LATE_MARGIN = 1.0  # seconds a queued poll may be later than its feed is due before it moves
+# the poll and re-check jobs waiting or running, by their queueing locks (one per feed), with
+# what the planner needs to move a waiting poll (its id, when it is due, its feed)
+QUEUED = (
+    "SELECT id, task_name, queueing_lock, status::text AS status, scheduled_at,"
+    " args->>'feed' AS feed FROM procrastinate_jobs"
+    " WHERE status IN ('todo', 'doing') AND task_name IN ('monitor.poll', 'monitor.recheck')"
+)
 
 
 def conninfo(url: str) -> str:
@@ -60,20 +74,49 @@ def _runtime(context: JobContext) -> Runtime:
 
 
 Job = Callable[..., Awaitable[str]]
+T = TypeVar("T")
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """`asyncio.to_thread`, but a cancelled job (a stop past `stop_timeout`) still waits for
+    its thread: procrastinate deletes the job, and so frees its lock, once this returns, and
+    a thread cannot be cancelled. A delivery still posting, or a poll still storing, must
+    keep the `slack` lock or its feed's lock until it is really over."""
+    work = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 def _counted(body: Job) -> Job:
-    """Count the job, and its failure, in the worker's row (`monitor status` shows them)."""
+    """Count the job, or its failure, in the worker's row (`monitor status` shows them)."""
+    return _counting(body, housekeeping=False)
 
+
+def _housekeeping(body: Job) -> Job:
+    """The periodic jobs (plan, reap, sweep, delivery ticks) count only when they fail: a
+    count of them would grow by thousands a day and say nothing."""
+    return _counting(body, housekeeping=True)
+
+
+def _counting(body: Job, *, housekeeping: bool) -> Job:
     @functools.wraps(body)
     async def counted(context: JobContext, **kwargs: Any) -> str:
         presence = _runtime(context).presence
         try:
             did = await body(context, **kwargs)
+        except NotPresent as exc:
+            # not a failure of the job: another worker does it (the planner defers it again,
+            # or the next tick does), and a traceback would only alarm
+            log.warning("%s left to another worker: %s", context.job.call_string, exc)
+            return "left"
         except Exception as exc:
             presence.job_done(failure=f"{context.job.task_name}: {exc.__class__.__name__}: {exc}")
             raise
-        presence.job_done()
+        if not housekeeping:
+            presence.job_done()
         return did
 
     return counted
@@ -102,47 +145,59 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
     @app.task(name=POLL, pass_context=True)
     @_counted
     async def poll(context: JobContext, feed: str) -> str:
-        after = await asyncio.to_thread(_runtime(context).poll, feed)
+        after = await _in_thread(_runtime(context).poll, feed)
         await follow(POLL, feed, after)
         return after.did
 
     @app.task(name=RECHECK, pass_context=True)
     @_counted
     async def recheck(context: JobContext, feed: str) -> str:
-        after = await asyncio.to_thread(_runtime(context).recheck, feed)
+        after = await _in_thread(_runtime(context).recheck, feed)
         await follow(RECHECK, feed, after)
         return after.did
 
     @app.periodic(cron=delivery_cron(dispatch_interval))
-    @app.task(name=DELIVER, pass_context=True, lock="slack", queueing_lock="slack")
-    @_counted
+    @app.task(
+        name=DELIVER,
+        pass_context=True,
+        lock="slack",
+        queueing_lock="slack",
+        priority=TICK_PRIORITY,
+    )
+    @_housekeeping
     async def deliver(context: JobContext, timestamp: int | None = None) -> str:
-        more = await asyncio.to_thread(_runtime(context).deliver)
+        more = await _in_thread(_runtime(context).deliver)
         if more:
             await defer(DELIVER)
         return "more due" if more else "nothing more due"
 
     @app.periodic(cron=SWEEP_CRON)
-    @app.task(name=SWEEP, pass_context=True, queueing_lock=SWEEP)
-    @_counted
+    @app.task(
+        name=SWEEP, pass_context=True, lock=SWEEP, queueing_lock=SWEEP, priority=TICK_PRIORITY
+    )
+    @_housekeeping
     async def sweep(context: JobContext, timestamp: int) -> str:
         tick = datetime.fromtimestamp(timestamp, UTC)
-        if await asyncio.to_thread(_runtime(context).sweep, tick):
+        if await _in_thread(_runtime(context).sweep, tick):
             await defer(DELIVER)
         return "swept"
 
     @app.periodic(cron=PLAN_CRON)
-    @app.task(name=PLAN, pass_context=True, queueing_lock=PLAN)
-    @_counted
+    @app.task(name=PLAN, pass_context=True, lock=PLAN, queueing_lock=PLAN, priority=TICK_PRIORITY)
+    @_housekeeping
     async def plan(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
-        queued = {
-            (job.task_name, job.queueing_lock)
-            for status in (Status.TODO, Status.DOING)
-            for task in (POLL, RECHECK)
-            for job in await app.job_manager.list_jobs_async(task=task, status=status.value)
-        }
-        missing = await asyncio.to_thread(_missing, runtime, queued)
+        # one narrow read of the queue's table (list_jobs would read every job's whole row:
+        # 100,000 of them every 5 s at 50,000 feeds)
+        rows = await app.connector.execute_query_all_async(QUEUED)
+        queued = {(row["task_name"], row["queueing_lock"]) for row in rows}
+        waiting = [row for row in rows if row["task_name"] == POLL and row["status"] == "todo"]
+        late, missing = await asyncio.to_thread(_missing, runtime, queued, waiting)
+        for job_id, feed, due in late:
+            # queued for later than its feed is due now (the interval was shortened): the
+            # poll moves to when it is due, unless it started meanwhile
+            if await app.job_manager.cancel_job_by_id_async(job_id, delete_job=True):
+                missing.append((POLL, feed, due))
         jobs = [
             app.tasks[task]
             .configure(schedule_at=at, **_locks(task, {"feed": feed}))
@@ -160,8 +215,10 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         return f"{len(jobs)} planned"
 
     @app.periodic(cron=REAP_CRON)
-    @app.task(name=REAP, pass_context=True, queueing_lock=REAP)
-    @_counted
+    # not locked: a reap stalled on a dead worker would hold the lock, and only a reap can
+    # take a stalled job over (no reap would ever run again); two at once are harmless
+    @app.task(name=REAP, pass_context=True, queueing_lock=REAP, priority=TICK_PRIORITY)
+    @_housekeeping
     async def reap(context: JobContext, timestamp: int) -> str:
         runtime = _runtime(context)
         stalled = await app.job_manager.get_stalled_jobs(
@@ -171,13 +228,29 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         for job in stalled:
             # failed, not retried: the planner defers a fresh poll for when the feed is due
             # (a retried job would keep its old queueing lock beside the planner's)
-            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            try:
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            except ConnectorException as exc:
+                # finished meanwhile, by its worker or by another reaper (reaps are not
+                # locked: a reap stalled on a dead worker would hold back every other)
+                if "was not found" in str(exc.__cause__):
+                    continue
+                raise
             log.warning(
                 "job %s of a silent worker (%s) is taken over", job.call_string, job.worker_id
             )
             taken += 1
             if job.task_name == DELIVER:
                 await defer(DELIVER)
+        for host, pid, sessions in await asyncio.to_thread(
+            cut_off_silent, runtime.engine, runtime.presence.stalled_after
+        ):
+            log.warning(
+                "worker %s pid %s is silent: its %d database sessions are closed",
+                host,
+                pid,
+                sessions,
+            )
         return f"{taken} taken over"
 
     _ = (poll, recheck, deliver, sweep, plan, reap)  # registered on the app by the decorators
@@ -197,18 +270,32 @@ def _locks(task: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"lock": f"{task}:{feed}", "queueing_lock": f"{task}:{feed}"}
 
 
-def _missing(runtime: Runtime, queued: set[tuple[str, str | None]]) -> list[tuple[str, str, Any]]:
+def _missing(
+    runtime: Runtime, queued: set[tuple[str, str | None]], waiting: list[dict[str, Any]]
+) -> tuple[list[tuple[int, str, datetime]], list[tuple[str, str, Any]]]:
     """(task, feed, when) for every enabled feed with no poll job, or no re-check job where
-    it needs one, waiting or running."""
+    it needs one, waiting or running; and the poll jobs `waiting` for later than their feed
+    is due (with the time it is due), whose feed is left out of the first list."""
     now = utcnow()
     feeds = enabled_feeds(runtime.config)
     seen = polled(runtime.engine)
     jitter = runtime.config.scheduler.jitter
+    by_name = {feed.name: feed for feed in feeds}
+    late: list[tuple[int, str, datetime]] = []
+    for job in waiting:
+        feed = by_name.get(str(job["feed"]))
+        if feed is None or job["scheduled_at"] is None:
+            continue  # a feed gone from the config ends its chain itself
+        due = next_poll(feed, seen.get(feed.name), now, 0)
+        if job["scheduled_at"] > due + timedelta(seconds=jitter + LATE_MARGIN):
+            late.append((job["id"], feed.name, next_poll(feed, seen.get(feed.name), now, jitter)))
+    moving = {f"{POLL}:{feed}" for _, feed, _ in late}
     missing: list[tuple[str, str, Any]] = []
     for feed in feeds:
-        if (POLL, f"{POLL}:{feed.name}") not in queued:
+        lock = f"{POLL}:{feed.name}"
+        if (POLL, lock) not in queued and lock not in moving:
             missing.append((POLL, feed.name, next_poll(feed, seen.get(feed.name), now, jitter)))
         wants_recheck = runtime.pipeline.needs_recheck(feed)
         if wants_recheck and (RECHECK, f"{RECHECK}:{feed.name}") not in queued:
             missing.append((RECHECK, feed.name, runtime.first_recheck(spread=True)))
-    return missing
+    return late, missing

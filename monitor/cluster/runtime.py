@@ -13,19 +13,22 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from monitor.alerting.outbox import Dispatcher
+from monitor.alerting.queue import is_queued
 from monitor.alerting.sweeper import Sweeper
 from monitor.cluster import planner
 from monitor.config import Config
 from monitor.ingest.pipeline import Pipeline
-from monitor.leadership.leader_sink import LeaseLost
+from monitor.leadership.leader_sink import ProofLost
 from monitor.leadership.presence import WorkerPresence
-from monitor.reports.digest import digest_trigger, queue_digest
+from monitor.reports.digest import digest_key, digest_trigger, queue_digest
+from monitor.store.db import session as open_session
 from monitor.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 DELIVERY_ROUNDS_FOR = 60.0  # a delivery job hands over after this long; the next one goes on
 RECHECK_JITTER = 30.0
+DIGEST_GRACE = timedelta(hours=1)  # as the single process's misfire grace for the digest
 
 
 class NotPresent(Exception):
@@ -117,7 +120,7 @@ class Runtime:
             self.await_presence()
             try:
                 report = self.dispatcher.run_once()
-            except LeaseLost:
+            except ProofLost:
                 raise NotPresent("lost the proof mid-delivery: the rest is left") from None
             if report.sent + report.failed + report.reconciled == 0:
                 return False
@@ -131,13 +134,23 @@ class Runtime:
         now = self.clock()
         report = self.sweeper.run_once(now)
         queued = bool(report.at_risk or report.breached or report.feed_alerts)
-        if self.config.reports.digest.enabled and digest_due(self.config, tick):
+        if (
+            self.config.reports.digest.enabled
+            and digest_due(self.config, tick)
+            and not self._digest_queued(now)
+        ):
             queued = queue_digest(self.config, self.engine, now) is not None or queued
         return queued
 
+    def _digest_queued(self, now: datetime) -> bool:
+        with open_session(self.engine) as session:
+            return is_queued(session, digest_key(self.config, now))
 
-def digest_due(config: Config, tick: datetime) -> bool:
-    """Whether the digest's cron fires within the minute ending at `tick` (a sweep tick)."""
-    start = tick - timedelta(minutes=1)
+
+def digest_due(config: Config, tick: datetime, late: timedelta = DIGEST_GRACE) -> bool:
+    """Whether the digest's cron fired within `late` before `tick` (a sweep tick): a cluster
+    down at 9:00 sends Monday's digest when it is back, within the hour, as one process
+    does; the digest's outbox key keeps it to once a week."""
+    start = tick - late
     fire = digest_trigger(config).get_next_fire_time(None, start.astimezone(UTC))
     return fire is not None and start < fire <= tick

@@ -26,6 +26,7 @@ from monitor.cluster.jobs import build_app
 from monitor.cluster.runtime import Runtime
 from monitor.config import Config, ConfigError
 from monitor.ingest.pipeline import Pipeline
+from monitor.leadership.heartbeat import Heartbeat
 from monitor.leadership.host_slots import ClusterHostSlots
 from monitor.leadership.leader_sink import LeaderOnlySink
 from monitor.leadership.presence import HEARTBEAT_EVERY, WorkerPresence, shortest_stalled_after
@@ -37,6 +38,31 @@ log = logging.getLogger(__name__)
 # the LISTEN connection, the heartbeat and the periodic deferrer.
 OWN_CONNECTIONS = 4
 EXIT_MARGIN = 5.0  # after `stop_timeout`, the stop gets this long before a hard exit
+BEAT_EVERY = 10.0  # the heartbeat file and /healthz (stale after 180 s)
+
+
+async def _beat(heartbeat: Heartbeat, presence: WorkerPresence) -> None:
+    """The heartbeat file and /healthz say alive while this worker holds its proof."""
+    while True:
+        if presence.holds():
+            await asyncio.to_thread(heartbeat.beat)
+        await asyncio.sleep(BEAT_EVERY)
+
+
+def _health(runtime: Runtime) -> dict[str, object]:
+    """What /healthz reports besides liveness: this worker, failing feeds, the outbox."""
+    from monitor.reports.status import feed_statuses, outbox_status
+
+    feeds = feed_statuses(runtime.config, runtime.engine, runtime.clock())
+    outbox = outbox_status(runtime.engine)
+    counts = runtime.presence.counts
+    return {
+        "worker": {"proved": runtime.presence.holds(), "polls": counts.jobs_done},
+        "feeds": len(feeds),
+        "feeds_failing": [f.name for f in feeds if f.kind == "failing"],
+        "alerts_pending": outbox.pending,
+        "alerts_failing": outbox.failed,
+    }
 
 
 def _exit_now() -> None:
@@ -142,8 +168,13 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
         )
 
         def _signal(signum: int) -> None:
-            log.info("stopping (%s): jobs in flight finish first", signal.Signals(signum).name)
+            log.info("stopping (%s): jobs in flight end first", signal.Signals(signum).name)
+            # As `monitor run` on SQLite: platform requests in flight end at once, and a
+            # delivery after its alert in flight. procrastinate stops the heartbeats at the
+            # start of a stop, so a long stop would lose the proof anyway; the jobs left
+            # over are deferred again by whichever worker runs next.
             stop.set()
+            runtime.dispatcher.stopping.set()
             worker.stop()
 
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -161,6 +192,9 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
         presence.on_lost(_lost)
         await asyncio.to_thread(presence.register)
         presence.start(lambda: worker.worker_id)
+        heartbeat = Heartbeat(runtime.config.heartbeat, lambda: _health(runtime))
+        heartbeat.start()
+        beating = asyncio.create_task(_beat(heartbeat, presence))
         log.info(
             "worker %s taking jobs (concurrency %d, %d feeds configured)",
             worker.worker_name,
@@ -170,6 +204,8 @@ async def _work(app: App, runtime: Runtime, concurrency: int, stop: threading.Ev
         try:
             await worker.run()
         finally:
+            beating.cancel()
+            heartbeat.stop()
             await asyncio.to_thread(presence.stop)
     if lost:
         return 1

@@ -26,6 +26,7 @@ from connectors import (
     PollResult,
     deadline,
 )
+from connectors.errors import TransientError
 from connectors.logins import Logins, TokenStore
 from connectors.text import storable
 from monitor.alerting.queue import QueuedAlert
@@ -428,6 +429,11 @@ class Pipeline:
             return self.recheck_mentions(feed, rows, now)
         except ConnectorError as exc:
             log.info("feed %s: re-check failed: %s", feed.name, exc)
+            if isinstance(exc, TransientError) and exc.retry_after is not None:
+                # the platform's wait holds for the feed's polls too, in every process, as
+                # a wait a poll meets does (a feed's re-check and poll share its limits)
+                wait = min(max(exc.retry_after, 0.0), feed_state.MAX_BACKOFF)
+                self._hold(feed, now + timedelta(seconds=wait))
             return PollReport(feed=feed.name, ok=False, error=str(exc))
 
     def recheck_mentions(

@@ -1,2 +1,2 @@
-"""What processes share: the scheduler lease, the instance lock, the heartbeat, per-host
-slots and login tokens."""
+"""What processes share or guard: a worker's proof that it may act, the SQLite instance lock,
+the heartbeat, per-host slots and login tokens."""

@@ -1,4 +1,4 @@
-"""A sink that sends to Slack only while this instance proves it holds the scheduler lease."""
+"""A sink that sends to Slack only while this worker proves its jobs are still its own."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from datetime import datetime
 from alerts.base import AlertMessage, SendResult, Sink
 
 
-class LeaseLost(Exception):
-    """A send refused: this instance cannot prove it holds the scheduler lease right now.
+class ProofLost(Exception):
+    """A send refused: this worker cannot prove right now that no other worker has taken its
+    delivery over (monitor/leadership/presence.py).
 
     Raised, not reported as a failed SendResult: the dispatcher would record a failure on the
-    alert, a write that could land after the new holder sent it and mark it pending again."""
+    alert, a write that could land after the other worker sent it and mark it pending again."""
 
 
 class LeaderOnlySink:
-    """Checks the lease right before each post or update; reads pass through."""
+    """Checks the proof right before each post or update; reads pass through."""
 
     def __init__(self, sink: Sink, holds: Callable[[], bool]) -> None:
         self.sink = sink
@@ -25,7 +26,7 @@ class LeaderOnlySink:
 
     def _check(self) -> None:
         if not self.holds():
-            raise LeaseLost("no fresh proof of the scheduler lease: not sending")
+            raise ProofLost("no fresh proof that this worker may act: not sending")
 
     def post(self, channel: str, message: AlertMessage, thread_ts: str | None = None) -> SendResult:
         self._check()

@@ -101,13 +101,56 @@ class Counts:
     last_failure: str | None = None
 
 
+# The database's clock for the beat: other workers judge it silent by that clock
+# (`silent_workers`), whatever this host's clock says. A row marked stopped by them updates
+# nothing, and the proof then finds no row.
 _PROVE = text(
-    "UPDATE monitor_worker SET beat_at = :now, queue_worker_id = :queue_id,"
+    "UPDATE monitor_worker SET beat_at = now(), queue_worker_id = :queue_id,"
     " jobs_done = :jobs_done, failures = :failures, last_failure = :last_failure"
-    " WHERE id = :id"
+    " WHERE id = :id AND stopped_at IS NULL"
     " RETURNING (SELECT EXTRACT(EPOCH FROM now() - last_heartbeat)"
     "            FROM procrastinate_workers WHERE id = :queue_id)"
-).bindparams(sa.bindparam("now", type_=table_of(WorkerRow).c.beat_at.type))
+)
+_SILENT = text(
+    "UPDATE monitor_worker SET stopped_at = now(), last_failure = :why"
+    " WHERE stopped_at IS NULL AND beat_at < now() - make_interval(secs => :seconds)"
+    " RETURNING host, pid"
+)
+# Every connection of a worker names it: "monitor worker HOST:PID" (PGAPPNAME and the proof
+# connection), "monitor host slots HOST:PID" (its per-host slots).
+# The name's tail is compared whole, not with LIKE: "web1:12" is not "staging-web1:12", and
+# a `_` in a host name is no wildcard. (Every session of the name is closed, also those
+# opened after the last beat: a pool opens connections until the very moment of a cut.)
+_CUT_OFF = text(
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+    " WHERE pid <> pg_backend_pid() AND application_name LIKE 'monitor %'"
+    " AND right(application_name, length(:tail)) = :tail"
+)
+
+
+def cut_off_silent(engine: Engine, silent_for: float) -> list[tuple[str, int, int]]:
+    """Mark the workers silent for `silent_for` seconds stopped, and close every database
+    session of theirs: (host, pid, sessions closed) for each.
+
+    A worker that stopped proving itself without dying (frozen, SIGSTOP, a network that
+    drops packets) keeps its sessions open, and with them the per-host slots it holds
+    (monitor/leadership/host_slots.py): other workers would wait for them forever. Its jobs
+    are taken over at this point anyway, and with its sessions closed it finds itself cut
+    off if it ever wakes up."""
+    closed: list[tuple[str, int, int]] = []
+    with engine.begin() as conn:
+        rows = conn.execute(
+            _SILENT,
+            {
+                "seconds": silent_for,
+                "why": f"silent for {silent_for:g} s: jobs taken over, sessions closed",
+            },
+        ).all()
+    for host, pid in rows:
+        with engine.begin() as conn:
+            count = conn.execute(_CUT_OFF, {"tail": f" {host[:32]}:{pid}"}).scalar()
+        closed.append((host, pid, int(count or 0)))
+    return closed
 
 
 class WorkerPresence:
@@ -167,13 +210,12 @@ class WorkerPresence:
 
     def register(self) -> int:
         """Insert this worker's row (host, pid, start); its id."""
-        now = self.clock()
         row = {
             "host": socket.gethostname()[:255],
             "pid": os.getpid(),
             "concurrency": self.concurrency,
-            "started_at": now,
-            "beat_at": now,
+            "started_at": sa.func.now(),  # the database's clock, as every beat
+            "beat_at": sa.func.now(),
             "jobs_done": 0,
             "failures": 0,
         }
@@ -224,7 +266,6 @@ class WorkerPresence:
             age = self._connection.execute(
                 _PROVE,
                 {
-                    "now": self.clock(),
                     "queue_id": self.queue_worker_id,
                     "id": self.row_id,
                     **vars(counts),
@@ -242,7 +283,7 @@ class WorkerPresence:
             self._failing = False
         if age is None or float(age) >= self.stalled_after:
             reason = (
-                "its heartbeat row is gone (pruned as stalled by another worker)"
+                "its heartbeat row is gone (it was found silent by another worker)"
                 if age is None
                 else f"its last heartbeat is {float(age):.0f} s old"
             )
@@ -276,7 +317,7 @@ class WorkerPresence:
                         sa.update(table_of(WorkerRow))
                         .where(_W.id == self.row_id)
                         .values(
-                            stopped_at=self.clock(),
+                            stopped_at=sa.func.now(),
                             jobs_done=self.counts.jobs_done,
                             failures=self.counts.failures,
                             last_failure=self.counts.last_failure,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -29,11 +31,18 @@ NAMESPACE = 0x6C6F676E  # "logn"
 # is read once a minute at most per account and process, and a token renewed by another
 # worker (after the platform refused the old one) reaches this one within a minute.
 CACHE_SECONDS = 60.0
+# How long a poll waits for another worker's login of the same account. A login is one
+# platform call (seconds); a wait past this means the holder is frozen or cut off, and its
+# transaction may stay open on the server for long (for ever while it is frozen): the poll
+# fails as transient and backs off instead of holding its job and its host slot meanwhile.
+LOCK_WAIT = 30.0
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error code when lock_timeout ends a wait
 
 _TABLE = table_of(LoginToken)
 _T = _TABLE.c
 _READ = select(_T.token, _T.expires_at).where(_T.account == bindparam("account"))
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(:ns, :key)")
+_LOCK_WAIT = sa.text("SELECT set_config('lock_timeout', :ms, true)")  # this transaction only
 _NEW = postgresql.insert(_TABLE).values(
     account=bindparam("a"), token=bindparam("t"), expires_at=bindparam("e", type_=UTCDateTime())
 )
@@ -73,6 +82,7 @@ class SharedLogins:
         engine: Engine,
         *,
         cache_seconds: float = CACHE_SECONDS,
+        lock_wait: float = LOCK_WAIT,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if engine.dialect.name != "postgresql":
@@ -84,9 +94,19 @@ class SharedLogins:
             max_overflow=4,
             pool_pre_ping=True,
             hide_parameters=True,
-            connect_args={"connect_timeout": 10, "application_name": "monitor logins"},
+            connect_args={
+                "connect_timeout": 10,
+                # named after its process as the worker's other connections are: a worker
+                # found silent has them all closed (presence.cut_off_silent), this one too
+                "application_name": f"monitor logins {socket.gethostname()[:32]}:{os.getpid()}",
+                # the server ends a dead host's transaction, and frees its account's lock,
+                # after ~11 s instead of TCP's two hours (as the host slots' connections)
+                "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
+                " -c tcp_keepalives_count=3",
+            },
         )
         self.cache_seconds = cache_seconds
+        self.lock_wait = lock_wait
         self.monotonic = monotonic
         # account -> (token, expires_at, monotonic time it was read)
         self._cache: dict[str, tuple[str, datetime, float]] = {}
@@ -111,6 +131,11 @@ class SharedLogins:
                 return self._token(account, now, login)
             except SQLAlchemyError as exc:
                 cause = getattr(exc, "orig", None) or exc
+                if getattr(cause, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                    raise TransientError(
+                        f"another worker's login to this account took over "
+                        f"{self.lock_wait:g} s (that worker frozen or cut off?)"
+                    ) from None
                 raise TransientError(
                     f"the shared login store cannot be read: {cause.__class__.__name__}"
                 ) from None  # the chained error could carry the statement's values
@@ -122,7 +147,9 @@ class SharedLogins:
             if stored is not None and now < stored[1]:
                 return self._keep(account, stored)
             with conn.begin():
-                # held until this transaction ends: the other workers wait for our login
+                # held until this transaction ends: the other workers wait for our login,
+                # for `lock_wait` at most (a LockNotAvailable: TransientError below)
+                conn.execute(_LOCK_WAIT, {"ms": str(int(self.lock_wait * 1000))})
                 conn.execute(_LOCK, {"ns": NAMESPACE, "key": lock_key(account)})
                 stored = self._read(conn, account)
                 if stored is not None and now < stored[1]:

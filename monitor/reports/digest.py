@@ -67,6 +67,13 @@ def _not_exact(stats: GroupStats) -> list[str]:
     ]
 
 
+def digest_key(config: Config, now: datetime) -> str:
+    """The outbox key of the digest due at `now`: one per week."""
+    tz = report_zone(config)
+    start, _end = last_week(now, tz)
+    return f"weekly-digest:{start.astimezone(tz).date().isoformat()}"
+
+
 def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str]:
     """(outbox key, text): the first line is the headline, the rest the message body."""
     tz = report_zone(config)
@@ -105,7 +112,7 @@ def digest_body(config: Config, engine: Engine, now: datetime) -> tuple[str, str
             lines.append(f"• {waited} on {mention.platform}: {mention.url or 'no link'}")
     if config.reports.digest.report_url:
         lines.append(f"Full report: {config.reports.digest.report_url}")
-    return f"weekly-digest:{first.date().isoformat()}", "\n".join(lines)
+    return digest_key(config, now), "\n".join(lines)
 
 
 def queue_digest(config: Config, engine: Engine, now: datetime) -> Alert | None:

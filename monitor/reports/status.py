@@ -219,7 +219,8 @@ def worker_rows(engine: Engine, now: datetime) -> list[WorkerStatus]:
 
 
 def worker_lines(workers: list[WorkerStatus], now: datetime) -> list[str]:
-    """Each worker (host, pid, last heartbeat, jobs done, failures), alive ones first."""
+    """Each worker (host, pid, last heartbeat, polls and re-checks done, jobs failed), alive
+    ones first."""
     alive = [w for w in workers if w.alive]
     if not alive:
         head = "workers: NONE RUNNING (start `monitor worker` or `monitor run`)"
@@ -235,7 +236,7 @@ def worker_lines(workers: list[WorkerStatus], now: datetime) -> list[str]:
             state = f"SILENT since {_ago(w.beat_at, now)}"
         line = (
             f"  {w.host} pid {w.pid}: {state}, up since {_ago(w.started_at, now)}, "
-            f"{w.jobs_done} jobs, {w.failures} failed"
+            f"{w.jobs_done} polls and re-checks, {w.failures} jobs failed"
         )
         if w.last_failure:
             line += f" (last: {redact_urls(w.last_failure)[:80]})"

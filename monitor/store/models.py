@@ -268,7 +268,7 @@ class SchedulerBeat(SQLModel, table=True):
 class WorkerRow(SQLModel, table=True):
     """One row per `monitor worker` process: what `monitor status` shows of it.
 
-    Written by the worker's own presence thread every second (monitor/cluster/presence.py);
+    Written by the worker's own presence thread every second (monitor/leadership/presence.py);
     the job queue's own tables (procrastinate_*) say which jobs it holds."""
 
     __tablename__ = "monitor_worker"

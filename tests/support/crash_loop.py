@@ -23,11 +23,11 @@ from itertools import pairwise
 from pathlib import Path
 
 import sqlalchemy as sa
-from monitor.leadership.lease import NETWORK_MARGIN, PROOF_WINDOW
 from sqlmodel import Session, select
 
 from alerts.slack import call_deadline
 from monitor.alerting.messages import THREAD_KINDS
+from monitor.leadership.presence import shortest_stalled_after
 from monitor.store.db import normalise_url, open_store
 from monitor.store.models import Alert, Mention
 from tests.support.fake_slack import FakeSlack, Posted, fake_slack
@@ -37,6 +37,8 @@ WRITES = ("/api/chat.postMessage", "/api/chat.update")
 LOOKUPS = ("/api/conversations.history", "/api/conversations.replies")
 
 SLACK_TIMEOUT = 2.0  # seconds: short, so a dripped answer ends soon
+# the shortest a worker may be silent before its jobs are taken over, with that Slack timeout
+STALLED_AFTER = shortest_stalled_after(call_deadline(SLACK_TIMEOUT))
 
 
 @dataclass
@@ -148,6 +150,8 @@ def write_config(folder: Path, store_url: str, slack: FakeSlack, feeds: list[str
         f'[storage]\nurl = "{store_url}"\n'
         f'[slack]\napi_url = "{slack.api_url}"\ntimeout = "{SLACK_TIMEOUT:g}s"\n'
         '[alerts]\non = ["all"]\ndispatch_interval = "1s"\n[scheduler]\njitter = 0\n'
+        # workers (PostgreSQL): a killed worker's jobs are taken over as soon as allowed
+        f'[workers]\nstalled_after = "{STALLED_AFTER:g}s"\n'
         + "".join(
             f'[[feeds]]\nname = "{f}"\ntype = "jsonl"\npath = "{f}.jsonl"\n'
             f'channel = "#{f}"\ninterval = "30s"\n'
@@ -193,9 +197,10 @@ def run_crash_loop(
                     env=env,
                 )
 
-        # On PostgreSQL each start holds the lease and waits out its grace before it polls
-        # or sends (monitor/leadership/lease.py): the kill window opens when it may act.
-        grace = lease_grace(SLACK_TIMEOUT) if store_url.startswith("postgresql") else 0.0
+        # On PostgreSQL `run` is a worker: the jobs the killed one held (its delivery above
+        # all) are taken over once its heartbeat is `stalled_after` old and the reaper runs
+        # (every 5 s): the kill window opens when the new worker can deliver.
+        grace = STALLED_AFTER + 6.0 if store_url.startswith("postgresql") else 0.0
         expected: list[str] = []
         for cycle in range(kills):
             for name in names:
@@ -229,11 +234,6 @@ def run_crash_loop(
         outcome = _count(slack, engine, names, kills, len(expected), flapping)
         engine.dispose()
         return outcome
-
-
-def lease_grace(slack_timeout: float) -> float:
-    """How long a new PostgreSQL lease holder waits before acting (monitor/leadership/lease.py)."""
-    return PROOF_WINDOW + call_deadline(slack_timeout) + NETWORK_MARGIN
 
 
 def _unsent(engine: sa.Engine) -> int:

@@ -81,6 +81,18 @@ class CountedFeeds:
                     found[n] = gaps
         return found
 
+    def gap_across(self, moment: float) -> float:
+        """The longest wait of a feed across `moment`: from its last poll before it to its
+        first poll after it (a worker's death or a cut: how long its feeds went unpolled)."""
+        gaps = []
+        with self._lock:
+            for times in self.polls.values():
+                before = [t for t in times if t <= moment]
+                after = [t for t in times if t > moment]
+                if before and after:
+                    gaps.append(min(after) - max(before))
+        return max(gaps)
+
     def total(self) -> int:
         with self._lock:
             return sum(len(t) for t in self.polls.values())
