@@ -175,7 +175,7 @@ def test_status_after_a_run_shows_the_feed_healthy(
         # the worker stopped cleanly: shown as such, with what it did
         assert "workers: NONE RUNNING" in result.stdout
         assert re.search(
-            r"pid \d+: stopped .* ago, up since .*, \d+ polls and re-checks, 0 jobs failed",
+            r"pid \d+: stopped .* ago, up since .*, polls and re-checks done \d+, jobs failed 0",
             result.stdout,
         )
 

@@ -236,7 +236,7 @@ def worker_lines(workers: list[WorkerStatus], now: datetime) -> list[str]:
             state = f"SILENT since {_ago(w.beat_at, now)}"
         line = (
             f"  {w.host} pid {w.pid}: {state}, up since {_ago(w.started_at, now)}, "
-            f"{w.jobs_done} polls and re-checks, {w.failures} jobs failed"
+            f"polls and re-checks done {w.jobs_done}, jobs failed {w.failures}"
         )
         if w.last_failure:
             line += f" (last: {redact_urls(w.last_failure)[:80]})"
