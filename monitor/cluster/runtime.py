@@ -48,6 +48,9 @@ class Next:
 
 @dataclass
 class Runtime:
+    """One worker process's objects, kept for its life; each job's blocking part is a
+    method, run on a worker thread (monitor/cluster/jobs.py)."""
+
     config: Config
     engine: Engine
     pipeline: Pipeline
@@ -68,6 +71,7 @@ class Runtime:
     # -- polls and re-checks ---------------------------------------------------------------
 
     def poll(self, name: str) -> Next:
+        """One feed's poll, unless a poll ran less than half an interval ago; the next."""
         feed = self.config.find_feed(name)
         if feed is None or not feed.enabled:
             return Next(None, did="feed no longer configured: not polled, not planned")
@@ -92,6 +96,7 @@ class Runtime:
         )
 
     def recheck(self, name: str) -> Next:
+        """One feed's re-check of its open mentions' threads; the next."""
         feed = self.config.find_feed(name)
         if feed is None or not feed.enabled or not self.pipeline.needs_recheck(feed):
             return Next(None, did="no re-check for this feed")
