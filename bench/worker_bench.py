@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,7 @@ from bench import _corpus
 from bench.poll_bench import RemoteFarm
 from monitor.cluster.jobs import POLL, _locks, build_app
 from monitor.store.db import normalise_url, open_store
+from tests.support.workers import running
 
 TICK = os.sysconf("SC_CLK_TCK")
 INTERVAL = 600  # seconds: no feed comes due again by itself within a run
@@ -216,8 +216,8 @@ def workers(
     config: Path, count: int, cores: list[int], logs: Path
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     env = {k: v for k, v in os.environ.items() if k != "SLACK_BOT_TOKEN"}
-    processes = []
-    try:
+    processes: list[subprocess.Popen[bytes]] = []
+    with running(processes):
         for i in range(count):
             core = cores[i % len(cores)]
             command = ["taskset", "-c", str(core), sys.executable, "-m", "monitor"]
@@ -231,16 +231,6 @@ def workers(
                     )
                 )
         yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 JOB_SCANS = (

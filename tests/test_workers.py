@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -29,6 +28,8 @@ from tests.support.workers import (
     workers_config,
 )
 from tests.test_end_to_end import wait_for
+from tests.test_secrets import free_port
+from tests.test_status_heartbeat import status
 
 pytestmark = pytest.mark.e2e
 INTERVAL = 60.0
@@ -269,24 +270,6 @@ def test_a_worker_behind_a_silent_network_cut_stops_acting_and_exits_once_it_hea
     assert len(set(slack.keys())) == count
     # the cut worker's last polls and the takeover are more than half an interval apart
     assert feeds.polled_twice_within(INTERVAL / 2) == {}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), "status", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_status_and_healthz_show_a_worker_and_say_when_it_went_silent(
