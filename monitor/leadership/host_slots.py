@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from monitor.leadership.session_names import session_name
+from monitor.leadership.session_names import session_args
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,8 @@ class ClusterHostSlots:
             max_overflow=connections,
             pool_timeout=30,
             hide_parameters=True,
-            connect_args={
-                "connect_timeout": 10,
-                "application_name": session_name("host slots"),
-                # the server frees a dead host's slots after ~11 s instead of TCP's hours
-                "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
-                " -c tcp_keepalives_count=3",
-            },
+            # the server frees a dead host's slots after ~11 s instead of TCP's hours
+            connect_args=session_args("host slots", connect_timeout=10),
         )
 
     def dispose(self) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from monitor.leadership.session_names import process_tag, session_name
+from monitor.leadership.session_names import process_tag, session_args
 from monitor.store.models import WorkerRow, table_of, utcnow
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ PROVE_EVERY = 1.0  # seconds between proofs
 PROOF_WINDOW = 5.0  # a proof older than this proves nothing: the worker stops acting
 HEARTBEAT_EVERY = 2.0  # procrastinate's heartbeat interval, set by monitor/cluster/worker.py
 NETWORK_MARGIN = 1.0  # a request handed to the network just before the deadline
-# TCP keepalive on both ends of the proof connection (as libpq and the server name them):
-# a dead peer is noticed in seconds, not the kernel's two hours.
+# TCP keepalive on the client's end of the proof connection (libpq's names; the server's end
+# is session_names.SERVER_KEEPALIVE): a dead peer is noticed in seconds, not two hours.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 TCP_USER_TIMEOUT_MS = 10_000
 STATEMENT_TIMEOUT_MS = 3_000  # a proof that takes longer proves nothing anyway
@@ -71,24 +71,16 @@ def shortest_stalled_after(in_flight: float) -> float:
 def proof_engine(engine: Engine, name: str) -> Engine:
     """An engine for one long-lived connection: never pooled, with keepalives, a statement
     timeout and a name that shows in pg_stat_activity."""
-    server_side = " ".join(
-        [
-            f"-c tcp_keepalives_idle={KEEPALIVE['keepalives_idle']}",
-            f"-c tcp_keepalives_interval={KEEPALIVE['keepalives_interval']}",
-            f"-c tcp_keepalives_count={KEEPALIVE['keepalives_count']}",
-            f"-c tcp_user_timeout={TCP_USER_TIMEOUT_MS}",
-            f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-        ]
+    server_side = (
+        f"-c tcp_user_timeout={TCP_USER_TIMEOUT_MS} -c statement_timeout={STATEMENT_TIMEOUT_MS}"
     )
     return sa.create_engine(
         engine.url,
         poolclass=NullPool,
         connect_args={
-            **KEEPALIVE,
+            **KEEPALIVE,  # the client's side: this worker notices a dead server
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
-            "connect_timeout": 5,
-            "application_name": session_name(name),
-            "options": server_side,
+            **session_args(name, connect_timeout=5, options=server_side),
         },
     )
 

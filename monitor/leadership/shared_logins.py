@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import TransientError
 from connectors.logins import Login
-from monitor.leadership.session_names import session_name
+from monitor.leadership.session_names import session_args
 from monitor.store.models import LoginToken, UTCDateTime, table_of
 
 # The two-int advisory lock space of logins (pg_advisory_xact_lock(int4, int4)): this
@@ -93,16 +93,10 @@ class SharedLogins:
             max_overflow=4,
             pool_pre_ping=True,
             hide_parameters=True,
-            connect_args={
-                "connect_timeout": 10,
-                # named after its process as the worker's other connections are: a worker
-                # found silent has them all closed (presence.cut_off_silent), this one too
-                "application_name": session_name("logins"),
-                # the server ends a dead host's transaction, and frees its account's lock,
-                # after ~11 s instead of TCP's two hours (as the host slots' connections)
-                "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
-                " -c tcp_keepalives_count=3",
-            },
+            # named after its process as the worker's other connections are (a worker found
+            # silent has them all closed: presence.cut_off_silent), and the server ends a dead
+            # host's transaction, freeing its account's lock, after ~11 s
+            connect_args=session_args("logins", connect_timeout=10),
         )
         self.cache_seconds = cache_seconds
         self.lock_wait = lock_wait
