@@ -123,17 +123,9 @@ class Service:
 
     def health(self) -> dict[str, object]:
         """What /healthz reports besides liveness: failing feeds and undelivered alerts."""
-        from monitor.reports.status import feed_statuses, outbox_status
+        from monitor.reports.status import health_summary
 
-        feeds = feed_statuses(self.config, self.pipeline.engine, self.clock())
-        outbox = outbox_status(self.pipeline.engine)
-        return {
-            "feeds": len(feeds),
-            "feeds_failing": [f.name for f in feeds if f.kind == "failing"],
-            "feeds_quiet": [f.name for f in feeds if f.kind == "quiet"],
-            "alerts_pending": outbox.pending,
-            "alerts_failing": outbox.failed,
-        }
+        return health_summary(self.config, self.pipeline.engine, self.clock())
 
     def start(self) -> None:
         rerouted = self.dispatcher.reroute_unsent()

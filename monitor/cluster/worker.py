@@ -36,6 +36,7 @@ from monitor.leadership.presence import (
 )
 from monitor.leadership.session_names import process_tag
 from monitor.leadership.shared_logins import SharedLogins
+from monitor.reports.status import health_summary
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +56,12 @@ async def _beat(heartbeat: Heartbeat, presence: WorkerPresence) -> None:
 
 
 def _health(runtime: Runtime) -> dict[str, object]:
-    """What /healthz reports besides liveness: this worker, failing feeds, the outbox."""
-    from monitor.reports.status import feed_statuses, outbox_status
-
-    feeds = feed_statuses(runtime.config, runtime.engine, runtime.clock())
-    outbox = outbox_status(runtime.engine)
-    counts = runtime.presence.counts
+    """What /healthz reports besides liveness: this worker, then what the single process
+    reports (failing and quiet feeds, the outbox)."""
+    presence = runtime.presence
     return {
-        "worker": {"proved": runtime.presence.holds(), "polls": counts.jobs_done},
-        "feeds": len(feeds),
-        "feeds_failing": [f.name for f in feeds if f.kind == "failing"],
-        "alerts_pending": outbox.pending,
-        "alerts_failing": outbox.failed,
+        "worker": {"proved": presence.holds(), "polls": presence.counts.jobs_done},
+        **health_summary(runtime.config, runtime.engine, runtime.clock()),
     }
 
 

@@ -146,6 +146,20 @@ def outbox_status(engine: Engine) -> OutboxStatus:
     )
 
 
+def health_summary(config: Config, engine: Engine, now: datetime) -> dict[str, object]:
+    """What /healthz reports besides liveness (the single process and each worker): failing
+    and quiet feeds, undelivered alerts."""
+    feeds = feed_statuses(config, engine, now)
+    outbox = outbox_status(engine)
+    return {
+        "feeds": len(feeds),
+        "feeds_failing": [f.name for f in feeds if f.kind == "failing"],
+        "feeds_quiet": [f.name for f in feeds if f.kind == "quiet"],
+        "alerts_pending": outbox.pending,
+        "alerts_failing": outbox.failed,
+    }
+
+
 def _ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "-"
