@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from monitor.config import Config, FeedConfig
+from monitor.ingest.feed_state import due_at
 from monitor.store.db import reader
 from monitor.store.models import FeedState, table_of
 
@@ -38,12 +39,12 @@ def next_poll(feed: FeedConfig, seen: Polled | None, now: datetime, jitter: floa
     """When the feed is due: an interval after its last poll, not before its backoff ends;
     now for a feed never polled. `jitter` seconds at most are added at random, so feeds
     that started together drift apart."""
+    row_due = (
+        due_at(feed.effective_interval, seen.last_poll_at, seen.next_poll_after) if seen else None
+    )
+    due = now if row_due is None else row_due
     if seen is None or seen.last_poll_at is None:
-        due = now
-    else:
-        due = seen.last_poll_at + timedelta(seconds=feed.effective_interval)
-    if seen is not None and seen.next_poll_after is not None:
-        due = max(due, seen.next_poll_after)
+        due = max(due, now)  # never polled: now, or when its wait ends
     if jitter > 0:
         due += timedelta(seconds=random.uniform(0, jitter))
     return due

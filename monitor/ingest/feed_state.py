@@ -116,6 +116,17 @@ class SavedState:
     next_poll_after: datetime | None = None
 
 
+def due_at(
+    interval: float, last_poll_at: datetime | None, next_poll_after: datetime | None
+) -> datetime | None:
+    """When a feed's next poll is due by its row: an interval after its last poll, not before
+    a backoff or rate-limit wait ends; None for a feed never polled and not waiting."""
+    dues = [next_poll_after] if next_poll_after is not None else []
+    if last_poll_at is not None:
+        dues.append(last_poll_at + timedelta(seconds=interval))
+    return max(dues) if dues else None
+
+
 def record_warnings(conn: Connection, feed: str, warnings: list[str], now: datetime) -> None:
     """A good poll that warned (a malformed document, skipped entries), its URLs redacted."""
     text = redact_urls("; ".join(warnings))[:2000]

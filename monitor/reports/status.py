@@ -16,6 +16,7 @@ from connectors.durations import format_duration
 from connectors.redact import redact_urls
 from monitor.alerting.feed_health import human_error, quiet_deadline
 from monitor.config import Config
+from monitor.ingest.feed_state import due_at
 from monitor.leadership.heartbeat import is_stale, last_beat
 from monitor.states import AlertState, MentionStatus
 from monitor.store.db import reader
@@ -78,11 +79,11 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
             kind = health = "warning"
         else:
             kind = health = "ok"
-        # an interval after the last poll, not before a backoff or rate-limit wait ends
-        dues = [state.next_poll_after] if state and state.next_poll_after else []
-        if state and state.last_poll_at:
-            dues.append(state.last_poll_at + timedelta(seconds=feed.effective_interval))
-        next_poll = max(dues) if dues else None
+        next_poll = (
+            due_at(feed.effective_interval, state.last_poll_at, state.next_poll_after)
+            if state
+            else None
+        )
         rows.append(
             FeedStatus(
                 name=feed.name,
