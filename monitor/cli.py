@@ -16,7 +16,7 @@ import click
 from connectors.redact import redact_urls
 from monitor.config import Config, ConfigError, load_config
 from monitor.redaction import LOG_FILTER, config_secrets, install_log_filter, log_uncaught_errors
-from monitor.store_url import StoreError
+from monitor.store_url import StoreError, backend
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -142,7 +142,7 @@ def run(ctx: click.Context) -> None:
     config = _config(ctx)
     url = config.storage.resolved_url()
     check_store(url)  # a store that cannot be used is named before its lock file is
-    if make_url_dialect(url) == "postgresql":
+    if backend(url) == "postgresql":
         sys.exit(_run_worker(config, config.workers.concurrency, serve_clicks=True))
     _run_single(config, url)
 
@@ -264,7 +264,7 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
 
     config = _config(ctx)
     url = config.storage.resolved_url()
-    if make_url_dialect(url) != "postgresql":
+    if backend(url) != "postgresql":
         click.echo(
             "storage.url: workers share their jobs through PostgreSQL; on SQLite run "
             "`monitor run` (one process)",
@@ -273,12 +273,6 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
         sys.exit(2)
     check_store(url)
     sys.exit(_run_worker(config, concurrency or config.workers.concurrency, serve_clicks=False))
-
-
-def make_url_dialect(url: str) -> str:
-    """ "postgresql" or "sqlite", from a store URL (no driver loaded)."""
-    scheme = url.split("://", 1)[0].split("+", 1)[0]
-    return "postgresql" if scheme in ("postgres", "postgresql") else scheme
 
 
 def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:
