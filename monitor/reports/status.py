@@ -189,61 +189,42 @@ STOPPED_SHOWN_FOR = timedelta(hours=1)
 OVERDUE_AFTER = 60.0
 
 
-@dataclass
-class WorkerStatus:
-    host: str
-    pid: int
-    started_at: datetime
-    beat_at: datetime
-    stopped_at: datetime | None
-    jobs_done: int
-    failures: int
-    last_failure: str | None
-    alive: bool
-
-
-def worker_rows(engine: Engine, now: datetime) -> list[WorkerStatus]:
+def worker_rows(engine: Engine, now: datetime) -> list[WorkerRow]:
     """The workers running, silent, or stopped within the last hour (PostgreSQL only)."""
     with open_session(reader(engine)) as session:
-        rows = session.exec(
-            select(WorkerRow)
-            .where(
-                or_(
-                    col(WorkerRow.stopped_at).is_(None),
-                    col(WorkerRow.stopped_at) > now - STOPPED_SHOWN_FOR,
-                ),
-                col(WorkerRow.beat_at) > now - timedelta(days=1),
-            )
-            .order_by(col(WorkerRow.host), col(WorkerRow.pid))
-        ).all()
-    return [
-        WorkerStatus(
-            host=row.host,
-            pid=row.pid,
-            started_at=row.started_at,
-            beat_at=row.beat_at,
-            stopped_at=row.stopped_at,
-            jobs_done=row.jobs_done,
-            failures=row.failures,
-            last_failure=row.last_failure,
-            alive=row.stopped_at is None
-            and (now - row.beat_at).total_seconds() < WORKER_SILENT_AFTER,
+        return list(
+            session.exec(
+                select(WorkerRow)
+                .where(
+                    or_(
+                        col(WorkerRow.stopped_at).is_(None),
+                        col(WorkerRow.stopped_at) > now - STOPPED_SHOWN_FOR,
+                    ),
+                    col(WorkerRow.beat_at) > now - timedelta(days=1),
+                )
+                .order_by(col(WorkerRow.host), col(WorkerRow.pid))
+            ).all()
         )
-        for row in rows
-    ]
 
 
-def worker_lines(workers: list[WorkerStatus], now: datetime) -> list[str]:
+def is_alive(worker: WorkerRow, now: datetime) -> bool:
+    """Not stopped, and its last proof of presence within `WORKER_SILENT_AFTER`."""
+    return (
+        worker.stopped_at is None and (now - worker.beat_at).total_seconds() < WORKER_SILENT_AFTER
+    )
+
+
+def worker_lines(workers: list[WorkerRow], now: datetime) -> list[str]:
     """Each worker (host, pid, last heartbeat, polls and re-checks done, jobs failed), alive
     ones first."""
-    alive = [w for w in workers if w.alive]
+    alive = [w for w in workers if is_alive(w, now)]
     if not alive:
         head = "workers: NONE RUNNING (start `monitor worker` or `monitor run`)"
     else:
         head = f"workers: {len(alive)} running"
     lines = [head]
-    for w in sorted(workers, key=lambda w: (not w.alive, w.host, w.pid)):
-        if w.alive:
+    for w in sorted(workers, key=lambda w: (not is_alive(w, now), w.host, w.pid)):
+        if is_alive(w, now):
             state = f"heartbeat {_ago(w.beat_at, now)}"
         elif w.stopped_at is not None:
             state = f"stopped {_ago(w.stopped_at, now)}"
@@ -332,7 +313,7 @@ def status_report(
     lines.extend(claim_lines(engine, now))
     trouble = bool(listed if problems_only else attention_first(rows))
     if workers or engine.dialect.name == "postgresql":
-        trouble = trouble or not any(w.alive for w in workers)
+        trouble = trouble or not any(is_alive(w, now) for w in workers)
     else:
         trouble = trouble or is_stale(beat, now)
     trouble = trouble or outbox.failed > 0
