@@ -8,44 +8,19 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.support.workers import running, start_worker
 from tests.test_end_to_end import wait_for
 
 pytestmark = pytest.mark.e2e
 POLL_INTERVAL = 30.0  # the shortest a feed may have
 
 
-def start(config: Path, log: Path, token: str = "xoxb-test-token") -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SLACK_BOT_TOKEN": token}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-
-@contextmanager
-def running(*processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
-    """Stop every process still alive at the end, whatever the test did."""
-    try:
-        yield
-    finally:
-        for group in processes:
-            for process in group:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        process.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
+def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return start_worker(config, log, "xoxb-test-token", command="run")
 
 
 def sqlite_config(tmp_path: Path) -> Path:
