@@ -23,7 +23,7 @@ def test_demo_runs_offline_and_prints_alerts_and_a_summary(tmp_path: Path) -> No
         timeout=120,
     )
     out = result.stdout
-    assert "Demo summary: 36 mentions stored from 13 platforms" in out
+    assert "Demo summary: 44 mentions stored from 18 platforms" in out
     assert out.count("ALERT #brand-alerts") >= 10
     assert "Sentiment: negative " in out
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'demo' / 'demo.db'}")
@@ -35,7 +35,7 @@ def test_demo_runs_offline_and_prints_alerts_and_a_summary(tmp_path: Path) -> No
         dutch = conn.execute(sa.text("select sentiment from mention where external_id='109003'"))
         dutch_label = dutch.scalar()
     engine.dispose()
-    assert answered == 9
+    assert answered == 12
     assert dutch_label in ("negative", "unscored"), "a Dutch complaint is never neutral"
     assert alerts[0] == alerts[1] and f"Alerts decided: {alerts[0]};" in out
     # the bot's instant auto-reply to t3_dm01 did not count as an answer
