@@ -14,8 +14,9 @@
   project that must read as the brand's user (per-user rate limits).
 - Rate limit: per endpoint and 15-minute window, announced on every answer as
   `x-rate-limit-limit` / `x-rate-limit-remaining` / `x-rate-limit-reset` (epoch seconds).
-  A good answer with remaining 0 is kept and `not_before` holds the feed until the reset; a
-  429 raises RateLimited until the reset (Retry-After first when sent). A 429 whose problem
+  A good answer with remaining 0 is kept and `not_before` holds the feed until the reset
+  (the rest of the poll waits too, and a stream cut short keeps its cursor); a 429 raises
+  RateLimited until the reset (Retry-After first when sent). A 429 whose problem
   type is `usage-capped` is the project's monthly Post cap: RateLimited for the longest wait.
   401 -> AuthError naming the env var; 403 `client-not-enrolled` -> AuthError naming the
   access level (tier) the project needs. The `errors` array of a 200 (a deleted or suspended
@@ -196,6 +197,7 @@ class _Walk:
     newest: int | None = None
     oldest: int | None = None
     cut: bool = False
+    paused: bool = False  # the rate-limit window stopped it: its cursor stays for next poll
     seen: set[int] = field(default_factory=set)
     partial_errors: list[str] = field(default_factory=list)
     received: int = 0
@@ -238,6 +240,17 @@ class XConnector(Connector[XOptions]):
         # an answer that used up the window is kept; the wait holds back the NEXT request
         self._wait_until: datetime | None = None
         self._wait_reason = ""
+
+    @classmethod
+    def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:
+        assert isinstance(options, XOptions)
+        if options.brand_timeline:
+            return []
+        return [
+            "brand_timeline = false: the brand's replies are found only when the feed's own "
+            "stream shows them (a query matching them; never in a mentions timeline), and "
+            "their TTFR is an upper bound"
+        ]
 
     # -- auth -----------------------------------------------------------------------------
 
@@ -386,7 +399,7 @@ class XConnector(Connector[XOptions]):
         token: str | None = None
         for number in range(pages):
             if number and self._paused(now):
-                walk.cut = True  # the window is used up: the rest after its reset
+                walk.cut = walk.paused = True  # the window is used up: the rest after its reset
                 break
             page = dict(params)
             if token:
@@ -498,7 +511,7 @@ class XConnector(Connector[XOptions]):
         if walk is None:
             return PollResult(state=state, not_modified=True)
         walk.cut = walk.cut or gap
-        if walk.cut and since and not gap:
+        if walk.cut and since and not gap and not walk.paused:
             warnings.append(
                 f"{path}: over {pages} pages since the last poll; older posts skipped "
                 "(raise max_pages or poll more often)"
@@ -516,7 +529,9 @@ class XConnector(Connector[XOptions]):
                 replies[found.external_id] = found
             else:
                 result.add(found)
-        if walk.newest is not None and (_id(since) or 0) < walk.newest:
+        if walk.paused:
+            result.warnings.append(f"{path}: rate limit used up; older posts read next poll")
+        elif walk.newest is not None and (_id(since) or 0) < walk.newest:
             cursor.since_id = str(walk.newest)
 
         for brand_id, identity in timelines.items():
@@ -550,6 +565,8 @@ class XConnector(Connector[XOptions]):
                     continue
                 reply.earlier_unseen = brand_walk.unseen_before(reply.in_reply_to)
                 replies[reply.external_id] = reply
+            if brand_walk.paused:
+                continue  # the next poll reads back to the same saved id
             if brand_walk.newest is not None and (_id(saved) or 0) < brand_walk.newest:
                 cursor.brand[brand_id] = str(brand_walk.newest)
         if options.query and not timelines and self.identities:

@@ -472,3 +472,23 @@ def test_missing_token_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("X_BEARER_TOKEN")
     with pytest.raises(AuthError, match="X_BEARER_TOKEN is not set"):
         poll(connector({"query": "acme"}), answer({}))
+
+
+def test_window_used_up_mid_walk_keeps_the_cursor_for_the_next_poll() -> None:
+    headers = {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(NOW.timestamp()) + 60)}
+    recorder = answer({"/recent": brexit()}, headers)  # the page names a next_token
+    since = "1440000000000000000"
+    saved = FeedCursor(cursor=json.dumps({"since_id": since, "brand": {}}))
+    result = poll(connector({"query": "#brexit"}), recorder, saved)
+
+    assert len(recorder.requests) == 1
+    assert len(result.mentions) == 33  # kept: the next poll reads them again, deduplicated
+    assert json.loads(result.state.cursor)["since_id"] == since
+    assert any("rate limit used up" in w for w in result.warnings)
+
+
+def test_brand_timeline_off_is_a_config_warning() -> None:
+    options = XOptions.model_validate({"user_id": "783214", "brand_timeline": False})
+    [warning] = XConnector.config_warnings(options, 300)
+    assert "upper bound" in warning
+    assert XConnector.config_warnings(XOptions.model_validate({"user_id": "783214"}), 300) == []
