@@ -89,6 +89,10 @@ DEFAULT_WINDOW = 900.0  # a 429 without a reset header: the 15-minute window
 WARNINGS_SHOWN = 3
 
 
+class _SinceIdRefused(MalformedResponse):
+    """Recent search refused the saved since_id: older than its 7-day window."""
+
+
 class XOptions(ConnectorOptions):
     query: str | None = None
     """recent search query, X operators allowed (give `query` or `user_id`)"""
@@ -375,7 +379,21 @@ class XConnector(Connector[XOptions]):
         if status in (404, 410):
             return NotFoundError(f"X {path} ({status}): check the feed's user_id")
         if status == 400:
-            return MalformedResponse(f"X refused the request (400 {said}): check the feed's query")
+            errors = data.get("errors") if data else None
+            named = {
+                str(name)
+                for e in (errors if isinstance(errors, list) else [])
+                if isinstance(e, dict) and isinstance(e.get("parameters"), dict)
+                for name in e["parameters"]
+            }
+            message = next(
+                (str(e.get("message")) for e in errors or [] if isinstance(e, dict)), said
+            )
+            if named == {"since_id"}:
+                return _SinceIdRefused(f"X refused the saved since_id (400): {message}")
+            return MalformedResponse(
+                f"X refused the request (400 {said}; {message}): check the feed's query"
+            )
         try:
             check_response(response)
         except ConnectorError as exc:
@@ -507,7 +525,19 @@ class XConnector(Connector[XOptions]):
             if since:
                 params["since_id"] = since
         pages = options.max_pages if since else options.backfill_pages
-        walk = self._walk(client, path, params, since, pages, now, token_name)
+        try:
+            walk = self._walk(client, path, params, since, pages, now, token_name)
+        except _SinceIdRefused as exc:
+            if not options.query:
+                raise
+            # the window's edge by X's clock: ask from 7 days back, as for an older cursor
+            params.pop("since_id", None)
+            params["start_time"] = (now - SEARCH_WINDOW + WINDOW_MARGIN).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            )
+            warnings.append(f"{exc}; read from 7 days back, posts before were not read")
+            gap = True
+            walk = self._walk(client, path, params, since, pages, now, token_name)
         if walk is None:
             return PollResult(state=state, not_modified=True)
         walk.cut = walk.cut or gap

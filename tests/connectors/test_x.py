@@ -463,9 +463,34 @@ def test_403_client_not_enrolled_names_the_access_level_needed() -> None:
 
 
 def test_400_says_what_x_refused() -> None:
-    handler = error(400, "error_400_since_id_too_old_from_docs.json")
-    with pytest.raises(MalformedResponse, match="Invalid Request"):
-        poll(connector({"query": "acme"}), handler)
+    body = {
+        "errors": [{"parameters": {"query": ["(("]}, "message": "There were errors processing"}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+    handler = lambda request: httpx.Response(400, json=body)  # noqa: E731
+    with pytest.raises(MalformedResponse, match=r"Invalid Request.*check the feed's query"):
+        poll(connector({"query": "(("}), handler)
+
+
+def test_since_id_refused_at_the_window_edge_is_read_from_7_days_back() -> None:
+    refused = fixture_bytes("x", "error_400_since_id_too_old_from_docs.json")
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if "since_id" in request.url.params:
+            return httpx.Response(400, content=refused)
+        return httpx.Response(200, json=brexit())
+
+    since = "1438200943211446272"  # 2021-09-15T18:00:00Z: inside our window, at its edge
+    saved = FeedCursor(cursor=json.dumps({"since_id": since, "brand": {}}))
+    result = poll(connector({"query": "#brexit", "max_pages": 1}), handler, saved)
+
+    assert [c.url.params.get("start_time") for c in calls] == [None, "2021-09-15T17:02:00Z"]
+    assert len(result.mentions) == 33
+    assert any("since_id' must be a tweet id created after" in w for w in result.warnings)
 
 
 def test_missing_token_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
