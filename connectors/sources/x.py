@@ -8,10 +8,11 @@
   the author's username comes from `includes.users`.
 - Auth: the app's Bearer Token (app-only OAuth 2.0) from the env var `bearer_token_env`
   (default X_BEARER_TOKEN): developer portal > Projects & Apps > the app > Keys and tokens.
-  Recent search, the mentions timeline and the user timeline all accept it (their API
-  references list "OAuth 2.0 App-only"); `user_token_env` names an OAuth 2.0 user access
-  token (Authorization Code with PKCE, scopes tweet.read users.read) used instead, for a
-  project that must read as the brand's user (per-user rate limits).
+  Recent search, the mentions timeline and the user timeline read public posts with it
+  (docs.x.com's mentions quickstart calls /2/users/:id/mentions with the Bearer Token);
+  `user_token_env` names an OAuth 2.0 user access token (Authorization Code with PKCE,
+  scopes tweet.read users.read) used instead: a protected brand account, or per-user
+  rate limits.
 - Rate limit: per endpoint and 15-minute window, announced on every answer as
   `x-rate-limit-limit` / `x-rate-limit-remaining` / `x-rate-limit-reset` (epoch seconds).
   A good answer with remaining 0 is kept and `not_before` holds the feed until the reset
@@ -25,8 +26,8 @@
   of its timeline}}. Each poll asks `since_id=` and pages with `next_token` up to `max_pages`
   pages; the first run reads `backfill_pages` pages only. Post ids are snowflakes, compared as
   integers (never as text: they differ in length). Recent search refuses a `since_id` older
-  than its 7-day window; such a cursor is replaced by `start_time` (7 days back) and the gap
-  is reported.
+  than its 7-day window (400 invalid-request naming since_id); such a cursor, by our clock or
+  by X's, is replaced by `start_time` (7 days back) and the gap is reported.
 - Brand reply: a post by a configured `x` identity (its `id` = the brand's user id; or, in
   mentions mode, by `user_id` itself) whose `referenced_tweets` names the mention as
   `replied_to`; `in_reply_to` is that id. A reply deeper in the conversation answers the post
@@ -564,42 +565,9 @@ class XConnector(Connector[XOptions]):
         elif walk.newest is not None and (_id(since) or 0) < walk.newest:
             cursor.since_id = str(walk.newest)
 
-        for brand_id, identity in timelines.items():
-            if self._paused(now):
-                result.warnings.append(
-                    f"rate limit used up: the brand timeline of {brand_id} is read next poll"
-                )
-                break
-            saved = cursor.brand.get(brand_id)
-            brand_params = {**self._params(), "exclude": "retweets"}
-            if saved:
-                brand_params["since_id"] = saved
-            brand_walk = self._walk(
-                client,
-                f"/2/users/{brand_id}/tweets",
-                brand_params,
-                saved,
-                options.max_pages if saved else options.backfill_pages,
-                now,
-                "pagination_token",
-            )
-            if brand_walk is None:
-                continue
-            result.bytes_received += brand_walk.received
-            walk.partial_errors.extend(brand_walk.partial_errors)
-            for tweet in brand_walk.tweets:
-                if str(tweet.get("author_id") or brand_id) != brand_id:
-                    continue
-                reply = self._reply(tweet, identity, brand_walk.users)
-                if reply is None:
-                    continue
-                reply.earlier_unseen = brand_walk.unseen_before(reply.in_reply_to)
-                replies[reply.external_id] = reply
-            if brand_walk.paused:
-                continue  # the next poll reads back to the same saved id
-            if brand_walk.newest is not None and (_id(saved) or 0) < brand_walk.newest:
-                cursor.brand[brand_id] = str(brand_walk.newest)
-        if options.query and not timelines and self.identities:
+        for reply in self._timeline_replies(client, timelines, cursor, result, walk, now):
+            replies[reply.external_id] = reply  # a timeline sees every reply of its account
+        if options.query and options.brand_timeline and not timelines and self.identities:
             result.warnings.append(
                 "no `x` brand identity has an `id`: the brand's replies are seen only when "
                 "they match the query, and their TTFR is an upper bound"
@@ -614,6 +582,48 @@ class XConnector(Connector[XOptions]):
         result.brand_replies = sorted(replies.values(), key=lambda r: int(r.external_id))
         result.state = FeedCursor(cursor=cursor.dump())
         return result
+
+    def _timeline_replies(
+        self,
+        client: httpx.Client,
+        timelines: dict[str, BrandIdentity],
+        cursor: _Cursor,
+        result: PollResult,
+        walk: _Walk,
+        now: datetime,
+    ) -> list[BrandReply]:
+        """The replies on each brand account's own timeline since its saved id (GET
+        /2/users/:id/tweets); each timeline's cursor moves in `cursor.brand`."""
+        found: list[BrandReply] = []
+        for brand_id, identity in timelines.items():
+            if self._paused(now):
+                result.warnings.append(
+                    f"rate limit used up: the brand timeline of {brand_id} is read next poll"
+                )
+                break
+            saved = cursor.brand.get(brand_id)
+            params = {**self._params(), "exclude": "retweets"}
+            if saved:
+                params["since_id"] = saved
+            pages = self.options.max_pages if saved else self.options.backfill_pages
+            path = f"/2/users/{brand_id}/tweets"
+            brand_walk = self._walk(client, path, params, saved, pages, now, "pagination_token")
+            if brand_walk is None:
+                continue
+            result.bytes_received += brand_walk.received
+            walk.partial_errors.extend(brand_walk.partial_errors)
+            for tweet in brand_walk.tweets:
+                if str(tweet.get("author_id") or brand_id) != brand_id:
+                    continue
+                reply = self._reply(tweet, identity, brand_walk.users)
+                if reply is not None:
+                    reply.earlier_unseen = brand_walk.unseen_before(reply.in_reply_to)
+                    found.append(reply)
+            if brand_walk.paused:
+                continue  # the next poll reads back to the same saved id
+            if brand_walk.newest is not None and (_id(saved) or 0) < brand_walk.newest:
+                cursor.brand[brand_id] = str(brand_walk.newest)
+        return found
 
     def _record(
         self, tweet: dict[str, Any], users: dict[str, str]
