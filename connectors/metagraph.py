@@ -72,6 +72,12 @@ _TOKEN_SUBCODE_HINTS = {
 _OWN_PARAMS = {"access_token", "appsecret_proof"}
 
 
+class GraphDeprecated(MalformedResponse):
+    """Graph code 12: the field or edge is not served in this API version (the Page
+    recommendations of /{page-id}/ratings since v22.0). The caller decides whether the rest
+    of its work goes on."""
+
+
 def appsecret_proof(token: str, app_secret: str) -> str:
     """hex HMAC-SHA256 of the token keyed by the app secret, as Graph checks it."""
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
@@ -153,6 +159,8 @@ def graph_error(
         )
     if code == 803 or (code == 100 and (subcode == 33 or "does not exist" in message)):
         return NotFoundError(f"{text}; deleted, or a wrong id in the feed's options")
+    if code == 12:
+        return GraphDeprecated(f"{text}; not served in the API version of the feed's base_url")
     if code in _TRANSIENT_CODES or error.get("is_transient") is True:
         return TransientError(
             text, retry_after=parse_retry_after(response.headers.get("Retry-After"))

@@ -9,8 +9,11 @@
   and reply, replies carrying `parent{id}`), newest first, back to the cursor, at most
   `max_comment_pages` pages. Ratings: GET /{page-id}/ratings (created_time,
   recommendation_type, review_text, reviewer, has_rating, rating, open_graph_story with its
-  first comments), newest first, at most `max_rating_pages` pages of 100. `watch` chooses among
-  comments, visitor posts and ratings.
+  first comments), newest first, at most `max_rating_pages` pages of 100: Meta retired Page
+  recommendations in Graph v22.0 (code 12, https://developers.facebook.com/docs/graph-api/
+  reference/recommendation/), so ratings are off by default and need a base_url at v21.0 or
+  older; a code 12 answer is a warning and the comments of the poll are kept. `watch` chooses
+  among comments, visitor posts and ratings.
 - Recheck: for an open comment, GET /{thread-root}?fields=...,comments.limit(100){...} (the
   root comment and its replies, oldest first); for an open visitor post or rating,
   GET /{id}/comments?filter=toplevel. One item gone (Graph code 100/33) is skipped.
@@ -65,12 +68,13 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import MalformedResponse, NotFoundError, RateLimited
-from connectors.metagraph import graph_get, next_page, usage_wait
+from connectors.metagraph import GraphDeprecated, graph_get, next_page, usage_wait
 from connectors.text import clean_text
 from connectors.unreadable import Unreadable
 
 Watched = Literal["comments", "visitor_posts", "ratings"]
-ALL_WATCHED: tuple[Watched, ...] = ("comments", "visitor_posts", "ratings")
+# ratings are asked for: Graph v22.0 and later no longer serve recommendations (code 12)
+DEFAULT_WATCHED: tuple[Watched, ...] = ("comments", "visitor_posts")
 POST_FIELDS = "id,created_time,updated_time,message,from,permalink_url,is_hidden"
 COMMENT_FIELDS = "id,message,created_time,from,parent{id},permalink_url,is_hidden,comment_count"
 RATING_FIELDS = (
@@ -89,8 +93,8 @@ class FacebookOptions(ConnectorOptions):
     """env var holding the Page access token"""
     app_secret_env: str | None = None
     """env var holding the app secret: appsecret_proof is sent when set"""
-    watch: list[Watched] = Field(default_factory=lambda: list(ALL_WATCHED), min_length=1)
-    """what is a mention: comments, visitor_posts, ratings"""
+    watch: list[Watched] = Field(default_factory=lambda: list(DEFAULT_WATCHED), min_length=1)
+    """what is a mention: comments, visitor_posts, ratings (ratings need Graph v21.0 or older)"""
     include_hidden: bool = False
     """comments the Page hid are mentions too"""
     max_posts: int = Field(default=25, ge=1, le=100)
@@ -432,7 +436,15 @@ class FacebookConnector(Connector[FacebookOptions]):
             if "comments" in options.watch or "visitor_posts" in options.watch:
                 self._poll_feed(client, now, cursor, newest, result, replies)
             if "ratings" in options.watch:
-                self._poll_ratings(client, now, cursor, newest, result, replies)
+                try:
+                    self._poll_ratings(client, now, cursor, newest, result, replies)
+                except GraphDeprecated as exc:
+                    # the comments read above are kept: one retired edge must not stop them
+                    result.warnings.append(
+                        f"ratings not read: {exc}. Meta retired Page recommendations in Graph "
+                        'v22.0: drop "ratings" from `watch`, or set base_url to v21.0 while '
+                        "Meta still serves it"
+                    )
         except _NotModified:
             return PollResult(state=state, not_modified=True)
         result.brand_replies = list(replies.values())

@@ -431,3 +431,19 @@ def test_recheck_returns_answers_to_the_asked_mentions_only() -> None:
     with mock_client(graph) as client:
         found = connector().recheck(client, [open_mention(LATE_C2, C2, NOW)], NOW)
     assert found == []
+
+
+def test_ratings_retired_by_the_api_version_warn_and_keep_the_comments() -> None:
+    graph = Graph(
+        nodes={f"{PAGE_ID}/ratings": (400, load("error_12_ratings_deprecated_from_docs.json"))}
+    )
+    result = poll_with(connector(watch=["comments", "ratings"]), graph, NOW)
+    assert len(result.mentions) == 7
+    assert any("v22.0" in w and "watch" in w for w in result.warnings)
+
+
+def test_default_watch_leaves_ratings_out() -> None:
+    graph = Graph()
+    fb = FacebookConnector(FacebookOptions(page_id=PAGE_ID), feed_name="fb")
+    poll_with(fb, graph, NOW)
+    assert not any(r.url.path.endswith("/ratings") for r in graph.requests)

@@ -17,7 +17,11 @@ def _happy(request: httpx.Request) -> httpx.Response:
 
 
 CASE = ConformanceCase(
-    options={"page_id": PAGE_ID, "backfill": "36500d"},
+    options={
+        "page_id": PAGE_ID,
+        "backfill": "36500d",
+        "watch": ["comments", "visitor_posts", "ratings"],
+    },
     happy=_happy,
     empty=lambda request: httpx.Response(200, json=EMPTY),
     min_mentions=11,  # 7 customer comments and 4 ratings
