@@ -526,7 +526,9 @@ class FacebookConnector(Connector[FacebookOptions]):
                 "comments before the saved position; older new comments are skipped "
                 "(raise max_comment_pages or poll more often)"
             )
-        return [c for c in (self._item(r) for r in raw) if c is not None]
+        # a cursor that repeats a page (seen from proxies) must not repeat its comments
+        unique = {c.id: c for c in (self._item(r) for r in raw) if c is not None}
+        return list(unique.values())
 
     def _poll_ratings(
         self,
@@ -552,11 +554,13 @@ class FacebookConnector(Connector[FacebookOptions]):
                 f"stopped after {options.max_rating_pages} pages of ratings before the saved "
                 "position; older new ratings are skipped (raise max_rating_pages)"
             )
+        seen: set[str] = set()
         for item in raw:
             read = self._rating(item)
-            if read is None:
+            if read is None or read[0].id in seen:
                 continue
             rating, mention = read
+            seen.add(rating.id)
             if cursor.is_new(rating.created, rating.id):
                 newest.see(rating.created, rating.id)
                 result.mentions.append(mention)

@@ -447,3 +447,20 @@ def test_default_watch_leaves_ratings_out() -> None:
     fb = FacebookConnector(FacebookOptions(page_id=PAGE_ID), feed_name="fb")
     poll_with(fb, graph, NOW)
     assert not any(r.url.path.endswith("/ratings") for r in graph.requests)
+
+
+def test_a_repeated_page_does_not_repeat_its_comments() -> None:
+    """A cursor that hands back the same page (a caching proxy): each comment once."""
+    graph = Graph()
+    graph.comments = recorded_stream()
+
+    def same_page_always(request: httpx.Request) -> httpx.Response:
+        graph.requests.append(request)
+        if request.url.path.endswith("/comments"):
+            return httpx.Response(200, json=graph.comments)
+        return httpx.Response(200, json=feed_page())
+
+    result = poll_with(connector(), same_page_always, NOW)
+    assert len(result.mentions) == 7
+    assert len(graph.requests) == 1 + 3  # max_comment_pages bounds the walk
+    assert result.warnings  # and says it stopped before the saved position
