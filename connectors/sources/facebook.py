@@ -35,8 +35,9 @@
   so a brand comment in a thread answers every customer comment of that thread (the
   top-level comment and its replies) written since the brand's previous comment there. A
   brand top-level comment on a visitor post, or a comment on a rating's story, answers the
-  post or rating. Each answer after the first of one brand comment is kept as
-  `<comment id>/<answered id>` (one reply row per answered mention).
+  post or rating. The answer to the comment a brand reply is posted under keeps the reply's
+  id; its answers to the thread's other comments are `<reply id>/<answered id>` (one reply
+  row per answered mention, the same ids whichever part of the thread a walk read).
 - Quirks: ratings have had no stars since 2018: `recommendation_type` negative is rating 1.0,
   positive 5.0 (the 1-5 scale of the other review sources, so `max_rating` routes and the
   star report count them); an old `rating` number is kept as is. Hidden comments
@@ -387,11 +388,14 @@ class FacebookConnector(Connector[FacebookOptions]):
             if item.brand is None:
                 waiting.append(item)
                 continue
-            for n, answered in enumerate(waiting):
+            for answered in waiting:
+                # the comment it is posted under (or the post, for a top-level one) keeps
+                # the reply's id; the others get their own, the same from any window
+                own = item.parent is None or answered.id == item.parent
                 found.append(
                     BrandReply(
                         platform=self.platform,
-                        external_id=item.id if n == 0 else f"{item.id}/{answered.id}",
+                        external_id=item.id if own else f"{item.id}/{answered.id}",
                         in_reply_to=answered.id,
                         created_at=item.created,
                         author=item.author,

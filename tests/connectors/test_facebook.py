@@ -177,9 +177,17 @@ def test_a_brand_comment_answers_every_customer_comment_of_its_turn() -> None:
     result = poll_with(connector(), Graph(comments=stream), NOW)
     answers = {r.in_reply_to: r for r in result.brand_replies}
     assert answers[C2].external_id == REPLY_C2  # the first Page reply answers the root
-    assert answers[LATE_C2].external_id == f"{POST_OBJECT}_2"
+    # posted under C2, it answers the two follow-ups: ids of their own
+    assert answers[LATE_C2].external_id == f"{POST_OBJECT}_2/{LATE_C2}"
     assert answers[f"{POST_OBJECT}_1"].external_id == f"{POST_OBJECT}_2/{POST_OBJECT}_1"
     assert answers[f"{POST_OBJECT}_1"].created_at == datetime(2021, 8, 12, 9, tzinfo=UTC)
+    # a window without the thread's start (C2 and the first Page reply read by an earlier
+    # poll) gives the same reply ids for the same answers
+    stream["data"] = [c for c in stream["data"] if c["id"] not in (C2, REPLY_C2)]
+    later = poll_with(connector(), Graph(comments=stream), NOW)
+    again = {(r.in_reply_to, r.external_id) for r in later.brand_replies}
+    assert (LATE_C2, answers[LATE_C2].external_id) in again
+    assert (f"{POST_OBJECT}_1", answers[f"{POST_OBJECT}_1"].external_id) in again
 
 
 def test_hidden_comments_are_neither_mentions_nor_answers() -> None:
