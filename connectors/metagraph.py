@@ -100,6 +100,8 @@ def graph_get(
     if app_secret:
         sent["appsecret_proof"] = appsecret_proof(token, app_secret)
     response, body = fetch(client, url, params=sent, check=None)
+    if response.status_code == 304:
+        return response, {}  # not modified: no body; the caller keeps what it had
     data = json_object(body, what=what)
     error = graph_error(response, data, token_env=token_env, what=what, secrets=(token,))
     if error is not None:
