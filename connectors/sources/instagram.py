@@ -103,6 +103,10 @@ class InstagramOptions(ConnectorOptions):
     """open threads re-read per sweep (one call each)"""
 
 
+class _NotModified(Exception):
+    """A 304: no conditional request is sent, but a proxy may answer one; nothing changed."""
+
+
 @dataclass
 class _Cursor:
     since: str | None = None
@@ -305,6 +309,8 @@ class InstagramConnector(Connector[InstagramOptions]):
         wait = metagraph.usage_wait(response.headers, now)
         if wait is not None and (self._wait_until is None or wait > self._wait_until):
             self._wait_until = wait
+        if response.status_code == 304:
+            raise _NotModified
         return data
 
     def not_before(self, now: datetime) -> datetime | None:
@@ -431,6 +437,12 @@ class InstagramConnector(Connector[InstagramOptions]):
     # -- poll -------------------------------------------------------------------------------
 
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
+        try:
+            return self._poll(client, state, now)
+        except _NotModified:
+            return PollResult(state=state, not_modified=True)
+
+    def _poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         options = self.options
         saved = _Cursor.load(state.cursor)
         warnings: list[str] = []
@@ -643,8 +655,8 @@ class InstagramConnector(Connector[InstagramOptions]):
         for thread_id in list(threads)[: self.options.recheck_limit]:
             try:
                 replies, cut = self._all_replies(client, thread_id, now)
-            except NotFoundError:
-                unreadable.answered()  # deleted: an answer, nothing to find
+            except (NotFoundError, _NotModified):
+                unreadable.answered()  # deleted (or unchanged): an answer, nothing to find
                 continue
             except RateLimited:
                 raise
