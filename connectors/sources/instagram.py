@@ -62,7 +62,7 @@ from connectors.errors import MalformedResponse, NotFoundError, RateLimited
 from connectors.text import clean_text
 from connectors.unreadable import Unreadable
 
-GRAPH_VERSION = "v23.0"
+GRAPH_VERSION = "v26.0"
 COMMENT_FIELDS = "id,text,timestamp,username,from,hidden,like_count,user"
 COMMENTS_PER_PAGE = 50
 REPLIES_PER_PAGE = 50

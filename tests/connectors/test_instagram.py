@@ -114,11 +114,11 @@ def test_first_poll_reads_the_media_then_its_comments_with_replies() -> None:
     result = poll(api, connector(identities=(IKROSKUN,)))
 
     media_request, comments_request = api.requests
-    assert media_request.url.path == f"/v23.0/{ACCOUNT}/media"
+    assert media_request.url.path == f"/v26.0/{ACCOUNT}/media"
     assert media_request.url.params["fields"] == "id,timestamp,comments_count,permalink,username"
     assert media_request.url.params["limit"] == "10"
     assert media_request.url.params["access_token"] == "EAAB-test-token-123456"
-    assert comments_request.url.path == "/v23.0/17846368219941692/comments"
+    assert comments_request.url.path == "/v26.0/17846368219941692/comments"
     fields = comments_request.url.params["fields"]
     assert fields.startswith("id,text,timestamp,username,from,hidden,like_count,user,")
     assert "replies.limit(50){id,text,timestamp,username,from,hidden,like_count,user}" in fields
@@ -231,7 +231,7 @@ def test_the_cursor_skips_unchanged_media_and_seen_comments() -> None:
 
     again = Api(media=media_page(MEDIA_NODE), comments=comments_page(thread(LIXIANG)))
     second = poll(again, conn, first.state)
-    assert again.paths() == [f"/v23.0/{ACCOUNT}/media"], "same comments_count: not re-read"
+    assert again.paths() == [f"/v26.0/{ACCOUNT}/media"], "same comments_count: not re-read"
     assert second.mentions == []
 
     newer = {**LIXIANG, "id": "900040", "timestamp": "2020-06-02T08:00:00+0000"}
@@ -276,7 +276,7 @@ def test_replies_past_the_expanded_page_are_read_on_and_bounded() -> None:
 
     api = Api(media=media_page(MEDIA_NODE), comments=comments_page(top), replies=replies)
     [reply] = poll(api, connector(identities=(IKROSKUN,))).brand_replies
-    assert api.paths()[-1] == "/v23.0/17858154961981086/replies"
+    assert api.paths()[-1] == "/v26.0/17858154961981086/replies"
     assert reply.earlier_unseen, "a page of replies was left unread: an upper bound"
 
 
@@ -342,7 +342,7 @@ def test_instagram_login_host_and_appsecret_proof(monkeypatch: pytest.MonkeyPatc
             {"ig_user_id": ACCOUNT, "watch": ["comments"], "app_secret_env": "IG_APP_SECRET"}
         ),
         feed_name="ig",
-        base_url="https://graph.instagram.com/v23.0",
+        base_url="https://graph.instagram.com/v26.0",
     )
     api = Api(media=media_page())
     poll(api, conn)
@@ -358,7 +358,7 @@ def test_tagged_media_captions_are_mentions() -> None:
     conn = connector(watch=["tags"])
     result = poll(api, conn)
     [request] = api.requests
-    assert request.url.path == f"/v23.0/{ACCOUNT}/tags"
+    assert request.url.path == f"/v26.0/{ACCOUNT}/tags"
     assert len(result.mentions) == 5
     first = result.mentions[0]
     assert first.external_id == "17892354025952911"
@@ -417,8 +417,8 @@ def test_recheck_reads_open_threads_and_skips_a_deleted_one() -> None:
             client, [_open("17858154961981086"), _open("17874875428706419")], NOW
         )
     assert [r.url.path for r in recording.requests] == [
-        "/v23.0/17858154961981086/replies",
-        "/v23.0/17874875428706419/replies",
+        "/v26.0/17858154961981086/replies",
+        "/v26.0/17874875428706419/replies",
     ]
     [reply] = found
     assert reply.in_reply_to == "17874875428706419"
@@ -433,13 +433,13 @@ def test_recheck_of_only_deleted_threads_finds_nothing_and_raises_nothing() -> N
         mock_client(lambda r: httpx.Response(400, content=deleted)) as client,
         pytest.raises(NotFoundError),
     ):
-        graph_get(client, "https://graph.facebook.com/v23.0", "1/replies", token="t", token_env="E")
+        graph_get(client, "https://graph.facebook.com/v26.0", "1/replies", token="t", token_env="E")
 
 
 def test_graph_get_returns_a_304_for_the_caller_to_judge() -> None:
     with mock_client(lambda r: httpx.Response(304)) as client:
         response, data = graph_get(
-            client, "https://graph.facebook.com/v23.0", "1/media", token="t", token_env="E"
+            client, "https://graph.facebook.com/v26.0", "1/media", token="t", token_env="E"
         )
     assert response.status_code == 304 and data == {}
 
