@@ -450,3 +450,19 @@ def test_options_are_checked() -> None:
     with pytest.raises(pydantic.ValidationError):
         InstagramOptions.model_validate({"ig_user_id": ACCOUNT, "watch": ["stories"]})
     assert InstagramOptions.model_validate({"ig_user_id": ACCOUNT}).watch == ["comments", "tags"]
+
+
+def test_the_from_object_names_the_author_when_username_is_absent() -> None:
+    """The comment object of the (docs-shaped) comments webhook carries `from{id,username}`
+    and no top-level username; the Graph comment node has the same `from` since 2021. The
+    webhook value has no timestamp: one is added here."""
+    webhook = load("webhook_comments_with_parent_id_restfb_docs_shaped")
+    value = webhook["entry"][0]["changes"][0]["value"]
+    node = {**value, "timestamp": "2020-06-02T09:00:00+0000"}
+    helper = BrandIdentity(platform="instagram", account_id="1234536447")
+    api = Api(media=media_page(MEDIA_NODE), comments=comments_page(thread(LIXIANG, node)))
+    [reply] = poll(api, connector(identities=(helper,))).brand_replies
+    assert reply.author == "testuser" and reply.author_id == "1234536447"
+    api = Api(media=media_page(MEDIA_NODE), comments=comments_page(thread(LIXIANG, node)))
+    mentions = poll(api, connector()).mentions
+    assert [(m.author, m.author_id) for m in mentions][1] == ("testuser", "1234536447")
