@@ -72,6 +72,12 @@ _TOKEN_SUBCODE_HINTS = {
 _OWN_PARAMS = {"access_token", "appsecret_proof"}
 
 
+class GraphDeprecated(MalformedResponse):
+    """Graph code 12: the field or edge is not served in this API version (the Page
+    recommendations of /{page-id}/ratings since v22.0). The caller decides whether the rest
+    of its work goes on."""
+
+
 def appsecret_proof(token: str, app_secret: str) -> str:
     """hex HMAC-SHA256 of the token keyed by the app secret, as Graph checks it."""
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
@@ -90,6 +96,7 @@ def graph_get(
 ) -> tuple[httpx.Response, dict[str, Any]]:
     """One GET of `base_url/path` (or of `path` when it is an absolute URL on base_url's
     host, a `next_page`) with the token: (response, JSON object), or the mapped error.
+    A 304 (a proxy's, or a conditional request's) comes back as (response, {}).
 
     `token_env` names the env var the token came from, for the operator's fix; `what` names
     the call in errors ("Facebook /{page-id}/posts")."""
@@ -100,8 +107,8 @@ def graph_get(
     if app_secret:
         sent["appsecret_proof"] = appsecret_proof(token, app_secret)
     response, body = fetch(client, url, params=sent, check=None)
-    if response.status_code == 304:
-        return response, {}  # not modified: no body; the caller keeps what it had
+    if response.status_code == 304:  # only after a conditional request: nothing to read
+        return response, {}
     data = json_object(body, what=what)
     error = graph_error(response, data, token_env=token_env, what=what, secrets=(token,))
     if error is not None:
@@ -152,6 +159,8 @@ def graph_error(
         )
     if code == 803 or (code == 100 and (subcode == 33 or "does not exist" in message)):
         return NotFoundError(f"{text}; deleted, or a wrong id in the feed's options")
+    if code == 12:
+        return GraphDeprecated(f"{text}; not served in the API version of the feed's base_url")
     if code in _TRANSIENT_CODES or error.get("is_transient") is True:
         return TransientError(
             text, retry_after=parse_retry_after(response.headers.get("Retry-After"))

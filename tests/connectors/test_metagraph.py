@@ -16,6 +16,7 @@ from connectors.errors import TransientError
 from connectors.metagraph import (
     DEFAULT_RATE_LIMIT_WAIT,
     USAGE_WAIT,
+    GraphDeprecated,
     appsecret_proof,
     graph_get,
     next_page,
@@ -72,6 +73,7 @@ def test_no_proof_without_an_app_secret() -> None:
         ("error_32_page_request_limit_from_docs.json", 400, RateLimited, "Page request"),
         ("error_80001_pages_buc_limit_from_docs.json", 400, RateLimited, "too many calls"),
         ("error_100_33_does_not_exist_from_docs.json", 400, NotFoundError, "does not exist"),
+        ("error_12_ratings_deprecated_from_docs.json", 400, GraphDeprecated, "base_url"),
     ],
 )
 def test_error_envelope_maps_to_our_errors(
