@@ -27,7 +27,9 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIPADVISOR_API_KEY", KEY)
 
 
-def _connector(identities: list[BrandIdentity] | None = None, **options: Any) -> TripadvisorConnector:
+def _connector(
+    identities: list[BrandIdentity] | None = None, **options: Any
+) -> TripadvisorConnector:
     return TripadvisorConnector(
         TripadvisorOptions.model_validate({"location_id": "1234567", **options}),
         feed_name="acme-tripadvisor",
@@ -215,9 +217,9 @@ def test_error_texts_never_carry_the_key_in_the_query() -> None:
 
 
 def test_the_documented_schema_placeholder_is_refused_by_its_error_object() -> None:
-    with mock_client(lambda r: httpx.Response(200, content=SCHEMA)) as client:
-        with pytest.raises(MalformedResponse, match="Tripadvisor answered an error"):
-            _connector().poll(client, FeedCursor(), NOW)
+    answer = _answer(json.loads(SCHEMA))
+    with mock_client(answer) as client, pytest.raises(MalformedResponse, match="an error"):
+        _connector().poll(client, FeedCursor(), NOW)
 
 
 def test_a_review_without_a_readable_time_is_skipped_with_a_warning() -> None:
