@@ -90,6 +90,7 @@ def graph_get(
 ) -> tuple[httpx.Response, dict[str, Any]]:
     """One GET of `base_url/path` (or of `path` when it is an absolute URL on base_url's
     host, a `next_page`) with the token: (response, JSON object), or the mapped error.
+    A 304 returns an empty object: the caller checks the status.
 
     `token_env` names the env var the token came from, for the operator's fix; `what` names
     the call in errors ("Facebook /{page-id}/posts")."""
@@ -100,6 +101,10 @@ def graph_get(
     if app_secret:
         sent["appsecret_proof"] = appsecret_proof(token, app_secret)
     response, body = fetch(client, url, params=sent, check=None)
+    if response.status_code == 304:
+        # nothing was sent back to parse (a cache or proxy answering a conditional GET):
+        # the caller sees the status and keeps its state
+        return response, {}
     data = json_object(body, what=what)
     error = graph_error(response, data, token_env=token_env, what=what, secrets=(token,))
     if error is not None:
