@@ -143,7 +143,7 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             return PollResult(state=state, not_modified=True)
         data = json_object(body, what="Tripadvisor /location/reviews")
         if response.status_code >= 400:
-            raise self._refusal(response, data)
+            raise self._refusal(response, data, params["key"])
         if data is None:
             raise MalformedResponse("Tripadvisor /location/reviews: not a JSON object")
         error = data.get("error")
@@ -184,13 +184,17 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             result.state = FeedCursor(cursor=newest.isoformat())
         return result
 
-    def _refusal(self, response: httpx.Response, data: dict[str, Any] | None) -> Exception:
-        """The error for a refused call: the status, and what the body says about it."""
+    def _refusal(
+        self, response: httpx.Response, data: dict[str, Any] | None, key: str
+    ) -> Exception:
+        """The error for a refused call: the status, and what the body says about it (never
+        the key, should the body quote it)."""
         status = response.status_code
         said = ""
         if data is not None:
             error = data.get("error")
             said = _error_text(error) if isinstance(error, dict) else str(data.get("message") or "")
+            said = said.replace(key, "***") if key else said
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             budget = "limit exceeded" in said.casefold() or "quota" in said.casefold()

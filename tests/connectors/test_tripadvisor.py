@@ -182,7 +182,9 @@ def test_429_per_second_waits_a_second_and_a_used_budget_waits_longer() -> None:
 def test_a_refused_key_is_an_auth_error_naming_the_env_var_and_the_restriction(
     status: int,
 ) -> None:
-    body = {"message": "User is not authorized to access this resource with an explicit deny"}
+    body = {
+        "message": f"User is not authorized to access this resource with an explicit deny {KEY}"
+    }
     with mock_client(_answer(body, status)) as client, pytest.raises(AuthError) as caught:
         _connector().poll(client, FeedCursor(), NOW)
     text = str(caught.value)
