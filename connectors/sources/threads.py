@@ -61,6 +61,8 @@ from connectors.errors import MalformedResponse
 from connectors.text import clean_text
 
 PAGE_SIZE = "100"
+# keyword-search queries a user may send per rolling 24 h, across all apps (keyword-search)
+SEARCH_QUERIES_PER_DAY = 2200
 # Search results are indexed with a lag: each poll asks again from a little before the cursor.
 OVERLAP = timedelta(minutes=10)
 SEARCH_FIELDS = "id,text,username,timestamp,permalink,media_type,is_reply,root_post,replied_to"
@@ -139,6 +141,21 @@ class ThreadsConnector(Connector[ThreadsOptions]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._resume_at: datetime | None = None
+
+    @classmethod
+    def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:
+        """The per-user keyword-search budget, which other apps of the account share."""
+        if not getattr(options, "query", None) or interval <= 0:
+            return []
+        per_day = 86400 / interval
+        if per_day * 2 > SEARCH_QUERIES_PER_DAY:  # half the budget: other apps use it too
+            return [
+                f"interval of {interval:g}s: the keyword search alone sends {per_day:.0f} "
+                f"queries a day (more with max_pages), and Threads allows "
+                f"{SEARCH_QUERIES_PER_DAY} per user per rolling 24 h across every app of "
+                "the account; poll every 2 minutes or less often"
+            ]
+        return []
 
     def not_before(self, now: datetime) -> datetime | None:
         return self._resume_at if self._resume_at and self._resume_at > now else None

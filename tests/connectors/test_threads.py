@@ -241,3 +241,11 @@ def test_a_list_without_data_is_malformed() -> None:
 def test_options_need_something_to_read() -> None:
     with pytest.raises(ValueError, match="query"):
         ThreadsOptions(own_threads=False)
+
+
+def test_config_warns_when_the_search_would_use_more_than_half_the_daily_queries() -> None:
+    options = ThreadsOptions(query="acme")
+    assert ThreadsConnector.config_warnings(options, 600) == []
+    [warning] = ThreadsConnector.config_warnings(options, 60)
+    assert "1440 queries a day" in warning and "2200" in warning
+    assert ThreadsConnector.config_warnings(ThreadsOptions(), 60) == [], "no search, no limit"
