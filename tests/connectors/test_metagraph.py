@@ -190,3 +190,10 @@ def test_graph_get_follows_a_next_url_on_the_same_host_with_our_token() -> None:
     assert sent.host == "graph.facebook.com"
     assert sent.params["access_token"] == TOKEN  # not the recorded "token" placeholder
     assert sent.params["order"] == "chronological"
+
+
+def test_a_304_returns_an_empty_object_for_the_caller_to_keep_its_state() -> None:
+    """A conditional GET answered by a cache: nothing to parse, and not junk either."""
+    _, (response, data) = _get(304, b"")
+    assert response.status_code == 304
+    assert data == {}
