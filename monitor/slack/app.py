@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -48,7 +48,7 @@ from monitor.config import Config
 from monitor.slack.access import AccessList
 from monitor.slack.actions import SNOOZE_CHOICES, Click, apply_click, refuse_click, snooze_until
 from monitor.slack.commands import answer
-from monitor.slack.http import HttpListener, ReplayGuard
+from monitor.slack.http import HttpListener, ReplayGuard, Route
 from monitor.states import ClickAction
 from monitor.store.db import session as open_session
 from monitor.store.models import Alert, Mention, utcnow
@@ -350,9 +350,19 @@ class SocketModeListener:
 class SlackApp:
     """Whatever the config enables: Socket Mode (app token set), HTTP (`http_port` set)."""
 
-    def __init__(self, config: Config, engine: Engine, sink: Sink | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        sink: Sink | None,
+        *,
+        routes: Mapping[str, Route] | None = None,
+    ) -> None:
+        """`routes`: more paths served on `http_port` (the Meta webhook), each checking its
+        own signature; served even when Slack's signing secret is not set."""
         self.config = config
         self.actions = SlackActions(config, engine, sink if sink and sink.name == "slack" else None)
+        self.routes = dict(routes or {})
         self.listeners: list[SocketModeListener | HttpListener] = []
 
     @staticmethod
@@ -385,12 +395,20 @@ class SlackApp:
             secret = slack.signing_secret()
             if not secret:
                 problems.append(
-                    f"{slack.signing_secret_env} is not set: the HTTP endpoint stays off"
+                    f"{slack.signing_secret_env} is not set: the HTTP endpoint "
+                    + (
+                        "serves only " + ", ".join(sorted(self.routes))
+                        if self.routes
+                        else "stays off"
+                    )
                 )
-            else:
+            if secret or self.routes:
                 try:
                     http = HttpListener(
-                        self.actions.bolt_app(secret), host=slack.http_host, port=slack.http_port
+                        self.actions.bolt_app(secret) if secret else None,
+                        host=slack.http_host,
+                        port=slack.http_port,
+                        routes=self.routes,
                     )
                 except OSError as exc:  # the port is taken: polling goes on without it
                     problems.append(f"HTTP endpoint on port {slack.http_port} failed: {exc}")
@@ -398,6 +416,13 @@ class SlackApp:
                     http.start()
                     self.listeners.append(http)
         return problems
+
+    def attach(self, pipeline: object) -> None:
+        """Hand the process's pipeline to the routes that store (the webhook)."""
+        for route in self.routes.values():
+            attach = getattr(route, "attach", None)
+            if attach is not None:
+                attach(pipeline)
 
     def stop(self) -> None:
         for listener in self.listeners:

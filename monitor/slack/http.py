@@ -11,6 +11,9 @@ the peer stops sending):
   byte a second frees its thread; at most `MAX_CONNECTIONS` are served at once;
 - a signed request seen before is refused (`ReplayGuard`): Slack's signature stays valid
   for five minutes, so a captured request could otherwise be played again.
+
+Other paths can be served on the same port behind the same front (`routes`): the Meta
+webhook (monitor/webhooks/meta.py) is one, given here by the command that starts us.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -47,6 +51,19 @@ _LENGTH = re.compile(r"[0-9]{1,15}")
 # timestamp that is not an integer or a signature that is not ASCII (a 500 and a traceback).
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class RouteAnswer:
+    """What a route answers: a status and a short body."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+
+
+# method ("GET" or "POST"), body (b"" for a GET), query string, headers (names lower-case)
+Route = Callable[[str, bytes, str, Mapping[str, str]], RouteAnswer]
 
 
 class ReplayGuard(Middleware):
@@ -117,19 +134,22 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpListener:
-    """POST /slack/events on `host:port`, answered by a Bolt app that verifies signatures."""
+    """POST /slack/events on `host:port`, answered by a Bolt app that verifies signatures,
+    and the `routes` given (each checks its own signature); `app` None serves routes only."""
 
     def __init__(
         self,
-        app: App,
+        app: App | None,
         *,
         host: str = "127.0.0.1",
         port: int = 3000,
         max_body: int = MAX_BODY,
         deadline: float = REQUEST_DEADLINE,
         max_connections: int = MAX_CONNECTIONS,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         self.app = app
+        self.routes = dict(routes or {})
         self.max_body = max_body
         self.deadline = deadline
         self.server = _Server((host, port), self._handler(), max_connections)
@@ -145,7 +165,11 @@ class HttpListener:
             target=self.server.serve_forever, name="slack-http", daemon=True
         )
         self._thread.start()
-        log.info("Slack HTTP endpoint listening on %s", self.url)
+        log.info(
+            "HTTP endpoint listening on %s:%s for %s",
+            *self.server.server_address[:2],
+            ", ".join(([HTTP_PATH] if self.app else []) + sorted(self.routes)),
+        )
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -171,9 +195,18 @@ class HttpListener:
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
 
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                route = owner.routes.get(path)
+                if route is None:
+                    return self._refuse(404)
+                self._send(route("GET", b"", query, _lower(self.headers.items())))
+                return None
+
             def do_POST(self) -> None:
                 path, _, query = self.path.partition("?")
-                if path != HTTP_PATH:
+                route = owner.routes.get(path)
+                if route is None and (path != HTTP_PATH or owner.app is None):
                     return self._refuse(404)
                 length = self._length()
                 if isinstance(length, str):
@@ -185,7 +218,10 @@ class HttpListener:
                 if len(body) < length:
                     self.close_connection = True
                     return None  # the peer went away (or the deadline passed) mid-body
-                self._answer(owner.dispatch(body, query, self.headers.items()))
+                if route is not None:
+                    self._send(route("POST", body, query, _lower(self.headers.items())))
+                else:
+                    self._answer(owner.dispatch(body, query, self.headers.items()))
                 return None
 
             def _length(self) -> int | str:
@@ -220,6 +256,13 @@ class HttpListener:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _send(self, answer: RouteAnswer) -> None:
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # request lines would log Slack's response_url query strings
 
@@ -240,10 +283,16 @@ class HttpListener:
         except (UnicodeDecodeError, ValueError, TypeError, AttributeError):
             # not UTF-8, a `payload` that is not a JSON object: nothing Slack sends
             return BoltResponse(status=400, body="")
+        assert self.app is not None  # do_POST routes here only with an app
         response = self.app.dispatch(request)
         if response.status == 401:  # Bolt logs the cause at INFO with the body: not for us
             log.warning("slack: refused a request with a bad, stale or replayed signature")
         return response
+
+
+def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header names in lower case; of a repeated header, the last value."""
+    return {name.lower(): value for name, value in items}
 
 
 def _linger(connection: socket.socket) -> None:
