@@ -244,6 +244,14 @@ class Connector(ABC, Generic[OptionsT]):
         """Valid but risky settings, printed by `monitor check-config` (e.g. data loss)."""
         return []
 
+    def pushed(self, change: dict[str, Any], sent_at: datetime | None) -> list[MentionRecord]:
+        """The mentions in one change a platform pushed (an item of a Meta webhook's
+        `entry[].changes`); `sent_at` is the notification's time, None when it has none.
+
+        Only others' posts: which mention a brand post answers is the poll's to say, from
+        the whole thread. The default finds none: most sources are only polled."""
+        return []
+
     def recheck(
         self, client: httpx.Client, mentions: Sequence[MentionRecord], now: datetime
     ) -> list[BrandReply]:

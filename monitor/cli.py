@@ -122,7 +122,7 @@ def check_config(ctx: click.Context, file: str | None) -> None:
             warnings += feed.env_warnings()
         for warning in warnings:
             click.echo(f"  warning: {feed.name}: {warning}")
-    for warning in config.slack.env_warnings():
+    for warning in config.slack.env_warnings() + config.meta_webhook.env_warnings():
         click.echo(f"  warning: {warning}")
     sink = make_sink(config)
     if sink.name == "console":
@@ -181,6 +181,8 @@ def _run_single(config: Config, url: str) -> None:
     with make_client(timeout=config.scheduler.http_timeout, cancel=stop) as client:
         pipeline = Pipeline(config, engine, client)
         pipeline.warm_up()
+        if slack_app is not None:
+            slack_app.attach(pipeline)  # the webhook stores through this process's pipeline
         dispatcher = Dispatcher(
             engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
         )
@@ -276,12 +278,16 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
 
 
 def _start_slack_app(config: Config, engine: Any, sink: Any) -> Any:
-    """Buttons and /monitor (docs/slack_app.md) when an app token or `http_port` is set."""
+    """Buttons and /monitor (docs/slack_app.md) when an app token or `http_port` is set, and
+    the Meta webhook on the same HTTP endpoint when `[meta_webhook] enabled`."""
     from monitor.slack.app import SlackApp
+    from monitor.webhooks.meta import MetaWebhook
 
     if not SlackApp.wanted(config):
         return None
-    app = SlackApp(config, engine, sink)
+    hook = config.meta_webhook
+    routes = {hook.path: MetaWebhook(config, engine)} if hook.enabled else {}
+    app = SlackApp(config, engine, sink, routes=routes)
     for problem in app.start():
         logging.getLogger("monitor").warning("Slack app: %s", problem)
     return app

@@ -568,6 +568,46 @@ class HeartbeatConfig(_Section):
     host: str = Field(default="127.0.0.1", description="address the health endpoint binds")
 
 
+class MetaWebhookConfig(_Section):
+    enabled: bool = Field(
+        default=False,
+        description="serve Meta's webhook (Facebook Page comments and ratings, Instagram "
+        "comments) on the HTTP endpoint of `[slack] http_port`",
+    )
+    path: str = Field(
+        default="/meta/webhook",
+        pattern=r"^/[A-Za-z0-9/_-]{1,100}$",
+        description="the path of the callback URL given to Meta (not /slack/events)",
+    )
+    app_secret_env: str = Field(
+        default="META_APP_SECRET",
+        description="env var holding the Meta app's secret: checks X-Hub-Signature-256",
+    )
+    verify_token_env: str = Field(
+        default="META_WEBHOOK_VERIFY_TOKEN",
+        description="env var holding the verify token typed into the app's Webhooks settings",
+    )
+
+    def env_warnings(self) -> list[str]:
+        """What an enabled webhook needs from the environment and does not have."""
+        if not self.enabled:
+            return []
+        return [
+            f"meta_webhook.{key} names {name}, which is not set; {what}"
+            for key, name, what in (
+                ("app_secret_env", self.app_secret_env, "every notification is refused"),
+                ("verify_token_env", self.verify_token_env, "Meta cannot verify the callback URL"),
+            )
+            if not os.environ.get(name)
+        ]
+
+    def app_secret(self) -> str | None:
+        return os.environ.get(self.app_secret_env) or None
+
+    def verify_token(self) -> str | None:
+        return os.environ.get(self.verify_token_env) or None
+
+
 class SchedulerConfig(_Section):
     jitter: Annotated[Duration, _bounded(0, HOUR)] = Field(
         default=10.0, description="random delay added to each poll (at most 1 h)"
@@ -765,6 +805,10 @@ class Config(_Section):
     workers: WorkersConfig = Field(
         default_factory=WorkersConfig, description="worker mode on PostgreSQL"
     )
+    meta_webhook: MetaWebhookConfig = Field(
+        default_factory=MetaWebhookConfig,
+        description="comments from Facebook and Instagram in seconds",
+    )
     feeds: list[FeedConfig] = Field(
         default_factory=list, exclude=True, description="the sources watched"
     )
@@ -910,9 +954,25 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         seen.setdefault(feed.name, index)
         config.feeds.append(feed)
     problems.extend(_route_problems(config))
+    problems.extend(_webhook_problems(config))
     if problems:
         raise ConfigError(_format(problems, data))
     return config
+
+
+def _webhook_problems(config: Config) -> list[_Problem]:
+    hook = config.meta_webhook
+    if not hook.enabled:
+        return []
+    where = ("meta_webhook",)
+    problems = []
+    if config.slack.http_port is None:
+        problems.append(
+            _Problem((*where, "enabled"), "needs [slack] http_port: the endpoint it is served on")
+        )
+    if hook.path == "/slack/events":
+        problems.append(_Problem((*where, "path"), "/slack/events is Slack's own path"))
+    return problems
 
 
 def _route_problems(config: Config) -> list[_Problem]:

@@ -47,6 +47,7 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
 # each other. The command line, the scheduler and the demo sit on top of all of them.
 ROOMS = (
     "cluster",
+    "webhooks",
     "slack",
     "reports",
     "ingest",

@@ -174,6 +174,20 @@ def parse_time(value: Any) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+# feed webhook items that are a new post (a visitor's, when its `from` is not the Page)
+_POST_ITEMS = {"status", "post", "photo", "video", "share"}
+
+
+def _epoch(value: Any) -> datetime | None:
+    """A webhook's `created_time`: epoch seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _list(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
     items = data.get("data")
     if not isinstance(items, list):
@@ -422,6 +436,70 @@ class FacebookConnector(Connector[FacebookOptions]):
             top = [c for c in comments if c.parent is None and c.brand is not None]
             found.extend(self._answers([root, *top]))
         return found
+
+    # -- webhook ----------------------------------------------------------------------------
+
+    def pushed(self, change: dict[str, Any], sent_at: datetime | None) -> list[MentionRecord]:
+        """A customer's comment, visitor post or rating from a Page webhook (`feed` and
+        `ratings` fields, verb `add`), as the poll would store it, so the poll that reads it
+        later finds it stored. The Page's own comments are left to the poll (it reads the
+        thread to say what they answer); edits, hides and removals too.
+        https://developers.facebook.com/docs/graph-api/webhooks/reference/page/#feed"""
+        value = change.get("value")
+        if not isinstance(value, dict) or value.get("verb") != "add":
+            return []
+        field_name, item = change.get("field"), value.get("item")
+        created = _epoch(value.get("created_time")) or sent_at
+        if created is None:
+            return []
+        when = created.isoformat()
+        if field_name == "ratings" and item == "rating" and "ratings" in self.options.watch:
+            story = value.get("open_graph_story_id")
+            reviewer = {"id": value.get("reviewer_id"), "name": value.get("reviewer_name")}
+            found = self._rating(
+                {
+                    "open_graph_story": {"id": str(story) if story else None},
+                    "created_time": when,
+                    "recommendation_type": value.get("recommendation_type"),
+                    "review_text": value.get("review_text"),
+                    "rating": value.get("rating"),
+                    "reviewer": reviewer,
+                }
+            )
+            return [found[1]] if found else []
+        if field_name != "feed":
+            return []
+        post_id = value.get("post_id")
+        if not isinstance(post_id, str) or not post_id:
+            return []
+        if item == "comment" and "comments" in self.options.watch:
+            parent = value.get("parent_id")
+            comment = self._item(
+                {
+                    "id": value.get("comment_id"),
+                    "created_time": when,
+                    "from": value.get("from"),
+                    "message": value.get("message"),
+                    # a top-level comment's parent is the post: no parent, as the API says
+                    "parent": {"id": parent} if parent and parent != post_id else None,
+                }
+            )
+            if comment is None or comment.brand is not None:
+                return []
+            return [self._comment_mention(comment, post_id)]
+        if item in _POST_ITEMS and "visitor_posts" in self.options.watch:
+            post = self._item(
+                {
+                    "id": post_id,
+                    "created_time": when,
+                    "from": value.get("from"),
+                    "message": value.get("message"),
+                }
+            )
+            if post is None or post.brand is not None or post.author_id is None:
+                return []
+            return [self._post_mention(post)]
+        return []
 
     # -- poll -------------------------------------------------------------------------------
 

@@ -595,6 +595,32 @@ class InstagramConnector(Connector[InstagramOptions]):
             },
         )
 
+    # -- webhook ----------------------------------------------------------------------------
+
+    def pushed(self, change: dict[str, Any], sent_at: datetime | None) -> list[MentionRecord]:
+        """A customer's comment or reply from an Instagram `comments` webhook, as the poll
+        would store it. The notification carries no creation time: the notification's own
+        time (`entry[].time`, seconds after the comment) stands in for it. The account's own
+        replies are left to the poll, which reads the thread to say what they answer; a
+        `mentions` notification names an id to read, which is the poll's work too.
+        https://developers.facebook.com/docs/instagram-platform/webhooks"""
+        value = change.get("value")
+        if change.get("field") != "comments" or not isinstance(value, dict):
+            return []
+        if sent_at is None or "comments" not in self.options.watch:
+            return []
+        try:
+            comment = _Comment.of({**value, "timestamp": sent_at.isoformat()})
+        except MalformedResponse:
+            return []
+        if self._brand(comment) is not None:
+            return []
+        host = _dict(value.get("media"))
+        media = _Media(str(host["id"]), None, None, None) if host.get("id") else None
+        parent = value.get("parent_id")
+        parent = str(parent) if isinstance(parent, str | int) and parent else None
+        return [self._mention(comment, media, parent or comment.id, parent)]
+
     # -- mentions a webhook names -------------------------------------------------------------
 
     def read_mention(

@@ -505,6 +505,30 @@ class Pipeline:
             session.expunge_all()  # plain objects for the connector's records, no session left
         return rows
 
+    def store_pushed(
+        self, feed: FeedConfig, mentions: Sequence[MentionRecord], now: datetime
+    ) -> PollReport:
+        """Mentions a platform pushed (a webhook), stored, scored and alerted as a poll's are,
+        without touching the feed's cursor or health: the next poll finds them stored.
+
+        The brand's own posts are left out: which mention a brand comment answers is the
+        poll's to say, from the whole thread (connectors/sources/facebook.py)."""
+        others: dict[tuple[str, str], MentionRecord] = {}
+        for m in mentions:
+            if not any(
+                i.platform == m.platform and i.matches(m.author, m.author_id)
+                for i in self.identities
+            ):
+                others.setdefault((m.platform, m.external_id), m)  # Meta may send one twice
+        page = Page(feed.name, records=list(others.values()), fetched=len(mentions))
+        plan, written = self._ingest(page, now)
+        return PollReport(
+            feed=feed.name,
+            fetched=plan.fetched,
+            new_mentions=written.new_mentions,
+            alerts=written.alerts,
+        )
+
     def store_replies(
         self,
         feed: FeedConfig,
