@@ -777,6 +777,11 @@ class FeedConfig(BaseModel):
     def effective_interval(self) -> float:
         return self.interval or float(self.connector_cls.default_interval)
 
+    @property
+    def streaming(self) -> bool:
+        """A live stream feed (connectors/streams.py): read continuously, never polled."""
+        return bool(getattr(self.connector_cls, "streaming", False))
+
 
 class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="the database")
@@ -955,9 +960,33 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         config.feeds.append(feed)
     problems.extend(_route_problems(config))
     problems.extend(_webhook_problems(config))
+    problems.extend(_stream_problems(config, seen))
     if problems:
         raise ConfigError(_format(problems, data))
     return config
+
+
+def _stream_problems(config: Config, indexes: dict[str, int]) -> list[_Problem]:
+    """A stream feed's `fill_feed` names a polled feed of the same network."""
+    problems = []
+    by_name = {feed.name: feed for feed in config.feeds}
+    for feed in config.feeds:
+        fill = getattr(feed.options, "fill_feed", None) if feed.streaming else None
+        if not fill:
+            continue
+        where = ("feeds", indexes[feed.name], "fill_feed")
+        target = by_name.get(fill)
+        if target is None:
+            problems.append(_Problem(where, f"no feed named {fill!r}"))
+        elif target.streaming or target.connector_cls.platform != feed.connector_cls.platform:
+            problems.append(
+                _Problem(
+                    where,
+                    f"{fill!r} is a {target.type} feed; a gap in a {feed.type} feed is filled "
+                    f"by a polled {feed.connector_cls.platform} feed",
+                )
+            )
+    return problems
 
 
 def _webhook_problems(config: Config) -> list[_Problem]:

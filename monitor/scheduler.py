@@ -14,8 +14,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.alerting.outbox import Dispatcher
 from monitor.alerting.sweeper import Sweeper
-from monitor.config import Config
+from monitor.config import Config, FeedConfig
 from monitor.ingest.pipeline import Pipeline, PollReport
+from monitor.ingest.stream import StreamRunner
 from monitor.leadership.heartbeat import Heartbeat
 from monitor.reports.digest import schedule_digest
 from monitor.store.models import utcnow
@@ -59,6 +60,9 @@ class Service:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatch_thread: threading.Thread | None = None
+        # live stream feeds: one reader thread each (monitor/ingest/stream.py), not polled
+        self._streams_stop = threading.Event()
+        self._streams: list[threading.Thread] = []
 
     def poll_feed(self, name: str, now: datetime | None = None) -> PollReport | None:
         """One scheduled poll; skipped while the feed is backing off after failures."""
@@ -135,7 +139,9 @@ class Service:
         sched = self.config.scheduler
         first = datetime.now().astimezone()
         on_host: dict[str, int] = {}
-        for feed in (f for f in self.config.feeds if f.enabled):
+        for feed in (f for f in self.config.feeds if f.enabled and f.streaming):
+            self._start_stream(feed)
+        for feed in (f for f in self.config.feeds if f.enabled and not f.streaming):
             # Stagger the first polls per host: `per_host` of a platform's feeds start
             # together, the next ones 0.2 s later, so a restart does not hit one platform
             # with all of its feeds at once; other hosts start at the same time. (One global
@@ -193,7 +199,23 @@ class Service:
             self._dispatch_thread.start()
         log.info("monitoring %d feeds", len([f for f in self.config.feeds if f.enabled]))
 
+    def _start_stream(self, feed: FeedConfig) -> None:
+        runner = StreamRunner(
+            self.pipeline,
+            feed,
+            stop=self._streams_stop,
+            clock=self.clock,
+            on_alerts=self.wake_dispatcher,
+        )
+        thread = threading.Thread(target=runner.run, name=f"stream:{feed.name}", daemon=True)
+        thread.start()
+        self._streams.append(thread)
+
     def stop(self) -> None:
+        self._streams_stop.set()
+        for thread in self._streams:
+            thread.join(timeout=10)  # a reader returns within a second of the stop
+        self._streams.clear()
         self._stopping.set()
         self._wake.set()
         # the round ends after the alert in flight: 100 due alerts to one channel at 1/s

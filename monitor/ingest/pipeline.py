@@ -43,7 +43,7 @@ from monitor.sentiment.analyzer import SentimentAnalyzer
 from monitor.states import MentionStatus
 from monitor.store.db import reader
 from monitor.store.db import session as open_session
-from monitor.store.models import Mention, utcnow
+from monitor.store.models import Mention, StreamState, utcnow
 
 __all__ = [
     "MAX_TEXT",
@@ -87,6 +87,10 @@ class PollReport:
     alerts: list[QueuedAlert] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+# who closed a mention its author deleted (Mention.resolved_by; Slack names shown there)
+DELETED_BY_AUTHOR = "deleted by its author"
 
 
 class NotActing(Exception):
@@ -229,6 +233,16 @@ class Pipeline:
         if saved.next_poll_after and now < saved.next_poll_after:
             return None
         return self._poll(feed, saved, now, started)
+
+    def saved_cursor(self, feed_name: str) -> str | None:
+        """Where the feed stopped (a stream resumes from it)."""
+        return self._saved_state(feed_name).cursor.cursor
+
+    def save_stream_state(self, row: StreamState) -> None:
+        """A stream feed's connection and pace, for `monitor status` (one row a feed)."""
+        with self.db_turn(), open_session(self.engine) as session:
+            session.merge(row)
+            session.commit()
 
     def _saved_state(self, feed_name: str) -> feed_state.SavedState:
         # A read, so no write turn: on SQLite (WAL) it neither waits for the writer nor holds
@@ -528,6 +542,29 @@ class Pipeline:
             new_mentions=written.new_mentions,
             alerts=written.alerts,
         )
+
+    def close_deleted(
+        self, feed: FeedConfig, platform: str, external_ids: Sequence[str], now: datetime
+    ) -> int:
+        """Open mentions their authors deleted (a stream's delete event) are closed as
+        dismissed, so no SLA alert asks the team to answer a post that is gone."""
+        if not external_ids:
+            return 0
+        table = Mention.__table__  # type: ignore[attr-defined]
+        stmt = (
+            table.update()
+            .where(
+                table.c.platform == platform,
+                table.c.external_id.in_(list(external_ids)),
+                table.c.status == MentionStatus.OPEN,
+            )
+            .values(status=MentionStatus.DISMISSED, resolved_by=DELETED_BY_AUTHOR, resolved_at=now)
+        )
+        with self.db_turn(), self.engine.begin() as conn:
+            closed = conn.execute(stmt).rowcount or 0
+        if closed:
+            log.info("feed %s: %d open mention(s) deleted by their authors", feed.name, closed)
+        return closed
 
     def store_replies(
         self,

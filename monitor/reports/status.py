@@ -21,7 +21,15 @@ from monitor.leadership.heartbeat import is_stale, last_beat
 from monitor.states import AlertState, MentionStatus
 from monitor.store.db import reader
 from monitor.store.db import session as open_session
-from monitor.store.models import Alert, FeedState, Mention, SchedulerBeat, WorkerRow, utcnow
+from monitor.store.models import (
+    Alert,
+    FeedState,
+    Mention,
+    SchedulerBeat,
+    StreamState,
+    WorkerRow,
+    utcnow,
+)
 
 
 @dataclass
@@ -81,7 +89,7 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
             kind = health = "ok"
         next_poll = (
             due_at(feed.effective_interval, state.last_poll_at, state.next_poll_after)
-            if state
+            if state and not feed.streaming  # a stream is read live, never polled
             else None
         )
         rows.append(
@@ -257,6 +265,56 @@ def schedule_line(rows: list[FeedStatus], now: datetime) -> str:
     )
 
 
+# a stream whose row has not moved for this long has no reader (its process stopped or hung)
+STREAM_SILENT_AFTER = 30.0
+# reconnecting for longer than this is a problem for `--problems`
+STREAM_DOWN_AFTER = 120.0
+
+
+def stream_lines(config: Config, engine: Engine, now: datetime) -> tuple[list[str], bool]:
+    """Each enabled stream feed's connection, pace and cursor lag; True when one needs a look
+    (no reader, or reconnecting for more than STREAM_DOWN_AFTER)."""
+    feeds = [f for f in config.feeds if f.enabled and f.streaming]
+    if not feeds:
+        return [], False
+    with open_session(reader(engine)) as session:
+        rows = {r.feed: r for r in session.exec(select(StreamState))}
+    lines = [f"streams: {len(feeds)}"]
+    trouble = False
+    for feed in feeds:
+        row = rows.get(feed.name)
+        if row is None:
+            lines.append(f"  {feed.name}: NOT STARTED (is `monitor run` or a worker running?)")
+            trouble = True
+            continue
+        silent = (now - row.updated_at).total_seconds()
+        if row.state != "stopped" and silent > STREAM_SILENT_AFTER:
+            state = f"NO READER (its row stopped {_ago(row.updated_at, now)})"
+            trouble = True
+        else:
+            since = format_duration(max(0.0, (now - row.since).total_seconds()))
+            state = f"{row.state} for {since}"
+        if row.state == "reconnecting":
+            state += f", {row.attempts} attempt(s)"
+            if row.last_error:
+                state += f": {redact_urls(row.last_error)[:120]}"
+            trouble = trouble or (now - row.since).total_seconds() > STREAM_DOWN_AFTER
+        pace = (
+            f"{row.seen_per_second:.1f} events/s seen, {row.matched_per_second:.2f} matched"
+            f" ({row.events_matched} of {row.events_seen} since start)"
+        )
+        lag = (
+            f"cursor {format_duration(max(0.0, (now - row.cursor_at).total_seconds()))} behind"
+            if row.cursor_at
+            else "no cursor yet"
+        )
+        by = f" [{row.owner}]" if row.owner else ""
+        lines.append(f"  {feed.name}: {state}; {pace}; {lag}{by}")
+        if row.gap:
+            lines.append(f"    last gap: {redact_urls(row.gap)[:200]}")
+    return lines, trouble
+
+
 # `monitor status --problems` exit codes, for cron and monitoring scripts (docs/operations.md)
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
@@ -306,6 +364,8 @@ def status_report(
     else:
         lines.append(scheduler_line(beat, now))
     lines.append(schedule_line(rows, now))
+    streams, streams_trouble = stream_lines(config, engine, now)
+    lines.extend(streams)
     lines.append(summary_line(rows))
     lines.append(f"alerts: {outbox.sent} sent, {outbox.pending} pending, {outbox.failed} failing")
     for channel, error, count in outbox.problems:
@@ -316,7 +376,7 @@ def status_report(
         trouble = trouble or not any(is_alive(w, now) for w in workers)
     else:
         trouble = trouble or is_stale(beat, now)
-    trouble = trouble or outbox.failed > 0
+    trouble = trouble or outbox.failed > 0 or streams_trouble
     return "\n".join(lines), EXIT_PROBLEMS if trouble else EXIT_OK
 
 

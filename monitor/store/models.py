@@ -310,3 +310,29 @@ class LoginToken(SQLModel, table=True):
     )
     token: str = Field(sa_type=sa.Text)
     expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class StreamState(SQLModel, table=True):
+    """One row per stream feed: its connection and its pace, for `monitor status`.
+
+    Written by the process reading the stream (monitor/ingest/stream.py) every few seconds
+    and on each change of state; the cursor itself is the feed's (FeedState.cursor), stored
+    with the events it follows in one transaction."""
+
+    __tablename__ = "stream_state"
+
+    feed: str = Field(primary_key=True, max_length=100)
+    state: str = Field(max_length=20, description="connected | reconnecting | stopped")
+    since: datetime = Field(sa_column=_utc_column(nullable=False), description="in this state")
+    attempts: int = Field(default=0, description="failed connections in a row")
+    last_error: str | None = Field(default=None, max_length=500)
+    seen_per_second: float = 0.0
+    matched_per_second: float = 0.0
+    events_seen: int = 0
+    events_matched: int = 0
+    cursor_at: datetime | None = Field(
+        default=None, sa_column=_utc_column(), description="the platform time of the cursor"
+    )
+    gap: str | None = Field(default=None, max_length=500, description="the last gap, and its fill")
+    owner: str = Field(default="", max_length=60, description="the process reading it")
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -1,0 +1,326 @@
+"""A live stream feed read until stopped: events batched into small transactions, the
+connection kept up, its state shown.
+
+Two threads per stream. The reader takes events from the connector (connectors/streams.py)
+and keeps the matched ones, the deletions and the newest cursor in memory; the writer stores
+them every `FLUSH_SECONDS` (or at once past `FLUSH_EVENTS`) in one transaction, with the
+cursor of the last event they follow, so a crash replays at most one batch and loses none.
+The reader never waits on the database unless `MAX_BUFFERED` events are waiting to be stored.
+
+- A lost connection: the reader reconnects from the last cursor stored, after 1, 2, 4 ... 60
+  seconds (and a jitter); each failure is the feed's (its health, as a failing poll), each
+  good batch its recovery.
+- A cursor the server cannot resume from (StreamGap): the feed's `fill_feed` (a polled feed
+  of the same network) is polled once, the gap is written on the stream's row, and the
+  stream goes on from now.
+- `stream_state` holds the state (connected / reconnecting / stopped, since when, attempts),
+  events seen and matched per second, and the cursor's time: `monitor status` shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from connectors import BrandReply, ConnectorError, FeedCursor, MentionRecord, PollResult
+from connectors.streams import StreamConnector, StreamEvent, StreamGap
+from monitor.config import FeedConfig
+from monitor.ingest.pipeline import Pipeline
+from monitor.redaction import safe_error
+from monitor.store.models import StreamState, utcnow
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.2
+FLUSH_EVENTS = 100
+MAX_BUFFERED = 10_000  # matched events waiting for the writer: the reader waits beyond this
+CURSOR_EVERY = 1.0  # a cursor that moved with nothing matched is stored this often
+STATE_EVERY = 2.0  # the stream_state row is refreshed this often (and on every change)
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+
+
+class StreamStates:
+    """The three states a stream is shown in."""
+
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    STOPPED = "stopped"
+
+
+@dataclass
+class _Batch:
+    """What the reader hands the writer: matched items, deletions, the newest cursor."""
+
+    mentions: list[MentionRecord] = field(default_factory=list)
+    replies: list[BrandReply] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    cursor: str | None = None
+    cursor_at: datetime | None = None
+    moved: bool = False  # the cursor moved since the last store
+
+    def size(self) -> int:
+        return len(self.mentions) + len(self.replies) + len(self.deleted)
+
+
+class StreamRunner:
+    """Reads `feed` until `stop` is set (`run` blocks; start it in a thread)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        feed: FeedConfig,
+        *,
+        stop: threading.Event,
+        owner: str = "",
+        clock: Callable[[], datetime] = utcnow,
+        may_act: Callable[[], bool] | None = None,
+        on_alerts: Callable[[], None] | None = None,
+    ) -> None:
+        connector = pipeline.connector(feed)
+        if not isinstance(connector, StreamConnector):
+            raise TypeError(f"feed {feed.name} ({feed.type}) is not a stream")
+        self.pipeline = pipeline
+        self.feed = feed
+        self.connector: StreamConnector = connector  # type: ignore[type-arg]
+        self.stop = stop
+        self.owner = owner[:60]
+        self.clock = clock
+        self.may_act = may_act
+        self.on_alerts = on_alerts
+        self._lock = threading.Lock()
+        self._batch = _Batch()
+        self._room = threading.Condition(self._lock)  # the reader waits here when full
+        self._full = threading.Event()  # wakes the writer early
+        self._seen = 0
+        self._matched = 0
+        self._state = StreamStates.RECONNECTING
+        self._since = clock()
+        self._attempts = 0
+        self._error: str | None = None
+        self._gap: str | None = None
+        self._state_changed = True
+        self._stored_cursor_at: datetime | None = None  # the time of the cursor stored last
+        self._last_state_write = 0.0
+        self._last_counts = (0, 0, 0.0)  # seen, matched, when: for the rates
+        self._flushing = threading.Lock()  # one store at a time: cursors never go back
+
+    # -- the reader ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Read, reconnect, fill gaps, until stopped; the writer runs beside it."""
+        writer = threading.Thread(target=self._write_loop, name=f"stream-write:{self.feed.name}")
+        writer.daemon = True
+        writer.start()
+        try:
+            self._read_loop()
+        finally:
+            self.stop.set()
+            writer.join()
+            self._set_state(StreamStates.STOPPED, None)
+            self._write_state(force=True)
+
+    def _read_loop(self) -> None:
+        cursor = self.pipeline.saved_cursor(self.feed.name)
+        while not self.stop.is_set():
+            if self.may_act is not None and not self.may_act():
+                log.info("stream %s: this process may not act; stopping it", self.feed.name)
+                return
+            try:
+                for event in self.connector.stream(cursor, self.stop):
+                    self._take(event)
+                    if event.cursor is not None:
+                        cursor = event.cursor
+                    if self.stop.is_set():
+                        return
+                if self.stop.is_set():
+                    return
+                raise _Closed("the server ended the stream")
+            except StreamGap as gap:
+                self._fill(gap)
+                cursor = None  # the stream goes on from now; the fill covered what is behind
+            except Exception as exc:
+                self._failed(exc)
+                cursor = self._last_cursor(cursor)
+
+    def _take(self, event: StreamEvent) -> None:
+        with self._room:
+            if self._state != StreamStates.CONNECTED:
+                self._set_state(StreamStates.CONNECTED, None)
+                self._attempts = 0
+            self._seen += 1 + event.skipped
+            batch = self._batch
+            if event.found is not None:
+                self._matched += 1
+                if isinstance(event.found, BrandReply):
+                    batch.replies.append(event.found)
+                else:
+                    batch.mentions.append(event.found)
+            if event.deleted is not None:
+                batch.deleted.append(event.deleted)
+            if event.cursor is not None:
+                batch.cursor, batch.moved = event.cursor, True
+                batch.cursor_at = event.at or batch.cursor_at
+            if batch.size() >= FLUSH_EVENTS:
+                self._full.set()
+            while batch.size() >= MAX_BUFFERED and not self.stop.is_set():
+                self._room.wait(0.5)  # the database is slower than the stream: wait for it
+
+    def _last_cursor(self, fallback: str | None) -> str | None:
+        """Where to reconnect from: the newest cursor read (stored or about to be)."""
+        with self._lock:
+            return self._batch.cursor or fallback
+
+    def _failed(self, exc: Exception) -> None:
+        self._attempts += 1
+        error = safe_error(f"{type(exc).__name__}: {exc}", self.feed)
+        if not isinstance(exc, ConnectorError | _Closed):
+            log.exception("stream %s: internal error", self.feed.name)
+        else:
+            log.warning("stream %s: %s (attempt %d)", self.feed.name, error, self._attempts)
+        with self._lock:
+            self._set_state(StreamStates.RECONNECTING, error)
+        self._flush()  # what was read before the failure is kept
+        try:
+            failure = exc if isinstance(exc, ConnectorError) else ConnectorError(str(exc))
+            self.pipeline.record_failure(self.feed, failure, self.clock())
+        except Exception:
+            log.exception("stream %s: recording the failure failed", self.feed.name)
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self._attempts - 1))
+        self.stop.wait(delay * random.uniform(0.8, 1.2))
+
+    def _fill(self, gap: StreamGap) -> None:
+        """Poll the feed's `fill_feed` once for what the stream can no longer give."""
+        self._flush()
+        fill = getattr(self.connector.options, "fill_feed", None)
+        now = self.clock()
+        if not fill:
+            note = f"{now:%Y-%m-%d %H:%M} UTC: {gap}; no fill_feed set, the gap stays"
+        else:
+            report = self.pipeline.poll(fill, now=now)
+            if report.ok:
+                note = (
+                    f"{now:%Y-%m-%d %H:%M} UTC: {gap}; filled by {fill} "
+                    f"({len(report.new_mentions)} new)"
+                )
+                if report.alerts and self.on_alerts is not None:
+                    self.on_alerts()
+            else:
+                note = f"{now:%Y-%m-%d %H:%M} UTC: {gap}; the fill by {fill} failed: {report.error}"
+        log.warning("stream %s: %s", self.feed.name, note)
+        with self._lock:
+            self._gap = safe_error(note, self.feed)[:500]
+            self._batch.cursor, self._batch.moved = None, False
+            self._state_changed = True
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        last_cursor = time.monotonic()
+        while True:
+            stopping = self.stop.is_set()
+            self._full.wait(FLUSH_SECONDS)
+            self._full.clear()
+            with self._lock:
+                has_items = self._batch.size() > 0
+                moved = self._batch.moved
+            if (
+                has_items
+                or (moved and time.monotonic() - last_cursor >= CURSOR_EVERY)
+                or (moved and stopping)
+            ):
+                self._flush()
+                last_cursor = time.monotonic()
+            self._write_state()
+            if stopping:
+                return
+
+    def _flush(self) -> None:
+        """Store what the reader kept, with the newest cursor, in one transaction."""
+        with self._flushing:
+            self._store_batch()
+
+    def _store_batch(self) -> None:
+        with self._room:
+            batch, self._batch = self._batch, _Batch(cursor=self._batch.cursor)
+            self._batch.cursor_at = batch.cursor_at
+            self._room.notify_all()
+        if not batch.size() and not batch.moved:
+            return
+        now = self.clock()
+        result = PollResult(
+            mentions=batch.mentions,
+            brand_replies=batch.replies,
+            state=FeedCursor(cursor=batch.cursor),
+        )
+        try:
+            report = self.pipeline.store(self.feed, result, now=now)
+            if batch.deleted:
+                self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
+        except Exception as exc:
+            # kept for the next flush: nothing read is dropped because the store failed once
+            log.exception("stream %s: storing a batch failed; trying again", self.feed.name)
+            with self._room:
+                self._batch.mentions[:0] = batch.mentions
+                self._batch.replies[:0] = batch.replies
+                self._batch.deleted[:0] = batch.deleted
+                self._batch.moved = True
+                self._error = safe_error(f"storing: {exc}", self.feed)
+                self._state_changed = True
+            self.stop.wait(1.0)
+            return
+        with self._lock:
+            self._stored_cursor_at = batch.cursor_at
+        if report.alerts and self.on_alerts is not None:
+            self.on_alerts()
+
+    # -- the state row ------------------------------------------------------------------------
+
+    def _set_state(self, state: str, error: str | None) -> None:
+        """Called with the lock held."""
+        if state != self._state:
+            self._state, self._since = state, self.clock()
+        if error is not None or state == StreamStates.CONNECTED:
+            self._error = error
+        self._state_changed = True
+
+    def _write_state(self, *, force: bool = False) -> None:
+        now_mono = time.monotonic()
+        with self._lock:
+            if not (
+                force or self._state_changed or now_mono - self._last_state_write >= STATE_EVERY
+            ):
+                return
+            seen, matched = self._seen, self._matched
+            before_seen, before_matched, before_at = self._last_counts
+            elapsed = now_mono - before_at if before_at else 0.0
+            row = StreamState(
+                feed=self.feed.name,
+                state=self._state,
+                since=self._since,
+                attempts=self._attempts,
+                last_error=self._error[:500] if self._error else None,
+                seen_per_second=(seen - before_seen) / elapsed if elapsed > 0 else 0.0,
+                matched_per_second=(matched - before_matched) / elapsed if elapsed > 0 else 0.0,
+                events_seen=seen,
+                events_matched=matched,
+                cursor_at=self._stored_cursor_at,
+                gap=self._gap,
+                owner=self.owner,
+                updated_at=self.clock(),
+            )
+            self._state_changed = False
+            self._last_state_write = now_mono
+            self._last_counts = (seen, matched, now_mono)
+        try:
+            self.pipeline.save_stream_state(row)
+        except Exception:
+            log.exception("stream %s: writing its state failed", self.feed.name)
+
+
+class _Closed(Exception):
+    """The server ended the stream without an error: reconnect, as after a lost connection."""

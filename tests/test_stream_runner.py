@@ -1,0 +1,305 @@
+"""The stream runner on a real store: batches stored with their cursor, reconnects, gaps filled.
+
+The stream is tests/support/fake_stream.py (each connection plays a script); the platform
+streams (Jetstream, Mastodon) have their own tests over local servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from connectors import BrandReply, MentionRecord, PollResult, TransientError
+from connectors.streams import StreamEvent, StreamGap
+from monitor.config import Config, ConfigError, parse_config
+from monitor.ingest import stream as stream_module
+from monitor.ingest.pipeline import DELETED_BY_AUTHOR, Pipeline
+from monitor.ingest.stream import StreamRunner
+from monitor.store.db import session
+from monitor.store.models import Alert, FeedState, Mention, StreamState
+from tests.support import fake_connector, fake_stream
+from tests.support.fake_stream import Script
+
+T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _registered(monkeypatch: pytest.MonkeyPatch, fake_registered: None) -> Iterator[None]:
+    from connectors import registry
+
+    monkeypatch.setitem(
+        registry.REGISTRY, "fake_stream", "tests.support.fake_stream:FakeStreamConnector"
+    )
+    monkeypatch.setattr(stream_module, "BACKOFF_FIRST", 0.05)
+    fake_stream.SCRIPTS.clear()
+    fake_stream.CURSORS.clear()
+    yield
+    fake_stream.SCRIPTS.clear()
+
+
+def make_config(**stream: Any) -> Config:
+    return parse_config(
+        {
+            "brand": {"name": "Acme", "identities": [{"platform": "fake", "handle": "acme"}]},
+            "alerts": {"on": ["all"]},
+            "feeds": [
+                {"name": "live", "type": "fake_stream", "fill_feed": "search", **stream},
+                {"name": "search", "type": "fake", "enabled": False},
+            ],
+        }
+    )
+
+
+def mention(n: int, text_: str = "the app keeps crashing, awful") -> MentionRecord:
+    return MentionRecord(
+        platform="fake",
+        external_id=f"m{n}",
+        created_at=T0 + timedelta(seconds=n),
+        text=text_,
+        author=f"customer{n}",
+    )
+
+
+def event(n: int, found: MentionRecord | BrandReply | None = None, **kw: Any) -> StreamEvent:
+    return StreamEvent(cursor=str(n), at=T0 + timedelta(seconds=n), found=found, **kw)
+
+
+class Running:
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine = engine
+        self.pipeline = Pipeline(config, engine, httpx.Client())
+        self.stop = threading.Event()
+        self.alerted = threading.Event()
+        self.runner = StreamRunner(
+            self.pipeline,
+            config.feed("live"),
+            stop=self.stop,
+            owner="test",
+            on_alerts=self.alerted.set,
+        )
+        self.thread = threading.Thread(target=self.runner.run)
+        self.thread.start()
+
+    def until(self, check: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    def finish(self) -> float:
+        started = time.monotonic()
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        return time.monotonic() - started
+
+    def mentions(self) -> dict[str, Mention]:
+        with session(self.engine) as s:
+            rows = list(s.exec(select(Mention)))
+            s.expunge_all()
+        return {m.external_id: m for m in rows}
+
+    def feed_row(self) -> FeedState | None:
+        with session(self.engine) as s:
+            row = s.get(FeedState, "live")
+            if row is not None:
+                s.expunge(row)
+            return row
+
+    def state(self) -> StreamState | None:
+        with session(self.engine) as s:
+            row = s.get(StreamState, "live")
+            if row is not None:
+                s.expunge(row)
+            return row
+
+
+@pytest.fixture
+def running(sqlite_engine: Engine) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(**stream: Any) -> Running:
+        run = Running(sqlite_engine, make_config(**stream))
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.stop.set()
+        run.thread.join(10)
+
+
+def test_matched_events_are_stored_and_alerted_with_their_cursor(
+    running: Callable[..., Running],
+) -> None:
+    fake_stream.SCRIPTS.append(Script([event(1, mention(1)), event(2), event(3, mention(3))]))
+    run = running()
+    run.until(lambda: set(run.mentions()) == {"m1", "m3"})
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == "3")
+    assert run.alerted.wait(5)
+    with session(run.engine) as s:
+        assert len(list(s.exec(select(Alert)))) == 2
+    run.until(lambda: (st := run.state()) is not None and st.events_seen == 3)
+    state = run.state()
+    assert state is not None and state.state == "connected" and state.events_matched == 2
+    assert state.cursor_at == T0 + timedelta(seconds=3)
+    assert run.finish() < 2.0  # a silent connection still stops within the writer's tick
+    final = run.state()
+    assert final is not None and final.state == "stopped"
+
+
+def test_a_lost_connection_reconnects_from_the_last_cursor_and_loses_nothing(
+    running: Callable[..., Running],
+) -> None:
+    fake_stream.SCRIPTS.extend(
+        [
+            Script([event(1, mention(1)), event(2)], end=TransientError("connection reset")),
+            Script([], end=TransientError("connection refused")),
+            Script([event(3, mention(3))]),
+        ]
+    )
+    run = running()
+    run.until(lambda: set(run.mentions()) == {"m1", "m3"})
+    assert fake_stream.CURSORS == [None, "2", "2"]
+    run.until(lambda: (st := run.state()) is not None and st.state == "connected")
+    row = run.feed_row()
+    assert row is not None and row.consecutive_failures == 0 and row.cursor == "3"
+    run.finish()
+
+
+def test_failures_show_as_reconnecting_with_attempts_and_mark_the_feed_failing(
+    running: Callable[..., Running],
+) -> None:
+    fake_stream.SCRIPTS.extend([Script([], end=TransientError("503 from the server"))] * 3)
+    fake_stream.SCRIPTS.append(Script([0.5]))
+    run = running()
+    run.until(lambda: len(fake_stream.CURSORS) >= 3)
+    run.until(lambda: (st := run.state()) is not None and st.attempts >= 3)
+    state = run.state()
+    assert state is not None and state.state == "reconnecting"
+    assert state.last_error is not None and "503 from the server" in state.last_error
+    row = run.feed_row()
+    assert row is not None and row.consecutive_failures >= 3
+    assert row.last_error is not None and "503" in row.last_error
+    run.finish()
+
+
+def test_a_gap_is_filled_once_by_the_fill_feed_and_shown(
+    running: Callable[..., Running],
+) -> None:
+    fake_connector.QUEUE["search"].append(PollResult(mentions=[mention(7, "missed while away")]))
+    fake_stream.SCRIPTS.extend(
+        [Script([], end=StreamGap("the cursor is older than the server keeps")), Script([event(9)])]
+    )
+    run = running()
+    run.until(lambda: "m7" in run.mentions())
+    assert [name for name, _ in fake_connector.CALLS] == ["search"]
+    assert fake_stream.CURSORS == [None, None]  # after the fill: from now
+    run.until(lambda: (st := run.state()) is not None and st.gap is not None)
+    state = run.state()
+    assert state is not None and state.gap is not None
+    assert "filled by search (1 new)" in state.gap and "older than the server keeps" in state.gap
+    run.finish()
+
+
+def test_the_brand_reply_on_the_stream_stops_the_clock_and_a_delete_closes(
+    running: Callable[..., Running],
+) -> None:
+    reply = BrandReply(
+        platform="fake",
+        external_id="r1",
+        in_reply_to="m1",
+        created_at=T0 + timedelta(seconds=61),
+        author="acme",
+    )
+    fake_stream.SCRIPTS.append(
+        Script(
+            [
+                event(1, mention(1)),
+                event(2, mention(2)),
+                0.4,  # separate batches: the reply and the delete find their mentions stored
+                event(61, reply),
+                event(62, deleted="m2"),
+            ]
+        )
+    )
+    run = running()
+    run.until(lambda: run.mentions().get("m1") is not None and run.mentions()["m1"].status == "answered")
+    assert run.mentions()["m1"].ttfr_seconds == 60
+    run.until(lambda: run.mentions()["m2"].status == "dismissed")
+    assert run.mentions()["m2"].resolved_by == DELETED_BY_AUTHOR
+    run.finish()
+
+
+def test_a_batch_the_store_refuses_is_kept_and_stored_later(
+    running: Callable[..., Running], sqlite_engine: Engine
+) -> None:
+    fake_stream.SCRIPTS.append(Script([event(1, mention(1)), 0.5, event(2, mention(2))]))
+    run = running()
+    run.until(lambda: "m1" in run.mentions())
+    with sqlite_engine.begin() as conn:
+        conn.execute(text("ALTER TABLE mention RENAME TO mention_away"))
+    time.sleep(1.0)  # m2 arrives and its store fails at least once
+    with sqlite_engine.begin() as conn:
+        conn.execute(text("ALTER TABLE mention_away RENAME TO mention"))
+    run.until(lambda: set(run.mentions()) == {"m1", "m2"})
+    row = run.feed_row()
+    assert row is not None and row.cursor == "2"
+    run.finish()
+
+
+def test_a_stream_feed_must_fill_from_a_polled_feed_of_its_network() -> None:
+    with pytest.raises(ConfigError) as missing:
+        parse_config(
+            {"feeds": [{"name": "live", "type": "fake_stream", "fill_feed": "nowhere"}]}
+        )
+    assert "feeds[0].fill_feed" in str(missing.value) and "nowhere" in str(missing.value)
+    with pytest.raises(ConfigError) as other:
+        parse_config(
+            {
+                "feeds": [
+                    {"name": "hn", "type": "hn", "query": "acme"},
+                    {"name": "live", "type": "fake_stream", "fill_feed": "hn"},
+                ]
+            }
+        )
+    assert "feeds[1].fill_feed" in str(other.value) and "polled fake feed" in str(other.value)
+
+
+def test_status_shows_the_stream_its_pace_its_lag_and_a_gap(
+    running: Callable[..., Running],
+) -> None:
+    from monitor.reports.status import status_report
+
+    fake_stream.SCRIPTS.extend(
+        [Script([], end=StreamGap("cursor too old")), Script([event(1, mention(1)), 5.0])]
+    )
+    run = running()
+    run.until(lambda: (st := run.state()) is not None and st.events_seen == 1 and st.gap)
+    config = run.pipeline.config
+    text_, code = status_report(config, run.engine, T0 + timedelta(seconds=11))
+    line = next(x for x in text_.splitlines() if x.startswith("  live:"))
+    assert "connected for" in line and "cursor 10s behind" in line
+    assert "1 of 1 since start" in line
+    assert "last gap:" in text_ and "filled by search" in text_
+    live_row = next(x for x in text_.splitlines() if x.startswith("live "))
+    assert live_row.split()[-1] == "-"  # NEXT POLL: a stream is never polled
+    run.finish()
+    # a reader that stopped writing its row (a dead process) is a problem for --problems
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    with session(run.engine) as s:
+        row = s.get(StreamState, "live")
+        assert row is not None
+        row.state = "connected"
+        s.add(row)
+        s.commit()
+    text_, code = status_report(config, run.engine, later)
+    assert "NO READER" in text_ and code == 1
