@@ -232,7 +232,9 @@ def test_the_brand_reply_on_the_stream_stops_the_clock_and_a_delete_closes(
         )
     )
     run = running()
-    run.until(lambda: run.mentions().get("m1") is not None and run.mentions()["m1"].status == "answered")
+    run.until(
+        lambda: run.mentions().get("m1") is not None and run.mentions()["m1"].status == "answered"
+    )
     assert run.mentions()["m1"].ttfr_seconds == 60
     run.until(lambda: run.mentions()["m2"].status == "dismissed")
     assert run.mentions()["m2"].resolved_by == DELETED_BY_AUTHOR
@@ -258,9 +260,7 @@ def test_a_batch_the_store_refuses_is_kept_and_stored_later(
 
 def test_a_stream_feed_must_fill_from_a_polled_feed_of_its_network() -> None:
     with pytest.raises(ConfigError) as missing:
-        parse_config(
-            {"feeds": [{"name": "live", "type": "fake_stream", "fill_feed": "nowhere"}]}
-        )
+        parse_config({"feeds": [{"name": "live", "type": "fake_stream", "fill_feed": "nowhere"}]})
     assert "feeds[0].fill_feed" in str(missing.value) and "nowhere" in str(missing.value)
     with pytest.raises(ConfigError) as other:
         parse_config(
@@ -283,7 +283,9 @@ def test_status_shows_the_stream_its_pace_its_lag_and_a_gap(
         [Script([], end=StreamGap("cursor too old")), Script([event(1, mention(1)), 5.0])]
     )
     run = running()
-    run.until(lambda: (st := run.state()) is not None and st.events_seen == 1 and st.gap)
+    run.until(
+        lambda: (st := run.state()) is not None and st.events_seen == 1 and st.gap is not None
+    )
     config = run.pipeline.config
     text_, code = status_report(config, run.engine, T0 + timedelta(seconds=11))
     line = next(x for x in text_.splitlines() if x.startswith("  live:"))

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 POLL = "monitor.poll"
 RECHECK = "monitor.recheck"
+STREAM = "monitor.stream"
 DELIVER = "monitor.deliver"
 PLAN = "monitor.plan"
 SWEEP = "monitor.sweep"
@@ -51,7 +52,8 @@ LATE_MARGIN = 1.0  # seconds a queued poll may be later than its feed is due bef
 QUEUED = (
     "SELECT id, task_name, queueing_lock, status::text AS status, scheduled_at,"
     " args->>'feed' AS feed FROM procrastinate_jobs"
-    " WHERE status IN ('todo', 'doing') AND task_name IN ('monitor.poll', 'monitor.recheck')"
+    " WHERE status IN ('todo', 'doing')"
+    " AND task_name IN ('monitor.poll', 'monitor.recheck', 'monitor.stream')"
 )
 
 
@@ -156,6 +158,19 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
         await follow(RECHECK, feed, after)
         return after.did
 
+    @app.task(name=STREAM, pass_context=True)
+    @_counted
+    async def stream(context: JobContext, feed: str) -> str:
+        # a long-running job: it holds one of the worker's `concurrency` slots while it reads
+        loop = asyncio.get_running_loop()
+
+        def alerted() -> None:  # from the reader's writer thread: a delivery now
+            asyncio.run_coroutine_threadsafe(defer(DELIVER), loop)
+
+        after = await _in_thread(_runtime(context).stream, feed, alerted)
+        await follow(STREAM, feed, after)
+        return after.did
+
     @app.periodic(cron=delivery_cron(dispatch_interval))
     @app.task(
         name=DELIVER,
@@ -254,7 +269,15 @@ def build_app(url: str, *, pool_size: int, dispatch_interval: float = 5.0) -> Ap
             )
         return f"{taken} taken over"
 
-    _ = (poll, recheck, deliver, sweep, plan, reap)  # registered on the app by the decorators
+    _ = (
+        poll,
+        recheck,
+        stream,
+        deliver,
+        sweep,
+        plan,
+        reap,
+    )  # registered on the app by the decorators
     return app
 
 
@@ -285,7 +308,7 @@ def _missing(
     late: list[tuple[int, str, datetime]] = []
     for job in waiting:
         feed = by_name.get(str(job["feed"]))
-        if feed is None or job["scheduled_at"] is None:
+        if feed is None or feed.streaming or job["scheduled_at"] is None:
             continue  # a feed gone from the config ends its chain itself
         due = next_poll(feed, seen.get(feed.name), now, 0)
         if job["scheduled_at"] > due + timedelta(seconds=jitter + LATE_MARGIN):
@@ -293,6 +316,10 @@ def _missing(
     moving = {f"{POLL}:{feed}" for _, feed, _ in late}
     missing: list[tuple[str, str, Any]] = []
     for feed in feeds:
+        if feed.streaming:  # read live by one long job, never polled
+            if (STREAM, f"{STREAM}:{feed.name}") not in queued:
+                missing.append((STREAM, feed.name, now))
+            continue
         lock = f"{POLL}:{feed.name}"
         if (POLL, lock) not in queued and lock not in moving:
             missing.append((POLL, feed.name, next_poll(feed, seen.get(feed.name), now, jitter)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from monitor.alerting.sweeper import Sweeper
 from monitor.cluster import planner
 from monitor.config import Config
 from monitor.ingest.pipeline import Pipeline
+from monitor.ingest.stream import StreamRunner
 from monitor.leadership.leader_sink import ProofLost
 from monitor.leadership.presence import WorkerPresence
+from monitor.leadership.session_names import process_tag
 from monitor.reports.digest import digest_key, digest_trigger, queue_digest
 from monitor.store.db import session as open_session
 from monitor.store.models import utcnow
@@ -114,6 +117,47 @@ class Runtime:
         interval = self.config.sla.recheck_interval
         delay = random.uniform(0, interval) if spread else interval
         return self.clock() + timedelta(seconds=delay + random.uniform(0, RECHECK_JITTER))
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def stream(self, name: str, on_alerts: Callable[[], None] | None = None) -> Next:
+        """Read one stream feed until this worker stops or loses its proof (the job holds the
+        feed's lock meanwhile; the planner defers a new one when it is gone, on any worker)."""
+        feed = self.config.find_feed(name)
+        if feed is None or not feed.enabled or not feed.streaming:
+            return Next(None, did="not a configured stream feed: not read")
+        self.await_presence()
+        stop = threading.Event()
+        presence = self.presence
+
+        def watch() -> None:
+            # the reader stops when the worker does, or when its jobs may have been taken
+            # over (no proof: another worker may read this stream already)
+            while not stop.wait(0.2):
+                if presence.stopping.is_set() or presence.lost.is_set():
+                    stop.set()
+
+        watcher = threading.Thread(target=watch, name=f"stream-watch:{name}", daemon=True)
+        watcher.start()
+        runner = StreamRunner(
+            self.pipeline,
+            feed,
+            stop=stop,
+            owner=process_tag(),
+            clock=self.clock,
+            may_act=presence.holds,
+            on_alerts=on_alerts,
+        )
+        try:
+            runner.run()
+        finally:
+            stop.set()
+            watcher.join()
+        if presence.stopping.is_set() or presence.lost.is_set():
+            return Next(None, did="stopped with the worker: another one takes it")
+        # the reader gave up without a stop (no proof at a reconnect): read again, here or
+        # on another worker, once a proof is back
+        return Next(self.clock() + timedelta(seconds=1), did="reader ended; deferred again")
 
     # -- deliveries, sweeps ----------------------------------------------------------------
 
