@@ -160,7 +160,9 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
         for review in reviews:
             if not isinstance(review, dict):
                 continue
-            review_id = str(review.get("id") or "")
+            raw_id = review.get("id")
+            # an id is a number or a string of one; an object or a list is no id
+            review_id = str(raw_id) if isinstance(raw_id, str | int) and raw_id else ""
             published = parse_time(review.get("published_date"))
             if not review_id or published is None:
                 result.warnings.append(
@@ -168,7 +170,8 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
                 )
                 continue
             created = published[0]
-            newest = created if newest is None else max(newest, created)
+            seen_at = min(created, now)  # a review dated ahead must not carry the cursor
+            newest = seen_at if newest is None else max(newest, seen_at)
             if saved is not None and created <= saved:
                 reaches_cursor = True
             if created >= since:
@@ -233,10 +236,10 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             platform=self.platform,
             external_id=review_id,
             created_at=created,
-            text=html_to_text(review.get("text")),
+            text=html_to_text(_str(review.get("text"))),
             url=url if isinstance(url, str) and url else None,
-            author=(user or {}).get("username") or None,
-            title=clean_text(html_to_text(review.get("title"))) or None,
+            author=_str((user or {}).get("username")),
+            title=clean_text(html_to_text(_str(review.get("title")))) or None,
             language=language.lower() if isinstance(language, str) and language else None,
             rating=stars,
             extra=extra,
@@ -281,10 +284,16 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             created_at=when,
             author=author,
             url=url if isinstance(url, str) and url else None,
-            text=html_to_text(response.get("text")) or None,
+            text=html_to_text(_str(response.get("text"))) or None,
             bot=identity.bot if identity else False,
             seen_modified_only=modified_only,
         )
+
+
+def _str(value: Any) -> str | None:
+    """A text field as text; a number, list or object where the docs say string is none
+    (html_to_text and clean_text take strings only)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _subratings(value: Any) -> dict[str, Any]:
