@@ -88,6 +88,11 @@ WINDOW_MARGIN = timedelta(minutes=2)
 TWITTER_EPOCH_MS = 1288834974657  # snowflake ids carry their creation time after this
 DEFAULT_WINDOW = 900.0  # a 429 without a reset header: the 15-minute window
 WARNINGS_SHOWN = 3
+# post and user ids are unsigned 64-bit at most (snowflakes): a longer "id" is junk, and
+# would carry since_id past every real post and overflow snowflake_time
+MAX_ID = 2**64 - 1
+# a post id whose snowflake time is further ahead of our clock than this moves no cursor
+ID_CLOCK_SKEW = timedelta(hours=1)
 
 
 class _SinceIdRefused(MalformedResponse):
@@ -113,7 +118,7 @@ class XOptions(ConnectorOptions):
     @field_validator("user_id")
     @classmethod
     def _numeric(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip().isdigit():
+        if value is not None and _id(value.strip()) is None:
             raise ValueError("the numeric user id (not the @handle): see docs/sources/x.md")
         return value.strip() if value is not None else None
 
@@ -130,7 +135,11 @@ def snowflake_time(tweet_id: str) -> datetime:
 
 
 def _id(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    # ASCII digits only: "²".isdigit() is True and int("²") raises; "١٢٣" is not an X id
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 def _created(tweet: dict[str, Any]) -> datetime:
@@ -427,7 +436,7 @@ class XConnector(Connector[XOptions]):
             walk.received += size
             if data is None:
                 return None
-            reached = self._read_page(data, path, since, walk)
+            reached = self._read_page(data, path, since, walk, now)
             meta = data.get("meta")
             next_token = meta.get("next_token") if isinstance(meta, dict) else None
             if reached or not isinstance(next_token, str) or not next_token:
@@ -437,8 +446,13 @@ class XConnector(Connector[XOptions]):
             walk.cut = True
         return walk
 
-    def _read_page(self, data: dict[str, Any], path: str, since: str | None, walk: _Walk) -> bool:
-        """Keep a page's posts newer than `since`; True when it reached back to `since`."""
+    def _read_page(
+        self, data: dict[str, Any], path: str, since: str | None, walk: _Walk, now: datetime
+    ) -> bool:
+        """Keep a page's posts newer than `since`; True when it reached back to `since`.
+        An id dated ahead of `now` by its snowflake is kept but moves no cursor: since_id
+        there would hide every real post until then."""
+        horizon = now + ID_CLOCK_SKEW
         tweets = data.get("data", [])
         if not isinstance(tweets, list):
             raise MalformedResponse(f"X {path}: `data` is not a list of posts")
@@ -462,7 +476,9 @@ class XConnector(Connector[XOptions]):
             number = _id(tweet.get("id")) if isinstance(tweet, dict) else None
             if number is None:
                 raise MalformedResponse(f"X {path}: a post without a numeric id")
-            if walk.newest is None or number > walk.newest:
+            if (walk.newest is None or number > walk.newest) and snowflake_time(
+                str(number)
+            ) <= horizon:
                 walk.newest = number
             if walk.oldest is None or number < walk.oldest:
                 walk.oldest = number

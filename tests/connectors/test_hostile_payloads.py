@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import FeedCursor
+from connectors import FeedCursor, MalformedResponse
 from connectors.sources.tripadvisor import TripadvisorConnector, TripadvisorOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.mock_http import Recording, poll_with
@@ -70,3 +70,59 @@ def test_tripadvisor_cursor_never_moves_past_now() -> None:
     result = _tripadvisor(page)
     assert result.state.cursor is not None
     assert datetime.fromisoformat(result.state.cursor) <= NOW
+
+
+# -- X ---------------------------------------------------------------------------------
+
+
+def _x_poll(page: dict[str, Any], state: FeedCursor | None = None) -> Any:
+    from tests.connectors.test_x import NOW as X_NOW
+    from tests.connectors.test_x import answer, connector, poll
+
+    return poll(connector({"query": "brexit"}), answer({"/search/recent": page}), state, X_NOW)
+
+
+def _brexit() -> dict[str, Any]:
+    from tests.connectors.test_x import brexit
+
+    return brexit()
+
+
+@pytest.fixture
+def _x_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_BEARER_TOKEN", "AAAA-secret-bearer")
+
+
+@pytest.mark.usefixtures("_x_token")
+@pytest.mark.parametrize("odd", ["²", "١٢٣", "-5", " 7", ""])
+def test_x_post_id_that_is_not_ascii_digits_is_malformed(odd: str) -> None:
+    # "²".isdigit() is True and int("²") raises ValueError: the poll died with a Python error
+    page = _brexit()
+    page["data"][0]["id"] = odd
+    with pytest.raises(MalformedResponse, match="numeric id"):
+        _x_poll(page)
+
+
+@pytest.mark.usefixtures("_x_token")
+def test_x_post_id_beyond_64_bits_does_not_carry_the_cursor() -> None:
+    # a 40-digit id moved since_id past every real post (all later posts lost), and without
+    # created_at its snowflake time overflowed: OverflowError on this poll and every next one
+    page = _brexit()
+    real_newest = page["data"][0]["id"]
+    page["data"][0]["id"] = "9" * 40
+    del page["data"][0]["created_at"]
+    with pytest.raises(MalformedResponse, match="numeric id"):
+        _x_poll(page)
+    page["data"][0]["id"] = str(2**63 - 1)  # a 64-bit id dated in 2080 by its snowflake
+    page["data"][0]["created_at"] = "2021-09-22T16:00:00.000Z"
+    result = _x_poll(page)
+    assert json.loads(result.state.cursor)["since_id"] != str(2**63 - 1)
+    assert int(json.loads(result.state.cursor)["since_id"]) < int(real_newest) + 2**40
+
+
+@pytest.mark.usefixtures("_x_token")
+@pytest.mark.parametrize("since", ["9" * 40, "²", str(2**64)])
+def test_x_saved_cursor_with_an_odd_since_id_reads_as_a_first_run(since: str) -> None:
+    state = FeedCursor(cursor=json.dumps({"since_id": since, "brand": {since: since}}))
+    result = _x_poll(_brexit(), state)
+    assert json.loads(result.state.cursor)["since_id"] == _brexit()["data"][0]["id"]
