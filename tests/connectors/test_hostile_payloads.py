@@ -126,3 +126,46 @@ def test_x_saved_cursor_with_an_odd_since_id_reads_as_a_first_run(since: str) ->
     state = FeedCursor(cursor=json.dumps({"since_id": since, "brand": {since: since}}))
     result = _x_poll(_brexit(), state)
     assert json.loads(result.state.cursor)["since_id"] == _brexit()["data"][0]["id"]
+
+
+# -- Threads ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def _threads_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADS_ACCESS_TOKEN", "THAAtestthreadstoken0123456789")
+
+
+def _threads_search(page: dict[str, Any]) -> Any:
+    from tests.connectors.test_threads import NOW as THREADS_NOW
+    from tests.connectors.test_threads import _api, _connector
+
+    connector = _connector(query="acme", own_threads=False)
+    return poll_with(connector, _api({"keyword_search": page}), THREADS_NOW)
+
+
+@pytest.mark.usefixtures("_threads_token")
+def test_threads_cursor_never_moves_past_now() -> None:
+    # a post stamped 2999 carried `since` there: every later search asked from 2999 and
+    # every mention older than it was dropped as outside the window, for good
+    from tests.connectors.test_threads import NOW as THREADS_NOW
+    from tests.connectors.test_threads import SEARCH
+
+    page = copy.deepcopy(SEARCH)
+    page["data"][0]["timestamp"] = "2999-01-01T00:00:00+0000"
+    result = _threads_search(page)
+    assert datetime.fromisoformat(json.loads(result.state.cursor)["since"]) <= THREADS_NOW
+
+
+@pytest.mark.usefixtures("_threads_token")
+@pytest.mark.parametrize("odd", [{"a": 1}, ["x"], True, 1.5])
+def test_threads_item_whose_id_is_not_a_string_or_number_is_skipped(odd: Any) -> None:
+    from tests.connectors.test_threads import SEARCH
+
+    page = copy.deepcopy(SEARCH)
+    page["data"][0]["id"] = odd
+    page["data"][1]["root_post"] = {"id": odd}
+    result = _threads_search(page)
+    ids = [m.external_id for m in result.mentions]
+    assert ids and all(i.isdigit() for i in ids)
+    assert all(m.thread_id is None or m.thread_id.isdigit() for m in result.mentions)
