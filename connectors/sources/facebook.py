@@ -452,6 +452,9 @@ class FacebookConnector(Connector[FacebookOptions]):
         except _NotModified:
             return PollResult(state=state, not_modified=True)
         result.brand_replies = list(replies.values())
+        if newest.since > now:
+            # an item stamped ahead of our clock must not carry the cursor past unread ones
+            newest = _Cursor(since=now)
         result.state = FeedCursor(cursor=newest.dump())
         return result
 

@@ -475,6 +475,9 @@ class InstagramConnector(Connector[InstagramOptions]):
                         newest.saw(reply.external_id, reply.created_at)
                         replies[reply.external_id] = reply
             cursor.media = counts
+            if newest.time is not None and newest.time > now:
+                # a comment stamped ahead of our clock must not carry the cursor past unread ones
+                newest.time, newest.ids = now, set()
             if newest.time is not None:
                 cursor.since, cursor.ids = newest.time.isoformat(), sorted(newest.ids)
         if "tags" in options.watch:
@@ -566,6 +569,8 @@ class InstagramConnector(Connector[InstagramOptions]):
             newest.saw(mention.external_id, mention.created_at)
             if new:
                 result.mentions.append(mention)
+        if newest.time is not None and newest.time > now:
+            newest.time, newest.ids = now, set()  # a tag stamped ahead moves no cursor past now
         if newest.time is not None:
             cursor.tags_since, cursor.tag_ids = newest.time.isoformat(), sorted(newest.ids)
 

@@ -169,3 +169,48 @@ def test_threads_item_whose_id_is_not_a_string_or_number_is_skipped(odd: Any) ->
     ids = [m.external_id for m in result.mentions]
     assert ids and all(i.isdigit() for i in ids)
     assert all(m.thread_id is None or m.thread_id.isdigit() for m in result.mentions)
+
+
+# -- Facebook and Instagram: a comment stamped ahead of our clock ------------------------
+
+
+@pytest.fixture
+def _meta_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEBOOK_PAGE_TOKEN", "EAAGm0PX4ZCpsBAKZCZCtesttoken")
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "EAAB-test-token-123456")
+
+
+@pytest.mark.usefixtures("_meta_tokens")
+def test_facebook_cursor_never_moves_past_now() -> None:
+    # one comment stamped 2999 moved `since` there: every comment written until then was
+    # "not new" and every post "not updated since the cursor", for good
+    from tests.connectors.test_facebook import NOW as FB_NOW
+    from tests.connectors.test_facebook import Graph, connector, recorded_stream
+    from tests.support.mock_http import mock_client
+
+    stream = recorded_stream()
+    stream["data"][0]["created_time"] = "2999-01-01T00:00:00+0000"
+    with mock_client(Graph(comments=stream)) as client:
+        result = connector().poll(client, FeedCursor(), FB_NOW)
+    assert datetime.fromisoformat(json.loads(result.state.cursor)["since"]) <= FB_NOW
+
+
+@pytest.mark.usefixtures("_meta_tokens")
+def test_instagram_cursor_never_moves_past_now() -> None:
+    from tests.connectors.test_instagram import (
+        LIXIANG,
+        MEDIA_NODE,
+        Api,
+        comments_page,
+        connector,
+        media_page,
+        poll,
+        thread,
+    )
+    from tests.connectors.test_instagram import NOW as IG_NOW
+
+    ahead = {**LIXIANG, "timestamp": "2999-01-01T00:00:00+0000"}
+    result = poll(
+        Api(media=media_page(MEDIA_NODE), comments=comments_page(thread(ahead))), connector()
+    )
+    assert datetime.fromisoformat(json.loads(result.state.cursor)["since"]) <= IG_NOW
