@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from connectors import FeedCursor, MalformedResponse
+from connectors.errors import ConnectorError, TransientError
 from connectors.sources.tripadvisor import TripadvisorConnector, TripadvisorOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.mock_http import Recording, poll_with
@@ -214,3 +215,40 @@ def test_instagram_cursor_never_moves_past_now() -> None:
         Api(media=media_page(MEDIA_NODE), comments=comments_page(thread(ahead))), connector()
     )
     assert datetime.fromisoformat(json.loads(result.state.cursor)["since"]) <= IG_NOW
+
+
+# -- the Graph error envelope ------------------------------------------------------------
+
+
+def _graph_error(message: str, code: int = 100, status: int = 400) -> Exception:
+    from connectors.metagraph import graph_get
+    from tests.support.mock_http import mock_client
+
+    body = {"error": {"message": message, "type": "OAuthException", "code": code}}
+    answer = mock_client(lambda request: httpx.Response(status, json=body))
+    with answer as client, pytest.raises(ConnectorError) as caught:
+        graph_get(
+            client,
+            "https://graph.facebook.com/v26.0",
+            "1/feed",
+            token="EAAGm0PX4ZCpsBAKZCZCtesttoken",
+            token_env="FACEBOOK_PAGE_TOKEN",
+            app_secret="appsecret-0123456789",
+        )
+    return caught.value
+
+
+def test_graph_error_quoting_the_appsecret_proof_hides_it() -> None:
+    from connectors.metagraph import appsecret_proof
+
+    proof = appsecret_proof("EAAGm0PX4ZCpsBAKZCZCtesttoken", "appsecret-0123456789")
+    error = _graph_error(f"Invalid appsecret_proof {proof} for token EAAGm0PX4ZCpsBAKZCZCtesttoken")
+    assert proof not in str(error) and "EAAGm0PX4ZCpsBAKZCZCtesttoken" not in str(error)
+
+
+def test_graph_error_with_a_huge_message_is_cut() -> None:
+    # a 100 kB message went whole into the exception: every log line and the feed's stored
+    # error; X and Tripadvisor already cut what they quote at 300 characters
+    error = _graph_error("x" * 100_000, code=1, status=500)
+    assert isinstance(error, TransientError)
+    assert len(str(error)) < 1000
