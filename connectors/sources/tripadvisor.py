@@ -148,7 +148,8 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             raise MalformedResponse("Tripadvisor /location/reviews: not a JSON object")
         error = data.get("error")
         if isinstance(error, dict) and error:
-            raise MalformedResponse(f"Tripadvisor answered an error: {_error_text(error)}")
+            said = _error_text(error).replace(params["key"], "***")  # never the key
+            raise MalformedResponse(f"Tripadvisor answered an error: {said}")
         reviews = data.get("data")
         if not isinstance(reviews, list):
             raise MalformedResponse("Tripadvisor /location/reviews: no `data` list")

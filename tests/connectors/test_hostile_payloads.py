@@ -252,3 +252,19 @@ def test_graph_error_with_a_huge_message_is_cut() -> None:
     error = _graph_error("x" * 100_000, code=1, status=500)
     assert isinstance(error, TransientError)
     assert len(str(error)) < 1000
+
+
+@pytest.mark.parametrize("status", [200, 400, 500])
+def test_tripadvisor_error_quoting_the_key_never_carries_it(status: int) -> None:
+    # the refusals (4xx, 5xx) hid the key; an error envelope in a 200 quoted it
+    key = "ta-secret-key-0123456789"
+    body = {"error": {"message": f"key {key} is not valid for this location", "code": 7}}
+    connector = TripadvisorConnector(
+        TripadvisorOptions.model_validate({"location_id": "1234567"}),
+        feed_name="acme-tripadvisor",
+        identities=[],
+    )
+    answer = Recording(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(ConnectorError) as caught:
+        poll_with(connector, answer, NOW)
+    assert key not in str(caught.value)
