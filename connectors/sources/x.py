@@ -155,10 +155,16 @@ def _created(tweet: dict[str, Any]) -> datetime:
 
 
 def _referenced(tweet: dict[str, Any], kind: str) -> str | None:
-    for ref in tweet.get("referenced_tweets") or []:
+    refs = tweet.get("referenced_tweets")
+    for ref in refs if isinstance(refs, list) else []:  # a number is not iterable
         if isinstance(ref, dict) and ref.get("type") == kind and _id(ref.get("id")) is not None:
             return str(ref["id"])
     return None
+
+
+def _language(value: Any) -> str | None:
+    """`lang` as a language code; "und" (undetermined) and a non-string are none."""
+    return value if isinstance(value, str) and value and value != "und" else None
 
 
 def _text(tweet: dict[str, Any]) -> str:
@@ -467,7 +473,8 @@ class XConnector(Connector[XOptions]):
         for user in users if isinstance(users, list) else []:
             if isinstance(user, dict) and isinstance(user.get("username"), str):
                 walk.users[str(user.get("id"))] = user["username"]
-        for error in data.get("errors") or []:
+        errors = data.get("errors")
+        for error in errors if isinstance(errors, list) else []:
             if isinstance(error, dict):
                 walk.partial_errors.append(_describe(error) or str(error.get("type")))
         floor = _id(since)
@@ -663,7 +670,7 @@ class XConnector(Connector[XOptions]):
             url=f"{WEB_URL}/{author or 'i/web'}/status/{tweet_id}",
             author=author,
             author_id=author_id,
-            language=tweet.get("lang") if tweet.get("lang") not in (None, "und") else None,
+            language=_language(tweet.get("lang")),
             parent_id=_referenced(tweet, "replied_to"),
             thread_id=str(conversation) if conversation else tweet_id,
             extra={

@@ -268,3 +268,20 @@ def test_tripadvisor_error_quoting_the_key_never_carries_it(status: int) -> None
     with pytest.raises(ConnectorError) as caught:
         poll_with(connector, answer, NOW)
     assert key not in str(caught.value)
+
+
+@pytest.mark.usefixtures("_x_token")
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("referenced_tweets", 5), ("referenced_tweets", True), ("errors", 5), ("lang", 5)],
+)
+def test_x_field_of_the_wrong_type_is_not_a_crash(where: str, value: Any) -> None:
+    # `for ref in tweet.get("referenced_tweets") or []` raised TypeError on a number
+    page = _brexit()
+    if where == "errors":
+        page["errors"] = value
+    else:
+        page["data"][0][where] = value
+    result = _x_poll(page)
+    assert len(result.mentions) == len(_x_poll(_brexit()).mentions)
+    assert all(m.language is None or isinstance(m.language, str) for m in result.mentions)
