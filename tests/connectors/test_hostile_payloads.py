@@ -285,3 +285,35 @@ def test_x_field_of_the_wrong_type_is_not_a_crash(where: str, value: Any) -> Non
     result = _x_poll(page)
     assert len(result.mentions) == len(_x_poll(_brexit()).mentions)
     assert all(m.language is None or isinstance(m.language, str) for m in result.mentions)
+
+
+@pytest.mark.usefixtures("_meta_tokens")
+@pytest.mark.parametrize(
+    ("field", "value"), [("timestamp", 5), ("timestamp", "yesterday"), ("id", {"a": 1})]
+)
+def test_instagram_one_unreadable_comment_does_not_fail_the_feed(field: str, value: Any) -> None:
+    # one comment without a readable time raised MalformedResponse for the whole poll, on
+    # every poll while its media stayed among the newest: the feed read nothing else
+    from tests.connectors.test_instagram import (
+        IKROSKUN,
+        LIXIANG,
+        MEDIA_NODE,
+        OWNER_REPLY,
+        Api,
+        comments_page,
+        connector,
+        media_page,
+        poll,
+        thread,
+    )
+
+    junk = {**LIXIANG, "id": "900050", field: value}
+    junk_reply = {**OWNER_REPLY, "id": "900051", field: value}
+    api = Api(
+        media=media_page(MEDIA_NODE),
+        comments=comments_page(thread(junk), thread(LIXIANG, junk_reply, OWNER_REPLY)),
+    )
+    result = poll(api, connector(identities=(IKROSKUN,)))
+    assert [m.external_id for m in result.mentions] == [LIXIANG["id"]]
+    assert [r.external_id for r in result.brand_replies] == [OWNER_REPLY["id"]]
+    assert sum("skipped" in w for w in result.warnings) == 2
