@@ -87,6 +87,7 @@ SEARCH_WINDOW = timedelta(days=7)
 WINDOW_MARGIN = timedelta(minutes=2)
 TWITTER_EPOCH_MS = 1288834974657  # snowflake ids carry their creation time after this
 DEFAULT_WINDOW = 900.0  # a 429 without a reset header: the 15-minute window
+MIN_429_WAIT = 60.0  # a 429 whose reset or Retry-After says "now" (or past) waits this long
 WARNINGS_SHOWN = 3
 # post and user ids are unsigned 64-bit at most (snowflakes): a longer "id" is junk, and
 # would carry since_id past every real post and overflow snowflake_time
@@ -294,7 +295,7 @@ class XConnector(Connector[XOptions]):
 
     def _reset_wait(self, response: httpx.Response, now: datetime) -> float | None:
         reset = response.headers.get("x-rate-limit-reset", "").strip()
-        if not reset.isdigit():
+        if not (reset.isascii() and reset.isdigit()):  # "²".isdigit(), float("²") raises
             return None
         return max(0.0, min(float(reset) - now.timestamp(), MAX_RETRY_AFTER))
 
@@ -362,9 +363,15 @@ class XConnector(Connector[XOptions]):
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is None:
                 wait = self._reset_wait(response, now)
+            if wait is None:
+                wait = DEFAULT_WINDOW
+            elif wait < 1.0:
+                # a reset already past by our clock (the clocks differ), or Retry-After 0:
+                # a wait of 0 s makes the feed due at once, to meet the same 429 again
+                wait = MIN_429_WAIT
             return RateLimited(
                 f"X rate limit reached (429) on {path}; waiting for the window's reset",
-                retry_after=wait if wait is not None else DEFAULT_WINDOW,
+                retry_after=wait,
             )
         if status == 401:
             what = (

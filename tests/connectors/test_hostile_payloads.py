@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import FeedCursor, MalformedResponse
+from connectors import FeedCursor, MalformedResponse, RateLimited
 from connectors.errors import ConnectorError, TransientError
 from connectors.sources.tripadvisor import TripadvisorConnector, TripadvisorOptions
 from tests.connectors.conformance import fixture_bytes
@@ -317,3 +317,48 @@ def test_instagram_one_unreadable_comment_does_not_fail_the_feed(field: str, val
     assert [m.external_id for m in result.mentions] == [LIXIANG["id"]]
     assert [r.external_id for r in result.brand_replies] == [OWNER_REPLY["id"]]
     assert sum("skipped" in w for w in result.warnings) == 2
+
+
+def _x_answer(status: int, headers: list[tuple[bytes, bytes]]) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = _brexit() if status == 200 else {"title": "Too Many Requests"}
+        return httpx.Response(status, json=body, headers=headers)
+
+    return handler
+
+
+@pytest.mark.usefixtures("_x_token")
+@pytest.mark.parametrize("status", [200, 429])
+def test_x_rate_limit_reset_header_of_junk_is_not_a_crash(status: int) -> None:
+    # "²".isdigit() is True and float("²") raises: a Latin-1 byte in a header failed the poll
+    from tests.connectors.test_x import NOW as X_NOW
+    from tests.connectors.test_x import connector, poll
+
+    headers = [(b"x-rate-limit-remaining", b"0"), (b"x-rate-limit-reset", b"\xb2")]
+    conn = connector({"query": "brexit"})
+    if status == 429:
+        with pytest.raises(RateLimited) as caught:
+            poll(conn, _x_answer(status, headers))
+        assert caught.value.retry_after is not None and caught.value.retry_after > 0
+    else:
+        poll(conn, _x_answer(status, headers))
+        assert conn.not_before(X_NOW) is not None  # the window is used up: wait for it
+
+
+@pytest.mark.usefixtures("_x_token")
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"x-rate-limit-remaining", b"0"), (b"x-rate-limit-reset", b"1")],  # 1970: past
+        [(b"retry-after", b"-5")],
+        [(b"retry-after", b"0")],
+    ],
+)
+def test_x_429_never_asks_to_retry_at_once(headers: list[tuple[bytes, bytes]]) -> None:
+    # a reset already past by our clock (the clocks differ) gave retry_after 0.0: the feed
+    # was due again at once and met the same 429, in a tight loop against a limited API
+    from tests.connectors.test_x import connector, poll
+
+    with pytest.raises(RateLimited) as caught:
+        poll(connector({"query": "brexit"}), _x_answer(429, headers))
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 30
