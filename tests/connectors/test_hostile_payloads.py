@@ -362,3 +362,13 @@ def test_x_429_never_asks_to_retry_at_once(headers: list[tuple[bytes, bytes]]) -
     with pytest.raises(RateLimited) as caught:
         poll(connector({"query": "brexit"}), _x_answer(429, headers))
     assert caught.value.retry_after is not None and caught.value.retry_after >= 30
+
+
+def test_shared_check_response_reads_a_junk_reset_header_as_absent() -> None:
+    # connectors/http.py read X-RateLimit-Reset with isdigit(): "²" passed, float() raised
+    from connectors.http import check_response
+
+    headers = [(b"X-RateLimit-Remaining", b"0"), (b"X-RateLimit-Reset", b"\xb2")]
+    with pytest.raises(RateLimited) as caught:
+        check_response(httpx.Response(403, headers=headers))
+    assert caught.value.retry_after is None
