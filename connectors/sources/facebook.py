@@ -379,7 +379,7 @@ class FacebookConnector(Connector[FacebookOptions]):
 
     def _answers(self, thread: Iterable[_Item]) -> list[BrandReply]:
         """The brand's answers in one thread: each brand comment answers every customer item
-        written since the brand's previous comment there. Hidden items take no part."""
+        written since the brand's previous (non-bot) comment there. Hidden items take no part."""
         waiting: list[_Item] = []
         found: list[BrandReply] = []
         for item in sorted(thread, key=lambda i: (i.created, i.id)):
@@ -405,7 +405,10 @@ class FacebookConnector(Connector[FacebookOptions]):
                         bot=item.brand.bot,
                     )
                 )
-            waiting = []
+            if not item.brand.bot:
+                # an auto-reply stops no clock (the pipeline drops bot replies): the
+                # items it answered still wait for a person's answer
+                waiting = []
         return found
 
     def _thread_answers(self, comments: Sequence[_Item], root: _Item | None) -> list[BrandReply]:

@@ -372,3 +372,40 @@ def test_shared_check_response_reads_a_junk_reset_header_as_absent() -> None:
     with pytest.raises(RateLimited) as caught:
         check_response(httpx.Response(403, headers=headers))
     assert caught.value.retry_after is None
+
+
+@pytest.mark.usefixtures("_meta_tokens")
+def test_facebook_bot_reply_does_not_use_up_the_human_answer() -> None:
+    # C2's thread: the customer at 19:38:44, then an auto-reply by a bot account of the
+    # brand, then the Page's own (human) answer the next day. The bot's comment closed the
+    # customer's "turn", so the Page's answer answered nothing: the pipeline ignores bot
+    # replies, and the mention stayed open forever
+    from connectors import BrandIdentity
+    from tests.connectors.test_facebook import (
+        C2,
+        LATE_C2,
+        POST_OBJECT,
+        REPLY_C2,
+        Graph,
+        connector,
+        recorded_stream,
+    )
+    from tests.connectors.test_facebook import (
+        NOW as FB_NOW,
+    )
+    from tests.support.mock_http import mock_client
+
+    stream = recorded_stream()
+    bot = copy.deepcopy(next(c for c in stream["data"] if c["id"] == LATE_C2))
+    bot.update(
+        id=f"{POST_OBJECT}_7",
+        created_time="2021-08-10T19:39:00+0000",
+        **{"from": {"name": "Acme Auto Reply", "id": "4242"}},
+    )
+    stream["data"].append(bot)
+    helpbot = BrandIdentity(platform="facebook", account_id="4242", bot=True)
+    with mock_client(Graph(comments=stream)) as client:
+        result = connector((helpbot,)).poll(client, FeedCursor(), FB_NOW)
+    human = [r for r in result.brand_replies if r.in_reply_to == C2 and not r.bot]
+    assert [r.external_id for r in human] == [REPLY_C2]
+    assert [r.in_reply_to for r in result.brand_replies if r.bot] == [C2]
