@@ -270,13 +270,20 @@ class ThreadsConnector(Connector[ThreadsOptions]):
                 "limit": PAGE_SIZE,
             }
             what = "Threads /keyword_search"
-            for item in self._pages(client, "keyword_search", search, now, what, window, result):
-                keep(self._item(item, owned=False))
+            found = list(self._pages(client, "keyword_search", search, now, what, window, result))
             mine = {"fields": SEARCH_FIELDS, "since": unix, "limit": PAGE_SIZE}
             what = f"Threads /{options.user_id}/replies"
             path = f"{options.user_id}/replies"
+            names: set[str] = set()  # the brand's own username(s), as its replies show it
             for item in self._pages(client, path, mine, now, what, window, result):
+                if isinstance(item.get("username"), str):
+                    names.add(item["username"].casefold())
                 keep(self._item(item, owned=True))
+            # kept after the brand's own replies: a reply of the brand that matches the query
+            # is its answer (seen first), never a mention, as is a post by its username
+            for item in found:
+                name = item.get("username")
+                keep(self._item(item, owned=isinstance(name, str) and name.casefold() in names))
         if options.own_threads and not result.not_modified:
             for thread_id in self._own_threads(client, now, result):
                 params = {"fields": REPLY_FIELDS, "reverse": "true", "limit": PAGE_SIZE}

@@ -409,3 +409,25 @@ def test_facebook_bot_reply_does_not_use_up_the_human_answer() -> None:
     human = [r for r in result.brand_replies if r.in_reply_to == C2 and not r.bot]
     assert [r.external_id for r in human] == [REPLY_C2]
     assert [r.in_reply_to for r in result.brand_replies if r.bot] == [C2]
+
+
+@pytest.mark.usefixtures("_threads_token")
+def test_threads_brand_reply_found_by_the_search_too_is_still_the_answer() -> None:
+    # the keyword search was read before the brand's own replies, and an id seen once is
+    # not read again: the brand's reply matching the query (as "Acme support here" does)
+    # became a mention, its /me/replies copy was dropped, and Jamie's post stayed unanswered
+    from tests.connectors.test_threads import MINE, SEARCH, _api, _connector
+    from tests.connectors.test_threads import NOW as THREADS_NOW
+
+    search = copy.deepcopy(SEARCH)
+    reply = copy.deepcopy(MINE["data"][0])
+    reply["text"] = "Acme support here: " + reply["text"]
+    search["data"].insert(0, reply)
+    connector = _connector(identities=[], query="acme", own_threads=False)
+    result = poll_with(connector, _api({"keyword_search": search}), THREADS_NOW)
+    assert reply["id"] not in {m.external_id for m in result.mentions}
+    assert {(r.external_id, r.in_reply_to) for r in result.brand_replies} >= {
+        (reply["id"], "18000000000000001")
+    }
+    # the brand's own post in the search is no mention either, once its name is known
+    assert "18000000000000003" not in {m.external_id for m in result.mentions}
