@@ -226,7 +226,9 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
     def _mention(self, review: dict[str, Any], review_id: str, created: datetime) -> MentionRecord:
         user = review.get("user") if isinstance(review.get("user"), dict) else {}
         rating = review.get("rating")
-        stars = float(rating) if isinstance(rating, int | float) and 1 <= rating <= 5 else None
+        stars: float | None = None
+        if isinstance(rating, int | float) and not isinstance(rating, bool):  # True is no 1
+            stars = float(rating) if 1 <= rating <= 5 else None
         language = review.get("lang")
         extra: dict[str, Any] = {k: review[k] for k in EXTRA_KEYS if review.get(k) is not None}
         subratings = _subratings(review.get("subratings"))

@@ -431,3 +431,13 @@ def test_threads_brand_reply_found_by_the_search_too_is_still_the_answer() -> No
     }
     # the brand's own post in the search is no mention either, once its name is known
     assert "18000000000000003" not in {m.external_id for m in result.mentions}
+
+
+@pytest.mark.parametrize("rating", [True, "5", [5], None])
+def test_tripadvisor_rating_that_is_not_a_number_is_no_rating(rating: Any) -> None:
+    # True passed `isinstance(rating, int | float) and 1 <= rating <= 5`: a 1-star review
+    page = copy.deepcopy(TA_PAGE)
+    page["data"][0]["rating"] = rating
+    result = _tripadvisor(page)
+    first = next(m for m in result.mentions if m.external_id == str(page["data"][0]["id"]))
+    assert first.rating is None
