@@ -174,6 +174,12 @@ def parse_time(value: Any) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of an embedded list (`comments.data`); a number or an object there is
+    no list (iterating it raised TypeError)."""
+    return [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
+
+
 def _list(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
     items = data.get("data")
     if not isinstance(items, list):
@@ -356,7 +362,8 @@ class FacebookConnector(Connector[FacebookOptions]):
         text = raw.get("review_text") or data.get("review_text") or story.get("message") or ""
         reviewer: dict[str, Any] = raw["reviewer"] if isinstance(raw.get("reviewer"), dict) else {}
         author = reviewer.get("name") if isinstance(reviewer.get("name"), str) else None
-        author_id = str(reviewer["id"]) if reviewer.get("id") else None
+        who = reviewer.get("id")
+        author_id = str(who) if isinstance(who, str | int) and who else None
         item = _Item(id=story_id, created=created, brand=None, hidden=False, raw=raw)
         mention = MentionRecord(
             platform=self.platform,
@@ -577,7 +584,7 @@ class FacebookConnector(Connector[FacebookOptions]):
             story = item.get("open_graph_story") or {}
             comments = story.get("comments") if isinstance(story, dict) else None
             data = comments.get("data") if isinstance(comments, dict) else None
-            thread = [c for c in (self._item(r) for r in data or [] if isinstance(r, dict)) if c]
+            thread = [c for c in (self._item(r) for r in _dicts(data)) if c]
             brand = [c for c in thread if c.brand is not None]
             for reply in self._answers([rating, *brand]):
                 replies[reply.external_id] = reply
@@ -629,7 +636,7 @@ class FacebookConnector(Connector[FacebookOptions]):
             raise MalformedResponse(f"Facebook comment {root_id}: no id or created_time")
         replies = data.get("comments")
         raw = replies.get("data") if isinstance(replies, dict) else None
-        items = [c for c in (self._item(r) for r in raw or [] if isinstance(r, dict)) if c]
+        items = [c for c in (self._item(r) for r in _dicts(raw)) if c]
         return [root, *items]
 
     def _read_root(self, client: httpx.Client, post: MentionRecord, now: datetime) -> list[_Item]:

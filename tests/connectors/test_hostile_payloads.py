@@ -441,3 +441,23 @@ def test_tripadvisor_rating_that_is_not_a_number_is_no_rating(rating: Any) -> No
     result = _tripadvisor(page)
     first = next(m for m in result.mentions if m.external_id == str(page["data"][0]["id"]))
     assert first.rating is None
+
+
+@pytest.mark.usefixtures("_meta_tokens")
+def test_facebook_comments_data_that_is_not_a_list_is_not_a_crash() -> None:
+    # `for r in data or []` over a rating story's (or a thread's) comments raised TypeError
+    # on a number: the whole poll, or the whole recheck, failed with a Python error
+    from tests.connectors.test_facebook import NOW as FB_NOW
+    from tests.connectors.test_facebook import Graph, connector, open_mention, ratings_page
+    from tests.support.mock_http import mock_client
+
+    ratings = ratings_page()
+    ratings["data"][0]["open_graph_story"]["comments"] = {"data": 5}
+    result = poll_with(
+        connector(watch=["ratings"], backfill="3650d"), Graph(ratings=ratings), FB_NOW
+    )
+    assert len(result.mentions) == 4
+    node = {"id": "77_1", "created_time": "2021-08-10T19:38:44+0000", "comments": {"data": 5}}
+    created = datetime(2021, 8, 10, 19, 38, 44, tzinfo=UTC)
+    with mock_client(Graph(nodes={"77_1": (200, node)})) as client:
+        assert connector().recheck(client, [open_mention("77_1", "77_1", created)], FB_NOW) == []
