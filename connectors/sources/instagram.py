@@ -591,7 +591,11 @@ class InstagramConnector(Connector[InstagramOptions]):
         items, _ = _page(data, "Instagram /tags")
         newest = _Newest(cursor.tags_since, cursor.tag_ids)
         for node in items:
-            mention = self.tagged_media(node)
+            try:
+                mention = self.tagged_media(node)
+            except MalformedResponse as exc:  # one unreadable media must not stop the feed
+                result.warnings.append(f"{exc}; skipped")
+                continue
             if mention is None:
                 continue
             new = newest.is_new(mention.external_id, mention.created_at)

@@ -461,3 +461,15 @@ def test_facebook_comments_data_that_is_not_a_list_is_not_a_crash() -> None:
     created = datetime(2021, 8, 10, 19, 38, 44, tzinfo=UTC)
     with mock_client(Graph(nodes={"77_1": (200, node)})) as client:
         assert connector().recheck(client, [open_mention("77_1", "77_1", created)], FB_NOW) == []
+
+
+@pytest.mark.usefixtures("_meta_tokens")
+@pytest.mark.parametrize(("field", "value"), [("timestamp", None), ("id", ["x"])])
+def test_instagram_one_unreadable_tag_does_not_fail_the_feed(field: str, value: Any) -> None:
+    from tests.connectors.test_instagram import TAGS, Api, connector, poll
+
+    tags = copy.deepcopy(TAGS)
+    tags["data"][0][field] = value
+    result = poll(Api(tags=tags), connector(watch=["tags"]))
+    assert len(result.mentions) == len(poll(Api(tags=TAGS), connector(watch=["tags"])).mentions) - 1
+    assert any("skipped" in w for w in result.warnings)
