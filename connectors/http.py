@@ -213,7 +213,7 @@ def check_response(response: httpx.Response) -> None:
     if status == 403 and response.headers.get("X-RateLimit-Remaining") == "0":
         # GitHub and others say "rate limited" with a 403 and an exhausted counter.
         reset = response.headers.get("X-RateLimit-Reset")
-        if retry_after is None and reset and reset.isdigit():
+        if retry_after is None and reset and reset.isascii() and reset.isdigit():
             retry_after = max(0.0, min(float(reset) - time.time(), MAX_RETRY_AFTER))
         raise RateLimited(f"rate limited ({status}), waiting", retry_after=retry_after)
     if status in (404, 410):

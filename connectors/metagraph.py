@@ -51,6 +51,9 @@ EXHAUSTED_WAIT = 3600.0
 # A rate-limit error code without Retry-After or a BUC estimate.
 DEFAULT_RATE_LIMIT_WAIT = 300.0
 
+# characters of Graph's own error message quoted in an error (as X and Tripadvisor do)
+MESSAGE_SHOWN = 300
+
 USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
 _PERCENT_KEYS = ("call_count", "total_cputime", "total_time")
 
@@ -110,7 +113,8 @@ def graph_get(
     if response.status_code == 304:  # only after a conditional request: nothing to read
         return response, {}
     data = json_object(body, what=what)
-    error = graph_error(response, data, token_env=token_env, what=what, secrets=(token,))
+    secrets = (token, sent.get("appsecret_proof", ""))
+    error = graph_error(response, data, token_env=token_env, what=what, secrets=secrets)
     if error is not None:
         raise error
     if response.status_code >= 400:
@@ -138,6 +142,8 @@ def graph_error(
     for secret in secrets:  # "Malformed access token EAAB..." quotes the token
         if secret:
             message = message.replace(secret, "***")
+    if len(message) > MESSAGE_SHOWN:  # shown in logs, stored, sent to Slack
+        message = message[:MESSAGE_SHOWN] + "..."
     kind = str(error.get("type") or "")
     label = f"code {code}" + (f"/{subcode}" if subcode is not None else "")
     text = f"{what} {response.status_code} {kind} ({label}): {message}".replace(" ()", "")

@@ -188,6 +188,12 @@ def _epoch(value: Any) -> datetime | None:
         return None
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of an embedded list (`comments.data`); a number or an object there is
+    no list (iterating it raised TypeError)."""
+    return [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
+
+
 def _list(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
     items = data.get("data")
     if not isinstance(items, list):
@@ -370,7 +376,8 @@ class FacebookConnector(Connector[FacebookOptions]):
         text = raw.get("review_text") or data.get("review_text") or story.get("message") or ""
         reviewer: dict[str, Any] = raw["reviewer"] if isinstance(raw.get("reviewer"), dict) else {}
         author = reviewer.get("name") if isinstance(reviewer.get("name"), str) else None
-        author_id = str(reviewer["id"]) if reviewer.get("id") else None
+        who = reviewer.get("id")
+        author_id = str(who) if isinstance(who, str | int) and who else None
         item = _Item(id=story_id, created=created, brand=None, hidden=False, raw=raw)
         mention = MentionRecord(
             platform=self.platform,
@@ -393,7 +400,7 @@ class FacebookConnector(Connector[FacebookOptions]):
 
     def _answers(self, thread: Iterable[_Item]) -> list[BrandReply]:
         """The brand's answers in one thread: each brand comment answers every customer item
-        written since the brand's previous comment there. Hidden items take no part."""
+        written since the brand's previous (non-bot) comment there. Hidden items take no part."""
         waiting: list[_Item] = []
         found: list[BrandReply] = []
         for item in sorted(thread, key=lambda i: (i.created, i.id)):
@@ -419,7 +426,10 @@ class FacebookConnector(Connector[FacebookOptions]):
                         bot=item.brand.bot,
                     )
                 )
-            waiting = []
+            if not item.brand.bot:
+                # an auto-reply stops no clock (the pipeline drops bot replies): the
+                # items it answered still wait for a person's answer
+                waiting = []
         return found
 
     def _thread_answers(self, comments: Sequence[_Item], root: _Item | None) -> list[BrandReply]:
@@ -530,6 +540,9 @@ class FacebookConnector(Connector[FacebookOptions]):
         except _NotModified:
             return PollResult(state=state, not_modified=True)
         result.brand_replies = list(replies.values())
+        if newest.since > now:
+            # an item stamped ahead of our clock must not carry the cursor past unread ones
+            newest = _Cursor(since=now)
         result.state = FeedCursor(cursor=newest.dump())
         return result
 
@@ -649,7 +662,7 @@ class FacebookConnector(Connector[FacebookOptions]):
             story = item.get("open_graph_story") or {}
             comments = story.get("comments") if isinstance(story, dict) else None
             data = comments.get("data") if isinstance(comments, dict) else None
-            thread = [c for c in (self._item(r) for r in data or [] if isinstance(r, dict)) if c]
+            thread = [c for c in (self._item(r) for r in _dicts(data)) if c]
             brand = [c for c in thread if c.brand is not None]
             for reply in self._answers([rating, *brand]):
                 replies[reply.external_id] = reply
@@ -701,7 +714,7 @@ class FacebookConnector(Connector[FacebookOptions]):
             raise MalformedResponse(f"Facebook comment {root_id}: no id or created_time")
         replies = data.get("comments")
         raw = replies.get("data") if isinstance(replies, dict) else None
-        items = [c for c in (self._item(r) for r in raw or [] if isinstance(r, dict)) if c]
+        items = [c for c in (self._item(r) for r in _dicts(raw)) if c]
         return [root, *items]
 
     def _read_root(self, client: httpx.Client, post: MentionRecord, now: datetime) -> list[_Item]:

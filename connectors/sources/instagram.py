@@ -189,7 +189,7 @@ class _Comment:
 
     @classmethod
     def of(cls, node: Any) -> _Comment:
-        if not isinstance(node, dict) or not node.get("id"):
+        if not isinstance(node, dict) or not _is_id(node.get("id")):
             raise MalformedResponse("Instagram comment without an id")
         try:
             created = parse_time(node.get("timestamp"))
@@ -225,7 +225,7 @@ class _Media:
 
     @classmethod
     def of(cls, node: Any) -> _Media:
-        if not isinstance(node, dict) or not node.get("id"):
+        if not isinstance(node, dict) or not _is_id(node.get("id")):
             raise MalformedResponse("Instagram media without an id")
         count = node.get("comments_count")
         link = node.get("permalink")
@@ -241,6 +241,26 @@ class _Media:
         if not self.permalink:
             return None
         return f"{self.permalink.rstrip('/')}/c/{comment_id}/"
+
+
+def _is_id(value: Any) -> bool:
+    """An id is a non-empty string or a number: str() of an object made ids (and request
+    paths) like "{'a': 1}"."""
+    return (isinstance(value, str) and bool(value)) or (
+        isinstance(value, int) and not isinstance(value, bool)
+    )
+
+
+def _readable(nodes: list[Any], warnings: list[str]) -> list[_Comment]:
+    """The comments of a poll's page; one that cannot be read (no id, no time) is skipped
+    with a warning, so it does not fail every poll while its media stays among the newest."""
+    found: list[_Comment] = []
+    for node in nodes:
+        try:
+            found.append(_Comment.of(node))
+        except MalformedResponse as exc:
+            warnings.append(f"{exc}; skipped")
+    return found
 
 
 def _page(data: dict[str, Any], what: str) -> tuple[list[Any], str | None]:
@@ -475,6 +495,9 @@ class InstagramConnector(Connector[InstagramOptions]):
                         newest.saw(reply.external_id, reply.created_at)
                         replies[reply.external_id] = reply
             cursor.media = counts
+            if newest.time is not None and newest.time > now:
+                # a comment stamped ahead of our clock must not carry the cursor past unread ones
+                newest.time, newest.ids = now, set()
             if newest.time is not None:
                 cursor.since, cursor.ids = newest.time.isoformat(), sorted(newest.ids)
         if "tags" in options.watch:
@@ -509,9 +532,13 @@ class InstagramConnector(Connector[InstagramOptions]):
             data = self._get(client, f"{media.id}/comments", page_params, now)
             items, after = _page(data, "Instagram /comments")
             for node in items:
-                top = _Comment.of(node)
+                try:
+                    top = _Comment.of(node)
+                except MalformedResponse as exc:
+                    warnings.append(f"{exc}; skipped with its replies")
+                    continue
                 inline = node.get("replies") if isinstance(node.get("replies"), dict) else None
-                replies, cut = self._thread_replies(client, top.id, inline, now)
+                replies, cut = self._thread_replies(client, top.id, inline, now, warnings)
                 threads.append(self.thread(top, replies, media, earlier_unseen=cut))
             if after is None:
                 break
@@ -523,7 +550,12 @@ class InstagramConnector(Connector[InstagramOptions]):
         return threads
 
     def _thread_replies(
-        self, client: httpx.Client, comment_id: str, inline: dict[str, Any] | None, now: datetime
+        self,
+        client: httpx.Client,
+        comment_id: str,
+        inline: dict[str, Any] | None,
+        now: datetime,
+        warnings: list[str],
     ) -> tuple[list[_Comment], bool]:
         """A thread's replies: the expanded page, then GET /{comment-id}/replies pages up to
         `max_reply_pages`. True when pages were left unread (an earlier brand reply may hide
@@ -531,7 +563,7 @@ class InstagramConnector(Connector[InstagramOptions]):
         if inline is None:
             return [], False
         items, after = _page(inline, "Instagram replies")
-        replies = [_Comment.of(node) for node in items]
+        replies = _readable(items, warnings)
         pages = 1
         while after is not None and pages < self.options.max_reply_pages:
             data = self._get(
@@ -541,7 +573,7 @@ class InstagramConnector(Connector[InstagramOptions]):
                 now,
             )
             items, after = _page(data, "Instagram /replies")
-            replies.extend(_Comment.of(node) for node in items)
+            replies.extend(_readable(items, warnings))
             pages += 1
         return replies, after is not None
 
@@ -559,13 +591,19 @@ class InstagramConnector(Connector[InstagramOptions]):
         items, _ = _page(data, "Instagram /tags")
         newest = _Newest(cursor.tags_since, cursor.tag_ids)
         for node in items:
-            mention = self.tagged_media(node)
+            try:
+                mention = self.tagged_media(node)
+            except MalformedResponse as exc:  # one unreadable media must not stop the feed
+                result.warnings.append(f"{exc}; skipped")
+                continue
             if mention is None:
                 continue
             new = newest.is_new(mention.external_id, mention.created_at)
             newest.saw(mention.external_id, mention.created_at)
             if new:
                 result.mentions.append(mention)
+        if newest.time is not None and newest.time > now:
+            newest.time, newest.ids = now, set()  # a tag stamped ahead moves no cursor past now
         if newest.time is not None:
             cursor.tags_since, cursor.tag_ids = newest.time.isoformat(), sorted(newest.ids)
 

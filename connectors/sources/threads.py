@@ -122,12 +122,20 @@ def _cursor_time(cursor: str | None) -> datetime | None:
     return parse_time(data.get("since")) if isinstance(data, dict) else None
 
 
+def _id(value: Any) -> str | None:
+    """A media id as text: the API sends strings of digits; a number is read too, anything
+    else (an object, a list, a bool) is no id (str() of it made ids like "{'a': 1}")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
 def _ref(item: dict[str, Any], key: str) -> str | None:
     """The id of `root_post` / `replied_to` ({"id": ...})."""
     value = item.get(key)
-    if isinstance(value, dict) and value.get("id") not in (None, ""):
-        return str(value["id"])
-    return None
+    return _id(value.get("id")) if isinstance(value, dict) else None
 
 
 class ThreadsConnector(Connector[ThreadsOptions]):
@@ -247,7 +255,9 @@ class ThreadsConnector(Connector[ThreadsOptions]):
             seen.add(found.external_id)
             if isinstance(found, MentionRecord) and found.created_at < window:
                 return  # older than the window: the page that crosses it
-            newest = found.created_at if newest is None else max(newest, found.created_at)
+            # an item stamped ahead of our clock must not carry the cursor past unread ones
+            seen_at = min(found.created_at, now)
+            newest = seen_at if newest is None else max(newest, seen_at)
             result.add(found)
 
         if options.query:
@@ -260,13 +270,20 @@ class ThreadsConnector(Connector[ThreadsOptions]):
                 "limit": PAGE_SIZE,
             }
             what = "Threads /keyword_search"
-            for item in self._pages(client, "keyword_search", search, now, what, window, result):
-                keep(self._item(item, owned=False))
+            found = list(self._pages(client, "keyword_search", search, now, what, window, result))
             mine = {"fields": SEARCH_FIELDS, "since": unix, "limit": PAGE_SIZE}
             what = f"Threads /{options.user_id}/replies"
             path = f"{options.user_id}/replies"
+            names: set[str] = set()  # the brand's own username(s), as its replies show it
             for item in self._pages(client, path, mine, now, what, window, result):
+                if isinstance(item.get("username"), str):
+                    names.add(item["username"].casefold())
                 keep(self._item(item, owned=True))
+            # kept after the brand's own replies: a reply of the brand that matches the query
+            # is its answer (seen first), never a mention, as is a post by its username
+            for item in found:
+                name = item.get("username")
+                keep(self._item(item, owned=isinstance(name, str) and name.casefold() in names))
         if options.own_threads and not result.not_modified:
             for thread_id in self._own_threads(client, now, result):
                 params = {"fields": REPLY_FIELDS, "reverse": "true", "limit": PAGE_SIZE}
@@ -299,13 +316,13 @@ class ThreadsConnector(Connector[ThreadsOptions]):
         if not isinstance(items, list):
             raise MalformedResponse(f"{what}: no `data` list")
         result.bytes_received += _size(response)
-        ids = [str(t["id"]) for t in items if isinstance(t, dict) and t.get("id")]
-        return ids[: options.max_threads]
+        ids = [_id(t.get("id")) for t in items if isinstance(t, dict)]
+        return [i for i in ids if i is not None][: options.max_threads]
 
     def _item(self, item: dict[str, Any], *, owned: bool) -> MentionRecord | BrandReply | None:
         """A post as a mention, as the brand's reply (by the brand, answering a post), or
         nothing (the brand's own top-level post, a moderated reply, an unreadable item)."""
-        item_id = str(item.get("id") or "")
+        item_id = _id(item.get("id"))
         created = parse_time(item.get("timestamp"))
         if not item_id or created is None:
             return None

@@ -148,7 +148,8 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             raise MalformedResponse("Tripadvisor /location/reviews: not a JSON object")
         error = data.get("error")
         if isinstance(error, dict) and error:
-            raise MalformedResponse(f"Tripadvisor answered an error: {_error_text(error)}")
+            said = _error_text(error).replace(params["key"], "***")  # never the key
+            raise MalformedResponse(f"Tripadvisor answered an error: {said}")
         reviews = data.get("data")
         if not isinstance(reviews, list):
             raise MalformedResponse("Tripadvisor /location/reviews: no `data` list")
@@ -160,7 +161,9 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
         for review in reviews:
             if not isinstance(review, dict):
                 continue
-            review_id = str(review.get("id") or "")
+            raw_id = review.get("id")
+            # an id is a number or a string of one; an object or a list is no id
+            review_id = str(raw_id) if isinstance(raw_id, str | int) and raw_id else ""
             published = parse_time(review.get("published_date"))
             if not review_id or published is None:
                 result.warnings.append(
@@ -168,7 +171,8 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
                 )
                 continue
             created = published[0]
-            newest = created if newest is None else max(newest, created)
+            seen_at = min(created, now)  # a review dated ahead must not carry the cursor
+            newest = seen_at if newest is None else max(newest, seen_at)
             if saved is not None and created <= saved:
                 reaches_cursor = True
             if created >= since:
@@ -222,7 +226,9 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
     def _mention(self, review: dict[str, Any], review_id: str, created: datetime) -> MentionRecord:
         user = review.get("user") if isinstance(review.get("user"), dict) else {}
         rating = review.get("rating")
-        stars = float(rating) if isinstance(rating, int | float) and 1 <= rating <= 5 else None
+        stars: float | None = None
+        if isinstance(rating, int | float) and not isinstance(rating, bool):  # True is no 1
+            stars = float(rating) if 1 <= rating <= 5 else None
         language = review.get("lang")
         extra: dict[str, Any] = {k: review[k] for k in EXTRA_KEYS if review.get(k) is not None}
         subratings = _subratings(review.get("subratings"))
@@ -233,10 +239,10 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             platform=self.platform,
             external_id=review_id,
             created_at=created,
-            text=html_to_text(review.get("text")),
+            text=html_to_text(_str(review.get("text"))),
             url=url if isinstance(url, str) and url else None,
-            author=(user or {}).get("username") or None,
-            title=clean_text(html_to_text(review.get("title"))) or None,
+            author=_str((user or {}).get("username")),
+            title=clean_text(html_to_text(_str(review.get("title")))) or None,
             language=language.lower() if isinstance(language, str) and language else None,
             rating=stars,
             extra=extra,
@@ -281,10 +287,16 @@ class TripadvisorConnector(Connector[TripadvisorOptions]):
             created_at=when,
             author=author,
             url=url if isinstance(url, str) and url else None,
-            text=html_to_text(response.get("text")) or None,
+            text=html_to_text(_str(response.get("text"))) or None,
             bot=identity.bot if identity else False,
             seen_modified_only=modified_only,
         )
+
+
+def _str(value: Any) -> str | None:
+    """A text field as text; a number, list or object where the docs say string is none
+    (html_to_text and clean_text take strings only)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _subratings(value: Any) -> dict[str, Any]:

@@ -87,7 +87,13 @@ SEARCH_WINDOW = timedelta(days=7)
 WINDOW_MARGIN = timedelta(minutes=2)
 TWITTER_EPOCH_MS = 1288834974657  # snowflake ids carry their creation time after this
 DEFAULT_WINDOW = 900.0  # a 429 without a reset header: the 15-minute window
+MIN_429_WAIT = 60.0  # a 429 whose reset or Retry-After says "now" (or past) waits this long
 WARNINGS_SHOWN = 3
+# post and user ids are unsigned 64-bit at most (snowflakes): a longer "id" is junk, and
+# would carry since_id past every real post and overflow snowflake_time
+MAX_ID = 2**64 - 1
+# a post id whose snowflake time is further ahead of our clock than this moves no cursor
+ID_CLOCK_SKEW = timedelta(hours=1)
 
 
 class _SinceIdRefused(MalformedResponse):
@@ -113,7 +119,7 @@ class XOptions(ConnectorOptions):
     @field_validator("user_id")
     @classmethod
     def _numeric(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip().isdigit():
+        if value is not None and _id(value.strip()) is None:
             raise ValueError("the numeric user id (not the @handle): see docs/sources/x.md")
         return value.strip() if value is not None else None
 
@@ -130,7 +136,11 @@ def snowflake_time(tweet_id: str) -> datetime:
 
 
 def _id(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    # ASCII digits only: "²".isdigit() is True and int("²") raises; "١٢٣" is not an X id
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 def _created(tweet: dict[str, Any]) -> datetime:
@@ -146,10 +156,16 @@ def _created(tweet: dict[str, Any]) -> datetime:
 
 
 def _referenced(tweet: dict[str, Any], kind: str) -> str | None:
-    for ref in tweet.get("referenced_tweets") or []:
+    refs = tweet.get("referenced_tweets")
+    for ref in refs if isinstance(refs, list) else []:  # a number is not iterable
         if isinstance(ref, dict) and ref.get("type") == kind and _id(ref.get("id")) is not None:
             return str(ref["id"])
     return None
+
+
+def _language(value: Any) -> str | None:
+    """`lang` as a language code; "und" (undetermined) and a non-string are none."""
+    return value if isinstance(value, str) and value and value != "und" else None
 
 
 def _text(tweet: dict[str, Any]) -> str:
@@ -279,7 +295,7 @@ class XConnector(Connector[XOptions]):
 
     def _reset_wait(self, response: httpx.Response, now: datetime) -> float | None:
         reset = response.headers.get("x-rate-limit-reset", "").strip()
-        if not reset.isdigit():
+        if not (reset.isascii() and reset.isdigit()):  # "²".isdigit(), float("²") raises
             return None
         return max(0.0, min(float(reset) - now.timestamp(), MAX_RETRY_AFTER))
 
@@ -347,9 +363,15 @@ class XConnector(Connector[XOptions]):
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is None:
                 wait = self._reset_wait(response, now)
+            if wait is None:
+                wait = DEFAULT_WINDOW
+            elif wait < 1.0:
+                # a reset already past by our clock (the clocks differ), or Retry-After 0:
+                # a wait of 0 s makes the feed due at once, to meet the same 429 again
+                wait = MIN_429_WAIT
             return RateLimited(
                 f"X rate limit reached (429) on {path}; waiting for the window's reset",
-                retry_after=wait if wait is not None else DEFAULT_WINDOW,
+                retry_after=wait,
             )
         if status == 401:
             what = (
@@ -427,7 +449,7 @@ class XConnector(Connector[XOptions]):
             walk.received += size
             if data is None:
                 return None
-            reached = self._read_page(data, path, since, walk)
+            reached = self._read_page(data, path, since, walk, now)
             meta = data.get("meta")
             next_token = meta.get("next_token") if isinstance(meta, dict) else None
             if reached or not isinstance(next_token, str) or not next_token:
@@ -437,8 +459,13 @@ class XConnector(Connector[XOptions]):
             walk.cut = True
         return walk
 
-    def _read_page(self, data: dict[str, Any], path: str, since: str | None, walk: _Walk) -> bool:
-        """Keep a page's posts newer than `since`; True when it reached back to `since`."""
+    def _read_page(
+        self, data: dict[str, Any], path: str, since: str | None, walk: _Walk, now: datetime
+    ) -> bool:
+        """Keep a page's posts newer than `since`; True when it reached back to `since`.
+        An id dated ahead of `now` by its snowflake is kept but moves no cursor: since_id
+        there would hide every real post until then."""
+        horizon = now + ID_CLOCK_SKEW
         tweets = data.get("data", [])
         if not isinstance(tweets, list):
             raise MalformedResponse(f"X {path}: `data` is not a list of posts")
@@ -453,7 +480,8 @@ class XConnector(Connector[XOptions]):
         for user in users if isinstance(users, list) else []:
             if isinstance(user, dict) and isinstance(user.get("username"), str):
                 walk.users[str(user.get("id"))] = user["username"]
-        for error in data.get("errors") or []:
+        errors = data.get("errors")
+        for error in errors if isinstance(errors, list) else []:
             if isinstance(error, dict):
                 walk.partial_errors.append(_describe(error) or str(error.get("type")))
         floor = _id(since)
@@ -462,7 +490,9 @@ class XConnector(Connector[XOptions]):
             number = _id(tweet.get("id")) if isinstance(tweet, dict) else None
             if number is None:
                 raise MalformedResponse(f"X {path}: a post without a numeric id")
-            if walk.newest is None or number > walk.newest:
+            if (walk.newest is None or number > walk.newest) and snowflake_time(
+                str(number)
+            ) <= horizon:
                 walk.newest = number
             if walk.oldest is None or number < walk.oldest:
                 walk.oldest = number
@@ -647,7 +677,7 @@ class XConnector(Connector[XOptions]):
             url=f"{WEB_URL}/{author or 'i/web'}/status/{tweet_id}",
             author=author,
             author_id=author_id,
-            language=tweet.get("lang") if tweet.get("lang") not in (None, "und") else None,
+            language=_language(tweet.get("lang")),
             parent_id=_referenced(tweet, "replied_to"),
             thread_id=str(conversation) if conversation else tweet_id,
             extra={
