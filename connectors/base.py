@@ -197,7 +197,9 @@ class Connector(ABC, Generic[OptionsT]):
         if "Options" in cls.__dict__:
             return
         for base in getattr(cls, "__orig_bases__", ()):
-            if get_origin(base) is Connector:
+            origin = get_origin(base)
+            # Connector[...] or a generic subclass of it (StreamConnector[...])
+            if isinstance(origin, type) and issubclass(origin, Connector):
                 (options,) = get_args(base)
                 if isinstance(options, type) and issubclass(options, ConnectorOptions):
                     cls.Options = options

@@ -193,6 +193,7 @@ def test_facebook_cursor_never_moves_past_now() -> None:
     stream["data"][0]["created_time"] = "2999-01-01T00:00:00+0000"
     with mock_client(Graph(comments=stream)) as client:
         result = connector().poll(client, FeedCursor(), FB_NOW)
+    assert result.state.cursor is not None
     assert datetime.fromisoformat(json.loads(result.state.cursor)["since"]) <= FB_NOW
 
 
