@@ -126,7 +126,7 @@ class _Skip(Exception):
     """A message that is not what the streaming API sends: skipped and counted."""
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
@@ -138,7 +138,7 @@ def keyword_pattern(keywords: list[str]) -> re.Pattern[str] | None:
     """One regex for all keywords, over NFKC-casefolded text: whole words where the script
     separates words, anywhere in a run of letters where it does not (Japanese, Thai...)."""
     parts = []
-    for keyword in sorted({_fold(k) for k in keywords}, key=len, reverse=True):
+    for keyword in sorted({fold(k) for k in keywords}, key=len, reverse=True):
         before = r"(?<!\w)" if keyword[0].isalnum() and not _unspaced(keyword[0]) else ""
         after = r"(?!\w)" if keyword[-1].isalnum() and not _unspaced(keyword[-1]) else ""
         parts.append(f"{before}{re.escape(keyword)}{after}")
@@ -149,6 +149,8 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
     """Statuses from one Mastodon stream as they arrive; the brand's replies from the same."""
 
     name = "mastodon_stream"
+    # Connector takes Options from a `Connector[...]` base only, not from StreamConnector[...]
+    Options = MastodonStreamOptions
     platform = "mastodon"
     default_interval = 300  # unused: a stream is read continuously, never on an interval
     default_base_url = "https://mastodon.social"
@@ -166,8 +168,8 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
             base_url=self.base_url,
         )
         self._keywords = keyword_pattern(opts.keywords)
-        self._hashtags = {_fold(t.lstrip("#")) for t in opts.hashtags}
-        self._accounts = {_fold(a.lstrip("@")) for a in opts.accounts}
+        self._hashtags = {fold(t.lstrip("#")) for t in opts.hashtags}
+        self._accounts = {fold(a.lstrip("@")) for a in opts.accounts}
 
     # --- connection -----------------------------------------------------------------------
 
@@ -375,11 +377,11 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
     def matches(self, status: dict[str, Any], record: MentionRecord) -> bool:
         """Keywords in the text, a listed hashtag, or a listed account as author or mention
         (or as the author of the quoted post)."""
-        if self._keywords is not None and self._keywords.search(_fold(record.text)):
+        if self._keywords is not None and self._keywords.search(fold(record.text)):
             return True
         if self._hashtags:
             for tag in status.get("tags") or ():
-                if isinstance(tag, dict) and _fold(str(tag.get("name", ""))) in self._hashtags:
+                if isinstance(tag, dict) and fold(str(tag.get("name", ""))) in self._hashtags:
                     return True
         if self._accounts:
             accounts = [status.get("account")]
@@ -393,7 +395,7 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
         return False
 
     def _account_listed(self, account: dict[str, Any]) -> bool:
-        acct = _fold(str(account.get("acct") or ""))
+        acct = fold(str(account.get("acct") or ""))
         names = {acct, str(account.get("id") or "")}
         if acct and "@" not in acct:
             host = httpx.URL(str(account.get("url") or self.base_url)).host
