@@ -78,8 +78,7 @@ _UNSPACED = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER", "M
 
 class MastodonStreamOptions(ConnectorOptions):
     stream: Stream = "user"
-    """which stream: `user` (the token's account), `hashtag`, `hashtag:local`, `public`,
-    `public:local`"""
+    """`user` (the token's account), `hashtag`, `hashtag:local`, `public` or `public:local`"""
     tag: str | None = None
     """the hashtag of a `hashtag` stream, with or without '#'"""
     keywords: list[str] = []
@@ -91,8 +90,7 @@ class MastodonStreamOptions(ConnectorOptions):
     token_env: str | None = None
     """env var holding an access token (needed for `user`; most instances want one anyway)"""
     streaming_url: str | None = None
-    """the streaming server's root when it is not on the instance's host (as in
-    /api/v2/instance `configuration.urls.streaming`)"""
+    """the streaming server's root if not on the instance's host (`urls.streaming`)"""
     fill_feed: str | None = None
     """the `mastodon` feed that polls what a reconnect missed (the stream cannot resume)"""
 
