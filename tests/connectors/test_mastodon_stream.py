@@ -232,6 +232,7 @@ def test_keywords_hashtags_and_accounts(sse: SSEServer) -> None:
     assert pattern.search(fold("ソニーの新製品"))  # no spaces between Japanese words
     assert pattern.search(fold("ZOË!")) and pattern.search(fold("Ａｃｍｅ."))  # NFKC: fullwidth
     assert not pattern.search(fold("acmeboard")) and not pattern.search(fold("zoëy"))
+    assert not pattern.search(fold("subacme")) and pattern.search(fold("#acme"))
 
 
 def test_hashtag_stream_asks_for_its_tag(sse: SSEServer) -> None:
