@@ -291,8 +291,8 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
                 elif data:
                     try:
                         event = self._event(name, b"\n".join(data))
-                    except _Skip:
-                        skipped += 1
+                    except (_Skip, TypeError, ValueError, AttributeError, LookupError):
+                        skipped += 1  # a field of an unexpected type (a list for a dict...)
                     else:
                         seen = event.cursor  # the event's status id, if it has one
                         if seen is not None and (newest is None or id_key(seen) > id_key(newest)):
@@ -348,7 +348,7 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
         return StreamEvent(cursor=None, at=at)  # a like, a follow, a boost: nothing to match
 
     def _status_event(self, status: dict[str, Any], *, notified: bool) -> StreamEvent:
-        if status.get("id") is None:
+        if not isinstance(status.get("id"), str | int):
             raise _Skip("a status without an id")
         record = self._polled._record(status)
         if record is None:

@@ -19,6 +19,7 @@ from connectors import (
     FeedCursor,
     MentionRecord,
     NotFoundError,
+    RateLimited,
     TransientError,
 )
 from connectors.http import make_client
@@ -402,3 +403,24 @@ def test_cli_dry_run_shows_a_few_seconds_of_the_stream(sse: SSEServer, tmp_path:
     assert f"mastodon:{REPLY_16}" in done.stdout
     assert TOKEN not in done.stdout + done.stderr
     assert not database.exists()
+
+
+def test_conversation_events_are_read_and_match_nothing(sse: SSEServer) -> None:
+    """The `direct` stream's recorded `conversation` events (the same DM and its reply, also
+    sent as `update` and `notification` on the user stream) are events, not garbage."""
+    sse.serve(
+        Plan(
+            parts=recorded(
+                "streaming_direct_sse_conversation_reply_localhost_2026-08_mastodonpy.txt"
+            )
+        )
+    )
+    events, ended = read(connector(sse, stream="user", keywords=["mastodonpy_test"]))
+    assert isinstance(ended, TransientError)
+    assert [(e.found, e.skipped) for e in events] == [(None, 0), (None, 0)]
+
+
+def test_rate_limited_stream_says_when_to_come_back(sse: SSEServer) -> None:
+    sse.serve(Plan(status=429, body=b'{"error":"Too many requests"}'))
+    _, ended = read(connector(sse, stream="user"))
+    assert isinstance(ended, RateLimited)

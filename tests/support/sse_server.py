@@ -57,6 +57,10 @@ GARBAGE = [
     b"event: notification\ndata: \xff\xfe not utf-8\n\n",
     b"event: mystery\ndata: 42\n\n",
     b"event: delete\ndata: two words\n\n",
+    # fields of the wrong type: a list or a string for an account
+    b'event: update\ndata: {"id": "5", "created_at": "2026-08-02T05:22:17Z", "account": [1]}\n\n',
+    b'event: notification\ndata: {"id": "6", "type": "mention", "status": {"id": "7", '
+    b'"created_at": "2026-08-02T05:22:17Z", "account": "admin"}}\n\n',
 ]
 
 
