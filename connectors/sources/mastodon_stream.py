@@ -179,7 +179,11 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
         return root + path, ({"tag": opts.tag} if opts.tag else {})
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        headers = {
+            "Accept": "text/event-stream",
+            "Accept-Encoding": "identity",  # line by line as sent: nothing to inflate
+            "Cache-Control": "no-cache",
+        }
         env = self.options.token_env
         if env:
             token = require_env(
@@ -206,7 +210,7 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
                     "GET", url, params=params, headers=headers, timeout=timeout
                 ) as response:
                     self._check(response)
-                    yield from self._events(response.iter_raw(), stop)
+                    yield from self._events(response.iter_bytes(), stop)
             except httpx.TimeoutException as exc:
                 if stop.is_set():
                     return
@@ -240,42 +244,65 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
 
     # --- server-sent events ---------------------------------------------------------------
 
+    def _lines(self, chunks: Iterator[bytes], stop: threading.Event) -> Iterator[bytes | _Long]:
+        """Complete lines (without their LF or CRLF), `_Long` for one too large to keep. Each
+        chunk is searched once: a huge line sent in small pieces costs linear time."""
+        pending = bytearray()
+        dropping = False  # inside a line too large: dropped up to its newline
+        idle = _Deadline(self.idle_timeout)
+        for chunk in chunks:
+            if stop.is_set():
+                return
+            start, complete = 0, False
+            while (end := chunk.find(b"\n", start)) >= 0:
+                complete = True
+                if dropping:
+                    dropping = False
+                else:
+                    pending += chunk[start:end]
+                    line = bytes(pending).removesuffix(b"\r")
+                    pending.clear()
+                    yield line if len(line) <= MAX_EVENT_BYTES else _Long(line[:1] == b":")
+                start = end + 1
+            if not dropping:
+                pending += chunk[start:]
+                if len(pending) > MAX_EVENT_BYTES:
+                    dropping = True
+                    yield _Long(pending[:1] == b":")
+                    pending.clear()
+            if complete:
+                idle.reset()
+            elif idle.passed():  # bytes, but no complete line: a drip, or junk without end
+                raise TransientError(
+                    f"no complete line for {self.idle_timeout:g} s: the stream is stuck"
+                )
+        if stop.is_set():
+            return
+        raise _Ended(bool(pending.strip()) and pending[:1] != b":")
+
     def _events(self, chunks: Iterator[bytes], stop: threading.Event) -> Iterator[StreamEvent]:
         """SSE lines into events (WHATWG "event stream" rules: `event:`, `data:` lines,
         a blank line dispatches, a line starting with ':' is a comment)."""
         connected = datetime.now(UTC).isoformat(timespec="seconds")  # before any status
         newest: str | None = None
         skipped = 0
-        buffer = b""
         name = b""
         data: list[bytes] = []
         size = 0
-        oversize = False  # inside a line or event too large: dropped up to its end
-        idle_deadline = _Deadline(self.idle_timeout)
-        for chunk in chunks:
-            if stop.is_set():
-                return
-            buffer += chunk
-            lines = buffer.split(b"\n")
-            buffer = lines.pop()
-            if len(buffer) > MAX_EVENT_BYTES:
-                buffer, oversize = b"", True
-            if not lines:
-                if idle_deadline.passed():  # bytes, but no complete line: a drip
-                    raise TransientError(
-                        f"no complete line for {self.idle_timeout:g} s: the stream is stuck"
-                    )
-                continue
-            idle_deadline.reset()
-            for line in lines:
-                if line.endswith(b"\r"):
-                    line = line[:-1]
+        oversize = False  # the event has a line or data too large: skipped at its end
+        try:
+            for line in self._lines(chunks, stop):
+                if isinstance(line, _Long):
+                    if line.comment:
+                        skipped += 1  # a comment: nothing of an event is lost
+                    else:
+                        oversize = True
+                    continue
                 if line:
                     if line.startswith(b":"):
                         continue  # a heartbeat
                     field, _, value = line.partition(b":")
-                    if value.startswith(b" "):
-                        value = value[1:]
+                    value = value.removeprefix(b" ")
                     if field == b"data":
                         size += len(value)
                         if size > MAX_EVENT_BYTES:
@@ -303,11 +330,10 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
                         if stop.is_set():
                             return
                 name, data, size, oversize = b"", [], 0, False
-        if stop.is_set():
-            return
-        cut = (buffer.strip() and not buffer.startswith(b":")) or data or name
-        partial = " in the middle of an event" if cut else ""
-        raise TransientError(f"the streaming server ended the stream{partial}")
+        except _Ended as end:
+            # inside an event: a line was cut, or the event's blank line never came
+            cut = " in the middle of an event" if end.cut or data or name else ""
+            raise TransientError(f"the streaming server ended the stream{cut}") from None
 
     def _event(self, name: bytes, raw: bytes) -> StreamEvent:
         """One dispatched event; `_Skip` for one that is not what Mastodon sends."""
@@ -408,6 +434,21 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
         if result.state.cursor is None:
             result.state = state
         return result
+
+
+class _Ended(Exception):
+    """The server closed the stream; `cut` if it did so inside a line."""
+
+    def __init__(self, cut: bool) -> None:
+        super().__init__()
+        self.cut = cut
+
+
+class _Long:
+    """A line longer than MAX_EVENT_BYTES, dropped; `comment` if it was a comment line."""
+
+    def __init__(self, comment: bool) -> None:
+        self.comment = comment
 
 
 class _Deadline:

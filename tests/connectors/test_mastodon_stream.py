@@ -252,7 +252,8 @@ def test_garbage_is_skipped_and_counted(sse: SSEServer) -> None:
 
     assert isinstance(ended, TransientError)
     assert [r.external_id for r in found(events)] == [MENTION_14, REPLY_16]
-    assert [e.skipped for e in events] == [0, len(GARBAGE) + 1, 0, 0, 0, 0]
+    # the garbage, the oversized event and the oversized comment
+    assert [e.skipped for e in events] == [0, len(GARBAGE) + 2, 0, 0, 0, 0]
 
 
 def test_hang_up_mid_message_is_transient_and_nothing_partial(sse: SSEServer) -> None:
@@ -424,3 +425,27 @@ def test_rate_limited_stream_says_when_to_come_back(sse: SSEServer) -> None:
     sse.serve(Plan(status=429, body=b'{"error":"Too many requests"}'))
     _, ended = read(connector(sse, stream="user"))
     assert isinstance(ended, RateLimited)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096, 65536, 10**8])
+def test_framing_does_not_depend_on_how_the_bytes_are_cut(size: int) -> None:
+    """The same recorded stream with garbage and oversized lines, cut into chunks of `size`
+    bytes: the same events. An oversized comment costs nothing but itself; an oversized
+    event is skipped whole, never the event after it."""
+    huge = b"event: update\ndata: " + b"x" * (MAX_EVENT_BYTES + 10) + b"\n\n"
+    long_comment = b":" + b"y" * (MAX_EVENT_BYTES + 10) + b"\n"
+    parts = recorded()
+    body = b"".join([*parts[:2], huge, long_comment, *parts[2:4], *GARBAGE, *parts[4:]])
+    body = body.replace(b"\n", b"\r\n")  # CRLF line ends are SSE too
+    source = MastodonStreamConnector(
+        MastodonStreamOptions(stream="user", token_env="MASTODON_STREAM_TOKEN"),
+        feed_name="acme-mastodon-live",
+        identities=[BRAND],
+    )
+    chunks = (body[i : i + size] for i in range(0, len(body), size))
+    events: list[StreamEvent] = []
+    with pytest.raises(TransientError):
+        events.extend(source._events(chunks, threading.Event()))
+    assert [r.external_id for r in found(events)] == [MENTION_14, REPLY_16]
+    assert [e.deleted for e in events if e.deleted] == [DELETED]
+    assert [e.skipped for e in events] == [0, 2, 0, len(GARBAGE), 0, 0]
