@@ -30,6 +30,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -224,6 +225,13 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
                 raise TransientError(f"the stream's connection was lost ({name})") from exc
 
     def _check(self, response: httpx.Response) -> None:
+        if response.history and response.status_code in (401, 403):
+            url = response.url
+            root = f"{url.scheme}://{url.netloc.decode('ascii')}"
+            raise AuthError(
+                f"the instance redirected its stream to {root}, where the token is not sent "
+                f'(another host): set `streaming_url = "{root}"` in the feed'
+            )
         try:
             check_response(response)
         except AuthError as exc:
@@ -361,7 +369,11 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
             raise _Skip("not an object with an id")
         if kind == "notification":
             return self._notification(payload)
-        return self._status_event(payload, notified=False)
+        event = self._status_event(payload, notified=False)
+        if kind == "status.update":
+            with contextlib.suppress(ValueError):  # the edit is the event, not the post
+                event.at = parse_time(payload.get("edited_at"))
+        return event
 
     def _notification(self, note: dict[str, Any]) -> StreamEvent:
         status = note.get("status")

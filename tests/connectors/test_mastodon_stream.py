@@ -131,6 +131,7 @@ def test_user_stream_mentions_delete_and_cursor(sse: SSEServer) -> None:
     # the cursor is the highest status id seen; the edit of an older status keeps it
     assert [e.cursor for e in events] == [DELETED, MENTION_14, BRAND_DM] + [REPLY_16] * 3
     assert events[1].at == first.created_at
+    assert events[4].at == datetime(2026, 8, 2, 5, 22, 24, 192000, tzinfo=UTC)  # the edit's time
 
 
 def test_brand_reply_in_the_stream_answers_the_mention(sse: SSEServer) -> None:
@@ -449,3 +450,34 @@ def test_framing_does_not_depend_on_how_the_bytes_are_cut(size: int) -> None:
     assert [r.external_id for r in found(events)] == [MENTION_14, REPLY_16]
     assert [e.deleted for e in events if e.deleted] == [DELETED]
     assert [e.skipped for e in events] == [0, 2, 0, len(GARBAGE), 0, 0]
+
+
+def test_redirect_to_another_host_says_to_set_streaming_url(sse: SSEServer) -> None:
+    """httpx does not send the token to another host: the stream answers 401 there."""
+    other = sse.url.replace("127.0.0.1", "localhost")
+    sse.serve(Plan(location=f"{other}/api/v1/streaming/user"), Plan(require_token=True))
+    _, ended = read(connector(sse, stream="user"))
+    assert isinstance(ended, AuthError)
+    assert f'streaming_url = "{other}"' in str(ended)
+    assert "authorization" not in sse.requests[1].headers
+
+    sse.serve(Plan(require_token=True))  # the same server, named as `streaming_url`: it works
+    source = MastodonStreamConnector(
+        MastodonStreamOptions(token_env="MASTODON_STREAM_TOKEN", streaming_url=other),
+        feed_name="acme-mastodon-live",
+        base_url="https://mastodon.example",
+    )
+    events, _ = read(source)
+    assert len(events) == 6
+
+
+def test_a_look_at_a_stream_with_a_stored_cursor_starts_from_now(
+    sse: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`monitor poll FEED --dry-run` on a feed that has run: no StreamGap, a sample from now."""
+    monkeypatch.setattr(MastodonStreamConnector, "sample_seconds", 0.5)
+    sse.serve(Plan(silent_after=len(recorded())))
+    with make_client() as client:
+        result = connector(sse, stream="user").poll(client, FeedCursor(cursor="1"), NOW)
+    assert [m.external_id for m in result.mentions] == [MENTION_14, REPLY_16]
+    assert result.state.cursor == REPLY_16

@@ -72,7 +72,8 @@ class Plan:
     repeat: send `parts` this many times (a bench). hang_up_after: after that many messages,
     send half of the next and close. silent_after: after that many, send nothing more and
     keep the connection open (until the client leaves or the server stops). drip: seconds
-    between bytes. status: an HTTP error to answer instead (with `body`).
+    between bytes. status: an HTTP error to answer instead (with `body`). location: a redirect.
+    require_token: 401 without an Authorization header.
     """
 
     parts: list[bytes] = field(default_factory=recorded)
@@ -84,6 +85,10 @@ class Plan:
     status: int = 200
     body: bytes = b""
     content_type: str = "text/event-stream; charset=utf-8"
+    # answer 301 to this URL (a streaming server on another host)
+    location: str | None = None
+    # answer 401 to a request without an Authorization header, as Mastodon does
+    require_token: bool = False
 
 
 @dataclass
@@ -138,6 +143,14 @@ class SSEServer:
                         )
                     )
                 plan = server._next()
+                if plan.location:
+                    self.send_response(301)
+                    self.send_header("Location", plan.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if plan.require_token and "Authorization" not in self.headers:
+                    plan = Plan(status=401, body=b'{"error":"Missing access token"}')
                 if plan.status != 200:
                     self.send_response(plan.status)
                     self.send_header("Content-Type", "application/json")
