@@ -5,7 +5,7 @@ local socket as fast as it can, `repeat` times; this process reads it with a `pu
 five keyword rules and counts events. The child has its own core and GIL, so the figure is
 the connector's: HTTP read, SSE framing, JSON, the poller's record, the matching.
 
-    .venv/bin/python -m bench.mastodon_stream_bench [--repeat 5000] [--rate 1000]
+    python bench/mastodon_stream_bench.py [--repeat 5000] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors import TransientError
 from connectors.sources.mastodon_stream import MastodonStreamConnector, MastodonStreamOptions

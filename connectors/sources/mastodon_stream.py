@@ -215,6 +215,8 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
             except httpx.TimeoutException as exc:
                 if stop.is_set():
                     return
+                if isinstance(exc, httpx.ConnectTimeout):
+                    raise TransientError(f"could not connect to {url} in time") from exc
                 raise TransientError(
                     f"the stream was silent for {self.idle_timeout:g} s (no heartbeat)"
                 ) from exc
@@ -247,7 +249,7 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
                 f"{exc}; if the instance streams from another host, set `streaming_url`"
             ) from exc
         kind = response.headers.get("Content-Type", "")
-        if not kind.startswith("text/event-stream"):
+        if not kind.lower().startswith("text/event-stream"):
             raise MalformedResponse(f"not an event stream (Content-Type {kind or 'missing'!r})")
 
     # --- server-sent events ---------------------------------------------------------------
