@@ -156,10 +156,12 @@ def post_tags(record: dict[str, Any], text: str) -> set[str]:
 
 
 def _talks_to(record: dict[str, Any], dids: set[str]) -> bool:
-    """The post @mentions, replies to or quotes one of `dids`."""
+    """The post @mentions, quotes, or replies to one of `dids` or in a thread one started
+    (as Bluesky notifies: `reply` notifications include replies below the account's posts)."""
     reply = _dict(record.get("reply"))
-    if _uri_did(_dict(reply.get("parent")).get("uri")) in dids:
-        return True
+    for end in ("parent", "root"):
+        if _uri_did(_dict(reply.get(end)).get("uri")) in dids:
+            return True
     embed = _dict(record.get("embed"))
     quoted = _dict(embed.get("record"))
     quoted = _dict(quoted.get("record")) if "record" in quoted else quoted  # recordWithMedia
