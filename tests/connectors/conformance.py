@@ -27,6 +27,8 @@ class ConformanceCase:
     empty: answers every request with a valid but empty page.
     min_mentions: how many mentions the happy page must yield at least.
     http: False for connectors that read local files (the HTTP cases are skipped).
+    stream: True for a live stream feed (connectors/streams.py): the cases that poll through
+        HTTP handlers are skipped; its own tests replay a recorded stream from a local server.
     env: environment variables the connector needs (fake credentials).
     prepare: optional hook given the tmp path, returning option overrides (local files).
     cursor_key: orders two cursors of this connector (default: as text).
@@ -37,6 +39,7 @@ class ConformanceCase:
     empty: Handler
     min_mentions: int = 1
     http: bool = True
+    stream: bool = False
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[Path], dict[str, Any]] | None = None
     malformed_body: bytes = b"{this is not json <html>"
