@@ -13,6 +13,7 @@ did:plc:t2yw5frug3pu4nmygjiq7vln, whose reply answers a post outside it.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import httpx
 import pytest
 
 from connectors.base import BrandIdentity, BrandReply, MentionRecord
-from connectors.errors import TransientError
+from connectors.errors import MalformedResponse, RateLimited, TransientError
 from connectors.sources.bluesky import BlueskyConnector
 from connectors.sources.bluesky_stream import (
     MAX_MESSAGE,
@@ -367,6 +368,30 @@ def test_a_slow_drip_still_reads_whole_messages(replay: JetstreamReplay) -> None
     replay.drip = 0.0003
     events = read(make(replay, keywords=["band"]), within=6, count=2)
     assert [e.found.external_id for e in events if e.found] == [post(SELF_THREAD, "3mptbyospqk2i")]
+
+
+def test_refusals_at_connect_say_what_to_do(replay: JetstreamReplay) -> None:
+    replay.refuse = (429, "slow down", {"Retry-After": "7"})
+    with pytest.raises(RateLimited) as limited:
+        read(make(replay))
+    assert limited.value.retry_after == 7
+    replay.refuse = (400, "invalid collection: app.bsky.feed.pots", {})
+    with pytest.raises(MalformedResponse, match="invalid collection"):
+        read(make(replay))
+    replay.refuse = (503, "busy", {})
+    with pytest.raises(TransientError):
+        read(make(replay))
+    connector = make(replay)
+    connector.base_url = f"ws://127.0.0.1:{unused_port()}"
+    with pytest.raises(TransientError, match="cannot reach"):
+        read(connector)
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def test_a_cursor_older_than_resume_window_is_a_gap(replay: JetstreamReplay) -> None:

@@ -12,7 +12,8 @@ after n events, half a frame and the TCP connection is cut; `silent_after = n`: 
 events nothing more is sent, pongs included (websockets answers pings from its own thread,
 so the server holds that thread's lock: a peer that is gone); `drip`: seconds between the
 bytes of every frame; `rate`: events per second; `repeat`: the recording sent that many
-times, `time_us` moved on by its span each time (for a bench).
+times, `time_us` moved on by its span each time (for a bench); `refuse`: the handshake
+answered with an HTTP status (a 429, a 400) instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bluesky_stream"
@@ -58,6 +60,8 @@ class JetstreamReplay:
         self.drip = 0.0
         self.rate: float | None = None
         self.repeat = 1
+        # answer the handshake with this status, body and headers instead of upgrading
+        self.refuse: tuple[int, str, dict[str, str]] | None = None
         self.requests: list[str] = []  # path and query of each connection
         self._server: Server | None = None
         self._stopped = threading.Event()
@@ -77,7 +81,14 @@ class JetstreamReplay:
         return port
 
     def start(self) -> None:
-        self._server = serve(self._handle, "127.0.0.1", 0, max_size=2**20, compression=None)
+        self._server = serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            max_size=2**20,
+            compression=None,
+            process_request=self._refuse,
+        )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -89,6 +100,16 @@ class JetstreamReplay:
         for connection in connections:
             with suppress(Exception):
                 connection.socket.close()
+
+    def _refuse(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.refuse is None:
+            return None
+        self.requests.append(request.path)
+        status, body, headers = self.refuse
+        response = connection.respond(status, body)
+        for name, value in headers.items():
+            response.headers[name] = value
+        return response
 
     # --- one connection -------------------------------------------------------------------
 
