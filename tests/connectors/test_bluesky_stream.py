@@ -300,10 +300,20 @@ def test_garbage_is_skipped_and_counted(replay: JetstreamReplay) -> None:
         '{"kind": "commit"}',
         '{"did": "did:plc:x", "time_us": 1783175888000000, "kind": "commit", "commit": "x"}',
         json.dumps({"pad": "x" * MAX_MESSAGE}),
+        # a well-formed envelope with odd insides: an event, found nothing, no crash
+        json.dumps(
+            {
+                "did": "did:plc:x",
+                "time_us": 1783175888000001,
+                "kind": "commit",
+                "commit": {"operation": "create", "collection": {"a": 1}, "rkey": "r", "rev": []},
+            }
+        ),
     ]
     events = read(make(replay))
-    assert len(events) == 20
+    assert len(events) == 21
     assert [e.skipped for e in events[:5]] == [0, 0, 0, 7, 0]
+    assert events[3].cursor == "1783175888000001" and events[3].found is None
 
 
 def test_a_message_beyond_the_hard_cap_ends_the_connection(replay: JetstreamReplay) -> None:
