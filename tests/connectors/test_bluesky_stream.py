@@ -37,7 +37,13 @@ from connectors.sources.bluesky_stream import (
 from connectors.streams import StreamEvent, StreamGap
 from tests.connectors.conformance import fixture_bytes
 from tests.support.dry_run import dry_run_poll
-from tests.support.jetstream_server import JetstreamReplay, jetstream_replay, recorded_lines
+from tests.support.jetstream_server import (
+    JetstreamReplay,
+    Raw,
+    frame,
+    jetstream_replay,
+    recorded_lines,
+)
 from tests.support.mock_http import poll_with
 from tests.support.tcp_proxy import tcp_proxy
 
@@ -300,6 +306,7 @@ def test_garbage_is_skipped_and_counted(replay: JetstreamReplay) -> None:
         '{"kind": "commit"}',
         '{"did": "did:plc:x", "time_us": 1783175888000000, "kind": "commit", "commit": "x"}',
         json.dumps({"pad": "x" * MAX_MESSAGE}),
+        Raw(frame(b'{"text": "\xff\xfe not UTF-8"}')),  # a text frame
         # a well-formed envelope with odd insides: an event, found nothing, no crash
         json.dumps(
             {
@@ -312,7 +319,7 @@ def test_garbage_is_skipped_and_counted(replay: JetstreamReplay) -> None:
     ]
     events = read(make(replay))
     assert len(events) == 21
-    assert [e.skipped for e in events[:5]] == [0, 0, 0, 7, 0]
+    assert [e.skipped for e in events[:5]] == [0, 0, 0, 8, 0]
     assert events[3].cursor == "1783175888000001" and events[3].found is None
 
 

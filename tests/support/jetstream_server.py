@@ -7,13 +7,13 @@ recorded order). Without a cursor the recording is sent as the live tail. Then t
 connection stays open and quiet until the client or the server closes it.
 
 Faults, set before a client connects (they apply to every later connection):
-`garbage[i]`: messages sent before the i-th event (text or bytes); `hang_up_after = n`:
-after n events, half a frame and the TCP connection is cut; `silent_after = n`: after n
-events nothing more is sent, pongs included (websockets answers pings from its own thread,
-so the server holds that thread's lock: a peer that is gone); `drip`: seconds between the
-bytes of every frame; `rate`: events per second; `repeat`: the recording sent that many
-times, `time_us` moved on by its span each time (for a bench); `refuse`: the handshake
-answered with an HTTP status (a 429, a 400) instead.
+`garbage[i]`: messages sent before the i-th event (text, bytes, or a `Raw` frame);
+`hang_up_after = n`: after n events, half a frame and the TCP connection is cut;
+`silent_after = n`: after n events nothing more is sent, pongs included (websockets answers
+pings from its own thread, so the server holds that thread's lock: a peer that is gone);
+`drip`: seconds between the bytes of every frame; `rate`: events per second; `repeat`: the
+recording sent that many times, `time_us` moved on by its span each time (for a bench);
+`refuse`: the handshake answered with an HTTP status (a 429, a 400) instead.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def frame(payload: bytes, opcode: int = 0x1) -> bytes:
     else:
         header = bytes([0x80 | opcode, 127]) + length.to_bytes(8, "big")
     return header + payload
+
+
+class Raw(bytes):
+    """Bytes sent on the socket as they are (a frame built by hand), not as a message."""
 
 
 class JetstreamReplay:
@@ -174,6 +178,9 @@ class JetstreamReplay:
             return
 
     def _send(self, connection: ServerConnection, message: str | bytes) -> None:
+        if isinstance(message, Raw):
+            connection.socket.sendall(message)
+            return
         if not self.drip:
             connection.send(message)
             return
