@@ -62,8 +62,9 @@ MAX_MESSAGE = 1_000_000
 HARD_MAX_MESSAGE = 4 * MAX_MESSAGE
 MAX_WANTED_DIDS = 10_000  # Jetstream's cap on wantedDids
 RECV_SLICE = 0.25  # seconds one recv waits: how soon `stop` is seen on a silent socket
-# yielded events remembered for dropping the replay after a resume (see `_Seen`)
-SEEN_LIMIT = 200_000
+# yielded events remembered for dropping the replay after a resume (see `_Seen`): minutes
+# of the post stream, far more than the REWIND a resume replays
+SEEN_LIMIT = 20_000
 
 _HASHTAG = re.compile(r"(?<![\w#])[#＃]([^\s#＃.,;:!?()\[\]{}\"'`]+)")
 # scripts written without spaces between words: a keyword there is matched as it stands
@@ -175,28 +176,31 @@ def _talks_to(record: dict[str, Any], dids: set[str]) -> bool:
 
 
 class _Seen:
-    """What this connector yielded lately, in order, with each event's cursor.
+    """What this connector yielded lately, in order: each event's time and a hash of it.
 
     A resume replays from REWIND before the cursor: the events yielded up to the cursor the
     runner resumes from are dropped from the replay, the ones after it (yielded but not
-    stored by the runner) are yielded again. Bounded: SEEN_LIMIT events."""
+    stored by the runner) are yielded again. Bounded: SEEN_LIMIT events, a few MB."""
 
     def __init__(self) -> None:
-        self.log: deque[tuple[str, tuple[Any, ...]]] = deque(maxlen=SEEN_LIMIT)
+        self.log: deque[tuple[int, int]] = deque(maxlen=SEEN_LIMIT)
 
-    def add(self, cursor: str, key: tuple[Any, ...]) -> None:
-        self.log.append((cursor, key))
+    def add(self, time_us: int, key: tuple[Any, ...]) -> None:
+        self.log.append((time_us, hash(key)))
 
-    def upto(self, cursor: str) -> set[tuple[Any, ...]]:
-        """The keys yielded up to the last event of this cursor; empty if none was."""
-        keys: set[tuple[Any, ...]] = set()
+    def upto(self, cursor: str) -> set[int]:
+        """The hashes yielded up to the last event at this cursor; empty if none was."""
+        try:
+            until = int(cursor)
+        except ValueError:
+            return set()
+        keys: set[int] = set()
         found = False
-        for seen_cursor, key in reversed(self.log):
-            if not found and seen_cursor == cursor:
-                found = True
+        for time_us, key in reversed(self.log):
+            found = found or time_us == until
             if found:
                 keys.add(key)
-                if int(seen_cursor) < int(cursor) - 2 * REWIND_US:
+                if time_us < until - 2 * REWIND_US:
                     break
         return keys
 
@@ -284,7 +288,9 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
             pong: threading.Event | None = None
             while not stop.is_set():
                 try:
-                    message = connection.recv(timeout=RECV_SLICE)
+                    # bytes: a text frame of bad UTF-8 is skipped as garbage by json.loads,
+                    # where decoding it in recv would fail the connection for good
+                    message = connection.recv(timeout=RECV_SLICE, decode=False)
                 except TimeoutError:
                     now = time.monotonic()
                     if pong is not None and pong.is_set():
@@ -305,11 +311,10 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
                 if event is None:
                     skipped += 1
                     continue
-                if key in replayed:
+                if replayed and hash(key) in replayed:
                     continue
                 event.skipped, skipped = skipped, 0
-                assert event.cursor is not None
-                self._seen.add(event.cursor, key)
+                self._seen.add(key[0], key)
                 yield event
         finally:
             connection.close()
@@ -332,10 +337,10 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
 
     def _event(self, message: str | bytes) -> tuple[StreamEvent | None, tuple[Any, ...]]:
         """The StreamEvent of one message and its identity; None for garbage."""
-        if not isinstance(message, str) or len(message) > MAX_MESSAGE:
-            return None, ()  # binary (zstd we did not ask for) or oversized
+        if len(message) > MAX_MESSAGE:
+            return None, ()
         try:
-            data = json.loads(message)
+            data = json.loads(message)  # zstd we did not ask for is not JSON either
         except ValueError:
             return None, ()
         if not isinstance(data, dict):
@@ -362,7 +367,7 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         )
         if not isinstance(rkey, str) or not isinstance(operation, str):
             return None, ()
-        key = (time_us, did, collection, rkey, operation, commit.get("rev"))
+        key = (time_us, did, str(collection), rkey, operation, str(commit.get("rev")))
         if collection != POST_COLLECTION:
             return event, key
         uri = f"at://{did}/{POST_COLLECTION}/{rkey}"
