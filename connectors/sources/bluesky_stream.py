@@ -304,8 +304,6 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
                     if filtered and pong is None and silent > self.idle_timeout / 2:
                         pong = connection.ping()
                     continue
-                except ConnectionClosed as exc:
-                    raise TransientError(f"Jetstream at {where} closed the stream: {exc}") from exc
                 last_heard, pong = time.monotonic(), None
                 event, key = self._event(message)
                 if event is None:
@@ -316,6 +314,8 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
                 event.skipped, skipped = skipped, 0
                 self._seen.add(key[0], key)
                 yield event
+        except ConnectionClosed as exc:  # from recv or ping
+            raise TransientError(f"Jetstream at {where} closed the stream: {exc}") from exc
         finally:
             connection.close()
 
