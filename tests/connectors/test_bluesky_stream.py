@@ -411,6 +411,16 @@ def unused_port() -> int:
     return port
 
 
+def test_the_server_replays_at_a_set_rate_and_repeats(replay: JetstreamReplay) -> None:
+    """For the bench: two copies of the recording at 40 events a second (20 each)."""
+    replay.rate, replay.repeat = 40.0, 2
+    started = time.monotonic()
+    events = read(make(replay), count=40, within=5)
+    assert len(events) == 40 and 0.9 < time.monotonic() - started < 2.5
+    cursors = [int(str(e.cursor)) for e in events]
+    assert min(cursors[20:]) > max(cursors[:20])  # the copy is moved on in time
+
+
 def test_a_cursor_older_than_resume_window_is_a_gap(replay: JetstreamReplay) -> None:
     connector = make(replay)
     cursor = "1783175888090631"
