@@ -458,7 +458,6 @@ def test_dry_run_poll_shows_what_a_few_seconds_matched(
             "type": "bluesky_stream",
             "base_url": replay.url,
             "keywords": ["debunked", "band"],
-            "fill_feed": "acme-bsky-search",
         },
     )
     assert done.returncode == 0, done.stderr
