@@ -56,7 +56,15 @@ ROOMS = (
     "sentiment",
     "store",
 )
-FOUNDATION = ("config", "config_reference", "states", "business_hours", "store_url", "redaction")
+FOUNDATION = (
+    "config",
+    "config_reference",
+    "states",
+    "business_hours",
+    "store_url",
+    "redaction",
+    "mention_filter",
+)
 TOP = ("cli", "scheduler", "demo", "__main__")
 
 
