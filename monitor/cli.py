@@ -633,6 +633,65 @@ def sentiment(ctx: click.Context, text: str, language: str | None, rating: float
     click.echo(explain(text, config, language=language, rating=rating))
 
 
+@cli.group("filter")
+def filter_group() -> None:
+    """Try the mention filter language (docs/filters.md)."""
+
+
+@filter_group.command("test")
+@click.argument("query")
+@click.argument("text")
+@click.option("--title", help="The mention's title (words match the text and the title).")
+@click.option("--author", help="The author's handle or id, for author:.")
+@click.option("--url", help="The mention's URL, for site:.")
+@click.option("--lang", "language", help="The detected language (ISO 639-1), for lang:.")
+@click.option("--rating", type=float, help="Star rating of 5, for rating:.")
+@click.option(
+    "--sentiment",
+    type=click.Choice(["negative", "neutral", "positive", "unscored"]),
+    help="The sentiment label, for sentiment:.",
+)
+@click.option("--platform", default="", help="The platform, for platform:.")
+@click.option("--reply", is_flag=True, help="The mention is a reply, for is:reply.")
+def filter_test(
+    query: str,
+    text: str,
+    title: str | None,
+    author: str | None,
+    url: str | None,
+    language: str | None,
+    rating: float | None,
+    sentiment: str | None,
+    platform: str,
+    reply: bool,
+) -> None:
+    """Show how QUERY judges TEXT, term by term. Exit 0 on a match, 1 on none, 2 on a query
+    that does not parse."""
+    from monitor.mention_filter import FilterSyntaxError, Subject, parse_filter
+
+    try:
+        mention_filter = parse_filter(query)
+    except FilterSyntaxError as exc:
+        click.echo(query, err=True)
+        click.echo(" " * (exc.column - 1) + "^", err=True)
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    subject = Subject(
+        text=text,
+        title=title,
+        author=author,
+        url=url,
+        platform=platform,
+        language=language,
+        rating=rating,
+        sentiment=sentiment,
+        is_reply=reply,
+    )
+    for line in mention_filter.explain(subject):
+        click.echo(line)
+    sys.exit(0 if mention_filter.matches(subject) else 1)
+
+
 @cli.group()
 def db() -> None:
     """Database maintenance."""
