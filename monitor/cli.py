@@ -351,9 +351,10 @@ def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
     if report.not_modified:
         click.echo(f"{feed}: not modified since the last poll (304), nothing parsed")
         return
+    filtered = f"filtered out {report.filtered}, " if report.filtered else ""
     click.echo(
-        f"{feed}: fetched {report.fetched}, {verb} {len(report.new_mentions)} new mention(s), "
-        f"{report.brand_posts} brand post(s), {len(report.answered)} answered, "
+        f"{feed}: fetched {report.fetched}, {filtered}{verb} {len(report.new_mentions)} new "
+        f"mention(s), {report.brand_posts} brand post(s), {len(report.answered)} answered, "
         f"{len(report.alerts)} alert(s) {'would be ' if dry_run else ''}queued"
     )
     alerted = {a.mention_id for a in report.alerts}

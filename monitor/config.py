@@ -30,6 +30,7 @@ from connectors.base import Connector, ConnectorOptions
 from connectors.durations import Duration, parse_duration
 from connectors.logins import TokenStore
 from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
+from monitor.mention_filter import FilterSyntaxError, MentionFilter, parse_filter
 from monitor.store_url import redact, url_problem
 
 MIN_INTERVAL = 30.0
@@ -547,6 +548,11 @@ class RouteConfig(_Section):
     )
     min_rating: float | None = Field(default=None, description="only ratings at least this")
     max_rating: float | None = Field(default=None, description="only ratings at most this")
+    match: str | None = Field(
+        default=None,
+        description="only mentions this query matches, e.g. `lang:nl sentiment:negative` "
+        "(docs/filters.md); alerts about no mention never match it",
+    )
     mention_group: str | None = Field(
         default=None,
         pattern=r"^S[A-Z0-9]{2,20}$",
@@ -559,6 +565,23 @@ class RouteConfig(_Section):
         default=None, description="fold a burst of alerts into one digest message"
     )
 
+    _match: MentionFilter | None = PrivateAttr(default=None)
+
+    @field_validator("match")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_filter(value)
+        return value
+
+    @property
+    def mention_filter(self) -> MentionFilter | None:
+        if self.match is None:
+            return None
+        if self._match is None:
+            self._match = parse_filter(self.match)
+        return self._match
+
 
 class HeartbeatConfig(_Section):
     file: str | None = Field(default=None, description="touched every minute while healthy")
@@ -566,6 +589,31 @@ class HeartbeatConfig(_Section):
         default=None, ge=1, le=65535, description="serve GET /healthz on 127.0.0.1:port"
     )
     host: str = Field(default="127.0.0.1", description="address the health endpoint binds")
+
+
+class FiltersConfig(_Section):
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="queries whose matches are dropped from every feed: the brand's staff "
+        "accounts, job boards (docs/filters.md)",
+    )
+
+    _compiled: list[MentionFilter] | None = PrivateAttr(default=None)
+
+    @field_validator("exclude")
+    @classmethod
+    def _queries(cls, values: list[str]) -> list[str]:
+        for index, value in enumerate(values):
+            try:
+                parse_filter(value)
+            except FilterSyntaxError as exc:
+                raise ValueError(f"[{index}]: {exc}") from None
+        return values
+
+    def excludes(self) -> list[MentionFilter]:
+        if self._compiled is None:
+            self._compiled = [parse_filter(q) for q in self.exclude]
+        return self._compiled
 
 
 class MetaWebhookConfig(_Section):
@@ -751,9 +799,31 @@ class FeedConfig(BaseModel):
         default=None,
         description="no new item for this long raises a feed_health alert (at most a year)",
     )
+    filter: str | None = Field(
+        default=None,
+        description="keep only the mentions this query matches (docs/filters.md); the others "
+        "are counted, not stored",
+    )
 
     _options: ConnectorOptions | None = PrivateAttr(default=None)
     _connector: ConnectorClass | None = PrivateAttr(default=None)
+    _filter: MentionFilter | None = PrivateAttr(default=None)
+
+    @field_validator("filter")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_filter(value)  # FilterSyntaxError is a ValueError: "column 14: ..."
+        return value
+
+    @property
+    def mention_filter(self) -> MentionFilter | None:
+        """The feed's `filter`, parsed once."""
+        if self.filter is None:
+            return None
+        if self._filter is None:
+            self._filter = parse_filter(self.filter)
+        return self._filter
 
     def env_warnings(self) -> list[str]:
         """One line per `*_env` key naming a variable this environment does not set, for
@@ -809,6 +879,9 @@ class Config(_Section):
     )
     workers: WorkersConfig = Field(
         default_factory=WorkersConfig, description="worker mode on PostgreSQL"
+    )
+    filters: FiltersConfig = Field(
+        default_factory=FiltersConfig, description="queries that drop noise from every feed"
     )
     meta_webhook: MetaWebhookConfig = Field(
         default_factory=MetaWebhookConfig,
@@ -1042,6 +1115,15 @@ def _parse_feed(
             cls = connector_class(raw["type"])
         except ConnectorUnavailable as exc:
             problems.append(_Problem((*where, "type"), str(exc)))
+    if _stack_exchange_filter(raw):
+        problems.append(
+            _Problem(
+                (*where, "filter"),
+                f"{raw['filter']!r} is a Stack Exchange API filter: write it as `api_filter`"
+                " (`filter` is the query language of every feed: docs/filters.md)",
+            )
+        )
+        return None
     common = set(FeedConfig.model_fields)
     feed: FeedConfig | None = None
     try:
@@ -1062,6 +1144,20 @@ def _parse_feed(
     if feed is not None:
         feed._options, feed._connector = options, cls
     return feed
+
+
+# Stack Exchange's built-in filters, and the form of a custom one ("!nNPvSNdWme"): the value
+# a stackexchange feed's `filter` key held before that key became the query language
+_SE_FILTERS = {"default", "withbody", "none", "total"}
+
+
+def _stack_exchange_filter(raw: dict[str, Any]) -> bool:
+    value = raw.get("filter")
+    return (
+        raw.get("type") == "stackexchange"
+        and isinstance(value, str)
+        and (value in _SE_FILTERS or value.startswith("!"))
+    )
 
 
 _check_age = _within(0, LONGEST)

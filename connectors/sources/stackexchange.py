@@ -3,7 +3,7 @@
 - Polls: GET /search/advanced?site=..&tagged=..&q=..&sort=creation&order=asc&fromdate=..
   (https://api.stackexchange.com/docs/advanced-search), then, for the new questions,
   GET /questions/{ids}/answers and /questions/{ids}/comments (100 ids a call) for the
-  brand's replies. `filter = "withbody"` (the default) returns the bodies.
+  brand's replies. `api_filter = "withbody"` (the default) returns the bodies.
 - Auth: none needed for public reads. An app key (free, register at https://stackapps.com/apps/oauth/register)
   raises the daily quota from 300 to 10,000 requests per IP; put it in the env var named by
   `key_env` (e.g. STACKEXCHANGE_KEY). It is sent as the `key` parameter (not a secret by design).
@@ -83,8 +83,8 @@ class StackExchangeOptions(ConnectorOptions):
     """free text, the API's `q`"""
     key_env: str | None = None
     """env var holding an API key: raises the daily quota from 300 to 10,000"""
-    filter: str = "withbody"
-    """the API filter; the default returns question, answer and comment bodies"""
+    api_filter: str = "withbody"
+    """the Stack Exchange API filter; the default returns question, answer and comment bodies"""
     backfill: Duration = 2 * 86400.0
     """first run only: how far back to read"""
     max_pages: int = Field(default=3, ge=1, le=25)
@@ -203,7 +203,7 @@ class StackExchangeConnector(Connector[StackExchangeOptions]):
     # -- requests ---------------------------------------------------------------------------
 
     def _base_params(self) -> dict[str, str]:
-        params = {"site": self.options.site, "filter": self.options.filter}
+        params = {"site": self.options.site, "filter": self.options.api_filter}
         if self.options.key_env:
             params["key"] = require_env(
                 self.options.key_env,
@@ -276,7 +276,7 @@ class StackExchangeConnector(Connector[StackExchangeOptions]):
         if error_id == 400 and re.search(r"\bkey\b", message, re.IGNORECASE):
             return AuthError(f"{text}; the app key was rejected: {key_hint}")
         if error_id == 400:
-            return MalformedResponse(f"{text}; check the feed's site, tagged, query and filter")
+            return MalformedResponse(f"{text}; check the feed's site, tagged, query and api_filter")
         return MalformedResponse(text)
 
     # -- poll -------------------------------------------------------------------------------

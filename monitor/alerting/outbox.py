@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from alerts.base import AlertMessage, LookupFailed, SendResult, Sink
 from monitor.alerting.messages import THREAD_KINDS, mention_message, plain_message, thread_message
 from monitor.alerting.roots import root_alert
-from monitor.alerting.routing import Router, quiet_until
+from monitor.alerting.routing import Router, mention_subject, quiet_until
 from monitor.alerting.shared_pace import SharedPace
 from monitor.alerting.storms import fold_storms
 from monitor.states import AlertKind, AlertState
@@ -501,6 +501,7 @@ class Dispatcher:
                     sentiment=mention.sentiment if mention else None,
                     rating=mention.rating if mention else None,
                     language=mention.language if mention else None,
+                    subject=mention_subject(mention) if mention else None,
                 )
                 if alert.kind != AlertKind.DIGEST and destination.channel != alert.channel:
                     alert.channel, alert.route = destination.channel, destination.route

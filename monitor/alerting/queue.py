@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
-from monitor.alerting.routing import Router
+from monitor.alerting.routing import Router, mention_subject
 from monitor.states import AlertKind
 from monitor.store.bulk import insert_returning
 from monitor.store.models import Alert, table_of
@@ -77,6 +77,7 @@ def about_mention(
         sentiment=mention.sentiment,
         rating=mention.rating,
         language=mention.language,
+        subject=mention_subject(mention),
     )
     return NewAlert(
         key=key or f"{kind}:{mention.id}",

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.business_hours import DAYS
 from monitor.config import Config, QuietHoursConfig, RouteConfig
+from monitor.mention_filter import Subject
 
 DEFAULT_ROUTE = "default"
 HEALTH_KINDS = ("feed_health", "feed_recovered", "spike")
@@ -32,6 +33,8 @@ class Router:
         # Routing depends on these six values and the (fixed) config only; a page's alerts
         # repeat a handful of combinations (bench/ingest_bench.py: 3 % of ingest time).
         self._decided: dict[_Key, Destination] = {}
+        # a route with a `match` query reads the mention itself: no cached decision then
+        self._matching = any(route.match for route in config.routes)
 
     def route(
         self,
@@ -42,8 +45,12 @@ class Router:
         sentiment: str | None = None,
         rating: float | None = None,
         language: str | None = None,
+        subject: Subject | None = None,
     ) -> Destination:
+        """`subject`: the mention the alert is about, for routes with a `match` query."""
         key = (kind, feed, platform, sentiment, rating, language)
+        if self._matching:
+            return self._route(key, subject)
         found = self._decided.get(key)
         if found is None:
             if len(self._decided) >= ROUTE_CACHE:
@@ -51,9 +58,12 @@ class Router:
             found = self._decided[key] = self._route(key)
         return found
 
-    def _route(self, key: _Key) -> Destination:
+    def _route(self, key: _Key, subject: Subject | None = None) -> Destination:
         kind, feed = key[0], key[1]
         for route in self.config.routes:
+            query = route.mention_filter
+            if query is not None and (subject is None or not query.matches(subject)):
+                continue
             if _matches(route, *key):
                 return Destination(route.name, route.channel)
         if kind in HEALTH_KINDS and self.config.alerts.health_channel:
@@ -113,3 +123,19 @@ def quiet_until(quiet: QuietHoursConfig, now: datetime) -> datetime | None:
 def _clock(value: str) -> time:
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
+
+
+def mention_subject(mention: object) -> Subject:
+    """What a route's `match` judges of a stored mention (a Mention row or a NewMention)."""
+    return Subject(
+        text=getattr(mention, "text", "") or "",
+        title=getattr(mention, "title", None),
+        author=getattr(mention, "author", None),
+        author_id=getattr(mention, "author_id", None),
+        url=getattr(mention, "url", None),
+        platform=getattr(mention, "platform", "") or "",
+        language=getattr(mention, "language", None),
+        rating=getattr(mention, "rating", None),
+        sentiment=getattr(mention, "sentiment", None),
+        is_reply=getattr(mention, "parent_id", None) is not None,
+    )

@@ -42,6 +42,8 @@ class Page:
     brand_posts: int = 0
     state: FeedCursor | None = None  # None: the feed's row is left alone (a re-check)
     updates_since: datetime | None = None  # older mentions get no "answered" update
+    checked: int = 0  # new mentions the feed's filters judged
+    filtered: int = 0  # of those, dropped: not stored, not alerted
 
     @classmethod
     def of(cls, feed: str, result: PollResult, identities: Sequence[BrandIdentity]) -> Page:
@@ -189,6 +191,8 @@ class Plan:
     answers: tuple[Answer, ...] = ()
     answered_updates: tuple[FollowUp, ...] = ()
     state: FeedCursor | None = None
+    checked: int = 0  # new mentions the feed's filters judged
+    filtered: int = 0  # of those, dropped
 
 
 # -- the decision ------------------------------------------------------------------------
@@ -227,6 +231,8 @@ def decide(
         answers=tuple(answers),
         answered_updates=updates,
         state=page.state,
+        checked=page.checked,
+        filtered=page.filtered,
     )
 
 

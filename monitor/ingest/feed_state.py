@@ -279,3 +279,16 @@ def _written(feed: str, state: FeedCursor, now: datetime, new: int) -> dict[str,
         "now": now,
         "new": new,
     }
+
+
+def record_filtered(conn: Connection, feed: str, checked: int, filtered: int) -> None:
+    """Count what the feed's filters judged and dropped (`monitor status` shows a filter
+    that drops everything); no row yet, nothing counted: the poll's own write made it."""
+    conn.execute(
+        update(_TABLE)
+        .where(_T.feed == feed)
+        .values(
+            items_checked=_T.items_checked + checked,
+            items_filtered=_T.items_filtered + filtered,
+        )
+    )

@@ -24,3 +24,5 @@ class NewMention:
     rating: float | None
     sentiment: str
     status: str  # "open", or "answered" when a reply stored already answers it
+    author_id: str | None = None
+    parent_id: str | None = None  # what it replies to: `is:reply` in a route's `match`

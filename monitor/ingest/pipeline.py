@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,11 +35,12 @@ from monitor.alerting.sla import Clocks
 from monitor.config import Config, FeedConfig
 from monitor.ingest import feed_state, read
 from monitor.ingest.decide import MAX_TEXT, Answer, Page, Plan, Rules, decide, scoring_request
+from monitor.ingest.filtering import FeedFilters
 from monitor.ingest.inserted import NewMention
 from monitor.ingest.write import Written, write
 from monitor.leadership.host_slots import HostSlots, LocalHostSlots
 from monitor.redaction import safe_error
-from monitor.sentiment.analyzer import SentimentAnalyzer
+from monitor.sentiment.analyzer import Sentiment, SentimentAnalyzer
 from monitor.states import MentionStatus
 from monitor.store.db import reader
 from monitor.store.db import session as open_session
@@ -80,6 +81,7 @@ class PollReport:
     error: str | None = None
     not_modified: bool = False
     fetched: int = 0
+    filtered: int = 0  # new mentions the feed's filters dropped (not stored)
     new_mentions: list[NewMention] = field(default_factory=list)
     brand_posts: int = 0
     replies_stored: int = 0
@@ -160,6 +162,7 @@ class Pipeline:
         # polite to each platform: a bounded number of calls to one host at a time
         self.host_slots = host_slots or LocalHostSlots(config.scheduler.per_host)
         self._connectors: dict[str, _Calling] = {}
+        self._filters: dict[str, FeedFilters] = {}  # per feed, built on its first page
         self._registry_lock = threading.Lock()  # guards the dict above
         # one login per account, however many feeds use it
         self.logins: TokenStore = logins if logins is not None else Logins()
@@ -338,6 +341,7 @@ class Pipeline:
             feed=feed.name,
             not_modified=result.not_modified,
             fetched=plan.fetched,
+            filtered=plan.filtered,
             new_mentions=written.new_mentions,
             brand_posts=plan.brand_posts,
             replies_stored=len(plan.reply_inserts),
@@ -354,14 +358,7 @@ class Pipeline:
             with self.db_turn(), open_session(self.engine) as session:
                 try:
                     ids = read.stored_ids(session, page.records)
-                    fresh = page.fresh(ids)
-                    # Performance (bench/ingest_bench.py): score the page in one batch (the
-                    # language detector runs on all cores)
-                    scores = (
-                        self.analyzer.analyse_many([scoring_request(r) for r in fresh])
-                        if fresh
-                        else []
-                    )
+                    page, fresh, scores = self._judged(page, page.fresh(ids))
                     stored = read.stored(session, page, ids, fresh)
                     plan = decide(page, scores, stored, self.rules, now)
                     written = write(session, plan, self.router, now)
@@ -380,6 +377,43 @@ class Pipeline:
                     if attempt == attempts:
                         raise
         raise AssertionError("unreachable")
+
+    def _judged(
+        self, page: Page, fresh: list[MentionRecord]
+    ) -> tuple[Page, list[MentionRecord], list[Sentiment]]:
+        """The new mentions scored, those the feed's filters drop taken out of the page (not
+        stored, not alerted; counted). Filters that read no score judge before scoring."""
+        filters = self._filters.get(page.feed)
+        if filters is None:
+            filters = self._filters[page.feed] = FeedFilters.of(
+                self.config, self.config.find_feed(page.feed)
+            )
+        scores: list[Sentiment] | None = None
+        if filters.active and fresh and not filters.needs_scores:
+            kept, _ = filters.split(fresh)
+            fresh_kept = [fresh[i] for i in kept]
+        else:
+            fresh_kept = fresh
+        # Performance (bench/ingest_bench.py): score the page in one batch (the language
+        # detector runs on all cores)
+        if fresh_kept:
+            scores = self.analyzer.analyse_many([scoring_request(r) for r in fresh_kept])
+        if filters.active and fresh_kept and filters.needs_scores:
+            kept, _ = filters.split(fresh_kept, scores)
+            scores = [scores[i] for i in kept] if scores is not None else None
+            fresh_kept = [fresh_kept[i] for i in kept]
+        if not filters.active or not fresh:
+            return page, fresh_kept, scores or []
+        gone = {(r.platform, r.external_id) for r in fresh} - {
+            (r.platform, r.external_id) for r in fresh_kept
+        }
+        page = replace(
+            page,
+            records=[r for r in page.records if (r.platform, r.external_id) not in gone],
+            checked=len(fresh),
+            filtered=len(gone),
+        )
+        return page, fresh_kept, scores or []
 
     def record_failure(self, feed: FeedConfig, exc: Exception, now: datetime) -> None:
         # stored, shown by `status` and sent to Slack: no secret of the feed, no URL query

@@ -95,6 +95,8 @@ def write(session: Session, plan: Plan, router: Router, now: datetime) -> Writte
             alerts.append(queued)
     if plan.state is not None:
         feed_state.record_success(session, router, plan.feed, plan.state, now, len(new_mentions))
+    if plan.checked:
+        feed_state.record_filtered(session.connection(), plan.feed, plan.checked, plan.filtered)
     return Written(new_mentions, alerts)
 
 
@@ -124,6 +126,8 @@ def _insert_mentions(session: Session, plan: Plan) -> list[NewMention]:
             rating=v["rating"],
             sentiment=v["sentiment"],
             status=row.status,
+            author_id=v.get("author_id"),
+            parent_id=v.get("parent_id"),
         )
         for row, v in zip(plan.mentions, values, strict=True)
     ]

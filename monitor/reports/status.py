@@ -44,6 +44,8 @@ class FeedStatus:
     consecutive_failures: int
     items_seen: int
     next_poll_at: datetime | None
+    items_checked: int = 0  # new mentions its filters judged
+    items_filtered: int = 0  # of those, dropped
 
     @property
     def needs_attention(self) -> bool:
@@ -51,6 +53,10 @@ class FeedStatus:
         malformed document), or not polled yet."""
         return self.kind in _ATTENTION_ORDER
 
+
+# a feed whose filters dropped every one of at least this many new mentions is shown as a
+# warning: a filter that drops everything looks like a quiet feed otherwise
+FILTER_WARN_AFTER = 20
 
 # Listed first where there is no room for every feed: the worst first.
 _ATTENTION_ORDER = {"failing": 0, "quiet": 1, "warning": 2, "never polled": 3}
@@ -85,6 +91,10 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
             kind, health = "quiet", f"quiet {silent}"
         elif _warned(state):
             kind = health = "warning"
+        elif (
+            state.items_checked >= FILTER_WARN_AFTER and state.items_filtered == state.items_checked
+        ):
+            kind, health = "warning", "filter drops all"
         else:
             kind = health = "ok"
         next_poll = (
@@ -106,6 +116,8 @@ def feed_statuses(config: Config, engine: Engine, now: datetime | None = None) -
                 consecutive_failures=state.consecutive_failures if state else 0,
                 items_seen=state.items_seen if state else 0,
                 next_poll_at=next_poll,
+                items_checked=state.items_checked if state else 0,
+                items_filtered=state.items_filtered if state else 0,
             )
         )
     return rows
@@ -337,13 +349,16 @@ def status_report(
     header = ("FEED", "TYPE", "HEALTH", "LAST SUCCESS", "ITEMS", "NEXT POLL", "LAST ERROR")
     table = [header]
     for row in listed:
+        items = str(row.items_seen)
+        if row.items_checked:  # "12 (130 filtered)": what its filters dropped besides
+            items += f" ({row.items_filtered} filtered)"
         table.append(
             (
                 row.name,
                 row.type,
                 row.health,
                 _ago(row.last_success_at, now),
-                str(row.items_seen),
+                items,
                 _ago(row.next_poll_at, now) if row.enabled else "-",
                 redact_urls(row.last_error or "")[:80],  # rows stored before redaction
             )

@@ -195,6 +195,8 @@ class FeedState(SQLModel, table=True):
         default=None, sa_column=_utc_column(), description="when a new item last arrived"
     )
     items_seen: int = 0
+    items_checked: int = Field(default=0, description="new mentions its filters judged")
+    items_filtered: int = Field(default=0, description="of those, dropped by the filters")
     last_warning: str | None = Field(
         default=None, max_length=2000, description="what a good poll warned about"
     )
