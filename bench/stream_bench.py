@@ -61,6 +61,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -197,10 +198,50 @@ def slack_child(core: int, ready: Any, commands: Any) -> None:
 # --- the product (this process) --------------------------------------------------------------
 
 
+def profiled(call: Any, profile: str | None, name: str) -> None:
+    """`call()`, under cProfile (which sees only its own thread) when `profile` is set."""
+    if profile is None:
+        call()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(call)
+    finally:
+        profiler.dump_stats(f"{profile}.{name}")
+
+
+THREADS = {"stream:bsky-live": "reader", "stream-write:bsky-live": "writer"}
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads by role: the stream's reader and writer,
+    websockets' frame reader, the dispatcher loop, and the rest (APScheduler, heartbeat,
+    this script's sampling)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    cpu: dict[str, float] = defaultdict(float)
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        name = names.get(int(task), "")
+        role = THREADS.get(name, "dispatcher" if name == "dispatcher" else "other")
+        if name.endswith("(recv_events)"):
+            role = "websocket"  # websockets' own thread: reads the socket, parses frames
+        cpu[role] += (int(fields[11]) + int(fields[12])) / tick
+    return cpu
+
+
 class Product:
     """One store, pipeline, dispatcher and Service reading the one stream feed."""
 
-    def __init__(self, folder: Path, jetstream: str, slack_api: str) -> None:
+    def __init__(
+        self, folder: Path, jetstream: str, slack_api: str, profile: str | None = None
+    ) -> None:
         from connectors.http import make_client
         from monitor import scheduler
         from monitor.alerting.outbox import Dispatcher
@@ -247,6 +288,15 @@ class Product:
                 super().__init__(*args, **kwargs)
                 runners.append(self)
 
+            def run(self) -> None:
+                profiled(super().run, profile, "reader")
+
+            def _write_loop(self) -> None:
+                profiled(super()._write_loop, profile, "writer")
+
+        loop = self.service.dispatch_loop
+        self.service.dispatch_loop = lambda: profiled(loop, profile, "dispatcher")  # type: ignore[method-assign]
+
         scheduler.StreamRunner = Seen  # type: ignore[attr-defined]
         self._restore = StreamRunner
 
@@ -275,7 +325,7 @@ class Product:
     def runner(self) -> Any:
         return self.runners[0]
 
-    def sample(self) -> dict[str, float]:
+    def sample(self) -> dict[str, Any]:
         runner = self.runner
         usage = resource.getrusage(resource.RUSAGE_SELF)
         with runner._lock:
@@ -284,6 +334,7 @@ class Product:
         now = time.time()
         return {
             "t": time.monotonic(),
+            "threads": thread_cpu(),
             "cpu": usage.ru_utime + usage.ru_stime,
             "seen": seen,
             "read_lag": now - read_at.timestamp() if read_at else float("nan"),
@@ -319,27 +370,19 @@ def rate_level(ctx: Any, args: argparse.Namespace, rate: int, slack_api: str) ->
         "probe_start": 0.0,
     }
     child, url, results = start_server(ctx, args.cores[0], plan)
-    profiler = None
     with tempfile.TemporaryDirectory() as tmp:
-        product = Product(Path(tmp), url, slack_api)
+        profile = f"{args.profile}.{rate}" if args.profile else None
+        product = Product(Path(tmp), url, slack_api, profile)
         product.start()
         try:
             wait_connected(product)
             time.sleep(warm)
-            if args.profile:
-                import cProfile
-
-                profiler = cProfile.Profile()
-                profiler.enable()
             first = product.sample()
             samples = [first]
             end = first["t"] + args.seconds
             while time.monotonic() < end:
                 time.sleep(min(0.5, max(0.0, end - time.monotonic())))
                 samples.append(product.sample())
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(f"{args.profile}.{rate}")
             last = samples[-1]
             matched = product.runner._matched
             served = results.get(timeout=30)
@@ -361,6 +404,10 @@ def rate_level(ctx: Any, args: argparse.Namespace, rate: int, slack_api: str) ->
         "worst_lag": worst_lag,
         "reconnects": last["attempts"],
         "matched": matched,
+        "threads": {
+            role: (last["threads"].get(role, 0.0) - first["threads"].get(role, 0.0)) / wall
+            for role in ("websocket", "reader", "writer", "dispatcher", "other")
+        },
         "stored": stored,
         "kept_up": consumed >= 0.98 * rate and last["stored_lag"] < 2.0,
     }
@@ -439,7 +486,10 @@ def main() -> None:
     parser.add_argument("--background", type=int, default=1000, help="events/s beside probes")
     parser.add_argument("--cores", type=int, nargs=2, default=[0, 1], help="servers, product")
     parser.add_argument("--no-latency", action="store_true")
-    parser.add_argument("--profile", help="cProfile each rate's measured seconds to FILE.<rate>")
+    parser.add_argument(
+        "--profile",
+        help="cProfile the reader, writer and dispatcher threads to FILE.<rate>.<thread>",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ctx = multiprocessing.get_context("spawn")
@@ -469,7 +519,9 @@ def main() -> None:
             f"stored {level['stored_lag']:.2f} s (worst {level['worst_lag']:.2f} s), "
             f"reconnects {level['reconnects']}; matched {level['matched']}, "
             f"stored {level['stored'][0]}, alerts {level['stored'][1]} "
-            f"({level['stored'][2]} sent): "
+            f"({level['stored'][2]} sent); CPU s/s by thread "
+            + ", ".join(f"{k} {v:.2f}" for k, v in level["threads"].items())
+            + ": "
             f"{'keeps up' if level['kept_up'] else 'FALLS BEHIND'}",
             flush=True,
         )
