@@ -26,10 +26,12 @@ Two child processes, both pinned to the other core (first value of `--cores`):
 
 Matching events: the recorded posts match none of `KEYWORDS`; the server sends copies of four
 recorded post events (English, Japanese, Russian and Czech texts, so the alerts spread over
-the four language routes) with `acme q<number>` put at the front of `record.text` (a unique
-token per copy). In the rate part one event in `--match-every` (200: 0.5 %) is such a copy,
-far above what a brand's words match on Bluesky; in the latency part, one every
-`--probe-every` seconds (0.5 s) over a background of `--background` (1,000) events/s.
+four channels: the `en`, `ja` and `ru` routes, and the default channel for the Czech post,
+which has no language tag and is not routed as `cs`) with `acme q<number>` (or `m<number>`)
+put at the front of `record.text`: a unique token per copy, its rkey unique too. In the rate
+part one event in `--match-every` (200: 0.5 %) is such a copy, far above what a brand's words
+match on Bluesky; in the latency part, one every `--probe-every` seconds (0.5 s) over a
+background of `--background` (1,000) events/s.
 
 1. **Rates** (`--rates`, `--seconds` each after 1 s of warm-up; a fresh store and service for
    each): events the connector yielded a second (the runner's own count, the figure `monitor
