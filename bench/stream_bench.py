@@ -27,7 +27,8 @@ Two child processes, both pinned to the other core (first value of `--cores`):
 Matching events: the recorded posts match none of `KEYWORDS`; the server sends copies of four
 recorded post events (English, Japanese, Russian and Czech texts, so the alerts spread over
 four channels: the `en`, `ja` and `ru` routes, and the default channel for the Czech post,
-which has no language tag and is not routed as `cs`) with `acme q<number>` (or `m<number>`)
+which has no language tag and was not routed as `cs` in the runs) with `acme q<number>`
+(or `m<number>`)
 put at the front of `record.text`: a unique token per copy, its rkey unique too. In the rate
 part one event in `--match-every` (200: 0.5 %) is such a copy, far above what a brand's words
 match on Bluesky; in the latency part, one every `--probe-every` seconds (0.5 s) over a
