@@ -672,7 +672,8 @@ class MentionFilter:
             inner = _compile(node.term)(subject)
             lines.append(
                 f"{pad}{source_of(node)}: "
-                + (f"no ({_why(node.term, subject, inner)}: excluded)" if inner else "yes (absent)")
+                + ("no" if inner else "yes")
+                + f" ({_why(node.term, subject, inner)}{': excluded' if inner else ''})"
             )
             return
         lines.append(
@@ -692,13 +693,13 @@ def _why(node: Node, subject: Subject, result: bool) -> str:
         return "found"
     if isinstance(node, Field):
         seen = {
-            "author": f"author {subject.author or '-'}"
+            "author": f"author {subject.author or 'none'}"
             + (f", id {subject.author_id}" if subject.author_id else ""),
-            "site": f"url {subject.url or '-'}",
+            "site": f"url {subject.url or 'none'}",
             "lang": f"language {subject.language or 'unknown'}",
-            "rating": f"rating {'-' if subject.rating is None else f'{subject.rating:g}'}",
+            "rating": f"rating {'none' if subject.rating is None else f'{subject.rating:g}'}",
             "sentiment": f"sentiment {subject.sentiment or 'not scored yet'}",
-            "platform": f"platform {subject.platform or '-'}",
+            "platform": f"platform {subject.platform or 'none'}",
             "has": "a link in the text" if result else "no link in the text or title",
             "is": "a reply" if subject.is_reply else "not a reply",
         }

@@ -298,7 +298,7 @@ def test_explain_says_each_term_where_it_was_found_and_the_verdict() -> None:
     assert query.explain(subject) == [
         "all of: yes",
         "  acme: yes (in the text)",
-        '  -"job offer": yes (absent)',
+        '  -"job offer": yes (not in the text or title)',
         "  any of: yes",
         "    support: yes (in the text)",
         "    help: no (not in the text or title)",
@@ -513,7 +513,7 @@ def test_cli_prints_the_explanation_and_exits_0_on_a_match() -> None:
     assert result.output.splitlines() == [
         "all of: yes",
         "  acme: yes (in the text)",
-        "  -author:jane: yes (absent)",
+        "  -author:jane: yes (author none)",
         "  rating:<=2: yes (rating 1)",
         "MATCH",
     ]
