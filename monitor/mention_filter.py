@@ -586,7 +586,7 @@ def _cheap_first(node: And | Or) -> tuple[Node, ...]:
         merged: dict[str, Field] = {}
         rest: list[Node] = []
         for term in terms:
-            if isinstance(term, Field) and term.op == "=" and term.name not in ("has", "is"):
+            if isinstance(term, Field) and term.name not in ("has", "is", "rating"):
                 known = merged.get(term.name)
                 values = (known.values if known else ()) + term.values
                 merged[term.name] = Field(term.name, "=", values, term.column)
