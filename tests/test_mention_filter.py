@@ -222,6 +222,8 @@ def test_words_match_the_title_too_but_a_phrase_does_not_span_title_and_text() -
     assert matches("refund", "it took weeks", title="Refund took forever")
     assert matches("refund weeks", "it took weeks", title="Refund took forever")
     assert not matches('"forever it"', "it took weeks", title="Refund took forever")
+    assert not matches('"weeks refund"', "it took weeks", title="Refund took forever")
+    assert not matches('"weeks refund*"', "it took weeks", title="Refund took forever")
 
 
 # -- fields ------------------------------------------------------------------------------------
