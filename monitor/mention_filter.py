@@ -419,11 +419,11 @@ def _host(value: str) -> str:
 def _url_host(url: str) -> str:
     """A mention's URL's host, lower case: `https://host/...` read by hand (a tenth of
     urlsplit's time), anything else (a user, a port, no scheme) by urlsplit."""
-    scheme, sep, rest = url.partition("://")
-    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if not sep or not scheme.isalpha() or "@" in host or ":" in host or "[" in host:
-        return _host(url)
-    return host.lower().rstrip(".")
+    found = _PLAIN_HOST.match(url)
+    return found.group(1).lower().rstrip(".") if found else _host(url)
+
+
+_PLAIN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#@:\[\]]*)(?:[/?#]|$)")
 
 
 # -- matching ----------------------------------------------------------------------------------
@@ -597,7 +597,7 @@ def _cheap_first(node: And | Or) -> tuple[Node, ...]:
     def cost(term: Node) -> int:
         inner = term.term if isinstance(term, Not) else term
         if isinstance(inner, Field):
-            own = {"author": 1, "site": 1, "has": 3}.get(inner.name, 0)
+            own = {"author": 1, "site": 1, "has": 5}.get(inner.name, 0)  # has: scans the text
         else:
             own = 4 if isinstance(inner, And | Or) else 2
         return own + (4 if isinstance(term, Not) else 0)
