@@ -15,6 +15,10 @@ Matching folds text and query alike (casefold, NFKD, accents removed, NFC again)
 whole words: `acme` does not match `acmetools`, `acme*` does. Scripts written without spaces
 between words (Han, Hiragana, Katakana, Hangul, Thai, Lao, Khmer, Myanmar) have no word
 boundaries to find, so a term in them matches as a substring.
+
+Speed (bench/filter_bench.py): a query is compiled once into one Python function; a mention's
+folded text is cached on its Subject, so twenty filters fold it once; a word the text lacks
+costs one substring scan.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "Words",
     "fold",
     "parse_filter",
+    "source_of",
 ]
 
 
