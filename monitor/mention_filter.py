@@ -74,8 +74,7 @@ class Subject:
     is_reply: bool = False
 
     # Worked out once per mention however many filters judge it, and only when a filter needs
-    # them; kept in the instance's __dict__, which a frozen dataclass leaves writable (by hand:
-    # functools.cached_property takes a lock on every read in Python 3.11, a third of the cost).
+    # them; kept in the instance's __dict__, which a frozen dataclass leaves writable.
 
     @property
     def _folded(self) -> str:
