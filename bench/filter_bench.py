@@ -138,9 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(items)
     share = filtering / ingest
     print(f"{len(rules)} rules, {matched:,} rule matches over {n:,} mentions")
-    print(
-        f"filtering: {filtering / n * 1e6:8.1f} µs a mention ({filtering / n / len(rules) * 1e6:.2f} µs a rule)"
-    )
+    per_rule = filtering / n / len(rules) * 1e6
+    print(f"filtering: {filtering / n * 1e6:8.1f} µs a mention ({per_rule:.2f} µs a rule)")
     print(f"ingest:    {ingest / n * 1e6:8.1f} µs a mention (Pipeline.backfill, SQLite)")
     low, high = min(ratios), max(ratios)
     print(
