@@ -641,7 +641,12 @@ def filter_group() -> None:
 
 @filter_group.command("test")
 @click.argument("query")
-@click.argument("text")
+@click.argument("text", required=False)
+@click.option(
+    "--feed",
+    "feed_name",
+    help="Judge what FEED fetches now (from scratch: its newest items) instead of TEXT.",
+)
 @click.option("--title", help="The mention's title (words match the text and the title).")
 @click.option("--author", help="The author's handle or id, for author:.")
 @click.option("--url", help="The mention's URL, for site:.")
@@ -654,9 +659,12 @@ def filter_group() -> None:
 )
 @click.option("--platform", default="", help="The platform, for platform:.")
 @click.option("--reply", is_flag=True, help="The mention is a reply, for is:reply.")
+@click.pass_context
 def filter_test(
+    ctx: click.Context,
     query: str,
-    text: str,
+    text: str | None,
+    feed_name: str | None,
     title: str | None,
     author: str | None,
     url: str | None,
@@ -666,8 +674,8 @@ def filter_test(
     platform: str,
     reply: bool,
 ) -> None:
-    """Show how QUERY judges TEXT, term by term. Exit 0 on a match, 1 on none, 2 on a query
-    that does not parse."""
+    """Show how QUERY judges TEXT, term by term, or each item FEED fetches (--feed). Exit 0 on
+    a match (with --feed: on any), 1 on none, 2 on a query that does not parse."""
     from monitor.mention_filter import FilterSyntaxError, Subject, parse_filter
 
     try:
@@ -677,6 +685,10 @@ def filter_test(
         click.echo(" " * (exc.column - 1) + "^", err=True)
         click.echo(str(exc), err=True)
         sys.exit(2)
+    if feed_name is not None:
+        sys.exit(_filter_feed(_config(ctx), feed_name, mention_filter))
+    if text is None:
+        raise click.UsageError("give TEXT, or --feed NAME")
     subject = Subject(
         text=text,
         title=title,
@@ -691,6 +703,47 @@ def filter_test(
     for line in mention_filter.explain(subject):
         click.echo(line)
     sys.exit(0 if mention_filter.matches(subject) else 1)
+
+
+def _filter_feed(config: Config, name: str, mention_filter: Any) -> int:
+    """Fetch FEED from scratch (nothing stored) and judge each item by the query."""
+    from connectors import FeedCursor
+    from connectors.http import make_client
+    from monitor.ingest.decide import scoring_request
+    from monitor.ingest.filtering import subject
+    from monitor.redaction import safe_error
+    from monitor.sentiment.analyzer import SentimentAnalyzer
+    from monitor.store.models import utcnow
+
+    try:
+        feed = config.feed(name)
+    except ConfigError as exc:
+        click.echo(exc.problems[0], err=True)
+        return 2
+    connector = config.build_connector(feed)
+    with make_client(timeout=config.scheduler.http_timeout) as client:
+        try:
+            result = connector.poll(client, FeedCursor(), utcnow())
+        except Exception as exc:
+            click.echo(f"{name}: fetching failed: {safe_error(str(exc), feed)}", err=True)
+            return 2
+    records = result.mentions
+    scores = (
+        SentimentAnalyzer(config.sentiment).analyse_many([scoring_request(r) for r in records])
+        if records and mention_filter.needs_scores
+        else [None] * len(records)
+    )
+    matched = 0
+    for record, score in zip(records, scores, strict=True):
+        hit = mention_filter.matches(subject(record, score))
+        matched += hit
+        text = " ".join(record.text.split())[:90]
+        click.echo(
+            f"  {'MATCH   ' if hit else 'no match'} {record.platform}:{record.external_id} "
+            f"by {record.author or '?'}  {text}"
+        )
+    click.echo(f"{name}: {matched} of {len(records)} fetched item(s) match")
+    return 0 if matched else 1
 
 
 @cli.group()

@@ -5,6 +5,7 @@ tests/test_mention_filter.py.)"""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -183,3 +184,34 @@ def test_a_stack_exchange_api_filter_under_the_old_key_is_refused_with_the_new_o
             }
         )
     assert "feeds[0].filter" in str(problem.value) and "api_filter" in str(problem.value)
+
+
+def test_filter_test_judges_what_a_feed_fetches_over_a_real_socket(tmp_path: Path) -> None:
+    """`monitor filter test QUERY --feed NAME`: the recorded heise Atom feed served on
+    127.0.0.1; each of its entries judged, nothing stored."""
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+    from tests.support.http_server import Reply, local_server
+
+    feed = Path(__file__).parent / "fixtures" / "rss" / "heise_developer_atom_2016.atom"
+    entries = feed.read_bytes().count(b"<entry>")
+    with local_server() as server:
+        server.route("/feed.atom", Reply(200, feed.read_bytes()))
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "monitor.db"}"\n'
+            f'[[feeds]]\nname = "heise"\ntype = "rss"\nurl = "{server.url}/feed.atom"\n',
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "filter", "test", "microsoft*", "--feed", "heise"]
+        )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    judged = [line for line in lines if line.startswith("  ")]
+    assert len(judged) == entries
+    hits = [line for line in judged if "MATCH" in line]
+    assert hits and all("microsoft" in line.casefold() for line in hits)
+    assert lines[-1] == f"heise: {len(hits)} of {entries} fetched item(s) match"
+    assert not (tmp_path / "monitor.db").exists()
