@@ -305,3 +305,24 @@ def test_status_shows_the_stream_its_pace_its_lag_and_a_gap(
         s.commit()
     text_, code = status_report(config, run.engine, later)
     assert "NO READER" in text_ and code == 1
+
+
+def test_a_reader_that_filled_the_buffer_goes_on_once_the_writer_took_it(
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a busy stream against a slow (not failing) database: the reader waits at MAX_BUFFERED
+    # and must go on when the writer has taken the batch, not wait for good
+    monkeypatch.setattr(stream_module, "MAX_BUFFERED", 20)
+    real_store = Pipeline.store
+
+    def slow_store(self: Pipeline, *args: Any, **kw: Any) -> Any:
+        time.sleep(0.3)
+        return real_store(self, *args, **kw)
+
+    monkeypatch.setattr(Pipeline, "store", slow_store)
+    fake_stream.SCRIPTS.append(Script([event(n, mention(n)) for n in range(1, 101)]))
+    run = running()
+    run.until(lambda: len(run.mentions()) == 100, timeout=20)
+    row = run.feed_row()
+    assert row is not None and row.cursor == "100"
+    run.finish()

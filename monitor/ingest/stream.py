@@ -167,8 +167,10 @@ class StreamRunner:
                 batch.cursor_at = event.at or batch.cursor_at
             if batch.size() >= FLUSH_EVENTS:
                 self._full.set()
-            while batch.size() >= MAX_BUFFERED and not self.stop.is_set():
-                self._room.wait(0.5)  # the database is slower than the stream: wait for it
+            # the database is slower than the stream: wait for it. `self._batch`, not
+            # `batch`: the writer swaps in a new one, and the one taken never shrinks
+            while self._batch.size() >= MAX_BUFFERED and not self.stop.is_set():
+                self._room.wait(0.5)
 
     def _last_cursor(self, fallback: str | None) -> str | None:
         """Where to reconnect from: the newest cursor read (stored or about to be)."""
