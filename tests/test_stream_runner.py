@@ -307,6 +307,42 @@ def test_status_shows_the_stream_its_pace_its_lag_and_a_gap(
     assert "NO READER" in text_ and code == 1
 
 
+def test_a_store_failing_for_long_holds_at_most_max_buffered_and_loses_nothing(
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a database that answers slowly and then refuses, for as long as it likes: each failed
+    # store must not let the reader take another MAX_BUFFERED on top of the batch in flight
+    monkeypatch.setattr(stream_module, "MAX_BUFFERED", 20)
+    monkeypatch.setattr(stream_module, "FLUSH_EVENTS", 5)
+    real_store = Pipeline.store
+    down = threading.Event()
+    down.set()
+
+    def store(self: Pipeline, *args: Any, **kw: Any) -> Any:
+        if down.is_set():
+            time.sleep(0.2)
+            raise RuntimeError("the database is away")
+        return real_store(self, *args, **kw)
+
+    monkeypatch.setattr(Pipeline, "store", store)
+    read: list[int] = []
+
+    def events() -> Iterator[StreamEvent]:
+        for n in range(1, 101):
+            read.append(n)
+            yield event(n, mention(n))
+
+    fake_stream.SCRIPTS.append(Script(events()))  # type: ignore[arg-type]
+    run = running()
+    time.sleep(3.0)  # a few failed stores
+    assert len(read) <= 20 + 1  # what the reader holds: the batch and the one in flight
+    down.clear()
+    run.until(lambda: len(run.mentions()) == 100, timeout=20)
+    row = run.feed_row()
+    assert row is not None and row.cursor == "100"
+    run.finish()
+
+
 def test_a_reader_that_filled_the_buffer_goes_on_once_the_writer_took_it(
     running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:

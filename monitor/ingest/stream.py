@@ -96,6 +96,9 @@ class StreamRunner:
         self._batch = _Batch()
         self._room = threading.Condition(self._lock)  # the reader waits here when full
         self._full = threading.Event()  # wakes the writer early
+        # matched items the writer is storing: they come back to the batch if the store
+        # fails, so they count against MAX_BUFFERED until it succeeded
+        self._in_flight = 0
         self._seen = 0
         self._matched = 0
         self._state = StreamStates.RECONNECTING
@@ -169,7 +172,7 @@ class StreamRunner:
                 self._full.set()
             # the database is slower than the stream: wait for it. `self._batch`, not
             # `batch`: the writer swaps in a new one, and the one taken never shrinks
-            while self._batch.size() >= MAX_BUFFERED and not self.stop.is_set():
+            while self._batch.size() + self._in_flight >= MAX_BUFFERED and not self.stop.is_set():
                 self._room.wait(0.5)
 
     def _last_cursor(self, fallback: str | None) -> str | None:
@@ -250,7 +253,7 @@ class StreamRunner:
         with self._room:
             batch, self._batch = self._batch, _Batch(cursor=self._batch.cursor)
             self._batch.cursor_at = batch.cursor_at
-            self._room.notify_all()
+            self._in_flight = batch.size()
         if not batch.size() and not batch.moved:
             return
         now = self.clock()
@@ -271,12 +274,15 @@ class StreamRunner:
                 self._batch.replies[:0] = batch.replies
                 self._batch.deleted[:0] = batch.deleted
                 self._batch.moved = True
+                self._in_flight = 0
                 self._error = safe_error(f"storing: {exc}", self.feed)
                 self._state_changed = True
             self.stop.wait(1.0)
             return
-        with self._lock:
+        with self._room:
             self._stored_cursor_at = batch.cursor_at
+            self._in_flight = 0
+            self._room.notify_all()
         if report.alerts and self.on_alerts is not None:
             self.on_alerts()
 
