@@ -362,3 +362,38 @@ def test_a_reader_that_filled_the_buffer_goes_on_once_the_writer_took_it(
     row = run.feed_row()
     assert row is not None and row.cursor == "100"
     run.finish()
+
+
+def test_a_fill_or_a_cursor_read_that_raises_does_not_end_the_reader(
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the database blinks as the reader starts, and again as it fills a gap: `monitor run`
+    # starts a reader once, so one that ends here is gone until a restart
+    from sqlalchemy.exc import OperationalError
+
+    blink = {"saved_cursor": 1, "poll": 1}
+    for name in blink:
+        real = getattr(Pipeline, name)
+
+        def flaky(
+            self: Pipeline, *args: Any, _name: str = name, _real: Any = real, **kw: Any
+        ) -> Any:
+            if blink[_name]:
+                blink[_name] -= 1
+                raise OperationalError("SELECT", {}, Exception("database is locked"))
+            return _real(self, *args, **kw)
+
+        monkeypatch.setattr(Pipeline, name, flaky)
+    fake_connector.QUEUE["search"].append(PollResult(mentions=[mention(7, "missed while away")]))
+    fake_stream.SCRIPTS.extend(
+        [
+            Script([], end=StreamGap("the cursor is older than the server keeps")),
+            Script([], end=StreamGap("the cursor is older than the server keeps")),
+            Script([event(9, mention(9))]),
+        ]
+    )
+    run = running()
+    run.until(lambda: {"m7", "m9"} <= set(run.mentions()))
+    assert blink == {"saved_cursor": 0, "poll": 0}
+    run.until(lambda: (st := run.state()) is not None and st.state == "connected")
+    run.finish()

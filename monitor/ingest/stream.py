@@ -128,24 +128,31 @@ class StreamRunner:
             self._write_state(force=True)
 
     def _read_loop(self) -> None:
-        cursor = self.pipeline.saved_cursor(self.feed.name)
+        cursor: str | None = None
+        resumed = False  # the saved cursor was read
         while not self.stop.is_set():
             if self.may_act is not None and not self.may_act():
                 log.info("stream %s: this process may not act; stopping it", self.feed.name)
                 return
+            # everything in here is retried, database reads and the fill included: `monitor
+            # run` starts a reader once, and one that ended on a blink of the database was
+            # gone until a restart (its row said "stopped", not a problem)
             try:
-                for event in self.connector.stream(cursor, self.stop):
-                    self._take(event)
-                    if event.cursor is not None:
-                        cursor = event.cursor
+                if not resumed:
+                    cursor, resumed = self.pipeline.saved_cursor(self.feed.name), True
+                try:
+                    for event in self.connector.stream(cursor, self.stop):
+                        self._take(event)
+                        if event.cursor is not None:
+                            cursor = event.cursor
+                        if self.stop.is_set():
+                            return
                     if self.stop.is_set():
                         return
-                if self.stop.is_set():
-                    return
-                raise _Closed("the server ended the stream")
-            except StreamGap as gap:
-                self._fill(gap)
-                cursor = None  # the stream goes on from now; the fill covered what is behind
+                    raise _Closed("the server ended the stream")
+                except StreamGap as gap:
+                    self._fill(gap)
+                    cursor = None  # the stream goes on from now; the fill covered the gap
             except Exception as exc:
                 self._failed(exc)
                 cursor = self._last_cursor(cursor)
