@@ -397,3 +397,30 @@ def test_a_fill_or_a_cursor_read_that_raises_does_not_end_the_reader(
     assert blink == {"saved_cursor": 0, "poll": 0}
     run.until(lambda: (st := run.state()) is not None and st.state == "connected")
     run.finish()
+
+
+def test_a_quiet_stream_that_reconnected_shows_connected_and_the_feed_recovers(
+    running: Callable[..., Running],
+) -> None:
+    # a brand's notifications or a few DIDs: hours without an event are normal. A connection
+    # that came back is connected, not "reconnecting for 3h" (a problem for --problems after
+    # two minutes), and the feed marked failing by the lost connection is recovered
+    from monitor.reports.status import stream_lines
+
+    fake_stream.SCRIPTS.extend(
+        [
+            Script([event(1, mention(1))], end=TransientError("connection reset")),
+            Script([]),  # connects, then nothing but heartbeats
+        ]
+    )
+    run = running()
+    run.until(lambda: len(fake_stream.CURSORS) == 2)
+    run.until(lambda: (st := run.state()) is not None and st.state == "connected", timeout=5)
+    state = run.state()
+    assert state is not None and state.attempts == 0 and state.events_seen == 1
+    run.until(lambda: (row := run.feed_row()) is not None and row.consecutive_failures == 0)
+    lines, trouble = stream_lines(
+        run.pipeline.config, run.engine, datetime.now(UTC) + timedelta(seconds=1)
+    )
+    assert "live: connected for" in lines[1] and not trouble
+    run.finish()

@@ -284,6 +284,8 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         filtered = self._filtered()
         skipped = 0
         try:
+            # connected: shown so at once, though a filtered stream may be quiet for hours
+            yield StreamEvent(cursor=None, at=None, alive=True)
             last_heard = time.monotonic()
             pong: threading.Event | None = None
             while not stop.is_set():

@@ -159,11 +159,19 @@ class StreamRunner:
 
     def _take(self, event: StreamEvent) -> None:
         with self._room:
+            batch = self._batch
             if self._state != StreamStates.CONNECTED:
+                if self._attempts and batch.cursor is not None:
+                    # back after failures: a store (of the same cursor, if nothing else)
+                    # records the feed's recovery, even on a stream with no event for hours
+                    batch.moved = True
                 self._set_state(StreamStates.CONNECTED, None)
                 self._attempts = 0
+            if event.alive:  # the connection is up: no event, nothing counted
+                if event.cursor is not None:
+                    batch.cursor, batch.moved = event.cursor, True
+                return
             self._seen += 1 + event.skipped
-            batch = self._batch
             if event.found is not None:
                 self._matched += 1
                 if isinstance(event.found, BrandReply):
