@@ -424,3 +424,59 @@ def test_a_quiet_stream_that_reconnected_shows_connected_and_the_feed_recovers(
     )
     assert "live: connected for" in lines[1] and not trouble
     run.finish()
+
+
+def test_a_post_and_its_edit_in_one_batch_are_stored_once(
+    running: Callable[..., Running],
+) -> None:
+    # Jetstream's `update` and Mastodon's `status.update` come as the post again: in one
+    # batch (a busy second, or a batch kept while the database was away) they are one mention
+    fake_stream.SCRIPTS.append(
+        Script(
+            [
+                event(1, mention(1)),
+                event(2, mention(1, "the app keeps crashing, awful (edited)")),
+                event(3, mention(3)),
+            ]
+        )
+    )
+    run = running()
+    run.until(lambda: set(run.mentions()) == {"m1", "m3"})
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == "3")
+    with session(run.engine) as s:
+        assert len(list(s.exec(select(Alert)))) == 2
+    run.finish()
+
+
+def _reply(to: str, at: int) -> BrandReply:
+    return BrandReply(
+        platform="fake",
+        external_id=f"r-{to}",
+        in_reply_to=to,
+        created_at=T0 + timedelta(seconds=at),
+        author="acme",
+    )
+
+
+def test_a_brand_reply_in_the_batch_of_its_mention_or_before_it_stops_the_clock(
+    running: Callable[..., Running],
+) -> None:
+    # same batch: the reply 30 s after the mention. Before it: a reply stored in an earlier
+    # batch than its mention (streams are not strictly ordered; a fill poll lands later)
+    fake_stream.SCRIPTS.append(
+        Script(
+            [
+                event(1, mention(1)),
+                event(31, _reply("m1", 31)),
+                event(40, _reply("m2", 60)),
+                0.5,
+                event(41, mention(2)),
+            ]
+        )
+    )
+    run = running()
+    run.until(lambda: set(run.mentions()) == {"m1", "m2"})
+    run.until(lambda: all(m.status == "answered" for m in run.mentions().values()), timeout=5)
+    got = run.mentions()
+    assert got["m1"].ttfr_seconds == 30 and got["m2"].ttfr_seconds == 58
+    run.finish()
