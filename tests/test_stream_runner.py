@@ -480,3 +480,34 @@ def test_a_brand_reply_in_the_batch_of_its_mention_or_before_it_stops_the_clock(
     got = run.mentions()
     assert got["m1"].ttfr_seconds == 30 and got["m2"].ttfr_seconds == 58
     run.finish()
+
+
+def test_a_wake_up_call_that_raises_does_not_stop_the_storing(
+    sqlite_engine: Engine,
+) -> None:
+    # worker mode wakes a delivery through the event loop (run_coroutine_threadsafe), which
+    # raises once that loop is closing: the batches after it must still be stored
+    calls: list[int] = []
+
+    def on_alerts() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Event loop is closed")
+
+    config = make_config()
+    pipeline = Pipeline(config, sqlite_engine, httpx.Client())
+    stop = threading.Event()
+    runner = StreamRunner(pipeline, config.feed("live"), stop=stop, on_alerts=on_alerts)
+    fake_stream.SCRIPTS.append(Script([event(1, mention(1)), 0.6, event(2, mention(2))]))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with session(sqlite_engine) as s:
+            stored = {m.external_id for m in s.exec(select(Mention))}
+        assert stored == {"m1", "m2"} and len(calls) == 2
+    finally:
+        stop.set()
+        thread.join(10)

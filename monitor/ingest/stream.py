@@ -227,8 +227,8 @@ class StreamRunner:
                     f"{now:%Y-%m-%d %H:%M} UTC: {gap}; filled by {fill} "
                     f"({len(report.new_mentions)} new)"
                 )
-                if report.alerts and self.on_alerts is not None:
-                    self.on_alerts()
+                if report.alerts:
+                    self._wake()
             else:
                 note = f"{now:%Y-%m-%d %H:%M} UTC: {gap}; the fill by {fill} failed: {report.error}"
         log.warning("stream %s: %s", self.feed.name, note)
@@ -298,8 +298,19 @@ class StreamRunner:
             self._stored_cursor_at = batch.cursor_at
             self._in_flight = 0
             self._room.notify_all()
-        if report.alerts and self.on_alerts is not None:
+        if report.alerts:
+            self._wake()
+
+    def _wake(self) -> None:
+        """A delivery now. It may fail (worker mode: the event loop is closing): the alerts
+        are in the outbox for the next delivery, and the writer, which calls this, goes on;
+        one that died here stored nothing more while its stream read on."""
+        if self.on_alerts is None:
+            return
+        try:
             self.on_alerts()
+        except Exception:
+            log.exception("stream %s: waking a delivery failed", self.feed.name)
 
     # -- the state row ------------------------------------------------------------------------
 
