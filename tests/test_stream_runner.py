@@ -511,3 +511,38 @@ def test_a_wake_up_call_that_raises_does_not_stop_the_storing(
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_store_that_keeps_failing_marks_the_feed_failing_and_shows_on_its_line(
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a value the database refuses, a full disk: the stream reads on but stores nothing. A
+    # failing poll's store marks its feed failing; a stream's must too, and its line must say
+    # why its cursor falls behind, not just "connected"
+    from monitor.reports.status import stream_lines
+
+    real_store = Pipeline.store
+    broken = threading.Event()
+    broken.set()
+
+    def store(self: Pipeline, *args: Any, **kw: Any) -> Any:
+        if broken.is_set():
+            raise RuntimeError("could not extend file: No space left on device")
+        return real_store(self, *args, **kw)
+
+    monkeypatch.setattr(Pipeline, "store", store)
+    fake_stream.SCRIPTS.append(Script([event(1, mention(1))]))
+    run = running()
+    run.until(lambda: (row := run.feed_row()) is not None and row.consecutive_failures >= 1)
+    row = run.feed_row()
+    assert row is not None and row.last_error is not None and "No space left" in row.last_error
+    run.until(lambda: (st := run.state()) is not None and st.last_error is not None)
+    lines, trouble = stream_lines(run.pipeline.config, run.engine, datetime.now(UTC))
+    assert "No space left" in lines[1] and trouble
+    broken.clear()
+    run.until(lambda: "m1" in run.mentions())
+    run.until(lambda: (row := run.feed_row()) is not None and row.consecutive_failures == 0)
+    run.until(lambda: (st := run.state()) is not None and st.last_error is None)
+    lines, trouble = stream_lines(run.pipeline.config, run.engine, datetime.now(UTC))
+    assert "connected for" in lines[1] and "No space" not in lines[1] and not trouble
+    run.finish()

@@ -30,7 +30,7 @@ from datetime import datetime
 from connectors import BrandReply, ConnectorError, FeedCursor, MentionRecord, PollResult
 from connectors.streams import StreamConnector, StreamEvent, StreamGap
 from monitor.config import FeedConfig
-from monitor.ingest.pipeline import Pipeline
+from monitor.ingest.pipeline import Pipeline, PollFailed
 from monitor.redaction import safe_error
 from monitor.store.models import StreamState, utcnow
 
@@ -42,6 +42,7 @@ MAX_BUFFERED = 10_000  # matched events waiting for the writer: the reader waits
 CURSOR_EVERY = 1.0  # a cursor that moved with nothing matched is stored this often
 STATE_EVERY = 2.0  # the stream_state row is refreshed this often (and on every change)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+STORE_RETRY_MAX = 10.0  # a failing store is tried again after 1, 2, 4 ... this many seconds
 
 
 class StreamStates:
@@ -99,6 +100,7 @@ class StreamRunner:
         # matched items the writer is storing: they come back to the batch if the store
         # fails, so they count against MAX_BUFFERED until it succeeded
         self._in_flight = 0
+        self._store_failures = 0  # failed stores in a row
         self._seen = 0
         self._matched = 0
         self._state = StreamStates.RECONNECTING
@@ -282,24 +284,47 @@ class StreamRunner:
             if batch.deleted:
                 self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
         except Exception as exc:
-            # kept for the next flush: nothing read is dropped because the store failed once
-            log.exception("stream %s: storing a batch failed; trying again", self.feed.name)
-            with self._room:
-                self._batch.mentions[:0] = batch.mentions
-                self._batch.replies[:0] = batch.replies
-                self._batch.deleted[:0] = batch.deleted
-                self._batch.moved = True
-                self._in_flight = 0
-                self._error = safe_error(f"storing: {exc}", self.feed)
-                self._state_changed = True
-            self.stop.wait(1.0)
+            self._store_failed(batch, exc, now)
             return
         with self._room:
             self._stored_cursor_at = batch.cursor_at
             self._in_flight = 0
             self._room.notify_all()
+            if self._store_failures:
+                self._store_failures = 0
+                if self._state == StreamStates.CONNECTED:
+                    self._error = None  # the line no longer says the store fails
+                self._state_changed = True
         if report.alerts:
             self._wake()
+
+    def _store_failed(self, batch: _Batch, exc: Exception, now: datetime) -> None:
+        """The batch is kept for the next flush: nothing read is dropped because the store
+        failed. The failure is the feed's, as a poll's failed store is: a database that
+        refuses for long marks it failing (and its alert), and the stream's line says so,
+        where it said "connected" while its cursor fell behind."""
+        # the driver's words without the statement and its parameters (mention texts)
+        failure = PollFailed.of(self.feed, "store", exc)
+        error = safe_error(str(failure), self.feed)
+        with self._room:
+            self._batch.mentions[:0] = batch.mentions
+            self._batch.replies[:0] = batch.replies
+            self._batch.deleted[:0] = batch.deleted
+            self._batch.moved = True
+            self._in_flight = 0
+            self._store_failures += 1
+            failures = self._store_failures
+            self._error = error
+            self._state_changed = True
+        if failures == 1:
+            log.exception("stream %s: storing a batch failed; trying again", self.feed.name)
+        else:
+            log.warning("stream %s: %s (%d in a row)", self.feed.name, error, failures)
+        try:
+            self.pipeline.record_failure(self.feed, failure, now)
+        except Exception:
+            log.warning("stream %s: recording the store's failure failed too", self.feed.name)
+        self.stop.wait(min(STORE_RETRY_MAX, BACKOFF_FIRST * 2 ** (failures - 1)))
 
     def _wake(self) -> None:
         """A delivery now. It may fail (worker mode: the event loop is closing): the alerts
