@@ -400,7 +400,7 @@ def test_a_fill_or_a_cursor_read_that_raises_does_not_end_the_reader(
 
 
 def test_a_quiet_stream_that_reconnected_shows_connected_and_the_feed_recovers(
-    running: Callable[..., Running],
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a brand's notifications or a few DIDs: hours without an event are normal. A connection
     # that came back is connected, not "reconnecting for 3h" (a problem for --problems after
@@ -413,9 +413,12 @@ def test_a_quiet_stream_that_reconnected_shows_connected_and_the_feed_recovers(
             Script([]),  # connects, then nothing but heartbeats
         ]
     )
+    monkeypatch.setattr(stream_module, "PROVEN_AFTER", 0.5)
     run = running()
     run.until(lambda: len(fake_stream.CURSORS) == 2)
     run.until(lambda: (st := run.state()) is not None and st.state == "connected", timeout=5)
+    # the second connection has said it is up, and no event came: proven after a while
+    run.until(lambda: (st := run.state()) is not None and st.attempts == 0, timeout=5)
     state = run.state()
     assert state is not None and state.attempts == 0 and state.events_seen == 1
     run.until(lambda: (row := run.feed_row()) is not None and row.consecutive_failures == 0)
@@ -545,4 +548,20 @@ def test_a_store_that_keeps_failing_marks_the_feed_failing_and_shows_on_its_line
     run.until(lambda: (st := run.state()) is not None and st.last_error is None)
     lines, trouble = stream_lines(run.pipeline.config, run.engine, datetime.now(UTC))
     assert "connected for" in lines[1] and "No space" not in lines[1] and not trouble
+    run.finish()
+
+
+def test_a_server_that_accepts_then_hangs_up_at_once_backs_off_and_stays_failing(
+    running: Callable[..., Running],
+) -> None:
+    # connected, then closed before any event, again and again: the backoff must grow and
+    # the feed stay failing (its alert at the threshold), not recover on every connect
+    fake_stream.SCRIPTS.extend(
+        [Script([0.01], end=TransientError("closed by the proxy"))] * 4 + [Script([5.0])]
+    )
+    run = running()
+    run.until(lambda: len(fake_stream.CURSORS) >= 4)
+    run.until(lambda: (st := run.state()) is not None and st.attempts >= 3)
+    row = run.feed_row()
+    assert row is not None and row.consecutive_failures >= 3
     run.finish()

@@ -41,6 +41,10 @@ FLUSH_EVENTS = 100
 MAX_BUFFERED = 10_000  # matched events waiting for the writer: the reader waits beyond this
 CURSOR_EVERY = 1.0  # a cursor that moved with nothing matched is stored this often
 STATE_EVERY = 2.0  # the stream_state row is refreshed this often (and on every change)
+# a connection up this long without an event (a quiet stream) has proven itself: the backoff
+# starts over and the feed has recovered. Not at once: one that a server or proxy accepts
+# and closes again would reset the backoff and the feed's failures on every connect
+PROVEN_AFTER = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 STORE_RETRY_MAX = 10.0  # a failing store is tried again after 1, 2, 4 ... this many seconds
 
@@ -106,6 +110,7 @@ class StreamRunner:
         self._state = StreamStates.RECONNECTING
         self._since = clock()
         self._attempts = 0
+        self._up_at: float | None = None  # when this connection said it was up (monotonic)
         self._error: str | None = None
         self._gap: str | None = None
         self._state_changed = True
@@ -163,16 +168,13 @@ class StreamRunner:
         with self._room:
             batch = self._batch
             if self._state != StreamStates.CONNECTED:
-                if self._attempts and batch.cursor is not None:
-                    # back after failures: a store (of the same cursor, if nothing else)
-                    # records the feed's recovery, even on a stream with no event for hours
-                    batch.moved = True
                 self._set_state(StreamStates.CONNECTED, None)
-                self._attempts = 0
+                self._up_at = time.monotonic()
             if event.alive:  # the connection is up: no event, nothing counted
                 if event.cursor is not None:
                     batch.cursor, batch.moved = event.cursor, True
                 return
+            self._attempts = 0  # an event came: the connection works
             self._seen += 1 + event.skipped
             if event.found is not None:
                 self._matched += 1
@@ -199,6 +201,7 @@ class StreamRunner:
 
     def _failed(self, exc: Exception) -> None:
         self._attempts += 1
+        self._up_at = None
         error = safe_error(f"{type(exc).__name__}: {exc}", self.feed)
         if not isinstance(exc, ConnectorError | _Closed):
             log.exception("stream %s: internal error", self.feed.name)
@@ -248,6 +251,7 @@ class StreamRunner:
             self._full.wait(FLUSH_SECONDS)
             self._full.clear()
             with self._lock:
+                self._check_proven()
                 has_items = self._batch.size() > 0
                 moved = self._batch.moved
             if (
@@ -260,6 +264,19 @@ class StreamRunner:
             self._write_state()
             if stopping:
                 return
+
+    def _check_proven(self) -> None:
+        """Called with the lock held: a quiet connection up PROVEN_AFTER after failures is
+        a good one. The backoff starts over, and a store (of the cursor held, if nothing
+        else) records the feed's recovery, which otherwise waited for an event."""
+        if not self._attempts or self._up_at is None or self._state != StreamStates.CONNECTED:
+            return
+        if time.monotonic() - self._up_at < PROVEN_AFTER:
+            return
+        self._attempts = 0
+        self._state_changed = True
+        if self._batch.cursor is not None:
+            self._batch.moved = True
 
     def _flush(self) -> None:
         """Store what the reader kept, with the newest cursor, in one transaction."""
