@@ -273,6 +273,42 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         except OSError as exc:
             raise TransientError(f"cannot reach Jetstream at {where}: {exc}") from exc
 
+    def _connect_unless_stopped(self, url: str, stop: threading.Event) -> ClientConnection | None:
+        """`_connect`, given up (None) within RECV_SLICE of `stop`: a host that takes the TCP
+        connection and never answers the handshake held a stopping reader for open_timeout
+        (10 s). The attempt goes on in its thread and closes what it gets."""
+        outcome: list[ClientConnection | Exception] = []
+        lock = threading.Lock()
+        done = threading.Event()
+        abandoned = False
+
+        def attempt() -> None:
+            try:
+                got: ClientConnection | Exception = self._connect(url)
+            except Exception as exc:
+                got = exc
+            with lock:
+                outcome.append(got)
+                done.set()
+                if abandoned and isinstance(got, ClientConnection):
+                    got.close()  # nobody waits for it any more
+
+        threading.Thread(target=attempt, name="jetstream-connect", daemon=True).start()
+        while not done.wait(RECV_SLICE):
+            if stop.is_set():
+                with lock:
+                    if not done.is_set():
+                        abandoned = True
+                        return None
+        got = outcome[0]
+        if stop.is_set():
+            if isinstance(got, ClientConnection):
+                got.close()
+            return None
+        if isinstance(got, Exception):
+            raise got
+        return got
+
     # --- the stream -----------------------------------------------------------------------
 
     def stream(self, cursor: str | None, stop: threading.Event) -> Iterator[StreamEvent]:
@@ -280,7 +316,9 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         replayed = self._seen.upto(cursor) if cursor is not None else set()
         url = self.subscribe_url(resume)
         where = urlsplit(url).netloc
-        connection = self._connect(url)
+        connection = self._connect_unless_stopped(url, stop)
+        if connection is None:
+            return
         filtered = self._filtered()
         skipped = 0
         try:

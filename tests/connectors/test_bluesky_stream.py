@@ -479,3 +479,27 @@ def test_a_connection_says_it_is_up_before_any_event(replay: JetstreamReplay) ->
     events = list(make(replay).stream(None, stop))
     assert [e.alive for e in events] == [True]
     assert events[0].cursor is None and events[0].found is None
+
+
+def test_stop_is_honoured_while_a_server_accepts_but_never_answers() -> None:
+    # a host that takes the TCP connection and never answers the websocket handshake: the
+    # contract is to return within about a second of `stop`, not after open_timeout (10 s);
+    # `monitor run` waits 10 s per stream at shutdown, then its "stopped" row is never written
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        port = silent.getsockname()[1]
+        connector = BlueskyStreamConnector(
+            BlueskyStreamConnector.Options(keywords=["acme"]),
+            feed_name="bsky-live",
+            identities=[],
+            base_url=f"ws://127.0.0.1:{port}",
+        )
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        events = list(connector.stream(None, stop))
+        assert events == []
+        assert time.monotonic() - started < 1.5
