@@ -565,3 +565,29 @@ def test_a_server_that_accepts_then_hangs_up_at_once_backs_off_and_stays_failing
     row = run.feed_row()
     assert row is not None and row.consecutive_failures >= 3
     run.finish()
+
+
+def test_a_delete_with_an_unstorable_id_does_not_fail_every_store_after_it(
+    running: Callable[..., Running],
+) -> None:
+    # a Jetstream delete is built from the event's did and rkey as sent; JSON may carry a
+    # lone surrogate ("\ud800") or a NUL in them. Records are made storable when made, the
+    # deleted id was not: its close failed on every store after it, for good
+    fake_stream.SCRIPTS.append(
+        Script(
+            [
+                event(1, mention(1)),
+                event(2, deleted="at://did:plc:x\x00/app.bsky.feed.post/\ud800"),
+                0.5,
+                event(3, mention(3)),
+            ]
+        )
+    )
+    run = running()
+    run.until(lambda: {"m1", "m3"} <= set(run.mentions()))
+    time.sleep(0.5)
+    row = run.feed_row()
+    assert row is not None and row.consecutive_failures == 0, row.last_error
+    state = run.state()
+    assert state is not None and state.last_error is None
+    run.finish()

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from connectors import BrandReply, ConnectorError, FeedCursor, MentionRecord, PollResult
 from connectors.streams import StreamConnector, StreamEvent, StreamGap
+from connectors.text import storable
 from monitor.config import FeedConfig
 from monitor.ingest.pipeline import Pipeline, PollFailed
 from monitor.redaction import safe_error
@@ -183,7 +184,9 @@ class StreamRunner:
                 else:
                     batch.mentions.append(event.found)
             if event.deleted is not None:
-                batch.deleted.append(event.deleted)
+                # as records are: a NUL or a lone surrogate in an id built from what a stream
+                # sent failed the close, and with it every store after it, for good
+                batch.deleted.append(storable(event.deleted))
             if event.cursor is not None:
                 batch.cursor, batch.moved = event.cursor, True
                 batch.cursor_at = event.at or batch.cursor_at
