@@ -53,6 +53,7 @@ from connectors.errors import MalformedResponse, RateLimited, TransientError
 from connectors.http import parse_retry_after
 from connectors.sources.bluesky import POST_COLLECTION, parse_time, post_text, web_url
 from connectors.streams import StreamConnector, StreamEvent, StreamGap
+from connectors.text import storable
 
 # replay a little before the cursor: events arrive up to tens of ms out of time_us order
 REWIND_US = 5_000_000
@@ -345,7 +346,13 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
                         pong = connection.ping()
                     continue
                 last_heard, pong = time.monotonic(), None
-                event, key = self._event(message)
+                try:
+                    event, key = self._event(message)
+                except (TypeError, ValueError, AttributeError, LookupError):
+                    # a field of another type than the lexicon says, deep in a record: this
+                    # event is garbage. Raised, it ended the connection, and the resume
+                    # replayed the same event: the stream reconnected for good
+                    event, key = None, ()
                 if event is None:
                     skipped += 1
                     continue
@@ -417,6 +424,10 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
             record = commit.get("record")
             if not isinstance(record, dict):
                 return None, ()
+            if isinstance(record.get("text"), str):
+                # a lone surrogate JSON may escape cannot be encoded for the facets' byte
+                # offsets (nor stored): U+FFFD, as records get it
+                record = {**record, "text": storable(record["text"])}
             event.found = self._found(uri, did, record)
         return event, key
 
@@ -461,7 +472,9 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
             url=web_url(uri, None, did),
             author=None,
             author_id=did,
-            language=langs[0] if isinstance(langs, list) and langs else None,
+            language=langs[0]
+            if isinstance(langs, list) and langs and isinstance(langs[0], str)
+            else None,
             parent_id=parent.get("uri") if isinstance(parent.get("uri"), str) else None,
             thread_id=root.get("uri") if isinstance(root.get("uri"), str) else None,
         )

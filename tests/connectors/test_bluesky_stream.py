@@ -503,3 +503,54 @@ def test_stop_is_honoured_while_a_server_accepts_but_never_answers() -> None:
         events = list(connector.stream(None, stop))
         assert events == []
         assert time.monotonic() - started < 1.5
+
+
+def test_a_lone_surrogate_in_a_post_is_stored_as_a_replacement_character(
+    replay: JetstreamReplay,
+) -> None:
+    # JSON may escape a lone surrogate; encoding the text for its facets raised, the stream
+    # ended, and the resume replayed the same post: the feed reconnected for good
+    lines = recorded_lines()
+    target = next(i for i, line in enumerate(lines) if "3mptbyoigog2b" in line)
+    lines[target] = lines[target].replace("debunked", "debunked \\ud800")
+    replay.lines = lines
+    events = read(make(replay), within=2.0)
+    assert len(events) == 20
+    found = [e.found for e in events if isinstance(e.found, MentionRecord)]
+    [mention] = [m for m in found if "ufofeed" in m.text]
+    assert "\ud800" not in mention.text and "debunked \ufffd" in mention.text
+
+
+def test_a_post_of_odd_field_types_is_skipped_not_the_end_of_the_stream(
+    replay: JetstreamReplay,
+) -> None:
+    # tags, facets or langs of another type than Bluesky's lexicon says: a TypeError out of
+    # the matching ended the connection, and the resume replayed the same event, for good
+    odd = [
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "facets": 5},
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "tags": 5},
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "facets": [{"features": 5}]},
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "langs": [{"en": 1}]},
+    ]
+    replay.garbage[3] = [
+        json.dumps(
+            {
+                "did": "did:plc:x",
+                "time_us": 1783175888000001 + n,
+                "kind": "commit",
+                "commit": {
+                    "operation": "create",
+                    "collection": "app.bsky.feed.post",
+                    "rkey": f"odd{n}",
+                    "rev": "r",
+                    "record": record,
+                },
+            }
+        )
+        for n, record in enumerate(odd)
+    ]
+    events = read(make(replay), within=2.0)
+    assert len(events) + sum(e.skipped for e in events) == 20 + len(odd)
+    for e in events:
+        if isinstance(e.found, MentionRecord):
+            assert e.found.language is None or isinstance(e.found.language, str)
