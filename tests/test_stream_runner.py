@@ -591,3 +591,23 @@ def test_a_delete_with_an_unstorable_id_does_not_fail_every_store_after_it(
     state = run.state()
     assert state is not None and state.last_error is None
     run.finish()
+
+
+def test_one_record_the_database_refuses_does_not_hold_back_the_others(
+    running: Callable[..., Running],
+) -> None:
+    # a field of another type than the platform documents, passed on by a connector (a
+    # Mastodon `language` that is an object): the batch it is in failed to store on every
+    # try, and every later batch was added to it, so the stream stored nothing more
+    odd = mention(2)
+    odd.language = {"en": 1}  # type: ignore[assignment]
+    fake_stream.SCRIPTS.append(
+        Script(
+            [event(1, mention(1)), event(2, odd), event(3, mention(3)), 0.3, event(4, mention(4))]
+        )
+    )
+    run = running()
+    run.until(lambda: {"m1", "m3", "m4"} <= set(run.mentions()), timeout=10)
+    row = run.feed_row()
+    assert row is not None and row.cursor == "4"
+    run.finish()

@@ -48,6 +48,7 @@ STATE_EVERY = 2.0  # the stream_state row is refreshed this often (and on every 
 PROVEN_AFTER = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 STORE_RETRY_MAX = 10.0  # a failing store is tried again after 1, 2, 4 ... this many seconds
+APART_PROBES = 3  # records tried alone, none stored: the database fails, not one record
 
 
 class StreamStates:
@@ -303,9 +304,16 @@ class StreamRunner:
             report = self.pipeline.store(self.feed, result, now=now)
             if batch.deleted:
                 self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
+            alerts = bool(report.alerts)
         except Exception as exc:
-            self._store_failed(batch, exc, now)
-            return
+            if not (self._store_failures and (batch.mentions or batch.replies)):
+                self._store_failed(batch, exc, now)
+                return
+            try:  # the second failure in a row: is it the data?
+                alerts = self._store_apart(batch, now)
+            except Exception:
+                self._store_failed(batch, exc, now)
+                return
         with self._room:
             self._stored_cursor_at = batch.cursor_at
             self._in_flight = 0
@@ -315,8 +323,48 @@ class StreamRunner:
                 if self._state == StreamStates.CONNECTED:
                     self._error = None  # the line no longer says the store fails
                 self._state_changed = True
-        if report.alerts:
+        if alerts:
             self._wake()
+
+    def _store_apart(self, batch: _Batch, now: datetime) -> bool:
+        """Each record of a batch that failed twice stored alone, then the cursor: one
+        record the database refuses (a field of another type or length than it keeps, from
+        a platform's odd answer) failed the batch on every try, and every later batch was
+        added to it, so the stream stored nothing more. What the database refuses alone,
+        while others are stored, is dropped (logged); when none is stored (the newest
+        first, up to APART_PROBES) the database is the matter: this raises and all is kept.
+        True when alerts were queued."""
+        records: list[MentionRecord | BrandReply] = [*batch.mentions, *batch.replies]
+        refused: list[tuple[str, Exception]] = []
+        stored = alerts = 0
+        for record in reversed(records):  # the newest first: a record just read is likely good
+            try:
+                if isinstance(record, BrandReply):
+                    report = self.pipeline.store_replies(self.feed, [record], now)
+                else:
+                    report = self.pipeline.store_pushed(self.feed, [record], now)
+            except Exception as exc:
+                refused.append((record.external_id, exc))
+                if not stored and len(refused) >= APART_PROBES:
+                    raise
+                continue
+            stored += 1
+            alerts += len(report.alerts)
+        if not stored:
+            raise RuntimeError("no record of the batch could be stored")
+        # the cursor, the deletions and the feed's health, as for a batch stored whole
+        self.pipeline.store(self.feed, PollResult(state=FeedCursor(cursor=batch.cursor)), now=now)
+        if batch.deleted:
+            self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
+        for external_id, why in refused:
+            error = safe_error(str(PollFailed.of(self.feed, "store", why)), self.feed)
+            log.error(
+                "stream %s: dropped %s, which the database refuses: %s",
+                self.feed.name,
+                external_id,
+                error,
+            )
+        return alerts > 0
 
     def _store_failed(self, batch: _Batch, exc: Exception, now: datetime) -> None:
         """The batch is kept for the next flush: nothing read is dropped because the store
