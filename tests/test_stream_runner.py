@@ -611,3 +611,95 @@ def test_one_record_the_database_refuses_does_not_hold_back_the_others(
     row = run.feed_row()
     assert row is not None and row.cursor == "4"
     run.finish()
+
+
+def test_thousands_of_matches_a_second_are_all_stored_once_with_the_last_cursor(
+    running: Callable[..., Running],
+) -> None:
+    # a storm: 3,000 matching events as fast as the reader takes them, far more than one
+    # 200 ms batch. All stored once, one alert each, the cursor at the last
+    total = 3000
+    fake_stream.SCRIPTS.append(Script([event(n, mention(n)) for n in range(1, total + 1)]))
+    run = running()
+    run.until(lambda: len(run.mentions()) == total, timeout=60)
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == str(total))
+    with session(run.engine) as s:
+        assert len(list(s.exec(select(Alert)))) == total
+    run.until(lambda: (st := run.state()) is not None and st.events_matched == total)
+    run.finish()
+
+
+def test_a_store_that_fails_after_its_commit_is_retried_without_a_second_alert(
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the connection drops as the COMMIT's answer comes back: the batch is stored, the
+    # runner thinks not and stores it again. One alert each, and the later delete applies
+    real_store = Pipeline.store
+    failures = {"left": 2}
+
+    def store(self: Pipeline, *args: Any, **kw: Any) -> Any:
+        report = real_store(self, *args, **kw)
+        if failures["left"] and report.new_mentions:
+            failures["left"] -= 1
+            raise RuntimeError("server closed the connection unexpectedly")
+        return report
+
+    monkeypatch.setattr(Pipeline, "store", store)
+    fake_stream.SCRIPTS.append(
+        Script([event(1, mention(1)), event(2, mention(2)), 0.5, event(3, deleted="m2")])
+    )
+    run = running()
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == "3", timeout=10)
+    run.until(lambda: run.mentions()["m2"].status == "dismissed")
+    assert set(run.mentions()) == {"m1", "m2"}
+    with session(run.engine) as s:
+        assert len(list(s.exec(select(Alert)))) == 2
+    run.finish()
+
+
+def test_the_cursor_is_not_stored_past_a_delete_not_yet_applied(
+    running: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the batch's mentions and cursor were committed first and its deletions closed in a
+    # second transaction: a crash between them, or a close that fails, left the cursor past
+    # a delete never applied. Mastodon cannot replay it: the post stayed open (SLA alerts)
+    def close_deleted(self: Pipeline, *args: Any, **kw: Any) -> int:
+        raise RuntimeError("the database went away")
+
+    fake_stream.SCRIPTS.append(
+        Script(
+            [
+                event(1, mention(1)),
+                event(2, mention(2)),
+                0.6,
+                event(3, mention(3)),
+                event(4, deleted="m2"),
+            ]
+        )
+    )
+    run = running()
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == "2")
+    monkeypatch.setattr(Pipeline, "close_deleted", close_deleted)
+    time.sleep(1.5)  # event 3 and the delete are read; closing fails, again and again
+    row = run.feed_row()
+    assert row is not None and row.cursor == "2"
+    monkeypatch.undo()
+    run.until(lambda: run.mentions()["m2"].status == "dismissed")
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == "4")
+    assert "m3" in run.mentions()
+    run.finish()
+
+
+def test_a_post_deleted_in_the_batch_that_brought_it_is_not_alerted(
+    running: Callable[..., Running],
+) -> None:
+    # a post and its delete within one batch (a bot's post-and-delete): nothing to answer
+    fake_stream.SCRIPTS.append(
+        Script([event(1, mention(1)), event(2, mention(2)), event(3, deleted="m2")])
+    )
+    run = running()
+    run.until(lambda: (row := run.feed_row()) is not None and row.cursor == "3")
+    assert set(run.mentions()) == {"m1"}
+    with session(run.engine) as s:
+        assert len(list(s.exec(select(Alert)))) == 1
+    run.finish()

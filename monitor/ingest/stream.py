@@ -295,15 +295,19 @@ class StreamRunner:
         if not batch.size() and not batch.moved:
             return
         now = self.clock()
+        # deletions first, in their own transaction: closed after the batch's cursor was
+        # committed, a crash or a failed close between the two left the cursor past a delete
+        # never applied (Mastodon cannot replay it). A post deleted in the batch that brought
+        # it is not stored at all: nothing to answer, no alert for it
+        gone = set(batch.deleted)
         result = PollResult(
-            mentions=batch.mentions,
+            mentions=[m for m in batch.mentions if m.external_id not in gone],
             brand_replies=batch.replies,
             state=FeedCursor(cursor=batch.cursor),
         )
         try:
+            self._close_deleted(batch, now)
             report = self.pipeline.store(self.feed, result, now=now)
-            if batch.deleted:
-                self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
             alerts = bool(report.alerts)
         except Exception as exc:
             if not (self._store_failures and (batch.mentions or batch.replies)):
@@ -334,7 +338,10 @@ class StreamRunner:
         while others are stored, is dropped (logged); when none is stored (the newest
         first, up to APART_PROBES) the database is the matter: this raises and all is kept.
         True when alerts were queued."""
-        records: list[MentionRecord | BrandReply] = [*batch.mentions, *batch.replies]
+        self._close_deleted(batch, now)
+        gone = set(batch.deleted)
+        mentions = [m for m in batch.mentions if m.external_id not in gone]
+        records: list[MentionRecord | BrandReply] = [*mentions, *batch.replies]
         refused: list[tuple[str, Exception]] = []
         stored = alerts = 0
         for record in reversed(records):  # the newest first: a record just read is likely good
@@ -352,10 +359,8 @@ class StreamRunner:
             alerts += len(report.alerts)
         if not stored:
             raise RuntimeError("no record of the batch could be stored")
-        # the cursor, the deletions and the feed's health, as for a batch stored whole
+        # the cursor and the feed's health, as for a batch stored whole
         self.pipeline.store(self.feed, PollResult(state=FeedCursor(cursor=batch.cursor)), now=now)
-        if batch.deleted:
-            self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
         for external_id, why in refused:
             error = safe_error(str(PollFailed.of(self.feed, "store", why)), self.feed)
             log.error(
@@ -365,6 +370,10 @@ class StreamRunner:
                 error,
             )
         return alerts > 0
+
+    def _close_deleted(self, batch: _Batch, now: datetime) -> None:
+        if batch.deleted:
+            self.pipeline.close_deleted(self.feed, self.connector.platform, batch.deleted, now)
 
     def _store_failed(self, batch: _Batch, exc: Exception, now: datetime) -> None:
         """The batch is kept for the next flush: nothing read is dropped because the store
