@@ -587,7 +587,8 @@ def test_a_delete_with_an_unstorable_id_does_not_fail_every_store_after_it(
     run.until(lambda: {"m1", "m3"} <= set(run.mentions()))
     time.sleep(0.5)
     row = run.feed_row()
-    assert row is not None and row.consecutive_failures == 0, row.last_error
+    assert row is not None
+    assert row.consecutive_failures == 0, row.last_error
     state = run.state()
     assert state is not None and state.last_error is None
     run.finish()
