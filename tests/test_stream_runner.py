@@ -704,3 +704,30 @@ def test_a_post_deleted_in_the_batch_that_brought_it_is_not_alerted(
     with session(run.engine) as s:
         assert len(list(s.exec(select(Alert)))) == 1
     run.finish()
+
+
+def test_a_gap_stays_filled_while_the_connection_after_the_fill_keeps_failing(
+    running: Callable[..., Running],
+) -> None:
+    # the fill ran as the reconnect began (Mastodon: on every reconnect), then the server
+    # refused the connection for a while: what was posted meanwhile is a gap too. The
+    # stream went on from "now" once connected, and those posts were never filled
+    fake_connector.QUEUE["search"].extend(
+        [
+            PollResult(mentions=[mention(7, "posted while the stream was away")]),
+            PollResult(mentions=[mention(8, "posted while the server refused")]),
+        ]
+    )
+    fake_stream.SCRIPTS.extend(
+        [
+            Script([event(1, mention(1))], end=TransientError("connection reset")),
+            Script([], end=StreamGap("the server cannot resume")),
+            Script([], end=TransientError("connection refused")),
+            Script([], end=TransientError("connection refused")),
+            Script([event(9, mention(9))]),
+        ]
+    )
+    run = running()
+    run.until(lambda: "m9" in run.mentions())
+    assert {"m1", "m7", "m8", "m9"} <= set(run.mentions())
+    run.finish()

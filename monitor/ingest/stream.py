@@ -139,6 +139,11 @@ class StreamRunner:
     def _read_loop(self) -> None:
         cursor: str | None = None
         resumed = False  # the saved cursor was read
+        # a gap filled, and no connection up since: while connecting from "now" fails, what
+        # is posted meanwhile is a gap too, filled again before the next try (Mastodon fills
+        # as every reconnect begins: a server down for minutes left those minutes unfilled)
+        gap_open: StreamGap | None = None
+        fill_again = False
         while not self.stop.is_set():
             if self.may_act is not None and not self.may_act():
                 log.info("stream %s: this process may not act; stopping it", self.feed.name)
@@ -149,8 +154,12 @@ class StreamRunner:
             try:
                 if not resumed:
                     cursor, resumed = self.pipeline.saved_cursor(self.feed.name), True
+                if fill_again and gap_open is not None:
+                    fill_again = False
+                    self._fill(gap_open)
                 try:
                     for event in self.connector.stream(cursor, self.stop):
+                        gap_open = None  # connected: from here the stream has it all
                         self._take(event)
                         if event.cursor is not None:
                             cursor = event.cursor
@@ -162,9 +171,11 @@ class StreamRunner:
                 except StreamGap as gap:
                     self._fill(gap)
                     cursor = None  # the stream goes on from now; the fill covered the gap
+                    gap_open = gap
             except Exception as exc:
                 self._failed(exc)
                 cursor = self._last_cursor(cursor)
+                fill_again = gap_open is not None and cursor is None
 
     def _take(self, event: StreamEvent) -> None:
         with self._room:
