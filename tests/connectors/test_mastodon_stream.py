@@ -495,3 +495,30 @@ def test_a_connection_says_it_is_up_before_any_status(sse: SSEServer) -> None:
     events = list(connector(sse, stream="user").stream(None, stop))
     assert [e.alive for e in events] == [True]
     assert events[0].cursor is not None and events[0].found is None
+
+
+def test_fields_of_another_type_are_left_out_not_passed_to_the_store() -> None:
+    # an instance (or a proxy) sending an object where Mastodon sends a string: passed on,
+    # the record failed its whole batch's store (a dict cannot be bound), for good
+    source = MastodonStreamConnector(
+        MastodonStreamOptions(stream="public", keywords=["acme"]),
+        feed_name="acme-mastodon-live",
+        identities=[BRAND],
+    )
+    status = {
+        "id": "3",
+        "created_at": "2026-08-02T05:22:17Z",
+        "content": "<p>acme broke</p>",
+        "account": {"acct": "bob", "id": "9"},
+        "language": {"en": 1},
+        "url": ["https://example.social/@bob/3"],
+        "uri": "https://example.social/users/bob/statuses/3",
+    }
+    body = b"event: update\ndata: " + json.dumps(status).encode() + b"\n\n"
+    events: list[StreamEvent] = []
+    with pytest.raises(TransientError):  # the chunks end: the server hung up
+        events.extend(source._events(iter([body]), threading.Event()))
+    [record] = found(events)
+    assert isinstance(record, MentionRecord)
+    assert record.language is None and record.author == "bob"
+    assert record.url == "https://example.social/users/bob/statuses/3"
