@@ -56,6 +56,8 @@ def main() -> None:
     count = found = 0
     wall, cpu = time.perf_counter(), time.process_time()
     for event in connector.stream(None, stop):
+        if event.alive:
+            continue
         count += 1
         found += event.found is not None
         if count >= expected:

@@ -60,6 +60,8 @@ def main() -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         for event in source.stream(None, threading.Event()):
+            if event.alive:
+                continue
             events += 1
             matched += event.found is not None
     except TransientError:

@@ -3,7 +3,8 @@
 A stream connector (`StreamConnector`) is a Connector whose feed is read live instead of on
 an interval. `stream(cursor, stop)` connects, resumes after `cursor`, and yields one
 `StreamEvent` per event read, matched or not (so the cursor and the counts move), until
-`stop` is set or the connection ends. The runner in monitor/ingest/stream.py batches the
+`stop` is set or the connection ends; first, once connected, one with `alive` set (a quiet
+stream is connected too). The runner in monitor/ingest/stream.py batches the
 events into small transactions, reconnects with backoff, and shows the stream's state.
 
 - A lost connection, a server that hangs up mid-message or stops sending (past
@@ -54,6 +55,9 @@ class StreamEvent:
     its author deleted (the runner closes a stored open mention of that id). `cursor`: where
     to resume after this event (None: the stream has no resume point). `at`: the platform's
     time of the event, for the cursor's lag. `skipped`: undecodable messages read before it.
+    `alive`: not an event but a sign the connection is up (yielded once it is opened): the
+    runner shows the stream connected even when no event comes for hours, and counts it as
+    nothing. Its `cursor`, if any, is where to resume as for an event.
     """
 
     cursor: str | None
@@ -61,6 +65,7 @@ class StreamEvent:
     found: MentionRecord | BrandReply | None = None
     deleted: str | None = None
     skipped: int = 0
+    alive: bool = False
 
 
 class StreamGap(ConnectorError):

@@ -53,6 +53,7 @@ from connectors.errors import MalformedResponse, RateLimited, TransientError
 from connectors.http import parse_retry_after
 from connectors.sources.bluesky import POST_COLLECTION, parse_time, post_text, web_url
 from connectors.streams import StreamConnector, StreamEvent, StreamGap
+from connectors.text import storable
 
 # replay a little before the cursor: events arrive up to tens of ms out of time_us order
 REWIND_US = 5_000_000
@@ -273,6 +274,42 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         except OSError as exc:
             raise TransientError(f"cannot reach Jetstream at {where}: {exc}") from exc
 
+    def _connect_unless_stopped(self, url: str, stop: threading.Event) -> ClientConnection | None:
+        """`_connect`, given up (None) within RECV_SLICE of `stop`: a host that takes the TCP
+        connection and never answers the handshake held a stopping reader for open_timeout
+        (10 s). The attempt goes on in its thread and closes what it gets."""
+        outcome: list[ClientConnection | Exception] = []
+        lock = threading.Lock()
+        done = threading.Event()
+        abandoned = False
+
+        def attempt() -> None:
+            try:
+                got: ClientConnection | Exception = self._connect(url)
+            except Exception as exc:
+                got = exc
+            with lock:
+                outcome.append(got)
+                done.set()
+                if abandoned and isinstance(got, ClientConnection):
+                    got.close()  # nobody waits for it any more
+
+        threading.Thread(target=attempt, name="jetstream-connect", daemon=True).start()
+        while not done.wait(RECV_SLICE):
+            if stop.is_set():
+                with lock:
+                    if not done.is_set():
+                        abandoned = True
+                        return None
+        got = outcome[0]
+        if stop.is_set():
+            if isinstance(got, ClientConnection):
+                got.close()
+            return None
+        if isinstance(got, Exception):
+            raise got
+        return got
+
     # --- the stream -----------------------------------------------------------------------
 
     def stream(self, cursor: str | None, stop: threading.Event) -> Iterator[StreamEvent]:
@@ -280,10 +317,14 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         replayed = self._seen.upto(cursor) if cursor is not None else set()
         url = self.subscribe_url(resume)
         where = urlsplit(url).netloc
-        connection = self._connect(url)
+        connection = self._connect_unless_stopped(url, stop)
+        if connection is None:
+            return
         filtered = self._filtered()
         skipped = 0
         try:
+            # connected: shown so at once, though a filtered stream may be quiet for hours
+            yield StreamEvent(cursor=None, at=None, alive=True)
             last_heard = time.monotonic()
             pong: threading.Event | None = None
             while not stop.is_set():
@@ -305,7 +346,13 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
                         pong = connection.ping()
                     continue
                 last_heard, pong = time.monotonic(), None
-                event, key = self._event(message)
+                try:
+                    event, key = self._event(message)
+                except (TypeError, ValueError, AttributeError, LookupError):
+                    # a field of another type than the lexicon says, deep in a record: this
+                    # event is garbage. Raised, it ended the connection, and the resume
+                    # replayed the same event: the stream reconnected for good
+                    event, key = None, ()
                 if event is None:
                     skipped += 1
                     continue
@@ -377,6 +424,10 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
             record = commit.get("record")
             if not isinstance(record, dict):
                 return None, ()
+            if isinstance(record.get("text"), str):
+                # a lone surrogate JSON may escape cannot be encoded for the facets' byte
+                # offsets (nor stored): U+FFFD, as records get it
+                record = {**record, "text": storable(record["text"])}
             event.found = self._found(uri, did, record)
         return event, key
 
@@ -421,7 +472,9 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
             url=web_url(uri, None, did),
             author=None,
             author_id=did,
-            language=langs[0] if isinstance(langs, list) and langs else None,
+            language=langs[0]
+            if isinstance(langs, list) and langs and isinstance(langs[0], str)
+            else None,
             parent_id=parent.get("uri") if isinstance(parent.get("uri"), str) else None,
             thread_id=root.get("uri") if isinstance(root.get("uri"), str) else None,
         )

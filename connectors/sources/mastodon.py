@@ -320,10 +320,10 @@ class MastodonConnector(Connector[MastodonOptions]):
             external_id=str(status["id"]),
             created_at=created,
             text=text,
-            url=status.get("url") or status.get("uri"),
-            author=account.get("acct"),
+            url=_text(status.get("url")) or _text(status.get("uri")),
+            author=_text(account.get("acct")),
             author_id=str(account["id"]) if account.get("id") is not None else None,
-            language=status.get("language"),
+            language=_text(status.get("language")),
             parent_id=_str_or_none(status.get("in_reply_to_id")),
             extra=extra,
         )
@@ -411,3 +411,9 @@ def _descendants(body: bytes, path: str) -> list[Any]:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _text(value: Any) -> str | None:
+    """A field Mastodon sends as a string, or None: an object there (a hostile instance,
+    a proxy) reached the store and failed the whole page's (or stream batch's) write."""
+    return value if isinstance(value, str) and value else None

@@ -211,7 +211,11 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
                     "GET", url, params=params, headers=headers, timeout=timeout
                 ) as response:
                     self._check(response)
-                    yield from self._events(response.iter_bytes(), stop)
+                    # connected: shown so at once, however long before the first status; the
+                    # connection's time is the cursor until a status gives one
+                    connected = datetime.now(UTC).isoformat(timespec="seconds")
+                    yield StreamEvent(cursor=connected, at=None, alive=True)
+                    yield from self._events(response.iter_bytes(), stop, connected)
             except httpx.TimeoutException as exc:
                 if stop.is_set():
                     return
@@ -290,10 +294,13 @@ class MastodonStreamConnector(StreamConnector[MastodonStreamOptions]):
             return
         raise _Ended(bool(pending.strip()) and pending[:1] != b":")
 
-    def _events(self, chunks: Iterator[bytes], stop: threading.Event) -> Iterator[StreamEvent]:
+    def _events(
+        self, chunks: Iterator[bytes], stop: threading.Event, connected: str | None = None
+    ) -> Iterator[StreamEvent]:
         """SSE lines into events (WHATWG "event stream" rules: `event:`, `data:` lines,
         a blank line dispatches, a line starting with ':' is a comment)."""
-        connected = datetime.now(UTC).isoformat(timespec="seconds")  # before any status
+        # the cursor before any status: when the connection was made
+        connected = connected or datetime.now(UTC).isoformat(timespec="seconds")
         newest: str | None = None
         skipped = 0
         name = b""

@@ -311,6 +311,10 @@ def stream_lines(config: Config, engine: Engine, now: datetime) -> tuple[list[st
             if row.last_error:
                 state += f": {redact_urls(row.last_error)[:120]}"
             trouble = trouble or (now - row.since).total_seconds() > STREAM_DOWN_AFTER
+        elif row.state == "connected" and row.last_error:
+            # connected, but what it reads cannot be stored (monitor/ingest/stream.py)
+            state += f", NOT STORING: {redact_urls(row.last_error)[:120]}"
+            trouble = True
         pace = (
             f"{row.seen_per_second:.1f} events/s seen, {row.matched_per_second:.2f} matched"
             f" ({row.events_matched} of {row.events_seen} since start)"

@@ -96,6 +96,8 @@ def read(
     events: list[StreamEvent] = []
     try:
         for event in connector.stream(cursor, stop):
+            if event.alive:  # the connection is up: not an event
+                continue
             events.append(event)
             if count is not None and len(events) >= count:
                 break
@@ -293,7 +295,8 @@ def test_a_hang_up_mid_message_is_transient(replay: JetstreamReplay) -> None:
     events: list[StreamEvent] = []
     with pytest.raises(TransientError):
         for event in make(replay).stream(None, threading.Event()):
-            events.append(event)
+            if not event.alive:
+                events.append(event)
     assert len(events) == 5
 
 
@@ -375,7 +378,8 @@ def test_stop_is_honoured_within_a_second_on_a_silent_socket(replay: JetstreamRe
     threading.Timer(0.5, stop.set).start()
     started = time.monotonic()
     for event in make(replay).stream(None, stop):
-        events.append(event)
+        if not event.alive:
+            events.append(event)
     assert len(events) == 3
     assert time.monotonic() - started < 1.7
 
@@ -464,3 +468,89 @@ def test_dry_run_poll_shows_what_a_few_seconds_matched(
     assert "3mptbyoigog2b" in done.stdout
     assert "3mptbyospqk2i" in done.stdout
     assert not database.exists()
+
+
+def test_a_connection_says_it_is_up_before_any_event(replay: JetstreamReplay) -> None:
+    # a stream of a few DIDs can be quiet for hours: the runner must see the connection up
+    # at once, not "reconnecting" until the first post
+    replay.silent_after = 0
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    events = list(make(replay).stream(None, stop))
+    assert [e.alive for e in events] == [True]
+    assert events[0].cursor is None and events[0].found is None
+
+
+def test_stop_is_honoured_while_a_server_accepts_but_never_answers() -> None:
+    # a host that takes the TCP connection and never answers the websocket handshake: the
+    # contract is to return within about a second of `stop`, not after open_timeout (10 s);
+    # `monitor run` waits 10 s per stream at shutdown, then its "stopped" row is never written
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        port = silent.getsockname()[1]
+        connector = BlueskyStreamConnector(
+            BlueskyStreamConnector.Options(keywords=["acme"]),
+            feed_name="bsky-live",
+            identities=[],
+            base_url=f"ws://127.0.0.1:{port}",
+        )
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        events = list(connector.stream(None, stop))
+        assert events == []
+        assert time.monotonic() - started < 1.5
+
+
+def test_a_lone_surrogate_in_a_post_is_stored_as_a_replacement_character(
+    replay: JetstreamReplay,
+) -> None:
+    # JSON may escape a lone surrogate; encoding the text for its facets raised, the stream
+    # ended, and the resume replayed the same post: the feed reconnected for good
+    lines = recorded_lines()
+    target = next(i for i, line in enumerate(lines) if "3mptbyoigog2b" in line)
+    lines[target] = lines[target].replace("debunked", "debunked \\ud800")
+    replay.lines = lines
+    events = read(make(replay), within=2.0)
+    assert len(events) == 20
+    found = [e.found for e in events if isinstance(e.found, MentionRecord)]
+    [mention] = [m for m in found if "ufofeed" in m.text]
+    assert "\ud800" not in mention.text and "debunked \ufffd" in mention.text
+
+
+def test_a_post_of_odd_field_types_is_skipped_not_the_end_of_the_stream(
+    replay: JetstreamReplay,
+) -> None:
+    # tags, facets or langs of another type than Bluesky's lexicon says: a TypeError out of
+    # the matching ended the connection, and the resume replayed the same event, for good
+    odd = [
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "facets": 5},
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "tags": 5},
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "facets": [{"features": 5}]},
+        {"text": "debunked", "createdAt": "2026-07-04T08:38:00Z", "langs": [{"en": 1}]},
+    ]
+    replay.garbage[3] = [
+        json.dumps(
+            {
+                "did": "did:plc:x",
+                "time_us": 1783175888000001 + n,
+                "kind": "commit",
+                "commit": {
+                    "operation": "create",
+                    "collection": "app.bsky.feed.post",
+                    "rkey": f"odd{n}",
+                    "rev": "r",
+                    "record": record,
+                },
+            }
+        )
+        for n, record in enumerate(odd)
+    ]
+    events = read(make(replay), within=2.0)
+    assert len(events) + sum(e.skipped for e in events) == 20 + len(odd)
+    for e in events:
+        if isinstance(e.found, MentionRecord):
+            assert e.found.language is None or isinstance(e.found.language, str)

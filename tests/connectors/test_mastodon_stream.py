@@ -85,6 +85,8 @@ def read(
     events: list[StreamEvent] = []
     try:
         for event in source.stream(cursor, threading.Event()):
+            if event.alive:  # the connection is up: not an event
+                continue
             events.append(event)
     except Exception as exc:
         return events, exc
@@ -345,7 +347,8 @@ def test_stop_is_honoured_within_a_second_on_a_silent_connection(sse: SSEServer)
 
     threading.Thread(target=stop_soon, daemon=True).start()
     for event in connector(sse, stream="user").stream(None, stop):
-        events.append(event)
+        if not event.alive:
+            events.append(event)
     returned = time.monotonic()
     assert len(events) == 1 and stopped_at
     assert returned - stopped_at[0] < 1.5
@@ -481,3 +484,41 @@ def test_a_look_at_a_stream_with_a_stored_cursor_starts_from_now(
         result = connector(sse, stream="user").poll(client, FeedCursor(cursor="1"), NOW)
     assert [m.external_id for m in result.mentions] == [MENTION_14, REPLY_16]
     assert result.state.cursor == REPLY_16
+
+
+def test_a_connection_says_it_is_up_before_any_status(sse: SSEServer) -> None:
+    # a brand's notifications can be quiet for hours: the runner must see the connection
+    # up at once (not "reconnecting" until the first status), with a cursor to resume from
+    sse.serve(Plan(parts=[b":)\n"], silent_after=1))
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    events = list(connector(sse, stream="user").stream(None, stop))
+    assert [e.alive for e in events] == [True]
+    assert events[0].cursor is not None and events[0].found is None
+
+
+def test_fields_of_another_type_are_left_out_not_passed_to_the_store() -> None:
+    # an instance (or a proxy) sending an object where Mastodon sends a string: passed on,
+    # the record failed its whole batch's store (a dict cannot be bound), for good
+    source = MastodonStreamConnector(
+        MastodonStreamOptions(stream="public", keywords=["acme"]),
+        feed_name="acme-mastodon-live",
+        identities=[BRAND],
+    )
+    status = {
+        "id": "3",
+        "created_at": "2026-08-02T05:22:17Z",
+        "content": "<p>acme broke</p>",
+        "account": {"acct": "bob", "id": "9"},
+        "language": {"en": 1},
+        "url": ["https://example.social/@bob/3"],
+        "uri": "https://example.social/users/bob/statuses/3",
+    }
+    body = b"event: update\ndata: " + json.dumps(status).encode() + b"\n\n"
+    events: list[StreamEvent] = []
+    with pytest.raises(TransientError):  # the chunks end: the server hung up
+        events.extend(source._events(iter([body]), threading.Event()))
+    [record] = found(events)
+    assert isinstance(record, MentionRecord)
+    assert record.language is None and record.author == "bob"
+    assert record.url == "https://example.social/users/bob/statuses/3"

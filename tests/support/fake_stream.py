@@ -15,7 +15,9 @@ from connectors.streams import StreamConnector, StreamEvent
 @dataclass
 class Script:
     """One connection: its events (a float is a pause of that many seconds), then `end`: an
-    exception to raise, or None to stay open silently until stopped."""
+    exception to raise, or None to stay open silently until stopped. A connection with
+    events, or none and no `end`, opens first (an `alive` event); one with no events and an
+    `end` is refused."""
 
     events: list[StreamEvent | float] = field(default_factory=list)
     end: Exception | None = None
@@ -40,6 +42,8 @@ class FakeStreamConnector(StreamConnector[FakeStreamOptions]):
     def stream(self, cursor: str | None, stop: threading.Event) -> Iterator[StreamEvent]:
         CURSORS.append(cursor)
         script = SCRIPTS.popleft() if SCRIPTS else Script()
+        if script.events or script.end is None:  # no events, then an error: refused
+            yield StreamEvent(cursor=None, at=None, alive=True)  # connected, as a platform's
         for item in script.events:
             if isinstance(item, float):
                 if stop.wait(item):
