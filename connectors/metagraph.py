@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -294,3 +294,15 @@ def next_page(
     if isinstance(after, str) and after:
         return path, {**params, "after": after}
     return None
+
+
+def graph_time(value: Any) -> datetime | None:
+    """A Graph or Threads time ("2021-08-10T18:45:03+0000", or with Z, or without a zone:
+    UTC) as aware UTC; None when unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

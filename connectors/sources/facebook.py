@@ -69,7 +69,7 @@ from connectors.base import (
 from connectors.durations import Duration
 from connectors.env import require_env
 from connectors.errors import MalformedResponse, NotFoundError, RateLimited
-from connectors.metagraph import GraphDeprecated, graph_get, next_page, usage_wait
+from connectors.metagraph import GraphDeprecated, graph_get, graph_time, next_page, usage_wait
 from connectors.text import clean_text
 from connectors.unreadable import Unreadable
 
@@ -125,7 +125,7 @@ class _Cursor:
             return None
         try:
             data = loads(text)
-            since = parse_time(data["since"])
+            since = graph_time(data["since"])
             if since is None:
                 return None
             return cls(since=since, ids={str(i) for i in data.get("ids") or []})
@@ -161,17 +161,6 @@ class _Item:
     text: str = ""
     url: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Graph times ("2021-08-10T18:45:03+0000") as aware UTC; None when unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 # feed webhook items that are a new post (a visitor's, when its `from` is not the Page)
@@ -281,7 +270,7 @@ class FacebookConnector(Connector[FacebookOptions]):
             if where is None:
                 return items, False
             if older_than is not None and any(
-                (t := parse_time(i.get("created_time"))) is not None and t < older_than
+                (t := graph_time(i.get("created_time"))) is not None and t < older_than
                 for i in page
             ):
                 return items, False
@@ -299,7 +288,7 @@ class FacebookConnector(Connector[FacebookOptions]):
 
     def _item(self, raw: dict[str, Any], *, author_key: str = "from") -> _Item | None:
         item_id = raw.get("id")
-        created = parse_time(raw.get("created_time"))
+        created = graph_time(raw.get("created_time"))
         if not isinstance(item_id, str) or not item_id or created is None:
             return None
         who = raw.get(author_key)
@@ -361,7 +350,7 @@ class FacebookConnector(Connector[FacebookOptions]):
         story = raw.get("open_graph_story")
         story = story if isinstance(story, dict) else {}
         story_id = story.get("id")
-        created = parse_time(raw.get("created_time"))
+        created = graph_time(raw.get("created_time"))
         if not isinstance(story_id, str | int) or not story_id or created is None:
             return None
         story_id = str(story_id)
@@ -578,7 +567,7 @@ class FacebookConnector(Connector[FacebookOptions]):
                 newest.see(post.created, post.id)
                 if not post.hidden or options.include_hidden:
                     result.mentions.append(self._post_mention(post))
-            updated = parse_time(raw.get("updated_time")) or post.created
+            updated = graph_time(raw.get("updated_time")) or post.created
             if updated < cursor.since:
                 continue  # no comment since the cursor
             comments = self._comments(client, post.id, now, cursor.since, result)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -99,19 +99,6 @@ class ThreadsOptions(ConnectorOptions):
         return self
 
 
-def parse_time(value: Any) -> datetime | None:
-    """Threads' `2024-01-01T18:20:00+0000` (and Z, and zoneless as UTC) to aware UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def _cursor_time(cursor: str | None) -> datetime | None:
     if not cursor:
         return None
@@ -119,7 +106,7 @@ def _cursor_time(cursor: str | None) -> datetime | None:
         data = loads(cursor)
     except ValueError:
         return None
-    return parse_time(data.get("since")) if isinstance(data, dict) else None
+    return metagraph.graph_time(data.get("since")) if isinstance(data, dict) else None
 
 
 def _id(value: Any) -> str | None:
@@ -225,7 +212,7 @@ class ThreadsConnector(Connector[ThreadsOptions]):
             oldest: datetime | None = None
             for item in items:
                 if isinstance(item, dict):
-                    when = parse_time(item.get("timestamp"))
+                    when = metagraph.graph_time(item.get("timestamp"))
                     if when is not None:
                         oldest = when if oldest is None else min(oldest, when)
                     yield item
@@ -323,7 +310,7 @@ class ThreadsConnector(Connector[ThreadsOptions]):
         """A post as a mention, as the brand's reply (by the brand, answering a post), or
         nothing (the brand's own top-level post, a moderated reply, an unreadable item)."""
         item_id = _id(item.get("id"))
-        created = parse_time(item.get("timestamp"))
+        created = metagraph.graph_time(item.get("timestamp"))
         if not item_id or created is None:
             return None
         username = item.get("username") if isinstance(item.get("username"), str) else None
