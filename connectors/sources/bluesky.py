@@ -131,6 +131,36 @@ def _link_label(label: str, uri: str) -> str:
     return f"{label} ({uri})"
 
 
+def post_record(
+    platform: str, uri: str, handle: str | None, did: str | None, record: dict[str, Any]
+) -> MentionRecord | None:
+    """A post (an app.bsky.feed.post record) as a mention, the same whether it came in an
+    API view or in a Jetstream event (which carries no handle); None without a readable
+    `createdAt`. What is not of the documented type (a `langs` entry, a reply's `uri`) is
+    left out rather than stored."""
+    try:
+        created = parse_time(record.get("createdAt"))
+    except ValueError:
+        return None
+    reply = _dict(record.get("reply"))
+    parent, root = _dict(reply.get("parent")), _dict(reply.get("root"))
+    langs = record.get("langs")
+    return MentionRecord(
+        platform=platform,
+        external_id=uri,
+        created_at=created,
+        text=post_text(record),
+        url=web_url(uri, handle, did),
+        author=handle,
+        author_id=did,
+        language=langs[0]
+        if isinstance(langs, list) and langs and isinstance(langs[0], str)
+        else None,
+        parent_id=parent.get("uri") if isinstance(parent.get("uri"), str) else None,
+        thread_id=root.get("uri") if isinstance(root.get("uri"), str) else None,
+    )
+
+
 def post_text(record: dict[str, Any]) -> str:
     """The post's text with link facets expanded to their URLs (facets index UTF-8 bytes)."""
     text = record.get("text") if isinstance(record.get("text"), str) else ""
@@ -363,27 +393,10 @@ class BlueskyConnector(Connector[BlueskyOptions]):
     def _record(
         self, uri: str, author: dict[str, Any], record: dict[str, Any], indexed_at: Any
     ) -> MentionRecord | None:
-        try:
-            created = parse_time(record.get("createdAt"))
-        except ValueError:
-            return None
-        reply = _dict(record.get("reply"))
-        parent, root = _dict(reply.get("parent")), _dict(reply.get("root"))
-        langs = record.get("langs")
-        handle, did = author.get("handle"), author.get("did")
-        return MentionRecord(
-            platform=self.platform,
-            external_id=uri,
-            created_at=created,
-            text=post_text(record),
-            url=web_url(uri, handle, did),
-            author=handle,
-            author_id=did,
-            language=langs[0] if isinstance(langs, list) and langs else None,
-            parent_id=parent.get("uri"),
-            thread_id=root.get("uri"),
-            extra={"indexed_at": indexed_at} if indexed_at else {},
-        )
+        post = post_record(self.platform, uri, author.get("handle"), author.get("did"), record)
+        if post is not None and indexed_at:
+            post.extra = {"indexed_at": indexed_at}
+        return post
 
     def _brand(self, handle: str | None, did: str | None) -> BrandIdentity | None:
         return self.brand_identity(handle, did) or (

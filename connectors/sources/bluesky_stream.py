@@ -51,7 +51,7 @@ from connectors.base import BrandReply, ConnectorOptions, MentionRecord
 from connectors.durations import Duration
 from connectors.errors import MalformedResponse, RateLimited, TransientError
 from connectors.http import parse_retry_after
-from connectors.sources.bluesky import POST_COLLECTION, parse_time, post_text, web_url
+from connectors.sources.bluesky import POST_COLLECTION, post_record
 from connectors.streams import StreamConnector, StreamEvent, StreamGap
 from connectors.text import storable
 
@@ -439,7 +439,8 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         identity = self.brand_identity(None, did) if did in self._brand_dids else None
         if identity is None and not self._matches(did, record):
             return None
-        post = self._record(uri, did, record)
+        # the post as the `bluesky` feed makes it, less what the event lacks (the handle)
+        post = post_record(self.platform, uri, None, did, record)
         if post is None or identity is None:
             return post
         return BrandReply.answering(post, identity) if post.parent_id else None
@@ -454,27 +455,3 @@ class BlueskyStreamConnector(StreamConnector[BlueskyStreamOptions]):
         if self._hashtags and not self._hashtags.isdisjoint(post_tags(record, text)):
             return True
         return self.options.mentions and _talks_to(record, self._brand_dids)
-
-    def _record(self, uri: str, did: str, record: dict[str, Any]) -> MentionRecord | None:
-        """The post as the `bluesky` feed makes it, less what the event lacks (the handle)."""
-        try:
-            created = parse_time(record.get("createdAt"))
-        except ValueError:
-            return None
-        reply = _dict(record.get("reply"))
-        parent, root = _dict(reply.get("parent")), _dict(reply.get("root"))
-        langs = record.get("langs")
-        return MentionRecord(
-            platform=self.platform,
-            external_id=uri,
-            created_at=created,
-            text=post_text(record),
-            url=web_url(uri, None, did),
-            author=None,
-            author_id=did,
-            language=langs[0]
-            if isinstance(langs, list) and langs and isinstance(langs[0], str)
-            else None,
-            parent_id=parent.get("uri") if isinstance(parent.get("uri"), str) else None,
-            thread_id=root.get("uri") if isinstance(root.get("uri"), str) else None,
-        )
