@@ -31,6 +31,20 @@ def scoring_request(record: MentionRecord) -> Request:
 # -- what goes in ------------------------------------------------------------------------
 
 
+def speaks_for_brand(
+    identities: Sequence[BrandIdentity], record: MentionRecord
+) -> BrandIdentity | None:
+    """The brand identity that wrote `record`, if one did."""
+    return next(
+        (
+            i
+            for i in identities
+            if i.platform == record.platform and i.matches(record.author, record.author_id)
+        ),
+        None,
+    )
+
+
 @dataclass(frozen=True)
 class Page:
     """What a poll (or a re-check) brought, the brand's own posts turned into replies."""
@@ -57,14 +71,7 @@ class Page:
             if key in seen:
                 continue
             seen.add(key)
-            identity = next(
-                (
-                    i
-                    for i in identities
-                    if i.platform == record.platform and i.matches(record.author, record.author_id)
-                ),
-                None,
-            )
+            identity = speaks_for_brand(identities, record)
             if identity is None:
                 records.append(record)
                 continue

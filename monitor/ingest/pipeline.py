@@ -34,7 +34,16 @@ from monitor.alerting.routing import Router
 from monitor.alerting.sla import Clocks
 from monitor.config import Config, FeedConfig
 from monitor.ingest import feed_state, read
-from monitor.ingest.decide import MAX_TEXT, Answer, Page, Plan, Rules, decide, scoring_request
+from monitor.ingest.decide import (
+    MAX_TEXT,
+    Answer,
+    Page,
+    Plan,
+    Rules,
+    decide,
+    scoring_request,
+    speaks_for_brand,
+)
 from monitor.ingest.filtering import FeedFilters
 from monitor.ingest.inserted import NewMention
 from monitor.ingest.write import Written, write
@@ -563,10 +572,7 @@ class Pipeline:
         poll's to say, from the whole thread (connectors/sources/facebook.py)."""
         others: dict[tuple[str, str], MentionRecord] = {}
         for m in mentions:
-            if not any(
-                i.platform == m.platform and i.matches(m.author, m.author_id)
-                for i in self.identities
-            ):
+            if speaks_for_brand(self.identities, m) is None:
                 others.setdefault((m.platform, m.external_id), m)  # Meta may send one twice
         page = Page(feed.name, records=list(others.values()), fetched=len(mentions))
         plan, written = self._ingest(page, now)
