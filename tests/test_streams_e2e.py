@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
 
 from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.jetstream_server import JetstreamReplay, jetstream_replay, recorded_lines
-from tests.test_end_to_end import Mode, start, wait_for
+from tests.test_end_to_end import Mode, mode, start, wait_for
 
 pytestmark = pytest.mark.e2e
+__all__ = ["mode"]  # the fixture of test_end_to_end: each test here runs single and worker
 
 BRAND = "did:plc:acmebrandacmebrandacmebr"  # ours: no brand account posts in the stretch
 # the matched post the brand answers: "Has anyone properly debunked Tic Tac video?"
@@ -95,14 +95,6 @@ def replay() -> Iterator[JetstreamReplay]:
     with jetstream_replay(stream_lines()) as server:
         server.rate = RATE
         yield server
-
-
-@pytest.fixture(params=["single", "worker"])
-def mode(request: pytest.FixtureRequest, tmp_path: Path) -> Mode:
-    if request.param == "single":
-        return Mode(f"sqlite:///{tmp_path / 'monitor.db'}", "run", "run")
-    engine: Engine = request.getfixturevalue("postgres_engine")
-    return Mode(engine.url.render_as_string(hide_password=False), "worker", "run")
 
 
 def write_config(tmp_path: Path, replay: JetstreamReplay, slack: FakeSlack, store: str) -> Path:
