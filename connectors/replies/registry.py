@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any
 
+from connectors import replies
 from connectors.replies.base import Replier
 
-# feed type -> "module:Class". A stream answers through its platform's writer.
+_NOT_WRITERS = {"base", "registry"}
+# A writer module is named after the feed type it answers for; a stream answers through
+# its platform's writer.
+ALIASES = {"mastodon_stream": "mastodon", "bluesky_stream": "bluesky"}
 WRITERS: dict[str, str] = {
-    "mastodon": "connectors.replies.mastodon:MastodonReplier",
-    "mastodon_stream": "connectors.replies.mastodon:MastodonReplier",
+    info.name: f"{replies.__name__}.{info.name}"
+    for info in pkgutil.iter_modules(replies.__path__)
+    if not info.name.startswith("_") and info.name not in _NOT_WRITERS
 }
 
 
 def can_reply(feed_type: str) -> bool:
-    return feed_type in WRITERS
+    return ALIASES.get(feed_type, feed_type) in WRITERS
 
 
 def replier_class(feed_type: str) -> type[Replier[Any]] | None:
     """The writer of `feed_type`, or None where the platform has no API to reply with."""
-    target = WRITERS.get(feed_type)
-    if target is None:
+    module_name = WRITERS.get(ALIASES.get(feed_type, feed_type))
+    if module_name is None:
         return None
-    module_name, _, class_name = target.partition(":")
-    found: type[Replier[Any]] = getattr(importlib.import_module(module_name), class_name)
-    return found
+    module = importlib.import_module(module_name)
+    found = [
+        value
+        for name, value in vars(module).items()
+        if isinstance(value, type)
+        and issubclass(value, Replier)
+        and value.__module__ == module_name
+        and not name.startswith("_")
+    ]
+    if len(found) != 1:
+        raise TypeError(f"{module_name} must define one public Replier subclass")
+    writer: type[Replier[Any]] = found[0]
+    return writer

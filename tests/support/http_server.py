@@ -133,7 +133,7 @@ class LocalServer:
                 except OSError:
                     return  # the client gave up, as it should
 
-            do_GET = do_POST = do_HEAD = do_PUT = _handle
+            do_GET = do_POST = do_HEAD = do_PUT = do_PATCH = do_DELETE = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
