@@ -33,6 +33,7 @@ class AlertMessage:
     thread: bool = False  # a short reply under the first message, not a new message
     # What people did from Slack (monitor/slack/actions.py); buttons only while the mention is open.
     buttons: bool = False
+    reply: bool = False  # a Reply button too: the platform takes the brand's answer from Slack
     claimed_by: str | None = None
     snoozed_until: datetime | None = None
     snoozed_by: str | None = None

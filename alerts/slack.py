@@ -63,6 +63,7 @@ ACTION_CLAIM = "monitor_claim"
 ACTION_HANDLED = "monitor_handled"
 ACTION_SNOOZE = "monitor_snooze"
 ACTION_DISMISS = "monitor_dismiss"
+ACTION_REPLY = "monitor_reply"
 ACTION_OPEN = "open_mention"  # a link button: Slack still sends a payload, we ignore it
 SNOOZE_CHOICES = {"1h": "Snooze 1 h", "4h": "Snooze 4 h", "tomorrow": "Snooze until tomorrow"}
 _THREAD_EMOJI = {
@@ -70,6 +71,7 @@ _THREAD_EMOJI = {
     "sla_at_risk": ":hourglass_flowing_sand:",
     "sla_breached": ":rotating_light:",
     "review_edited": ":pencil2:",
+    "reply_note": ":speech_balloon:",
 }
 _KIND_BADGE = {
     "feed_health": ":warning: *feed problem*",
@@ -172,10 +174,20 @@ def _state_lines(message: AlertMessage) -> list[str]:
 
 
 def _buttons(message: AlertMessage) -> list[InteractiveElement]:
-    """Claim, Mark handled, Snooze, Dismiss while the mention is open; Open always."""
+    """Reply (where the platform takes one), Claim, Mark handled, Snooze, Dismiss while the
+    mention is open; Open always."""
     elements: list[InteractiveElement] = []
     mention = str(message.mention_id) if message.mention_id else None
     if message.buttons and mention:
+        if message.reply:
+            elements.append(
+                ButtonElement(
+                    text=PlainTextObject(text="Reply", emoji=False),
+                    action_id=ACTION_REPLY,
+                    value=mention,
+                    style="primary",
+                )
+            )
         if not message.claimed_by:
             elements.append(
                 ButtonElement(

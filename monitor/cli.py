@@ -155,6 +155,7 @@ def _run_single(config: Config, url: str) -> None:
     from monitor.alerting.sinks import make_sink
     from monitor.ingest.pipeline import Pipeline
     from monitor.leadership.instance_lock import InstanceLocked, hold_instance_lock, sqlite_file
+    from monitor.replying.writers import reply_feeds
     from monitor.scheduler import Service
     from monitor.store.db import open_store
 
@@ -184,7 +185,11 @@ def _run_single(config: Config, url: str) -> None:
         if slack_app is not None:
             slack_app.attach(pipeline)  # the webhook stores through this process's pipeline
         dispatcher = Dispatcher(
-            engine, sink, pace=1.0 if sink.name == "slack" else 0.0, router=Router(config)
+            engine,
+            sink,
+            pace=1.0 if sink.name == "slack" else 0.0,
+            router=Router(config),
+            replyable=reply_feeds(config),
         )
         service = Service(config, pipeline, dispatcher)
         service.start()

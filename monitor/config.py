@@ -29,6 +29,8 @@ from connectors import BrandIdentity, ConnectorUnavailable, connector_class
 from connectors.base import Connector, ConnectorOptions
 from connectors.durations import Duration, parse_duration
 from connectors.logins import TokenStore
+from connectors.replies.base import ReplyOptions
+from connectors.replies.registry import replier_class
 from monitor.business_hours import DAYS, BusinessCalendar, country_holidays, parse_ranges
 from monitor.mention_filter import FilterSyntaxError, MentionFilter, parse_filter
 from monitor.store_url import redact, url_problem
@@ -157,6 +159,9 @@ SlackUserId = Annotated[
 SlackGroupId = Annotated[
     str, _slack_id("S", "user group", "S0123ABCD, as usergroups.list shows it; not a handle")
 ]
+SlackUserOrGroupId = Annotated[
+    str, _slack_id("UWS", "user or user group", "U0123ABCD for a person, S0123ABCD for a group")
+]
 
 
 class SlackConfig(_Section):
@@ -194,8 +199,7 @@ class SlackConfig(_Section):
         pattern=r"^/[a-z0-9_-]{1,31}$",
         description="the slash command, as in the app manifest",
     )
-    # Who may press Claim, Mark handled, Snooze and Dismiss (docs/slack_app.md); a Reply
-    # button would get its own `reply_allowed_*` pair of the same shape.
+    # Who may press Claim, Mark handled, Snooze and Dismiss (docs/slack_app.md)
     allowed_users: list[SlackUserId] = Field(
         default_factory=list,
         description="Slack user IDs (U… or W…) who may press the alert buttons;"
@@ -206,6 +210,17 @@ class SlackConfig(_Section):
         description="Slack user group IDs (S…) whose members may press the alert buttons"
         " (bot scope `usergroups:read`; membership is re-read every 5 minutes)",
     )
+
+    reply_allowed: list[SlackUserOrGroupId] = Field(
+        default_factory=list,
+        description="who may answer customers from Slack as the brand: user IDs (U…) and user"
+        " group IDs (S…); empty: the Reply button is not shown (docs/replying.md)",
+    )
+
+    def reply_access(self) -> tuple[list[str], list[str]]:
+        """`reply_allowed` split into (users, groups)."""
+        groups = [who for who in self.reply_allowed if who.startswith("S")]
+        return [who for who in self.reply_allowed if not who.startswith("S")], groups
 
     def env_warnings(self) -> list[str]:
         """The optional Slack app's variables that a written key or `http_port` asks for and
@@ -616,6 +631,28 @@ class FiltersConfig(_Section):
         return self._compiled
 
 
+class ReplyTemplateConfig(_Section):
+    name: str = Field(min_length=1, max_length=75, description="what the agent picks in the modal")
+    text: str = Field(min_length=1, max_length=3000, description="the reply it fills in")
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}$",
+        description="offered only for mentions in this language (ISO 639-1); none: for all",
+    )
+
+
+class ReplyConfig(_Section):
+    templates: list[ReplyTemplateConfig] = Field(
+        default_factory=list,
+        description="canned replies offered in the Reply modal ([[reply.templates]])",
+    )
+
+    def templates_for(self, language: str | None) -> list[ReplyTemplateConfig]:
+        """The mention's language's templates first, then those for every language."""
+        own = [t for t in self.templates if language and t.language == language]
+        return own + [t for t in self.templates if t.language is None]
+
+
 class MetaWebhookConfig(_Section):
     enabled: bool = Field(
         default=False,
@@ -804,8 +841,14 @@ class FeedConfig(BaseModel):
         description="keep only the mentions this query matches (docs/filters.md); the others "
         "are counted, not stored",
     )
+    reply: dict[str, Any] | None = Field(
+        default=None,
+        description="the write credentials that let agents answer from Slack: keys per type in"
+        " docs/sources/ (docs/replying.md)",
+    )
 
     _options: ConnectorOptions | None = PrivateAttr(default=None)
+    _reply_options: ReplyOptions | None = PrivateAttr(default=None)
     _connector: ConnectorClass | None = PrivateAttr(default=None)
     _filter: MentionFilter | None = PrivateAttr(default=None)
 
@@ -828,10 +871,22 @@ class FeedConfig(BaseModel):
     def env_warnings(self) -> list[str]:
         """One line per `*_env` key naming a variable this environment does not set, for
         `check-config`: without it the problem shows only when a poll fails on it."""
-        return [
+        warnings = [
             f"{key} names {variable}, which is not set; the feed's polls fail until it is"
             for key, variable in _unset_env(self.options)
         ]
+        if self._reply_options is not None:
+            warnings += [
+                f"reply.{key} names {variable}, which is not set; the feed shows no Reply"
+                " button until it is"
+                for key, variable in _unset_env(self._reply_options)
+            ]
+        return warnings
+
+    @property
+    def reply_options(self) -> ReplyOptions | None:
+        """The feed's validated `reply` keys; None when it has none."""
+        return self._reply_options
 
     @property
     def options(self) -> ConnectorOptions:
@@ -886,6 +941,9 @@ class Config(_Section):
     meta_webhook: MetaWebhookConfig = Field(
         default_factory=MetaWebhookConfig,
         description="comments from Facebook and Instagram in seconds",
+    )
+    reply: ReplyConfig = Field(
+        default_factory=ReplyConfig, description="answering customers from Slack"
     )
     feeds: list[FeedConfig] = Field(
         default_factory=list, exclude=True, description="the sources watched"
@@ -1141,9 +1199,36 @@ def _parse_feed(
             problems.append(_Problem((*where, *loc), message))
         return None
     problems.extend(_connector_duration_problems(options, where))
+    reply = _reply_options(raw, where, problems)
     if feed is not None:
-        feed._options, feed._connector = options, cls
+        feed._options, feed._connector, feed._reply_options = options, cls, reply
     return feed
+
+
+def _reply_options(
+    raw: dict[str, Any], where: tuple[str | int, ...], problems: list[_Problem]
+) -> ReplyOptions | None:
+    """A feed's `reply` table, checked by its platform's writer (connectors/replies/)."""
+    table = raw.get("reply")
+    if table is None or not isinstance(raw.get("type"), str):
+        return None
+    writer = replier_class(raw["type"])
+    if writer is None:
+        problems.append(
+            _Problem(
+                (*where, "reply"), f"{raw['type']} has no API to reply with (docs/replying.md)"
+            )
+        )
+        return None
+    if not isinstance(table, dict):
+        return None  # FeedConfig said it must be a table
+    try:
+        return writer.Options.model_validate(table)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            problems.append(_Problem((*where, "reply", *loc), _message(error, writer.Options)))
+        return None
 
 
 # Stack Exchange's built-in filters, and the form of a custom one ("!nNPvSNdWme"): the value

@@ -27,6 +27,7 @@ class AlertKind(StrEnum):
     SLA_BREACHED = "sla_breached"
     ANSWERED_UPDATE = "answered_update"
     REVIEW_EDITED = "review_edited"
+    REPLY_NOTE = "reply_note"  # a reply sent from Slack: who, what, the platform's answer
     # about the monitor, not one mention
     DIGEST = "digest"
     FEED_HEALTH = "feed_health"
@@ -61,6 +62,7 @@ class ClickAction(StrEnum):
     HANDLED = "handled"
     SNOOZE = "snooze"
     DISMISS = "dismiss"
+    REPLY = "reply"  # an answer posted on the platform from the Reply modal (monitor/replying/)
 
 
 class ClickOutcome(StrEnum):
@@ -69,3 +71,15 @@ class ClickOutcome(StrEnum):
     LOST = "lost"
     UNKNOWN = "unknown"
     REFUSED = "refused"
+    # a reply's attempt: the platform created it, refused it, or may have (a lost answer)
+    POSTED = "posted"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class ReplyState(StrEnum):
+    # slack_reply.state: the latest attempt at answering a mention from Slack
+    POSTING = "posting"  # sent or about to be; a crash leaves it here
+    POSTED = "posted"
+    FAILED = "failed"  # the platform certainly posted nothing: a new attempt may start
+    UNKNOWN = "unknown"  # it may have posted: looked for before anything is sent again

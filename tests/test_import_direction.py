@@ -49,6 +49,7 @@ ROOMS = (
     "cluster",
     "webhooks",
     "slack",
+    "replying",
     "reports",
     "ingest",
     "alerting",

@@ -27,7 +27,10 @@ def language_phrase(code: str | None) -> str:
     return f"language: {code}"
 
 
-def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessage:
+def mention_message(
+    alert: Alert, mention: Mention, now: datetime, *, can_reply: bool = False
+) -> AlertMessage:
+    """The alert's first message; `can_reply`: the feed answers from Slack (a Reply button)."""
     headline = _HEADLINES.get(alert.kind, "Mention on {platform}").format(
         platform=mention.platform, language=language_phrase(mention.language)
     )
@@ -64,6 +67,7 @@ def mention_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessa
         facts=facts,
         mention_id=mention.id,
         buttons=mention.status == MentionStatus.OPEN,
+        reply=can_reply and mention.status == MentionStatus.OPEN,
         claimed_by=mention.claimed_by,
         snoozed_until=mention.snoozed_until
         if mention.snoozed_until is not None and mention.snoozed_until > now
@@ -82,6 +86,7 @@ THREAD_KINDS = (
     AlertKind.SLA_BREACHED,
     AlertKind.ANSWERED_UPDATE,
     AlertKind.REVIEW_EDITED,
+    AlertKind.REPLY_NOTE,
 )
 NOT_EXACT_NOTE = " (thread not read in full)"
 
@@ -116,6 +121,17 @@ def thread_message(alert: Alert, mention: Mention, now: datetime) -> AlertMessag
         headline += _not_exact_note(mention)
     elif alert.kind == AlertKind.REVIEW_EDITED:
         headline = "The customer edited the review after our reply; it now reads:"
+    elif alert.kind == AlertKind.REPLY_NOTE:
+        # monitor/replying/attempts.py: who replied and how it went, then what they wrote
+        headline, _, text = (alert.body or "").partition("\n")
+        return AlertMessage(
+            key=alert.key,
+            kind=alert.kind,
+            headline=headline,
+            text=text,
+            mention_id=mention.id,
+            thread=True,
+        )
     elif alert.kind == AlertKind.SLA_BREACHED:
         headline = f"SLA breached: still unanswered after {age}"
     else:

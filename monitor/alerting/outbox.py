@@ -205,6 +205,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         router: Router | None = None,
+        replyable: frozenset[str] = frozenset(),
         lanes: int = MAX_LANES,
         shared_pace: SharedPace | None = None,
     ) -> None:
@@ -216,6 +217,8 @@ class Dispatcher:
         self.batch = batch
         self.pacer = ChannelPacer(pace, sleep, monotonic, shared_pace)
         self.router = router
+        # feeds whose alerts carry a Reply button (monitor/replying/writers.reply_feeds)
+        self.replyable = replyable
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self.stopping = threading.Event()  # set by the service on shutdown
@@ -370,7 +373,7 @@ class Dispatcher:
         if mention is None:
             message = plain_message(alert)
         elif root is None:
-            message = mention_message(alert, mention, now)
+            message = mention_message(alert, mention, now, can_reply=mention.feed in self.replyable)
         else:
             message = thread_message(alert, mention, now)
         # a root folded into a storm digest is the digest: reply under it, never rewrite it
@@ -456,7 +459,9 @@ class Dispatcher:
         if found is None or found[1] is None:
             return None
         root, mention = found
-        return mention_message(root, mention, self.clock())
+        return mention_message(
+            root, mention, self.clock(), can_reply=mention.feed in self.replyable
+        )
 
     def _held_for_quiet_hours(self, alert: Alert, now: datetime) -> bool:
         """Inside a route's quiet hours: move to its fallback route, or hold until they end."""

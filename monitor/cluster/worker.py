@@ -36,6 +36,7 @@ from monitor.leadership.presence import (
 )
 from monitor.leadership.session_names import process_tag
 from monitor.leadership.shared_logins import SharedLogins
+from monitor.replying.writers import reply_feeds
 from monitor.reports.status import health_summary
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def run_worker(config: Config, engine: Engine, sink: Sink, *, concurrency: int) 
             pace=1.0 if sink.name == "slack" else 0.0,
             router=Router(config),
             shared_pace=SharedPace(engine),
+            replyable=reply_feeds(config),
         )
         rerouted = dispatcher.reroute_unsent()
         if rerouted:

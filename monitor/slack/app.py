@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -40,18 +40,29 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from alerts.base import Sink
-from alerts.slack import ACTION_CLAIM, ACTION_DISMISS, ACTION_HANDLED, ACTION_OPEN, ACTION_SNOOZE
+from alerts.slack import (
+    ACTION_CLAIM,
+    ACTION_DISMISS,
+    ACTION_HANDLED,
+    ACTION_OPEN,
+    ACTION_SNOOZE,
+)
 from monitor.alerting.messages import mention_message
 from monitor.alerting.roots import root_alert
 from monitor.alerting.sla import Clocks
 from monitor.config import Config
+from monitor.replying.writers import reply_feeds
 from monitor.slack.access import AccessList
 from monitor.slack.actions import SNOOZE_CHOICES, Click, apply_click, refuse_click, snooze_until
 from monitor.slack.commands import answer
 from monitor.slack.http import HttpListener, ReplayGuard, Route
+from monitor.slack.replies import ReplyListeners
 from monitor.states import ClickAction
 from monitor.store.db import session as open_session
 from monitor.store.models import Alert, Mention, utcnow
+
+if TYPE_CHECKING:
+    from monitor.ingest.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +139,9 @@ class SlackActions:
         self.clocks = Clocks(config)
         self.access = access if access is not None else _access(config)
         self._pool = _Pool(workers)
+        # the feeds whose alerts carry a Reply button, and who may press it
+        self.replyable = reply_feeds(config)
+        self.replies = ReplyListeners(self, _reply_access(config))
 
     # -- the Bolt app ---------------------------------------------------------------------
 
@@ -160,6 +174,7 @@ class SlackActions:
         for action_id in ACTIONS:
             app.action(action_id)(ack=_ack, lazy=[self._on_click])
         app.action(ACTION_OPEN)(_ack)  # a link button: Slack still sends a payload
+        self.replies.register(app)
         app.command(slack.command)(ack=_ack, lazy=[self._on_command])
         return app
 
@@ -249,7 +264,8 @@ class SlackActions:
             ).first() or root_alert(session, mention_id)
         if mention is None or alert is None:
             return
-        result = self.sink.update(channel_id, message_ts, mention_message(alert, mention, now))
+        message = mention_message(alert, mention, now, can_reply=mention.feed in self.replyable)
+        result = self.sink.update(channel_id, message_ts, message)
         if not result.ok:
             log.warning(
                 "slack: could not redraw the alert of mention %s: %s", mention_id, result.error
@@ -308,13 +324,21 @@ def _api_root(api_url: str) -> str:
 
 def _access(config: Config) -> AccessList:
     slack = config.slack
+    return AccessList(slack.allowed_users, slack.allowed_groups, _groups_client(config))
+
+
+def _reply_access(config: Config) -> AccessList:
+    users, groups = config.slack.reply_access()
+    return AccessList(users, groups, _groups_client(config) if groups else None)
+
+
+def _groups_client(config: Config) -> WebClient | None:
+    """A client to read user groups' members with, when any are listed and a token is set."""
+    slack = config.slack
     token = slack.token()
-    client = None
-    if slack.allowed_groups and token:
-        client = WebClient(
-            token=token, base_url=_api_root(slack.api_url), timeout=int(slack.timeout)
-        )
-    return AccessList(slack.allowed_users, slack.allowed_groups, client)
+    if not token or not (slack.allowed_groups or slack.reply_allowed):
+        return None
+    return WebClient(token=token, base_url=_api_root(slack.api_url), timeout=int(slack.timeout))
 
 
 # -- Socket Mode ----------------------------------------------------------------------------
@@ -382,6 +406,12 @@ class SlackApp:
                 f"{slack.token_env} is not set: members of [slack] allowed_groups cannot be"
                 " checked, so only allowed_users may press the buttons"
             )
+        if slack.reply_allowed and not self.actions.replyable:
+            problems.append(
+                "[slack] reply_allowed is set, but no feed has its write credentials"
+                " (`reply = {...}` and its env vars): no alert shows a Reply button"
+            )
+        self.actions.replies.recover_soon()
         token = slack.app_token()
         if token:
             listener = SocketModeListener(self.actions, token, api_url=slack.api_url)
@@ -417,8 +447,9 @@ class SlackApp:
                     self.listeners.append(http)
         return problems
 
-    def attach(self, pipeline: object) -> None:
-        """Hand the process's pipeline to the routes that store (the webhook)."""
+    def attach(self, pipeline: Pipeline) -> None:
+        """Hand the process's pipeline to what stores: the webhook, the Reply button."""
+        self.actions.replies.service.attach(pipeline)
         for route in self.routes.values():
             attach = getattr(route, "attach", None)
             if attach is not None:

@@ -254,6 +254,34 @@ class Action(SQLModel, table=True):
     source: str = Field(default="socket", max_length=10, description="socket | http")
     channel_id: str | None = Field(default=None, max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
+    text: str | None = Field(default=None, sa_type=sa.Text, description="a reply: what was typed")
+
+
+class SlackReply(SQLModel, table=True):
+    """A mention answered from Slack: its latest attempt, which is also the lock that keeps a
+    second click, a resubmission or a restart from posting twice (monitor/replying/)."""
+
+    __tablename__ = "slack_reply"
+
+    mention_id: int = Field(foreign_key="mention.id", primary_key=True)
+    attempt: int = Field(default=1, description="a new attempt only after one that posted nothing")
+    key: str = Field(max_length=100, description="this attempt's idempotency key")
+    state: str = Field(max_length=10, description="posting | posted | failed | unknown")
+    text: str = Field(sa_type=sa.Text)
+    user_id: str = Field(max_length=40)
+    user_name: str | None = Field(default=None, max_length=200)
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    reply_id: str | None = Field(default=None, max_length=500, description="the platform's id")
+    reply_at: datetime | None = Field(
+        default=None, sa_column=_utc_column(), description="the platform's time of the reply"
+    )
+    reply_url: str | None = Field(default=None, max_length=2000)
+    reply_author: str | None = Field(default=None, max_length=200)
+    recorded: bool = Field(default=False, description="stored as the brand's reply")
+    error: str | None = Field(default=None, max_length=500)
+    channel_id: str | None = Field(default=None, max_length=40)
+    message_ts: str | None = Field(default=None, max_length=40)
 
 
 class SchedulerBeat(SQLModel, table=True):

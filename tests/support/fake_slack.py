@@ -9,10 +9,13 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from tests.support.http_server import LocalServer, Reply, Request
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "slack"
 
 
 @dataclass
@@ -59,6 +62,10 @@ class FakeSlack:
         server.route("/api/conversations.history", self._history)
         server.route("/api/conversations.replies", self._replies)
         server.route("/api/conversations.list", self._list)
+        # modals: every view opened or updated, as (method, body) in order
+        self.views: list[tuple[str, dict[str, Any]]] = []
+        server.route("/api/views.open", self._view)
+        server.route("/api/views.update", self._view)
 
     @property
     def api_url(self) -> str:
@@ -232,6 +239,28 @@ class FakeSlack:
         if not found:
             return Reply.json({"ok": False, "error": "thread_not_found"})
         return self._page(found, body)
+
+    def _view(self, request: Request) -> Reply:
+        """views.open / views.update: kept, answered with the documented success shape."""
+        tokens = {self.token, *self.other_tokens}
+        if request.headers.get("authorization") not in {f"Bearer {t}" for t in tokens}:
+            return Reply.json({"ok": False, "error": "invalid_auth"})
+        body = self._body(request)
+        view = body.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        body["view"] = view
+        with self._lock:
+            self.views.append((request.path.rsplit("/", 1)[-1], body))
+        answer = json.loads((FIXTURES / "views_open_from_docs.json").read_text())
+        answer["view"].update(view or {})
+        return Reply.json(answer)
+
+    def wait_views(self, count: int, timeout: float = 10.0) -> list[tuple[str, dict[str, Any]]]:
+        deadline = time.monotonic() + timeout
+        while len(self.views) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.views)
 
     def keys(self) -> list[str]:
         """The alert keys of every posted top-level message, in order."""

@@ -1,0 +1,1 @@
+"""Answering a mention from Slack: the writer, the exactly-once attempt, the recording."""

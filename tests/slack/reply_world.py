@@ -1,0 +1,204 @@
+"""A Reply test's world: a fake Slack, a Mastodon stand-in on 127.0.0.1, an alert to answer."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from monitor.alerting.outbox import Dispatcher
+from monitor.config import Config, parse_config
+from monitor.replying.writers import reply_feeds
+from monitor.store.db import session
+from monitor.store.models import Action, Alert, Mention, SlackReply
+from tests.slack.support import fixture, sink
+from tests.support.fake_slack import FakeSlack, Posted
+from tests.support.http_server import LocalServer, Reply, Request, local_server
+
+MASTODON = Path(__file__).parents[1] / "fixtures" / "mastodon"
+# the recorded answer to POST /api/v1/statuses with in_reply_to_id (fixtures/mastodon/SOURCES.md):
+# the admin answers status 117020583245459824 at 2026-08-01T13:53:15.910Z
+CREATED = json.loads((MASTODON / "status_reply_with_in_reply_to_local_instance.json").read_bytes())
+MENTION_ID = str(CREATED["in_reply_to_id"])
+MENTION_AT = datetime(2026, 8, 1, 13, 50, tzinfo=UTC)
+REPLY_AT = datetime(2026, 8, 1, 13, 53, 15, 910000, tzinfo=UTC)
+# the agent submits a few seconds before Mastodon stamps the reply
+NOW = datetime(2026, 8, 1, 13, 53, 10, tzinfo=UTC)
+WRITE_TOKEN = "mastodon-write-token-5e3a"
+ALLOWED = "U0CA5"  # Amy McGee in the documented payloads
+# each payload its own trigger: Slack never sends the same signed body twice (a replay)
+_TRIGGERS = itertools.count(1)
+
+
+@dataclass
+class Mastodon:
+    """POST /api/v1/statuses creates the recorded status once per Idempotency-Key, as
+    Mastodon does; the context of the mention shows what was created. `answers` scripts
+    the next POSTs (a 422, a 500, a reset after the status was created)."""
+
+    server: LocalServer
+    created: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[Reply] = field(default_factory=list)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.server.route("/api/v1/statuses", self._post)
+        self.server.route(f"/api/v1/statuses/{MENTION_ID}/context", self._context)
+        self.server.route("/api/v1/accounts/verify_credentials", self._me)
+
+    @property
+    def posts(self) -> list[Request]:
+        return [r for r in self.server.requests if r.method == "POST"]
+
+    def _post(self, request: Request) -> Reply:
+        with self.lock:
+            scripted = self.answers.pop(0) if self.answers else None
+            if scripted is not None and not scripted.reset_after:
+                return scripted  # refused: nothing created
+            key = request.headers.get("idempotency-key", "")
+            status = self.keys.get(key)
+            if status is None:
+                status = copy.deepcopy(CREATED)
+                status["id"] = str(int(CREATED["id"]) + len(self.created))
+                form = dict(p.split("=", 1) for p in request.body.decode().split("&"))
+                status["content"] = f"<p>{_unquote(form['status'])}</p>"
+                self.created.append(status)
+                self.keys[key] = status
+        answer = Reply.json(status)
+        answer.reset_after = bool(scripted and scripted.reset_after)  # created, answer lost
+        return answer
+
+    def _context(self, request: Request) -> Reply:
+        with self.lock:
+            return Reply.json({"ancestors": [], "descendants": list(self.created)})
+
+    def _me(self, request: Request) -> Reply:
+        return Reply.json(CREATED["account"])
+
+
+def _unquote(value: str) -> str:
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(value)
+
+
+@contextmanager
+def mastodon_server() -> Iterator[Mastodon]:
+    with local_server() as server:
+        yield Mastodon(server)
+
+
+def reply_config(slack: FakeSlack, mastodon: Mastodon, **extra: Any) -> Config:
+    data: dict[str, Any] = {
+        "brand": {"name": "Acme"},
+        "slack": {"api_url": slack.api_url, "reply_allowed": [ALLOWED]},
+        "sla": {"target": "1h", "clock": "calendar"},
+        "feeds": [
+            {
+                "name": "acme-mastodon",
+                "type": "mastodon",
+                "tag": "acme",
+                "base_url": mastodon.server.url,
+                "channel": "#support",
+                "reply": {"token_env": "ACME_MASTODON_WRITE"},
+            }
+        ],
+    }
+    data.update(extra)
+    return parse_config(data)
+
+
+def alert_mention(engine: Engine, slack: FakeSlack, config: Config) -> tuple[int, Posted]:
+    """The customer's status, stored and alerted through the real dispatcher."""
+    with session(engine) as s:
+        mention = Mention(
+            platform="mastodon",
+            feed="acme-mastodon",
+            external_id=MENTION_ID,
+            url=f"http://localhost:3000/@mastodonpy_test_2/{MENTION_ID}",
+            author="mastodonpy_test_2",
+            author_id="117020566092212359",
+            text="@acme my order never arrived <@U0ADMIN> <!channel>",
+            created_at=MENTION_AT,
+            fetched_at=MENTION_AT,
+            sentiment="negative",
+            polarity=-0.6,
+        )
+        s.add(mention)
+        s.flush()
+        s.add(
+            Alert(
+                key=f"negative:{mention.id}",
+                mention_id=mention.id,
+                feed="acme-mastodon",
+                kind="negative",
+                channel="#support",
+                next_attempt_at=MENTION_AT,
+                created_at=MENTION_AT,
+            )
+        )
+        s.commit()
+        assert mention.id is not None
+        mention_id = mention.id
+    dispatch(engine, slack, config)
+    return mention_id, slack.messages[-1]
+
+
+def dispatch(engine: Engine, slack: FakeSlack, config: Config) -> int:
+    dispatcher = Dispatcher(
+        engine, sink(slack), pace=0, clock=lambda: NOW, replyable=reply_feeds(config)
+    )
+    return dispatcher.run_once(NOW).sent
+
+
+def click(
+    mention_id: int, message: Posted, response_url: str, user: str = ALLOWED
+) -> dict[str, Any]:
+    payload = copy.deepcopy(fixture("block_actions_button_from_docs.json"))
+    channel_id = "C" + message.channel.lstrip("#")
+    payload["user"]["id"] = user
+    payload["container"].update(message_ts=message.ts, channel_id=channel_id)
+    payload["channel"]["id"] = channel_id
+    payload["message"]["ts"] = message.ts
+    payload["response_url"] = response_url
+    payload["actions"][0].update(action_id="monitor_reply", value=str(mention_id))
+    payload["trigger_id"] = f"12466734323.{next(_TRIGGERS)}"
+    return payload
+
+
+def submission(opened: dict[str, Any], text: str, user: str = ALLOWED) -> dict[str, Any]:
+    """The documented view_submission, for the view we opened, with `text` typed."""
+    payload = copy.deepcopy(fixture("view_submission_from_docs.json"))
+    view = opened["view"]
+    block = next(b["block_id"] for b in view["blocks"] if b["type"] == "input")
+    payload["user"]["id"] = user
+    payload["trigger_id"] = f"12466734323.{next(_TRIGGERS)}"
+    payload["view"].update(
+        private_metadata=view["private_metadata"],
+        callback_id=view["callback_id"],
+        blocks=view["blocks"],
+        state={"values": {block: {"text": {"type": "plain_text_input", "value": text}}}},
+    )
+    return payload
+
+
+def replies(engine: Engine) -> list[SlackReply]:
+    with session(engine) as s:
+        return list(s.exec(select(SlackReply)).all())
+
+
+def reply_actions(engine: Engine) -> list[Action]:
+    with session(engine) as s:
+        rows = s.exec(select(Action).where(Action.action == "reply").order_by(col(Action.id)))
+        return list(rows.all())

@@ -1,0 +1,274 @@
+"""The Reply button end to end over the signed HTTP endpoint: Slack and Mastodon on sockets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from monitor.slack.app import SlackActions
+from monitor.slack.http import HttpListener
+from monitor.states import AlertKind
+from monitor.store.db import session
+from monitor.store.models import Alert
+from tests.slack.reply_world import (
+    MENTION_ID,
+    NOW,
+    REPLY_AT,
+    WRITE_TOKEN,
+    Mastodon,
+    alert_mention,
+    click,
+    dispatch,
+    mastodon_server,
+    replies,
+    reply_actions,
+    reply_config,
+    submission,
+)
+from tests.slack.support import (
+    SECRET,
+    App,
+    Responses,
+    action_ids,
+    interaction_body,
+    last_update_blocks,
+    mention_row,
+    signed,
+    sink,
+)
+from tests.support.fake_slack import FakeSlack, Posted, fake_slack
+from tests.support.http_server import Reply
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with fake_slack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def mastodon() -> Iterator[Mastodon]:
+    with mastodon_server() as server:
+        yield server
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(
+    sqlite_engine: Engine,
+    slack: FakeSlack,
+    mastodon: Mastodon,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[App]:
+    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
+    config = reply_config(slack, mastodon)
+    monkeypatch.setenv(config.slack.token_env, slack.token)  # views.open is the bot's call
+    actions = SlackActions(config, sqlite_engine, sink(slack), clock=clock)
+    listener = HttpListener(actions.bolt_app(SECRET), port=0)
+    listener.start()
+    responses = Responses()
+    slack.server.route("/response/*", responses)
+    world = App(actions, listener, slack, responses, sqlite_engine)
+    try:
+        yield world
+    finally:
+        world.stop()
+
+
+def _send(app: App, payload: dict[str, Any]) -> dict[str, Any] | None:
+    body = interaction_body(payload)
+    answer = app.post(body, signed(body))
+    assert answer.status_code == 200, answer.text
+    app.settle()
+    return answer.json() if answer.content else None
+
+
+def _open(app: App, mention_id: int, message: Posted, user: str = "U0CA5") -> dict[str, Any]:
+    before = len(app.slack.views)
+    _send(app, click(mention_id, message, app.response_url, user))
+    views = app.slack.views[before:]
+    assert [method for method, _ in views] == ["views.open"]
+    return views[0][1]
+
+
+def test_a_reply_posts_once_records_the_brand_reply_and_tells_the_thread(
+    app: App, mastodon: Mastodon
+) -> None:
+    config = app.actions.config
+    mention_id, message = alert_mention(app.engine, app.slack, config)
+    assert "monitor_reply" in action_ids(message.blocks)
+
+    opened = _open(app, mention_id, message)
+    assert str(opened["trigger_id"]).startswith("12466734323.")
+    view = opened["view"]
+    quoted = json.dumps(view["blocks"])
+    # the customer's words quoted, escaped: no ping, no smuggled mention
+    assert "my order never arrived &lt;@U0ADMIN&gt; &lt;!channel&gt;" in quoted
+    text_input = next(b for b in view["blocks"] if b["type"] == "input")["element"]
+    assert text_input["max_length"] == 500
+
+    typed = "Sorry about that! <b>DM us</b> & we'll fix it"
+    ack = _send(app, submission(opened, typed))
+    assert ack is not None and ack["response_action"] == "update"
+    assert "Posting your reply" in json.dumps(ack["view"])
+
+    # exactly the documented request, with the write token and an idempotency key
+    (post,) = mastodon.posts
+    assert post.path == "/api/v1/statuses"
+    assert post.headers["authorization"] == "Bearer mastodon-write-token-5e3a"
+    assert post.headers["idempotency-key"].startswith(f"srm-{mention_id}-1-")
+    assert parse_qs(post.body.decode()) == {
+        "status": [typed],
+        "in_reply_to_id": [MENTION_ID],
+        "visibility": ["public"],
+    }
+    # the brand's reply at the platform's own time: the TTFR is exact
+    mention = mention_row(app.engine, mention_id)
+    assert mention.status == "answered"
+    assert mention.first_response_at == REPLY_AT
+    assert mention.first_response_by == "admin"
+    assert mention.ttfr_seconds == pytest.approx(195.91)
+    (row,) = replies(app.engine)
+    assert (row.state, row.recorded, row.reply_id) == ("posted", True, "117020583258292382")
+    (action,) = reply_actions(app.engine)
+    assert (action.outcome, action.user_id, action.text) == ("posted", "U0CA5", typed)
+    assert action.source == "http"
+    # the modal says so, the alert is redrawn without the Reply button
+    method, update = app.slack.views[-1]
+    assert method == "views.update" and "Posted on mastodon as admin" in json.dumps(update)
+    redrawn = last_update_blocks(message)
+    assert "monitor_reply" not in action_ids(redrawn)
+    assert "answered by admin" in json.dumps(redrawn)
+
+    # the thread: who replied from Slack and what, then the answered note
+    assert dispatch(app.engine, app.slack, config) == 2
+    thread = [m for m in app.slack.messages if m.thread_ts == message.ts]
+    note = json.dumps(thread[0].blocks) if thread[0].blocks else thread[0].text
+    assert "Reply sent from Slack by Amy McGee as admin on mastodon" in note
+    assert "&lt;b&gt;DM us&lt;/b&gt; &amp; we'll fix it" in note
+    with session(app.engine) as s:
+        kinds = sorted(a.kind for a in s.exec(select(Alert).where(Alert.mention_id == mention_id)))
+    assert kinds == sorted(["negative", AlertKind.REPLY_NOTE, AlertKind.ANSWERED_UPDATE])
+
+
+def test_a_second_submission_posts_nothing_more(app: App, mastodon: Mastodon) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    second_modal = _open(app, mention_id, message)  # a double click opened two modals
+    _send(app, submission(opened, "We are on it"))
+    _send(app, submission(second_modal, "We are on it too"))
+    assert len(mastodon.posts) == 1
+    _method, update = app.slack.views[-1]
+    assert "Already" in json.dumps(update)
+    outcomes = [a.outcome for a in reply_actions(app.engine)]
+    assert outcomes == ["posted", "lost"]
+
+
+def test_someone_not_allowed_is_refused_and_it_is_kept(app: App, mastodon: Mastodon) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    _send(app, click(mention_id, message, app.response_url, user="U0OTHER"))
+    assert app.slack.views == []
+    (said,) = app.responses.wait(1)
+    assert said["response_type"] == "ephemeral"
+    assert "You may not reply as the brand" in said["text"]
+    (action,) = reply_actions(app.engine)
+    assert (action.outcome, action.user_id) == ("refused", "U0OTHER")
+    # a submission from a modal someone else opened is refused too, under the text box
+    opened = _open(app, mention_id, message)
+    ack = _send(app, submission(opened, "hi", user="U0OTHER"))
+    assert ack is not None and ack["response_action"] == "errors"
+    assert mastodon.posts == []
+
+
+def test_a_refusal_shows_the_platforms_words_keeps_the_text_and_a_retry_posts(
+    app: App, mastodon: Mastodon
+) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    mastodon.answers.append(Reply.json({"error": "Validation failed: Text is spam"}, 422))
+    _send(app, submission(opened, "Buy now"))
+    _method, form = app.slack.views[-1]
+    shown = json.dumps(form["view"])
+    assert "Validation failed: Text is spam" in shown and "nothing was posted" in shown
+    assert '"initial_value": "Buy now"' in shown  # kept to fix and send again
+    assert mention_row(app.engine, mention_id).status == "open"
+    # fixed and sent again: a new attempt with a new key posts
+    _send(app, submission(form, "Sorry, we are on it"))
+    assert len(mastodon.created) == 1
+    keys = [p.headers["idempotency-key"] for p in mastodon.posts]
+    assert len(set(keys)) == 2 and keys[1].startswith(f"srm-{mention_id}-2-")
+    assert mention_row(app.engine, mention_id).status == "answered"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (Reply.json({"error": "Too many requests"}, 429, **{"Retry-After": "120"}), "wait 120 s"),
+        (Reply.json({"error": "The access token is invalid"}, 401), "write credentials"),
+    ],
+)
+def test_rate_limits_and_bad_tokens_are_told_and_nothing_is_answered(
+    app: App, mastodon: Mastodon, answer: Reply, said: str
+) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    mastodon.answers.append(answer)
+    _send(app, submission(opened, "Hello"))
+    assert said in json.dumps(app.slack.views[-1][1])
+    assert mention_row(app.engine, mention_id).status == "open"
+    assert [a.outcome for a in reply_actions(app.engine)] == ["failed"]
+    assert "mastodon-write-token" not in json.dumps(app.slack.views)
+
+
+def test_a_reset_after_mastodon_created_the_status_posts_it_once(
+    app: App, mastodon: Mastodon
+) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    mastodon.answers.append(Reply(reset_after=True))  # created, then the answer is lost
+    _send(app, submission(opened, "On it"))
+    assert len(mastodon.created) == 1
+    assert mention_row(app.engine, mention_id).first_response_at == REPLY_AT
+    assert [a.outcome for a in reply_actions(app.engine)] == ["posted"]
+
+
+def test_a_server_error_is_uncertain_and_nothing_is_sent_again_until_looked_for(
+    app: App, mastodon: Mastodon, clock: Clock
+) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    mastodon.answers.append(Reply(502, b"bad gateway"))
+    _send(app, submission(opened, "On it"))
+    assert "may have been posted" in json.dumps(app.slack.views[-1][1]) or "looked for" in (
+        json.dumps(app.slack.views[-1][1])
+    )
+    assert replies(app.engine)[0].state == "unknown"
+    # at once again: too soon to conclude from the thread that nothing was posted
+    _send(app, submission(opened, "On it"))
+    assert len(mastodon.posts) == 1
+    assert "Try again in a minute" in json.dumps(app.slack.views[-1][1])
+    # later: the thread shows no reply of ours, so the new attempt goes out, once
+    clock.now = NOW + timedelta(minutes=3)
+    _send(app, submission(opened, "On it"))
+    assert len(mastodon.created) == 1
+    assert mention_row(app.engine, mention_id).status == "answered"
