@@ -26,9 +26,17 @@ from monitor.states import AlertKind, ClickAction, ClickOutcome, MentionStatus, 
 from monitor.store.db import session as open_session
 from monitor.store.models import Action, Mention, SlackReply, table_of
 
-# A `posting` row older than this was left by a crash: no request runs this long (the HTTP
-# client's whole-request deadline is at most a few minutes).
-STALE_AFTER = timedelta(minutes=5)
+# A writer makes at most this many requests for one reply (Threads: create, publish, read),
+# each bounded by the HTTP client's whole-request deadline.
+REQUESTS_PER_REPLY = 4
+
+
+def stale_after(http_timeout: float) -> timedelta:
+    """A `posting` row older than this was left by a crash: no live process can still be
+    waiting for its requests (10 s more for the gap between hosts' clocks)."""
+    return timedelta(seconds=REQUESTS_PER_REPLY * http_timeout + 10)
+
+
 # A platform's clock and ours differ: an earlier reply is looked for from a bit before.
 SKEW = timedelta(minutes=2)
 _REPLIABLE = (MentionStatus.OPEN, MentionStatus.EXPIRED)
@@ -76,8 +84,16 @@ def new_key(mention_id: int, attempt: int) -> str:
     return f"srm-{mention_id}-{attempt}-{secrets.token_hex(8)}"
 
 
-def begin(engine: Engine, mention_id: int, text: str, who: Who, now: datetime) -> Attempt | Refusal:
-    """Take the mention's reply lock for a new attempt, or say why not."""
+def begin(
+    engine: Engine,
+    mention_id: int,
+    text: str,
+    who: Who,
+    now: datetime,
+    stale: timedelta,
+) -> Attempt | Refusal:
+    """Take the mention's reply lock for a new attempt, or say why not; `stale`: how old a
+    `posting` row must be to have been left by a crash."""
     with open_session(engine) as session:
         session.connection()  # SQLite: BEGIN IMMEDIATE, so two submissions queue here
         mention = session.get(Mention, mention_id)
@@ -96,11 +112,17 @@ def begin(engine: Engine, mention_id: int, text: str, who: Who, now: datetime) -
                 session.rollback()
                 return Refusal(ClickOutcome.LOST, _in_progress(None))
             return attempt
-        return _next(session, row, mention, text, who, now)
+        return _next(session, row, mention, text, who, now, stale)
 
 
 def _next(
-    session: Session, row: SlackReply, mention: Mention, text: str, who: Who, now: datetime
+    session: Session,
+    row: SlackReply,
+    mention: Mention,
+    text: str,
+    who: Who,
+    now: datetime,
+    stale: timedelta,
 ) -> Attempt | Refusal:
     if row.state == ReplyState.POSTED:
         return Refusal(
@@ -108,7 +130,7 @@ def _next(
             f"Already answered from Slack by {row.user_name or row.user_id}"
             f" at {_at(row.finished_at)}: nothing more was posted.",
         )
-    if row.state == ReplyState.POSTING and now - row.started_at < STALE_AFTER:
+    if row.state == ReplyState.POSTING and now - row.started_at < stale:
         return Refusal(ClickOutcome.LOST, _in_progress(row))
     earlier = None
     if row.state in (ReplyState.POSTING, ReplyState.UNKNOWN):
@@ -218,10 +240,10 @@ def mark_recorded(engine: Engine, mention_id: int, key: str) -> None:
         session.commit()
 
 
-def unfinished(engine: Engine, now: datetime) -> list[SlackReply]:
+def unfinished(engine: Engine, now: datetime, stale_for: timedelta) -> list[SlackReply]:
     """Attempts a restart must settle: posted but not recorded, or left mid-post."""
     table = table_of(SlackReply)
-    stale = now - STALE_AFTER
+    stale = now - stale_for
     with open_session(engine) as session:
         rows = session.connection().execute(
             sa.select(table.c.mention_id).where(

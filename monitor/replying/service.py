@@ -65,6 +65,7 @@ class ReplyService:
         self.engine = engine
         self.clock = clock
         timeout = config.scheduler.http_timeout
+        self.stale = attempts.stale_after(timeout)
         self._client = client or (lambda: make_client(timeout=timeout))
         self._pipeline: Pipeline | None = None
         self._writers: dict[str, Replier[Any] | None] = {}
@@ -115,7 +116,7 @@ class ReplyService:
         problem = writer.check(text)
         if problem is not None:
             return self._refuse(mention_id, text, who, now, Refusal(ClickOutcome.FAILED, problem))
-        begun = attempts.begin(self.engine, mention_id, text, who, now)
+        begun = attempts.begin(self.engine, mention_id, text, who, now, self.stale)
         if isinstance(begun, Refusal):
             return self._refuse(mention_id, text, who, now, begun)
         feed = self.config.feed(mention.feed)
@@ -305,9 +306,10 @@ class ReplyService:
 
     def recover(self) -> int:
         """Settle what a crash left: record posted replies, look for ones left mid-post.
-        Nothing is posted here. Returns how many attempts it settled."""
+        Nothing new is posted here (a platform that deduplicates by key may be sent the same
+        request again). Returns how many attempts it settled."""
         settled = 0
-        for row in attempts.unfinished(self.engine, self.clock()):
+        for row in attempts.unfinished(self.engine, self.clock(), self.stale):
             try:
                 settled += self._recover(row)
             except Exception:

@@ -196,6 +196,7 @@ class SlackActions:
         return self._pool.wait_idle(timeout)
 
     def close(self) -> None:
+        self.replies.stop()
         self._pool.shutdown(wait=True)
 
     # -- interactions ---------------------------------------------------------------------

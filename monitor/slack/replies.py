@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RECOVER_EVERY = 15.0  # seconds between looks for attempts a crash left
+
 NOT_ENABLED = (
     "Replying from Slack is not enabled: whoever runs the monitor lists who may reply as"
     " the brand in `[slack] reply_allowed`."
@@ -53,25 +55,38 @@ class ReplyListeners:
         self.engine = actions.engine
         self.access = access
         self.service = ReplyService(actions.config, actions.engine, clock=actions.clock)
+        self._stopping = threading.Event()
+        self._recovering: threading.Thread | None = None
 
     def register(self, app: App) -> None:
         app.action(ACTION_REPLY)(ack=_ack, lazy=[self._on_click])
         app.action(reply_modal.ACTION_TEMPLATE)(ack=_ack, lazy=[self._on_template])
         app.view(reply_modal.CALLBACK)(ack=self._ack_submission, lazy=[self._on_submission])
 
-    def recover_soon(self) -> None:
-        """Settle, in the background, what a crash left between posting and recording."""
+    def recover_soon(self, every: float = RECOVER_EVERY) -> None:
+        """Settle, in the background and then every `every` seconds, what a crash left
+        between posting and recording (a `posting` row becomes stale only after a while)."""
 
         def work() -> None:
-            try:
-                settled = self.service.recover()
-            except Exception:
-                log.exception("replies: could not settle earlier attempts")
-                return
-            if settled:
-                log.info("replies: %d attempt(s) left by a restart settled", settled)
+            while not self._stopping.is_set():
+                try:
+                    settled = self.service.recover()
+                except Exception:
+                    log.exception("replies: could not settle earlier attempts")
+                else:
+                    if settled:
+                        log.info("replies: %d attempt(s) left by a crash settled", settled)
+                if self._stopping.wait(every):
+                    return
 
-        threading.Thread(target=work, name="reply-recover", daemon=True).start()
+        if self._recovering is None:
+            self._recovering = threading.Thread(target=work, name="reply-recover", daemon=True)
+            self._recovering.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._recovering is not None:
+            self._recovering.join(timeout=30)
 
     # -- who, what, where -------------------------------------------------------------------
 
