@@ -41,16 +41,14 @@ def google_error(_response: httpx.Response, body: bytes) -> str | None:
     return message if isinstance(message, str) and message else None
 
 
-def html_tag_problem(text: str, platform: str) -> str | None:
-    """Why `text` would not be shown as typed on a platform that strips or renders HTML tags."""
+def html_tag_problem(text: str, why: str) -> str | None:
+    """Why `text` would not be shown as typed where HTML tags are stripped or read as markup;
+    `why` says what the platform does with them ("Google Play removes HTML tags")."""
     found = _TAG.search(text)
     if found is None:
         return None
     snippet = text[found.start() : found.start() + 12].split(">")[0] + ">"
-    return (
-        f"{platform} removes HTML tags, so {snippet!r} would not appear as typed;"
-        " rewrite it without angle brackets."
-    )
+    return f"{why}, so {snippet!r} would not appear as typed; rewrite it without angle brackets."
 
 
 @contextmanager

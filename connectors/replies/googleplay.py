@@ -92,7 +92,7 @@ class GooglePlayReplier(Replier[GooglePlayReplyOptions]):
         return super().missing()
 
     def check(self, text: str) -> str | None:
-        return super().check(text) or html_tag_problem(text, SOURCE)
+        return super().check(text) or html_tag_problem(text, "Google Play removes HTML tags")
 
     def _package(self) -> str:
         return cast(GooglePlayOptions, self.feed_options).package_name
