@@ -51,6 +51,10 @@ class Mastodon:
     answers: list[Reply] = field(default_factory=list)
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # a process under test runs on the real clock: the status is stamped now, as Mastodon does
+    stamp_now: bool = False
+    # seconds the answer to a POST is held after the status was created (a crash lands here)
+    hold: float = 0.0
 
     def __post_init__(self) -> None:
         self.server.route("/api/v1/statuses", self._post)
@@ -73,9 +77,13 @@ class Mastodon:
                 status["id"] = str(int(CREATED["id"]) + len(self.created))
                 form = dict(p.split("=", 1) for p in request.body.decode().split("&"))
                 status["content"] = f"<p>{_unquote(form['status'])}</p>"
+                if self.stamp_now:
+                    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+                    status["created_at"] = stamp.replace("+00:00", "Z")
                 self.created.append(status)
                 self.keys[key] = status
         answer = Reply.json(status)
+        answer.delay = self.hold
         answer.reset_after = bool(scripted and scripted.reset_after)  # created, answer lost
         return answer
 
@@ -155,11 +163,11 @@ def alert_mention(engine: Engine, slack: FakeSlack, config: Config) -> tuple[int
     return mention_id, slack.messages[-1]
 
 
-def dispatch(engine: Engine, slack: FakeSlack, config: Config) -> int:
+def dispatch(engine: Engine, slack: FakeSlack, config: Config, now: datetime = NOW) -> int:
     dispatcher = Dispatcher(
-        engine, sink(slack), pace=0, clock=lambda: NOW, replyable=reply_feeds(config)
+        engine, sink(slack), pace=0, clock=lambda: now, replyable=reply_feeds(config)
     )
-    return dispatcher.run_once(NOW).sent
+    return dispatcher.run_once(now).sent
 
 
 def click(
