@@ -113,8 +113,9 @@ class AppStoreReplier(Replier[AppStoreReplyOptions]):
         with before_posting(SOURCE):
             key_id = require_env(options.key_id_env, "an App Store Connect API key id")
             issuer_id = require_env(options.issuer_id_env, "the App Store Connect issuer id")
-            # no config directory reaches a writer: a relative path is the working directory's
             path = Path(require_env(options.private_key_path_env, "the .p8 key file's path"))
+            if not path.is_absolute():  # as the feed reads it: next to the config file
+                path = self.config_dir / path
             try:
                 private_key = path.resolve().read_bytes()
             except OSError as exc:

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import httpx
@@ -151,10 +152,13 @@ class Replier(ABC, Generic[OptionsT]):
         feed_options: ConnectorOptions,
         base_url: str,
         logins: TokenStore | None = None,
+        config_dir: Path | None = None,
     ) -> None:
         """`feed_options` are the feed's read options (its repository, its page id...);
-        `base_url` the feed's API root (the connector's default when the feed sets none)."""
+        `base_url` the feed's API root (the connector's default when the feed sets none);
+        `config_dir` what a relative key file path is relative to, as for the feeds."""
         self.options = options
+        self.config_dir = config_dir or Path.cwd()
         self.feed_options = feed_options
         self.base_url = base_url.rstrip("/")
         self.logins: TokenStore = logins if logins is not None else Logins()

@@ -114,11 +114,12 @@ class GooglePlayReplier(Replier[GooglePlayReplyOptions]):
             if self._service_account is None:
                 env = options.credentials_path_env
                 path = Path(require_env(env, "the path of the service-account JSON key"))
+                if not path.is_absolute():  # as the feed reads it: next to the config file
+                    path = self.config_dir / path
                 try:
                     from connectors.googleauth import ServiceAccountToken
                 except ImportError as exc:
                     raise ConnectorUnavailable("pip install google-auth") from exc
-                # no config directory reaches a writer: a relative path is the working directory's
                 self._service_account = ServiceAccountToken(
                     path.resolve(), SCOPE, env_name=str(env)
                 )

@@ -92,7 +92,9 @@ class ReplyService:
                     feed = self.config.feed(feed_name)
                 except KeyError:
                     return None  # the feed left the config; its old alerts cannot reply
-                self._writers[feed_name] = replier_for(feed, self.pipeline_logins())
+                self._writers[feed_name] = replier_for(
+                    feed, self.pipeline_logins(), self.config.config_dir
+                )
             writer = self._writers[feed_name]
         return writer if writer is not None and writer.missing() is None else None
 

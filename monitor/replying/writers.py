@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from connectors.logins import TokenStore
@@ -11,14 +12,22 @@ from monitor.config import Config, FeedConfig
 from monitor.store.models import Mention
 
 
-def replier_for(feed: FeedConfig, logins: TokenStore | None = None) -> Replier[Any] | None:
+def replier_for(
+    feed: FeedConfig, logins: TokenStore | None = None, config_dir: Path | None = None
+) -> Replier[Any] | None:
     """The feed's writer, built from its `reply` keys; None when it has none."""
     options = feed.reply_options
     writer = replier_class(feed.type) if options is not None else None
     if options is None or writer is None:
         return None
     base_url = feed.base_url or feed.connector_cls.default_base_url or ""
-    return writer(options, feed_options=feed.options, base_url=base_url, logins=logins)
+    return writer(
+        options,
+        feed_options=feed.options,
+        base_url=base_url,
+        logins=logins,
+        config_dir=config_dir,
+    )
 
 
 def reply_feeds(config: Config) -> frozenset[str]:
@@ -28,7 +37,7 @@ def reply_feeds(config: Config) -> frozenset[str]:
         return frozenset()
     ready = set()
     for feed in config.feeds:
-        writer = replier_for(feed)
+        writer = replier_for(feed, config_dir=config.config_dir)
         if writer is not None and writer.missing() is None:
             ready.add(feed.name)
     return frozenset(ready)
