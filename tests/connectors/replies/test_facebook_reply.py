@@ -252,9 +252,11 @@ def test_server_errors_resets_and_refused_connections(monkeypatch: pytest.Monkey
         with mock_client(handler) as client, pytest.raises(ReplyUnknown):
             replier(monkeypatch).post(client, target(), "hi", "k")
     # code 1 on a 400: Meta's own trouble, the comment may exist
-    with mock_client(lambda r: httpx.Response(400, json=transient)) as client:
-        with pytest.raises(ReplyUnknown):
-            replier(monkeypatch).post(client, target(), "hi", "k")
+    with (
+        mock_client(lambda r: httpx.Response(400, json=transient)) as client,
+        pytest.raises(ReplyUnknown),
+    ):
+        replier(monkeypatch).post(client, target(), "hi", "k")
 
     def reset(request: httpx.Request) -> httpx.Response:
         raise httpx.RemoteProtocolError("peer closed connection", request=request)
@@ -310,9 +312,11 @@ def test_find_own_that_cannot_ask_is_unknown_never_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = json.loads(fixture_bytes("facebook", "error_4_app_request_limit_from_docs.json"))
-    with mock_client(lambda r: httpx.Response(400, json=body)) as client:
-        with pytest.raises(ReplyUnknown):
-            replier(monkeypatch).find_own(client, target(), "hi", NOW)
+    with (
+        mock_client(lambda r: httpx.Response(400, json=body)) as client,
+        pytest.raises(ReplyUnknown),
+    ):
+        replier(monkeypatch).find_own(client, target(), "hi", NOW)
 
 
 def test_the_length_is_checked_before_posting(monkeypatch: pytest.MonkeyPatch) -> None:

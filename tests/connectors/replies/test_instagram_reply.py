@@ -188,9 +188,11 @@ def test_the_posted_id_is_the_one_the_poll_gives_the_accounts_reply(
 )
 def test_metas_error_code_decides(monkeypatch: pytest.MonkeyPatch, name: str, kind: str) -> None:
     body = load(name)
-    with mock_client(lambda r: httpx.Response(400, json=body)) as client:
-        with pytest.raises(ReplyRefused) as refused:
-            replier(monkeypatch).post(client, target(), "hi", "k")
+    with (
+        mock_client(lambda r: httpx.Response(400, json=body)) as client,
+        pytest.raises(ReplyRefused) as refused,
+    ):
+        replier(monkeypatch).post(client, target(), "hi", "k")
     assert refused.value.kind == kind
     assert WRITE_TOKEN not in refused.value.message
     if kind == "invalid":
@@ -203,18 +205,22 @@ def test_metas_error_code_decides(monkeypatch: pytest.MonkeyPatch, name: str, ki
 def test_statuses_without_an_envelope(
     monkeypatch: pytest.MonkeyPatch, status: int, kind: str
 ) -> None:
-    with mock_client(lambda r: httpx.Response(status, headers={"Retry-After": "60"})) as client:
-        with pytest.raises(ReplyRefused) as refused:
-            replier(monkeypatch).post(client, target(), "hi", "k")
+    with (
+        mock_client(lambda r: httpx.Response(status, headers={"Retry-After": "60"})) as client,
+        pytest.raises(ReplyRefused) as refused,
+    ):
+        replier(monkeypatch).post(client, target(), "hi", "k")
     assert refused.value.kind == kind
 
 
 def test_server_errors_and_resets_are_unknown_a_refused_connection_is_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with mock_client(lambda r: httpx.Response(500, text="oops")) as client:
-        with pytest.raises(ReplyUnknown):
-            replier(monkeypatch).post(client, target(), "hi", "k")
+    with (
+        mock_client(lambda r: httpx.Response(500, text="oops")) as client,
+        pytest.raises(ReplyUnknown),
+    ):
+        replier(monkeypatch).post(client, target(), "hi", "k")
 
     def reset(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadError("connection reset", request=request)
@@ -245,9 +251,11 @@ def test_find_own_reads_the_threads_replies(monkeypatch: pytest.MonkeyPatch) -> 
         assert writer.find_own(client, target(), "other", datetime(2020, 8, 1, tzinfo=UTC)) is None
         assert writer.find_own(client, target(), text, datetime(2020, 8, 8, tzinfo=UTC)) is None
     assert seen[0].url.path == f"/v26.0/{LIXIANG['id']}/replies"
-    with mock_client(lambda r: httpx.Response(401, json={})) as client:
-        with pytest.raises(ReplyUnknown):  # could not look: never "refused"
-            writer.find_own(client, target(), text, datetime(2020, 8, 1, tzinfo=UTC))
+    with (
+        mock_client(lambda r: httpx.Response(401, json={})) as client,
+        pytest.raises(ReplyUnknown),
+    ):  # could not look: never "refused"
+        writer.find_own(client, target(), text, datetime(2020, 8, 1, tzinfo=UTC))
 
 
 def test_the_length_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:

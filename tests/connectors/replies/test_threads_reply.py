@@ -128,7 +128,8 @@ def test_a_lost_create_answer_publishes_nothing_and_is_a_refusal(
     def lost(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    for answers in ({"threads": lost}, {"threads": (502, {})}, {"status": lost}):
+    broken: list[dict[str, Any]] = [{"threads": lost}, {"threads": (502, {})}, {"status": lost}]
+    for answers in broken:
         api = Threads(**answers)
         with mock_client(api) as client, pytest.raises(ReplyRefused) as refused:
             replier(monkeypatch).post(client, TARGET, TEXT, "k")
@@ -155,9 +156,8 @@ def test_a_lost_publish_answer_is_unknown(monkeypatch: pytest.MonkeyPatch) -> No
         raise httpx.RemoteProtocolError("peer closed connection", request=request)
 
     for publish in (reset, (500, {"error": {"message": "unknown", "code": 2}})):
-        with mock_client(Threads(threads_publish=publish)) as client:
-            with pytest.raises(ReplyUnknown):
-                replier(monkeypatch).post(client, TARGET, TEXT, "k")
+        with mock_client(Threads(threads_publish=publish)) as client, pytest.raises(ReplyUnknown):
+            replier(monkeypatch).post(client, TARGET, TEXT, "k")
 
 
 @pytest.mark.parametrize(
@@ -169,15 +169,19 @@ def test_a_lost_publish_answer_is_unknown(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_metas_error_code_decides(monkeypatch: pytest.MonkeyPatch, name: str, kind: str) -> None:
     body = load(name)
-    with mock_client(Threads(threads=(400, body))) as client:
-        with pytest.raises(ReplyRefused) as refused:
-            replier(monkeypatch).post(client, TARGET, TEXT, "k")
+    with (
+        mock_client(Threads(threads=(400, body))) as client,
+        pytest.raises(ReplyRefused) as refused,
+    ):
+        replier(monkeypatch).post(client, TARGET, TEXT, "k")
     assert refused.value.kind == kind
     assert WRITE_TOKEN not in refused.value.message
     # the same on the publish step: a 4xx there published nothing either
-    with mock_client(Threads(threads_publish=(400, body))) as client:
-        with pytest.raises(ReplyRefused) as at_publish:
-            replier(monkeypatch).post(client, TARGET, TEXT, "k")
+    with (
+        mock_client(Threads(threads_publish=(400, body))) as client,
+        pytest.raises(ReplyRefused) as at_publish,
+    ):
+        replier(monkeypatch).post(client, TARGET, TEXT, "k")
     assert at_publish.value.kind == kind
 
 
@@ -187,9 +191,11 @@ def test_metas_error_code_decides(monkeypatch: pytest.MonkeyPatch, name: str, ki
 def test_statuses_without_an_envelope(
     monkeypatch: pytest.MonkeyPatch, status: int, kind: str
 ) -> None:
-    with mock_client(Threads(threads=(status, {}))) as client:
-        with pytest.raises(ReplyRefused) as refused:
-            replier(monkeypatch).post(client, TARGET, TEXT, "k")
+    with (
+        mock_client(Threads(threads=(status, {}))) as client,
+        pytest.raises(ReplyRefused) as refused,
+    ):
+        replier(monkeypatch).post(client, TARGET, TEXT, "k")
     assert refused.value.kind == kind
 
 
@@ -218,11 +224,13 @@ def test_find_own_reads_the_brands_replies(monkeypatch: pytest.MonkeyPatch) -> N
         assert writer.find_own(client, TARGET, TEXT, datetime(2026, 11, 23, 10, tzinfo=UTC)) is None
     assert seen[0].url.path == "/v1.0/me/replies"
     assert int(seen[0].url.params["since"]) < since.timestamp()
-    with mock_client(
-        lambda r: httpx.Response(400, json=load("error_4_app_request_limit_from_docs.json"))
-    ) as client:
-        with pytest.raises(ReplyUnknown):
-            writer.find_own(client, TARGET, TEXT, since)
+    with (
+        mock_client(
+            lambda r: httpx.Response(400, json=load("error_4_app_request_limit_from_docs.json"))
+        ) as client,
+        pytest.raises(ReplyUnknown),
+    ):
+        writer.find_own(client, TARGET, TEXT, since)
 
 
 def test_length_counts_emoji_bytes_and_links_are_at_most_five(

@@ -218,9 +218,11 @@ def test_find_own_reads_the_brand_timeline_since_the_mention(
     timeline_request = seen[1]
     assert timeline_request.url.path == f"/2/users/{BRAND_ID}/tweets"
     assert timeline_request.url.params["since_id"] == TARGET.external_id
-    with mock_client(lambda r: httpx.Response(429, json={})) as client:
-        with pytest.raises(ReplyUnknown):  # could not look: never "refused"
-            writer.find_own(client, TARGET, typed, datetime(2021, 1, 6, tzinfo=UTC))
+    with (
+        mock_client(lambda r: httpx.Response(429, json={})) as client,
+        pytest.raises(ReplyUnknown),
+    ):  # could not look: never "refused"
+        writer.find_own(client, TARGET, typed, datetime(2021, 1, 6, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
