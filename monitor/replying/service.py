@@ -17,6 +17,7 @@ from connectors.http import make_client
 from connectors.replies.base import (
     PostedReply,
     Replier,
+    ReplyError,
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
@@ -183,7 +184,8 @@ class ReplyService:
         the platform could not tell."""
         try:
             return writer.find_own(client, target, text, earlier.started_at - SKEW), None
-        except ReplyUnknown as cannot_look:
+        except ReplyError as cannot_look:
+            # a refusal while looking (a 401, a 429) says nothing of the reply: not "absent"
             why = cannot_look.message
         if writer.takes_key:
             try:  # the platform deduplicates by the key: sending it again is safe

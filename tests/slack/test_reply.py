@@ -272,3 +272,22 @@ def test_a_server_error_is_uncertain_and_nothing_is_sent_again_until_looked_for(
     _send(app, submission(opened, "On it"))
     assert len(mastodon.created) == 1
     assert mention_row(app.engine, mention_id).status == "answered"
+
+
+def test_a_refusal_while_looking_falls_back_to_the_same_key_and_posts_once(
+    app: App, mastodon: Mastodon
+) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    mastodon.answers.append(Reply(reset_after=True))  # created, answer lost
+    mastodon.server.route(
+        "/api/v1/accounts/verify_credentials", Reply.json({"error": "rate limited"}, 429)
+    )
+    _send(app, submission(opened, "On it"))
+    # the thread could not be read (429), so the request went again under its key, and
+    # Mastodon answered with the status it had created: one status, recorded
+    keys = [p.headers["idempotency-key"] for p in mastodon.posts]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(mastodon.created) == 1
+    assert mention_row(app.engine, mention_id).first_response_at == REPLY_AT
+    assert [a.outcome for a in reply_actions(app.engine)] == ["posted"]
