@@ -453,3 +453,12 @@ def test_a_real_server_that_drops_the_connection_after_the_request_is_unknown(
     with httpx.Client() as client, pytest.raises(ReplyRefused) as no_connection:
         replier.post(client, POST, "x", "k")
     assert no_connection.value.kind == "unreachable"
+
+
+def test_the_access_token_is_kept_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    logins = Logins()
+    api = Api(*[httpx.Response(200, content=ON_POST) for _ in range(2)])
+    with api.client() as client:
+        _replier(monkeypatch, logins=logins).post(client, POST, "x", "k1")
+        _replier(monkeypatch, logins=logins).post(client, POST, "x", "k2")
+    assert [str(r.url) for r in api.requests].count(TOKEN_URL) == 1
