@@ -385,8 +385,13 @@ def test_a_later_poll_finds_the_posted_reply_stored_not_new(
     monkeypatch.setenv("REDDIT_CLIENT_ID", "app-id-1")
     monkeypatch.setenv("REDDIT_CLIENT_SECRET", "app-secret-9")
     connector = RedditConnector(
-        RedditOptions(
-            subreddit="acme", listings=["comments"], token_url=TOKEN_URL, backfill="36500d"
+        RedditOptions.model_validate(
+            {
+                "subreddit": "acme",
+                "listings": ["comments"],
+                "token_url": TOKEN_URL,
+                "backfill": "36500d",  # the recording is from 2016
+            }
         ),
         feed_name="acme-reddit",
         identities=(BrandIdentity(platform="reddit", handle="<USERNAME>"),),
