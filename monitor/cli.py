@@ -124,11 +124,29 @@ def check_config(ctx: click.Context, file: str | None) -> None:
             click.echo(f"  warning: {feed.name}: {warning}")
     for warning in config.slack.env_warnings() + config.meta_webhook.env_warnings():
         click.echo(f"  warning: {warning}")
+    _check_replies(config)
     sink = make_sink(config)
     if sink.name == "console":
         click.echo(f"  alerts: console (set {config.slack.token_env} to post to Slack)")
     else:
         click.echo(f"  alerts: Slack ({config.slack.api_url})")
+
+
+def _check_replies(config: Config) -> None:
+    """Say where the Reply button shows, and why it does not where a feed asks for it."""
+    from monitor.replying.writers import reply_feeds
+
+    asking = [feed.name for feed in config.feeds if feed.reply_options is not None]
+    if not asking:
+        return
+    ready = reply_feeds(config)
+    if not config.slack.reply_allowed:
+        click.echo(
+            f"  warning: {len(asking)} feed(s) have write credentials, but [slack]"
+            " reply_allowed is empty: no alert shows a Reply button"
+        )
+    elif ready:
+        click.echo(f"  replies: from Slack on {', '.join(sorted(ready))}")
 
 
 @cli.command()
