@@ -179,11 +179,19 @@ def _raise_refusal(response: httpx.Response, body: bytes, token_env: str | None)
 
 
 def _message(text: str) -> str:
+    """GitHub's message, and what its `errors` say (a 422 names the refused part there)."""
     try:
         data = loads(text)
     except ValueError:
         return text[:200]
-    return str(data.get("message", ""))[:200] if isinstance(data, dict) else text[:200]
+    if not isinstance(data, dict):
+        return text[:200]
+    errors = data.get("errors")
+    said = [str(data.get("message", ""))]
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict) and error.get("message"):
+            said.append(str(error["message"]))
+    return ": ".join(m for m in said if m)[:300]
 
 
 def github_get(
