@@ -335,6 +335,7 @@ def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
     from connectors.http import make_client
     from monitor.ingest.filtering import FeedFilters
     from monitor.ingest.pipeline import Pipeline
+    from monitor.ingest.pushdown import why_not_sent
     from monitor.store.db import open_store
 
     config = _config(ctx)
@@ -367,7 +368,8 @@ def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
         f"{len(report.alerts)} alert(s) {'would be ' if dry_run else ''}queued"
     )
     if dry_run and FeedFilters.of(config, config.feed(feed)).active:
-        click.echo(f"  sent to the platform: {sent or 'nothing (the filters judge here only)'}")
+        why = why_not_sent(config.feed(feed).connector_cls.name) or "the filters judge here only"
+        click.echo(f"  sent to the platform: {sent or f'nothing ({why})'}")
     alerted = {a.mention_id for a in report.alerts}
     for mention in report.new_mentions:
         flag = "ALERT" if mention.id in alerted else "     "
