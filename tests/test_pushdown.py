@@ -175,22 +175,24 @@ def platform_sends(platform: str, sent: Narrowing, s: Subject) -> bool:
 
 # -- generated filters and mentions --------------------------------------------------------
 
+# accounts as each platform names them: X usernames and numeric ids, GitHub logins and
+# numeric ids, Bluesky handles and DIDs (a value of another form is in the filters only)
 HANDLES = {
-    "x": ["alice", "Bob_99", "acme_jane", "12345", "Ünïcode"],
-    "github": ["alice", "bob-smith", "12345", "octocat", "acme_jane"],
-    "bluesky": ["alice.bsky.social", "bob.example", "12345", "Luy.Gay"],
+    "x": ["alice", "Bob_99", "acme_jane", "12345"],
+    "github": ["alice", "bob-smith", "12345", "octocat"],
+    "bluesky": ["alice.bsky.social", "bob.example", "luy.gay"],
 }
 IDS = {
-    "x": ["12345", "1234567890123456789", "783214", "alice"],
+    "x": ["12345", "1234567890123456789", "783214"],
     "github": ["12345", "583231", "31899067"],
-    "bluesky": ["did:plc:d3zpokjdspr22chfrc427eis", "did:plc:by3jhwdqgbtrcc7q4tkkv3cf", "12345"],
+    "bluesky": ["did:plc:d3zpokjdspr22chfrc427eis", "did:plc:by3jhwdqgbtrcc7q4tkkv3cf"],
 }
 WORDS = ["acme", "café", "cafe", "ACME", "anvil", "アクメ", "coyote_fan", "coyote", "製品"]
 
 
 def queries(platform: str) -> st.SearchStrategy[str]:
     """Filters over words, the fields and the accounts a mention on `platform` may have."""
-    values = sorted({*HANDLES[platform], *IDS[platform], "alice", "12345"})
+    values = sorted({*HANDLES[platform], *IDS[platform], "alice", "12345", "Ünïcode"})
     leaf = st.one_of(
         st.sampled_from(["acme", "café", "acme*", '"acme anvil"', "アクメ", "coyote", "anvil"]),
         st.sampled_from(values).map(lambda v: f"author:{v}"),
