@@ -6,6 +6,7 @@ from connectors.base import (
     Connector,
     FeedCursor,
     MentionRecord,
+    Narrowing,
     PollResult,
 )
 from connectors.errors import (
@@ -30,6 +31,7 @@ __all__ = [
     "FeedCursor",
     "MalformedResponse",
     "MentionRecord",
+    "Narrowing",
     "NotFoundError",
     "PollResult",
     "RateLimited",

@@ -153,6 +153,25 @@ class PollResult:
             self.mentions.append(found)
 
 
+@dataclass(frozen=True)
+class Narrowing:
+    """What the monitor's own filter demands of every mention anyway, for a search to ask of
+    the platform first, so that less is fetched: posts by one of `authors` (empty: anyone)
+    and by none of `not_authors`. Accounts are named as the platform does (a handle or an
+    id, lower case).
+
+    The monitor builds it only from what the platform's own operator matches exactly as its
+    filter does (monitor/ingest/pushdown.py); it knows nothing of the filter language. A
+    connector that searches sends what its platform can express and says what it sent in
+    `sent_narrowing`; the others ignore it. The filter still judges every mention."""
+
+    authors: tuple[str, ...] = ()
+    not_authors: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.authors or self.not_authors)
+
+
 class ConnectorOptions(BaseModel):
     """Base of every connector's own config keys; unknown keys are errors.
 
@@ -213,8 +232,11 @@ class Connector(ABC, Generic[OptionsT]):
         base_url: str | None = None,
         config_dir: Path | None = None,
         logins: TokenStore | None = None,
+        narrowing: Narrowing | None = None,
     ) -> None:
         self.options = options
+        # what the feed's filters let the platform's search leave out (see Narrowing)
+        self.narrowing = narrowing or Narrowing()
         # tokens shared with the pipeline's other connectors (one login per account)
         self.logins: TokenStore = logins if logins is not None else Logins()
         self.config_dir = config_dir or Path.cwd()
@@ -227,6 +249,11 @@ class Connector(ABC, Generic[OptionsT]):
     @abstractmethod
     def poll(self, client: httpx.Client, state: FeedCursor, now: datetime) -> PollResult:
         """Fetch what is new since `state`; never touches the database or Slack."""
+
+    def sent_narrowing(self) -> str:
+        """What this feed's narrowing adds to the platform's search, as sent (for `monitor
+        poll --dry-run`); "" when nothing is sent. The default sends nothing."""
+        return ""
 
     def host(self) -> str:
         """The host this feed talks to, for per-host politeness limits."""

@@ -351,7 +351,9 @@ def slack_listen(ctx: click.Context) -> None:
 def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
     """Poll FEED once and show what was (or would be) stored and alerted."""
     from connectors.http import make_client
+    from monitor.ingest.filtering import FeedFilters
     from monitor.ingest.pipeline import Pipeline
+    from monitor.ingest.pushdown import why_not_sent
     from monitor.store.db import open_store
 
     config = _config(ctx)
@@ -365,7 +367,10 @@ def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
         url = "sqlite://"  # nothing stored yet: compare against an empty in-memory store
     engine = open_store(url)
     with make_client(timeout=config.scheduler.http_timeout) as client:
-        report = Pipeline(config, engine, client).poll(feed, dry_run=dry_run)
+        pipeline = Pipeline(config, engine, client)
+        report = pipeline.poll(feed, dry_run=dry_run)
+        # after the poll: a platform that refused the filters' part is sent none of it since
+        sent = pipeline.connector(config.feed(feed)).sent_narrowing()
     engine.dispose()
     verb = "would store" if dry_run else "stored"
     if not report.ok:
@@ -380,6 +385,9 @@ def poll(ctx: click.Context, feed: str, dry_run: bool) -> None:
         f"mention(s), {report.brand_posts} brand post(s), {len(report.answered)} answered, "
         f"{len(report.alerts)} alert(s) {'would be ' if dry_run else ''}queued"
     )
+    if dry_run and FeedFilters.of(config, config.feed(feed)).active:
+        why = why_not_sent(config.feed(feed).connector_cls.name) or "the filters judge here only"
+        click.echo(f"  sent to the platform: {sent or f'nothing ({why})'}")
     alerted = {a.mention_id for a in report.alerts}
     for mention in report.new_mentions:
         flag = "ALERT" if mention.id in alerted else "     "

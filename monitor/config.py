@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from connectors import BrandIdentity, ConnectorUnavailable, connector_class
-from connectors.base import Connector, ConnectorOptions
+from connectors.base import Connector, ConnectorOptions, Narrowing
 from connectors.durations import Duration, parse_duration
 from connectors.logins import TokenStore
 from connectors.replies.base import ReplyOptions
@@ -976,7 +976,14 @@ class Config(_Section):
         known = ", ".join(f.name for f in self.feeds) or "none"
         raise ConfigError([f"no feed named {name!r} (feeds: {known})"])
 
-    def build_connector(self, feed: FeedConfig, logins: TokenStore | None = None) -> Connector[Any]:
+    def build_connector(
+        self,
+        feed: FeedConfig,
+        logins: TokenStore | None = None,
+        narrowing: Narrowing | None = None,
+    ) -> Connector[Any]:
+        """The feed's connector; `narrowing` is what of its filters the platform's search may
+        apply first (monitor/ingest/pushdown.py; none unless given)."""
         return feed.connector_cls(
             feed.options,
             feed_name=feed.name,
@@ -984,6 +991,7 @@ class Config(_Section):
             base_url=feed.base_url,
             config_dir=self.config_dir,
             logins=logins,
+            narrowing=narrowing,
         )
 
 

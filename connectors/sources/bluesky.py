@@ -50,7 +50,13 @@ from connectors.base import (
 )
 from connectors.durations import Duration
 from connectors.env import require_env
-from connectors.errors import AuthError, MalformedResponse, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RateLimited,
+    TransientError,
+)
 from connectors.http import MAX_RETRY_AFTER, check_response, fetch
 from connectors.text import clean_text
 
@@ -220,6 +226,22 @@ class BlueskyConnector(Connector[BlueskyOptions]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rate_reset: datetime | None = None
+        # the search refused the filters' account (a handle that does not resolve): not
+        # sent again
+        self._narrowing_refused = False
+
+    def _author_param(self) -> list[tuple[str, str]]:
+        """The feed's narrowing as searchPosts' `author` ("Filter to posts by the given
+        account. Handles are resolved to DID before query-time."): one account, and only when
+        no brand identity is on Bluesky, since the brand's replies come through the same
+        search and the parameter takes no second account. No exclusion exists."""
+        authors = self.narrowing.authors
+        if self.options.mentions or self._narrowing_refused or len(authors) != 1:
+            return []
+        return [] if self.identities else [("author", authors[0])]
+
+    def sent_narrowing(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self._author_param())
 
     # --- auth -----------------------------------------------------------------------------
 
@@ -314,6 +336,7 @@ class BlueskyConnector(Connector[BlueskyOptions]):
             path, key = "/xrpc/app.bsky.feed.searchPosts", "posts"
             base += [("q", opts.query or ""), ("sort", "latest"), ("since", format_time(stop_at))]
             base += [("lang", opts.lang)] if opts.lang else []
+            base += self._author_param()
 
         result = PollResult(state=state)
         seen: set[str] = set()
@@ -321,7 +344,17 @@ class BlueskyConnector(Connector[BlueskyOptions]):
         page_cursor: str | None = None
         for _ in range(opts.max_pages):
             params = [*base, ("cursor", page_cursor)] if page_cursor else base
-            response, body = self._get(client, path, params, now)
+            try:
+                response, body = self._get(client, path, params, now)
+            except MalformedResponse as exc:
+                if page_cursor or isinstance(exc, NotFoundError) or not self._author_param():
+                    raise
+                # the filters' account refused (a handle that no longer resolves): search
+                # as without it, and from now on
+                self._narrowing_refused = True
+                result.warnings.append(f"{exc}; searched again without the filters' account")
+                base = [(key, value) for key, value in base if key != "author"]
+                response, body = self._get(client, path, base, now)
             if response.status_code == 304:
                 return PollResult(state=state, not_modified=True)
             result.bytes_received += len(body)

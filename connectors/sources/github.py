@@ -107,6 +107,10 @@ class GitHubOptions(ConnectorOptions):
         return self
 
 
+class SearchRefused(MalformedResponse):
+    """A 422: GitHub cannot run the search (a qualifier naming an unknown user, a syntax)."""
+
+
 def _time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise MalformedResponse(f"GitHub sent a time that is not text: {value!r}")
@@ -171,15 +175,23 @@ def _raise_refusal(response: httpx.Response, body: bytes, token_env: str | None)
         )
     if status == 422:
         message = _message(text)
-        raise MalformedResponse(f"GitHub refused the search (422): {message}; check `query`")
+        raise SearchRefused(f"GitHub refused the search (422): {message}; check `query`")
 
 
 def _message(text: str) -> str:
+    """GitHub's message, and what its `errors` say (a 422 names the refused part there)."""
     try:
         data = loads(text)
     except ValueError:
         return text[:200]
-    return str(data.get("message", ""))[:200] if isinstance(data, dict) else text[:200]
+    if not isinstance(data, dict):
+        return text[:200]
+    errors = data.get("errors")
+    said = [str(data.get("message", ""))]
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict) and error.get("message"):
+            said.append(str(error["message"]))
+    return ": ".join(m for m in said if m)[:300]
 
 
 def github_get(
@@ -234,6 +246,34 @@ class GitHubConnector(Connector[GitHubOptions]):
     default_interval = 300
     default_base_url = "https://api.github.com"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # GitHub refused the search with the filters' accounts added: sent without them since
+        self._narrowing_refused = False
+
+    def _narrowing_terms(self) -> list[str]:
+        """The feed's narrowing as qualifiers of the issue search (query mode): `author:a`
+        and `-author:b`, "created by" / not created by that login (docs.github.com/
+        search-github/searching-on-github/searching-issues-and-pull-requests#search-by-author).
+        The brand's replies are comments, read by `recheck`, so no filter hides them."""
+        if not self.options.query or self._narrowing_refused:
+            return []
+        return [f"author:{a}" for a in self.narrowing.authors] + [
+            f"-author:{a}" for a in self.narrowing.not_authors
+        ]
+
+    def sent_narrowing(self) -> str:
+        return " ".join(self._narrowing_terms())
+
+    def _search_params(self, query: str, floor: datetime) -> dict[str, str]:
+        terms = " ".join([query, *self._narrowing_terms()])
+        return {
+            "q": f"{terms} created:>={_stamp(floor)}",
+            "sort": "created",
+            "order": "desc",
+            "per_page": str(PER_PAGE),
+        }
+
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         env = self.options.token_env
@@ -262,12 +302,7 @@ class GitHubConnector(Connector[GitHubOptions]):
             query = (
                 self.options.query if self.options.include_pulls else f"{self.options.query} {kind}"
             )
-            params = {
-                "q": f"{query} created:>={_stamp(floor)}",
-                "sort": "created",
-                "order": "desc",
-                "per_page": str(PER_PAGE),
-            }
+            params = self._search_params(query, floor)
         else:
             floor = since
             url = f"{self.base_url}/repos/{self.options.repo}/issues"
@@ -281,7 +316,17 @@ class GitHubConnector(Connector[GitHubOptions]):
         first_headers = dict(headers)
         if state.etag:
             first_headers["If-None-Match"] = state.etag
-        walk = self._pages(client, url, params, first_headers, headers, floor)
+        try:
+            walk = self._pages(client, url, params, first_headers, headers, floor)
+        except SearchRefused as exc:
+            if not self._narrowing_terms():
+                raise  # the feed's own query: the operator's to mend
+            # an account the filters name that GitHub does not know (deleted, renamed):
+            # search as without the filters' accounts, and from now on
+            self._narrowing_refused = True
+            result.warnings.append(f"{exc}; searched again without the filters' accounts")
+            params = self._search_params(query, floor)
+            walk = self._pages(client, url, params, first_headers, headers, floor)
         result.bytes_received += walk.bytes_received
         result.warnings.extend(walk.warnings)
         issues, etag, issues_modified = walk.items, walk.etag, walk.modified

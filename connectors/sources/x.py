@@ -94,10 +94,16 @@ WARNINGS_SHOWN = 3
 MAX_ID = 2**64 - 1
 # a post id whose snowflake time is further ahead of our clock than this moves no cursor
 ID_CLOCK_SKEW = timedelta(hours=1)
+# recent search's longest query with self-serve access (docs.x.com ... build-a-query)
+QUERY_LIMIT = 512
 
 
 class _SinceIdRefused(MalformedResponse):
     """Recent search refused the saved since_id: older than its 7-day window."""
+
+
+class _QueryRefused(MalformedResponse):
+    """X answered 400 to the request: most often the query."""
 
 
 class XOptions(ConnectorOptions):
@@ -261,6 +267,8 @@ class XConnector(Connector[XOptions]):
         # an answer that used up the window is kept; the wait holds back the NEXT request
         self._wait_until: datetime | None = None
         self._wait_reason = ""
+        # X refused the query with the filters' accounts added: sent without them from then on
+        self._narrowing_refused = False
 
     @classmethod
     def config_warnings(cls, options: ConnectorOptions, interval: float) -> list[str]:
@@ -414,7 +422,7 @@ class XConnector(Connector[XOptions]):
             )
             if named == {"since_id"}:
                 return _SinceIdRefused(f"X refused the saved since_id (400): {message}")
-            return MalformedResponse(
+            return _QueryRefused(
                 f"X refused the request (400 {said}; {message}): check the feed's query"
             )
         try:
@@ -504,6 +512,63 @@ class XConnector(Connector[XOptions]):
                 walk.tweets.append(tweet)
         return reached
 
+    # -- the filters' accounts in the query -------------------------------------------------
+
+    def _narrowing_terms(self) -> list[str]:
+        """The feed's narrowing in X's operators (docs.x.com/x-api/posts/search/integrate/
+        operators: `from:` takes a username or a numeric id, one each, joined by OR, negated
+        by -), kept within QUERY_LIMIT with the query: exclusions go first when it is too long
+        (each alone may be left out), then the required accounts.
+
+        The brand's own posts stay in the search whatever the filters say: they are its
+        replies, which the feed's filters never judge. So the required accounts are joined by
+        the brand identities, and an exclusion naming a brand identity is not sent."""
+        narrowing = self.narrowing
+        if not self.options.query or self._narrowing_refused or not narrowing:
+            return []
+        brand = [i.account_id or i.handle or "" for i in self.identities]
+        brand = [b.removeprefix("@").casefold() for b in brand if b]
+        accounts = list(dict.fromkeys([*narrowing.authors, *brand])) if narrowing.authors else []
+        group = [f"from:{a}" for a in accounts]
+        terms = [group[0] if len(group) == 1 else f"({' OR '.join(group)})"] if group else []
+        terms += [f"-from:{a}" for a in narrowing.not_authors if self.brand_identity(a, a) is None]
+        base = f"({self.options.query.strip()})"
+        while terms and len(" ".join([base, *terms])) > QUERY_LIMIT:
+            terms.pop()  # the exclusions are last; the group alone may be too long as well
+        return terms
+
+    def sent_narrowing(self) -> str:
+        return " ".join(self._narrowing_terms())
+
+    def _search_query(self) -> str:
+        query = self.options.query or ""
+        terms = self._narrowing_terms()
+        # X reads AND before OR: the feed's own query in parentheses keeps its meaning
+        return " ".join([f"({query.strip()})", *terms]) if terms else query
+
+    def _walk_search(
+        self,
+        client: httpx.Client,
+        path: str,
+        params: dict[str, str],
+        since: str | None,
+        pages: int,
+        now: datetime,
+        warnings: list[str],
+    ) -> _Walk | None:
+        """The search's pages; when X refuses the query with the filters' accounts in it (an
+        account it does not know of, a limit of another access level), once more without
+        them, and without them from then on."""
+        try:
+            return self._walk(client, path, params, since, pages, now, "next_token")
+        except _QueryRefused as exc:
+            if not self._narrowing_terms():
+                raise  # the feed's own query: the operator's to mend
+            self._narrowing_refused = True
+            params["query"] = self._search_query()
+            warnings.append(f"{exc}; sent again without the filters' accounts, from now on")
+            return self._walk(client, path, params, since, pages, now, "next_token")
+
     # -- poll -----------------------------------------------------------------------------
 
     def _params(self) -> dict[str, str]:
@@ -538,7 +603,7 @@ class XConnector(Connector[XOptions]):
         gap = False
         if options.query:
             path, token_name = "/2/tweets/search/recent", "next_token"
-            params["query"] = options.query
+            params["query"] = self._search_query()
             window_start = now - SEARCH_WINDOW + WINDOW_MARGIN
             if since and snowflake_time(since) < window_start:
                 # recent search answers 400 to a since_id older than its window
@@ -556,8 +621,14 @@ class XConnector(Connector[XOptions]):
             if since:
                 params["since_id"] = since
         pages = options.max_pages if since else options.backfill_pages
+
+        def walk_stream() -> _Walk | None:
+            if options.query:
+                return self._walk_search(client, path, params, since, pages, now, warnings)
+            return self._walk(client, path, params, since, pages, now, token_name)
+
         try:
-            walk = self._walk(client, path, params, since, pages, now, token_name)
+            walk = walk_stream()
         except _SinceIdRefused as exc:
             if not options.query:
                 raise
@@ -568,7 +639,7 @@ class XConnector(Connector[XOptions]):
             )
             warnings.append(f"{exc}; read from 7 days back, posts before were not read")
             gap = True
-            walk = self._walk(client, path, params, since, pages, now, token_name)
+            walk = walk_stream()
         if walk is None:
             return PollResult(state=state, not_modified=True)
         walk.cut = walk.cut or gap

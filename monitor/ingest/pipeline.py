@@ -46,6 +46,7 @@ from monitor.ingest.decide import (
 )
 from monitor.ingest.filtering import FeedFilters
 from monitor.ingest.inserted import NewMention
+from monitor.ingest.pushdown import feed_narrowing
 from monitor.ingest.write import Written, write
 from monitor.leadership.host_slots import HostSlots, LocalHostSlots
 from monitor.redaction import safe_error
@@ -208,7 +209,9 @@ class Pipeline:
         with self._registry_lock:
             built = self._connectors.get(feed.name)
             if built is None:
-                connector = self.config.build_connector(feed, self.logins)
+                # the filters still judge every mention; the platform only sends fewer
+                narrowing = feed_narrowing(self.config, feed)
+                connector = self.config.build_connector(feed, self.logins, narrowing)
                 built = _Calling(connector, threading.Lock(), connector.host())
                 self._connectors[feed.name] = built
             return built

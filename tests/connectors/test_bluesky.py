@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord
+from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, Narrowing
 from connectors.sources.bluesky import BlueskyConnector, BlueskyOptions, post_text
 from tests.connectors.conformance import fixture_bytes
 from tests.support.mock_http import Recording, mock_client
@@ -284,3 +284,70 @@ def test_session_is_reused_and_renewed_once_after_a_401() -> None:
 def test_options_need_one_stream_and_credentials(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         BlueskyOptions.model_validate(options)
+
+
+# -- the filters' account, sent as searchPosts' `author` (a Narrowing) -------------------
+
+APRIL_25 = datetime(2023, 4, 25, tzinfo=UTC)
+
+
+def _narrowed(
+    narrowing: Narrowing, identities: tuple[BrandIdentity, ...] = (), **options: Any
+) -> BlueskyConnector:
+    return BlueskyConnector(
+        BlueskyOptions.model_validate({"query": "fone de ouvido", **TOKEN_ENV, **options}),
+        feed_name="acme-bluesky",
+        identities=identities,
+        base_url="https://pds.example",
+        narrowing=narrowing,
+    )
+
+
+def test_the_filters_one_account_is_sent_as_the_author_parameter() -> None:
+    handler = Recording(lambda request: httpx.Response(200, content=SEARCH))
+    connector = _narrowed(Narrowing(authors=("luy.gay",), not_authors=("spam.example",)))
+    with mock_client(handler) as client:
+        result = connector.poll(client, FeedCursor(), APRIL_25)
+
+    assert handler.requests[0].url.params.get_list("author") == ["luy.gay"]
+    assert connector.sent_narrowing() == "author=luy.gay"  # no exclusion in searchPosts
+    assert [m.author for m in result.mentions] == ["luy.gay"]
+
+
+@pytest.mark.parametrize(
+    ("narrowing", "identities"),
+    [
+        (Narrowing(authors=("luy.gay", "bob.example")), ()),  # one account per search
+        (Narrowing(authors=("luy.gay",)), (BrandIdentity("bluesky", handle="acme.example"),)),
+    ],
+)
+def test_no_author_is_sent_when_it_would_leave_out_another_account_or_the_brand(
+    narrowing: Narrowing, identities: tuple[BrandIdentity, ...]
+) -> None:
+    # the brand's replies come through the same search, and no filter judges them
+    handler = Recording(lambda request: httpx.Response(200, content=SEARCH))
+    connector = _narrowed(narrowing, identities)
+    with mock_client(handler) as client:
+        connector.poll(client, FeedCursor(), APRIL_25)
+    assert "author" not in handler.requests[0].url.params
+    assert connector.sent_narrowing() == ""
+
+
+def test_a_refused_author_sends_the_search_again_without_it_from_then_on() -> None:
+    refused = fixture_bytes("bluesky", "searchPosts_400_from_docs.json")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "author" in request.url.params:
+            return httpx.Response(400, content=refused)
+        return httpx.Response(200, content=SEARCH)
+
+    handler = Recording(answer)
+    connector = _narrowed(Narrowing(authors=("gone.example",)), max_pages=1)
+    with mock_client(handler) as client:
+        first = connector.poll(client, FeedCursor(), APRIL_25)
+        connector.poll(client, FeedCursor(), APRIL_25)
+
+    assert ["author" in r.url.params for r in handler.requests] == [True, False, False]
+    assert len(first.mentions) == 1
+    assert any("without the filters' account" in w for w in first.warnings)
+    assert connector.sent_narrowing() == ""

@@ -10,7 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import AuthError, BrandIdentity, FeedCursor, MentionRecord, RateLimited
+from connectors import (
+    AuthError,
+    BrandIdentity,
+    FeedCursor,
+    MalformedResponse,
+    MentionRecord,
+    Narrowing,
+    RateLimited,
+)
 from connectors.sources.github import GitHubConnector, GitHubOptions, issue_ref_from_api_url
 from tests.connectors.conformance import fixture_bytes
 from tests.support.mock_http import mock_client
@@ -405,3 +413,79 @@ def test_an_unchanged_issue_list_is_not_modified_and_keeps_the_cursor() -> None:
 def test_options_need_exactly_one_mode_and_a_valid_repo(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         GitHubOptions.model_validate(options)
+
+
+# -- the filters' accounts, sent as qualifiers (a Narrowing) -----------------------------
+
+
+def narrowed(narrowing: Narrowing, **options: Any) -> GitHubConnector:
+    return GitHubConnector(
+        GitHubOptions.model_validate({"query": "sesame", **options}),
+        feed_name="gh",
+        narrowing=narrowing,
+    )
+
+
+NOW_2022 = datetime(2022, 7, 20, tzinfo=UTC)
+
+
+def test_the_filters_accounts_go_into_the_search_as_author_qualifiers() -> None:
+    gh = narrowed(Narrowing(authors=("octokit-fixture-user-b",), not_authors=("spam-bot",)))
+    seen: list[httpx.Request] = []
+    with client(lambda r: reply_with("search_issues_q_sesame_repo_2022"), seen) as http:
+        result = gh.poll(http, FeedCursor(), NOW_2022)
+
+    assert seen[0].url.params["q"] == (
+        "sesame is:issue author:octokit-fixture-user-b -author:spam-bot "
+        "created:>=2022-07-18T00:00:00Z"
+    )
+    assert gh.sent_narrowing() == "author:octokit-fixture-user-b -author:spam-bot"
+    assert len(result.mentions) == 2
+
+
+def test_a_repo_feed_is_not_narrowed() -> None:
+    gh = GitHubConnector(
+        GitHubOptions.model_validate({"repo": PAGINATE_REPO}),
+        feed_name="gh",
+        narrowing=Narrowing(not_authors=("spam-bot",)),
+    )
+    seen: list[httpx.Request] = []
+    with client(_paginate_issues, seen) as http:
+        gh.poll(http, FeedCursor(), NOW_2022)
+    assert all("q" not in r.url.params for r in seen)
+    assert gh.sent_narrowing() == ""
+
+
+def test_an_account_github_cannot_search_sends_the_search_again_without_the_accounts() -> None:
+    refused = fixture_bytes("github", "search_422_unknown_user_from_docs.json")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "author:" in request.url.params["q"]:
+            return httpx.Response(422, content=refused)
+        return reply_with("search_issues_q_sesame_repo_2022")
+
+    gh = narrowed(Narrowing(not_authors=("deleted-staffer",)))
+    seen: list[httpx.Request] = []
+    with client(answer, seen) as http:
+        first = gh.poll(http, FeedCursor(), NOW_2022)
+        gh.poll(http, FeedCursor(), NOW_2022)
+
+    asked = [r.url.params["q"].removesuffix(" created:>=2022-07-18T00:00:00Z") for r in seen]
+    assert asked == [
+        "sesame is:issue -author:deleted-staffer",
+        "sesame is:issue",
+        "sesame is:issue",
+    ]
+    assert len(first.mentions) == 2
+    assert any("The listed users cannot be searched" in w for w in first.warnings)
+    assert gh.sent_narrowing() == ""
+
+
+def test_a_422_to_the_feeds_own_query_is_still_the_operators_to_mend() -> None:
+    refused = fixture_bytes("github", "search_422_unknown_user_from_docs.json")
+    gh = narrowed(Narrowing(), query="author:nobody-here")
+    with (
+        client(lambda r: httpx.Response(422, content=refused), []) as http,
+        pytest.raises(MalformedResponse, match="check `query`"),
+    ):
+        gh.poll(http, FeedCursor(), NOW_2022)

@@ -11,7 +11,14 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from connectors import AuthError, BrandIdentity, FeedCursor, NotFoundError, RateLimited
+from connectors import (
+    AuthError,
+    BrandIdentity,
+    FeedCursor,
+    Narrowing,
+    NotFoundError,
+    RateLimited,
+)
 from connectors.errors import MalformedResponse
 from connectors.sources.x import XConnector, XOptions, snowflake_time
 from tests.connectors.conformance import fixture_bytes
@@ -517,3 +524,109 @@ def test_brand_timeline_off_is_a_config_warning() -> None:
     [warning] = XConnector.config_warnings(options, 300)
     assert "upper bound" in warning
     assert XConnector.config_warnings(XOptions.model_validate({"user_id": "783214"}), 300) == []
+
+
+# -- the filters' accounts, sent with the query (a Narrowing) ---------------------------
+
+
+def narrowed(
+    narrowing: Narrowing, identities: list[BrandIdentity] | None = None, **options: Any
+) -> XConnector:
+    return XConnector(
+        XOptions.model_validate({"query": "acme -is:retweet", **options}),
+        feed_name="acme-x",
+        identities=identities or [],
+        narrowing=narrowing,
+    )
+
+
+def test_the_filters_accounts_go_into_the_search_query_in_xs_operators() -> None:
+    conn = narrowed(Narrowing(authors=("alice", "bob"), not_authors=("acme_jane",)))
+    recording = answer({"/2/tweets/search/recent": brexit()})
+    poll(conn, recording)
+
+    expected = "(acme -is:retweet) (from:alice OR from:bob) -from:acme_jane"
+    assert recording.requests[0].url.params["query"] == expected
+    assert conn.sent_narrowing() == "(from:alice OR from:bob) -from:acme_jane"
+
+
+def test_one_required_account_is_a_bare_from() -> None:
+    recording = answer({})
+    poll(narrowed(Narrowing(authors=("alice",))), recording)
+    assert recording.requests[0].url.params["query"] == "(acme -is:retweet) from:alice"
+
+
+def test_without_a_narrowing_the_query_is_sent_as_written() -> None:
+    recording = answer({})
+    poll(narrowed(Narrowing()), recording)
+    assert recording.requests[0].url.params["query"] == "acme -is:retweet"
+
+
+def test_the_brand_keeps_its_posts_in_a_search_narrowed_to_other_accounts() -> None:
+    # its replies come through the same search, and no filter judges them
+    brand = [
+        BrandIdentity(platform="x", handle="AcmeSupport", account_id="783214"),
+        BrandIdentity(platform="x", handle="@AcmeHelp"),
+    ]
+    conn = narrowed(Narrowing(authors=("alice",), not_authors=("acmesupport", "spam")), brand)
+    recording = answer({})
+    poll(conn, recording)
+
+    query = recording.requests[0].url.params["query"]
+    assert query == "(acme -is:retweet) (from:alice OR from:783214 OR from:acmehelp) -from:spam"
+
+
+def test_exclusions_give_way_first_when_the_query_would_pass_xs_512_characters() -> None:
+    many = tuple(f"account_{n:05d}" for n in range(40))  # 40 x 20 characters
+    conn = narrowed(Narrowing(authors=("alice",), not_authors=many))
+    recording = answer({})
+    poll(conn, recording)
+
+    query = recording.requests[0].url.params["query"]
+    assert len(query) <= 512
+    assert query.startswith("(acme -is:retweet) from:alice -from:account_00000 ")
+    assert "-from:account_00039" not in query
+
+
+def test_a_mentions_timeline_is_not_narrowed() -> None:
+    conn = XConnector(
+        XOptions.model_validate({"user_id": "783214"}),
+        feed_name="acme-x",
+        narrowing=Narrowing(not_authors=("spam",)),
+    )
+    recording = answer({})
+    poll(conn, recording)
+    assert all("query" not in r.url.params for r in recording.requests)
+    assert conn.sent_narrowing() == ""
+
+
+def test_a_narrowed_query_x_refuses_is_sent_again_without_the_accounts_from_then_on() -> None:
+    body = {
+        "errors": [{"parameters": {"query": ["..."]}, "message": "There were errors processing"}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+
+    def refuse_from(request: httpx.Request) -> httpx.Response:
+        if "from:" in request.url.params.get("query", ""):
+            return httpx.Response(400, json=body)
+        return httpx.Response(200, json=brexit())
+
+    conn = narrowed(Narrowing(not_authors=("acme_jane",)), query="#brexit")
+    recording = Recording(refuse_from)
+    first = poll(conn, recording)
+    poll(conn, recording)
+
+    queries = [r.url.params["query"] for r in recording.requests]
+    assert queries == ["(#brexit) -from:acme_jane", "#brexit", "#brexit"]
+    assert len(first.mentions) == 33
+    assert any("without the filters' accounts" in w for w in first.warnings)
+    assert conn.sent_narrowing() == ""
+
+
+def test_the_feeds_own_query_refused_is_still_the_operators_to_mend() -> None:
+    body = {"title": "Invalid Request", "detail": "bad", "errors": [{"message": "(("}]}
+    conn = narrowed(Narrowing(), query="((")
+    with pytest.raises(MalformedResponse, match="check the feed's query"):
+        poll(conn, lambda request: httpx.Response(400, json=body))

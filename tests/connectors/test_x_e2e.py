@@ -114,3 +114,31 @@ def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
     assert "bearer-dry-run" not in done.stdout + done.stderr
     assert [r.headers["authorization"] for r in server.requests][:1] == ["Bearer bearer-dry-run"]
     assert not database.exists()
+
+
+def test_cli_dry_run_sends_the_filters_exclusion_and_still_judges_every_post(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    page = brexit()
+    server.route("/2/tweets/search/recent", Reply.json(page))  # the server ignores the query
+    server.route(f"/2/users/{CALIN_ID}/tweets", Reply.json(timeline_of(page, CALIN_ID)))
+    done, _ = dry_run_poll(
+        tmp_path,
+        identity={"platform": "x", "handle": "calin_a", "id": CALIN_ID, "bot": False},
+        feed={
+            "name": "acme-x",
+            "type": "x",
+            "interval": "5m",
+            "base_url": server.url,
+            "query": "#brexit",
+            "filter": "-author:@OldUnclePunch",
+            "bearer_token_env": "ACME_X_TOKEN",
+        },
+        env={"ACME_X_TOKEN": "bearer-dry-run"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert server.requests[0].query["query"] == ["(#brexit) -from:oldunclepunch"]
+    assert "sent to the platform: -from:oldunclepunch" in done.stdout
+    # what the platform sent anyway, the filter drops here
+    assert "by OldUnclePunch" not in done.stdout
+    assert "filtered out" in done.stdout

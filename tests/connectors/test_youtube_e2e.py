@@ -88,3 +88,27 @@ def test_cli_dry_run_lists_the_mentions_and_writes_no_database(
     assert "youtube:UgyZ1jqkHKYvi1-ruOZ4AaABAg" in done.stdout
     assert "by himani agarwal" in done.stdout
     assert not database.exists()
+
+
+def test_cli_dry_run_says_nothing_of_the_filters_is_sent_to_youtube_and_why(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    page = fixture_bytes("youtube", "commentThreads_videoId_page1_2019.json")
+    server.route("/commentThreads", Reply(200, page, JSON))
+    done, _ = dry_run_poll(
+        tmp_path,
+        identity={"platform": "youtube", "handle": "Acme", "bot": False},
+        feed={
+            "name": "acme-yt",
+            "type": "youtube",
+            "interval": "10m",
+            "base_url": server.url,
+            "video_id": "F1UP7wRCPH8",
+            "api_key_env": "ACME_YT_KEY",
+            "filter": "-author:@Acme",
+        },
+        env={"ACME_YT_KEY": "AIza-test"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sent to the platform: nothing (how `searchTerms` matches" in done.stdout
+    assert "author" not in server.requests[0].query
