@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,7 +17,7 @@ from monitor.slack.app import SlackActions
 from monitor.slack.http import HttpListener
 from monitor.states import AlertKind
 from monitor.store.db import session
-from monitor.store.models import Alert
+from monitor.store.models import Alert, Mention
 from tests.slack.reply_world import (
     MENTION_ID,
     NOW,
@@ -37,6 +38,7 @@ from tests.slack.support import (
     App,
     Responses,
     action_ids,
+    fixture,
     interaction_body,
     last_update_blocks,
     mention_row,
@@ -291,3 +293,57 @@ def test_a_refusal_while_looking_falls_back_to_the_same_key_and_posts_once(
     assert len(mastodon.created) == 1
     assert mention_row(app.engine, mention_id).first_response_at == REPLY_AT
     assert [a.outcome for a in reply_actions(app.engine)] == ["posted"]
+
+
+def test_canned_replies_for_the_mentions_language_fill_the_text_box(
+    sqlite_engine: Engine, slack: FakeSlack, mastodon: Mastodon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
+    templates = [
+        {"name": "Excuses", "language": "nl", "text": "Sorry hiervoor!"},
+        {"name": "Sorry", "text": "Sorry about this!"},
+        {"name": "Entschuldigung", "language": "de", "text": "Tut uns leid!"},
+    ]
+    config = reply_config(slack, mastodon, reply={"templates": templates})
+    monkeypatch.setenv(config.slack.token_env, slack.token)
+    actions = SlackActions(config, sqlite_engine, sink(slack), clock=lambda: NOW)
+    listener = HttpListener(actions.bolt_app(SECRET), port=0)
+    listener.start()
+    app = App(actions, listener, slack, Responses(), sqlite_engine)
+    try:
+        mention_id, message = alert_mention(sqlite_engine, slack, config)
+        with session(sqlite_engine) as s:
+            row = s.get(Mention, mention_id)
+            assert row is not None
+            row.language = "nl"
+            s.add(row)
+            s.commit()
+        opened = _open(app, mention_id, message)
+        picker = next(b for b in opened["view"]["blocks"] if b.get("block_id") == "templates")
+        names = [o["text"]["text"] for o in picker["elements"][0]["options"]]
+        assert names == ["Excuses", "Sorry"]  # Dutch first, then those for every language
+        pick = copy.deepcopy(fixture("block_actions_static_select_from_docs.json"))
+        pick["container"] = {"type": "view", "view_id": "VNHU13V36"}
+        pick["view"] = {
+            "id": "VNHU13V36",
+            "hash": "156663117.cd33ad1f",
+            "private_metadata": opened["view"]["private_metadata"],
+        }
+        pick["actions"][0].update(
+            action_id="monitor_reply_template",
+            selected_option={"text": {"type": "plain_text", "text": "Excuses"}, "value": "0"},
+        )
+        _send(app, pick)
+        method, update = slack.views[-1]
+        assert method == "views.update" and update["view_id"] == "VNHU13V36"
+        assert update["hash"] == "156663117.cd33ad1f"
+        box = next(b for b in update["view"]["blocks"] if b["type"] == "input")
+        assert box["block_id"] == "reply_1"  # a new box, or Slack would keep the old text
+        assert box["element"]["initial_value"] == "Sorry hiervoor!"
+        # what the agent then submits from the redrawn box is what is posted
+        _send(app, submission(update, "Sorry hiervoor! Stuur ons een DM."))
+        assert parse_qs(mastodon.posts[0].body.decode())["status"] == [
+            "Sorry hiervoor! Stuur ons een DM."
+        ]
+    finally:
+        app.stop()
