@@ -107,6 +107,13 @@ def post_id(topic_id: Any, post_number: Any) -> str:
     return f"t/{topic_id}/{post_number}"
 
 
+def post_url(base_url: str, post: dict[str, Any]) -> str:
+    """The post's page on the forum: /t/{slug}/{topic_id}/{post_number}."""
+    slug = post.get("topic_slug")
+    middle = f"{slug}/" if slug else ""
+    return f"{base_url}/t/{middle}{post['topic_id']}/{post.get('post_number')}"
+
+
 def _time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise MalformedResponse(f"Discourse sent a time that is not text: {value!r}")
@@ -322,9 +329,7 @@ class DiscourseConnector(Connector[DiscourseOptions]):
         return html_to_text(post.get("cooked") or post.get("blurb") or "")
 
     def _url(self, post: dict[str, Any]) -> str:
-        slug = post.get("topic_slug")
-        middle = f"{slug}/" if slug else ""
-        return f"{self.base_url}/t/{middle}{post['topic_id']}/{post.get('post_number')}"
+        return post_url(self.base_url, post)
 
     # ---- recheck ------------------------------------------------------------------------
 

@@ -145,26 +145,43 @@ def issue_ref_from_api_url(url: str) -> str | None:
     return f"{match.group(1)}/{match.group(2)}#{match.group(3)}" if match else None
 
 
+def rate_limit_wait(response: httpx.Response, body: bytes) -> float | None:
+    """Seconds to wait when `response` is one of GitHub's rate limits (a 429, or a 403 that
+    says so), else None. Primary limit: `X-RateLimit-Remaining: 0`, wait until
+    `X-RateLimit-Reset`; secondary: `Retry-After`, or words ("rate limit", "abuse") and 60 s."""
+    status = response.status_code
+    headers = response.headers
+    lowered = body[:4096].decode("utf-8", "replace").lower()
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    exhausted = headers.get("X-RateLimit-Remaining") == "0"
+    if not (
+        status == 429
+        or (
+            status == 403
+            and (
+                retry_after is not None
+                or exhausted
+                or "rate limit" in lowered
+                or "abuse" in lowered
+            )
+        )
+    ):
+        return None
+    reset = headers.get("X-RateLimit-Reset")
+    if retry_after is None and exhausted and reset and reset.isdigit():
+        now = datetime.now(UTC).timestamp()
+        retry_after = max(0.0, min(float(reset) - now, MAX_RETRY_AFTER))
+    return DEFAULT_RATE_LIMIT_WAIT if retry_after is None else retry_after
+
+
 def _raise_refusal(response: httpx.Response, body: bytes, token_env: str | None) -> None:
     """403/429/401/422 with what GitHub means by them; rate limits are never AuthError."""
     status = response.status_code
-    headers = response.headers
     text = body[:4096].decode("utf-8", "replace")
-    lowered = text.lower()
-    retry_after = parse_retry_after(headers.get("Retry-After"))
-    exhausted = headers.get("X-RateLimit-Remaining") == "0"
-    if status == 429 or (
-        status == 403
-        and (retry_after is not None or exhausted or "rate limit" in lowered or "abuse" in lowered)
-    ):
-        reset = headers.get("X-RateLimit-Reset")
-        if retry_after is None and exhausted and reset and reset.isdigit():
-            now = datetime.now(UTC).timestamp()
-            retry_after = max(0.0, min(float(reset) - now, MAX_RETRY_AFTER))
-        if retry_after is None:
-            retry_after = DEFAULT_RATE_LIMIT_WAIT
-        which = "primary" if exhausted else "secondary"
-        raise RateLimited(f"GitHub {which} rate limit ({status}), waiting", retry_after=retry_after)
+    wait = rate_limit_wait(response, body)
+    if wait is not None:
+        which = "primary" if response.headers.get("X-RateLimit-Remaining") == "0" else "secondary"
+        raise RateLimited(f"GitHub {which} rate limit ({status}), waiting", retry_after=wait)
     where = f"the token in {token_env}" if token_env else "no token (set `token_env`)"
     if status == 401:
         raise AuthError(f"GitHub rejected {where} (401): create a new token and set it")
