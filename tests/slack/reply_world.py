@@ -129,37 +129,44 @@ def reply_config(slack: FakeSlack, mastodon: Mastodon, **extra: Any) -> Config:
 
 def alert_mention(engine: Engine, slack: FakeSlack, config: Config) -> tuple[int, Posted]:
     """The customer's status, stored and alerted through the real dispatcher."""
+    mention = Mention(
+        platform="mastodon",
+        feed="acme-mastodon",
+        external_id=MENTION_ID,
+        url=f"http://localhost:3000/@mastodonpy_test_2/{MENTION_ID}",
+        author="mastodonpy_test_2",
+        author_id="117020566092212359",
+        text="@acme my order never arrived <@U0ADMIN> <!channel>",
+        created_at=MENTION_AT,
+        fetched_at=MENTION_AT,
+        sentiment="negative",
+        polarity=-0.6,
+    )
+    return alert_stored(engine, slack, config, mention)
+
+
+def alert_stored(
+    engine: Engine, slack: FakeSlack, config: Config, mention: Mention, now: datetime = NOW
+) -> tuple[int, Posted]:
+    """`mention` stored with a negative alert waiting, then alerted by the real dispatcher."""
     with session(engine) as s:
-        mention = Mention(
-            platform="mastodon",
-            feed="acme-mastodon",
-            external_id=MENTION_ID,
-            url=f"http://localhost:3000/@mastodonpy_test_2/{MENTION_ID}",
-            author="mastodonpy_test_2",
-            author_id="117020566092212359",
-            text="@acme my order never arrived <@U0ADMIN> <!channel>",
-            created_at=MENTION_AT,
-            fetched_at=MENTION_AT,
-            sentiment="negative",
-            polarity=-0.6,
-        )
         s.add(mention)
         s.flush()
         s.add(
             Alert(
                 key=f"negative:{mention.id}",
                 mention_id=mention.id,
-                feed="acme-mastodon",
+                feed=mention.feed,
                 kind="negative",
                 channel="#support",
-                next_attempt_at=MENTION_AT,
-                created_at=MENTION_AT,
+                next_attempt_at=mention.created_at,
+                created_at=mention.created_at,
             )
         )
         s.commit()
         assert mention.id is not None
         mention_id = mention.id
-    dispatch(engine, slack, config)
+    dispatch(engine, slack, config, now)
     return mention_id, slack.messages[-1]
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors import BrandIdentity
@@ -19,6 +18,7 @@ from connectors.replies.base import ReplyRefused, ReplyTarget, ReplyUnknown
 from connectors.sources.appstore import AppStoreConnector, AppStoreOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
+from tests.support.keys import p8_key
 from tests.support.mock_http import mock_client, poll_with
 
 # the 201 answer, built from Apple's docs (SOURCES.md there)
@@ -42,26 +42,13 @@ TARGET = ReplyTarget(
 )
 
 
-def _p8(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePublicKey]:
-    """A fresh P-256 key written as Apple's .p8 (PKCS#8 PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    path = tmp_path / "AuthKey_REPLYKEY99.p8"
-    path.write_bytes(pem)
-    return path, key.public_key()
-
-
 def _replier(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     mode: str = "connect",
     base_url: str = "https://itunes.apple.com",
 ) -> tuple[AppStoreReplier, ec.EllipticCurvePublicKey]:
-    path, public = _p8(tmp_path)
+    path, public = p8_key(tmp_path)
     monkeypatch.setenv("ASC_REPLY_KEY_ID", "REPLYKEY99")
     monkeypatch.setenv("ASC_REPLY_ISSUER_ID", ISSUER)
     monkeypatch.setenv("ASC_REPLY_KEY_PATH", str(path))

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors import BrandIdentity
 from connectors.replies.base import ReplyRefused, ReplyTarget, ReplyUnknown
@@ -17,6 +15,7 @@ from connectors.replies.googleplay import GooglePlayReplier, GooglePlayReplyOpti
 from connectors.sources.googleplay import GooglePlayConnector, GooglePlayOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
+from tests.support.keys import service_account_key
 from tests.support.mock_http import mock_client, poll_with
 
 # Google's docs example answer to POST .../reviews/{id}:reply (SOURCES.md there)
@@ -205,27 +204,6 @@ def test_options_need_exactly_one_credential_and_missing_names_the_variable(
     assert GooglePlayReplier.replaces_existing is True and GooglePlayReplier.takes_key is True
 
 
-def _service_account(tmp_path: Path, token_uri: str) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    path = tmp_path / "play-write-key.json"
-    info = {
-        "type": "service_account",
-        "project_id": "example-project",
-        "private_key_id": "0123456789abcdef",
-        "private_key": pem,
-        "client_email": "replies@example-project.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": token_uri,
-    }
-    path.write_text(json.dumps(info))
-    return path
-
-
 def _service_replier(
     monkeypatch: pytest.MonkeyPatch, key: Path, base_url: str
 ) -> GooglePlayReplier:
@@ -248,7 +226,7 @@ def test_end_to_end_the_service_account_token_then_the_reply_on_a_local_server(
     with local_server() as server:
         server.route("/token", Reply.json({"access_token": "ya29.minted", "expires_in": 3600}))
         server.route("/androidpublisher/v3/applications/com.example.app/reviews/*", reply)
-        key = _service_account(tmp_path, f"{server.url}/token")
+        key = service_account_key(tmp_path, f"{server.url}/token")
         replier = _service_replier(monkeypatch, key, server.url)
         with httpx.Client() as client:
             posted = replier.post(client, TARGET, "Thanks for your feedback!", "k1")
@@ -268,7 +246,7 @@ def test_a_refused_service_account_posts_nothing(
 ) -> None:
     with local_server() as server:
         server.route("/token", Reply(400, INVALID_GRANT, {"Content-Type": "application/json"}))
-        key = _service_account(tmp_path, f"{server.url}/token")
+        key = service_account_key(tmp_path, f"{server.url}/token")
         replier = _service_replier(monkeypatch, key, server.url)
         with httpx.Client() as client, pytest.raises(ReplyRefused) as refused:
             replier.post(client, TARGET, "x", "k")
