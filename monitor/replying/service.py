@@ -243,6 +243,7 @@ class ReplyService:
                 )
                 return ReplyResult(ClickOutcome.UNCERTAIN, detail, target.url)
             posted = found
+        posted = self._named(target, posted)
         detail = f"Posted on {target.platform} as {posted.author or 'the brand'}."
         return self._posted(feed, target, begun, who, posted, detail)
 
@@ -255,6 +256,7 @@ class ReplyService:
         posted: PostedReply,
         detail: str,
     ) -> ReplyResult:
+        posted = self._named(target, posted)
         note = (
             f"Reply sent from Slack by {who.name} as {posted.author or 'the brand'}"
             f" on {target.platform}\n{begun.text}"
@@ -299,6 +301,20 @@ class ReplyService:
             log.exception("reply to mention %s posted, not yet recorded: retried later", mention_id)
             return
         attempts.mark_recorded(self.engine, mention_id, key)
+
+    def _named(self, target: ReplyTarget, posted: PostedReply) -> PostedReply:
+        """An answer without the account's name (X gives only its id): the brand's handle on
+        the platform from `[brand] identities`, the one with this id, else the only one."""
+        if posted.author is not None:
+            return posted
+        found = [
+            i
+            for i in self.config.brand.identities
+            if i.platform == target.platform and i.handle and not i.bot
+        ]
+        by_id = [i for i in found if posted.author_id and i.id == posted.author_id]
+        chosen = by_id or (found if len(found) == 1 else [])
+        return replace(posted, author=chosen[0].handle) if chosen else posted
 
     def _refuse(
         self, mention_id: int, text: str, who: Who, now: datetime, refusal: Refusal
