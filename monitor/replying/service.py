@@ -187,6 +187,8 @@ class ReplyService:
         except ReplyError as cannot_look:
             # a refusal while looking (a 401, a 429) says nothing of the reply: not "absent"
             why = cannot_look.message
+        except Exception as bug:  # a writer's bug must not leave the attempt `posting`
+            why = _bug(bug, target, "looking for the earlier reply")
         if writer.takes_key:
             try:  # the platform deduplicates by the key: sending it again is safe
                 return writer.post(client, target, text, earlier.key), None
@@ -194,6 +196,8 @@ class ReplyService:
                 return None, None  # refused under the same key: it was never created
             except ReplyUnknown as again:
                 why = again.message
+            except Exception as bug:
+                why = _bug(bug, target, "sending the earlier reply again")
         return None, (
             f"Could not tell whether the earlier reply reached {target.platform} ({why})."
             " Nothing new was posted: check the post on the platform, and press Mark handled"
@@ -224,11 +228,17 @@ class ReplyService:
                 note=note,
             )
             return ReplyResult(ClickOutcome.FAILED, detail)
-        except ReplyUnknown as unknown:
+        except Exception as unknown:
+            # ReplyUnknown, or a writer's bug: either may come after the request went out
+            said = (
+                unknown.message
+                if isinstance(unknown, ReplyUnknown)
+                else _bug(unknown, target, "posting")
+            )
             found, why = self._look(client, writer, target, begun.text, begun)
             if found is None:
                 detail = why or (
-                    f"{unknown.message}. It is looked for on {target.platform} before anything"
+                    f"{said}. It is looked for on {target.platform} before anything"
                     " is sent again; check the post there."
                 )
                 note = f"Reply by {who.name} may have been posted: {detail}\n{begun.text}"
@@ -356,3 +366,13 @@ class ReplyService:
                 self.engine, begun, who, self.clock(), outcome=ClickOutcome.UNCERTAIN, detail=why
             )
         return 1
+
+
+def _bug(exc: Exception, target: ReplyTarget, doing: str) -> str:
+    """A writer raised what its contract does not allow: logged with its traceback, told
+    as "may have been posted" (the request may have gone out before it broke)."""
+    log.exception("reply writer for %s broke while %s", target.platform, doing)
+    return (
+        f"an internal error ({exc.__class__.__name__}) while {doing} on {target.platform}:"
+        " the reply may have been posted"
+    )

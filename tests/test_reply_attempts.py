@@ -1,0 +1,249 @@
+"""Exactly once under a hostile day: races, crashes, writer bugs, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from connectors.replies.base import (
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRefused,
+    ReplyTarget,
+    ReplyUnknown,
+)
+from monitor.config import Config, parse_config
+from monitor.replying import attempts
+from monitor.replying.attempts import Attempt, Refusal, Who
+from monitor.replying.service import ReplyService
+from monitor.states import ClickOutcome
+from monitor.store.db import session
+from monitor.store.models import Mention
+from tests.slack.reply_world import (
+    MENTION_AT,
+    MENTION_ID,
+    NOW,
+    REPLY_AT,
+    WRITE_TOKEN,
+    Mastodon,
+    mastodon_server,
+    replies,
+    reply_actions,
+)
+from tests.support.http_server import Reply
+
+AMY = Who("U0CA5", "Amy McGee", "http", "C0SUPPORT", "1700000000.000100")
+BEN = Who("U0BEN", "Ben", "socket", "C0SUPPORT", "1700000000.000100")
+STALE = timedelta(minutes=2)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def mastodon() -> Iterator[Mastodon]:
+    with mastodon_server() as server:
+        yield server
+
+
+def _config(mastodon: Mastodon) -> Config:
+    return parse_config(
+        {
+            "brand": {"name": "Acme"},
+            "slack": {"reply_allowed": [AMY.user_id]},
+            "sla": {"target": "1h", "clock": "calendar"},
+            "scheduler": {"http_timeout": "5s"},
+            "feeds": [
+                {
+                    "name": "acme-mastodon",
+                    "type": "mastodon",
+                    "tag": "acme",
+                    "base_url": mastodon.server.url,
+                    "reply": {"token_env": "ACME_MASTODON_WRITE"},
+                }
+            ],
+        }
+    )
+
+
+def _mention(engine: Engine) -> int:
+    with session(engine) as s:
+        mention = Mention(
+            platform="mastodon",
+            feed="acme-mastodon",
+            external_id=MENTION_ID,
+            author="mastodonpy_test_2",
+            text="@acme my order never arrived",
+            created_at=MENTION_AT,
+            fetched_at=MENTION_AT,
+            sentiment="negative",
+            polarity=-0.6,
+        )
+        s.add(mention)
+        s.commit()
+        assert mention.id is not None
+        return mention.id
+
+
+@pytest.fixture
+def world(
+    engine: Engine, mastodon: Mastodon, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ReplyService, Clock, int]:
+    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
+    clock = Clock()
+    service = ReplyService(_config(mastodon), engine, clock=clock)
+    return service, clock, _mention(engine)
+
+
+class Scripted(Replier[ReplyOptions]):
+    """A writer whose post and find_own do what the test says, counting what it sent."""
+
+    platform = "mastodon"
+    max_length = 500
+    takes_key = False
+
+    def __init__(self) -> None:
+        super().__init__(ReplyOptions(), feed_options=None, base_url="http://127.0.0.1:9")  # type: ignore[arg-type]
+        self.sent: list[tuple[str, str]] = []
+        self.on_post: Any = None
+        self.on_find: Any = None
+
+    def post(self, client: httpx.Client, target: ReplyTarget, text: str, key: str) -> PostedReply:
+        self.sent.append((text, key))
+        if self.on_post is not None:
+            result: PostedReply = self.on_post()
+            return result
+        return PostedReply(f"reply-{len(self.sent)}", REPLY_AT, author="acme")
+
+    def find_own(
+        self, client: httpx.Client, target: ReplyTarget, text: str, since: datetime
+    ) -> PostedReply | None:
+        if self.on_find is not None:
+            found: PostedReply | None = self.on_find()
+            return found
+        return None
+
+
+def _scripted(service: ReplyService) -> Scripted:
+    writer = Scripted()
+    service._writers["acme-mastodon"] = writer
+    return writer
+
+
+def _raise(exc: BaseException) -> Any:
+    def go() -> Any:
+        raise exc
+
+    return go
+
+
+# -- two submissions at the same instant ------------------------------------------------------
+
+
+@pytest.mark.parametrize("before", [None, "failed"])
+def test_submissions_racing_begin_take_the_lock_once(
+    engine: Engine, world: tuple[ReplyService, Clock, int], before: str | None
+) -> None:
+    _service, _clock, mention_id = world
+    if before == "failed":
+        first = attempts.begin(engine, mention_id, "first", AMY, NOW, STALE)
+        assert isinstance(first, Attempt)
+        attempts.finish(engine, first, AMY, NOW, outcome=ClickOutcome.FAILED, detail="422")
+    racers = 8
+    barrier = threading.Barrier(racers)
+    results: list[Attempt | Refusal | BaseException] = []
+    lock = threading.Lock()
+
+    def race(n: int) -> None:
+        barrier.wait()
+        try:
+            got: Attempt | Refusal | BaseException = attempts.begin(
+                engine, mention_id, f"text {n}", AMY, NOW, STALE
+            )
+        except BaseException as exc:  # noqa: BLE001 - any error is the finding
+            got = exc
+        with lock:
+            results.append(got)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    owners = [r for r in results if isinstance(r, Attempt)]
+    assert len(owners) == 1
+    (row,) = replies(engine)
+    assert (row.state, row.key, row.text) == ("posting", owners[0].key, owners[0].text)
+
+
+# -- a writer that raises something it should not -------------------------------------------
+
+
+@pytest.mark.parametrize("bug", [KeyError("id"), TypeError("'int' object is not iterable")])
+def test_a_writer_bug_after_sending_settles_the_attempt_as_uncertain(
+    engine: Engine, world: tuple[ReplyService, Clock, int], bug: Exception
+) -> None:
+    """A bug in reading the platform's answer comes after the request went out: the reply
+    may be on the platform. The attempt is settled as such at once (told, kept, looked for
+    next time), not left `posting` with the agent staring at "Posting…"."""
+    service, clock, mention_id = world
+    writer = _scripted(service)
+    writer.on_post = _raise(bug)
+    result = service.submit(mention_id, "On it", AMY)
+    assert result.outcome == ClickOutcome.UNCERTAIN
+    assert "may have been posted" in result.detail
+    (row,) = replies(engine)
+    assert row.state == "unknown"
+    assert [a.outcome for a in reply_actions(engine)] == ["uncertain"]
+    # the next submission looks first, and posts only when nothing is found
+    clock.now = NOW + timedelta(minutes=3)
+    writer.on_post = None
+    assert service.submit(mention_id, "On it", AMY).posted
+    assert len(writer.sent) == 2
+
+
+def test_a_writer_bug_while_looking_posts_nothing_and_leaves_no_lock(
+    engine: Engine, world: tuple[ReplyService, Clock, int]
+) -> None:
+    service, clock, mention_id = world
+    writer = _scripted(service)
+    writer.on_post = _raise(ReplyUnknown("Mastodon failed (502)"))
+    assert service.submit(mention_id, "On it", AMY).outcome == ClickOutcome.UNCERTAIN
+    writer.on_find = _raise(KeyError("descendants"))
+    clock.now = NOW + timedelta(minutes=3)
+    result = service.submit(mention_id, "Second try", AMY)
+    assert result.outcome == ClickOutcome.UNCERTAIN
+    assert "Nothing new was posted" in result.detail
+    assert [text for text, _key in writer.sent] == ["On it"]
+    assert replies(engine)[0].state == "unknown"
+
+
+def test_recover_settles_a_crash_left_attempt_even_when_looking_breaks(
+    engine: Engine, world: tuple[ReplyService, Clock, int]
+) -> None:
+    """A `posting` row whose look raises a bug is settled as uncertain, not retried and
+    logged every 15 s for ever."""
+    service, clock, mention_id = world
+    writer = _scripted(service)
+    begun = attempts.begin(engine, mention_id, "On it", AMY, NOW, service.stale)
+    assert isinstance(begun, Attempt)  # then the process died
+    writer.on_find = _raise(ValueError("bad timestamp"))
+    clock.now = NOW + service.stale + timedelta(seconds=1)
+    assert service.recover() == 1
+    (row,) = replies(engine)
+    assert row.state == "unknown"
+    assert writer.sent == []
