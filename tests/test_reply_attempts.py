@@ -247,3 +247,39 @@ def test_recover_settles_a_crash_left_attempt_even_when_looking_breaks(
     (row,) = replies(engine)
     assert row.state == "unknown"
     assert writer.sent == []
+
+
+# -- looking for an earlier reply -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        Reply.json({"error": "Too many requests"}, 429, **{"Retry-After": "60"}),
+        Reply.json({"error": "The access token was revoked"}, 401),
+    ],
+)
+def test_a_refusal_of_the_same_key_does_not_prove_the_earlier_reply_absent(
+    engine: Engine,
+    world: tuple[ReplyService, Clock, int],
+    mastodon: Mastodon,
+    again: Reply,
+) -> None:
+    """Mastodon rate-limits and checks the token before it looks at the Idempotency-Key:
+    a 429 or 401 to the earlier request sent again says nothing about whether the first
+    created the status. Concluding "never created" posted the reply a second time."""
+    service, clock, mention_id = world
+    # the platform cannot be asked (its API for reading is down for now)
+    mastodon.server.route("/api/v1/accounts/verify_credentials", Reply(503, b"down"))
+    mastodon.answers.append(Reply(reset_after=True))  # created, the answer lost
+    mastodon.answers.append(again)  # the same key sent again, refused before any look
+    first = service.submit(mention_id, "On it", AMY)
+    assert first.outcome == ClickOutcome.UNCERTAIN
+    assert len(mastodon.created) == 1
+    clock.now = NOW + timedelta(minutes=3)
+    mastodon.answers.append(again)
+    second = service.submit(mention_id, "On it", AMY)
+    assert len(mastodon.created) == 1, "the reply was posted twice"
+    assert second.outcome == ClickOutcome.UNCERTAIN
+    assert "Could not tell" in second.detail
+    assert replies(engine)[0].state == "unknown"

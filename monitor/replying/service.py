@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # An attempt whose answer was lost this recently may not be visible on the platform yet:
 # a new one waits, rather than conclude from an empty thread that nothing was posted.
 SETTLE_AFTER = timedelta(minutes=1)
+# Refusals of the earlier request sent again under its key that prove the first one created
+# nothing: the platform read it and refused the text or the target. A 429, a 401/403 or no
+# connection come before the key is looked at, and say nothing about the first request.
+_REFUSED_AS_SENT = frozenset({"invalid", "gone"})
 
 
 @dataclass(frozen=True)
@@ -192,8 +196,11 @@ class ReplyService:
         if writer.takes_key:
             try:  # the platform deduplicates by the key: sending it again is safe
                 return writer.post(client, target, text, earlier.key), None
-            except ReplyRefused:
-                return None, None  # refused under the same key: it was never created
+            except ReplyRefused as refused:
+                if refused.kind in _REFUSED_AS_SENT:
+                    return None, None  # the request itself was refused: it was never created
+                # a rate limit, a token or the network said no before the key was looked at
+                why = refused.message
             except ReplyUnknown as again:
                 why = again.message
             except Exception as bug:
