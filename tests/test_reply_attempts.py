@@ -283,3 +283,23 @@ def test_a_refusal_of_the_same_key_does_not_prove_the_earlier_reply_absent(
     assert second.outcome == ClickOutcome.UNCERTAIN
     assert "Could not tell" in second.detail
     assert replies(engine)[0].state == "unknown"
+
+
+# -- hostile text -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["Sorry\x00 we are on it", "Sorry \ud83d we are on it"])
+def test_text_no_store_can_keep_is_refused_before_anything_is_sent(
+    engine: Engine, world: tuple[ReplyService, Clock, int], mastodon: Mastodon, typed: str
+) -> None:
+    """A NUL (PostgreSQL refuses it in text) or a lone surrogate (no driver encodes it)
+    made begin() raise on PostgreSQL: nothing kept, the modal stuck on Posting…; on
+    SQLite the NUL went to the platform."""
+    service, _clock, mention_id = world
+    result = service.submit(mention_id, typed, AMY)
+    assert result.outcome == ClickOutcome.FAILED
+    assert "cannot be posted" in result.detail
+    assert mastodon.posts == []
+    assert replies(engine) == []
+    (action,) = reply_actions(engine)
+    assert action.outcome == "failed"

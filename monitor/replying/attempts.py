@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from connectors.replies.base import PostedReply
+from connectors.text import storable
 from monitor.alerting.queue import queue_alert, under_root
 from monitor.alerting.roots import root_alert
 from monitor.states import AlertKind, ClickAction, ClickOutcome, MentionStatus, ReplyState
@@ -224,7 +225,7 @@ def refuse(
     with open_session(engine) as session:
         known = mention_id is not None and session.get(Mention, mention_id) is not None
         row = _action(mention_id if known else None, who, now, refusal.outcome, refusal.detail)
-        row.text = text
+        row.text = storable(text)  # what was refused may hold what no store keeps
         session.add(row)
         session.commit()
 

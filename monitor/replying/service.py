@@ -22,6 +22,7 @@ from connectors.replies.base import (
     ReplyTarget,
     ReplyUnknown,
 )
+from connectors.text import storable
 from monitor.config import Config, FeedConfig
 from monitor.ingest.pipeline import Pipeline
 from monitor.replying import attempts
@@ -40,6 +41,17 @@ SETTLE_AFTER = timedelta(minutes=1)
 # nothing: the platform read it and refused the text or the target. A 429, a 401/403 or no
 # connection come before the key is looked at, and say nothing about the first request.
 _REFUSED_AS_SENT = frozenset({"invalid", "gone"})
+
+
+def problem_with(writer: Replier[Any], text: str) -> str | None:
+    """Why `text` may not go out, or None: characters no store keeps (a NUL, which
+    PostgreSQL refuses in text, or half an emoji), then the platform's own check."""
+    if storable(text) != text:
+        return (
+            "The reply has a character that cannot be posted (a NUL or half of an emoji):"
+            " remove it and send again."
+        )
+    return writer.check(text)
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ class ReplyService:
                 else f"The feed {mention.feed} has no write credentials now: nothing was posted."
             )
             return self._refuse(mention_id, text, who, now, Refusal(ClickOutcome.FAILED, detail))
-        problem = writer.check(text)
+        problem = problem_with(writer, text)
         if problem is not None:
             return self._refuse(mention_id, text, who, now, Refusal(ClickOutcome.FAILED, problem))
         begun = attempts.begin(self.engine, mention_id, text, who, now, self.stale)

@@ -23,7 +23,7 @@ from alerts.slack import ACTION_REPLY
 from connectors.replies.base import Replier
 from monitor.replying import attempts
 from monitor.replying.attempts import Refusal, Who
-from monitor.replying.service import ReplyService
+from monitor.replying.service import ReplyService, problem_with
 from monitor.slack import reply_modal
 from monitor.slack.access import NOT_ALLOWED, AccessList
 from monitor.slack.reply_modal import Limits, Place
@@ -198,7 +198,7 @@ class ReplyListeners:
             return None
         text = reply_modal.typed_text(view, place)
         user = str((payload.get("user") or {}).get("id") or "unknown")
-        problem = self.refusal(user) or writer.check(text)
+        problem = self.refusal(user) or problem_with(writer, text)
         return place, mention, writer, text, problem
 
     def _ack_submission(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
