@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from connectors.replies.base import (
     PostedReply,
@@ -20,12 +21,13 @@ from connectors.replies.base import (
     ReplyUnknown,
 )
 from monitor.config import Config, parse_config
+from monitor.redaction import config_secrets, safe_error
 from monitor.replying import attempts
 from monitor.replying.attempts import Attempt, Refusal, Who
 from monitor.replying.service import ReplyService
 from monitor.states import ClickOutcome
 from monitor.store.db import session
-from monitor.store.models import Mention
+from monitor.store.models import Alert, Mention
 from tests.slack.reply_world import (
     MENTION_AT,
     MENTION_ID,
@@ -303,3 +305,35 @@ def test_text_no_store_can_keep_is_refused_before_anything_is_sent(
     assert replies(engine) == []
     (action,) = reply_actions(engine)
     assert action.outcome == "failed"
+
+
+# -- the write token is a secret --------------------------------------------------------------
+
+
+def test_the_write_token_is_a_secret_of_the_config_and_of_its_feed(
+    mastodon: Mastodon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log filter hides every value a `*_env` key names; the `reply` table's were left
+    out, so a log line or a feed error holding the write token showed it."""
+    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
+    config = _config(mastodon)
+    assert WRITE_TOKEN in config_secrets(config)
+    said = safe_error(f"Bearer {WRITE_TOKEN} was refused", config.feed("acme-mastodon"))
+    assert WRITE_TOKEN not in said
+
+
+def test_a_platform_error_quoting_the_write_token_is_not_shown_or_kept(
+    engine: Engine, world: tuple[ReplyService, Clock, int], mastodon: Mastodon
+) -> None:
+    service, _clock, mention_id = world
+    mastodon.answers.append(Reply.json({"error": f"Token {WRITE_TOKEN} is revoked"}, 401))
+    result = service.submit(mention_id, "On it", AMY)
+    assert result.outcome == ClickOutcome.FAILED
+    assert "revoked" in result.detail and WRITE_TOKEN not in result.detail
+    (row,) = replies(engine)
+    assert row.error is not None and WRITE_TOKEN not in row.error
+    (action,) = reply_actions(engine)
+    assert WRITE_TOKEN not in (action.detail or "")
+    with session(engine) as s:
+        notes = [a.body or "" for a in s.exec(select(Alert)).all()]
+    assert notes == [] or all(WRITE_TOKEN not in body for body in notes)

@@ -25,6 +25,7 @@ from connectors.replies.base import (
 from connectors.text import storable
 from monitor.config import Config, FeedConfig
 from monitor.ingest.pipeline import Pipeline
+from monitor.redaction import safe_error
 from monitor.replying import attempts
 from monitor.replying.attempts import SKEW, Attempt, Refusal, Who
 from monitor.replying.writers import replier_for, target_of
@@ -217,11 +218,21 @@ class ReplyService:
                 why = again.message
             except Exception as bug:
                 why = _bug(bug, target, "sending the earlier reply again")
-        return None, (
+        return None, self._safe(
             f"Could not tell whether the earlier reply reached {target.platform} ({why})."
             " Nothing new was posted: check the post on the platform, and press Mark handled"
-            " if the reply is there."
+            " if the reply is there.",
+            target,
         )
+
+    def _safe(self, said: str, target: ReplyTarget) -> str:
+        """A platform's words fit to show and keep: the feed's secrets (its write token
+        among them) hidden, should the platform quote them back."""
+        try:
+            feed = self.config.feed(target.feed)
+        except KeyError:
+            feed = None
+        return safe_error(said, feed)
 
     def _post(
         self,
@@ -235,7 +246,7 @@ class ReplyService:
         try:
             posted = writer.post(client, target, begun.text, begun.key)
         except ReplyRefused as refused:
-            detail = refused.message
+            detail = self._safe(refused.message, target)
             note = f"Reply by {who.name} not posted on {target.platform}: {detail}\n{begun.text}"
             attempts.finish(
                 self.engine,
@@ -249,10 +260,11 @@ class ReplyService:
             return ReplyResult(ClickOutcome.FAILED, detail)
         except Exception as unknown:
             # ReplyUnknown, or a writer's bug: either may come after the request went out
-            said = (
+            said = self._safe(
                 unknown.message
                 if isinstance(unknown, ReplyUnknown)
-                else _bug(unknown, target, "posting")
+                else _bug(unknown, target, "posting"),
+                target,
             )
             found, why = self._look(client, writer, target, begun.text, begun)
             if found is None:
