@@ -247,7 +247,7 @@ class ReplyListeners:
             view = self._form(mention, writer, place, text=text, error=result.detail)
         else:
             mark = ":white_check_mark:" if result.posted else ":information_source:"
-            view = reply_modal.outcome(limits, f"{mark} {result.detail}", result.url)
+            view = reply_modal.outcome(limits, result.detail, result.url, mark)
         try:
             client.views_update(view_id=(payload.get("view") or {}).get("id"), view=view)
         except (SlackApiError, SlackClientError, OSError) as exc:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from monitor.slack import reply_modal
 from monitor.slack.app import SlackActions
 from monitor.slack.http import HttpListener
+from monitor.slack.reply_modal import Limits
 from tests.slack.reply_world import (
     NOW,
     WRITE_TOKEN,
@@ -108,3 +110,22 @@ def test_a_nul_in_the_typed_reply_is_told_under_the_box_and_kept(
     (action,) = reply_actions(app.engine)
     assert (action.outcome, action.text) == ("failed", "Sorry we are on it")
     assert mention_row(app.engine, mention_id).status == "open"
+
+
+def test_the_outcome_shows_its_emoji_and_escapes_only_what_came_from_outside(
+    app: App, mastodon: Mastodon
+) -> None:
+    """The outcome line's ":white_check_mark:" went through escape() with the detail: its
+    underscores got word joiners and the modal showed the shortcode as broken text."""
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    opened = _open(app, mention_id, message)
+    _send(app, submission(opened, "On it"))
+    _method, update = app.slack.views[-1]
+    (block,) = update["view"]["blocks"]
+    assert block["text"]["text"].startswith(":white_check_mark: Posted on mastodon as admin")
+    # what came from outside is still escaped
+    line = reply_modal.outcome(
+        Limits("mastodon", 500, "characters"), "<!channel> *was* refused", mark=":warning:"
+    )
+    text = line["blocks"][0]["text"]["text"]
+    assert text.startswith(":warning: &lt;!channel&gt;") and "*was*" not in text
