@@ -337,3 +337,22 @@ def test_a_platform_error_quoting_the_write_token_is_not_shown_or_kept(
     with session(engine) as s:
         notes = [a.body or "" for a in s.exec(select(Alert)).all()]
     assert notes == [] or all(WRITE_TOKEN not in body for body in notes)
+
+
+@pytest.mark.parametrize(
+    "typed", ["Sorry  about that.  DM us", "Sorry\tabout that", "Sorry\n\n\n\nDM us  \nplease"]
+)
+def test_a_lost_answer_is_found_whatever_blanks_the_agent_typed(
+    engine: Engine, world: tuple[ReplyService, Clock, int], mastodon: Mastodon, typed: str
+) -> None:
+    """Mastodon keeps the text as typed; its HTML read back folds runs of blanks. The
+    typed text was compared unfolded: a reply with two spaces was never found, and the
+    attempt after an uncertain one posted it again."""
+    service, clock, mention_id = world
+    mastodon.answers.append(Reply(reset_after=True))  # created, the answer lost
+    first = service.submit(mention_id, typed, AMY)
+    assert len(mastodon.created) == 1
+    clock.now = NOW + timedelta(minutes=3)
+    service.submit(mention_id, typed, AMY)
+    assert len(mastodon.created) == 1, "the reply was posted twice"
+    assert first.posted or replies(engine)[0].state == "posted"

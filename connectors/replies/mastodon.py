@@ -32,7 +32,7 @@ from connectors.replies.base import (
     send,
 )
 from connectors.sources.mastodon import parse_time
-from connectors.text import html_to_text
+from connectors.text import clean_text, html_to_text
 
 SOURCE = "Mastodon"
 
@@ -97,6 +97,8 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
             headers=headers,
         )
         descendants = _json(body).get("descendants")
+        # the status's HTML read back has its blanks folded: compare the text folded alike
+        wanted = clean_text(text)
         for status in descendants if isinstance(descendants, list) else []:
             if not isinstance(status, dict):
                 continue
@@ -104,7 +106,7 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
             if (
                 str(status.get("in_reply_to_id")) == target.external_id
                 and str(account.get("id")) == account_id
-                and html_to_text(status.get("content")).strip() == text.strip()
+                and html_to_text(status.get("content")) == wanted
             ):
                 posted = _posted(status, "a reply in the thread")
                 if posted.created_at >= since:
