@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from connectors.base import BrandReply
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -27,7 +29,7 @@ from monitor.replying.attempts import Attempt, Refusal, Who
 from monitor.replying.service import ReplyService
 from monitor.states import ClickOutcome
 from monitor.store.db import session
-from monitor.store.models import Alert, Mention
+from monitor.store.models import Alert, BrandReplyRow, Mention
 from tests.slack.reply_world import (
     MENTION_AT,
     MENTION_ID,
@@ -145,7 +147,7 @@ def _scripted(service: ReplyService) -> Scripted:
 
 
 def _raise(exc: BaseException) -> Any:
-    def go() -> Any:
+    def go(*_args: Any, **_kwargs: Any) -> Any:
         raise exc
 
     return go
@@ -356,3 +358,173 @@ def test_a_lost_answer_is_found_whatever_blanks_the_agent_typed(
     service.submit(mention_id, typed, AMY)
     assert len(mastodon.created) == 1, "the reply was posted twice"
     assert first.posted or replies(engine)[0].state == "posted"
+
+
+# -- a crash at every step ----------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """The process dies here (a SIGKILL is not catchable; a BaseException comes closest)."""
+
+
+class Platform(Scripted):
+    """A platform that keeps what it was sent, and shows it to find_own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[PostedReply] = []
+        self.crash_before_create = False
+        self.crash_after_create = False
+
+    def post(self, client: httpx.Client, target: ReplyTarget, text: str, key: str) -> PostedReply:
+        if self.crash_before_create:
+            raise Crash
+        reply = PostedReply(f"reply-{len(self.created) + 1}", REPLY_AT, author="acme", text=text)
+        self.created.append(reply)
+        if self.crash_after_create:
+            raise Crash
+        return reply
+
+    def find_own(
+        self, client: httpx.Client, target: ReplyTarget, text: str, since: datetime
+    ) -> PostedReply | None:
+        return next((r for r in self.created if r.text == text), None)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "before the request",
+        "after the platform created it",
+        "in finish",
+        "in store_replies",
+        "in mark_recorded",
+    ],
+)
+def test_a_crash_at_any_step_posts_once_and_a_restart_settles_it(
+    engine: Engine,
+    world: tuple[ReplyService, Clock, int],
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+) -> None:
+    service, clock, mention_id = world
+    platform = Platform()
+    service._writers["acme-mastodon"] = platform
+    with monkeypatch.context() as patch:
+        if step == "before the request":
+            platform.crash_before_create = True
+        elif step == "after the platform created it":
+            platform.crash_after_create = True
+        elif step == "in finish":
+            patch.setattr(attempts, "finish", _raise(Crash()))
+        elif step == "in store_replies":
+            patch.setattr(service.pipeline(), "store_replies", _raise(Crash()))
+        else:
+            patch.setattr(attempts, "mark_recorded", _raise(Crash()))
+        with pytest.raises(Crash):
+            service.submit(mention_id, "On it", AMY)
+    platform.crash_before_create = platform.crash_after_create = False
+    # a second click at once: nothing is sent while the first may still be running
+    again = service.submit(mention_id, "On it", BEN)
+    assert again.outcome == ClickOutcome.LOST and len(platform.created) <= 1
+    # the restart, once the attempt is stale
+    restarted = ReplyService(service.config, engine, clock=clock)
+    restarted._writers["acme-mastodon"] = platform
+    clock.now = NOW + service.stale + timedelta(seconds=1)
+    restarted.recover()
+    assert restarted.recover() == 0  # settled once
+    (row,) = replies(engine)
+    if step == "before the request":
+        assert platform.created == [] and row.state == "failed"
+        assert restarted.submit(mention_id, "On it", AMY).posted
+        (row,) = replies(engine)
+    assert len(platform.created) == 1
+    assert (row.state, row.recorded, row.reply_id) == ("posted", True, "reply-1")
+    mention = _row(engine, mention_id)
+    assert (mention.status, mention.first_response_at) == ("answered", REPLY_AT)
+    later = restarted.submit(mention_id, "On it", BEN)
+    assert later.outcome == ClickOutcome.LOST and "Already answered" in later.detail
+    assert len(platform.created) == 1
+
+
+def _row(engine: Engine, mention_id: int) -> Mention:
+    with session(engine) as s:
+        found = s.get(Mention, mention_id)
+        assert found is not None
+        return found
+
+
+# -- the world moves while the reply is posting ---------------------------------------------
+
+
+def test_a_poll_finding_the_reply_while_it_posts_records_it_once(
+    engine: Engine, world: tuple[ReplyService, Clock, int]
+) -> None:
+    service, _clock, mention_id = world
+    platform = Platform()
+    service._writers["acme-mastodon"] = platform
+    feed = service.config.feed("acme-mastodon")
+
+    def polled() -> PostedReply:
+        reply = platform.created[-1]
+        found = BrandReply(
+            platform="mastodon",
+            external_id=reply.external_id,
+            in_reply_to=MENTION_ID,
+            created_at=reply.created_at,
+            author="acme",
+            text=reply.text,
+        )
+        service.pipeline().store_replies(feed, [found], NOW)  # a poll, meanwhile
+        return reply
+
+    real_post = platform.post
+    platform.post = lambda *args: (real_post(*args), polled())[1]  # type: ignore[method-assign]
+    assert service.submit(mention_id, "On it", AMY).posted
+    (row,) = replies(engine)
+    assert (row.state, row.recorded) == ("posted", True)
+    mention = _row(engine, mention_id)
+    assert (mention.status, mention.first_response_at) == ("answered", REPLY_AT)
+    with session(engine) as s:
+        stored = s.exec(select(BrandReplyRow).where(BrandReplyRow.in_reply_to == MENTION_ID))
+        assert len(list(stored.all())) == 1
+
+
+def test_a_mention_dismissed_or_answered_meanwhile_takes_no_new_reply(
+    engine: Engine, world: tuple[ReplyService, Clock, int]
+) -> None:
+    service, _clock, mention_id = world
+    platform = Platform()
+    service._writers["acme-mastodon"] = platform
+    with session(engine) as s:
+        mention = s.get(Mention, mention_id)
+        assert mention is not None
+        mention.status = "dismissed"
+        mention.resolved_by = "Ben"
+        s.add(mention)
+        s.commit()
+    result = service.submit(mention_id, "On it", AMY)
+    assert result.outcome == ClickOutcome.LOST and "dismissed by Ben" in result.detail
+    assert platform.created == []
+
+
+def test_a_feed_removed_from_the_config_posts_nothing(
+    engine: Engine,
+    world: tuple[ReplyService, Clock, int],
+    mastodon: Mastodon,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """config.feed() raises ConfigError, not the KeyError writer() caught: a mention of a
+    removed feed raised out of submit() and out of every restart's recover()."""
+    service, clock, mention_id = world
+    begun = attempts.begin(engine, mention_id, "On it", AMY, NOW, service.stale)
+    assert isinstance(begun, Attempt)  # then a crash, and the feed left the config
+    config = parse_config({"brand": {"name": "Acme"}, "slack": {"reply_allowed": ["U0CA5"]}})
+    without = ReplyService(config, engine, clock=clock)
+    clock.now = NOW + service.stale + timedelta(seconds=1)
+    with caplog.at_level(logging.ERROR):
+        assert without.recover() == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    result = without.submit(mention_id, "On it", AMY)
+    assert result.outcome == ClickOutcome.FAILED and "nothing was posted" in result.detail
+    assert mastodon.posts == []

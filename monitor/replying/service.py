@@ -106,9 +106,8 @@ class ReplyService:
         """The feed's writer when it can post now (write credentials set), else None."""
         with self._lock:
             if feed_name not in self._writers:
-                try:
-                    feed = self.config.feed(feed_name)
-                except KeyError:
+                feed = self.config.find_feed(feed_name)
+                if feed is None:
                     return None  # the feed left the config; its old alerts cannot reply
                 self._writers[feed_name] = replier_for(
                     feed, self.pipeline_logins(), self.config.config_dir
@@ -228,11 +227,7 @@ class ReplyService:
     def _safe(self, said: str, target: ReplyTarget) -> str:
         """A platform's words fit to show and keep: the feed's secrets (its write token
         among them) hidden, should the platform quote them back."""
-        try:
-            feed = self.config.feed(target.feed)
-        except KeyError:
-            feed = None
-        return safe_error(said, feed)
+        return safe_error(said, self.config.find_feed(target.feed))
 
     def _post(
         self,

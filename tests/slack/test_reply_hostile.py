@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from monitor.config import parse_config
 from monitor.slack import reply_modal
 from monitor.slack.app import SlackActions
 from monitor.slack.http import HttpListener
 from monitor.slack.reply_modal import Limits
 from tests.slack.reply_world import (
+    ALLOWED,
     NOW,
     WRITE_TOKEN,
     Mastodon,
@@ -129,3 +131,18 @@ def test_the_outcome_shows_its_emoji_and_escapes_only_what_came_from_outside(
     )
     text = line["blocks"][0]["text"]["text"]
     assert text.startswith(":warning: &lt;!channel&gt;") and "*was*" not in text
+
+
+def test_reply_on_an_old_alert_of_a_feed_removed_from_the_config_is_answered(
+    app: App, mastodon: Mastodon
+) -> None:
+    mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
+    service = app.actions.replies.service
+    service.config = parse_config(
+        {"brand": {"name": "Acme"}, "slack": {"reply_allowed": [ALLOWED]}}
+    )
+    service._writers.clear()
+    _send(app, click(mention_id, message, app.response_url))
+    (said,) = app.responses.wait(1)
+    assert "cannot reply from Slack now" in said["text"]
+    assert app.slack.views == [] and mastodon.posts == []
