@@ -565,3 +565,20 @@ def test_a_crash_while_an_uncertain_attempt_is_looked_for_forgets_nothing(
     restarted.recover()
     restarted.submit(mention_id, "B", AMY)
     assert [r.text for r in platform.created] == ["A"], "answered twice"
+
+
+def test_an_expired_idempotency_key_is_not_resent(
+    engine: Engine, world: tuple[ReplyService, Clock, int], mastodon: Mastodon
+) -> None:
+    """Mastodon keeps an Idempotency-Key for an hour (docs.joinmastodon.org/methods/statuses
+    /#create): resent later, the same key creates a second status."""
+    service, clock, mention_id = world
+    mastodon.server.route("/api/v1/accounts/verify_credentials", Reply(503, b"down"))
+    mastodon.answers += [Reply(reset_after=True), Reply(503, b"down")]  # created; lost
+    assert service.submit(mention_id, "On it", AMY).outcome == ClickOutcome.UNCERTAIN
+    assert len(mastodon.created) == 1
+    clock.now = NOW + timedelta(hours=2)
+    mastodon.keys.clear()  # the hour is over: Mastodon forgot the key
+    result = service.submit(mention_id, "On it", AMY)
+    assert len(mastodon.created) == 1, "the reply was posted twice"
+    assert result.outcome == ClickOutcome.UNCERTAIN and "Mark handled" in result.detail

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -51,6 +51,9 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
     max_length = 500
     takes_key = True
     write_scopes = "write:statuses read:statuses"
+    # The server remembers an Idempotency-Key for an hour (the statuses#create docs): a request
+    # resent later under the same key creates a second status.
+    key_lifetime = timedelta(hours=1)
 
     def limit(self) -> int:
         options: MastodonReplyOptions = self.options

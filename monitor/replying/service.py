@@ -205,7 +205,7 @@ class ReplyService:
             why = cannot_look.message
         except Exception as bug:  # a writer's bug must not leave the attempt `posting`
             why = _bug(bug, target, "looking for the earlier reply")
-        if writer.takes_key:
+        if writer.takes_key and self._key_kept(writer, earlier):
             try:  # the platform deduplicates by the key: sending it again is safe
                 return writer.post(client, target, text, earlier.key), None
             except ReplyRefused as refused:
@@ -223,6 +223,14 @@ class ReplyService:
             " if the reply is there.",
             target,
         )
+
+    def _key_kept(self, writer: Replier[Any], earlier: SlackReply | Attempt) -> bool:
+        """The platform still deduplicates by the earlier attempt's key: a writer whose
+        platform forgets keys says after how long (`key_lifetime`, Mastodon's an hour)."""
+        lifetime = getattr(writer, "key_lifetime", None)
+        if not isinstance(lifetime, timedelta):
+            return True  # kept for ever, or the write replaces the single reply
+        return self.clock() - earlier.started_at < lifetime - SKEW
 
     def _safe(self, said: str, target: ReplyTarget) -> str:
         """A platform's words fit to show and keep: the feed's secrets (its write token
