@@ -582,3 +582,30 @@ def test_an_expired_idempotency_key_is_not_resent(
     result = service.submit(mention_id, "On it", AMY)
     assert len(mastodon.created) == 1, "the reply was posted twice"
     assert result.outcome == ClickOutcome.UNCERTAIN and "Mark handled" in result.detail
+
+
+def test_a_mention_answered_on_the_platform_after_an_uncertain_attempt_takes_no_reply(
+    engine: Engine, world: tuple[ReplyService, Clock, int]
+) -> None:
+    """docs/replying.md: "A mention answered on the platform meanwhile, or dismissed, takes
+    no reply from Slack". Once an attempt was uncertain, the next one skipped that check:
+    the earlier reply not found, the new one was posted under a colleague's answer."""
+    service, clock, mention_id = world
+    platform = Platform()
+    service._writers["acme-mastodon"] = platform
+    real_post = platform.post
+    platform.post = _raise(ReplyUnknown("Mastodon failed (502)"))  # type: ignore[method-assign]
+    assert service.submit(mention_id, "On it", AMY).outcome == ClickOutcome.UNCERTAIN
+    platform.post = real_post  # type: ignore[method-assign]
+    with session(engine) as s:  # a colleague answered on Mastodon; a poll recorded it
+        mention = s.get(Mention, mention_id)
+        assert mention is not None
+        mention.status = "answered"
+        mention.first_response_by = "acme_ana"
+        mention.first_response_at = REPLY_AT
+        s.add(mention)
+        s.commit()
+    clock.now = NOW + timedelta(minutes=3)
+    result = service.submit(mention_id, "On it", AMY)
+    assert platform.created == []
+    assert result.outcome == ClickOutcome.LOST and "Already answered" in result.detail

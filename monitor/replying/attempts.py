@@ -133,13 +133,15 @@ def _next(
         )
     if row.state == ReplyState.POSTING and now - row.started_at < stale:
         return Refusal(ClickOutcome.LOST, _in_progress(row))
+    # answered on the platform (by a colleague, or by the earlier attempt a poll found) or
+    # dismissed: nothing new goes out, whatever the earlier attempt did (a poll or a
+    # restart records it if it posted)
+    closed = _closed(mention)
+    if closed is not None:
+        return Refusal(ClickOutcome.LOST, closed)
     earlier = None
     if row.state in (ReplyState.POSTING, ReplyState.UNKNOWN):
         earlier = SlackReply.model_validate(row.model_dump())  # kept before it is changed
-    else:
-        closed = _closed(mention)
-        if closed is not None:
-            return Refusal(ClickOutcome.LOST, closed)
     attempt = Attempt(
         row.mention_id,
         row.attempt + 1,
