@@ -609,3 +609,22 @@ def test_a_mention_answered_on_the_platform_after_an_uncertain_attempt_takes_no_
     result = service.submit(mention_id, "On it", AMY)
     assert platform.created == []
     assert result.outcome == ClickOutcome.LOST and "Already answered" in result.detail
+
+
+def test_a_posted_reply_with_unstorable_text_from_the_platform_is_kept(
+    engine: Engine, world: tuple[ReplyService, Clock, int]
+) -> None:
+    """The platform's id, author and link of the created reply went into slack_reply as
+    given: a NUL there (PostgreSQL refuses it) made finish() raise after the post, and
+    every look afterwards found the reply and raised again, for ever."""
+    service, _clock, mention_id = world
+    writer = _scripted(service)
+    writer.on_post = lambda: PostedReply(
+        "reply\x00-1", REPLY_AT, url="https://x.example/\x00r", author="ac\x00me\ud800"
+    )
+    result = service.submit(mention_id, "On it", AMY)
+    assert result.posted
+    (row,) = replies(engine)
+    assert (row.state, row.recorded) == ("posted", True)
+    assert row.reply_id == "reply-1" and row.reply_author == "acme\ufffd"
+    assert _row(engine, mention_id).status == "answered"
