@@ -41,16 +41,25 @@ def _values(names: Iterable[str]) -> list[str]:
     return [value for name in dict.fromkeys(names) if (value := os.environ.get(name))]
 
 
+def _feed_env_names(feed: FeedConfig) -> list[str]:
+    """The variables a feed's options name, and its `reply` table's (the write token)."""
+    names = list(_env_names(feed.options))
+    if feed.reply_options is not None:
+        names += _env_names(feed.reply_options)
+    return names
+
+
 def feed_secrets(feed: FeedConfig) -> list[str]:
-    """The secret values one feed's options name (its keys, tokens, private URL)."""
-    return _values(_env_names(feed.options))
+    """The secret values one feed's options name (its keys, tokens, private URL, and the
+    write credentials of its `reply` table)."""
+    return _values(_feed_env_names(feed))
 
 
 def config_secrets(config: Config) -> list[str]:
     """Every secret value the config names, and the database URL's password."""
     names = list(_env_names(config))
     for feed in config.feeds:
-        names += _env_names(feed.options)
+        names += _feed_env_names(feed)
     values = _values(names)
     try:
         password = urlsplit(config.storage.resolved_url()).password  # may be in `url`

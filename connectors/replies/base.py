@@ -80,6 +80,14 @@ class PostedReply:
     author_id: str | None = None
     text: str | None = None
 
+    def __post_init__(self) -> None:
+        # made storable when made, like every connector record (connectors/base._Storable):
+        # a NUL or a lone surrogate in the platform's answer must not fail its recording
+        for name in ("external_id", "url", "author", "author_id", "text"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, storable(value))
+
 
 class ReplyError(Exception):
     """A reply that did not go as asked; the message is shown to the agent in the modal

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -32,7 +32,7 @@ from connectors.replies.base import (
     send,
 )
 from connectors.sources.mastodon import parse_time
-from connectors.text import html_to_text
+from connectors.text import clean_text, html_to_text
 
 SOURCE = "Mastodon"
 
@@ -51,6 +51,9 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
     max_length = 500
     takes_key = True
     write_scopes = "write:statuses read:statuses"
+    # The server remembers an Idempotency-Key for an hour (the statuses#create docs): a request
+    # resent later under the same key creates a second status.
+    key_lifetime = timedelta(hours=1)
 
     def limit(self) -> int:
         options: MastodonReplyOptions = self.options
@@ -97,6 +100,8 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
             headers=headers,
         )
         descendants = _json(body).get("descendants")
+        # the status's HTML read back has its blanks folded: compare the text folded alike
+        wanted = clean_text(text)
         for status in descendants if isinstance(descendants, list) else []:
             if not isinstance(status, dict):
                 continue
@@ -104,7 +109,7 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
             if (
                 str(status.get("in_reply_to_id")) == target.external_id
                 and str(account.get("id")) == account_id
-                and html_to_text(status.get("content")).strip() == text.strip()
+                and html_to_text(status.get("content")) == wanted
             ):
                 posted = _posted(status, "a reply in the thread")
                 if posted.created_at >= since:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from connectors.replies.base import PostedReply
+from connectors.text import storable
 from monitor.alerting.queue import queue_alert, under_root
 from monitor.alerting.roots import root_alert
 from monitor.states import AlertKind, ClickAction, ClickOutcome, MentionStatus, ReplyState
@@ -132,13 +133,15 @@ def _next(
         )
     if row.state == ReplyState.POSTING and now - row.started_at < stale:
         return Refusal(ClickOutcome.LOST, _in_progress(row))
+    # answered on the platform (by a colleague, or by the earlier attempt a poll found) or
+    # dismissed: nothing new goes out, whatever the earlier attempt did (a poll or a
+    # restart records it if it posted)
+    closed = _closed(mention)
+    if closed is not None:
+        return Refusal(ClickOutcome.LOST, closed)
     earlier = None
     if row.state in (ReplyState.POSTING, ReplyState.UNKNOWN):
         earlier = SlackReply.model_validate(row.model_dump())  # kept before it is changed
-    else:
-        closed = _closed(mention)
-        if closed is not None:
-            return Refusal(ClickOutcome.LOST, closed)
     attempt = Attempt(
         row.mention_id,
         row.attempt + 1,
@@ -224,7 +227,7 @@ def refuse(
     with open_session(engine) as session:
         known = mention_id is not None and session.get(Mention, mention_id) is not None
         row = _action(mention_id if known else None, who, now, refusal.outcome, refusal.detail)
-        row.text = text
+        row.text = storable(text)  # what was refused may hold what no store keeps
         session.add(row)
         session.commit()
 

@@ -22,8 +22,10 @@ from connectors.replies.base import (
     ReplyTarget,
     ReplyUnknown,
 )
+from connectors.text import storable
 from monitor.config import Config, FeedConfig
 from monitor.ingest.pipeline import Pipeline
+from monitor.redaction import safe_error
 from monitor.replying import attempts
 from monitor.replying.attempts import SKEW, Attempt, Refusal, Who
 from monitor.replying.writers import replier_for, target_of
@@ -36,6 +38,21 @@ log = logging.getLogger(__name__)
 # An attempt whose answer was lost this recently may not be visible on the platform yet:
 # a new one waits, rather than conclude from an empty thread that nothing was posted.
 SETTLE_AFTER = timedelta(minutes=1)
+# Refusals of the earlier request sent again under its key that prove the first one created
+# nothing: the platform read it and refused the text or the target. A 429, a 401/403 or no
+# connection come before the key is looked at, and say nothing about the first request.
+_REFUSED_AS_SENT = frozenset({"invalid", "gone"})
+
+
+def problem_with(writer: Replier[Any], text: str) -> str | None:
+    """Why `text` may not go out, or None: characters no store keeps (a NUL, which
+    PostgreSQL refuses in text, or half an emoji), then the platform's own check."""
+    if storable(text) != text:
+        return (
+            "The reply has a character that cannot be posted (a NUL or half of an emoji):"
+            " remove it and send again."
+        )
+    return writer.check(text)
 
 
 @dataclass(frozen=True)
@@ -89,9 +106,8 @@ class ReplyService:
         """The feed's writer when it can post now (write credentials set), else None."""
         with self._lock:
             if feed_name not in self._writers:
-                try:
-                    feed = self.config.feed(feed_name)
-                except KeyError:
+                feed = self.config.find_feed(feed_name)
+                if feed is None:
                     return None  # the feed left the config; its old alerts cannot reply
                 self._writers[feed_name] = replier_for(
                     feed, self.pipeline_logins(), self.config.config_dir
@@ -116,7 +132,7 @@ class ReplyService:
                 else f"The feed {mention.feed} has no write credentials now: nothing was posted."
             )
             return self._refuse(mention_id, text, who, now, Refusal(ClickOutcome.FAILED, detail))
-        problem = writer.check(text)
+        problem = problem_with(writer, text)
         if problem is not None:
             return self._refuse(mention_id, text, who, now, Refusal(ClickOutcome.FAILED, problem))
         begun = attempts.begin(self.engine, mention_id, text, who, now, self.stale)
@@ -187,18 +203,39 @@ class ReplyService:
         except ReplyError as cannot_look:
             # a refusal while looking (a 401, a 429) says nothing of the reply: not "absent"
             why = cannot_look.message
-        if writer.takes_key:
+        except Exception as bug:  # a writer's bug must not leave the attempt `posting`
+            why = _bug(bug, target, "looking for the earlier reply")
+        if writer.takes_key and self._key_kept(writer, earlier):
             try:  # the platform deduplicates by the key: sending it again is safe
                 return writer.post(client, target, text, earlier.key), None
-            except ReplyRefused:
-                return None, None  # refused under the same key: it was never created
+            except ReplyRefused as refused:
+                if refused.kind in _REFUSED_AS_SENT:
+                    return None, None  # the request itself was refused: it was never created
+                # a rate limit, a token or the network said no before the key was looked at
+                why = refused.message
             except ReplyUnknown as again:
                 why = again.message
-        return None, (
+            except Exception as bug:
+                why = _bug(bug, target, "sending the earlier reply again")
+        return None, self._safe(
             f"Could not tell whether the earlier reply reached {target.platform} ({why})."
             " Nothing new was posted: check the post on the platform, and press Mark handled"
-            " if the reply is there."
+            " if the reply is there.",
+            target,
         )
+
+    def _key_kept(self, writer: Replier[Any], earlier: SlackReply | Attempt) -> bool:
+        """The platform still deduplicates by the earlier attempt's key: a writer whose
+        platform forgets keys says after how long (`key_lifetime`, Mastodon's an hour)."""
+        lifetime = getattr(writer, "key_lifetime", None)
+        if not isinstance(lifetime, timedelta):
+            return True  # kept for ever, or the write replaces the single reply
+        return self.clock() - earlier.started_at < lifetime - SKEW
+
+    def _safe(self, said: str, target: ReplyTarget) -> str:
+        """A platform's words fit to show and keep: the feed's secrets (its write token
+        among them) hidden, should the platform quote them back."""
+        return safe_error(said, self.config.find_feed(target.feed))
 
     def _post(
         self,
@@ -212,7 +249,7 @@ class ReplyService:
         try:
             posted = writer.post(client, target, begun.text, begun.key)
         except ReplyRefused as refused:
-            detail = refused.message
+            detail = self._safe(refused.message, target)
             note = f"Reply by {who.name} not posted on {target.platform}: {detail}\n{begun.text}"
             attempts.finish(
                 self.engine,
@@ -224,11 +261,18 @@ class ReplyService:
                 note=note,
             )
             return ReplyResult(ClickOutcome.FAILED, detail)
-        except ReplyUnknown as unknown:
+        except Exception as unknown:
+            # ReplyUnknown, or a writer's bug: either may come after the request went out
+            said = self._safe(
+                unknown.message
+                if isinstance(unknown, ReplyUnknown)
+                else _bug(unknown, target, "posting"),
+                target,
+            )
             found, why = self._look(client, writer, target, begun.text, begun)
             if found is None:
                 detail = why or (
-                    f"{unknown.message}. It is looked for on {target.platform} before anything"
+                    f"{said}. It is looked for on {target.platform} before anything"
                     " is sent again; check the post there."
                 )
                 note = f"Reply by {who.name} may have been posted: {detail}\n{begun.text}"
@@ -372,3 +416,13 @@ class ReplyService:
                 self.engine, begun, who, self.clock(), outcome=ClickOutcome.UNCERTAIN, detail=why
             )
         return 1
+
+
+def _bug(exc: Exception, target: ReplyTarget, doing: str) -> str:
+    """A writer raised what its contract does not allow: logged with its traceback, told
+    as "may have been posted" (the request may have gone out before it broke)."""
+    log.exception("reply writer for %s broke while %s", target.platform, doing)
+    return (
+        f"an internal error ({exc.__class__.__name__}) while {doing} on {target.platform}:"
+        " the reply may have been posted"
+    )

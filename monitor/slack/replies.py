@@ -23,7 +23,7 @@ from alerts.slack import ACTION_REPLY
 from connectors.replies.base import Replier
 from monitor.replying import attempts
 from monitor.replying.attempts import Refusal, Who
-from monitor.replying.service import ReplyService
+from monitor.replying.service import ReplyService, problem_with
 from monitor.slack import reply_modal
 from monitor.slack.access import NOT_ALLOWED, AccessList
 from monitor.slack.reply_modal import Limits, Place
@@ -198,7 +198,7 @@ class ReplyListeners:
             return None
         text = reply_modal.typed_text(view, place)
         user = str((payload.get("user") or {}).get("id") or "unknown")
-        problem = self.refusal(user) or writer.check(text)
+        problem = self.refusal(user) or problem_with(writer, text)
         return place, mention, writer, text, problem
 
     def _ack_submission(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
@@ -247,7 +247,7 @@ class ReplyListeners:
             view = self._form(mention, writer, place, text=text, error=result.detail)
         else:
             mark = ":white_check_mark:" if result.posted else ":information_source:"
-            view = reply_modal.outcome(limits, f"{mark} {result.detail}", result.url)
+            view = reply_modal.outcome(limits, result.detail, result.url, mark)
         try:
             client.views_update(view_id=(payload.get("view") or {}).get("id"), view=view)
         except (SlackApiError, SlackClientError, OSError) as exc:

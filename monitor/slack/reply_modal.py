@@ -142,9 +142,11 @@ def posting(limits: Limits) -> dict[str, Any]:
     return _message(limits, f":hourglass_flowing_sand: Posting your reply on {limits.platform}…")
 
 
-def outcome(limits: Limits, line: str, url: str | None = None) -> dict[str, Any]:
+def outcome(limits: Limits, line: str, url: str | None = None, mark: str = "") -> dict[str, Any]:
+    """`line` (outside words: escaped) after `mark`, our own emoji (drawn as is)."""
     link = safe_url(url)
-    text = escape(line, 1500) + (f"\n<{link}|See it on {limits.platform}>" if link else "")
+    text = f"{mark} {escape(line, 1500)}".lstrip()
+    text += f"\n<{link}|See it on {limits.platform}>" if link else ""
     return _message(limits, text)
 
 
