@@ -529,18 +529,12 @@ def test_a_feed_removed_from_the_config_posts_nothing(
     assert mastodon.posts == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the row keeps only the new attempt's text and key while the earlier one"
-    " is looked for; a fix needs the row to remember the earlier attempt (a design change)",
-)
 def test_a_crash_while_an_uncertain_attempt_is_looked_for_forgets_nothing(
     engine: Engine, world: tuple[ReplyService, Clock, int]
 ) -> None:
     """Attempt 1 ("A") may have posted; attempt 2 ("B") takes the row to look for it first
-    and the process dies while looking. The row then holds only B's text and key, so the
-    restart looks for B, finds nothing, settles it as failed, and the next attempt posts B
-    next to A."""
+    and the process dies while looking. The row must still describe A, so that the restart
+    looks for A, finds it, and records it; B is then refused, never posted beside A."""
     service, clock, mention_id = world
     platform = Platform()
     service._writers["acme-mastodon"] = platform

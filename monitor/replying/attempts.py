@@ -11,8 +11,9 @@ note in the alert's Slack thread, written in the same transaction.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -27,15 +28,18 @@ from monitor.states import AlertKind, ClickAction, ClickOutcome, MentionStatus, 
 from monitor.store.db import session as open_session
 from monitor.store.models import Action, Mention, SlackReply, table_of
 
-# A writer makes at most this many requests for one reply (Threads: create, publish, read),
-# each bounded by the HTTP client's whole-request deadline.
-REQUESTS_PER_REPLY = 4
+# One holder of the row makes at most this many requests before it takes the row again or
+# lets it go (Threads: create, five status checks, publish, read back; looking for an
+# earlier reply: who am I, the thread, a resend), each bounded by the HTTP client's
+# whole-request deadline.
+REQUESTS_PER_HOLD = 10
 
 
 def stale_after(http_timeout: float) -> timedelta:
-    """A `posting` row older than this was left by a crash: no live process can still be
-    waiting for its requests (10 s more for the gap between hosts' clocks)."""
-    return timedelta(seconds=REQUESTS_PER_REPLY * http_timeout + 10)
+    """A `posting` row taken longer ago than this was left by a crash: no live process can
+    still be waiting for its requests (30 s more for pauses and the gap between hosts'
+    clocks)."""
+    return timedelta(seconds=REQUESTS_PER_HOLD * http_timeout + 30)
 
 
 # A platform's clock and ours differ: an earlier reply is looked for from a bit before.
@@ -63,7 +67,9 @@ class Attempt:
     """The attempt this caller owns: post `text` under `key`.
 
     `earlier` is set when the previous attempt may have posted (a crash, a lost answer):
-    its text and start, to be looked for before anything new is sent."""
+    its text and start, to be looked for before anything new is sent. Until `switch` the
+    row still describes that earlier attempt, so a crash while it is looked for leaves the
+    right text and time to look for after a restart."""
 
     mention_id: int
     attempt: int
@@ -71,6 +77,7 @@ class Attempt:
     text: str
     started_at: datetime
     earlier: SlackReply | None = None
+    taken_at: datetime | None = None  # when this caller took the row (None: at started_at)
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ def begin(
                 session.commit()
             except IntegrityError:  # PostgreSQL: another submission inserted it first
                 session.rollback()
-                return Refusal(ClickOutcome.LOST, _in_progress(None))
+                return Refusal(ClickOutcome.LOST, in_progress(None))
             return attempt
         return _next(session, row, mention, text, who, now, stale)
 
@@ -131,25 +138,30 @@ def _next(
             f"Already answered from Slack by {row.user_name or row.user_id}"
             f" at {_at(row.finished_at)}: nothing more was posted.",
         )
-    if row.state == ReplyState.POSTING and now - row.started_at < stale:
-        return Refusal(ClickOutcome.LOST, _in_progress(row))
+    if row.state == ReplyState.POSTING and now - row.taken_at < stale:
+        return Refusal(ClickOutcome.LOST, in_progress(row))
     # answered on the platform (by a colleague, or by the earlier attempt a poll found) or
     # dismissed: nothing new goes out, whatever the earlier attempt did (a poll or a
     # restart records it if it posted)
     closed = _closed(mention)
     if closed is not None:
         return Refusal(ClickOutcome.LOST, closed)
-    earlier = None
-    if row.state in (ReplyState.POSTING, ReplyState.UNKNOWN):
-        earlier = SlackReply.model_validate(row.model_dump())  # kept before it is changed
     attempt = Attempt(
         row.mention_id,
         row.attempt + 1,
         new_key(row.mention_id, row.attempt + 1),
         text,
         now,
-        earlier=earlier,
+        taken_at=now,
     )
+    if row.state in (ReplyState.POSTING, ReplyState.UNKNOWN):
+        # it may have posted: take the row as it is, to look for that attempt first
+        earlier = SlackReply.model_validate(row.model_dump())
+        if not take(session.connection(), row, now):
+            session.rollback()
+            return Refusal(ClickOutcome.LOST, in_progress(None))
+        session.commit()
+        return replace(attempt, earlier=earlier)
     table = table_of(SlackReply)
     # conditional on what was read: of two submissions, one changes the row
     changed = session.connection().execute(
@@ -163,9 +175,54 @@ def _next(
     )
     if changed.rowcount != 1:
         session.rollback()
-        return Refusal(ClickOutcome.LOST, _in_progress(None))
+        return Refusal(ClickOutcome.LOST, in_progress(None))
     session.commit()
     return attempt
+
+
+def take(connection: Any, row: SlackReply, now: datetime) -> bool:
+    """Hold the row as it is (its attempt, text, key kept) from `now`; False when another
+    holder changed or took it since it was read."""
+    table = table_of(SlackReply)
+    changed = connection.execute(
+        sa.update(table)
+        .where(
+            table.c.mention_id == row.mention_id,
+            table.c.attempt == row.attempt,
+            table.c.state == row.state,
+            table.c.taken_at == row.taken_at,
+        )
+        .values(state=ReplyState.POSTING, taken_at=now)
+    )
+    return bool(changed.rowcount == 1)
+
+
+def take_over(engine: Engine, row: SlackReply, now: datetime) -> bool:
+    """`take` in its own transaction: a restart settling a row left mid-post."""
+    with open_session(engine) as session:
+        taken = take(session.connection(), row, now)
+        session.commit()
+    return taken
+
+
+def switch(engine: Engine, attempt: Attempt, who: Who) -> bool:
+    """The earlier attempt certainly posted nothing: the row becomes `attempt`, unless
+    another holder took it meanwhile (this one was too slow and went stale)."""
+    assert attempt.earlier is not None and attempt.taken_at is not None
+    table = table_of(SlackReply)
+    with open_session(engine) as session:
+        changed = session.connection().execute(
+            sa.update(table)
+            .where(
+                table.c.mention_id == attempt.mention_id,
+                table.c.attempt == attempt.earlier.attempt,
+                table.c.state == ReplyState.POSTING,
+                table.c.taken_at == attempt.taken_at,
+            )
+            .values(_values(replace(attempt, taken_at=attempt.started_at), who))
+        )
+        session.commit()
+    return bool(changed.rowcount == 1)
 
 
 def finish(
@@ -252,7 +309,7 @@ def unfinished(engine: Engine, now: datetime, stale_for: timedelta) -> list[Slac
             sa.select(table.c.mention_id).where(
                 sa.or_(
                     sa.and_(table.c.state == ReplyState.POSTED, table.c.recorded.is_(False)),
-                    sa.and_(table.c.state == ReplyState.POSTING, table.c.started_at < stale),
+                    sa.and_(table.c.state == ReplyState.POSTING, table.c.taken_at < stale),
                 )
             )
         )
@@ -271,7 +328,7 @@ def _closed(mention: Mention) -> str | None:
     return f"This mention was {mention.status}{who} meanwhile: nothing was posted."
 
 
-def _in_progress(row: SlackReply | None) -> str:
+def in_progress(row: SlackReply | None) -> str:
     who = (row.user_name or row.user_id) if row is not None else "someone"
     return f"A reply by {who} to this mention is being posted right now: nothing more was sent."
 
@@ -289,6 +346,7 @@ def _values(attempt: Attempt, who: Who) -> dict[str, object]:
         "user_id": who.user_id[:40],
         "user_name": (who.user_name or "")[:200] or None,
         "started_at": attempt.started_at,
+        "taken_at": attempt.taken_at or attempt.started_at,
         "finished_at": None,
         "reply_id": None,
         "reply_at": None,

@@ -145,6 +145,10 @@ class ReplyService:
                 settled = self._settle(client, writer, feed, target, begun, who)
                 if settled is not None:
                     return settled
+                # the earlier attempt posted nothing: the row becomes this one
+                if not attempts.switch(self.engine, begun, who):
+                    refusal = Refusal(ClickOutcome.LOST, attempts.in_progress(None))
+                    return self._refuse(mention_id, text, who, self.clock(), refusal)
             return self._post(client, writer, feed, target, begun, who)
 
     def _settle(
@@ -164,9 +168,13 @@ class ReplyService:
         assert earlier is not None
         by = earlier.user_name or earlier.user_id
         now = self.clock()
-        # the earlier attempt goes on under this attempt's number: its text, key and start
+        # the row still is the earlier attempt: it is ended as that one
         as_before = replace(
-            begun, text=earlier.text, key=earlier.key, started_at=earlier.started_at
+            begun,
+            attempt=earlier.attempt,
+            text=earlier.text,
+            key=earlier.key,
+            started_at=earlier.started_at,
         )
         if now - earlier.started_at < SETTLE_AFTER:
             detail = (
@@ -393,6 +401,8 @@ class ReplyService:
             posted = PostedReply(row.reply_id, row.reply_at, row.reply_url, row.reply_author)
             self._record(feed, target, row.mention_id, row.key, posted, row.text)
             return 1
+        if not attempts.take_over(self.engine, row, self.clock()):
+            return 0  # another process settles it, or a new submission took it
         begun = Attempt(row.mention_id, row.attempt, row.key, row.text, row.started_at)
         with self._client() as client:
             found, why = self._look(client, writer, target, row.text, row)

@@ -270,7 +270,13 @@ class SlackReply(SQLModel, table=True):
     text: str = Field(sa_type=sa.Text)
     user_id: str = Field(max_length=40)
     user_name: str | None = Field(default=None, max_length=200)
-    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    started_at: datetime = Field(
+        sa_column=_utc_column(nullable=False), description="when this attempt began"
+    )
+    taken_at: datetime = Field(
+        sa_column=_utc_column(nullable=False),
+        description="when its holder took the row: stale after the holder's requests' deadline",
+    )
     finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
     reply_id: str | None = Field(default=None, max_length=500, description="the platform's id")
     reply_at: datetime | None = Field(

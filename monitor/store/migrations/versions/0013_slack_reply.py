@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(40), nullable=False),
         sa.Column("user_name", sa.String(200), nullable=True),
         sa.Column("started_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("taken_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("reply_id", sa.String(500), nullable=True),
         sa.Column("reply_at", UTCDateTime(timezone=True), nullable=True),
