@@ -622,3 +622,25 @@ def test_a_posted_reply_with_unstorable_text_from_the_platform_is_kept(
     assert (row.state, row.recorded) == ("posted", True)
     assert row.reply_id == "reply-1" and row.reply_author == "acme\ufffd"
     assert _row(engine, mention_id).status == "answered"
+
+
+def test_a_posted_reply_is_recorded_after_a_crash_even_without_write_credentials(
+    engine: Engine,
+    world: tuple[ReplyService, Clock, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Posted, then the process died before recording; the operator meanwhile removed the
+    write token. Recording needs no writer: the restart records it all the same."""
+    service, clock, mention_id = world
+    _scripted(service)
+    with monkeypatch.context() as patch:
+        patch.setattr(service.pipeline(), "store_replies", _raise(Crash()))
+        with pytest.raises(Crash):
+            service.submit(mention_id, "On it", AMY)
+    monkeypatch.delenv("ACME_MASTODON_WRITE")
+    restarted = ReplyService(service.config, engine, clock=clock)
+    assert restarted.writer("acme-mastodon") is None
+    assert restarted.recover() == 1
+    (row,) = replies(engine)
+    assert (row.state, row.recorded) == ("posted", True)
+    assert _row(engine, mention_id).first_response_at == REPLY_AT

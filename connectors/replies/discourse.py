@@ -135,7 +135,8 @@ class DiscourseReplier(Replier[DiscourseReplyOptions]):
             same = (
                 _normal(raw) == sent
                 if isinstance(raw, str)
-                else html_to_text(post.get("cooked") or "").strip() == text.strip()
+                # rendered HTML keeps no line breaks or runs of blanks: compare words
+                else html_to_text(post.get("cooked") or "").split() == text.split()
             )
             if str(post.get("username", "")).lower() == username and answers == number and same:
                 found = self._posted(post, text)

@@ -7,7 +7,8 @@
 - Write credentials: an access token of the brand's account with scope `write:statuses`
   (and `read:statuses` to look for an earlier reply), in the env var named by `token_env`.
 - Length: 500 characters unless the instance allows more (`max_characters`, from
-  GET /api/v2/instance `configuration.statuses.max_characters`).
+  GET /api/v2/instance `configuration.statuses.max_characters`); a link counts 23 and a
+  remote account's mention its `@name` only, as the server counts.
 - Looking for our own reply: GET /api/v1/statuses/{id}/context, the descendants answering the
   mention whose account is the token's (GET /api/v1/accounts/verify_credentials).
 - The status id is local to the instance, as the feed's connector stores it.
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -35,6 +37,8 @@ from connectors.sources.mastodon import parse_time
 from connectors.text import clean_text, html_to_text
 
 SOURCE = "Mastodon"
+_LINK = re.compile(r"https?://\S+")
+_REMOTE_MENTION = re.compile(r"@(\w+)@[\w.-]+\w")
 
 
 class MastodonReplyOptions(ReplyOptions):
@@ -55,9 +59,17 @@ class MastodonReplier(Replier[MastodonReplyOptions]):
     # resent later under the same key creates a second status.
     key_lifetime = timedelta(hours=1)
 
+    length_unit = "characters (a link counts 23)"
+
     def limit(self) -> int:
         options: MastodonReplyOptions = self.options
         return options.max_characters
+
+    def length(self, text: str) -> int:
+        """As Mastodon's StatusLengthValidator counts: a link is 23 characters whatever its
+        length, and a mention of a remote account counts its `@name` only."""
+        text = _LINK.sub("x" * 23, text)
+        return len(_REMOTE_MENTION.sub(r"@\1", text))
 
     def _headers(self) -> dict[str, str]:
         options: MastodonReplyOptions = self.options

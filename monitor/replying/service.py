@@ -391,16 +391,19 @@ class ReplyService:
     def _recover(self, row: SlackReply) -> int:
         with open_session(self.engine) as session:
             mention = session.get(Mention, row.mention_id)
-        writer = self.writer(mention.feed) if mention is not None else None
-        if mention is None or writer is None:
+        feed = self.config.find_feed(mention.feed) if mention is not None else None
+        if mention is None or feed is None:
             return 0
-        feed = self.config.feed(mention.feed)
         target = target_of(mention)
         who = Who(row.user_id, row.user_name, "restart", row.channel_id, row.message_ts)
-        if row.reply_id is not None and row.reply_at is not None:  # posted, not recorded
+        if row.reply_id is not None and row.reply_at is not None:
+            # posted, not recorded: no writer is needed for that (its credentials may be gone)
             posted = PostedReply(row.reply_id, row.reply_at, row.reply_url, row.reply_author)
             self._record(feed, target, row.mention_id, row.key, posted, row.text)
             return 1
+        writer = self.writer(mention.feed)
+        if writer is None:
+            return 0
         if not attempts.take_over(self.engine, row, self.clock()):
             return 0  # another process settles it, or a new submission took it
         begun = Attempt(row.mention_id, row.attempt, row.key, row.text, row.started_at)

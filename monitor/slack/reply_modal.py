@@ -44,7 +44,7 @@ class Place:
             mention_id = found["m"]
         except (ValueError, KeyError, TypeError):
             return None
-        if not isinstance(mention_id, int):
+        if not isinstance(mention_id, int) or isinstance(mention_id, bool):
             return None
         channel, ts, revision = found.get("c"), found.get("t"), found.get("r")
         return cls(
@@ -107,7 +107,9 @@ def form(
         "type": "plain_text_input",
         "action_id": TEXT_ACTION,
         "multiline": True,
-        "max_length": min(limits.limit, SLACK_INPUT_MAX)
+        # Slack counts characters; a platform counting otherwise is checked on submit. A
+        # canned reply longer than the limit still shows, to be shortened.
+        "max_length": min(max(limits.limit, len(text)), SLACK_INPUT_MAX)
         if limits.unit == "characters"
         else SLACK_INPUT_MAX,
     }

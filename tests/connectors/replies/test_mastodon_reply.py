@@ -154,3 +154,13 @@ def test_missing_names_the_unset_variable(monkeypatch: pytest.MonkeyPatch) -> No
     assert replier.missing() is None
     monkeypatch.delenv("ACME_MASTODON_WRITE")
     assert replier.missing() == "ACME_MASTODON_WRITE is not set"
+
+
+def test_length_counts_a_link_as_23_and_a_remote_mention_by_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    replier = _replier(monkeypatch)
+    link = "https://example.com/" + "a" * 200
+    assert replier.length(f"see {link}") == 4 + 23
+    assert replier.length("@jane@mastodon.social hi") == len("@jane hi")
+    assert replier.check("x" * 470 + " " + link) is None  # 494 as Mastodon counts it
