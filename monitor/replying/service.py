@@ -181,18 +181,14 @@ class ReplyService:
                 f"{by}'s reply a moment ago got no answer from {target.platform}; it is checked"
                 " before anything is sent again. Try again in a minute."
             )
-            attempts.finish(
-                self.engine, as_before, who, now, outcome=ClickOutcome.UNCERTAIN, detail=detail
-            )
+            self._end(as_before, who, ClickOutcome.UNCERTAIN, detail, at=now)
             return ReplyResult(ClickOutcome.UNCERTAIN, detail)
         found, why = self._look(client, writer, target, earlier.text, earlier)
         if found is not None:
             detail = f"{by}'s earlier reply had reached {target.platform}: nothing new was posted."
             return self._posted(feed, target, as_before, who, found, detail)
         if why is not None:  # the platform could not be asked
-            attempts.finish(
-                self.engine, as_before, who, now, outcome=ClickOutcome.UNCERTAIN, detail=why
-            )
+            self._end(as_before, who, ClickOutcome.UNCERTAIN, why, at=now)
             return ReplyResult(ClickOutcome.UNCERTAIN, why, target.url)
         return None
 
@@ -258,16 +254,7 @@ class ReplyService:
             posted = writer.post(client, target, begun.text, begun.key)
         except ReplyRefused as refused:
             detail = self._safe(refused.message, target)
-            note = f"Reply by {who.name} not posted on {target.platform}: {detail}\n{begun.text}"
-            attempts.finish(
-                self.engine,
-                begun,
-                who,
-                self.clock(),
-                outcome=ClickOutcome.FAILED,
-                detail=detail,
-                note=note,
-            )
+            self._not_posted(begun, who, target, detail)
             return ReplyResult(ClickOutcome.FAILED, detail)
         except Exception as unknown:
             # ReplyUnknown, or a writer's bug: either may come after the request went out
@@ -283,16 +270,8 @@ class ReplyService:
                     f"{said}. It is looked for on {target.platform} before anything"
                     " is sent again; check the post there."
                 )
-                note = f"Reply by {who.name} may have been posted: {detail}\n{begun.text}"
-                attempts.finish(
-                    self.engine,
-                    begun,
-                    who,
-                    self.clock(),
-                    outcome=ClickOutcome.UNCERTAIN,
-                    detail=detail,
-                    note=note,
-                )
+                told = f"Reply by {who.name} may have been posted: {detail}"
+                self._end(begun, who, ClickOutcome.UNCERTAIN, detail, told=told)
                 return ReplyResult(ClickOutcome.UNCERTAIN, detail, target.url)
             posted = found
         posted = self._named(target, posted)
@@ -309,20 +288,11 @@ class ReplyService:
         detail: str,
     ) -> ReplyResult:
         posted = self._named(target, posted)
-        note = (
+        told = (
             f"Reply sent from Slack by {who.name} as {posted.author or 'the brand'}"
-            f" on {target.platform}\n{begun.text}"
+            f" on {target.platform}"
         )
-        attempts.finish(
-            self.engine,
-            begun,
-            who,
-            self.clock(),
-            outcome=ClickOutcome.POSTED,
-            detail=detail,
-            posted=posted,
-            note=note,
-        )
+        self._end(begun, who, ClickOutcome.POSTED, detail, told=told, posted=posted)
         self._record(feed, target, begun.mention_id, begun.key, posted, begun.text)
         return ReplyResult(ClickOutcome.POSTED, detail, posted.url)
 
@@ -367,6 +337,35 @@ class ReplyService:
         by_id = [i for i in found if posted.author_id and i.id == posted.author_id]
         chosen = by_id or (found if len(found) == 1 else [])
         return replace(posted, author=chosen[0].handle) if chosen else posted
+
+    def _end(
+        self,
+        begun: Attempt,
+        who: Who,
+        outcome: ClickOutcome,
+        detail: str,
+        *,
+        told: str | None = None,
+        posted: PostedReply | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """End the attempt now (or `at`); `told`, when given, goes to the thread above the
+        reply's text."""
+        attempts.finish(
+            self.engine,
+            begun,
+            who,
+            self.clock() if at is None else at,
+            outcome=outcome,
+            detail=detail,
+            posted=posted,
+            note=None if told is None else f"{told}\n{begun.text}",
+        )
+
+    def _not_posted(self, begun: Attempt, who: Who, target: ReplyTarget, detail: str) -> None:
+        """The platform certainly holds no reply from this attempt: it ends as failed."""
+        told = f"Reply by {who.name} not posted on {target.platform}: {detail}"
+        self._end(begun, who, ClickOutcome.FAILED, detail, told=told)
 
     def _refuse(
         self, mention_id: int, text: str, who: Who, now: datetime, refusal: Refusal
@@ -414,20 +413,9 @@ class ReplyService:
             self._posted(feed, target, begun, who, found, detail)
         elif why is None:
             detail = f"Not found on {target.platform} after a restart: nothing was posted."
-            note = f"Reply by {who.name} not posted on {target.platform}: {detail}\n{row.text}"
-            attempts.finish(
-                self.engine,
-                begun,
-                who,
-                self.clock(),
-                outcome=ClickOutcome.FAILED,
-                detail=detail,
-                note=note,
-            )
+            self._not_posted(begun, who, target, detail)
         else:
-            attempts.finish(
-                self.engine, begun, who, self.clock(), outcome=ClickOutcome.UNCERTAIN, detail=why
-            )
+            self._end(begun, who, ClickOutcome.UNCERTAIN, why)
         return 1
 
 
