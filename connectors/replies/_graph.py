@@ -23,6 +23,7 @@ import httpx
 
 from connectors import metagraph
 from connectors.apijson import json_object
+from connectors.env import require_env
 from connectors.errors import AuthError, NotFoundError, RateLimited, TransientError
 from connectors.replies.base import ReplyError, ReplyRefused, ReplyUnknown, send
 
@@ -37,6 +38,14 @@ class GraphAuth:
     token: str
     token_env: str
     app_secret: str | None = None
+
+    @classmethod
+    def from_env(cls, token_env: str, what: str, app_secret_env: str | None = None) -> GraphAuth:
+        """The token from `token_env` (`what` names it when unset) and, when the feed names
+        one, the app secret."""
+        secret = require_env(app_secret_env, "the Meta app secret") if app_secret_env else None
+        token = require_env(token_env, what)
+        return cls(token=token, token_env=token_env, app_secret=secret)
 
     def fields(self) -> dict[str, str]:
         sent = {"access_token": self.token}
@@ -66,6 +75,26 @@ def graph_read(
         client, "GET", url, auth=auth, source=source, params={**params, **auth.fields()}
     )
     return answer(body, source)
+
+
+def read_back(
+    client: httpx.Client,
+    base_url: str,
+    object_id: str,
+    fields: str,
+    *,
+    auth: GraphAuth,
+    source: str,
+) -> dict[str, Any]:
+    """The object a create answered only the id of, read for its time and author; a failure
+    is `posted_but` (it exists). The created id stands when the read omits it."""
+    try:
+        data = graph_read(
+            client, f"{base_url}/{object_id}", {"fields": fields}, auth=auth, source=source
+        )
+    except ReplyError as exc:
+        raise posted_but(exc, source, object_id) from exc
+    return {**data, "id": data.get("id") or object_id}
 
 
 def graph_send(

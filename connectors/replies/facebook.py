@@ -32,7 +32,6 @@ from typing import Any
 import httpx
 from pydantic import Field
 
-from connectors.env import require_env
 from connectors.metagraph import graph_time
 from connectors.replies._graph import (
     GraphAuth,
@@ -41,7 +40,7 @@ from connectors.replies._graph import (
     graph_read,
     looked,
     obj,
-    posted_but,
+    read_back,
 )
 from connectors.replies.base import (
     PostedReply,
@@ -78,11 +77,8 @@ class FacebookReplier(Replier[FacebookReplyOptions]):
 
     def _auth(self) -> GraphAuth:
         options: FacebookReplyOptions = self.options
-        secret = None
-        if options.app_secret_env:
-            secret = require_env(options.app_secret_env, "the Meta app secret")
-        token = require_env(options.token_env, f"a Page access token ({self.write_scopes})")
-        return GraphAuth(token=token, token_env=options.token_env, app_secret=secret)
+        what = f"a Page access token ({self.write_scopes})"
+        return GraphAuth.from_env(options.token_env, what, options.app_secret_env)
 
     def _page_id(self) -> str | None:
         feed = self.feed_options
@@ -100,17 +96,8 @@ class FacebookReplier(Replier[FacebookReplyOptions]):
             source=SOURCE,
         )
         comment_id = created_id(created, SOURCE)
-        try:
-            comment = graph_read(
-                client,
-                f"{self.base_url}/{comment_id}",
-                {"fields": FIELDS},
-                auth=auth,
-                source=SOURCE,
-            )
-        except ReplyError as exc:
-            raise posted_but(exc, SOURCE, comment_id) from exc
-        return _posted({**comment, "id": comment.get("id") or comment_id}, target)
+        comment = read_back(client, self.base_url, comment_id, FIELDS, auth=auth, source=SOURCE)
+        return _posted(comment, target)
 
     def find_own(
         self, client: httpx.Client, target: ReplyTarget, text: str, since: datetime

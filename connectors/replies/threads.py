@@ -34,7 +34,6 @@ from typing import Any
 
 import httpx
 
-from connectors.env import require_env
 from connectors.metagraph import graph_time
 from connectors.replies._graph import (
     GraphAuth,
@@ -42,7 +41,7 @@ from connectors.replies._graph import (
     graph_post,
     graph_read,
     looked,
-    posted_but,
+    read_back,
 )
 from connectors.replies.base import (
     PostedReply,
@@ -123,8 +122,8 @@ class ThreadsReplier(Replier[ThreadsReplyOptions]):
 
     def _auth(self) -> GraphAuth:
         options: ThreadsReplyOptions = self.options
-        token = require_env(options.token_env, f"a Threads user access token ({self.write_scopes})")
-        return GraphAuth(token=token, token_env=options.token_env)
+        what = f"a Threads user access token ({self.write_scopes})"
+        return GraphAuth.from_env(options.token_env, what)
 
     def _user(self) -> str:
         feed = self.feed_options
@@ -160,13 +159,7 @@ class ThreadsReplier(Replier[ThreadsReplyOptions]):
             source=SOURCE,
         )
         media_id = created_id(published, SOURCE)
-        try:
-            media = graph_read(
-                client, f"{self.base_url}/{media_id}", {"fields": FIELDS}, auth=auth, source=SOURCE
-            )
-        except ReplyError as exc:
-            raise posted_but(exc, SOURCE, media_id) from exc
-        return _posted({**media, "id": media.get("id") or media_id})
+        return _posted(read_back(client, self.base_url, media_id, FIELDS, auth=auth, source=SOURCE))
 
     def _wait_until_ready(self, client: httpx.Client, container: str, auth: GraphAuth) -> None:
         """Until the container is FINISHED; a refusal when it failed or stays in progress."""
