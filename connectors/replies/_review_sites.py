@@ -41,6 +41,15 @@ def google_error(_response: httpx.Response, body: bytes) -> str | None:
     return message if isinstance(message, str) and message else None
 
 
+def google_request(
+    client: httpx.Client, method: str, url: str, *, source: str, what: str, **request: Any
+) -> dict[str, Any]:
+    """One call to a Google API (Play, Business Profile): its JSON object, or the mapped
+    ReplyError with Google's own words."""
+    _response, body = send(client, method, url, source=source, refusal=google_error, **request)
+    return answer_object(body, source, what)
+
+
 def html_tag_problem(text: str, why: str) -> str | None:
     """Why `text` would not be shown as typed where HTML tags are stripped or read as markup;
     `why` says what the platform does with them ("Google Play removes HTML tags")."""

@@ -32,12 +32,7 @@ from pydantic import model_validator
 
 from connectors.env import require_env
 from connectors.errors import AuthError, ConnectorUnavailable, TransientError
-from connectors.replies._review_sites import (
-    answer_object,
-    before_posting,
-    google_error,
-    html_tag_problem,
-)
+from connectors.replies._review_sites import before_posting, google_request, html_tag_problem
 from connectors.replies.base import (
     PostedReply,
     Replier,
@@ -45,7 +40,6 @@ from connectors.replies.base import (
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
-    send,
 )
 from connectors.sources.googlebusiness import SCOPE, GoogleBusinessOptions, parse_time
 from connectors.text import clean_text, html_to_text
@@ -167,12 +161,12 @@ class GoogleBusinessReplier(Replier[GoogleBusinessReplyOptions]):
 
     def post(self, client: httpx.Client, target: ReplyTarget, text: str, key: str) -> PostedReply:
         try:
-            _response, body = send(
+            reply = google_request(
                 client,
                 "PUT",
                 f"{self._review_url(target.external_id)}/reply",
                 source=SOURCE,
-                refusal=google_error,
+                what="the reply",
                 headers=self._headers(client),
                 json={"comment": text},
             )
@@ -180,20 +174,20 @@ class GoogleBusinessReplier(Replier[GoogleBusinessReplyOptions]):
             if refused.kind == "auth":
                 self._credentials = None  # a revoked token: the next attempt refreshes
             raise
-        return _posted(target, answer_object(body, SOURCE, "the reply"))
+        return _posted(target, reply)
 
     def find_own(
         self, client: httpx.Client, target: ReplyTarget, text: str, since: datetime
     ) -> PostedReply | None:
-        _response, body = send(
+        review = google_request(
             client,
             "GET",
             self._review_url(target.external_id),
             source=SOURCE,
-            refusal=google_error,
+            what="reviews.get",
             headers=self._headers(client),
         )
-        reply = answer_object(body, SOURCE, "reviews.get").get("reviewReply")
+        reply = review.get("reviewReply")
         if not isinstance(reply, dict):
             return None
         if html_to_text(reply.get("comment")) != clean_text(text):

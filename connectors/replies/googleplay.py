@@ -33,12 +33,7 @@ from pydantic import model_validator
 
 from connectors.env import require_env
 from connectors.errors import ConnectorUnavailable, MalformedResponse
-from connectors.replies._review_sites import (
-    answer_object,
-    before_posting,
-    google_error,
-    html_tag_problem,
-)
+from connectors.replies._review_sites import before_posting, google_request, html_tag_problem
 from connectors.replies.base import (
     PostedReply,
     Replier,
@@ -46,7 +41,6 @@ from connectors.replies.base import (
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
-    send,
 )
 from connectors.sources.googleplay import SCOPE, GooglePlayOptions, _timestamp
 from connectors.text import clean_text
@@ -127,12 +121,12 @@ class GooglePlayReplier(Replier[GooglePlayReplyOptions]):
 
     def post(self, client: httpx.Client, target: ReplyTarget, text: str, key: str) -> PostedReply:
         try:
-            _response, body = send(
+            answer = google_request(
                 client,
                 "POST",
                 f"{self._review_url(target.external_id)}:reply",
                 source=SOURCE,
-                refusal=google_error,
+                what="the reply",
                 headers=self._headers(client),
                 json={"replyText": text},
             )
@@ -140,7 +134,7 @@ class GooglePlayReplier(Replier[GooglePlayReplyOptions]):
             if refused.kind == "auth":
                 self._service_account = None  # a revoked key: the next attempt asks again
             raise
-        result = answer_object(body, SOURCE, "the reply").get("result")
+        result = answer.get("result")
         if not isinstance(result, dict):
             raise ReplyUnknown("Google Play's answer has no `result`: the reply may have been set")
         return self._posted(target, result.get("replyText"), result.get("lastEdited"))
@@ -148,16 +142,15 @@ class GooglePlayReplier(Replier[GooglePlayReplyOptions]):
     def find_own(
         self, client: httpx.Client, target: ReplyTarget, text: str, since: datetime
     ) -> PostedReply | None:
-        headers = self._headers(client)
-        _response, body = send(
+        review = google_request(
             client,
             "GET",
             self._review_url(target.external_id),
             source=SOURCE,
-            refusal=google_error,
-            headers=headers,
+            what="reviews.get",
+            headers=self._headers(client),
         )
-        comments = answer_object(body, SOURCE, "reviews.get").get("comments")
+        comments = review.get("comments")
         for comment in comments if isinstance(comments, list) else []:
             developer = comment.get("developerComment") if isinstance(comment, dict) else None
             if not isinstance(developer, dict):
