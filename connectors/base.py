@@ -181,6 +181,23 @@ class ConnectorOptions(BaseModel):
 
 
 OptionsT = TypeVar("OptionsT", bound=ConnectorOptions)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def options_parameter(cls: type, generic: type, model: type[ModelT]) -> type[ModelT] | None:
+    """The options model `cls` names as its parameter (`Connector[AcmeOptions]`, or of a
+    generic subclass: `StreamConnector[...]`), or None: none named, or `cls` sets `Options`
+    itself. Shared by the feeds' `Connector` and the writers' `Replier`."""
+    if "Options" in cls.__dict__:
+        return None
+    found: type[ModelT] | None = None
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, generic):
+            (options,) = get_args(base)
+            if isinstance(options, type) and issubclass(options, model):
+                found = options
+    return found
 
 
 class Connector(ABC, Generic[OptionsT]):
@@ -213,15 +230,9 @@ class Connector(ABC, Generic[OptionsT]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "Options" in cls.__dict__:
-            return
-        for base in getattr(cls, "__orig_bases__", ()):
-            origin = get_origin(base)
-            # Connector[...] or a generic subclass of it (StreamConnector[...])
-            if isinstance(origin, type) and issubclass(origin, Connector):
-                (options,) = get_args(base)
-                if isinstance(options, type) and issubclass(options, ConnectorOptions):
-                    cls.Options = options
+        found = options_parameter(cls, Connector, ConnectorOptions)
+        if found is not None:
+            cls.Options = found
 
     def __init__(
         self,

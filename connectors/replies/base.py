@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from connectors import deadline
-from connectors.base import ConnectorOptions
+from connectors.base import ConnectorOptions, options_parameter
 from connectors.env import require_env
 from connectors.errors import AuthError
 from connectors.http import parse_retry_after
@@ -144,14 +144,9 @@ class Replier(ABC, Generic[OptionsT]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "Options" in cls.__dict__:
-            return
-        for base in getattr(cls, "__orig_bases__", ()):
-            origin = get_origin(base)
-            if isinstance(origin, type) and issubclass(origin, Replier):
-                (options,) = get_args(base)
-                if isinstance(options, type) and issubclass(options, ReplyOptions):
-                    cls.Options = options
+        found = options_parameter(cls, Replier, ReplyOptions)
+        if found is not None:
+            cls.Options = found
 
     def __init__(
         self,
