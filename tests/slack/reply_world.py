@@ -6,13 +6,14 @@ import copy
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -21,7 +22,7 @@ from monitor.config import Config, parse_config
 from monitor.replying.writers import reply_feeds
 from monitor.store.db import session
 from monitor.store.models import Action, Alert, Mention, SlackReply
-from tests.slack.support import fixture, sink
+from tests.slack.support import App, fixture, interaction_body, signed, sink, start_app
 from tests.support.fake_slack import FakeSlack, Posted
 from tests.support.http_server import LocalServer, Reply, Request, local_server
 
@@ -125,6 +126,57 @@ def reply_config(slack: FakeSlack, mastodon: Mastodon, **extra: Any) -> Config:
     }
     data.update(extra)
     return parse_config(data)
+
+
+def writing_config(
+    slack: FakeSlack, mastodon: Mastodon, monkeypatch: pytest.MonkeyPatch, **extra: Any
+) -> Config:
+    """`reply_config` with the Mastodon write token and the bot's token (views.open is the
+    bot's call) in the environment."""
+    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
+    config = reply_config(slack, mastodon, **extra)
+    monkeypatch.setenv(config.slack.token_env, slack.token)
+    return config
+
+
+class Clock:
+    """The app's clock, at NOW until a test moves it (`clock.now = ...`)."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@contextmanager
+def http_app(
+    engine: Engine, slack: FakeSlack, config: Config, clock: Callable[[], datetime]
+) -> Iterator[App]:
+    """The signed HTTP endpoint on 127.0.0.1 for `config`, stopped after."""
+    app = start_app(engine, slack, config, clock=clock)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def send(app: App, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """One signed interaction, answered 200; what the endpoint answered, once settled."""
+    body = interaction_body(payload)
+    answer = app.post(body, signed(body))
+    assert answer.status_code == 200, answer.text
+    app.settle()
+    return answer.json() if answer.content else None
+
+
+def open_modal(app: App, mention_id: int, message: Posted, user: str = ALLOWED) -> dict[str, Any]:
+    """Click Reply under the alert: the one views.open it makes."""
+    before = len(app.slack.views)
+    send(app, click(mention_id, message, app.response_url, user))
+    views = app.slack.views[before:]
+    assert [method for method, _ in views] == ["views.open"]
+    return views[0][1]
 
 
 def alert_mention(engine: Engine, slack: FakeSlack, config: Config) -> tuple[int, Posted]:

@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,8 +230,15 @@ class App:
         self.actions.close()
 
 
-def start_app(engine: Engine, slack: FakeSlack, config: Config | None = None, **http: Any) -> App:
-    actions_ = SlackActions(config or make_config(), engine, sink(slack), clock=lambda: NOW)
+def start_app(
+    engine: Engine,
+    slack: FakeSlack,
+    config: Config | None = None,
+    *,
+    clock: Callable[[], datetime] = lambda: NOW,
+    **http: Any,
+) -> App:
+    actions_ = SlackActions(config or make_config(), engine, sink(slack), clock=clock)
     listener = HttpListener(actions_.bolt_app(SECRET), port=0, **http)
     listener.start()
     responses = Responses()

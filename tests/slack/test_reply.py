@@ -6,15 +6,12 @@ import copy
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from monitor.slack.app import SlackActions
-from monitor.slack.http import HttpListener
 from monitor.states import AlertKind
 from monitor.store.db import session
 from monitor.store.models import Alert, Mention
@@ -22,30 +19,28 @@ from tests.slack.reply_world import (
     MENTION_ID,
     NOW,
     REPLY_AT,
-    WRITE_TOKEN,
+    Clock,
     Mastodon,
     alert_mention,
     click,
     dispatch,
+    http_app,
     mastodon_server,
+    open_modal,
     replies,
     reply_actions,
-    reply_config,
+    send,
     submission,
+    writing_config,
 )
 from tests.slack.support import (
-    SECRET,
     App,
-    Responses,
     action_ids,
     fixture,
-    interaction_body,
     last_update_blocks,
     mention_row,
-    signed,
-    sink,
 )
-from tests.support.fake_slack import FakeSlack, Posted, fake_slack
+from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import Reply
 
 
@@ -61,14 +56,6 @@ def mastodon() -> Iterator[Mastodon]:
         yield server
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self):  # type: ignore[no-untyped-def]
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -82,35 +69,9 @@ def app(
     clock: Clock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[App]:
-    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
-    config = reply_config(slack, mastodon)
-    monkeypatch.setenv(config.slack.token_env, slack.token)  # views.open is the bot's call
-    actions = SlackActions(config, sqlite_engine, sink(slack), clock=clock)
-    listener = HttpListener(actions.bolt_app(SECRET), port=0)
-    listener.start()
-    responses = Responses()
-    slack.server.route("/response/*", responses)
-    world = App(actions, listener, slack, responses, sqlite_engine)
-    try:
+    config = writing_config(slack, mastodon, monkeypatch)
+    with http_app(sqlite_engine, slack, config, clock) as world:
         yield world
-    finally:
-        world.stop()
-
-
-def _send(app: App, payload: dict[str, Any]) -> dict[str, Any] | None:
-    body = interaction_body(payload)
-    answer = app.post(body, signed(body))
-    assert answer.status_code == 200, answer.text
-    app.settle()
-    return answer.json() if answer.content else None
-
-
-def _open(app: App, mention_id: int, message: Posted, user: str = "U0CA5") -> dict[str, Any]:
-    before = len(app.slack.views)
-    _send(app, click(mention_id, message, app.response_url, user))
-    views = app.slack.views[before:]
-    assert [method for method, _ in views] == ["views.open"]
-    return views[0][1]
 
 
 def test_a_reply_posts_once_records_the_brand_reply_and_tells_the_thread(
@@ -120,7 +81,7 @@ def test_a_reply_posts_once_records_the_brand_reply_and_tells_the_thread(
     mention_id, message = alert_mention(app.engine, app.slack, config)
     assert "monitor_reply" in action_ids(message.blocks)
 
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     assert str(opened["trigger_id"]).startswith("12466734323.")
     view = opened["view"]
     quoted = json.dumps(view["blocks"])
@@ -131,7 +92,7 @@ def test_a_reply_posts_once_records_the_brand_reply_and_tells_the_thread(
     assert text_input["max_length"] == 3000
 
     typed = "Sorry about that! <b>DM us</b> & we'll fix it"
-    ack = _send(app, submission(opened, typed))
+    ack = send(app, submission(opened, typed))
     assert ack is not None and ack["response_action"] == "update"
     assert "Posting your reply" in json.dumps(ack["view"])
 
@@ -176,10 +137,10 @@ def test_a_reply_posts_once_records_the_brand_reply_and_tells_the_thread(
 
 def test_a_second_submission_posts_nothing_more(app: App, mastodon: Mastodon) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
-    second_modal = _open(app, mention_id, message)  # a double click opened two modals
-    _send(app, submission(opened, "We are on it"))
-    _send(app, submission(second_modal, "We are on it too"))
+    opened = open_modal(app, mention_id, message)
+    second_modal = open_modal(app, mention_id, message)  # a double click opened two modals
+    send(app, submission(opened, "We are on it"))
+    send(app, submission(second_modal, "We are on it too"))
     assert len(mastodon.posts) == 1
     _method, update = app.slack.views[-1]
     assert "Already" in json.dumps(update)
@@ -189,7 +150,7 @@ def test_a_second_submission_posts_nothing_more(app: App, mastodon: Mastodon) ->
 
 def test_someone_not_allowed_is_refused_and_it_is_kept(app: App, mastodon: Mastodon) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    _send(app, click(mention_id, message, app.response_url, user="U0OTHER"))
+    send(app, click(mention_id, message, app.response_url, user="U0OTHER"))
     assert app.slack.views == []
     (said,) = app.responses.wait(1)
     assert said["response_type"] == "ephemeral"
@@ -197,8 +158,8 @@ def test_someone_not_allowed_is_refused_and_it_is_kept(app: App, mastodon: Masto
     (action,) = reply_actions(app.engine)
     assert (action.outcome, action.user_id) == ("refused", "U0OTHER")
     # a submission from a modal someone else opened is refused too, under the text box
-    opened = _open(app, mention_id, message)
-    ack = _send(app, submission(opened, "hi", user="U0OTHER"))
+    opened = open_modal(app, mention_id, message)
+    ack = send(app, submission(opened, "hi", user="U0OTHER"))
     assert ack is not None and ack["response_action"] == "errors"
     assert mastodon.posts == []
 
@@ -207,16 +168,16 @@ def test_a_refusal_shows_the_platforms_words_keeps_the_text_and_a_retry_posts(
     app: App, mastodon: Mastodon
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     mastodon.answers.append(Reply.json({"error": "Validation failed: Text is spam"}, 422))
-    _send(app, submission(opened, "Buy now"))
+    send(app, submission(opened, "Buy now"))
     _method, form = app.slack.views[-1]
     shown = json.dumps(form["view"])
     assert "Validation failed: Text is spam" in shown and "nothing was posted" in shown
     assert '"initial_value": "Buy now"' in shown  # kept to fix and send again
     assert mention_row(app.engine, mention_id).status == "open"
     # fixed and sent again: a new attempt with a new key posts
-    _send(app, submission(form, "Sorry, we are on it"))
+    send(app, submission(form, "Sorry, we are on it"))
     assert len(mastodon.created) == 1
     keys = [p.headers["idempotency-key"] for p in mastodon.posts]
     assert len(set(keys)) == 2 and keys[1].startswith(f"srm-{mention_id}-2-")
@@ -234,9 +195,9 @@ def test_rate_limits_and_bad_tokens_are_told_and_nothing_is_answered(
     app: App, mastodon: Mastodon, answer: Reply, said: str
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     mastodon.answers.append(answer)
-    _send(app, submission(opened, "Hello"))
+    send(app, submission(opened, "Hello"))
     assert said in json.dumps(app.slack.views[-1][1])
     assert mention_row(app.engine, mention_id).status == "open"
     assert [a.outcome for a in reply_actions(app.engine)] == ["failed"]
@@ -247,9 +208,9 @@ def test_a_reset_after_mastodon_created_the_status_posts_it_once(
     app: App, mastodon: Mastodon
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     mastodon.answers.append(Reply(reset_after=True))  # created, then the answer is lost
-    _send(app, submission(opened, "On it"))
+    send(app, submission(opened, "On it"))
     assert len(mastodon.created) == 1
     assert mention_row(app.engine, mention_id).first_response_at == REPLY_AT
     assert [a.outcome for a in reply_actions(app.engine)] == ["posted"]
@@ -259,20 +220,20 @@ def test_a_server_error_is_uncertain_and_nothing_is_sent_again_until_looked_for(
     app: App, mastodon: Mastodon, clock: Clock
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     mastodon.answers.append(Reply(502, b"bad gateway"))
-    _send(app, submission(opened, "On it"))
+    send(app, submission(opened, "On it"))
     assert "may have been posted" in json.dumps(app.slack.views[-1][1]) or "looked for" in (
         json.dumps(app.slack.views[-1][1])
     )
     assert replies(app.engine)[0].state == "unknown"
     # at once again: too soon to conclude from the thread that nothing was posted
-    _send(app, submission(opened, "On it"))
+    send(app, submission(opened, "On it"))
     assert len(mastodon.posts) == 1
     assert "Try again in a minute" in json.dumps(app.slack.views[-1][1])
     # later: the thread shows no reply of ours, so the new attempt goes out, once
     clock.now = NOW + timedelta(minutes=3)
-    _send(app, submission(opened, "On it"))
+    send(app, submission(opened, "On it"))
     assert len(mastodon.created) == 1
     assert mention_row(app.engine, mention_id).status == "answered"
 
@@ -281,12 +242,12 @@ def test_a_refusal_while_looking_falls_back_to_the_same_key_and_posts_once(
     app: App, mastodon: Mastodon
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     mastodon.answers.append(Reply(reset_after=True))  # created, answer lost
     mastodon.server.route(
         "/api/v1/accounts/verify_credentials", Reply.json({"error": "rate limited"}, 429)
     )
-    _send(app, submission(opened, "On it"))
+    send(app, submission(opened, "On it"))
     # the thread could not be read (429), so the request went again under its key, and
     # Mastodon answered with the status it had created: one status, recorded
     keys = [p.headers["idempotency-key"] for p in mastodon.posts]
@@ -299,19 +260,13 @@ def test_a_refusal_while_looking_falls_back_to_the_same_key_and_posts_once(
 def test_canned_replies_for_the_mentions_language_fill_the_text_box(
     sqlite_engine: Engine, slack: FakeSlack, mastodon: Mastodon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
     templates = [
         {"name": "Excuses", "language": "nl", "text": "Sorry hiervoor!"},
         {"name": "Sorry", "text": "Sorry about this!"},
         {"name": "Entschuldigung", "language": "de", "text": "Tut uns leid!"},
     ]
-    config = reply_config(slack, mastodon, reply={"templates": templates})
-    monkeypatch.setenv(config.slack.token_env, slack.token)
-    actions = SlackActions(config, sqlite_engine, sink(slack), clock=lambda: NOW)
-    listener = HttpListener(actions.bolt_app(SECRET), port=0)
-    listener.start()
-    app = App(actions, listener, slack, Responses(), sqlite_engine)
-    try:
+    config = writing_config(slack, mastodon, monkeypatch, reply={"templates": templates})
+    with http_app(sqlite_engine, slack, config, lambda: NOW) as app:
         mention_id, message = alert_mention(sqlite_engine, slack, config)
         with session(sqlite_engine) as s:
             row = s.get(Mention, mention_id)
@@ -319,7 +274,7 @@ def test_canned_replies_for_the_mentions_language_fill_the_text_box(
             row.language = "nl"
             s.add(row)
             s.commit()
-        opened = _open(app, mention_id, message)
+        opened = open_modal(app, mention_id, message)
         picker = next(b for b in opened["view"]["blocks"] if b.get("block_id") == "templates")
         names = [o["text"]["text"] for o in picker["elements"][0]["options"]]
         assert names == ["Excuses", "Sorry"]  # Dutch first, then those for every language
@@ -334,7 +289,7 @@ def test_canned_replies_for_the_mentions_language_fill_the_text_box(
             action_id="monitor_reply_template",
             selected_option={"text": {"type": "plain_text", "text": "Excuses"}, "value": "0"},
         )
-        _send(app, pick)
+        send(app, pick)
         method, update = slack.views[-1]
         assert method == "views.update" and update["view_id"] == "VNHU13V36"
         assert update["hash"] == "156663117.cd33ad1f"
@@ -342,9 +297,7 @@ def test_canned_replies_for_the_mentions_language_fill_the_text_box(
         assert box["block_id"] == "reply_1"  # a new box, or Slack would keep the old text
         assert box["element"]["initial_value"] == "Sorry hiervoor!"
         # what the agent then submits from the redrawn box is what is posted
-        _send(app, submission(update, "Sorry hiervoor! Stuur ons een DM."))
+        send(app, submission(update, "Sorry hiervoor! Stuur ons een DM."))
         assert parse_qs(mastodon.posts[0].body.decode())["status"] == [
             "Sorry hiervoor! Stuur ons een DM."
         ]
-    finally:
-        app.stop()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -15,32 +13,30 @@ from monitor.config import parse_config
 from monitor.replying.writers import reply_feeds
 from monitor.slack import reply_modal
 from monitor.slack.access import AccessList
-from monitor.slack.app import SlackActions
-from monitor.slack.http import HttpListener
 from monitor.slack.reply_modal import Limits
 from tests.slack.reply_world import (
     ALLOWED,
-    NOW,
-    WRITE_TOKEN,
+    Clock,
     Mastodon,
     alert_mention,
     click,
+    http_app,
     mastodon_server,
+    open_modal,
     replies,
     reply_actions,
     reply_config,
+    send,
     submission,
+    writing_config,
 )
 from tests.slack.support import (
-    SECRET,
     App,
-    Responses,
     interaction_body,
     mention_row,
     signed,
-    sink,
 )
-from tests.support.fake_slack import FakeSlack, Posted, fake_slack
+from tests.support.fake_slack import FakeSlack, fake_slack
 from tests.support.http_server import Reply
 
 
@@ -56,14 +52,6 @@ def mastodon() -> Iterator[Mastodon]:
         yield server
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def app(
     engine: Engine,
@@ -72,43 +60,17 @@ def app(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[App]:
     """The endpoint on SQLite and on PostgreSQL (where a NUL in text is refused)."""
-    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
-    config = reply_config(slack, mastodon)
-    monkeypatch.setenv(config.slack.token_env, slack.token)
-    actions = SlackActions(config, engine, sink(slack), clock=Clock())
-    listener = HttpListener(actions.bolt_app(SECRET), port=0)
-    listener.start()
-    responses = Responses()
-    slack.server.route("/response/*", responses)
-    world = App(actions, listener, slack, responses, engine)
-    try:
+    config = writing_config(slack, mastodon, monkeypatch)
+    with http_app(engine, slack, config, Clock()) as world:
         yield world
-    finally:
-        world.stop()
-
-
-def _send(app: App, payload: dict[str, Any]) -> dict[str, Any] | None:
-    body = interaction_body(payload)
-    answer = app.post(body, signed(body))
-    assert answer.status_code == 200, answer.text
-    app.settle()
-    return answer.json() if answer.content else None
-
-
-def _open(app: App, mention_id: int, message: Posted) -> dict[str, Any]:
-    before = len(app.slack.views)
-    _send(app, click(mention_id, message, app.response_url))
-    views = app.slack.views[before:]
-    assert [method for method, _ in views] == ["views.open"]
-    return views[0][1]
 
 
 def test_a_nul_in_the_typed_reply_is_told_under_the_box_and_kept(
     app: App, mastodon: Mastodon
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
-    ack = _send(app, submission(opened, "Sorry\x00 we are on it"))
+    opened = open_modal(app, mention_id, message)
+    ack = send(app, submission(opened, "Sorry\x00 we are on it"))
     assert ack is not None and ack["response_action"] == "errors", ack
     assert "cannot be posted" in json.dumps(ack["errors"])
     assert mastodon.posts == []
@@ -124,8 +86,8 @@ def test_the_outcome_shows_its_emoji_and_escapes_only_what_came_from_outside(
     """The outcome line's ":white_check_mark:" went through escape() with the detail: its
     underscores got word joiners and the modal showed the shortcode as broken text."""
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
-    _send(app, submission(opened, "On it"))
+    opened = open_modal(app, mention_id, message)
+    send(app, submission(opened, "On it"))
     _method, update = app.slack.views[-1]
     (block,) = update["view"]["blocks"]
     assert block["text"]["text"].startswith(":white_check_mark: Posted on mastodon as admin")
@@ -146,7 +108,7 @@ def test_reply_on_an_old_alert_of_a_feed_removed_from_the_config_is_answered(
         {"brand": {"name": "Acme"}, "slack": {"reply_allowed": [ALLOWED]}}
     )
     service._writers.clear()
-    _send(app, click(mention_id, message, app.response_url))
+    send(app, click(mention_id, message, app.response_url))
     (said,) = app.responses.wait(1)
     assert "cannot reply from Slack now" in said["text"]
     assert app.slack.views == [] and mastodon.posts == []
@@ -156,9 +118,9 @@ def test_someone_removed_from_reply_allowed_after_the_click_is_refused_on_submit
     app: App, mastodon: Mastodon
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     app.actions.replies.access = AccessList(["U0SOMEONEELSE"], [], None)
-    ack = _send(app, submission(opened, "On it"))
+    ack = send(app, submission(opened, "On it"))
     assert ack is not None and ack["response_action"] == "errors"
     assert "You may not reply as the brand" in json.dumps(ack["errors"])
     assert mastodon.posts == [] and replies(app.engine) == []
@@ -172,10 +134,10 @@ def test_someone_removed_from_reply_allowed_after_the_click_is_refused_on_submit
 )
 def test_forged_private_metadata_posts_nothing(app: App, mastodon: Mastodon, metadata: str) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     payload = submission(opened, "On it")
     payload["view"]["private_metadata"] = metadata
-    ack = _send(app, payload)
+    ack = send(app, payload)
     assert ack is not None and "can no longer be answered" in json.dumps(ack)
     assert mastodon.posts == [] and replies(app.engine) == []
 
@@ -184,10 +146,10 @@ def test_a_hostile_platform_error_is_capped_escaped_and_storable(
     app: App, mastodon: Mastodon
 ) -> None:
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     words = "<!channel> *Spam* \u202eevil\x00 <https://x.example|click> " + "y" * 5000
     mastodon.answers.append(Reply.json({"error": words}, 422))
-    _send(app, submission(opened, "Buy now"))
+    send(app, submission(opened, "Buy now"))
     _method, form = app.slack.views[-1]
     shown = json.dumps(form["view"])
     assert "&lt;!channel&gt;" in shown and "<!channel>" not in shown
@@ -236,15 +198,15 @@ def test_two_submissions_at_the_same_instant_post_once(app: App, mastodon: Masto
     """A double click on Post reply, or Slack sending the submission again: both arrive
     together at the endpoint, and on PostgreSQL the two begin() race for real."""
     mention_id, message = alert_mention(app.engine, app.slack, app.actions.config)
-    opened = _open(app, mention_id, message)
+    opened = open_modal(app, mention_id, message)
     bodies = [interaction_body(submission(opened, "On it")) for _ in range(2)]
     barrier = threading.Barrier(2)
 
-    def send(body: bytes) -> None:
+    def submit(body: bytes) -> None:
         barrier.wait()
         assert app.post(body, signed(body)).status_code == 200
 
-    threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+    threads = [threading.Thread(target=submit, args=(body,)) for body in bodies]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -23,8 +23,8 @@ from tests.slack.reply_world import (
     mastodon_server,
     replies,
     reply_actions,
-    reply_config,
     submission,
+    writing_config,
 )
 from tests.slack.socket_server import Ack, socket_mode_server
 from tests.slack.support import mention_row
@@ -51,9 +51,7 @@ def connected(
     mastodon: Mastodon,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Connected]:
-    monkeypatch.setenv("ACME_MASTODON_WRITE", WRITE_TOKEN)
-    config = reply_config(slack, mastodon)
-    monkeypatch.setenv(config.slack.token_env, slack.token)
+    config = writing_config(slack, mastodon, monkeypatch)
     with socket_mode_server() as server:
         world = Connected(sqlite_engine, slack, server, config)
         world.actions.clock = lambda: NOW
