@@ -18,6 +18,20 @@ def mock_client(handler: Handler) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
+def answering(status: int, body: bytes = b"{}", **headers: str) -> httpx.Client:
+    """A client whose every request gets this status, body and headers."""
+    return mock_client(lambda request: httpx.Response(status, content=body, headers=headers))
+
+
+def failing(error: type[httpx.TransportError], message: str) -> httpx.Client:
+    """A client whose every request fails on the way (a reset, a refused connection)."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error(message, request=request)
+
+    return mock_client(fail)
+
+
 class Recording:
     """A handler that keeps every request it is asked, then lets `answer` reply to it."""
 

@@ -19,7 +19,7 @@ from connectors.sources.appstore import AppStoreConnector, AppStoreOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 from tests.support.keys import p8_key
-from tests.support.mock_http import mock_client, poll_with
+from tests.support.mock_http import answering, mock_client, poll_with
 
 # the 201 answer, built from Apple's docs (SOURCES.md there)
 CREATED = fixture_bytes("appstore", "customerReviewResponses_create_201_from_docs.json")
@@ -62,10 +62,6 @@ def _replier(
         base_url=base_url,
     )
     return replier, public
-
-
-def _answer(status: int, body: bytes = b"{}", **headers: str) -> httpx.Client:
-    return mock_client(lambda request: httpx.Response(status, content=body, headers=headers))
 
 
 def _claims(request: httpx.Request | Request, public: ec.EllipticCurvePublicKey) -> dict[str, str]:
@@ -120,7 +116,7 @@ def test_an_rss_feed_cannot_reply_and_says_why(
         text="x",
     )
     with pytest.raises(ReplyRefused) as refused:
-        replier.post(_answer(201, CREATED), rss_target, TEXT, "k")
+        replier.post(answering(201, CREATED), rss_target, TEXT, "k")
     assert refused.value.kind == "invalid" and "nothing was posted" in refused.value.message
     connect, _ = _replier(tmp_path, monkeypatch)
     assert connect.missing() is None
@@ -142,7 +138,7 @@ def test_a_refusal_quotes_apples_error_detail(
     }
     replier, _public = _replier(tmp_path, monkeypatch)
     with pytest.raises(ReplyRefused) as refused:
-        replier.post(_answer(409, json.dumps(answer).encode()), TARGET, TEXT, "k")
+        replier.post(answering(409, json.dumps(answer).encode()), TARGET, TEXT, "k")
     assert refused.value.kind == "invalid"
     assert "The response body is too long." in refused.value.message
 
@@ -183,7 +179,7 @@ def test_a_server_error_or_a_reset_is_unknown_and_a_refused_connection_is_not(
 ) -> None:
     replier, _public = _replier(tmp_path, monkeypatch)
     with pytest.raises(ReplyUnknown):
-        replier.post(_answer(500, b"{}"), TARGET, TEXT, "k")
+        replier.post(answering(500, b"{}"), TARGET, TEXT, "k")
 
     def reset(request: httpx.Request) -> httpx.Response:
         raise httpx.RemoteProtocolError("Server disconnected", request=request)
@@ -198,7 +194,7 @@ def test_a_server_error_or_a_reset_is_unknown_and_a_refused_connection_is_not(
         replier.post(mock_client(refused), TARGET, TEXT, "k")
     assert no_connection.value.kind == "unreachable"
     with pytest.raises(ReplyUnknown, match="lacks the response's id"):
-        replier.post(_answer(201, b'{"data": {}}'), TARGET, TEXT, "k")
+        replier.post(answering(201, b'{"data": {}}'), TARGET, TEXT, "k")
 
 
 def test_an_unreadable_key_file_is_an_auth_refusal(
@@ -207,7 +203,7 @@ def test_an_unreadable_key_file_is_an_auth_refusal(
     replier, _public = _replier(tmp_path, monkeypatch)
     monkeypatch.setenv("ASC_REPLY_KEY_PATH", str(tmp_path / "absent.p8"))
     with pytest.raises(ReplyRefused) as refused:
-        replier.post(_answer(201, CREATED), TARGET, TEXT, "k")
+        replier.post(answering(201, CREATED), TARGET, TEXT, "k")
     assert refused.value.kind == "auth"
     assert "ASC_REPLY_KEY_PATH" in refused.value.message
 
@@ -237,14 +233,14 @@ def test_find_own_reads_the_reviews_response_since(
     assert replier.find_own(client, TARGET, "Thanks!", RESPONDED_AT) is None
     later = datetime(2026, 11, 23, 12, 16, tzinfo=UTC)
     assert replier.find_own(client, TARGET, TEXT, later) is None
-    assert replier.find_own(_answer(404, ERROR_401), TARGET, TEXT, RESPONDED_AT) is None
+    assert replier.find_own(answering(404, ERROR_401), TARGET, TEXT, RESPONDED_AT) is None
 
 
 def test_the_posted_response_is_the_one_a_later_poll_reads_once_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     replier, _public = _replier(tmp_path, monkeypatch)
-    posted = replier.post(_answer(201, CREATED), TARGET, TEXT, "k")
+    posted = replier.post(answering(201, CREATED), TARGET, TEXT, "k")
     # the docs-built page once Apple has published our response to the USA review
     page = json.loads(PAGE1)
     created = copy.deepcopy(json.loads(CREATED)["data"])

@@ -15,7 +15,7 @@ from connectors.replies.googlebusiness import GoogleBusinessReplier, GoogleBusin
 from connectors.sources.googlebusiness import GoogleBusinessConnector, GoogleBusinessOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
-from tests.support.mock_http import mock_client, poll_with
+from tests.support.mock_http import answering, failing, mock_client, poll_with
 
 ACCOUNT, LOCATION = "108494581129006735086", "6394464039148850881"
 REVIEW_ID = "AbFvOqmDfUP0EhJuYm-w3KXy3gSxYn-NS9CiDOo4tOjO4PRuq4PWUWbGkh6K-fePdKQaXi0cycFGGg"
@@ -54,10 +54,6 @@ def _replier(
     )
 
 
-def _answer(status: int, body: bytes = b"{}", **headers: str) -> httpx.Client:
-    return mock_client(lambda request: httpx.Response(status, content=body, headers=headers))
-
-
 def test_put_sets_the_comment_and_returns_googles_update_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -90,7 +86,7 @@ def test_an_unverified_location_is_refused_with_googles_words(
         }
     }
     with pytest.raises(ReplyRefused) as refused:
-        _replier(monkeypatch).post(_answer(400, json.dumps(answer).encode()), TARGET, "x", "k")
+        _replier(monkeypatch).post(answering(400, json.dumps(answer).encode()), TARGET, "x", "k")
     assert refused.value.kind == "invalid"
     assert "The location is not verified." in refused.value.message
 
@@ -107,7 +103,7 @@ def test_an_unverified_location_is_refused_with_googles_words(
 def test_statuses_that_certainly_set_nothing_are_refusals_without_the_token(
     monkeypatch: pytest.MonkeyPatch, status: int, body: bytes, kind: str, words: str
 ) -> None:
-    client = _answer(status, body, **{"Retry-After": "12"})
+    client = answering(status, body, **{"Retry-After": "12"})
     with pytest.raises(ReplyRefused) as refused:
         _replier(monkeypatch).post(client, TARGET, "x", "k")
     assert refused.value.kind == kind
@@ -119,22 +115,20 @@ def test_a_server_error_or_a_reset_is_unknown_and_a_refused_connection_is_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with pytest.raises(ReplyUnknown):
-        _replier(monkeypatch).post(_answer(500, b"oops"), TARGET, "x", "k")
-
-    def reset(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadError("connection reset by peer", request=request)
+        _replier(monkeypatch).post(answering(500, b"oops"), TARGET, "x", "k")
 
     with pytest.raises(ReplyUnknown):
-        _replier(monkeypatch).post(mock_client(reset), TARGET, "x", "k")
-
-    def refused(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+        _replier(monkeypatch).post(
+            failing(httpx.ReadError, "connection reset by peer"), TARGET, "x", "k"
+        )
 
     with pytest.raises(ReplyRefused) as no_connection:
-        _replier(monkeypatch).post(mock_client(refused), TARGET, "x", "k")
+        _replier(monkeypatch).post(
+            failing(httpx.ConnectError, "connection refused"), TARGET, "x", "k"
+        )
     assert no_connection.value.kind == "unreachable"
     with pytest.raises(ReplyUnknown, match="lacks the reply's updateTime"):
-        _replier(monkeypatch).post(_answer(200, b'{"comment": "x"}'), TARGET, "x", "k")
+        _replier(monkeypatch).post(answering(200, b'{"comment": "x"}'), TARGET, "x", "k")
 
 
 def test_the_limit_is_4096_utf8_bytes_and_tags_are_refused(
@@ -169,7 +163,7 @@ def test_find_own_reads_the_review_for_our_reply_since(monkeypatch: pytest.Monke
 
 
 def test_the_posted_reply_is_the_one_a_later_poll_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    posted = _replier(monkeypatch).post(_answer(200, ANSWER), TARGET, "Thx :)", "k")
+    posted = _replier(monkeypatch).post(answering(200, ANSWER), TARGET, "Thx :)", "k")
     monkeypatch.setenv("GBP_READ_TOKEN", "ya29.read")
     connector = GoogleBusinessConnector(
         GoogleBusinessOptions(

@@ -16,7 +16,7 @@ from connectors.sources.googleplay import GooglePlayConnector, GooglePlayOptions
 from tests.connectors.conformance import fixture_bytes
 from tests.support.http_server import Reply, Request, local_server
 from tests.support.keys import service_account_key
-from tests.support.mock_http import mock_client, poll_with
+from tests.support.mock_http import answering, failing, mock_client, poll_with
 
 # Google's docs example answer to POST .../reviews/{id}:reply (SOURCES.md there)
 RESULT = fixture_bytes("googleplay", "reviews_reply_result_DOCS_EXAMPLE.json")
@@ -53,10 +53,6 @@ def _replier(
     )
 
 
-def _answer(status: int, body: bytes = b"{}", **headers: str) -> httpx.Client:
-    return mock_client(lambda request: httpx.Response(status, content=body, headers=headers))
-
-
 def test_post_sets_the_reply_text_and_returns_googles_last_edited_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -84,7 +80,7 @@ def test_a_refusal_quotes_googles_message(monkeypatch: pytest.MonkeyPatch) -> No
     # Google's error envelope (https://cloud.google.com/apis/design/errors), as in the 401 fixture
     answer = {"error": {"code": 400, "message": "Reply text is too long.", "status": "INVALID"}}
     with pytest.raises(ReplyRefused) as refused:
-        _replier(monkeypatch).post(_answer(400, json.dumps(answer).encode()), TARGET, "x", "k")
+        _replier(monkeypatch).post(answering(400, json.dumps(answer).encode()), TARGET, "x", "k")
     assert refused.value.kind == "invalid"
     assert "Reply text is too long." in refused.value.message
     assert "nothing was posted" in refused.value.message
@@ -103,7 +99,9 @@ def test_statuses_that_certainly_set_nothing_are_refusals_without_the_token(
     monkeypatch: pytest.MonkeyPatch, status: int, body: bytes, kind: str
 ) -> None:
     with pytest.raises(ReplyRefused) as refused:
-        _replier(monkeypatch).post(_answer(status, body, **{"Retry-After": "30"}), TARGET, "x", "k")
+        _replier(monkeypatch).post(
+            answering(status, body, **{"Retry-After": "30"}), TARGET, "x", "k"
+        )
     assert refused.value.kind == kind
     assert SECRET not in refused.value.message
     if kind == "auth":
@@ -116,20 +114,18 @@ def test_a_server_error_or_a_reset_is_unknown_and_a_refused_connection_is_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with pytest.raises(ReplyUnknown):
-        _replier(monkeypatch).post(_answer(503, b"unavailable"), TARGET, "x", "k")
-
-    def reset(request: httpx.Request) -> httpx.Response:
-        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+        _replier(monkeypatch).post(answering(503, b"unavailable"), TARGET, "x", "k")
 
     with pytest.raises(ReplyUnknown) as unknown:
-        _replier(monkeypatch).post(mock_client(reset), TARGET, "x", "k")
+        _replier(monkeypatch).post(
+            failing(httpx.RemoteProtocolError, "peer closed connection"), TARGET, "x", "k"
+        )
     assert SECRET not in unknown.value.message
 
-    def refused(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
     with pytest.raises(ReplyRefused) as no_connection:
-        _replier(monkeypatch).post(mock_client(refused), TARGET, "x", "k")
+        _replier(monkeypatch).post(
+            failing(httpx.ConnectError, "connection refused"), TARGET, "x", "k"
+        )
     assert no_connection.value.kind == "unreachable"
 
 
@@ -137,7 +133,7 @@ def test_an_answer_without_a_result_leaves_the_outcome_unknown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with pytest.raises(ReplyUnknown, match="no `result`"):
-        _replier(monkeypatch).post(_answer(200, b"{}"), TARGET, "x", "k")
+        _replier(monkeypatch).post(answering(200, b"{}"), TARGET, "x", "k")
 
 
 def test_length_and_html_tags_are_checked_before_posting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +167,7 @@ def test_find_own_reads_the_review_for_our_reply_since(monkeypatch: pytest.Monke
 
 
 def test_the_posted_reply_is_the_one_a_later_poll_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    posted = _replier(monkeypatch).post(_answer(200, RESULT), TARGET, "Thanks!", "k")
+    posted = _replier(monkeypatch).post(answering(200, RESULT), TARGET, "Thanks!", "k")
     # reviews.list (Google's docs example) once our reply is the review's developerComment
     listing = json.loads(DOCS_LIST)
     listing["reviews"][1] = json.loads(REVIEW)
@@ -261,5 +257,5 @@ def test_an_unreadable_key_file_is_an_auth_refusal(
 ) -> None:
     replier = _service_replier(monkeypatch, tmp_path / "absent.json", "http://127.0.0.1:9")
     with pytest.raises(ReplyRefused) as refused:
-        replier.post(_answer(200, RESULT), TARGET, "x", "k")
+        replier.post(answering(200, RESULT), TARGET, "x", "k")
     assert refused.value.kind == "auth" and "cannot read" in refused.value.message
