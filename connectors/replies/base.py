@@ -224,6 +224,12 @@ class Replier(ABC, Generic[OptionsT]):
         )
 
 
+def same_words(shown: str, typed: str) -> bool:
+    """A reply read back from the platform is the one typed: platforms fold blanks and line
+    breaks when they render or store it, so the words are compared, not the spacing."""
+    return shown.split() == typed.split()
+
+
 def send(
     client: httpx.Client,
     method: str,

@@ -47,6 +47,7 @@ from connectors.replies.base import (
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
+    same_words,
     send,
 )
 from connectors.sources.discourse import POSTS_PER_CALL, post_id, post_url
@@ -136,7 +137,7 @@ class DiscourseReplier(Replier[DiscourseReplyOptions]):
                 _normal(raw) == sent
                 if isinstance(raw, str)
                 # rendered HTML keeps no line breaks or runs of blanks: compare words
-                else html_to_text(post.get("cooked") or "").split() == text.split()
+                else same_words(html_to_text(post.get("cooked") or ""), text)
             )
             if str(post.get("username", "")).lower() == username and answers == number and same:
                 found = self._posted(post, text)

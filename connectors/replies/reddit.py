@@ -48,6 +48,7 @@ from connectors.replies.base import (
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
+    same_words,
     send,
 )
 
@@ -146,10 +147,6 @@ def _url_end(url: str) -> int:
 
 def _escape_chars(text: str) -> str:
     return "".join("\\" + c if c in _ESCAPABLE else c for c in text)
-
-
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
 
 
 class RedditReplier(Replier[RedditReplyOptions]):
@@ -343,7 +340,7 @@ class RedditReplier(Replier[RedditReplyOptions]):
             if str(_author(data) or "").lower() != me:
                 continue
             source, shown = str(data.get("body") or ""), _body(data, "body_html", "body")
-            if not (_same_text(source, sent) or _same_text(shown, text)):
+            if not (same_words(source, sent) or same_words(shown, text)):
                 continue
             try:
                 created = _created(data)

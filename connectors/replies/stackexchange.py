@@ -49,6 +49,7 @@ from connectors.replies.base import (
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
+    same_words,
     send,
 )
 
@@ -98,10 +99,6 @@ def escape_comment(text: str) -> str:
 def _escape_chars(text: str) -> str:
     text = "".join("\\" + c if c in _ESCAPABLE else c for c in text)
     return _STRIKE.sub(lambda m: "\\-" * len(m.group()), text)
-
-
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
 
 
 class StackExchangeReplier(Replier[StackExchangeReplyOptions]):
@@ -217,7 +214,7 @@ class StackExchangeReplier(Replier[StackExchangeReplyOptions]):
         for comment in comments:
             if not isinstance(comment, dict) or _owner(comment)[1] != me:
                 continue
-            if not _same_text(html_to_text(str(comment.get("body") or "")), text):
+            if not same_words(html_to_text(str(comment.get("body") or "")), text):
                 continue
             created = comment.get("creation_date")
             if isinstance(created, int) and utc_from_timestamp(created) >= since - CLOCK_SLACK:

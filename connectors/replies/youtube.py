@@ -51,6 +51,7 @@ from connectors.replies.base import (
     ReplyRefused,
     ReplyTarget,
     ReplyUnknown,
+    same_words,
     send,
 )
 
@@ -88,10 +89,6 @@ class YouTubeReplyOptions(ReplyOptions):
     """where access tokens are refreshed (a proxy or a test server)"""
     channel_id: str | None = None
     """the brand's channel (UC...); without it the token's channel is asked when needed"""
-
-
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
 
 
 class YouTubeReplier(Replier[YouTubeReplyOptions]):
@@ -235,7 +232,7 @@ class YouTubeReplier(Replier[YouTubeReplyOptions]):
             snippet = comment.get("snippet") if isinstance(comment, dict) else None
             if not isinstance(snippet, dict) or _author(snippet)[1] != channel:
                 continue
-            if not _same_text(_comment_text(snippet), text):
+            if not same_words(_comment_text(snippet), text):
                 continue
             try:
                 published = _parse_time(snippet.get("publishedAt"))
